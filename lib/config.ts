@@ -1,0 +1,372 @@
+import type { Configuration } from 'openid-client';
+import { OidcConfigError } from './errors.js';
+
+/** How the client authenticates at the token endpoint. */
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post';
+
+/** Options of {@link oidcLogin}. Only `issuer`, `clientId`, `clientSecret` and `baseUrl` are required. */
+export interface OidcLoginOptions {
+  /** The provider's issuer URL; its `/.well-known/openid-configuration` is fetched on first use. */
+  issuer?: string;
+  /** The client id registered at the provider. */
+  clientId?: string;
+  /** The client secret registered at the provider. */
+  clientSecret?: string;
+  /**
+   * A ready-made openid-client `Configuration`, in place of `issuer` / `clientId` / `clientSecret`,
+   * for apps that tune discovery themselves.
+   */
+  configuration?: Configuration;
+  /** The app's public origin (and path prefix, if any): `redirect_uri` is `baseUrl + routes.callback`. */
+  baseUrl: string;
+  /** Space-separated scopes; must contain `openid`. Default `openid profile email`. */
+  scope?: string;
+  /** Paths of the mounted routes; `false` turns one off. Defaults `/login`, `/callback`. */
+  routes?: { login?: string | false; callback?: string | false };
+  /** Extra authorization request parameters, e.g. `{ prompt: 'login', acr_values: '...', max_age: 3600 }`. */
+  authorizationParams?: Record<string, string | number>;
+  /** Token endpoint client authentication. Default `client_secret_basic`. */
+  clientAuthMethod?: ClientAuthMethod;
+  /** The one algorithm accepted for ID token signatures. Default `RS256`. Symmetric and `none` are refused. */
+  idTokenSigningAlg?: string;
+  /** Audiences besides `clientId` that an ID token may carry. Default none. */
+  additionalAudiences?: readonly string[];
+  /** Timeout of every request to the provider, in milliseconds. Default 5000. */
+  httpTimeout?: number;
+  /** Clock skew tolerated in ID token time checks, in seconds. Default 60. */
+  clockTolerance?: number;
+  /** How long a started login may take, in milliseconds. Default 10 minutes. */
+  transactionMaxAge?: number;
+  /** Logins pending at once in one session (tabs); the oldest is dropped beyond it. Default 5. */
+  maxPendingLogins?: number;
+  /** Where to send the user after login when no valid `returnTo` was given. Default `/`. */
+  defaultReturnTo?: string;
+  /**
+   * Allows `http://` for the issuer and a non-loopback `baseUrl`. For local development against a
+   * provider on your own machine only: never in production.
+   */
+  dangerouslyAllowInsecureHttp?: boolean;
+}
+
+/** The options after validation and defaults: what the rest of the library reads. */
+export interface ResolvedConfig {
+  readonly issuer: URL | undefined;
+  readonly clientId: string | undefined;
+  readonly clientSecret: string | undefined;
+  readonly configuration: Configuration | undefined;
+  readonly baseUrl: URL;
+  readonly redirectUri: string;
+  readonly scope: string;
+  readonly loginPath: string | false;
+  readonly callbackPath: string | false;
+  /** `baseUrl`'s path + login path: where `requireAuth` sends browsers. */
+  readonly loginUrlPath: string;
+  readonly authorizationParams: Readonly<Record<string, string>>;
+  readonly maxAge: number | undefined;
+  readonly clientAuthMethod: ClientAuthMethod;
+  readonly idTokenSigningAlg: string;
+  readonly additionalAudiences: readonly string[];
+  readonly httpTimeout: number;
+  readonly clockTolerance: number;
+  readonly transactionMaxAge: number;
+  readonly maxPendingLogins: number;
+  readonly defaultReturnTo: string;
+  readonly allowInsecureHttp: boolean;
+}
+
+/** All defaults, in one place. */
+export const DEFAULTS = Object.freeze({
+  scope: 'openid profile email',
+  loginPath: '/login',
+  callbackPath: '/callback',
+  clientAuthMethod: 'client_secret_basic' as ClientAuthMethod,
+  idTokenSigningAlg: 'RS256',
+  httpTimeout: 5000,
+  clockTolerance: 60,
+  transactionMaxAge: 10 * 60 * 1000,
+  maxPendingLogins: 5,
+  defaultReturnTo: '/',
+});
+
+const KNOWN_OPTIONS = [
+  'issuer',
+  'clientId',
+  'clientSecret',
+  'configuration',
+  'baseUrl',
+  'scope',
+  'routes',
+  'authorizationParams',
+  'clientAuthMethod',
+  'idTokenSigningAlg',
+  'additionalAudiences',
+  'httpTimeout',
+  'clockTolerance',
+  'transactionMaxAge',
+  'maxPendingLogins',
+  'defaultReturnTo',
+  'dangerouslyAllowInsecureHttp',
+] as const;
+
+/** Names used by the peers (express-openid-connect, passport) that people will carry over. */
+const ALIASES: Record<string, string> = {
+  issuerbaseurl: 'issuer',
+  issuerurl: 'issuer',
+  baseurl: 'baseUrl',
+  clientid: 'clientId',
+  clientsecret: 'clientSecret',
+  callbackurl: 'baseUrl (the callback URL is baseUrl + routes.callback)',
+  redirecturi: 'baseUrl (the redirect URI is baseUrl + routes.callback)',
+  redirect_uri: 'baseUrl (the redirect URI is baseUrl + routes.callback)',
+  client_id: 'clientId',
+  client_secret: 'clientSecret',
+  token_endpoint_auth_method: 'clientAuthMethod',
+  timeout: 'httpTimeout',
+  authorizationparameters: 'authorizationParams',
+  params: 'authorizationParams',
+};
+
+const ROUTE_KEYS = ['login', 'callback'] as const;
+
+/** Authorization parameters the middleware owns; setting them would weaken or break the flow. */
+const RESERVED_PARAMS = new Set([
+  'client_id',
+  'redirect_uri',
+  'response_type',
+  'response_mode',
+  'state',
+  'nonce',
+  'code_challenge',
+  'code_challenge_method',
+  'scope',
+  'request',
+  'request_uri',
+]);
+
+const ASYMMETRIC_ALGS = new Set([
+  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
+]);
+
+function fail(message: string): never {
+  throw new OidcConfigError(`express-oidc-login: ${message}`);
+}
+
+function didYouMean(key: string): string {
+  const lower = key.toLowerCase();
+  const alias = ALIASES[lower];
+  if (alias) return ` Did you mean "${alias}"?`;
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const known of KNOWN_OPTIONS) {
+    const d = editDistance(lower, known.toLowerCase());
+    if (d < bestDistance) {
+      bestDistance = d;
+      best = known;
+    }
+  }
+  return best ? ` Did you mean "${best}"?` : ` Known options: ${KNOWN_OPTIONS.join(', ')}.`;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** True for `localhost`, `*.localhost`, 127.0.0.0/8 and `[::1]`. */
+export function isLoopbackHost(hostname: string): boolean {
+  return (
+    hostname === 'localhost' ||
+    hostname.endsWith('.localhost') ||
+    /^127(?:\.\d{1,3}){3}$/.test(hostname) ||
+    hostname === '[::1]'
+  );
+}
+
+function parseUrl(name: string, value: unknown): URL {
+  if (typeof value !== 'string' || value === '') fail(`"${name}" must be an absolute URL string.`);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    fail(`"${name}" must be an absolute URL, such as https://example.com; got ${JSON.stringify(value)}.`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(`"${name}" must be an http(s) URL.`);
+  if (url.search || url.hash) fail(`"${name}" must not have a query string or fragment.`);
+  if (url.username || url.password) fail(`"${name}" must not contain credentials.`);
+  return url;
+}
+
+function positiveNumber(name: string, value: unknown, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > max) {
+    fail(`"${name}" must be a number greater than 0 and at most ${max}; got ${String(value)}.`);
+  }
+  return value;
+}
+
+function routePath(name: string, value: unknown, fallback: string): string | false {
+  if (value === undefined) return fallback;
+  if (value === false) return false;
+  if (typeof value !== 'string' || !/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/.test(value) || value.startsWith('//')) {
+    fail(`"routes.${name}" must be a path starting with a single "/" (or false to turn the route off).`);
+  }
+  return value.length > 1 && value.endsWith('/') ? value.slice(0, -1) : value;
+}
+
+/**
+ * Validates the options once, at start-up, and returns them fully defaulted and frozen.
+ * Throws an {@link OidcConfigError} naming the option and the fix.
+ */
+export function resolveConfig(options: unknown): ResolvedConfig {
+  if (options === undefined || options === null || typeof options !== 'object' || Array.isArray(options)) {
+    fail('oidcLogin() needs an options object: oidcLogin({ issuer, clientId, clientSecret, baseUrl }).');
+  }
+  if ('socket' in options && 'headers' in options && 'method' in options) {
+    fail('oidcLogin was given a request: write app.use(oidcLogin({ ... })), not app.use(oidcLogin).');
+  }
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!(KNOWN_OPTIONS as readonly string[]).includes(key)) fail(`unknown option "${key}".${didYouMean(key)}`);
+  }
+
+  const allowInsecureHttp = o.dangerouslyAllowInsecureHttp === true;
+  if (o.dangerouslyAllowInsecureHttp !== undefined && typeof o.dangerouslyAllowInsecureHttp !== 'boolean') {
+    fail('"dangerouslyAllowInsecureHttp" must be a boolean.');
+  }
+
+  const configuration = o.configuration as Configuration | undefined;
+  let issuer: URL | undefined;
+  let clientId: string | undefined;
+  let clientSecret: string | undefined;
+  const clientAuthMethod = (o.clientAuthMethod ?? DEFAULTS.clientAuthMethod) as ClientAuthMethod;
+  if (clientAuthMethod !== 'client_secret_basic' && clientAuthMethod !== 'client_secret_post') {
+    fail(`"clientAuthMethod" must be "client_secret_basic" or "client_secret_post"; got ${JSON.stringify(o.clientAuthMethod)}.`);
+  }
+  if (configuration !== undefined) {
+    if (typeof configuration !== 'object' || typeof configuration.serverMetadata !== 'function') {
+      fail('"configuration" must be an openid-client Configuration (from discovery() or new Configuration()).');
+    }
+    if (o.issuer !== undefined || o.clientId !== undefined || o.clientSecret !== undefined) {
+      fail('give either "configuration" or "issuer" / "clientId" / "clientSecret", not both.');
+    }
+  } else {
+    if (o.issuer === undefined) fail('"issuer" is required: the URL of your OpenID Provider, e.g. https://idp.example.com.');
+    issuer = parseUrl('issuer', o.issuer);
+    if (issuer.protocol === 'http:' && !allowInsecureHttp) {
+      fail(
+        `"issuer" must use https. For a provider on your own machine during development only, ` +
+          `set "dangerouslyAllowInsecureHttp: true".`,
+      );
+    }
+    if (typeof o.clientId !== 'string' || o.clientId === '') fail('"clientId" is required: a non-empty string.');
+    clientId = o.clientId;
+    if (typeof o.clientSecret !== 'string' || o.clientSecret === '') {
+      fail('"clientSecret" is required for a confidential client: a non-empty string.');
+    }
+    clientSecret = o.clientSecret;
+  }
+
+  if (o.baseUrl === undefined) fail('"baseUrl" is required: the public URL of your app, e.g. https://app.example.com.');
+  const baseUrl = parseUrl('baseUrl', o.baseUrl);
+  if (baseUrl.protocol === 'http:' && !isLoopbackHost(baseUrl.hostname) && !allowInsecureHttp) {
+    fail('"baseUrl" must use https (http is allowed for localhost only). Behind a TLS proxy, give the public https URL.');
+  }
+  if (baseUrl.pathname.endsWith('/')) baseUrl.pathname = baseUrl.pathname.slice(0, -1);
+  const prefix = baseUrl.pathname === '/' ? '' : baseUrl.pathname;
+
+  const scope = o.scope ?? DEFAULTS.scope;
+  if (typeof scope !== 'string' || !scope.split(' ').includes('openid')) {
+    fail(`"scope" must be a space-separated string that includes "openid"; got ${JSON.stringify(o.scope)}.`);
+  }
+
+  const routes = o.routes ?? {};
+  if (typeof routes !== 'object' || routes === null || Array.isArray(routes)) fail('"routes" must be an object.');
+  for (const key of Object.keys(routes)) {
+    if (!(ROUTE_KEYS as readonly string[]).includes(key)) fail(`unknown route "routes.${key}". Known routes: ${ROUTE_KEYS.join(', ')}.`);
+  }
+  const r = routes as Record<string, unknown>;
+  const loginPath = routePath('login', r.login, DEFAULTS.loginPath);
+  const callbackPath = routePath('callback', r.callback, DEFAULTS.callbackPath);
+  if (loginPath !== false && loginPath === callbackPath) fail('"routes.login" and "routes.callback" must differ.');
+
+  const authorizationParams: Record<string, string> = {};
+  const rawParams = o.authorizationParams ?? {};
+  if (typeof rawParams !== 'object' || rawParams === null || Array.isArray(rawParams)) {
+    fail('"authorizationParams" must be an object of parameter names to string values.');
+  }
+  for (const [key, value] of Object.entries(rawParams)) {
+    if (RESERVED_PARAMS.has(key)) {
+      fail(
+        key === 'scope'
+          ? 'set the scope with the "scope" option, not "authorizationParams.scope".'
+          : `"authorizationParams.${key}" is set by the middleware itself and cannot be overridden.`,
+      );
+    }
+    if (typeof value === 'number' && Number.isFinite(value)) authorizationParams[key] = String(value);
+    else if (typeof value === 'string') authorizationParams[key] = value;
+    else fail(`"authorizationParams.${key}" must be a string or a number.`);
+  }
+  let maxAge: number | undefined;
+  if (authorizationParams.max_age !== undefined) {
+    maxAge = Number(authorizationParams.max_age);
+    if (!Number.isInteger(maxAge) || maxAge < 0) fail('"authorizationParams.max_age" must be a whole number of seconds.');
+  }
+
+  const idTokenSigningAlg = o.idTokenSigningAlg ?? DEFAULTS.idTokenSigningAlg;
+  if (typeof idTokenSigningAlg !== 'string' || !ASYMMETRIC_ALGS.has(idTokenSigningAlg)) {
+    fail(
+      `"idTokenSigningAlg" must be one of ${[...ASYMMETRIC_ALGS].join(', ')}; got ${JSON.stringify(idTokenSigningAlg)}. ` +
+        'Symmetric (HS*) and unsigned (none) ID tokens are not accepted.',
+    );
+  }
+
+  const additionalAudiences = o.additionalAudiences ?? [];
+  if (!Array.isArray(additionalAudiences) || !additionalAudiences.every((a) => typeof a === 'string' && a !== '')) {
+    fail('"additionalAudiences" must be an array of non-empty strings.');
+  }
+
+  const defaultReturnTo = o.defaultReturnTo ?? DEFAULTS.defaultReturnTo;
+  if (typeof defaultReturnTo !== 'string' || !defaultReturnTo.startsWith('/') || /^\/[/\\]/.test(defaultReturnTo)) {
+    fail('"defaultReturnTo" must be a path on this app, starting with a single "/".');
+  }
+
+  const maxPendingLogins = positiveNumber('maxPendingLogins', o.maxPendingLogins, DEFAULTS.maxPendingLogins, 50);
+  if (!Number.isInteger(maxPendingLogins)) fail('"maxPendingLogins" must be a whole number.');
+
+  return Object.freeze({
+    issuer,
+    clientId,
+    clientSecret,
+    configuration,
+    baseUrl,
+    redirectUri: callbackPath === false ? `${baseUrl.origin}${prefix}${DEFAULTS.callbackPath}` : `${baseUrl.origin}${prefix}${callbackPath}`,
+    scope,
+    loginPath,
+    callbackPath,
+    loginUrlPath: `${prefix}${loginPath === false ? DEFAULTS.loginPath : loginPath}`,
+    authorizationParams: Object.freeze(authorizationParams),
+    maxAge,
+    clientAuthMethod,
+    idTokenSigningAlg,
+    additionalAudiences: Object.freeze([...(additionalAudiences as string[])]),
+    httpTimeout: positiveNumber('httpTimeout', o.httpTimeout, DEFAULTS.httpTimeout, 120_000),
+    clockTolerance: (() => {
+      const v = o.clockTolerance ?? DEFAULTS.clockTolerance;
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 300) fail('"clockTolerance" must be a number of seconds from 0 to 300.');
+      return v;
+    })(),
+    transactionMaxAge: positiveNumber('transactionMaxAge', o.transactionMaxAge, DEFAULTS.transactionMaxAge, 60 * 60 * 1000),
+    maxPendingLogins,
+    defaultReturnTo,
+    allowInsecureHttp,
+  });
+}

@@ -1,0 +1,71 @@
+import type { IDToken } from 'openid-client';
+import type { ResolvedConfig } from './config.js';
+import type { OidcRequest } from './session.js';
+import type { OidcContext, StoredLogin } from './types.js';
+
+/**
+ * `req.oidc`. It holds only the request and reads the session on access, so an authenticated
+ * request costs one small allocation and no I/O or crypto.
+ */
+class RequestContext implements OidcContext {
+  readonly #req: OidcRequest;
+  readonly #config: ResolvedConfig;
+
+  constructor(req: OidcRequest, config: ResolvedConfig) {
+    this.#req = req;
+    this.#config = config;
+  }
+
+  static configOf(context: OidcContext): ResolvedConfig | undefined {
+    return context instanceof RequestContext ? context.#config : undefined;
+  }
+
+  get #login(): StoredLogin | undefined {
+    return this.#req.session?.oidc?.login;
+  }
+
+  isAuthenticated(): boolean {
+    return this.#login !== undefined;
+  }
+
+  get claims(): IDToken | undefined {
+    return this.#login?.claims;
+  }
+
+  get idToken(): string | undefined {
+    return this.#login?.idToken;
+  }
+
+  get accessToken(): string | undefined {
+    return this.#login?.accessToken;
+  }
+
+  get refreshToken(): string | undefined {
+    return this.#login?.refreshToken;
+  }
+
+  get expiresAt(): number | undefined {
+    return this.#login?.expiresAt;
+  }
+
+  get scope(): string | undefined {
+    return this.#login?.scope;
+  }
+
+  get tokenType(): string | undefined {
+    return this.#login?.tokenType;
+  }
+
+  toJSON(): object {
+    return { isAuthenticated: this.isAuthenticated(), claims: this.claims, expiresAt: this.expiresAt, scope: this.scope };
+  }
+}
+
+export function createContext(req: OidcRequest, config: ResolvedConfig): OidcContext {
+  return new RequestContext(req, config);
+}
+
+/** The configuration of the `oidcLogin()` that made this context (for `requireAuth`). */
+export function contextConfig(context: OidcContext): ResolvedConfig | undefined {
+  return RequestContext.configOf(context);
+}

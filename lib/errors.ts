@@ -1,0 +1,91 @@
+/**
+ * Every error the middleware passes to `next(err)` is an {@link OidcError}: match on its stable
+ * `code`, not on the message. `status` is the HTTP status Express's (or Connect's) final handler
+ * sends; `cause` carries the original openid-client / network error, unchanged.
+ */
+export type OidcErrorCode =
+  | 'ERR_OIDC_SESSION_UNAVAILABLE'
+  | 'ERR_OIDC_SESSION_STORE'
+  | 'ERR_OIDC_PROVIDER_UNREACHABLE'
+  | 'ERR_OIDC_PROVIDER_TIMEOUT'
+  | 'ERR_OIDC_PROVIDER_RESPONSE'
+  | 'ERR_OIDC_MISSING_STATE'
+  | 'ERR_OIDC_MISSING_TRANSACTION'
+  | 'ERR_OIDC_TRANSACTION_EXPIRED'
+  | 'ERR_OIDC_INVALID_CALLBACK'
+  | 'ERR_OIDC_ACCESS_DENIED'
+  | 'ERR_OIDC_AUTHORIZATION_ERROR'
+  | 'ERR_OIDC_TOKEN_REJECTED'
+  | 'ERR_OIDC_ID_TOKEN_INVALID'
+  | 'ERR_OIDC_UNAUTHENTICATED'
+  | 'ERR_OIDC_FORBIDDEN'
+  | 'ERR_OIDC_METHOD_NOT_ALLOWED';
+
+/** The base class of every per-request error. */
+export class OidcError extends Error {
+  override readonly name: string;
+  /** Stable, documented identifier; match on this. */
+  readonly code: OidcErrorCode;
+  /** HTTP status to answer with. */
+  readonly status: number;
+  /** Same as `status`, for error handlers that read `statusCode`. */
+  readonly statusCode: number;
+  /** The message is safe to show to the end user (it never echoes request input). */
+  readonly expose = true;
+  /** Headers the final handler should send (Express and Connect's finalhandler honour this). */
+  readonly headers?: Record<string, string>;
+
+  constructor(
+    code: OidcErrorCode,
+    status: number,
+    message: string,
+    options?: { cause?: unknown; headers?: Record<string, string> },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = this.constructor.name;
+    this.code = code;
+    this.status = status;
+    this.statusCode = status;
+    if (options?.headers) this.headers = options.headers;
+  }
+}
+
+/** The provider answered the authorization request with an error (`error=access_denied`, ...). */
+export class OidcAuthorizationError extends OidcError {
+  /** The OAuth `error` code, only when it is a well-formed token (`[a-z_]+`); else `invalid_error`. */
+  readonly error: string;
+  /** The provider's `error_description`, verbatim: escape it before putting it in HTML. */
+  readonly errorDescription: string | undefined;
+
+  constructor(error: string, errorDescription: string | undefined, cause?: unknown) {
+    const safe = /^[a-z_]{1,64}$/.test(error) ? error : 'invalid_error';
+    const denied = DENIED.has(safe);
+    super(
+      denied ? 'ERR_OIDC_ACCESS_DENIED' : 'ERR_OIDC_AUTHORIZATION_ERROR',
+      denied ? 401 : safe === 'temporarily_unavailable' || safe === 'server_error' ? 502 : 400,
+      denied
+        ? `The identity provider did not log you in (${safe}). Try logging in again.`
+        : `The identity provider rejected the login request (${safe}).`,
+      { cause },
+    );
+    this.error = safe;
+    this.errorDescription = errorDescription;
+  }
+}
+
+const DENIED = new Set([
+  'access_denied',
+  'login_required',
+  'consent_required',
+  'interaction_required',
+  'account_selection_required',
+]);
+
+/** A start-up mistake in the options: thrown by `oidcLogin()`, never per request. */
+export class OidcConfigError extends TypeError {
+  override readonly name = 'OidcConfigError';
+  readonly code = 'ERR_OIDC_INVALID_OPTION' as const;
+  constructor(message: string) {
+    super(message);
+  }
+}

@@ -1,0 +1,134 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IDToken } from 'openid-client';
+import { contextConfig } from './context.js';
+import { OidcError } from './errors.js';
+import type { Next, OidcRequest } from './session.js';
+import type { AuthenticatedOidcContext, OidcContext } from './types.js';
+import { safeReturnTo } from './url.js';
+
+/** A claim check for {@link requireAuth}: true lets the request through, false answers 403. */
+export type ClaimCheck = (claims: IDToken, req: IncomingMessage) => boolean;
+
+/**
+ * True when the request carries a completed login; narrows `req.oidc` for TypeScript.
+ *
+ * @example
+ * if (isAuthenticated(req)) res.send(`Hello ${req.oidc.claims.sub}`);
+ */
+export function isAuthenticated<R extends { oidc?: OidcContext }>(req: R): req is R & { oidc: AuthenticatedOidcContext } {
+  return req.oidc?.isAuthenticated() === true;
+}
+
+/** A browser page load (not fetch/XHR/API): these are sent to log in, the rest get 401 JSON. */
+function isBrowserNavigation(req: IncomingMessage): boolean {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  const mode = req.headers['sec-fetch-mode'];
+  if (mode !== undefined) return mode === 'navigate';
+  if (req.headers['x-requested-with'] !== undefined) return false;
+  return (req.headers.accept ?? '').includes('text/html');
+}
+
+function sendJson(res: ServerResponse, status: number, body: object): void {
+  const json = JSON.stringify(body);
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Content-Length', Buffer.byteLength(json));
+  res.end(json);
+}
+
+/**
+ * Protects a route. Logged-in requests that pass every claim check go on; a browser navigation
+ * without a login is redirected to the login route with `returnTo` set to the page it asked for;
+ * any other request without a login gets `401` JSON. A failed claim check is a `403`: JSON for
+ * API requests, an {@link OidcError} `ERR_OIDC_FORBIDDEN` passed to `next` for page loads so your
+ * error page renders.
+ *
+ * @example
+ * app.get('/profile', requireAuth(), (req, res) => res.json(req.oidc!.claims));
+ * app.get('/admin', requireAuth(claimIncludes('groups', 'admin')), adminPage);
+ */
+export function requireAuth(...checks: ClaimCheck[]) {
+  for (const check of checks) {
+    if (typeof check !== 'function') {
+      throw new TypeError('requireAuth() takes claim checks such as claimEquals("email_verified", true); got a ' + typeof check + '.');
+    }
+  }
+  return function requireAuthMiddleware(req: IncomingMessage, res: ServerResponse, next: Next): void {
+    const r = req as OidcRequest;
+    const oidc = r.oidc;
+    const config = oidc && contextConfig(oidc);
+    if (!oidc || !config) {
+      next(new Error('requireAuth() found no req.oidc: mount app.use(oidcLogin({ ... })) before the routes it protects.'));
+      return;
+    }
+    if (!r.session) {
+      next(
+        new OidcError('ERR_OIDC_SESSION_UNAVAILABLE', 503, 'The session is unavailable (express-session missing, or its store is down).', {
+          headers: { 'Retry-After': '5' },
+        }),
+      );
+      return;
+    }
+    const claims = oidc.claims;
+    if (!claims) {
+      if (isBrowserNavigation(req)) {
+        const returnTo = safeReturnTo(r.originalUrl ?? req.url);
+        const location = returnTo ? `${config.loginUrlPath}?returnTo=${encodeURIComponent(returnTo)}` : config.loginUrlPath;
+        res.statusCode = 302;
+        res.setHeader('Location', location);
+        res.setHeader('Cache-Control', 'no-store');
+        res.end();
+        return;
+      }
+      sendJson(res, 401, { error: 'unauthenticated', message: 'Log in to use this resource.' });
+      return;
+    }
+    for (const check of checks) {
+      if (!check(claims, req)) {
+        if (isBrowserNavigation(req)) {
+          next(new OidcError('ERR_OIDC_FORBIDDEN', 403, 'You are logged in, but your account may not open this page.'));
+        } else {
+          sendJson(res, 403, { error: 'forbidden', message: 'Your account may not use this resource.' });
+        }
+        return;
+      }
+    }
+    next();
+  };
+}
+
+/**
+ * Passes when the claim equals `value` (strict equality).
+ *
+ * @example
+ * requireAuth(claimEquals('email_verified', true))
+ */
+export function claimEquals(claim: string, value: string | number | boolean | null): ClaimCheck {
+  return (claims) => claims[claim] === value;
+}
+
+/**
+ * Passes when the claim, an array or a space-separated string, contains every one of `values`.
+ *
+ * @example
+ * requireAuth(claimIncludes('groups', 'admin'))
+ */
+export function claimIncludes(claim: string, ...values: (string | number)[]): ClaimCheck {
+  return (claims) => {
+    const actual = claims[claim];
+    const list = Array.isArray(actual) ? actual : typeof actual === 'string' ? actual.split(' ') : [];
+    return values.every((v) => list.includes(v));
+  };
+}
+
+/**
+ * Passes when `fn(claims, req)` returns true.
+ *
+ * @example
+ * requireAuth(claimCheck((claims) => String(claims.email).endsWith('@example.com')))
+ */
+export function claimCheck(fn: ClaimCheck): ClaimCheck {
+  if (typeof fn !== 'function') throw new TypeError('claimCheck() takes a function (claims, req) => boolean.');
+  return fn;
+}

@@ -1,0 +1,16 @@
+export { oidcLogin } from './middleware.js';
+export { requireAuth, claimEquals, claimIncludes, claimCheck, isAuthenticated } from './guard.js';
+export type { ClaimCheck } from './guard.js';
+export { OidcError, OidcAuthorizationError, OidcConfigError } from './errors.js';
+export type { OidcErrorCode } from './errors.js';
+export { safeReturnTo } from './url.js';
+export type { OidcLoginOptions, ClientAuthMethod } from './config.js';
+export type {
+  OidcContext,
+  AuthenticatedOidcContext,
+  StoredLogin,
+  StoredTransaction,
+  StoredOidcState,
+  IDToken,
+  TokenEndpointResponse,
+} from './types.js';

@@ -1,0 +1,151 @@
+import type { ServerResponse } from 'node:http';
+import * as client from 'openid-client';
+import createDebug from 'debug';
+import type { ResolvedConfig } from '../config.js';
+import { OidcAuthorizationError, OidcError } from '../errors.js';
+import { providerError, type Provider } from '../provider.js';
+import { regenerateSession, requireSession, saveSession, type OidcRequest } from '../session.js';
+import { checkIdTokenClaims, toStoredLogin } from '../tokens.js';
+import { remainingTransactions, takeTransaction, transactionExpired } from '../transactions.js';
+import { callbackUrl, splitUrl } from '../url.js';
+import { redirect } from './respond.js';
+
+const debug = createDebug('express-oidc-login:callback');
+
+const MISSING_TRANSACTION =
+  'This login cannot be completed: no login in progress matches it. Start again from the login page. ' +
+  'Usual causes: the session cookie was not sent back (a Secure cookie over http, or SameSite=Strict), ' +
+  'baseUrl names another host than the one in the address bar, the session store lost the session, ' +
+  'the login link was already used, or the login took too long.';
+
+function invalidCallback(reason: string): OidcError {
+  return new OidcError('ERR_OIDC_INVALID_CALLBACK', 400, `The login response is invalid: ${reason} Start again from the login page.`);
+}
+
+/**
+ * `GET /callback`: finishes a login. Takes (and deletes) the transaction for the returned
+ * `state`, exchanges the code, validates the tokens, regenerates the session id, stores the login
+ * and sends the browser to `returnTo`.
+ */
+export function callbackHandler(config: ResolvedConfig, provider: Provider) {
+  // States whose code exchange is running in this process: a double-clicked callback exchanges once.
+  const inFlight = new Set<string>();
+
+  return async function callback(req: OidcRequest, res: ServerResponse): Promise<void> {
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    const session = requireSession(req);
+    const params = new URLSearchParams(splitUrl(req.url ?? '').query);
+    const states = params.getAll('state');
+    if (states.length === 0) {
+      throw new OidcError('ERR_OIDC_MISSING_STATE', 400, 'The login response has no "state" parameter. Start again from the login page.');
+    }
+    if (states.length > 1) throw invalidCallback('it repeats the "state" parameter.');
+    const state = states[0]!;
+    if (inFlight.has(state)) throw new OidcError('ERR_OIDC_MISSING_TRANSACTION', 400, MISSING_TRANSACTION);
+
+    const tx = takeTransaction(session, state);
+    if (!tx) {
+      if (session.oidc?.login) {
+        // A stale callback (the back button) for a user who is logged in already.
+        debug('no transaction for this state, but logged in: going home');
+        redirect(res, config.defaultReturnTo);
+        return;
+      }
+      throw new OidcError('ERR_OIDC_MISSING_TRANSACTION', 400, MISSING_TRANSACTION);
+    }
+    inFlight.add(state);
+    try {
+      // Consumed and saved before any token request: the callback cannot be replayed.
+      await saveSession(session);
+      if (transactionExpired(tx, config)) {
+        throw new OidcError('ERR_OIDC_TRANSACTION_EXPIRED', 400, 'This login took too long and has expired. Start again from the login page.');
+      }
+      const configuration = await provider.getConfiguration();
+      checkAuthorizationResponse(params, configuration.serverMetadata());
+
+      let tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
+      try {
+        tokens = await client.authorizationCodeGrant(
+          configuration,
+          callbackUrl(config.redirectUri, req.url ?? ''),
+          {
+            pkceCodeVerifier: tx.verifier,
+            expectedState: state,
+            expectedNonce: tx.nonce,
+            idTokenExpected: true,
+            ...(config.maxAge !== undefined && { maxAge: config.maxAge }),
+          },
+        );
+      } catch (err) {
+        throw tokenError(err);
+      }
+      const claims = tokens.claims();
+      if (!claims || typeof tokens.id_token !== 'string') throw new OidcError('ERR_OIDC_ID_TOKEN_INVALID', 400, 'The identity provider sent no ID token.');
+      const clientMetadata = configuration.clientMetadata();
+      await provider.verifySignature(tokens.id_token, clientMetadata.id_token_signed_response_alg ?? config.idTokenSigningAlg);
+      checkIdTokenClaims(claims, tx, config, clientMetadata.client_id);
+
+      const login = toStoredLogin(tokens, claims);
+      const pending = remainingTransactions(session, config);
+      // A new session id at login (no session fixation); other tabs' pending logins come along.
+      const fresh = await regenerateSession(req);
+      fresh.oidc = pending ? { login, tx: pending } : { login };
+      await saveSession(fresh);
+      debug('login completed for sub %s', claims.sub);
+      redirect(res, tx.returnTo);
+    } finally {
+      inFlight.delete(state);
+    }
+  };
+}
+
+/**
+ * The authorization response checks, done here first so that their errors are told apart from
+ * the token request's; openid-client repeats them.
+ */
+function checkAuthorizationResponse(params: URLSearchParams, metadata: client.ServerMetadata): void {
+  const iss = params.getAll('iss');
+  if (iss.length > 1) throw invalidCallback('it repeats the "iss" parameter.');
+  if (iss.length === 1 && iss[0] !== metadata.issuer) {
+    throw invalidCallback('it comes from another identity provider ("iss" does not match).');
+  }
+  if (iss.length === 0 && metadata.authorization_response_iss_parameter_supported) {
+    throw invalidCallback('the "iss" parameter is missing.');
+  }
+  const error = params.getAll('error');
+  if (error.length > 0) {
+    const description = params.get('error_description') ?? undefined;
+    throw new OidcAuthorizationError(error[0]!, description);
+  }
+  const code = params.getAll('code');
+  if (code.length !== 1 || code[0] === '') throw invalidCallback('it must carry exactly one "code".');
+}
+
+const ID_TOKEN_CODES = new Set(['OAUTH_JWT_CLAIM_COMPARISON_FAILED', 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED']);
+
+/** Maps an openid-client error from the token request and ID token validation. */
+function tokenError(err: unknown): OidcError {
+  if (err instanceof client.ResponseBodyError) {
+    if (err.error === 'invalid_client' || err.error === 'unauthorized_client') {
+      return new OidcError(
+        'ERR_OIDC_PROVIDER_RESPONSE',
+        502,
+        'The identity provider refused this app\'s client credentials: check clientId, clientSecret and clientAuthMethod.',
+        { cause: err },
+      );
+    }
+    return new OidcError('ERR_OIDC_TOKEN_REJECTED', 400, 'The identity provider rejected the login code (it may have been used already or expired). Start again from the login page.', {
+      cause: err,
+    });
+  }
+  const code = (err as { code?: unknown })?.code;
+  const detail = `${(err as Error)?.message} ${((err as Error)?.cause as Error | undefined)?.message}`;
+  if (
+    (typeof code === 'string' && ID_TOKEN_CODES.has(code)) ||
+    (code === 'OAUTH_INVALID_RESPONSE' && /ID Token|JWT/.test(detail))
+  ) {
+    return new OidcError('ERR_OIDC_ID_TOKEN_INVALID', 400, 'The ID token from the identity provider failed validation.', { cause: err });
+  }
+  return providerError(err, 'token');
+}

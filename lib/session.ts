@@ -1,0 +1,52 @@
+import type { IncomingMessage } from 'node:http';
+import type { Session, SessionData } from 'express-session';
+import { OidcError } from './errors.js';
+import type { OidcContext, StoredOidcState } from './types.js';
+
+/** A request as the handlers see it: Node's own, plus what express-session and we add. */
+export type OidcRequest = IncomingMessage & {
+  session?: Session & Partial<SessionData>;
+  oidc?: OidcContext;
+  originalUrl?: string;
+};
+
+export type Next = (err?: unknown) => void;
+
+/** The session, or a 503: fail closed when express-session is missing or its store is down. */
+export function requireSession(req: OidcRequest): Session & Partial<SessionData> {
+  const session = req.session;
+  if (!session || typeof session.save !== 'function') {
+    throw new OidcError(
+      'ERR_OIDC_SESSION_UNAVAILABLE',
+      503,
+      'Login needs a session, and req.session is missing: either express-session is not mounted before ' +
+        'oidcLogin(), or its session store is unavailable. Did you forget app.use(session({ ... }))?',
+    );
+  }
+  return session;
+}
+
+/** The middleware's part of the session, created on first write. */
+export function oidcState(session: Partial<SessionData>): StoredOidcState {
+  return (session.oidc ??= {});
+}
+
+function storeError(cause: unknown): OidcError {
+  return new OidcError('ERR_OIDC_SESSION_STORE', 503, 'The session store is unavailable. Try again in a moment.', {
+    cause,
+    headers: { 'Retry-After': '5' },
+  });
+}
+
+export function saveSession(session: Session): Promise<void> {
+  return new Promise((resolve, reject) => {
+    session.save((err?: unknown) => (err ? reject(storeError(err)) : resolve()));
+  });
+}
+
+/** Replaces `req.session` with a new one under a new id; the old one is destroyed in the store. */
+export function regenerateSession(req: OidcRequest): Promise<Session & Partial<SessionData>> {
+  return new Promise((resolve, reject) => {
+    req.session!.regenerate((err?: unknown) => (err ? reject(storeError(err)) : resolve(req.session!)));
+  });
+}

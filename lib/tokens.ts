@@ -1,0 +1,53 @@
+import type { IDToken, TokenEndpointResponse } from 'openid-client';
+import type { ResolvedConfig } from './config.js';
+import { OidcError } from './errors.js';
+import type { StoredLogin, StoredTransaction } from './types.js';
+
+/** What a token response becomes in the session: plain JSON with an absolute `expiresAt`. */
+export function toStoredLogin(tokens: TokenEndpointResponse, claims: IDToken, now = Date.now()): StoredLogin {
+  const login: StoredLogin = {
+    idToken: tokens.id_token!,
+    accessToken: tokens.access_token,
+    tokenType: tokens.token_type,
+    claims,
+  };
+  if (typeof tokens.refresh_token === 'string') login.refreshToken = tokens.refresh_token;
+  if (typeof tokens.expires_in === 'number') login.expiresAt = Math.floor(now / 1000) + tokens.expires_in;
+  if (typeof tokens.scope === 'string') login.scope = tokens.scope;
+  return login;
+}
+
+function invalid(reason: string): OidcError {
+  return new OidcError('ERR_OIDC_ID_TOKEN_INVALID', 400, `The ID token failed validation: ${reason}`);
+}
+
+/**
+ * The ID token checks of OpenID Connect Core 3.1.3.7 that openid-client leaves to the relying
+ * party (it already checks iss, aud contains client_id, azp with several audiences, alg, exp,
+ * nonce, auth_time against max_age, and the presence and types of the required claims).
+ */
+export function checkIdTokenClaims(
+  claims: IDToken,
+  tx: StoredTransaction,
+  config: ResolvedConfig,
+  clientId: string,
+  now = Date.now(),
+): void {
+  // 3: no audience we do not trust; azp, when present, must be us (also with a single audience).
+  const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
+  for (const aud of audiences) {
+    if (aud !== clientId && !config.additionalAudiences.includes(aud)) throw invalid('"aud" names an audience this app does not trust.');
+  }
+  if (claims.azp !== undefined && claims.azp !== clientId) throw invalid('"azp" is not this app\'s client_id.');
+  // 10: iat neither in the future nor before this login began.
+  const nowSeconds = now / 1000;
+  const tolerance = config.clockTolerance;
+  if (typeof claims.iat !== 'number' || claims.iat > nowSeconds + tolerance) throw invalid('"iat" lies in the future.');
+  if (claims.iat < tx.createdAt / 1000 - tolerance) throw invalid('"iat" is older than the login it answers.');
+  if (typeof claims.sub !== 'string' || claims.sub.length === 0 || claims.sub.length > 255) {
+    throw invalid('"sub" must be a non-empty string of at most 255 characters.');
+  }
+  if (typeof claims.exp !== 'number') throw invalid('"exp" is missing.');
+  // 13: with max_age, auth_time is required (openid-client then checks its value).
+  if (config.maxAge !== undefined && typeof claims.auth_time !== 'number') throw invalid('"auth_time" is missing though max_age was requested.');
+}
