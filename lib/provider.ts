@@ -155,14 +155,16 @@ export function providerError(err: unknown, during: 'discovery' | 'jwks' | 'toke
     during === 'discovery' ? 'its discovery document' : during === 'jwks' ? 'its signing keys (JWKS)' : 'the token request';
   const code = (err as { code?: unknown })?.code;
   const name = (err as { name?: unknown })?.name;
-  if (code === 'OAUTH_TIMEOUT' || name === 'TimeoutError') {
+  const cause = (err as { cause?: { name?: unknown; code?: unknown } })?.cause;
+  if (code === 'OAUTH_TIMEOUT' || name === 'TimeoutError' || cause?.name === 'TimeoutError') {
     return new OidcError('ERR_OIDC_PROVIDER_TIMEOUT', 504, `The identity provider did not answer in time (${what}). Try again in a moment.`, {
       cause: err,
       headers: { 'Retry-After': RETRY_AFTER },
     });
   }
-  if (err instanceof TypeError && !(err as { code?: unknown }).code) {
-    // fetch() rejects with a plain TypeError when the connection fails.
+  if ((name === 'TypeError' && code === undefined) || (code === undefined && cause?.name === 'TypeError')) {
+    // fetch() rejects with a plain TypeError when the connection fails. Checked by name: the error
+    // may come from another realm, and then openid-client wraps it in a ClientError.
     return new OidcError('ERR_OIDC_PROVIDER_UNREACHABLE', 503, `The identity provider cannot be reached (${what}). Try again in a moment.`, {
       cause: err,
       headers: { 'Retry-After': RETRY_AFTER },
