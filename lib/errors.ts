@@ -85,7 +85,4 @@ const DENIED = new Set([
 export class OidcConfigError extends TypeError {
   override readonly name = 'OidcConfigError';
   readonly code = 'ERR_OIDC_INVALID_OPTION' as const;
-  constructor(message: string) {
-    super(message);
-  }
 }

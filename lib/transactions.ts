@@ -43,9 +43,9 @@ export function takeTransaction(session: Partial<SessionData>, state: string): S
   const all = session.oidc?.tx;
   // Keys are validated and looked up as own properties: "__proto__" or "constructor" find nothing.
   if (!all || !isWellFormedState(state) || !Object.hasOwn(all, state)) return undefined;
-  const tx = all[state]!;
-  delete all[state];
-  if (Object.keys(all).length === 0) delete session.oidc!.tx;
+  const { [state]: tx, ...rest } = all;
+  if (Object.keys(rest).length === 0) delete session.oidc!.tx;
+  else session.oidc!.tx = rest;
   return tx;
 }
 

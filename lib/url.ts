@@ -8,6 +8,7 @@ function isSafePath(value: string): boolean {
     value[1] !== '\\' &&
     // Backslashes become slashes in browsers' URL parsing; control characters (tab, CR, LF) are
     // stripped by them, which can turn "/\t/evil" into "//evil".
+    // eslint-disable-next-line no-control-regex
     !/[\\\u0000-\u001f\u007f]/.test(value)
   );
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createApp, testOptions } from './support/app.js';
-import { authorizeAt, login, newBrowser, startLogin, visitCallback } from './support/flow.js';
+import { login, newBrowser } from './support/flow.js';
 import { startProvider, type TestProvider } from './support/provider.js';
 
 let op: TestProvider;

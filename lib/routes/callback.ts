@@ -124,17 +124,23 @@ function checkAuthorizationResponse(params: URLSearchParams, metadata: client.Se
 
 const ID_TOKEN_CODES = new Set(['OAUTH_JWT_CLAIM_COMPARISON_FAILED', 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED']);
 
+function clientRefused(cause: unknown): OidcError {
+  return new OidcError(
+    'ERR_OIDC_PROVIDER_RESPONSE',
+    502,
+    'The identity provider refused this app\'s client credentials: check clientId, clientSecret and clientAuthMethod.',
+    { cause },
+  );
+}
+
 /** Maps an openid-client error from the token request and ID token validation. */
 function tokenError(err: unknown): OidcError {
+  // RFC 6749 5.2: a client that authenticated with the Authorization header (client_secret_basic,
+  // the default) gets 401 + WWW-Authenticate for invalid_client, which openid-client throws as a
+  // challenge error, not as a ResponseBodyError.
+  if (err instanceof client.WWWAuthenticateChallengeError && err.status === 401) return clientRefused(err);
   if (err instanceof client.ResponseBodyError) {
-    if (err.error === 'invalid_client' || err.error === 'unauthorized_client') {
-      return new OidcError(
-        'ERR_OIDC_PROVIDER_RESPONSE',
-        502,
-        'The identity provider refused this app\'s client credentials: check clientId, clientSecret and clientAuthMethod.',
-        { cause: err },
-      );
-    }
+    if (err.error === 'invalid_client' || err.error === 'unauthorized_client') return clientRefused(err);
     return new OidcError('ERR_OIDC_TOKEN_REJECTED', 400, 'The identity provider rejected the login code (it may have been used already or expired). Start again from the login page.', {
       cause: err,
     });
@@ -143,7 +149,8 @@ function tokenError(err: unknown): OidcError {
   const detail = `${(err as Error)?.message} ${((err as Error)?.cause as Error | undefined)?.message}`;
   if (
     (typeof code === 'string' && ID_TOKEN_CODES.has(code)) ||
-    (code === 'OAUTH_INVALID_RESPONSE' && /ID Token|JWT/.test(detail))
+    // '"response" body "id_token" property must be a string': no ID token in the token response.
+    (code === 'OAUTH_INVALID_RESPONSE' && /ID Token|JWT|"id_token"/.test(detail))
   ) {
     return new OidcError('ERR_OIDC_ID_TOKEN_INVALID', 400, 'The ID token from the identity provider failed validation.', { cause: err });
   }
