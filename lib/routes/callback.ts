@@ -91,7 +91,14 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
       // A new session id at login (no session fixation); other tabs' pending logins come along.
       const fresh = await regenerateSession(req);
       fresh.oidc = pending ? { login, tx: pending } : { login };
-      await saveSession(fresh);
+      try {
+        await saveSession(fresh);
+      } catch (err) {
+        // The login failed: express-session's own save at the end of the response must not
+        // store it after all.
+        delete fresh.oidc.login;
+        throw err;
+      }
       debug('login completed for sub %s', claims.sub);
       redirect(res, tx.returnTo);
     } finally {

@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import express from 'express';
+import session, { MemoryStore, type SessionData } from 'express-session';
+import { oidcLogin } from '../lib/index.js';
+import { jsonErrors, testOptions } from './support/app.js';
+import { authorizeAt, newBrowser, startLogin, visitCallback } from './support/flow.js';
+import { startProvider, type TestProvider } from './support/provider.js';
+
+/** A MemoryStore whose writes can be made to fail, as a store does when its server goes away. */
+class FlakyStore extends MemoryStore {
+  /** Writes to let through before failing; Infinity never fails. */
+  failAfter = Infinity;
+  /** How many writes fail once failing starts; then the store is back. */
+  failures = Infinity;
+  override set(sid: string, data: SessionData, cb?: (err?: unknown) => void): void {
+    if (this.failAfter <= 0 && this.failures > 0) {
+      this.failures--;
+      cb?.(new Error('store is down'));
+      return;
+    }
+    this.failAfter--;
+    super.set(sid, data, cb);
+  }
+}
+
+let op: TestProvider;
+beforeAll(async () => {
+  op = await startProvider();
+});
+afterAll(async () => {
+  await op.close();
+});
+
+function appWith(store: FlakyStore) {
+  const app = express();
+  app.use(session({ secret: 's', resave: false, saveUninitialized: false, store }));
+  app.use(oidcLogin(testOptions(op)));
+  app.get('/probe', (req, res) => res.json({ isAuthenticated: req.oidc!.isAuthenticated() }));
+  app.use(jsonErrors);
+  return app;
+}
+
+describe('a failing session store', () => {
+  it('makes /login a 503 and sends nobody to the provider', async () => {
+    const store = new FlakyStore();
+    store.failAfter = 0;
+    const res = await newBrowser(appWith(store), op.issuer).app.get('/login').expect(503);
+    expect(res.body.code).toBe('ERR_OIDC_SESSION_STORE');
+    expect(res.headers.location).toBeUndefined();
+    expect(res.headers['retry-after']).toBe('5');
+  });
+
+  it('makes a login whose final save fails a failed login, not a half-logged-in session', async () => {
+    const store = new FlakyStore();
+    const app = appWith(store);
+    const browser = newBrowser(app, op.issuer);
+    const callback = await authorizeAt(browser, await startLogin(browser));
+    // The callback saves twice: the consumed transaction, then the new login. Fail the second
+    // only: the store is back for express-session's own save at the end of the response.
+    store.failAfter = 1;
+    store.failures = 1;
+    const res = await visitCallback(browser, callback).expect(503);
+    expect(res.body.code).toBe('ERR_OIDC_SESSION_STORE');
+    store.failAfter = Infinity;
+    const probe = await browser.app.get('/probe').expect(200);
+    expect(probe.body.isAuthenticated).toBe(false);
+    const sessions = await new Promise<Record<string, SessionData>>((r) => store.all((_e, s) => r((s ?? {}) as Record<string, SessionData>)));
+    for (const data of Object.values(sessions)) expect(data.oidc?.login).toBeUndefined();
+  });
+
+  it('does not exchange the code when the consumed transaction cannot be saved', async () => {
+    const store = new FlakyStore();
+    const app = appWith(store);
+    const browser = newBrowser(app, op.issuer);
+    const callback = await authorizeAt(browser, await startLogin(browser));
+    store.failAfter = 0;
+    await visitCallback(browser, callback).expect(503);
+    // The code was not redeemed, so the same callback works once the store is back.
+    store.failAfter = Infinity;
+    await visitCallback(browser, callback).expect(302);
+    expect((await browser.app.get('/probe')).body.isAuthenticated).toBe(true);
+  });
+});
