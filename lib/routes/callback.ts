@@ -130,6 +130,8 @@ function checkAuthorizationResponse(params: URLSearchParams, metadata: client.Se
 }
 
 const ID_TOKEN_CODES = new Set(['OAUTH_JWT_CLAIM_COMPARISON_FAILED', 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED']);
+/** openid-client codes that are about the ID token when their message says so. */
+const ID_TOKEN_DETAIL_CODES = new Set(['OAUTH_INVALID_RESPONSE', 'OAUTH_PARSE_ERROR', 'OAUTH_UNSUPPORTED_OPERATION']);
 
 function clientRefused(cause: unknown): OidcError {
   return new OidcError(
@@ -156,8 +158,9 @@ function tokenError(err: unknown): OidcError {
   const detail = `${(err as Error)?.message} ${((err as Error)?.cause as Error | undefined)?.message}`;
   if (
     (typeof code === 'string' && ID_TOKEN_CODES.has(code)) ||
-    // '"response" body "id_token" property must be a string': no ID token in the token response.
-    (code === 'OAUTH_INVALID_RESPONSE' && /ID Token|JWT|"id_token"/.test(detail))
+    // A malformed, encrypted or "crit" ID token is reported as a parse error or an unsupported
+    // operation; '"response" body "id_token" property must be a string' means no ID token at all.
+    (typeof code === 'string' && ID_TOKEN_DETAIL_CODES.has(code) && /ID Token|JWT|JWE|JWS|"id_token"/.test(detail))
   ) {
     return new OidcError('ERR_OIDC_ID_TOKEN_INVALID', 400, 'The ID token from the identity provider failed validation.', { cause: err });
   }
