@@ -8,6 +8,8 @@ const debug = createDebug('express-oidc-login:provider');
 
 /** How long a fetched JWKS is trusted before it is fetched again (removed keys stop working). */
 const JWKS_MAX_AGE_MS = 5 * 60 * 1000;
+/** The shortest time between two JWKS requests. */
+const JWKS_MIN_INTERVAL_MS = 1000;
 /** Seconds an app should wait before retrying while the provider is unreachable. */
 const RETRY_AFTER = '5';
 
@@ -77,15 +79,18 @@ export class Provider {
    */
   async verifySignature(jws: string, algorithm: string): Promise<void> {
     const configuration = await this.getConfiguration();
-    let keys = await this.#getJwks(configuration, false);
+    const cachedAt = this.#jwks?.fetchedAt;
+    let keys = await this.#getJwks(configuration);
     try {
       await compactVerify(jws, keys, { algorithms: [algorithm] });
       return;
     } catch (err) {
       if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw idTokenSignatureError(err);
+      // The set was fetched for this very check: fetching it again would tell nothing new.
+      if (this.#jwks?.fetchedAt !== cachedAt) throw idTokenSignatureError(err);
     }
     debug('no key in the cached JWKS matches; fetching it again');
-    keys = await this.#getJwks(configuration, true);
+    keys = await this.#refetchJwks(configuration);
     try {
       await compactVerify(jws, keys, { algorithms: [algorithm] });
     } catch (err) {
@@ -93,11 +98,22 @@ export class Provider {
     }
   }
 
-  async #getJwks(configuration: client.Configuration, refetch: boolean): Promise<LocalJwks> {
+  #getJwks(configuration: client.Configuration): Promise<LocalJwks> {
     const cached = this.#jwks;
-    if (!refetch && cached && Date.now() - cached.fetchedAt < JWKS_MAX_AGE_MS) return cached.keys;
-    // One JWKS request in flight at a time, shared by every verification waiting for it.
-    this.#jwksInFlight ??= this.#fetchJwks(configuration).finally(() => {
+    if (cached && Date.now() - cached.fetchedAt < JWKS_MAX_AGE_MS) return Promise.resolve(cached.keys);
+    return this.#refetchJwks(configuration);
+  }
+
+  /**
+   * One JWKS request in flight at a time, shared by every verification waiting for it, and at
+   * most one a second: tokens with made-up `kid`s wait rather than make the app hammer the provider.
+   */
+  #refetchJwks(configuration: client.Configuration): Promise<LocalJwks> {
+    this.#jwksInFlight ??= (async () => {
+      const wait = (this.#jwks?.fetchedAt ?? 0) + JWKS_MIN_INTERVAL_MS - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      return this.#fetchJwks(configuration);
+    })().finally(() => {
       this.#jwksInFlight = undefined;
     });
     return this.#jwksInFlight;

@@ -201,6 +201,24 @@ describe('ID token: signature and keys', () => {
     expect(op.counts.jwks).toBe(1);
   });
 
+  it('fetches the JWKS once for an unknown kid when the cache was empty', async () => {
+    const stranger = await generateSigningKey('RS256');
+    const a = await attemptWith(async (ctx) => ctx.tokenResponse(await signIdToken(ctx.claims(), stranger)));
+    await expectRejected(a, 400, ID_TOKEN_INVALID);
+    expect(op.counts.jwks).toBe(1);
+  });
+
+  it('bounds JWKS requests when many tokens carry made-up kids at once', async () => {
+    const app = newApp();
+    await expectLoggedIn(await attempt(app));
+    op.counts.jwks = 0;
+    op.onToken = async (ctx) => ctx.tokenResponse(await signIdToken(ctx.claims(), await generateSigningKey('RS256')));
+    const attempts = await Promise.all(Array.from({ length: 6 }, () => attempt(app)));
+    for (const a of attempts) await expectRejected(a, 400, ID_TOKEN_INVALID);
+    // One shared refetch (at most one a second), not one per token.
+    expect(op.counts.jwks).toBeLessThanOrEqual(2);
+  });
+
   it('follows a key rotation: after a first login, a token with a new kid succeeds after one JWKS refetch', async () => {
     const app = newApp();
     await expectLoggedIn(await attempt(app));
