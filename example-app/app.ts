@@ -1,0 +1,287 @@
+/**
+ * The example app: an Express 5 site with a public home page, a profile page and a JSON API
+ * behind login, and an admin page for one group. It uses express-oidc-login exactly as an app
+ * that installed it from npm would.
+ */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import session from 'express-session';
+import helmet from 'helmet';
+import createMemoryStore from 'memorystore';
+import {
+  claimIncludes,
+  isAuthenticated,
+  oidcLogin,
+  requireAuth,
+  type AuthenticatedOidcContext,
+  type IDToken,
+} from 'express-oidc-login';
+import { assets, html, page, type Html } from './html.js';
+
+export interface AppSettings {
+  /** The app's public URL (an origin, e.g. https://app.example.com): redirect URI is baseUrl + '/callback'. */
+  baseUrl: string;
+  /** The OpenID Provider's issuer URL. */
+  issuer: string;
+  clientId: string;
+  clientSecret: string;
+  /** Signs the session cookie. */
+  sessionSecret: string;
+  /** An express-session store; default an in-memory store that drops expired sessions. */
+  sessionStore?: session.Store;
+}
+
+const SITE = 'express-oidc-login example';
+const SESSION_MAX_AGE_MS = 8 * 60 * 60 * 1000;
+
+/** True for localhost, 127.x.x.x and [::1]: the only hosts this app talks plain http with. */
+export function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || /^127(?:\.\d{1,3}){3}$/.test(hostname) || hostname === '[::1]';
+}
+
+/** An https URL, or an http one on this machine. Throws a message naming `name` otherwise. */
+export function checkHttpUrl(name: string, value: string): URL {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error(`${name} must be an absolute URL such as https://example.com; got ${JSON.stringify(value)}.`);
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+    throw new Error(`${name} must use https (plain http is accepted for localhost, 127.0.0.1 and [::1] only); got ${value}.`);
+  }
+  return url;
+}
+
+/** The app's public URL: an origin, https unless on this machine. */
+export function checkBaseUrl(value: string): URL {
+  const url = checkHttpUrl('BASE_URL', value);
+  if (url.pathname !== '/' || url.search || url.hash || url.username || url.password) {
+    throw new Error(`BASE_URL must be an origin without a path, such as https://app.example.com; got ${value}.`);
+  }
+  return url;
+}
+
+/** Builds the Express app (it does not listen). Throws on invalid settings. */
+export function createApp(settings: AppSettings): express.Express {
+  const baseUrl = checkBaseUrl(settings.baseUrl);
+  const issuer = checkHttpUrl('the issuer URL', settings.issuer);
+  const secure = baseUrl.protocol === 'https:';
+
+  const app = express();
+  app.disable('x-powered-by');
+  if (secure) {
+    // Behind a TLS-terminating proxy: trust its X-Forwarded-Proto so the Secure cookie is set.
+    app.set('trust proxy', 1);
+  }
+
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          // helmet's default also allows inline styles and any https: stylesheet; we need neither.
+          styleSrc: ["'self'"],
+          frameAncestors: ["'none'"],
+          // Over http (localhost) browsers must not be told to upgrade requests to https.
+          upgradeInsecureRequests: secure ? [] : null,
+        },
+      },
+      strictTransportSecurity: secure,
+    }),
+  );
+  app.use('/assets', assets());
+
+  // Pages below depend on who is logged in: never cache them.
+  app.use((_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
+
+  // REDIS_URL: Redis session support arrives later; until then sessions live in this process's
+  // memory (memorystore drops expired sessions, unlike express-session's own MemoryStore).
+  const MemoryStore = createMemoryStore(session);
+  app.use(
+    session({
+      name: 'sid',
+      secret: settings.sessionSecret,
+      store: settings.sessionStore ?? new MemoryStore({ checkPeriod: 15 * 60 * 1000 }),
+      resave: false,
+      saveUninitialized: false,
+      cookie: { httpOnly: true, sameSite: 'lax', secure, maxAge: SESSION_MAX_AGE_MS },
+    }),
+  );
+
+  app.use(
+    oidcLogin({
+      issuer: settings.issuer,
+      clientId: settings.clientId,
+      clientSecret: settings.clientSecret,
+      baseUrl: baseUrl.origin,
+      scope: 'openid profile email offline_access groups',
+      // Only for a provider on this machine (checked above): anything else must be https.
+      dangerouslyAllowInsecureHttp: issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname),
+    }),
+  );
+
+  app.get('/', (req, res) => {
+    if (!isAuthenticated(req)) {
+      send(res, 'Home', html`<h1>Welcome</h1>
+<p>This app shows how <code>express-oidc-login</code> logs people in with OpenID Connect.</p>
+<p><a class="button" href="/login">Log in</a></p>
+<p class="muted">After the login you will see your claims on <a href="/profile">your profile</a>.</p>`);
+      return;
+    }
+    const claims = req.oidc.claims;
+    send(res, 'Home', html`<h1>Hello, ${displayName(claims)}</h1>
+<p>You are logged in.</p>
+<ul class="links">
+<li><a href="/profile">Your profile</a>: the claims of your ID token</li>
+<li><a href="/api/me">/api/me</a>: the same as JSON</li>
+<li><a href="/admin">Admin area</a>: for members of the group <code>admin</code></li>
+</ul>`);
+  });
+
+  app.get('/profile', requireAuth(), (req, res) => {
+    const { claims, expiresAt, scope, refreshToken } = login(req);
+    send(res, 'Profile', html`<h1>${displayName(claims)}</h1>
+<h2>Claims</h2>
+<table>
+<tbody>
+${Object.entries(claims).map(([name, value]) => html`<tr><th scope="row">${name}</th><td>${claimValue(name, value)}</td></tr>\n`)}
+</tbody>
+</table>
+<h2>Tokens</h2>
+<table>
+<tbody>
+<tr><th scope="row">Access token expires</th><td>${expiresAt === undefined ? 'unknown' : new Date(expiresAt * 1000).toISOString()}</td></tr>
+<tr><th scope="row">Granted scope</th><td>${scope ?? 'as requested'}</td></tr>
+<tr><th scope="row">Refresh token</th><td>${refreshToken ? 'yes' : 'no'}</td></tr>
+</tbody>
+</table>
+<p><a href="/">Home</a></p>`);
+  });
+
+  app.get('/api/me', requireAuth(), (req, res) => {
+    const { sub, ...claims } = login(req).claims;
+    res.json({ sub, ...claims });
+  });
+
+  app.get('/admin', requireAuth(claimIncludes('groups', 'admin')), (req, res) => {
+    send(res, 'Admin', html`<h1>Admin area</h1>
+<p>Welcome, ${displayName(login(req).claims)}: your <code>groups</code> claim includes <code>admin</code>.</p>
+<p><a href="/">Home</a></p>`);
+  });
+
+  app.use((_req, _res, next) => {
+    next(Object.assign(new Error('There is no page at this address.'), { status: 404, expose: true }));
+  });
+  app.use(errorHandler);
+  return app;
+}
+
+/** The login of a request that requireAuth() let through. */
+function login(req: Request): AuthenticatedOidcContext {
+  if (!isAuthenticated(req)) throw new Error('requireAuth() must run before this route.');
+  return req.oidc;
+}
+
+function send(res: Response, title: string, body: Html, status = 200): void {
+  res.status(status).type('html').send(page({ site: SITE, title, body }));
+}
+
+function displayName(claims: IDToken): string {
+  for (const name of ['name', 'preferred_username', 'email'] as const) {
+    const value = claims[name];
+    if (typeof value === 'string' && value !== '') return value;
+  }
+  return claims.sub;
+}
+
+const TIMESTAMP_CLAIMS = new Set(['iat', 'exp', 'auth_time', 'nbf', 'updated_at']);
+
+function claimValue(name: string, value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' && TIMESTAMP_CLAIMS.has(name)) return `${value} (${new Date(value * 1000).toISOString()})`;
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value.join(', ');
+  return JSON.stringify(value) ?? String(value);
+}
+
+const EXPLANATIONS: Readonly<Record<number, string>> = {
+  400: 'The request could not be completed.',
+  401: 'You are not logged in, or the login did not finish.',
+  403: 'You are logged in, but your account may not open this page.',
+  404: 'There is nothing here.',
+  405: 'This address does not take that kind of request.',
+  502: 'The identity provider answered something this app cannot use.',
+  503: 'A service this app needs is unavailable for the moment.',
+  504: 'The identity provider did not answer in time.',
+};
+
+const ERROR_NAMES: Readonly<Record<number, string>> = { 401: 'unauthenticated', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed' };
+
+interface HttpErrorLike {
+  status?: unknown;
+  statusCode?: unknown;
+  expose?: unknown;
+  code?: unknown;
+  message?: unknown;
+  headers?: unknown;
+}
+
+/**
+ * Every error ends here: errors from express-oidc-login (an `OidcError` with `status`, `code` and
+ * a message meant for users), from Express, and from the routes above. Browsers get a page,
+ * /api/* gets JSON. Never a stack trace; unexpected errors are logged and not described.
+ */
+function errorHandler(err: unknown, req: Request, res: Response, next: NextFunction): void {
+  if (res.headersSent) {
+    next(err);
+    return;
+  }
+  const e: HttpErrorLike = typeof err === 'object' && err !== null ? err : {};
+  const rawStatus = typeof e.status === 'number' ? e.status : e.statusCode;
+  const status = typeof rawStatus === 'number' && Number.isInteger(rawStatus) && rawStatus >= 400 && rawStatus <= 599 ? rawStatus : 500;
+  // http-errors and OidcError mark messages fit for users with `expose`; others stay in the log.
+  const message =
+    e.expose === true && typeof e.message === 'string'
+      ? e.message
+      : status >= 500
+        ? 'The details are in the server log.'
+        : 'The request could not be completed.';
+  const code = typeof e.code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(e.code) ? e.code : undefined;
+  if (status >= 500) {
+    // Known failures (provider down, session store down...) in one line with their causes;
+    // anything unexpected with its stack. Only in the server log, never in the response.
+    if (e.expose === true) console.error(`${req.method} ${req.path}: ${status} ${code ?? ''} ${causeChain(err)}`);
+    else console.error(`${req.method} ${req.path}: ${status}`, err);
+  }
+
+  if (isRecord(e.headers)) {
+    for (const [name, value] of Object.entries(e.headers)) if (typeof value === 'string') res.set(name, value);
+  }
+  if (req.path.startsWith('/api/') || req.accepts(['html', 'json']) === 'json') {
+    res.status(status).json({ error: code ?? ERROR_NAMES[status] ?? (status >= 500 ? 'server_error' : 'bad_request'), message });
+    return;
+  }
+  const explanation = EXPLANATIONS[status] ?? (status >= 500 ? 'Something went wrong on our side.' : 'The request could not be completed.');
+  send(
+    res,
+    `Error ${status}`,
+    html`<h1>${explanation}</h1>
+<p>${message}</p>
+${code ? html`<p class="muted">Error ${status}, <code>${code}</code></p>` : html`<p class="muted">Error ${status}</p>`}
+<p class="actions"><a class="button" href="/login">Try again</a> <a href="/">Home</a></p>`,
+    status,
+  );
+}
+
+/** "message (cause: message; message)" along the error's `cause` chain. */
+function causeChain(err: unknown): string {
+  const messages: string[] = [];
+  for (let e: unknown = err; e instanceof Error && messages.length < 5; e = e.cause) messages.push(e.message);
+  const [first, ...causes] = messages;
+  return causes.length ? `${first} (cause: ${causes.join('; ')})` : (first ?? String(err));
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
