@@ -1,0 +1,157 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+
+/**
+ * A person in a real browser (Debian's chromium, driven by playwright-core) against the example
+ * app and its embedded identity provider, started as `npm start` starts them.
+ * `.ci/run` installs chromium; on a machine without it these tests are skipped with a warning.
+ */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SERVER = join(process.cwd(), 'example-app', 'dist', 'server.js');
+const ARTIFACTS = join(process.cwd(), 'test-artifacts');
+const available = existsSync(CHROMIUM) && existsSync(SERVER);
+if (!available) {
+  console.warn(
+    `Browser tests skipped: ${existsSync(CHROMIUM) ? '' : `no chromium at ${CHROMIUM} (apt-get install chromium) `}` +
+      `${existsSync(SERVER) ? '' : '(example app not built: npm run build:example)'}`,
+  );
+}
+const describeBrowser = available ? describe : describe.skip;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+let app: ChildProcess;
+let browser: Browser;
+let baseUrl: string;
+let output = '';
+
+async function startExampleApp(): Promise<void> {
+  const port = await freePort();
+  const idpPort = await freePort();
+  baseUrl = `http://localhost:${port}`;
+  app = spawn(process.execPath, [SERVER], {
+    env: { ...process.env, PORT: String(port), IDP_PORT: String(idpPort), SESSION_SECRET: 'e2e-session-secret-0123456789' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  app.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  app.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const deadline = Date.now() + 20_000;
+  while (!output.includes('is running')) {
+    if (app.exitCode !== null) throw new Error(`the example app exited:\n${output}`);
+    if (Date.now() > deadline) throw new Error(`the example app did not start:\n${output}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function signIn(page: Page, user: string, password = user): Promise<void> {
+  await page.fill('input[name="login"]', user);
+  await page.fill('input[name="password"]', password);
+  await Promise.all([page.waitForURL((url) => url.origin === baseUrl), page.click('button[type="submit"]:not(.secondary)')]);
+}
+
+describeBrowser('a person in a browser', () => {
+  beforeAll(async () => {
+    await startExampleApp();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    app?.kill('SIGTERM');
+  });
+
+  let context: BrowserContext;
+  const newContext = async () => {
+    context = await browser.newContext();
+    return context;
+  };
+
+  it('opens /profile logged out, signs in at the provider, lands on /profile with their name; reload stays logged in', async () => {
+    const page = await (await newContext()).newPage();
+    await page.goto(`${baseUrl}/profile`);
+    // At the provider's login page now.
+    expect(new URL(page.url()).origin).not.toBe(baseUrl);
+    await expect(page.locator('input[name="password"]').count()).resolves.toBe(1);
+    await signIn(page, 'alice');
+    expect(new URL(page.url()).pathname).toBe('/profile');
+    await expect(page.locator('h1').textContent()).resolves.toBe('Alice Liddell');
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'profile.png'), fullPage: true });
+    await page.reload();
+    expect(new URL(page.url()).pathname).toBe('/profile');
+    await expect(page.locator('h1').textContent()).resolves.toBe('Alice Liddell');
+    await context.close();
+  });
+
+  it('refuses a wrong password at the provider', async () => {
+    const page = await (await newContext()).newPage();
+    await page.goto(`${baseUrl}/profile`);
+    await page.fill('input[name="login"]', 'alice');
+    await page.fill('input[name="password"]', 'wrong');
+    await page.click('button[type="submit"]:not(.secondary)');
+    await page.waitForLoadState();
+    expect(new URL(page.url()).origin).not.toBe(baseUrl);
+    await expect(page.locator('input[name="password"]').count()).resolves.toBe(1);
+    await context.close();
+  });
+
+  it('logs two tabs in at once', async () => {
+    const ctx = await newContext();
+    const one = await ctx.newPage();
+    const two = await ctx.newPage();
+    await one.goto(`${baseUrl}/profile`);
+    await two.goto(`${baseUrl}/api/me`.replace('/api/me', '/admin'));
+    await signIn(one, 'bob');
+    expect(new URL(one.url()).pathname).toBe('/profile');
+    // The second tab still shows the provider's login form of its own login; finish it too.
+    if (new URL(two.url()).origin !== baseUrl) {
+      const hasForm = (await two.locator('input[name="password"]').count()) === 1;
+      if (hasForm) await signIn(two, 'bob');
+      else await two.reload();
+    }
+    await two.waitForURL((url) => url.origin === baseUrl);
+    expect(new URL(two.url()).pathname).toBe('/admin');
+    await expect(two.locator('h1').textContent()).resolves.toBe('Admin area');
+    await context.close();
+  });
+
+  it('the back button after login shows no error page', async () => {
+    const page = await (await newContext()).newPage();
+    await page.goto(`${baseUrl}/`);
+    await page.goto(`${baseUrl}/profile`);
+    await signIn(page, 'alice');
+    expect(new URL(page.url()).pathname).toBe('/profile');
+    await page.goBack();
+    await page.waitForLoadState();
+    const status = await page.evaluate(() => document.title);
+    expect(status).not.toMatch(/error/i);
+    const body = (await page.locator('body').textContent()) ?? '';
+    expect(body).not.toMatch(/cannot be completed|invalid/i);
+    await context.close();
+  });
+});
