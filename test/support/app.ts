@@ -1,11 +1,11 @@
 import express, { type ErrorRequestHandler, type Express } from 'express';
-import session, { MemoryStore } from 'express-session';
+import session, { MemoryStore, type Store } from 'express-session';
 import { claimIncludes, oidcLogin, requireAuth, type OidcLoginOptions } from '../../lib/index.js';
 import { APP_BASE_URL, CLIENT_ID, CLIENT_SECRET, type TestProvider } from './provider.js';
 
-export interface TestApp {
+export interface TestApp<S extends Store = MemoryStore> {
   app: Express;
-  store: MemoryStore;
+  store: S;
 }
 
 /** The options of a test app against `provider`, with `overrides` on top. */
@@ -32,8 +32,12 @@ export const jsonErrors: ErrorRequestHandler = (err, _req, res, _next) => {
  * express + express-session (MemoryStore) + oidcLogin, with probe routes that show state as JSON.
  * `framework` lets the same app run on Express 4.
  */
-export function createApp(options: OidcLoginOptions, framework: typeof express = express): TestApp {
-  const store = new MemoryStore();
+export function createApp<S extends Store = MemoryStore>(
+  options: OidcLoginOptions,
+  framework: typeof express = express,
+  sessionStore?: S,
+): TestApp<S> {
+  const store = sessionStore ?? (new MemoryStore() as unknown as S);
   const app = framework();
   app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false, store, name: 'sid' }));
   app.use(oidcLogin(options));
