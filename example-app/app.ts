@@ -96,8 +96,8 @@ export function createApp(settings: AppSettings): express.Express {
     next();
   });
 
-  // REDIS_URL: Redis session support arrives later; until then sessions live in this process's
-  // memory (memorystore drops expired sessions, unlike express-session's own MemoryStore).
+  // Without a store (REDIS_URL unset), sessions live in this process's memory: memorystore drops
+  // expired sessions, unlike express-session's own MemoryStore.
   const MemoryStore = createMemoryStore(session);
   app.use(
     session({

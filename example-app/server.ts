@@ -7,7 +7,8 @@
  *   SESSION_SECRET       signs the session cookie (default: random at each start, with a warning)
  *   OIDC_ISSUER_URL      your OpenID Provider; then also OIDC_CLIENT_ID and OIDC_CLIENT_SECRET
  *   IDP_PORT             the demo identity provider's port (default 3001), without OIDC_ISSUER_URL
- *   REDIS_URL            not supported yet: Redis sessions arrive in a later version
+ *   REDIS_URL            keep sessions in Redis (e.g. redis://127.0.0.1:6379): what several
+ *                        instances behind a load balancer need
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -69,8 +70,21 @@ async function main(): Promise<void> {
     console.warn('Warning: SESSION_SECRET is not set; using a random secret, so every restart logs everyone out.');
     sessionSecret = randomBytes(32).toString('base64url');
   }
-  if (process.env.REDIS_URL) {
-    console.warn('Warning: REDIS_URL is set, but Redis sessions arrive in a later version; sessions are kept in memory.');
+  const redisUrl = process.env.REDIS_URL;
+  let sessionStore: import('express-session').Store | undefined;
+  let redis: { destroy(): void } | undefined;
+  if (redisUrl) {
+    const { createClient } = await import('redis');
+    const { RedisStore } = await import('connect-redis');
+    const client = createClient({ url: redisUrl });
+    client.on('error', (err: Error) => console.error(`Redis: ${err.message}`));
+    try {
+      await client.connect();
+    } catch (err) {
+      throw new StartupError(`cannot connect to REDIS_URL ${redisUrl}: ${(err as Error).message}`);
+    }
+    redis = client;
+    sessionStore = new RedisStore({ client, prefix: 'example-app:sess:' });
   }
 
   let idp: IdentityProvider | undefined;
@@ -99,7 +113,7 @@ async function main(): Promise<void> {
 
   const server = createServer();
   try {
-    server.on('request', buildApp({ baseUrl, sessionSecret, ...oidc }));
+    server.on('request', buildApp({ baseUrl, sessionSecret, ...oidc, ...(sessionStore && { sessionStore }) }));
     await listen(server, port, 'PORT');
   } catch (err) {
     await idp?.close();
@@ -114,6 +128,7 @@ async function main(): Promise<void> {
     idp
       ? `  Provider:  ${idp.issuer} (the built-in demo identity provider)`
       : `  Provider:  ${oidc.issuer} (OIDC_ISSUER_URL), client id ${oidc.clientId}`,
+    `  Sessions:  ${redisUrl ? `Redis at ${redisUrl}` : 'in this process (set REDIS_URL to share them between instances)'}`,
     '',
   ];
   if (idp) {
@@ -129,6 +144,7 @@ async function main(): Promise<void> {
     server.close();
     server.closeAllConnections();
     void idp?.close();
+    redis?.destroy();
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
