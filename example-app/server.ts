@@ -12,6 +12,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import type { Store } from 'express-session';
 import { checkBaseUrl, checkHttpUrl, createApp } from './app.js';
 import type { IdentityProvider } from './identity-provider.js';
 
@@ -71,7 +72,7 @@ async function main(): Promise<void> {
     sessionSecret = randomBytes(32).toString('base64url');
   }
   const redisUrl = process.env.REDIS_URL;
-  let sessionStore: import('express-session').Store | undefined;
+  let sessionStore: Store | undefined;
   let redis: { destroy(): void } | undefined;
   if (redisUrl) {
     const { createClient } = await import('redis');
