@@ -48,7 +48,7 @@ export async function startRedis(): Promise<TestRedis> {
     await new Promise((r) => setTimeout(r, 20));
   }
   const url = `redis://127.0.0.1:${port}`;
-  const clients: ReturnType<typeof createClient>[] = [];
+  const clients: { destroy(): void }[] = [];
   return {
     url,
     async store() {
