@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import express from 'express';
+import { MemoryStore, type SessionData } from 'express-session';
+import { guardSessionStore } from '../lib/store-guard.js';
+import { createApp, testOptions } from './support/app.js';
+import { login, newBrowser } from './support/flow.js';
+import { startProvider, type TestProvider } from './support/provider.js';
+import { redisAvailable, startRedis, type TestRedis } from './support/redis.js';
+
+/** A MemoryStore that can be made to hang or to fail. */
+class TroubledStore extends MemoryStore {
+  mode: 'ok' | 'hang' | 'fail' = 'ok';
+  override get(sid: string, cb: (err: unknown, session?: SessionData | null) => void): void {
+    if (this.mode === 'hang') return;
+    if (this.mode === 'fail') return cb(new Error('ECONNRESET'));
+    super.get(sid, cb);
+  }
+}
+
+let op: TestProvider;
+beforeAll(async () => {
+  op = await startProvider();
+});
+afterAll(async () => {
+  await op.close();
+});
+
+describe('guardSessionStore', () => {
+  it('turns a hanging or failing store into a 503 with Retry-After, and keeps the login once the store is back', async () => {
+    const store = guardSessionStore(new TroubledStore(), { timeout: 200 });
+    const { app } = createApp(testOptions(op), express, store);
+    const browser = newBrowser(app, op.issuer);
+    await login(browser);
+    for (const mode of ['hang', 'fail'] as const) {
+      store.mode = mode;
+      const started = Date.now();
+      const res = await browser.app.get('/protected').set('Accept', 'application/json');
+      expect(res.status).toBe(503);
+      expect(res.body.code).toBe('ERR_OIDC_SESSION_STORE');
+      expect(res.headers['retry-after']).toBe('5');
+      expect(Date.now() - started).toBeLessThan(2000);
+    }
+    store.mode = 'ok';
+    const res = await browser.app.get('/protected').expect(200);
+    expect(res.body.sub).toBe('alice');
+  });
+
+  it('refuses a bad timeout', () => {
+    expect(() => guardSessionStore(new MemoryStore(), { timeout: -1 })).toThrow(/timeout/);
+  });
+});
+
+(redisAvailable ? describe : describe.skip)('Redis stopped mid-run', () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis?.close();
+  });
+
+  it('answers 503 while Redis does not answer, and the user is still logged in when it is back', async () => {
+    const { app } = createApp(testOptions(op), express, guardSessionStore(await redis.store(), { timeout: 300 }));
+    const browser = newBrowser(app, op.issuer);
+    await login(browser);
+    await browser.app.get('/protected').expect(200);
+    redis.pause();
+    try {
+      const down = await browser.app.get('/protected').set('Accept', 'application/json');
+      expect(down.status).toBe(503);
+      expect(down.body.code).toBe('ERR_OIDC_SESSION_STORE');
+      const loginDown = await newBrowser(app, op.issuer).app.get('/login');
+      expect(loginDown.status).toBe(503);
+    } finally {
+      redis.resume();
+    }
+    const back = await browser.app.get('/protected').expect(200);
+    expect(back.body.sub).toBe('alice');
+  });
+});
