@@ -1,0 +1,96 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { SessionData } from 'express-session';
+import request from 'supertest';
+import { createApp, testOptions } from './support/app.js';
+import { login, newBrowser } from './support/flow.js';
+import { startHostileProvider, type HostileProvider } from './support/hostile-provider.js';
+import { startProvider, type TestProvider } from './support/provider.js';
+
+function listen(app: ReturnType<typeof createApp>['app']): Promise<{ server: Server; url: string }> {
+  return new Promise((resolve) => {
+    const server = app.listen(0, '127.0.0.1', () => {
+      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+    });
+  });
+}
+
+describe('load', () => {
+  let op: TestProvider;
+  beforeAll(async () => {
+    op = await startProvider();
+  });
+  afterAll(async () => {
+    await op.close();
+  });
+
+  it('200 concurrent complete logins: no state errors, no lost sessions, everyone sees their own sub', async () => {
+    const { app, store } = createApp(testOptions(op));
+    const { server, url } = await listen(app);
+    try {
+      const users = Array.from({ length: 200 }, (_, i) => `user-${i}`);
+      const results = await Promise.all(
+        users.map(async (sub) => {
+          const browser = newBrowser(url, op.issuer);
+          const res = await login(browser, { account: sub, query: `?returnTo=/protected` });
+          const me = await browser.app.get('/protected');
+          return { sub, status: res.status, location: res.headers.location, me: me.body.sub as string, code: res.body?.code };
+        }),
+      );
+      const failures = results.filter((r) => r.status !== 302 || r.location !== '/protected' || r.me !== r.sub);
+      expect(failures).toEqual([]);
+      const all = await new Promise<Record<string, SessionData>>((r) => store.all!((_e, s) => r((s ?? {}) as Record<string, SessionData>)));
+      const subs = Object.values(all).flatMap((s) => (s.oidc?.login ? [s.oidc.login.claims.sub] : []));
+      expect(subs.sort()).toEqual([...users].sort());
+    } finally {
+      server.close();
+    }
+  }, 60_000);
+});
+
+describe('a slow provider', () => {
+  let slow: HostileProvider;
+  beforeAll(async () => {
+    slow = await startHostileProvider();
+  });
+  afterAll(async () => {
+    await slow.close();
+  });
+
+  it('does not hold up logged-in users while many logins wait on its token endpoint', async () => {
+    const { app } = createApp(testOptions(slow, { httpTimeout: 3000 }));
+    const { server, url } = await listen(app);
+    try {
+      // A user logs in while the provider still answers...
+      const user = request.agent(url);
+      const start = await user.get('/login');
+      const back = new URL((await fetch(start.headers.location!, { redirect: 'manual' })).headers.get('location')!);
+      await user.get(back.pathname + back.search).expect(302);
+      // ...then its token endpoint hangs, and 50 logins wait on it.
+      slow.onToken = () => 'hang';
+      const stuck = Array.from({ length: 50 }, async () => {
+        const agent = request.agent(url);
+        const start = await agent.get('/login');
+        const atProvider = await fetch(start.headers.location!, { redirect: 'manual' });
+        const callback = new URL(atProvider.headers.get('location')!);
+        return agent.get(callback.pathname + callback.search);
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      // Meanwhile the logged-in user and public pages are served as usual.
+      const started = Date.now();
+      for (let i = 0; i < 20; i++) {
+        await user.get('/protected').expect(200);
+        await request(url).get('/').expect(200);
+      }
+      expect(Date.now() - started).toBeLessThan(1500);
+      const answers = await Promise.all(stuck);
+      for (const res of answers) {
+        expect(res.status).toBe(504);
+        expect(res.body.code).toBe('ERR_OIDC_PROVIDER_TIMEOUT');
+      }
+    } finally {
+      server.close();
+    }
+  }, 30_000);
+});
