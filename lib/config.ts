@@ -1,5 +1,7 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Configuration } from 'openid-client';
 import { OidcConfigError } from './errors.js';
+import type { StoredLogin } from './types.js';
 
 /** How the client authenticates at the token endpoint. */
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post';
@@ -21,8 +23,42 @@ export interface OidcLoginOptions {
   baseUrl: string;
   /** Space-separated scopes; must contain `openid`. Default `openid profile email`. */
   scope?: string;
-  /** Paths of the mounted routes; `false` turns one off. Defaults `/login`, `/callback`. */
-  routes?: { login?: string | false; callback?: string | false };
+  /**
+   * Paths of the mounted routes; `false` turns one off. Defaults `/login`, `/callback`, `/logout`,
+   * `/backchannel-logout`.
+   */
+  routes?: { login?: string | false; callback?: string | false; logout?: string | false; backchannelLogout?: string | false };
+  /** How `/logout` behaves. */
+  logout?: LogoutOptions;
+  /** Refresh the access token this many seconds before it expires. Default 60. */
+  refreshLeeway?: number;
+  /** `requireAuth()` refreshes an expired access token itself (one token request). Default false. */
+  autoRefresh?: boolean;
+  /** Fetch the userinfo endpoint once at login and keep it as `req.oidc.user`. Default false. */
+  fetchUserInfo?: boolean;
+  /** Log in again after this many seconds, whatever the activity; `false` for never. Default 7 days. */
+  absoluteDuration?: number | false;
+  /** Log in again after this many seconds without a request; `false` for never. Default 1 day. */
+  idleDuration?: number | false;
+  /**
+   * \`requireAuth()\` first tries a silent login (\`prompt=none\`) on page loads, once per session;
+   * when the provider answers \`login_required\` it falls back to the normal login. Default false.
+   */
+  silentLogin?: boolean;
+  /**
+   * Runs after the tokens are validated and before the session is saved: return the login (changed
+   * or not) to accept it, throw to refuse it (an error with \`status\` 401 or 403, else 403; its
+   * message is shown). Nothing is stored when it throws.
+   */
+  afterCallback?: AfterCallback;
+  /** Audit hooks; errors they throw are logged and ignored. */
+  on?: OidcEventHandlers;
+  /**
+   * Where the start-up check reports what it finds (client authentication method not supported,
+   * a Secure cookie on http, express-session missing, MemoryStore in production, ...).
+   * Default \`console\`; \`false\` to silence it.
+   */
+  logger?: OidcLogger | false;
   /** Extra authorization request parameters, e.g. `{ prompt: 'login', acr_values: '...', max_age: 3600 }`. */
   authorizationParams?: Record<string, string | number>;
   /** Token endpoint client authentication. Default `client_secret_basic`. */
@@ -48,6 +84,51 @@ export interface OidcLoginOptions {
   dangerouslyAllowInsecureHttp?: boolean;
 }
 
+/** Receives the start-up check's findings. */
+export interface OidcLogger {
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+/** Options of the logout route. */
+export interface LogoutOptions {
+  /** Also end the session at the provider (RP-Initiated Logout) when it has an end_session_endpoint. Default true. */
+  idpLogout?: boolean;
+  /** Where the provider sends the browser after logout; register it there. Default \`baseUrl\`. */
+  postLogoutRedirectUri?: string;
+  /** Also answer \`GET /logout\` (same-site requests only). Default true. */
+  allowGet?: boolean;
+  /** Revoke the refresh token at the provider when it has a revocation_endpoint. Default true. */
+  revokeTokens?: boolean;
+}
+
+/** \`afterCallback(req, res, login)\`: accept (return the login), change, or refuse (throw) a login. */
+export type AfterCallback = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  login: StoredLogin,
+  // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- a hook that only reads returns nothing
+) => StoredLogin | undefined | void | Promise<StoredLogin | undefined | void>;
+
+/** What an audit hook is told. Never tokens. */
+export interface OidcEvent {
+  sub?: string;
+  sid?: string;
+  /** The express-session id concerned. */
+  sessionId?: string;
+  /** For logout: 'local' | 'provider'; for back-channel logout: how many sessions ended. */
+  detail?: string | number;
+}
+
+export interface OidcEventHandlers {
+  login?: (event: OidcEvent, req: IncomingMessage) => void;
+  logout?: (event: OidcEvent, req: IncomingMessage) => void;
+  refresh?: (event: OidcEvent, req: IncomingMessage) => void;
+  backchannelLogout?: (event: OidcEvent, req: IncomingMessage) => void;
+  /** A login that failed, with the error's code. */
+  loginFailed?: (event: OidcEvent & { code: string }, req: IncomingMessage) => void;
+}
+
 /** The options after validation and defaults: what the rest of the library reads. */
 export interface ResolvedConfig {
   readonly issuer: URL | undefined;
@@ -59,6 +140,21 @@ export interface ResolvedConfig {
   readonly scope: string;
   readonly loginPath: string | false;
   readonly callbackPath: string | false;
+  readonly logoutPath: string | false;
+  readonly backchannelLogoutPath: string | false;
+  readonly logout: Readonly<Required<LogoutOptions>>;
+  /** Seconds. */
+  readonly refreshLeeway: number;
+  readonly autoRefresh: boolean;
+  readonly fetchUserInfo: boolean;
+  /** Seconds, or false. */
+  readonly absoluteDuration: number | false;
+  /** Seconds, or false. */
+  readonly idleDuration: number | false;
+  readonly silentLogin: boolean;
+  readonly afterCallback: AfterCallback | undefined;
+  readonly on: Readonly<OidcEventHandlers>;
+  readonly logger: OidcLogger | undefined;
   /** `baseUrl`'s path + login path: where `requireAuth` sends browsers. */
   readonly loginUrlPath: string;
   readonly authorizationParams: Readonly<Record<string, string>>;
@@ -79,6 +175,11 @@ export const DEFAULTS = Object.freeze({
   scope: 'openid profile email',
   loginPath: '/login',
   callbackPath: '/callback',
+  logoutPath: '/logout',
+  backchannelLogoutPath: '/backchannel-logout',
+  refreshLeeway: 60,
+  absoluteDuration: 7 * 24 * 60 * 60,
+  idleDuration: 24 * 60 * 60,
   clientAuthMethod: 'client_secret_basic' as ClientAuthMethod,
   idTokenSigningAlg: 'RS256',
   httpTimeout: 5000,
@@ -106,6 +207,16 @@ const KNOWN_OPTIONS = [
   'maxPendingLogins',
   'defaultReturnTo',
   'dangerouslyAllowInsecureHttp',
+  'logout',
+  'refreshLeeway',
+  'autoRefresh',
+  'fetchUserInfo',
+  'absoluteDuration',
+  'idleDuration',
+  'silentLogin',
+  'afterCallback',
+  'on',
+  'logger',
 ] as const;
 
 /** Names used by the peers (express-openid-connect, passport) that people will carry over. */
@@ -126,7 +237,9 @@ const ALIASES: Record<string, string> = {
   params: 'authorizationParams',
 };
 
-const ROUTE_KEYS = ['login', 'callback'] as const;
+const ROUTE_KEYS = ['login', 'callback', 'logout', 'backchannelLogout'] as const;
+const LOGOUT_KEYS = ['idpLogout', 'postLogoutRedirectUri', 'allowGet', 'revokeTokens'] as const;
+const EVENT_KEYS = ['login', 'logout', 'refresh', 'backchannelLogout', 'loginFailed'] as const;
 
 /** Authorization parameters the middleware owns; setting them would weaken or break the flow. */
 const RESERVED_PARAMS = new Set([
@@ -296,7 +409,44 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   const r = routes as Record<string, unknown>;
   const loginPath = routePath('login', r.login, DEFAULTS.loginPath);
   const callbackPath = routePath('callback', r.callback, DEFAULTS.callbackPath);
-  if (loginPath !== false && loginPath === callbackPath) fail('"routes.login" and "routes.callback" must differ.');
+  const logoutPath = routePath('logout', r.logout, DEFAULTS.logoutPath);
+  const backchannelLogoutPath = routePath('backchannelLogout', r.backchannelLogout, DEFAULTS.backchannelLogoutPath);
+  const paths = [loginPath, callbackPath, logoutPath, backchannelLogoutPath].filter((p) => p !== false);
+  if (new Set(paths).size !== paths.length) fail('the paths in "routes" must all differ.');
+
+  const rawLogout = o.logout ?? {};
+  if (typeof rawLogout !== 'object' || rawLogout === null || Array.isArray(rawLogout)) fail('"logout" must be an object.');
+  for (const key of Object.keys(rawLogout)) {
+    if (!(LOGOUT_KEYS as readonly string[]).includes(key)) fail(`unknown option "logout.${key}". Known: ${LOGOUT_KEYS.join(', ')}.`);
+  }
+  const lo = rawLogout as Record<string, unknown>;
+  for (const key of ['idpLogout', 'allowGet', 'revokeTokens'] as const) {
+    if (lo[key] !== undefined && typeof lo[key] !== 'boolean') fail(`"logout.${key}" must be a boolean.`);
+  }
+  let postLogoutRedirectUri = `${baseUrl.origin}${prefix}/`;
+  if (lo.postLogoutRedirectUri !== undefined) {
+    const u = parseUrl('logout.postLogoutRedirectUri', lo.postLogoutRedirectUri);
+    if (u.origin !== baseUrl.origin) fail('"logout.postLogoutRedirectUri" must be on the same origin as "baseUrl".');
+    postLogoutRedirectUri = u.href;
+  }
+
+  const rawOn = o.on ?? {};
+  if (typeof rawOn !== 'object' || rawOn === null || Array.isArray(rawOn)) fail('"on" must be an object of event handlers.');
+  for (const [key, fn] of Object.entries(rawOn)) {
+    if (!(EVENT_KEYS as readonly string[]).includes(key)) fail(`unknown event "on.${key}". Known: ${EVENT_KEYS.join(', ')}.`);
+    if (typeof fn !== 'function') fail(`"on.${key}" must be a function.`);
+  }
+  if (o.afterCallback !== undefined && typeof o.afterCallback !== 'function') fail('"afterCallback" must be a function (req, res, login) => login.');
+  for (const key of ['autoRefresh', 'fetchUserInfo', 'silentLogin'] as const) {
+    if (o[key] !== undefined && typeof o[key] !== 'boolean') fail(`"${key}" must be a boolean.`);
+  }
+  const duration = (name: 'absoluteDuration' | 'idleDuration'): number | false => {
+    const v = o[name];
+    if (v === undefined) return DEFAULTS[name];
+    if (v === false) return false;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail(`"${name}" must be a number of seconds greater than 0, or false.`);
+    return v;
+  };
 
   const authorizationParams: Record<string, string> = {};
   const rawParams = o.authorizationParams ?? {};
@@ -352,6 +502,35 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     scope,
     loginPath,
     callbackPath,
+    logoutPath,
+    backchannelLogoutPath,
+    logout: Object.freeze({
+      idpLogout: lo.idpLogout !== false,
+      postLogoutRedirectUri,
+      allowGet: lo.allowGet !== false,
+      revokeTokens: lo.revokeTokens !== false,
+    }),
+    refreshLeeway: (() => {
+      const v = o.refreshLeeway ?? DEFAULTS.refreshLeeway;
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 3600) fail('"refreshLeeway" must be a number of seconds from 0 to 3600.');
+      return v;
+    })(),
+    autoRefresh: o.autoRefresh === true,
+    fetchUserInfo: o.fetchUserInfo === true,
+    absoluteDuration: duration('absoluteDuration'),
+    idleDuration: duration('idleDuration'),
+    silentLogin: o.silentLogin === true,
+    afterCallback: o.afterCallback as AfterCallback | undefined,
+    on: Object.freeze({ ...(rawOn as OidcEventHandlers) }),
+    logger: (() => {
+      if (o.logger === false) return undefined;
+      if (o.logger === undefined) return console;
+      const l = o.logger as Partial<OidcLogger>;
+      if (typeof l !== 'object' || l === null || typeof l.warn !== 'function' || typeof l.error !== 'function') {
+        fail('"logger" must have warn(message) and error(message) methods (console, pino, winston...), or be false.');
+      }
+      return l as OidcLogger;
+    })(),
     loginUrlPath: `${prefix}${loginPath === false ? DEFAULTS.loginPath : loginPath}`,
     authorizationParams: Object.freeze(authorizationParams),
     maxAge,

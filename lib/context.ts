@@ -1,5 +1,8 @@
 import type { IDToken } from 'openid-client';
 import type { ResolvedConfig } from './config.js';
+import type { Provider } from './provider.js';
+import { getAccessToken } from './refresh.js';
+import { fetchUserInfo } from './userinfo.js';
 import type { OidcRequest } from './session.js';
 import type { OidcContext, StoredLogin } from './types.js';
 
@@ -10,10 +13,12 @@ import type { OidcContext, StoredLogin } from './types.js';
 class RequestContext implements OidcContext {
   readonly #req: OidcRequest;
   readonly #config: ResolvedConfig;
+  readonly #provider: Provider;
 
-  constructor(req: OidcRequest, config: ResolvedConfig) {
+  constructor(req: OidcRequest, config: ResolvedConfig, provider: Provider) {
     this.#req = req;
     this.#config = config;
+    this.#provider = provider;
   }
 
   static configOf(context: OidcContext): ResolvedConfig | undefined {
@@ -56,13 +61,25 @@ class RequestContext implements OidcContext {
     return this.#login?.tokenType;
   }
 
+  get user(): Record<string, unknown> | undefined {
+    return this.#login?.user;
+  }
+
+  getAccessToken(): Promise<string> {
+    return getAccessToken(this.#req, this.#config, this.#provider);
+  }
+
+  fetchUserInfo(): Promise<Record<string, unknown>> {
+    return fetchUserInfo(this.#req, this.#config, this.#provider);
+  }
+
   toJSON(): object {
     return { isAuthenticated: this.isAuthenticated(), claims: this.claims, expiresAt: this.expiresAt, scope: this.scope };
   }
 }
 
-export function createContext(req: OidcRequest, config: ResolvedConfig): OidcContext {
-  return new RequestContext(req, config);
+export function createContext(req: OidcRequest, config: ResolvedConfig, provider: Provider): OidcContext {
+  return new RequestContext(req, config, provider);
 }
 
 /** The configuration of the `oidcLogin()` that made this context (for `requireAuth`). */

@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { IDToken } from 'openid-client';
+import type { ResolvedConfig } from './config.js';
 import { contextConfig } from './context.js';
 import { OidcError } from './errors.js';
+import { needsRefresh } from './refresh.js';
 import type { Next, OidcRequest } from './session.js';
 import type { AuthenticatedOidcContext, OidcContext } from './types.js';
 import { safeReturnTo } from './url.js';
@@ -70,32 +72,59 @@ export function requireAuth(...checks: ClaimCheck[]) {
       );
       return;
     }
-    const claims = oidc.claims;
-    if (!claims) {
-      if (isBrowserNavigation(req)) {
-        const returnTo = safeReturnTo(r.originalUrl ?? req.url);
-        const location = returnTo ? `${config.loginUrlPath}?returnTo=${encodeURIComponent(returnTo)}` : config.loginUrlPath;
-        res.statusCode = 302;
-        res.setHeader('Location', location);
-        res.setHeader('Cache-Control', 'no-store');
-        res.end();
-        return;
-      }
-      sendJson(res, 401, { error: 'unauthenticated', message: 'Log in to use this resource.' });
+    const login = r.session.oidc?.login;
+    if (login && config.autoRefresh && needsRefresh(login, config)) {
+      // Only an expired (or nearly expired) access token costs anything here: one refresh,
+      // shared with the session's other requests.
+      oidc.getAccessToken().then(
+        () => authorize(req, res, next, oidc, config, checks),
+        (err: unknown) => {
+          // 401 (not logged in, refresh token revoked, expired without refresh token), or a
+          // refresh that ended the login (a bad refreshed ID token): not logged in. An outage or a
+          // store failure is an error for this request; the login stays.
+          if ((err as { status?: unknown })?.status === 401 || !oidc.isAuthenticated()) sendToLogin(req, res, config);
+          else next(err);
+        },
+      )
+        // A claim check that throws.
+        .catch(next);
       return;
     }
-    for (const check of checks) {
-      if (!check(claims, req)) {
-        if (isBrowserNavigation(req)) {
-          next(new OidcError('ERR_OIDC_FORBIDDEN', 403, 'You are logged in, but your account may not open this page.'));
-        } else {
-          sendJson(res, 403, { error: 'forbidden', message: 'Your account may not use this resource.' });
-        }
-        return;
-      }
-    }
-    next();
+    authorize(req, res, next, oidc, config, checks);
   };
+}
+
+/** The login route, for a browser navigation; 401 JSON for anything else. */
+function sendToLogin(req: IncomingMessage, res: ServerResponse, config: ResolvedConfig): void {
+  if (isBrowserNavigation(req)) {
+    const returnTo = safeReturnTo((req as OidcRequest).originalUrl ?? req.url);
+    const location = returnTo ? `${config.loginUrlPath}?returnTo=${encodeURIComponent(returnTo)}` : config.loginUrlPath;
+    res.statusCode = 302;
+    res.setHeader('Location', location);
+    res.setHeader('Cache-Control', 'no-store');
+    res.end();
+    return;
+  }
+  sendJson(res, 401, { error: 'unauthenticated', message: 'Log in to use this resource.' });
+}
+
+function authorize(req: IncomingMessage, res: ServerResponse, next: Next, oidc: OidcContext, config: ResolvedConfig, checks: ClaimCheck[]): void {
+  const claims = oidc.claims;
+  if (!claims) {
+    sendToLogin(req, res, config);
+    return;
+  }
+  for (const check of checks) {
+    if (!check(claims, req)) {
+      if (isBrowserNavigation(req)) {
+        next(new OidcError('ERR_OIDC_FORBIDDEN', 403, 'You are logged in, but your account may not open this page.'));
+      } else {
+        sendJson(res, 403, { error: 'forbidden', message: 'Your account may not use this resource.' });
+      }
+      return;
+    }
+  }
+  next();
 }
 
 /**

@@ -1,17 +1,30 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { resolveConfig, type OidcLoginOptions } from './config.js';
+import { resolveConfig, type OidcLoginOptions, type ResolvedConfig } from './config.js';
+import { checkFirstRequest, report } from './config-check.js';
 import { createContext } from './context.js';
 import { OidcError } from './errors.js';
+import { emit } from './events.js';
 import { Provider } from './provider.js';
+import { backchannelLogoutHandler } from './routes/backchannel-logout.js';
 import { callbackHandler } from './routes/callback.js';
 import { loginHandler } from './routes/login.js';
+import { logoutHandler } from './routes/logout.js';
+import { dropEndedLogin } from './session-index.js';
 import type { Next, OidcRequest } from './session.js';
 
 type Handler = (req: OidcRequest, res: ServerResponse) => Promise<void>;
+interface Route {
+  methods: readonly string[];
+  handler: Handler;
+}
+
+/** How often a login's last-activity time is written to the session (for `idleDuration`). */
+const ACTIVITY_RESOLUTION_MS = 60_000;
 
 /**
  * The login middleware. Mount it once, after express-session:
- * it answers `GET /login` and `GET /callback` and sets `req.oidc` on every other request.
+ * it answers `GET /login`, `GET /callback`, `POST /logout` and `POST /backchannel-logout`, and
+ * sets `req.oidc` on every other request.
  * Options are validated here, once; a mistake throws at start-up with the fix in the message.
  *
  * It is a plain `(req, res, next)` function using Node's own request and response, so it mounts
@@ -25,25 +38,65 @@ type Handler = (req: OidcRequest, res: ServerResponse) => Promise<void>;
 export function oidcLogin(options: OidcLoginOptions) {
   const config = resolveConfig(options);
   const provider = new Provider(config);
-  const routes = new Map<string, Handler>();
-  if (config.loginPath !== false) routes.set(config.loginPath, loginHandler(config, provider));
-  if (config.callbackPath !== false) routes.set(config.callbackPath, callbackHandler(config, provider));
+  const routes = new Map<string, Route>();
+  // GET only: a HEAD (a link preview, a prefetch) must not start a login or use up a callback.
+  if (config.loginPath !== false) routes.set(config.loginPath, { methods: ['GET'], handler: loginHandler(config, provider) });
+  if (config.callbackPath !== false) routes.set(config.callbackPath, { methods: ['GET'], handler: callbackHandler(config, provider) });
+  if (config.logoutPath !== false) {
+    routes.set(config.logoutPath, {
+      methods: config.logout.allowGet ? ['POST', 'GET'] : ['POST'],
+      handler: logoutHandler(config, provider),
+    });
+  }
+  if (config.backchannelLogoutPath !== false) {
+    routes.set(config.backchannelLogoutPath, { methods: ['POST'], handler: backchannelLogoutHandler(config, provider) });
+  }
+
+  let checked = false;
 
   return function oidcLoginMiddleware(req: IncomingMessage, res: ServerResponse, next: Next): void {
     const r = req as OidcRequest;
-    r.oidc = createContext(r, config);
-    const handler = routes.size === 0 ? undefined : routes.get(routePath(req.url));
-    if (!handler) {
+    if (!checked) {
+      // The start-up check of what only a request shows (session middleware, cookie, store, proxy).
+      checked = true;
+      report(config, checkFirstRequest(req, config));
+    }
+    r.oidc = createContext(r, config, provider);
+    dropEndedLogin(r, config);
+    enforceLifetime(r, config);
+    const route = routes.get(routePath(req.url));
+    if (!route) {
       next();
       return;
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('Allow', 'GET, HEAD');
-      next(new OidcError('ERR_OIDC_METHOD_NOT_ALLOWED', 405, 'This login route answers GET only.'));
+    if (!route.methods.includes(req.method ?? '')) {
+      res.setHeader('Allow', route.methods.join(', '));
+      next(new OidcError('ERR_OIDC_METHOD_NOT_ALLOWED', 405, `This route answers ${route.methods.join(', ')} only.`));
       return;
     }
-    handler(r, res).catch(next);
+    route.handler(r, res).catch(next);
   };
+}
+
+/**
+ * Ends a login past `absoluteDuration` or `idleDuration`, server-side, and notes activity at most
+ * once a minute (so an active user's session is written once a minute, not on every request).
+ */
+function enforceLifetime(req: OidcRequest, config: ResolvedConfig): void {
+  const login = req.session?.oidc?.login;
+  if (!login) return;
+  const now = Date.now();
+  const loggedInAt = login.loggedInAt ?? now;
+  const activeAt = login.activeAt ?? loggedInAt;
+  if (
+    (config.absoluteDuration !== false && now - loggedInAt > config.absoluteDuration * 1000) ||
+    (config.idleDuration !== false && now - activeAt > config.idleDuration * 1000)
+  ) {
+    delete req.session!.oidc!.login;
+    emit(config, 'logout', { sub: login.claims.sub, sessionId: req.sessionID, detail: 'expired' }, req);
+    return;
+  }
+  if (now - activeAt >= ACTIVITY_RESOLUTION_MS) login.activeAt = now;
 }
 
 /** The request path without query and without one trailing slash ("/login/" is "/login"). */

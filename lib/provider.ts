@@ -2,6 +2,7 @@ import * as client from 'openid-client';
 import { compactVerify, createLocalJWKSet, errors as joseErrors, type JSONWebKeySet } from 'jose';
 import createDebug from 'debug';
 import type { ResolvedConfig } from './config.js';
+import { checkProviderMetadata, report } from './config-check.js';
 import { OidcError } from './errors.js';
 
 const debug = createDebug('express-oidc-login:provider');
@@ -66,10 +67,21 @@ export class Provider {
       );
       configuration.timeout = c.httpTimeout / 1000;
       debug('discovered %s', configuration.serverMetadata().issuer);
+      this.#check(configuration);
       return configuration;
     } catch (err) {
       debug('discovery of %s failed: %s', issuer.href, (err as Error)?.message);
       throw providerError(err, 'discovery');
+    }
+  }
+
+  /** The start-up check against the provider's metadata: warnings logged, errors also thrown. */
+  #check(configuration: client.Configuration): void {
+    const findings = checkProviderMetadata(this.#config, configuration.serverMetadata(), this.#config.clientAuthMethod);
+    report(this.#config, findings);
+    const errors = findings.filter((f) => f.level === 'error');
+    if (errors.length > 0) {
+      throw new OidcError('ERR_OIDC_PROVIDER_MISMATCH', 502, errors.map((f) => f.message).join(' '));
     }
   }
 

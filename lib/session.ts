@@ -1,11 +1,13 @@
 import type { IncomingMessage } from 'node:http';
-import type { Session, SessionData } from 'express-session';
+import type { Session, SessionData, Store } from 'express-session';
 import { OidcError } from './errors.js';
 import type { OidcContext, StoredOidcState } from './types.js';
 
 /** A request as the handlers see it: Node's own, plus what express-session and we add. */
 export type OidcRequest = IncomingMessage & {
   session?: Session & Partial<SessionData>;
+  sessionID?: string;
+  sessionStore?: Store;
   oidc?: OidcContext;
   originalUrl?: string;
 };

@@ -10,6 +10,8 @@ export function toStoredLogin(tokens: TokenEndpointResponse, claims: IDToken, no
     accessToken: tokens.access_token,
     tokenType: tokens.token_type,
     claims,
+    loggedInAt: now,
+    activeAt: now,
   };
   if (typeof tokens.refresh_token === 'string') login.refreshToken = tokens.refresh_token;
   if (typeof tokens.expires_in === 'number') login.expiresAt = Math.floor(now / 1000) + tokens.expires_in;

@@ -12,6 +12,8 @@ export interface StoredTransaction {
   returnTo: string;
   /** When the login started, in milliseconds since the epoch. */
   createdAt: number;
+  /** A silent login (`prompt=none`): `login_required` then returns to `returnTo` instead of failing. */
+  silent?: boolean;
 }
 
 /** What a successful login leaves in the session: plain JSON, safe for any session store. */
@@ -25,6 +27,14 @@ export interface StoredLogin {
   scope?: string;
   /** The verified ID token claims. */
   claims: IDToken;
+  /** The userinfo response, when fetched (`fetchUserInfo`). */
+  user?: Record<string, unknown>;
+  /** When the user logged in, in milliseconds since the epoch (for `absoluteDuration`). */
+  loggedInAt: number;
+  /** The last request seen, in milliseconds since the epoch, updated at most once a minute (for `idleDuration`). */
+  activeAt: number;
+  /** Application data added by `afterCallback`. */
+  data?: Record<string, unknown>;
 }
 
 /** The middleware's part of the session (`req.session.oidc`). */
@@ -32,6 +42,8 @@ export interface StoredOidcState {
   /** Pending logins keyed by `state`. */
   tx?: Record<string, StoredTransaction>;
   login?: StoredLogin;
+  /** A silent login was tried in this session already (no second try, no loop). */
+  silentTried?: boolean;
 }
 
 /** `req.oidc`: the login of the current request, read lazily from the session. */
@@ -47,6 +59,17 @@ export interface OidcContext {
   readonly expiresAt: number | undefined;
   readonly scope: string | undefined;
   readonly tokenType: string | undefined;
+  /** The userinfo response fetched at login (`fetchUserInfo: true`) or by `fetchUserInfo()`. */
+  readonly user: Record<string, unknown> | undefined;
+  /**
+   * A valid access token: refreshed first (with the refresh token) when it has expired or expires
+   * within `refreshLeeway`. Concurrent calls in one process share one refresh request.
+   * Rejects with an `OidcError` (`ERR_OIDC_UNAUTHENTICATED` when not logged in or the refresh token
+   * was revoked: the login has then ended).
+   */
+  getAccessToken(): Promise<string>;
+  /** Calls the userinfo endpoint with the access token; its `sub` must be the ID token's. Stores the result as `user`. */
+  fetchUserInfo(): Promise<Record<string, unknown>>;
 }
 
 /** `req.oidc` once {@link isAuthenticated} or `requireAuth()` said yes. */

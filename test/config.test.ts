@@ -33,7 +33,7 @@ const INVALID: [string, unknown, RegExp][] = [
   ['unknown route', { ...GOOD, routes: { signin: '/x' } }, /unknown route "routes.signin"/],
   ['route without slash', { ...GOOD, routes: { login: 'login' } }, /"routes.login" must be a path/],
   ['protocol-relative route', { ...GOOD, routes: { callback: '//cb' } }, /"routes.callback" must be a path/],
-  ['same login and callback', { ...GOOD, routes: { login: '/auth', callback: '/auth' } }, /must differ/],
+  ['same login and callback', { ...GOOD, routes: { login: '/auth', callback: '/auth' } }, /must all differ/],
   ['authorizationParams.state', { ...GOOD, authorizationParams: { state: 'x' } }, /"authorizationParams.state" is set by the middleware/],
   ['authorizationParams.redirect_uri', { ...GOOD, authorizationParams: { redirect_uri: 'https://evil' } }, /cannot be overridden/],
   ['authorizationParams.scope', { ...GOOD, authorizationParams: { scope: 'openid' } }, /with the "scope" option/],

@@ -209,7 +209,7 @@ describe('ID token: signature and keys', () => {
   });
 
   it('bounds JWKS requests when many tokens carry made-up kids at once', async () => {
-    const app = newApp();
+    const app = newApp({ httpTimeout: 10_000 });
     await expectLoggedIn(await attempt(app));
     op.counts.jwks = 0;
     op.onToken = async (ctx) => ctx.tokenResponse(await signIdToken(ctx.claims(), await generateSigningKey('RS256')));

@@ -26,7 +26,8 @@ describe('load', () => {
   });
 
   it('200 concurrent complete logins: no state errors, no lost sessions, everyone sees their own sub', async () => {
-    const { app, store } = createApp(testOptions(op));
+    // A generous timeout: the provider shares this process and its CPU with 200 logins at once.
+    const { app, store } = createApp(testOptions(op, { httpTimeout: 20_000 }));
     const { server, url } = await listen(app);
     try {
       const users = Array.from({ length: 200 }, (_, i) => `user-${i}`);

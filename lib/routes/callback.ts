@@ -9,6 +9,11 @@ import { checkIdTokenClaims, toStoredLogin } from '../tokens.js';
 import { remainingTransactions, takeTransaction, transactionExpired } from '../transactions.js';
 import { callbackUrl, splitUrl } from '../url.js';
 import { redirect } from './respond.js';
+import type { AfterCallback } from '../config.js';
+import { emit } from '../events.js';
+import { indexLogin } from '../session-index.js';
+import type { StoredLogin } from '../types.js';
+import { userInfoAtLogin } from '../userinfo.js';
 
 const debug = createDebug('express-oidc-login:callback');
 
@@ -32,6 +37,16 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
   const inFlight = new Set<string>();
 
   return async function callback(req: OidcRequest, res: ServerResponse): Promise<void> {
+    try {
+      await finishLogin(req, res);
+    } catch (err) {
+      const code = err instanceof OidcError ? err.code : 'ERR_UNEXPECTED';
+      emit(config, 'loginFailed', { code, ...(req.sessionID && { sessionId: req.sessionID }) }, req);
+      throw err;
+    }
+  };
+
+  async function finishLogin(req: OidcRequest, res: ServerResponse): Promise<void> {
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Referrer-Policy', 'no-referrer');
     const session = requireSession(req);
@@ -62,7 +77,17 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
         throw new OidcError('ERR_OIDC_TRANSACTION_EXPIRED', 400, 'This login took too long and has expired. Start again from the login page.');
       }
       const configuration = await provider.getConfiguration();
-      checkAuthorizationResponse(params, configuration.serverMetadata());
+      try {
+        checkAuthorizationResponse(params, configuration.serverMetadata());
+      } catch (err) {
+        if (tx.silent && err instanceof OidcAuthorizationError && err.code === 'ERR_OIDC_ACCESS_DENIED') {
+          // A silent login found no session at the provider: carry on, not logged in.
+          debug('silent login: %s', err.error);
+          redirect(res, tx.returnTo);
+          return;
+        }
+        throw err;
+      }
 
       let tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
       try {
@@ -86,12 +111,17 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
       await provider.verifySignature(tokens.id_token, clientMetadata.id_token_signed_response_alg ?? config.idTokenSigningAlg);
       checkIdTokenClaims(claims, tx, config, clientMetadata.client_id);
 
-      const login = toStoredLogin(tokens, claims);
+      let login = toStoredLogin(tokens, claims);
+      if (config.fetchUserInfo) login.user = await userInfoAtLogin(configuration, login.accessToken, claims.sub);
+      if (config.afterCallback) login = await runAfterCallback(config.afterCallback, req, res, login);
+
       const pending = remainingTransactions(session, config);
       // A new session id at login (no session fixation); other tabs' pending logins come along.
       const fresh = await regenerateSession(req);
       fresh.oidc = pending ? { login, tx: pending } : { login };
       try {
+        // Indexed first: a login that back-channel logout could not find is not stored at all.
+        await indexLogin(req, config);
         await saveSession(fresh);
       } catch (err) {
         // The login failed: express-session's own save at the end of the response must not
@@ -100,11 +130,25 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
         throw err;
       }
       debug('login completed for sub %s', claims.sub);
+      emit(config, 'login', { sub: claims.sub, ...(typeof claims.sid === 'string' && { sid: claims.sid }), sessionId: req.sessionID }, req);
       redirect(res, tx.returnTo);
     } finally {
       inFlight.delete(state);
     }
-  };
+  }
+}
+
+/** Runs the app's `afterCallback`; a throw refuses the login with the hook's message (401/403). */
+async function runAfterCallback(hook: AfterCallback, req: OidcRequest, res: ServerResponse, login: StoredLogin): Promise<StoredLogin> {
+  let result: Awaited<ReturnType<AfterCallback>>;
+  try {
+    result = await hook(req, res, login);
+  } catch (err) {
+    const status = (err as { status?: unknown })?.status === 401 ? 401 : 403;
+    const message = err instanceof Error && err.message ? err.message : 'This login was refused by the application.';
+    throw new OidcError('ERR_OIDC_LOGIN_REFUSED', status, message, { cause: err });
+  }
+  return result ?? login;
 }
 
 /**

@@ -116,6 +116,12 @@ export type TokenHook = (ctx: TokenContext) => TokenAnswer | 'hang' | Promise<To
 /** Decides the JWKS endpoint's answer (`ctx.jwks` is what it would serve); `'hang'` never answers. */
 export type JwksHook = (ctx: { jwks: JWK[] }) => TokenAnswer | 'hang';
 
+/**
+ * Decides the userinfo endpoint's answer (`ctx.valid()` is the honest one: the default user's
+ * claims for any bearer token); `'hang'` never answers.
+ */
+export type UserInfoHook = (ctx: { accessToken: string | undefined; issuer: string; valid(): TokenAnswer }) => TokenAnswer | 'hang';
+
 /** Decides the query the authorization endpoint redirects back with; default `code`, `state`, `iss`. */
 export type AuthorizeHook = (ctx: { params: URLSearchParams; code: string; issuer: string }) => Record<string, string> | URLSearchParams;
 
@@ -126,7 +132,7 @@ export interface HostileProvider {
   /** The signing keys; `keys[0]` signs by default. The JWKS serves `jwks`. */
   readonly keys: readonly SigningKey[];
   /** Requests received, by endpoint (reset with `reset()`). */
-  readonly counts: { discovery: number; jwks: number; authorize: number; token: number };
+  readonly counts: { discovery: number; jwks: number; authorize: number; token: number; userinfo: number };
   readonly authorizations: AuthorizationRecord[];
   readonly tokenRequests: TokenRequestRecord[];
   /** Exceptions thrown by the hooks or the provider itself (a test bug, not a hostile answer). */
@@ -137,6 +143,8 @@ export interface HostileProvider {
   onAuthorize: AuthorizeHook | undefined;
   /** The JWKS endpoint's answer: `undefined` serves `jwks`. */
   onJwks: JwksHook | undefined;
+  /** The userinfo endpoint's answer (served at `/userinfo`, advertised with the `userinfo` option): `undefined` is honest. */
+  onUserInfo: UserInfoHook | undefined;
   /** The public keys served at jwks_uri (defaults to the current key). */
   jwks: JWK[];
   /** Replaces the signing key by a new one with a new `kid`; the old one leaves the JWKS. */
@@ -154,6 +162,8 @@ export interface HostileProviderOptions {
   redirectUri?: string;
   /** Extra or overriding discovery metadata. */
   metadata?: Record<string, unknown>;
+  /** Advertise `<issuer>/userinfo` as the userinfo_endpoint (answered by `onUserInfo`). Default false. */
+  userinfo?: boolean;
 }
 
 function readBody(req: IncomingMessage): Promise<string> {
@@ -234,6 +244,7 @@ export async function startHostileProvider(options: HostileProviderOptions = {})
     code_challenge_methods_supported: ['S256'],
     claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'nonce', 'name', 'email'],
     authorization_response_iss_parameter_supported: true,
+    ...(options.userinfo && { userinfo_endpoint: `${issuer}/userinfo` }),
     ...options.metadata,
   };
 
@@ -243,13 +254,14 @@ export async function startHostileProvider(options: HostileProviderOptions = {})
     get keys() {
       return keys;
     },
-    counts: { discovery: 0, jwks: 0, authorize: 0, token: 0 },
+    counts: { discovery: 0, jwks: 0, authorize: 0, token: 0, userinfo: 0 },
     authorizations: [],
     tokenRequests: [],
     errors: [],
     onToken: undefined,
     onAuthorize: undefined,
     onJwks: undefined,
+    onUserInfo: undefined,
     jwks: keys.map((k) => k.publicJwk),
     async rotateKeys() {
       const key = await generateSigningKey(keys[0]!.alg);
@@ -264,7 +276,8 @@ export async function startHostileProvider(options: HostileProviderOptions = {})
       hp.onToken = undefined;
       hp.onAuthorize = undefined;
       hp.onJwks = undefined;
-      hp.counts.discovery = hp.counts.jwks = hp.counts.authorize = hp.counts.token = 0;
+      hp.onUserInfo = undefined;
+      hp.counts.discovery = hp.counts.jwks = hp.counts.authorize = hp.counts.token = hp.counts.userinfo = 0;
       hp.authorizations.length = 0;
       hp.tokenRequests.length = 0;
       hp.errors.length = 0;
@@ -294,6 +307,17 @@ export async function startHostileProvider(options: HostileProviderOptions = {})
     }
     if (req.method === 'GET' && url.pathname === '/authorize') {
       authorize(url, res);
+      return;
+    }
+    if ((req.method === 'GET' || req.method === 'POST') && url.pathname === '/userinfo') {
+      hp.counts.userinfo++;
+      const accessToken = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      const valid = (): TokenAnswer =>
+        accessToken
+          ? { status: 200, body: { sub: 'hostile-user-1', name: 'Hostile Test User', email: 'hostile@example.com' } }
+          : { status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' }, body: '' };
+      const answer = hp.onUserInfo ? hp.onUserInfo({ accessToken, issuer, valid }) : valid();
+      if (answer !== 'hang') send(res, answer);
       return;
     }
     if (req.method === 'POST' && url.pathname === '/token') {

@@ -29,6 +29,18 @@ export interface TestProvider {
 
 export interface ProviderOptions {
   clients?: ClientMetadata[];
+  /**
+   * Registered as the default client's back-channel logout URI (the app must listen there). A
+   * loopback URI is reachable: the provider's outgoing requests then skip oidc-provider's SSRF
+   * guard (which refuses special-use addresses such as 127.0.0.1).
+   */
+  backchannelLogoutUri?: string;
+  /**
+   * The provider's signing key, a private JWK with `kid` and `alg` (default: a fresh RS256 key), so
+   * that a test can sign tokens the provider never would with a key the app trusts. `rotateKeys()`
+   * replaces it with a generated one.
+   */
+  signingKey?: Record<string, unknown>;
   /** Extra oidc-provider configuration, merged over the defaults below. */
   configuration?: Partial<Configuration>;
   /** Listen on this port (to restart on the same issuer). */
@@ -40,6 +52,15 @@ async function signingKeys(): Promise<{ keys: Record<string, unknown>[] }> {
   const jwk = await exportJWK(privateKey);
   return { keys: [{ ...jwk, use: 'sig', alg: 'RS256', kid: `k-${Math.random().toString(36).slice(2, 10)}` }] };
 }
+
+/**
+ * oidc-provider's default fetch with its SSRF-guarding dispatcher left out, so that it can POST
+ * logout tokens to an app listening on 127.0.0.1 (tests only).
+ */
+const withoutSsrfGuard = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+  const { dispatcher: _dispatcher, ...rest } = (init ?? {}) as RequestInit & { dispatcher?: unknown };
+  return globalThis.fetch(input, rest);
+};
 
 function listen(server: Server, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -69,7 +90,10 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Test
   const port = await listen(server, options.port ?? 0);
   const issuer = `http://127.0.0.1:${port}`;
 
+  let givenKey = options.signingKey;
   const build = async (): Promise<Provider> => {
+    const keys = givenKey ? { keys: [{ use: 'sig', ...givenKey }] } : await signingKeys();
+    givenKey = undefined;
     const configuration: Configuration = {
       clients: options.clients ?? [
         {
@@ -79,9 +103,14 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Test
           grant_types: ['authorization_code', 'refresh_token'],
           response_types: ['code'],
           token_endpoint_auth_method: 'client_secret_basic',
+          post_logout_redirect_uris: [`${APP_BASE_URL}/`, `${APP_BASE_URL}/bye`],
+          ...(options.backchannelLogoutUri && {
+            backchannel_logout_uri: options.backchannelLogoutUri,
+            backchannel_logout_session_required: true,
+          }),
         },
       ],
-      jwks: (await signingKeys()) as Configuration['jwks'],
+      jwks: keys as Configuration['jwks'],
       cookies: { keys: ['test-cookie-key-0123456789abcdef'] },
       claims: {
         openid: ['sub'],
@@ -95,8 +124,17 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Test
         claims: () => ({ sub, ...(ACCOUNTS[sub] ?? { name: sub }) }),
       }),
       conformIdTokenClaims: false,
-      features: { devInteractions: { enabled: true } },
+      features: {
+        devInteractions: { enabled: true },
+        rpInitiatedLogout: { enabled: true },
+        backchannelLogout: { enabled: true },
+        revocation: { enabled: true },
+      },
+      // Refresh tokens for offline_access, rotated on every use (as most providers do now).
+      issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+      rotateRefreshToken: true,
       pkce: { required: () => true },
+      ...(options.backchannelLogoutUri && { fetch: withoutSsrfGuard }),
       ...options.configuration,
     };
     const provider = new Provider(issuer, configuration);

@@ -1,0 +1,135 @@
+import type { IncomingMessage } from 'node:http';
+import type { ServerMetadata } from 'openid-client';
+import type { ResolvedConfig } from './config.js';
+import type { OidcRequest } from './session.js';
+
+/** One thing the start-up check found: an `error` means logins cannot work as configured. */
+export interface ConfigFinding {
+  level: 'error' | 'warning';
+  /** Stable identifier, e.g. `client-auth-unsupported`. */
+  id: string;
+  message: string;
+}
+
+function finding(level: ConfigFinding['level'], id: string, message: string): ConfigFinding {
+  return { level, id, message: `express-oidc-login: ${message}` };
+}
+
+/**
+ * Compares the options with the provider's discovery metadata (once, after discovery). Only what
+ * the provider states is judged: an absent list is not a refusal.
+ */
+export function checkProviderMetadata(config: ResolvedConfig, metadata: ServerMetadata, clientAuthMethod: string): ConfigFinding[] {
+  const found: ConfigFinding[] = [];
+  const auth = metadata.token_endpoint_auth_methods_supported;
+  if (Array.isArray(auth) && !auth.includes(clientAuthMethod)) {
+    found.push(
+      finding(
+        'error',
+        'client-auth-unsupported',
+        `the provider does not support clientAuthMethod "${clientAuthMethod}" (it supports ${auth.join(', ')}). Set "clientAuthMethod" to one of those.`,
+      ),
+    );
+  }
+  const pkce = metadata.code_challenge_methods_supported;
+  if (!Array.isArray(pkce)) {
+    found.push(finding('warning', 'pkce-not-advertised', 'the provider does not advertise PKCE (code_challenge_methods_supported). PKCE S256 is sent anyway; check that the provider enforces it.'));
+  } else if (!pkce.includes('S256')) {
+    found.push(finding('warning', 'pkce-s256-not-advertised', `the provider does not list PKCE S256 (it lists ${pkce.join(', ') || 'nothing'}). PKCE S256 is sent anyway.`));
+  }
+  const algs = metadata.id_token_signing_alg_values_supported;
+  if (Array.isArray(algs) && !algs.includes(config.idTokenSigningAlg)) {
+    found.push(
+      finding(
+        'error',
+        'id-token-alg-unsupported',
+        `the provider signs ID tokens with ${algs.join(', ')}, not with "${config.idTokenSigningAlg}". Set "idTokenSigningAlg" to the one your client is registered with.`,
+      ),
+    );
+  }
+  const responseTypes = metadata.response_types_supported;
+  if (Array.isArray(responseTypes) && !responseTypes.includes('code')) {
+    found.push(finding('error', 'code-flow-unsupported', 'the provider does not support the authorization code flow (response_types_supported lacks "code").'));
+  }
+  if (!metadata.authorization_endpoint || !metadata.token_endpoint) {
+    found.push(finding('error', 'endpoints-missing', 'the provider\'s metadata has no authorization_endpoint or token_endpoint.'));
+  }
+  if (!metadata.jwks_uri) {
+    found.push(finding('error', 'jwks-missing', 'the provider\'s metadata has no jwks_uri, so ID token signatures cannot be verified.'));
+  }
+  if (process.env.NODE_ENV === 'production' && config.baseUrl.protocol === 'http:') {
+    found.push(finding('warning', 'http-in-production', `"baseUrl" is ${config.baseUrl.origin}: http in production sends session cookies in the clear. Use https.`));
+  }
+  return found;
+}
+
+const reported = new WeakMap<ResolvedConfig, Set<string>>();
+
+/** Logs each finding once per middleware instance. */
+export function report(config: ResolvedConfig, findings: readonly ConfigFinding[]): void {
+  const logger = config.logger;
+  if (!logger || findings.length === 0) return;
+  let seen = reported.get(config);
+  if (!seen) reported.set(config, (seen = new Set()));
+  for (const f of findings) {
+    if (seen.has(f.id)) continue;
+    seen.add(f.id);
+    if (f.level === 'error') logger.error(f.message);
+    else logger.warn(f.message);
+  }
+}
+
+type AppLike = { get?: (name: string) => unknown };
+
+/** Checks what only a request shows: the session middleware, its cookie, its store, the proxy. */
+export function checkFirstRequest(req: IncomingMessage, config: ResolvedConfig): ConfigFinding[] {
+  const r = req as OidcRequest & { app?: AppLike };
+  const found: ConfigFinding[] = [];
+  if (!r.session) {
+    found.push(
+      finding(
+        'error',
+        'session-missing',
+        'req.session is missing: mount express-session before oidcLogin() (app.use(session({ ... })) first). Until then every login answers 503.',
+      ),
+    );
+    return found;
+  }
+  const cookie = r.session.cookie as { secure?: unknown; sameSite?: unknown } | undefined;
+  if (cookie?.secure === true && config.baseUrl.protocol === 'http:') {
+    found.push(
+      finding(
+        'error',
+        'secure-cookie-on-http',
+        `the session cookie is Secure but "baseUrl" is ${config.baseUrl.origin}: browsers will not send it back over http, so every callback fails. Use https, or secure: 'auto' with trust proxy.`,
+      ),
+    );
+  }
+  if (cookie?.sameSite === 'strict' || cookie?.sameSite === true) {
+    found.push(
+      finding(
+        'error',
+        'samesite-strict',
+        'the session cookie is SameSite=Strict: browsers do not send it on the redirect back from the provider, so every callback fails. Use sameSite: \'lax\'.',
+      ),
+    );
+  }
+  if (config.baseUrl.protocol === 'https:' && cookie && cookie.secure !== true && cookie.secure !== 'auto') {
+    found.push(finding('warning', 'cookie-not-secure', 'the session cookie is not Secure though "baseUrl" is https: set cookie.secure to true (or \'auto\' behind a proxy).'));
+  }
+  const store = r.sessionStore as { constructor?: { name?: string } } | undefined;
+  if (process.env.NODE_ENV === 'production' && store?.constructor?.name === 'MemoryStore') {
+    found.push(finding('warning', 'memory-store-in-production', 'express-session\'s MemoryStore is in use in production: it leaks and is not shared between instances. Use a real store (Redis...).'));
+  }
+  const forwardedProto = req.headers['x-forwarded-proto'];
+  if (forwardedProto !== undefined && typeof r.app?.get === 'function' && !r.app.get('trust proxy')) {
+    found.push(
+      finding(
+        'warning',
+        'trust-proxy-unset',
+        'requests arrive with X-Forwarded-Proto but Express\'s "trust proxy" is not set: secure cookies will not be sent. Set app.set(\'trust proxy\', 1) (or the hops of your proxies).',
+      ),
+    );
+  }
+  return found;
+}

@@ -1,0 +1,22 @@
+import type { IncomingMessage } from 'node:http';
+import createDebug from 'debug';
+import type { OidcEvent, OidcEventHandlers, ResolvedConfig } from './config.js';
+
+const debug = createDebug('express-oidc-login:events');
+
+/** Calls an audit hook; what it throws is logged and ignored (an audit log never breaks a login). */
+export function emit<K extends keyof OidcEventHandlers>(
+  config: ResolvedConfig,
+  name: K,
+  event: Parameters<NonNullable<OidcEventHandlers[K]>>[0] & OidcEvent,
+  req: IncomingMessage,
+): void {
+  debug('%s %o', name, { sub: event.sub, detail: event.detail });
+  const handler = config.on[name] as ((e: typeof event, r: IncomingMessage) => void) | undefined;
+  if (!handler) return;
+  try {
+    handler(event, req);
+  } catch (err) {
+    debug('the "%s" hook threw: %s', name, (err as Error)?.message);
+  }
+}

@@ -1,0 +1,360 @@
+import * as client from 'openid-client';
+import createDebug from 'debug';
+import type { IDToken } from 'openid-client';
+import type { ResolvedConfig } from './config.js';
+import { OidcError } from './errors.js';
+import { emit } from './events.js';
+import { providerError, type Provider } from './provider.js';
+import { requireSession, saveSession, type OidcRequest } from './session.js';
+import type { StoredLogin } from './types.js';
+
+const debug = createDebug('express-oidc-login:refresh');
+
+/**
+ * After `invalid_grant`, the session store is read again at these delays (milliseconds, about
+ * 0.75 s in all): another instance that used the same refresh token a moment earlier may still be
+ * receiving or saving its new tokens. Only when none show up is the refresh token taken as revoked.
+ */
+const ROTATION_GRACE_DELAYS_MS = [0, 50, 100, 200, 400] as const;
+
+/** The parts of a login that a refresh replaces; the rest (`loggedInAt`, `user`, `data`...) stays. */
+type TokenFields = Pick<StoredLogin, 'idToken' | 'claims' | 'accessToken' | 'refreshToken' | 'tokenType' | 'expiresAt' | 'scope'>;
+
+/**
+ * What one refresh came to, shared by every request of the session that waited for it.
+ * `ended`: the login is over (refresh token revoked, refreshed ID token invalid, logged out
+ * elsewhere); each request removes it from its own `req.session`. Outages are rejections instead:
+ * the login stays.
+ */
+type Outcome =
+  | { ended: false; tokens: TokenFields; refreshed: boolean }
+  | { ended: true; error: OidcError; reason: 'gone' | 'invalid_grant' | 'id_token' };
+
+/** Refreshes in flight, per Provider instance, keyed by session id + refresh token. */
+const inFlight = new WeakMap<Provider, Map<string, Promise<Outcome>>>();
+
+function unauthenticated(message: string, cause?: unknown): OidcError {
+  return new OidcError('ERR_OIDC_UNAUTHENTICATED', 401, message, cause === undefined ? undefined : { cause });
+}
+
+const NOT_LOGGED_IN = 'Not logged in. Log in to use this resource.';
+const NO_REFRESH_TOKEN =
+  'The access token has expired and the identity provider issued no refresh token to renew it ' +
+  '(ask for the "offline_access" scope to get one). Log in again.';
+
+/**
+ * True when {@link getAccessToken} has work to do: the access token has expired, or expires within
+ * `refreshLeeway` and there is a refresh token to renew it with. Synchronous and I/O-free (for the
+ * hot path of `requireAuth`). A login without `expiresAt` (the provider sent no `expires_in`) is
+ * taken as valid.
+ */
+export function needsRefresh(login: StoredLogin, config: ResolvedConfig, now = Date.now()): boolean {
+  if (typeof login.expiresAt !== 'number') return false;
+  const nowSeconds = now / 1000;
+  if (login.expiresAt <= nowSeconds) return true;
+  return login.refreshToken !== undefined && login.expiresAt - config.refreshLeeway <= nowSeconds;
+}
+
+/**
+ * A valid access token for the request's login, refreshed first when needed (single-flight per
+ * session). The new tokens are stored in `req.session` (and saved by the request that made the
+ * token request; the others' sessions are updated in memory and saved by express-session).
+ */
+export async function getAccessToken(req: OidcRequest, config: ResolvedConfig, provider: Provider): Promise<string> {
+  const session = requireSession(req);
+  const login = session.oidc?.login;
+  if (!login) throw unauthenticated(NOT_LOGGED_IN);
+  if (!needsRefresh(login, config)) return login.accessToken;
+  const refreshToken = login.refreshToken;
+  if (refreshToken === undefined) throw unauthenticated(NO_REFRESH_TOKEN);
+
+  let flights = inFlight.get(provider);
+  if (!flights) {
+    flights = new Map();
+    inFlight.set(provider, flights);
+  }
+  const key = `${req.sessionID ?? ''}\u0000${refreshToken}`;
+  let flight = flights.get(key);
+  const leader = flight === undefined;
+  if (flight === undefined) {
+    const own = flights;
+    flight = refresh(req, config, provider, login).finally(() => own.delete(key));
+    flights.set(key, flight);
+  } else {
+    debug('joining the refresh in flight for this session');
+  }
+  const outcome = await flight;
+  return settle(req, config, provider, refreshToken, outcome, leader);
+}
+
+/** Applies a refresh's outcome to this request's own session. */
+async function settle(
+  req: OidcRequest,
+  config: ResolvedConfig,
+  provider: Provider,
+  usedRefreshToken: string,
+  outcome: Outcome,
+  leader: boolean,
+): Promise<string> {
+  const session = requireSession(req);
+  const login = session.oidc?.login;
+  if (outcome.ended) {
+    if (login && login.refreshToken === usedRefreshToken) {
+      delete session.oidc!.login;
+      if (leader) {
+        // A login that ended elsewhere ('gone') was reported there.
+        if (outcome.reason !== 'gone') emit(config, 'logout', { sub: login.claims.sub, sessionId: req.sessionID, detail: 'refresh_failed' }, req);
+        await saveSession(session);
+      }
+    }
+    throw outcome.error;
+  }
+  if (!login) throw unauthenticated('The login ended while its access token was being refreshed. Log in again.');
+  if (login.refreshToken !== usedRefreshToken) {
+    // Another call of this same request applied this outcome already, or the login changed meanwhile.
+    if (login.accessToken === outcome.tokens.accessToken) return login.accessToken;
+    return getAccessToken(req, config, provider);
+  }
+  applyTokens(login, outcome.tokens);
+  if (leader) {
+    await saveSession(session);
+    if (outcome.refreshed) emit(config, 'refresh', { sub: login.claims.sub, sessionId: req.sessionID }, req);
+  }
+  return login.accessToken;
+}
+
+function pickTokens(login: StoredLogin): TokenFields {
+  const { idToken, claims, accessToken, refreshToken, tokenType, expiresAt, scope } = login;
+  return { idToken, claims, accessToken, refreshToken, tokenType, expiresAt, scope };
+}
+
+function applyTokens(login: StoredLogin, tokens: TokenFields): void {
+  login.idToken = tokens.idToken;
+  login.claims = structuredClone(tokens.claims);
+  login.accessToken = tokens.accessToken;
+  login.tokenType = tokens.tokenType;
+  if (tokens.refreshToken === undefined) delete login.refreshToken;
+  else login.refreshToken = tokens.refreshToken;
+  if (tokens.expiresAt === undefined) delete login.expiresAt;
+  else login.expiresAt = tokens.expiresAt;
+  if (tokens.scope === undefined) delete login.scope;
+  else login.scope = tokens.scope;
+}
+
+/** The same user at the same provider. */
+function sameUser(a: StoredLogin, b: StoredLogin): boolean {
+  return a.claims?.iss === b.claims.iss && a.claims?.sub === b.claims.sub;
+}
+
+/** A login in the store that replaced `current`'s tokens (another instance or request refreshed). */
+function isNewer(stored: StoredLogin, current: StoredLogin): boolean {
+  return sameUser(stored, current) && stored.refreshToken !== current.refreshToken && typeof stored.accessToken === 'string';
+}
+
+type StoredState = { kind: 'unknown' } | { kind: 'gone' } | { kind: 'login'; login: StoredLogin };
+
+/** The request's session as the store has it now (not as this request loaded it). */
+function readStored(req: OidcRequest): Promise<StoredState> {
+  const store = req.sessionStore;
+  const id = req.sessionID;
+  if (!store || typeof store.get !== 'function' || !id) return Promise.resolve({ kind: 'unknown' });
+  return new Promise((resolve, reject) => {
+    store.get(id, (err, data) => {
+      if (err) {
+        reject(new OidcError('ERR_OIDC_SESSION_STORE', 503, 'The session store is unavailable. Try again in a moment.', {
+          cause: err,
+          headers: { 'Retry-After': '5' },
+        }));
+        return;
+      }
+      const login = (data as { oidc?: { login?: StoredLogin } } | null | undefined)?.oidc?.login;
+      resolve(login && typeof login === 'object' ? { kind: 'login', login } : { kind: 'gone' });
+    });
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * After `invalid_grant`: did another instance sharing the session store rotate the refresh token
+ * (its new tokens are, or are about to be, in the store)? Store errors reject (503): without the
+ * store, a revoked token cannot be told from a rotated one, and the login is kept.
+ */
+async function findRotated(req: OidcRequest, current: StoredLogin): Promise<StoredLogin | undefined> {
+  for (const delay of ROTATION_GRACE_DELAYS_MS) {
+    if (delay > 0) await sleep(delay);
+    const stored = await readStored(req);
+    if (stored.kind === 'unknown') return undefined;
+    if (stored.kind === 'gone') return undefined;
+    if (isNewer(stored.login, current)) return stored.login;
+  }
+  return undefined;
+}
+
+/** One refresh for one session: the work every waiting request shares. */
+async function refresh(req: OidcRequest, config: ResolvedConfig, provider: Provider, login: StoredLogin): Promise<Outcome> {
+  let current = login;
+  // The store first: another instance (or a request of this process that loaded the session
+  // before) may have refreshed already. Using the old, rotated refresh token would then get
+  // invalid_grant, and a provider with reuse detection revokes the whole grant for it.
+  let stored: StoredState;
+  try {
+    stored = await readStored(req);
+  } catch (err) {
+    debug('reading the session store before refreshing failed: %s', (err as Error).message);
+    stored = { kind: 'unknown' };
+  }
+  if (stored.kind === 'gone') {
+    debug('the login is gone from the store (logged out elsewhere): not refreshing');
+    return { ended: true, reason: 'gone', error: unauthenticated('This login has ended (logged out). Log in again.') };
+  }
+  if (stored.kind === 'login' && isNewer(stored.login, current)) {
+    debug('the store has newer tokens for this login: using them');
+    current = stored.login;
+    if (!needsRefresh(current, config)) return { ended: false, tokens: pickTokens(current), refreshed: false };
+  }
+
+  const configuration = await provider.getConfiguration();
+  for (let attempt = 0; ; attempt++) {
+    if (current.refreshToken === undefined) throw unauthenticated(NO_REFRESH_TOKEN);
+    let tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
+    try {
+      debug('refreshing the access token');
+      tokens = await client.refreshTokenGrant(configuration, current.refreshToken);
+    } catch (err) {
+      if (err instanceof client.ResponseBodyError && err.error === 'invalid_grant') {
+        if (attempt === 0) {
+          const rotated = await findRotated(req, current);
+          if (rotated) {
+            debug('invalid_grant, but another instance has rotated the refresh token: using its tokens');
+            current = rotated;
+            if (!needsRefresh(current, config)) return { ended: false, tokens: pickTokens(current), refreshed: false };
+            continue;
+          }
+        }
+        debug('invalid_grant: the refresh token was revoked or has expired; ending the login');
+        return {
+          ended: true,
+          reason: 'invalid_grant',
+          error: unauthenticated(
+            'The identity provider no longer accepts this login\'s refresh token (revoked or expired), so the login has ended. Log in again.',
+            err,
+          ),
+        };
+      }
+      const idTokenError = refreshedIdTokenError(err);
+      if (idTokenError) return { ended: true, reason: 'id_token', error: idTokenError };
+      throw refreshError(err);
+    }
+    return validateRefreshed(tokens, current, config, provider, configuration);
+  }
+}
+
+/**
+ * The refreshed tokens as they go into the session. A new ID token is checked like the first
+ * (signature, with the one allowed algorithm) and, per OpenID Connect Core 12.2, must be about the
+ * same authentication: same `iss`, `sub`, `aud`, `azp`, and `auth_time` (when present).
+ */
+async function validateRefreshed(
+  tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers,
+  current: StoredLogin,
+  config: ResolvedConfig,
+  provider: Provider,
+  configuration: client.Configuration,
+): Promise<Outcome> {
+  const now = Date.now();
+  const fields: TokenFields = {
+    idToken: current.idToken,
+    claims: current.claims,
+    accessToken: tokens.access_token,
+    refreshToken: typeof tokens.refresh_token === 'string' ? tokens.refresh_token : current.refreshToken,
+    tokenType: tokens.token_type,
+    expiresAt: typeof tokens.expires_in === 'number' ? Math.floor(now / 1000) + tokens.expires_in : undefined,
+    scope: typeof tokens.scope === 'string' ? tokens.scope : current.scope,
+  };
+  if (typeof tokens.id_token === 'string') {
+    const claims = tokens.claims();
+    if (!claims) return { ended: true, reason: 'id_token', error: invalidIdToken('it could not be read.') };
+    try {
+      await provider.verifySignature(tokens.id_token, configuration.clientMetadata().id_token_signed_response_alg ?? config.idTokenSigningAlg);
+    } catch (err) {
+      // A bad signature ends the login; a JWKS outage is an outage (the login stays).
+      if (err instanceof OidcError && err.code === 'ERR_OIDC_ID_TOKEN_INVALID') return { ended: true, reason: 'id_token', error: err };
+      throw err;
+    }
+    const mismatch = compareClaims(current.claims, claims, config, now);
+    if (mismatch) {
+      debug('the refreshed ID token does not match the login: %s', mismatch);
+      return { ended: true, reason: 'id_token', error: invalidIdToken(mismatch) };
+    }
+    fields.idToken = tokens.id_token;
+    fields.claims = { ...claims };
+  }
+  debug('access token refreshed');
+  return { ended: false, tokens: fields, refreshed: true };
+}
+
+function invalidIdToken(reason: string, cause?: unknown): OidcError {
+  return new OidcError(
+    'ERR_OIDC_ID_TOKEN_INVALID',
+    400,
+    `The refreshed ID token failed validation: ${reason} The login has ended. Log in again.`,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+function sameAudience(a: IDToken['aud'], b: IDToken['aud']): boolean {
+  const left = new Set(Array.isArray(a) ? a : [a]);
+  const right = new Set(Array.isArray(b) ? b : [b]);
+  return left.size === right.size && [...left].every((x) => right.has(x));
+}
+
+/** OpenID Connect Core 12.2; returns what is wrong, or undefined. */
+function compareClaims(original: IDToken, refreshed: IDToken, config: ResolvedConfig, now: number): string | undefined {
+  if (refreshed.iss !== original.iss) return '"iss" differs from the original ID token\'s.';
+  if (refreshed.sub !== original.sub) return '"sub" differs from the original ID token\'s (another user).';
+  if (!sameAudience(refreshed.aud, original.aud)) return '"aud" differs from the original ID token\'s.';
+  if (refreshed.azp !== original.azp) return '"azp" differs from the original ID token\'s.';
+  if (refreshed.auth_time !== undefined && refreshed.auth_time !== original.auth_time) {
+    return '"auth_time" differs from the original authentication\'s.';
+  }
+  if (refreshed.nonce !== undefined && refreshed.nonce !== original.nonce) return '"nonce" differs from the original ID token\'s.';
+  if (typeof refreshed.iat !== 'number' || refreshed.iat > now / 1000 + config.clockTolerance) return '"iat" lies in the future.';
+  return undefined;
+}
+
+const ID_TOKEN_CODES = new Set(['OAUTH_JWT_CLAIM_COMPARISON_FAILED', 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED']);
+const ID_TOKEN_DETAIL_CODES = new Set(['OAUTH_INVALID_RESPONSE', 'OAUTH_PARSE_ERROR', 'OAUTH_UNSUPPORTED_OPERATION']);
+
+/** openid-client's own ID token checks (iss, aud, exp, required claims, format) failing on a refresh. */
+function refreshedIdTokenError(err: unknown): OidcError | undefined {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== 'string') return undefined;
+  const detail = `${(err as Error)?.message} ${((err as Error)?.cause as Error | undefined)?.message}`;
+  if (ID_TOKEN_CODES.has(code) || (ID_TOKEN_DETAIL_CODES.has(code) && /ID Token|JWT|JWE|JWS|"id_token"/.test(detail))) {
+    return invalidIdToken('openid-client refused it.', err);
+  }
+  return undefined;
+}
+
+/** Any other failure of the token request: the login stays; 502, 503 or 504. */
+function refreshError(err: unknown): OidcError {
+  if (
+    (err instanceof client.WWWAuthenticateChallengeError && err.status === 401) ||
+    (err instanceof client.ResponseBodyError && (err.error === 'invalid_client' || err.error === 'unauthorized_client'))
+  ) {
+    return new OidcError(
+      'ERR_OIDC_PROVIDER_RESPONSE',
+      502,
+      'The identity provider refused this app\'s client credentials when refreshing the access token: check clientId, clientSecret and clientAuthMethod.',
+      { cause: err },
+    );
+  }
+  if (err instanceof client.ResponseBodyError && err.status < 500) {
+    const safe = /^[a-z_]{1,64}$/.test(err.error) ? err.error : 'invalid_error';
+    return new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, `The identity provider refused to refresh the access token (${safe}).`, { cause: err });
+  }
+  return providerError(err, 'token');
+}

@@ -1,0 +1,177 @@
+import type { ServerResponse } from 'node:http';
+import * as client from 'openid-client';
+import createDebug from 'debug';
+import type { ResolvedConfig } from '../config.js';
+import { OidcError } from '../errors.js';
+import { emit } from '../events.js';
+import { providerError, type Provider } from '../provider.js';
+import { markSessionEnded } from '../session-index.js';
+import { requireSession, type OidcRequest } from '../session.js';
+import type { Session, SessionData } from 'express-session';
+
+const debug = createDebug('express-oidc-login:logout');
+
+/**
+ * `POST /logout` (and same-site `GET /logout` unless `logout.allowGet` is false): ends the local
+ * session, then RP-Initiated Logout at the provider.
+ *
+ * 1. A cross-site request is refused (403 `ERR_OIDC_CROSS_SITE`) and logs nobody out.
+ * 2. Not logged in: straight to the post-logout URL.
+ * 3. The refresh token is revoked (best effort; `logout.revokeTokens` and a `revocation_endpoint`).
+ * 4. The session is destroyed (a store failure is a 503: nobody is told "logged out" while the
+ *    session lives on), its id remembered as ended (see session-index.ts).
+ * 5. 303 (after POST) / 302 (after GET) to the provider's `end_session_endpoint` with
+ *    `id_token_hint`, `client_id`, `post_logout_redirect_uri` and a random `state`, when
+ *    `logout.idpLogout` is on and the provider has one; else to `logout.postLogoutRedirectUri`.
+ *
+ * Talking to the provider (discovery, revocation) is bounded by `httpTimeout` in all; an
+ * unreachable provider makes it a local logout. The destination never comes from the request.
+ */
+export function logoutHandler(config: ResolvedConfig, provider: Provider) {
+  const appOrigin = config.baseUrl.origin;
+  const postLogout = config.logout.postLogoutRedirectUri;
+
+  return async function logout(req: OidcRequest, res: ServerResponse): Promise<void> {
+    res.setHeader('Cache-Control', 'no-store');
+    assertSameOrigin(req, appOrigin);
+    const status = req.method === 'POST' ? 303 : 302;
+    const session = requireSession(req);
+    const login = session.oidc?.login;
+    if (!login) {
+      redirect(res, status, postLogout);
+      return;
+    }
+
+    const revoke = config.logout.revokeTokens && typeof login.refreshToken === 'string';
+    const deadline = Date.now() + config.httpTimeout;
+    let configuration: client.Configuration | undefined;
+    if (config.logout.idpLogout || revoke) {
+      try {
+        configuration = await withDeadline(provider.getConfiguration(), deadline);
+      } catch (err) {
+        debug('the provider is unavailable, logging out locally only: %s', (err as Error)?.message);
+      }
+    }
+    let providerDown = false;
+    if (configuration && revoke && configuration.serverMetadata().revocation_endpoint) {
+      try {
+        await withDeadline(client.tokenRevocation(configuration, login.refreshToken!, { token_type_hint: 'refresh_token' }), deadline);
+        debug('refresh token revoked');
+      } catch (err) {
+        // Best effort. A provider that cannot be reached now would only show the browser an error
+        // page at its end_session_endpoint: the logout is then local only.
+        const code = err instanceof DeadlineError ? 'ERR_OIDC_PROVIDER_TIMEOUT' : providerError(err, 'token').code;
+        providerDown = code === 'ERR_OIDC_PROVIDER_TIMEOUT' || code === 'ERR_OIDC_PROVIDER_UNREACHABLE';
+        debug('revoking the refresh token failed (ignored): %s', (err as Error)?.message);
+      }
+    }
+
+    let location = postLogout;
+    let detail: 'provider' | 'local' = 'local';
+    if (configuration && !providerDown && config.logout.idpLogout && configuration.serverMetadata().end_session_endpoint) {
+      try {
+        location = client.buildEndSessionUrl(configuration, {
+          id_token_hint: login.idToken,
+          post_logout_redirect_uri: postLogout,
+          state: client.randomState(),
+        }).href;
+        detail = 'provider';
+      } catch (err) {
+        // An end_session_endpoint openid-client refuses (http without dangerouslyAllowInsecureHttp).
+        debug('no RP-initiated logout: %s', (err as Error)?.message);
+      }
+    }
+
+    const sessionId = req.sessionID;
+    await markSessionEnded(req, config);
+    await destroySession(session);
+    debug('logged out (%s)', detail);
+    emit(config, 'logout', { sub: login.claims.sub, sid: login.claims.sid as string | undefined, sessionId, detail }, req);
+    redirect(res, status, location);
+  };
+}
+
+/**
+ * Refuses a cross-site request: `Sec-Fetch-Site` when the browser sends it (`same-origin` and
+ * `none`, a typed URL or a bookmark, pass; `same-site` does not: a sibling subdomain is another
+ * app), else `Origin` (must be baseUrl's origin), else `Referer`'s origin, else (no browser
+ * metadata at all: curl, a test client) the request passes.
+ */
+export function assertSameOrigin(req: OidcRequest, appOrigin: string): void {
+  const fetchSite = header(req, 'sec-fetch-site');
+  if (fetchSite !== undefined) {
+    if (fetchSite === 'same-origin' || fetchSite === 'none') return;
+    throw crossSite();
+  }
+  const origin = header(req, 'origin');
+  if (origin !== undefined) {
+    if (originOf(origin) === appOrigin) return;
+    throw crossSite();
+  }
+  const referer = header(req, 'referer');
+  if (referer !== undefined) {
+    if (originOf(referer) === appOrigin) return;
+    throw crossSite();
+  }
+}
+
+function header(req: OidcRequest, name: string): string | undefined {
+  const value = req.headers[name];
+  if (value === undefined) return undefined;
+  return (Array.isArray(value) ? value.join(',') : value).trim().toLowerCase();
+}
+
+function originOf(value: string): string | undefined {
+  try {
+    const origin = new URL(value).origin;
+    return origin === 'null' ? undefined : origin;
+  } catch {
+    return undefined;
+  }
+}
+
+function crossSite(): OidcError {
+  return new OidcError('ERR_OIDC_CROSS_SITE', 403, 'Logout must be requested from this site. Nobody was logged out.');
+}
+
+function destroySession(session: Session & Partial<SessionData>): Promise<void> {
+  return new Promise((resolve, reject) => {
+    session.destroy((err?: unknown) =>
+      err
+        ? reject(
+            new OidcError('ERR_OIDC_SESSION_STORE', 503, 'The session store is unavailable, so you are still logged in. Try again in a moment.', {
+              cause: err,
+              headers: { 'Retry-After': '5' },
+            }),
+          )
+        : resolve(),
+    );
+  });
+}
+
+class DeadlineError extends Error {
+  override readonly name = 'DeadlineError';
+  constructor() {
+    super('the provider did not answer in time');
+  }
+}
+
+/** Races `promise` against `deadline` (ms since the epoch); what it does after losing is ignored. */
+function withDeadline<T>(promise: Promise<T>, deadline: number): Promise<T> {
+  promise.catch(() => {});
+  const ms = deadline - Date.now();
+  if (ms <= 0) return Promise.reject(new DeadlineError());
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new DeadlineError()), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** 303 after a POST (the browser then GETs the target), 302 after a GET; never 307. */
+function redirect(res: ServerResponse, status: 302 | 303, location: string): void {
+  res.statusCode = status;
+  res.setHeader('Location', location);
+  res.setHeader('Content-Length', '0');
+  res.end();
+}

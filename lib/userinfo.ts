@@ -1,0 +1,82 @@
+import * as client from 'openid-client';
+import createDebug from 'debug';
+import type { Configuration } from 'openid-client';
+import type { ResolvedConfig } from './config.js';
+import { OidcError } from './errors.js';
+import { providerError, type Provider } from './provider.js';
+import { getAccessToken } from './refresh.js';
+import { requireSession, saveSession, type OidcRequest } from './session.js';
+
+const debug = createDebug('express-oidc-login:userinfo');
+
+/**
+ * The userinfo response for the request's login; its `sub` must equal the ID token's. The access
+ * token is refreshed first when needed. Stored as `login.user` and saved.
+ */
+export async function fetchUserInfo(req: OidcRequest, config: ResolvedConfig, provider: Provider): Promise<Record<string, unknown>> {
+  const accessToken = await getAccessToken(req, config, provider);
+  const sub = requireSession(req).oidc?.login?.claims.sub;
+  if (sub === undefined) throw loginEnded();
+  const user = await requestUserInfo(await provider.getConfiguration(), accessToken, sub);
+  // Read again: the login may have ended (or changed) while the request was out.
+  const session = requireSession(req);
+  const login = session.oidc?.login;
+  if (!login || login.claims.sub !== sub) throw loginEnded();
+  login.user = user;
+  await saveSession(session);
+  return user;
+}
+
+/**
+ * The userinfo response at login, before anything is stored: its `sub` must equal the ID token's
+ * (else 400 ERR_OIDC_USERINFO_INVALID); an unreachable endpoint is a 502/503/504 and no login.
+ */
+export async function userInfoAtLogin(configuration: Configuration, accessToken: string, sub: string): Promise<Record<string, unknown>> {
+  return requestUserInfo(configuration, accessToken, sub);
+}
+
+function loginEnded(): OidcError {
+  return new OidcError('ERR_OIDC_UNAUTHENTICATED', 401, 'Not logged in (the login has ended). Log in to use this resource.');
+}
+
+async function requestUserInfo(configuration: Configuration, accessToken: string, sub: string): Promise<Record<string, unknown>> {
+  if (!configuration.serverMetadata().userinfo_endpoint) {
+    throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, 'The identity provider publishes no userinfo_endpoint, so user info cannot be fetched.');
+  }
+  let response: client.UserInfoResponse;
+  try {
+    response = await client.fetchUserInfo(configuration, accessToken, sub);
+  } catch (err) {
+    debug('userinfo request failed: %s', (err as Error)?.message);
+    throw userInfoError(err);
+  }
+  // Plain JSON for the session store.
+  return JSON.parse(JSON.stringify(response)) as Record<string, unknown>;
+}
+
+function userInfoError(err: unknown): OidcError {
+  const code = (err as { code?: unknown })?.code;
+  if (code === 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED') {
+    return new OidcError(
+      'ERR_OIDC_USERINFO_INVALID',
+      400,
+      'The identity provider\'s user info is about another user ("sub" differs from the ID token\'s).',
+      { cause: err },
+    );
+  }
+  const detail = `${(err as Error)?.message} ${((err as Error)?.cause as Error | undefined)?.message}`;
+  if (code === 'OAUTH_INVALID_RESPONSE' && /"sub"/.test(detail)) {
+    return new OidcError('ERR_OIDC_USERINFO_INVALID', 400, 'The identity provider\'s user info has no "sub".', { cause: err });
+  }
+  if (err instanceof client.WWWAuthenticateChallengeError) {
+    return new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, 'The identity provider refused the access token at its userinfo endpoint.', { cause: err });
+  }
+  const mapped = providerError(err, 'token');
+  const message =
+    mapped.code === 'ERR_OIDC_PROVIDER_TIMEOUT'
+      ? 'The identity provider did not answer in time (its userinfo endpoint). Try again in a moment.'
+      : mapped.code === 'ERR_OIDC_PROVIDER_UNREACHABLE'
+        ? 'The identity provider cannot be reached (its userinfo endpoint). Try again in a moment.'
+        : 'The identity provider sent an invalid answer (its userinfo endpoint).';
+  return new OidcError(mapped.code, mapped.status, message, { cause: err, ...(mapped.headers && { headers: mapped.headers }) });
+}

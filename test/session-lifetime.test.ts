@@ -1,0 +1,166 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import request from 'supertest';
+import type { OidcEvent } from '../lib/index.js';
+import { createApp, testOptions } from './support/app.js';
+import { authorizeAt, login, newBrowser, startLogin, visitCallback, type Browser } from './support/flow.js';
+import { startProvider, type TestProvider } from './support/provider.js';
+
+let op: TestProvider;
+beforeAll(async () => {
+  op = await startProvider();
+});
+afterAll(async () => {
+  await op.close();
+});
+afterEach(() => {
+  jest.useRealTimers();
+});
+
+/** Fakes only the clock (Date), so sockets and timers keep working. */
+function fakeClock(): { advance(seconds: number): void } {
+  let now = Date.now();
+  jest.useFakeTimers({
+    now,
+    doNotFake: [
+      'nextTick',
+      'setImmediate',
+      'clearImmediate',
+      'setTimeout',
+      'clearTimeout',
+      'setInterval',
+      'clearInterval',
+      'queueMicrotask',
+      'hrtime',
+      'performance',
+    ],
+  });
+  return {
+    advance(seconds: number) {
+      now += seconds * 1000;
+      jest.setSystemTime(now);
+    },
+  };
+}
+
+async function authenticated(browser: Browser): Promise<boolean> {
+  return (await browser.app.get('/probe/oidc').expect(200)).body.isAuthenticated;
+}
+
+describe('absoluteDuration', () => {
+  it('ends the login after the absolute lifetime, whatever the activity', async () => {
+    const events: OidcEvent[] = [];
+    const { app } = createApp(
+      testOptions(op, { absoluteDuration: 3600, idleDuration: false, on: { logout: (e) => events.push(e) } }),
+    );
+    const browser = newBrowser(app, op.issuer);
+    await login(browser);
+    const clock = fakeClock();
+    for (let i = 0; i < 5; i++) {
+      clock.advance(700);
+      expect(await authenticated(browser)).toBe(true);
+    }
+    clock.advance(200); // 3700 s after login
+    expect(await authenticated(browser)).toBe(false);
+    expect(events).toEqual([expect.objectContaining({ sub: 'alice', detail: 'expired' })]);
+    // It stays ended: the session was saved without the login.
+    expect(await authenticated(browser)).toBe(false);
+    await browser.app.get('/protected').set('Accept', 'text/html').expect(302);
+  });
+});
+
+describe('idleDuration', () => {
+  it('keeps an active user logged in and ends an idle one', async () => {
+    const { app } = createApp(testOptions(op, { idleDuration: 600, absoluteDuration: false }));
+    const browser = newBrowser(app, op.issuer);
+    await login(browser);
+    const clock = fakeClock();
+    clock.advance(500);
+    expect(await authenticated(browser)).toBe(true); // activity noted (more than a minute since the last)
+    clock.advance(500);
+    expect(await authenticated(browser)).toBe(true); // 500 s idle: still in
+    clock.advance(601);
+    expect(await authenticated(browser)).toBe(false); // 601 s idle: out
+  });
+
+  it('writes the activity to the store at most once a minute', async () => {
+    const { app, store } = createApp(testOptions(op, { idleDuration: 600 }));
+    const browser = newBrowser(app, op.issuer);
+    await login(browser);
+    let writes = 0;
+    const set = store.set.bind(store);
+    store.set = (sid, data, cb) => {
+      writes++;
+      set(sid, data, cb);
+    };
+    const clock = fakeClock();
+    for (let i = 0; i < 10; i++) {
+      clock.advance(5);
+      await browser.app.get('/probe/oidc').expect(200);
+    }
+    expect(writes).toBe(0);
+    clock.advance(60);
+    await browser.app.get('/probe/oidc').expect(200);
+    expect(writes).toBe(1);
+  });
+});
+
+describe('a session that holds only pending logins', () => {
+  function cookieExpiry(res: request.Response): number | undefined {
+    const cookie = ([] as string[]).concat(res.headers['set-cookie'] ?? []).find((c) => c.startsWith('sid='));
+    const expires = cookie && /Expires=([^;]+)/.exec(cookie)?.[1];
+    return expires ? Date.parse(expires) : undefined;
+  }
+
+  it('lives as long as a login may take, not for the cookie\'s full age', async () => {
+    const { app } = createApp(testOptions(op));
+    const res = await request(app).get('/login').expect(302);
+    const expiry = cookieExpiry(res);
+    expect(expiry).toBeDefined();
+    // transactionMaxAge (10 minutes) and a minute of grace for a late callback.
+    expect(expiry! - Date.now()).toBeLessThanOrEqual(660_000 + 1000);
+    expect(expiry! - Date.now()).toBeGreaterThan(650_000);
+  });
+
+  it('gets the ordinary cookie again once logged in', async () => {
+    const { app } = createApp(testOptions(op));
+    const browser = newBrowser(app, op.issuer);
+    const callback = await authorizeAt(browser, await startLogin(browser));
+    const res = await visitCallback(browser, callback).expect(302);
+    // The test app's cookie has no maxAge: a browser-session cookie, no Expires.
+    expect(cookieExpiry(res)).toBeUndefined();
+  });
+
+  it('leaves a session that holds the app\'s own data alone', async () => {
+    const { app } = createApp(testOptions(op));
+    app.get('/cart', (req, res) => {
+      (req.session as unknown as { cart: string[] }).cart = ['book'];
+      res.send('ok');
+    });
+    const agent = request.agent(app);
+    await agent.get('/cart').expect(200);
+    const res = await agent.get('/login').expect(302);
+    expect(cookieExpiry(res)).toBeUndefined();
+  });
+
+  it('bounds an abandoned-login flood: every such session is gone from the store a minute after transactionMaxAge', async () => {
+    const { app, store } = createApp(testOptions(op));
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const { port } = server.address() as { port: number };
+    try {
+      const clock = fakeClock();
+      const count = 1000;
+      for (let i = 0; i < count; i += 50) {
+        await Promise.all(
+          Array.from({ length: 50 }, () => fetch(`http://127.0.0.1:${port}/login`, { redirect: 'manual' }).then((r) => r.arrayBuffer())),
+        );
+      }
+      const length = () => new Promise<number>((r) => store.length((_e, n) => r(n ?? -1)));
+      expect(await length()).toBe(count);
+      clock.advance(661);
+      expect(await length()).toBe(0);
+    } finally {
+      server.close();
+    }
+  });
+});

@@ -1,0 +1,216 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import request from 'supertest';
+import type { OidcLoginOptions } from '../lib/index.js';
+import { testOptions } from './support/app.js';
+import { login, newBrowser } from './support/flow.js';
+import { signIdToken, startHostileProvider, type HostileProvider } from './support/hostile-provider.js';
+import { ACCOUNTS, startProvider, type TestProvider } from './support/provider.js';
+import {
+  closedPort,
+  createInstance,
+  expireAccessToken,
+  hostileAttempt,
+  serve,
+  storedLogin,
+  tapRefreshGrants,
+  type Instance,
+  type RefreshTap,
+  type Served,
+} from './support/refresh-kit.js';
+
+/**
+ * The userinfo endpoint: at login (`fetchUserInfo: true`, before anything is stored) and on
+ * demand (`req.oidc.fetchUserInfo()`). Its `sub` must be the ID token's; an unreachable endpoint
+ * is a 502/503/504 and, at login, no session.
+ */
+
+const SCOPE = 'openid profile email offline_access';
+
+const servers: Served[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+async function served(instance: Instance): Promise<string> {
+  const s = await serve(instance.app);
+  servers.push(s);
+  return s.url;
+}
+
+describe('against a real provider', () => {
+  let op: TestProvider;
+  let tap: RefreshTap;
+  beforeAll(async () => {
+    op = await startProvider({
+      // A login's access token is due for refresh at once (30 s < refreshLeeway), refreshed ones are not.
+      configuration: { ttl: { AccessToken: (_ctx, token) => (token.gty?.includes('refresh_token') ? 3600 : 30) } },
+    });
+    tap = tapRefreshGrants(op);
+  });
+  afterAll(async () => {
+    tap.detach();
+    await op.close();
+  });
+  beforeEach(() => tap.reset());
+
+  const options = (overrides: Partial<OidcLoginOptions> = {}) => testOptions(op, { scope: SCOPE, refreshLeeway: 60, ...overrides });
+  const alice = { sub: 'alice', name: ACCOUNTS.alice!.name, email: ACCOUNTS.alice!.email, email_verified: true };
+
+  it('fetchUserInfo: true keeps the userinfo claims as req.oidc.user at login', async () => {
+    const instance = createInstance(options({ fetchUserInfo: true }));
+    const browser = newBrowser(await served(instance), op.issuer);
+    expect((await login(browser)).status).toBe(302);
+    const probe = (await browser.app.get('/probe/oidc').expect(200)).body;
+    expect(probe.isAuthenticated).toBe(true);
+    expect(probe.user).toEqual(alice);
+    expect((await storedLogin(instance.store, probe.sessionId))!.user).toEqual(alice);
+  });
+
+  it('fetches nothing at login without fetchUserInfo', async () => {
+    const browser = newBrowser(await served(createInstance(options())), op.issuer);
+    await login(browser);
+    expect((await browser.app.get('/probe/oidc').expect(200)).body.user).toBeNull();
+  });
+
+  it('req.oidc.fetchUserInfo() fetches on demand (refreshing the access token first when due), stores and saves it', async () => {
+    const instance = createInstance(options());
+    const browser = newBrowser(await served(instance), op.issuer);
+    await login(browser);
+    const res = await browser.app.get('/userinfo').expect(200);
+    expect(res.body.user).toEqual(alice);
+    expect(tap.succeeded).toBe(1);
+    const probe = (await browser.app.get('/probe/oidc').expect(200)).body;
+    expect(probe.user).toEqual(alice);
+    expect((await storedLogin(instance.store, probe.sessionId))!.user).toEqual(alice);
+    // The token is fresh now: no second refresh.
+    await browser.app.get('/userinfo').expect(200);
+    expect(tap.succeeded).toBe(1);
+  });
+
+  it('answers 401 ERR_OIDC_UNAUTHENTICATED when not logged in', async () => {
+    const res = await request(await served(createInstance(options()))).get('/userinfo').expect(401);
+    expect(res.body.code).toBe('ERR_OIDC_UNAUTHENTICATED');
+  });
+});
+
+describe('against a hostile provider', () => {
+  let op: HostileProvider;
+  /** Publishes no userinfo_endpoint. */
+  let bare: HostileProvider;
+  /** Publishes a userinfo_endpoint where nothing listens. */
+  let down: HostileProvider;
+  beforeAll(async () => {
+    op = await startHostileProvider({ userinfo: true });
+    bare = await startHostileProvider();
+    down = await startHostileProvider({ metadata: { userinfo_endpoint: `http://127.0.0.1:${await closedPort()}/userinfo` } });
+  });
+  afterAll(async () => {
+    await Promise.all([op.close(), bare.close(), down.close()]);
+  });
+  beforeEach(() => {
+    for (const p of [op, bare, down]) p.reset();
+  });
+  afterEach(() => {
+    for (const p of [op, bare, down]) expect(p.errors).toEqual([]);
+  });
+
+  const app = (provider: HostileProvider, overrides: Partial<OidcLoginOptions> = {}) => served(createInstance(testOptions(provider, overrides)));
+
+  /** The login failed with `status` / `code`, and nothing was stored. */
+  async function expectNoLogin(a: { agent: request.Agent; res: request.Response }, status: number, code: string): Promise<void> {
+    expect({ status: a.res.status, code: a.res.body.code }).toEqual({ status, code });
+    const probe = (await a.agent.get('/probe/oidc').expect(200)).body;
+    expect(probe).toMatchObject({ isAuthenticated: false, user: null, pending: 0 });
+  }
+
+  it('stores the userinfo at login, having sent the access token of that login', async () => {
+    let bearer: string | undefined;
+    op.onUserInfo = (ctx) => {
+      bearer = ctx.accessToken;
+      return ctx.valid();
+    };
+    const a = await hostileAttempt(await app(op, { fetchUserInfo: true }));
+    expect(a.res.status).toBe(302);
+    const probe = (await a.agent.get('/probe/oidc').expect(200)).body;
+    expect(probe.user).toEqual({ sub: 'hostile-user-1', name: 'Hostile Test User', email: 'hostile@example.com' });
+    expect(bearer).toBe(probe.accessToken);
+  });
+
+  it('fails the login with 400 ERR_OIDC_USERINFO_INVALID when the userinfo sub is another user, and stores nothing', async () => {
+    op.onUserInfo = () => ({ status: 200, body: { sub: 'someone-else', name: 'Mallory' } });
+    await expectNoLogin(await hostileAttempt(await app(op, { fetchUserInfo: true })), 400, 'ERR_OIDC_USERINFO_INVALID');
+    expect(op.counts.userinfo).toBe(1);
+  });
+
+  it('fails the login with 400 when the userinfo has no sub', async () => {
+    op.onUserInfo = () => ({ status: 200, body: { name: 'Nobody' } });
+    await expectNoLogin(await hostileAttempt(await app(op, { fetchUserInfo: true })), 400, 'ERR_OIDC_USERINFO_INVALID');
+  });
+
+  it('answers 502 and stores nothing when the userinfo endpoint answers 500', async () => {
+    op.onUserInfo = () => ({ status: 500, body: 'down' });
+    await expectNoLogin(await hostileAttempt(await app(op, { fetchUserInfo: true })), 502, 'ERR_OIDC_PROVIDER_RESPONSE');
+  });
+
+  it('answers 502 and stores nothing when the userinfo endpoint refuses the fresh access token', async () => {
+    op.onUserInfo = () => ({ status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' }, body: '' });
+    await expectNoLogin(await hostileAttempt(await app(op, { fetchUserInfo: true })), 502, 'ERR_OIDC_PROVIDER_RESPONSE');
+  });
+
+  it('answers 503 and stores nothing when the userinfo endpoint is unreachable', async () => {
+    const a = await hostileAttempt(await app(down, { fetchUserInfo: true }));
+    await expectNoLogin(a, 503, 'ERR_OIDC_PROVIDER_UNREACHABLE');
+    expect(a.res.headers['retry-after']).toBe('5');
+  });
+
+  it('answers 504 within httpTimeout and stores nothing when the userinfo endpoint hangs', async () => {
+    op.onUserInfo = () => 'hang';
+    const started = Date.now();
+    const a = await hostileAttempt(await app(op, { fetchUserInfo: true, httpTimeout: 500 }));
+    expect(Date.now() - started).toBeLessThan(2000);
+    await expectNoLogin(a, 504, 'ERR_OIDC_PROVIDER_TIMEOUT');
+  });
+
+  it('answers 502 and stores nothing when fetchUserInfo is on but the provider has no userinfo endpoint', async () => {
+    await expectNoLogin(await hostileAttempt(await app(bare, { fetchUserInfo: true })), 502, 'ERR_OIDC_PROVIDER_RESPONSE');
+  });
+
+  it('makes no userinfo request after an invalid ID token', async () => {
+    op.onToken = async (ctx) => ctx.tokenResponse(await signIdToken(ctx.claims({ aud: 'another-app' }), ctx.keys[0]!));
+    await expectNoLogin(await hostileAttempt(await app(op, { fetchUserInfo: true })), 400, 'ERR_OIDC_ID_TOKEN_INVALID');
+    expect(op.counts.userinfo).toBe(0);
+  });
+
+  describe('on demand', () => {
+    async function loggedIn(): Promise<{ agent: request.Agent; sid: string; instance: Instance }> {
+      const instance = createInstance(testOptions(op));
+      const a = await hostileAttempt(await served(instance));
+      expect(a.res.status).toBe(302);
+      return { agent: a.agent, sid: (await a.agent.get('/probe/oidc').expect(200)).body.sessionId, instance };
+    }
+
+    it('answers 400 ERR_OIDC_USERINFO_INVALID for another sub, stores nothing and keeps the login', async () => {
+      const { agent, sid, instance } = await loggedIn();
+      op.onUserInfo = () => ({ status: 200, body: { sub: 'someone-else' } });
+      const res = await agent.get('/userinfo').expect(400);
+      expect(res.body.code).toBe('ERR_OIDC_USERINFO_INVALID');
+      const stored = (await storedLogin(instance.store, sid))!;
+      expect(stored).toBeDefined();
+      expect(stored.user).toBeUndefined();
+    });
+
+    it('answers 502 when the endpoint fails, and keeps the login', async () => {
+      const { agent, sid, instance } = await loggedIn();
+      op.onUserInfo = () => ({ status: 500, body: 'down' });
+      expect((await agent.get('/userinfo').expect(502)).body.code).toBe('ERR_OIDC_PROVIDER_RESPONSE');
+      expect(await storedLogin(instance.store, sid)).toBeDefined();
+    });
+
+    it('answers 401 when the access token has expired and cannot be refreshed (no refresh token)', async () => {
+      const { agent, sid, instance } = await loggedIn();
+      await expireAccessToken(instance.store, sid);
+      expect((await agent.get('/userinfo').expect(401)).body.code).toBe('ERR_OIDC_UNAUTHENTICATED');
+      expect(op.counts.userinfo).toBe(0);
+    });
+  });
+});
