@@ -81,6 +81,9 @@ export function createApp(settings: AppSettings): express.Express {
           // helmet's default also allows inline styles and any https: stylesheet; we need neither.
           styleSrc: ["'self'"],
           frameAncestors: ["'none'"],
+          // Log-out is a form POST that the app answers with a redirect to the provider's
+          // end_session_endpoint; browsers apply form-action to that redirect too.
+          formAction: ["'self'", issuer.origin],
           // Over http (localhost) browsers must not be told to upgrade requests to https.
           upgradeInsecureRequests: secure ? [] : null,
         },
@@ -122,6 +125,12 @@ export function createApp(settings: AppSettings): express.Express {
     }),
   );
 
+  // The logged-in user's name for the page header (with its log-out button).
+  app.use((req, res, next) => {
+    if (isAuthenticated(req)) res.locals.user = displayName(req.oidc.claims);
+    next();
+  });
+
   app.get('/', (req, res) => {
     if (!isAuthenticated(req)) {
       send(res, 'Home', html`<h1>Welcome</h1>
@@ -136,8 +145,10 @@ export function createApp(settings: AppSettings): express.Express {
 <ul class="links">
 <li><a href="/profile">Your profile</a>: the claims of your ID token</li>
 <li><a href="/api/me">/api/me</a>: the same as JSON</li>
+<li><a href="/tokens">Your tokens</a>: the decoded ID token, the access token's expiry, a refresh</li>
 <li><a href="/admin">Admin area</a>: for members of the group <code>admin</code></li>
-</ul>`);
+</ul>
+<form method="post" action="/logout"><button type="submit">Log out</button></form>`);
   });
 
   app.get('/profile', requireAuth(), (req, res) => {
@@ -160,6 +171,31 @@ ${Object.entries(claims).map(([name, value]) => html`<tr><th scope="row">${name}
 <p><a href="/">Home</a></p>`);
   });
 
+  app.get('/tokens', requireAuth(), (req, res) => {
+    const { idToken, expiresAt, refreshToken } = login(req);
+    const [header, payload] = idToken.split('.').slice(0, 2).map(decodeJwtPart);
+    send(res, 'Tokens', html`<h1>Your tokens</h1>
+<h2>ID token header</h2>
+<pre class="token">${JSON.stringify(header, null, 2)}</pre>
+<h2>ID token claims</h2>
+<pre class="token">${JSON.stringify(payload, null, 2)}</pre>
+<h2>Access token</h2>
+<table>
+<tbody>
+<tr><th scope="row">Expires</th><td id="expires-at">${expiresAt === undefined ? 'unknown' : new Date(expiresAt * 1000).toISOString()}</td></tr>
+<tr><th scope="row">Refresh token</th><td>${refreshToken ? 'yes' : 'no'}</td></tr>
+</tbody>
+</table>
+${refreshToken ? html`<form method="post" action="/tokens/refresh"><button type="submit">Refresh now</button></form>` : ''}
+<p><a href="/">Home</a></p>`);
+  });
+
+  // A POST that changes state: only from this app's own pages (no cross-site request forgery).
+  app.post('/tokens/refresh', sameOrigin(baseUrl.origin), requireAuth(), async (req, res) => {
+    await login(req).getAccessToken({ forceRefresh: true });
+    res.redirect(303, '/tokens');
+  });
+
   app.get('/api/me', requireAuth(), (req, res) => {
     const { sub, ...claims } = login(req).claims;
     res.json({ sub, ...claims });
@@ -178,6 +214,25 @@ ${Object.entries(claims).map(([name, value]) => html`<tr><th scope="row">${name}
   return app;
 }
 
+/** One part of a JWT, decoded for display (the ID token was verified at login). */
+function decodeJwtPart(part: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+  } catch {
+    return '(not decodable)';
+  }
+}
+
+/** Refuses a request another site made the browser send (by Sec-Fetch-Site, else Origin). */
+function sameOrigin(origin: string) {
+  return (req: Request, _res: Response, next: NextFunction): void => {
+    const site = req.get('sec-fetch-site');
+    const from = req.get('origin');
+    const ok = site !== undefined ? site === 'same-origin' : from === undefined || from === origin;
+    next(ok ? undefined : Object.assign(new Error('This form must be sent from this site.'), { status: 403, expose: true }));
+  };
+}
+
 /** The login of a request that requireAuth() let through. */
 function login(req: Request): AuthenticatedOidcContext {
   if (!isAuthenticated(req)) throw new Error('requireAuth() must run before this route.');
@@ -185,7 +240,8 @@ function login(req: Request): AuthenticatedOidcContext {
 }
 
 function send(res: Response, title: string, body: Html, status = 200): void {
-  res.status(status).type('html').send(page({ site: SITE, title, body }));
+  const user = typeof res.locals.user === 'string' ? res.locals.user : undefined;
+  res.status(status).type('html').send(page({ site: SITE, title, body, user }));
 }
 
 function displayName(claims: IDToken): string {

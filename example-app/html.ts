@@ -45,7 +45,7 @@ export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Htm
 export const STYLESHEET_PATH = '/assets/style.css';
 
 /** A whole page: no inline script or style, so that a strict Content-Security-Policy holds. */
-export function page(options: { title: string; site: string; body: Html }): string {
+export function page(options: { title: string; site: string; body: Html; user?: string | undefined }): string {
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -55,7 +55,11 @@ export function page(options: { title: string; site: string; body: Html }): stri
 <link rel="stylesheet" href="${STYLESHEET_PATH}">
 </head>
 <body>
-<header><span class="site">${options.site}</span></header>
+<header><a class="site" href="/">${options.site}</a>${
+    options.user === undefined
+      ? ''
+      : html`<form class="logout" method="post" action="/logout"><span class="user">${options.user}</span> <button type="submit" class="secondary">Log out</button></form>`
+  }</header>
 <main>
 ${options.body}
 </main>

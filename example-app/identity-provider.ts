@@ -81,6 +81,9 @@ export async function startIdentityProvider(options: IdentityProviderOptions): P
       client_name: 'express-oidc-login example app',
       redirect_uris: [`${appBaseUrl}/callback`],
       post_logout_redirect_uris: [`${appBaseUrl}/`],
+      // Logging out here ends the app's session too (OpenID Connect Back-Channel Logout).
+      backchannel_logout_uri: `${appBaseUrl}/backchannel-logout`,
+      backchannel_logout_session_required: true,
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
@@ -139,11 +142,21 @@ async function configuration(clients: ClientMetadata[], users: Map<string, DemoU
     // The claims of the granted scopes go into the ID token too (not only to userinfo), so the
     // app has them right after login.
     conformIdTokenClaims: false,
+    // oidc-provider's outgoing requests (the back-channel logout POST) refuse loopback addresses
+    // to guard real deployments against SSRF; the demo's app is on this machine, so only its
+    // loopback requests go without that guard.
+    fetch: (input, init) => {
+      const url = new URL(input instanceof Request ? input.url : input);
+      if (!/^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/.test(url.hostname)) return globalThis.fetch(input, init);
+      const { dispatcher: _guard, ...rest } = (init ?? {}) as RequestInit & { dispatcher?: unknown };
+      return globalThis.fetch(input, rest);
+    },
     // Our own login page below, not oidc-provider's development one (which accepts any login).
     features: {
       devInteractions: { enabled: false },
       revocation: { enabled: true, allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+      backchannelLogout: { enabled: true },
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     pkce: { required: () => true },

@@ -65,8 +65,8 @@ class RequestContext implements OidcContext {
     return this.#login?.user;
   }
 
-  getAccessToken(): Promise<string> {
-    return getAccessToken(this.#req, this.#config, this.#provider);
+  getAccessToken(options?: { forceRefresh?: boolean }): Promise<string> {
+    return getAccessToken(this.#req, this.#config, this.#provider, options);
   }
 
   fetchUserInfo(): Promise<Record<string, unknown>> {

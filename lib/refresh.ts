@@ -60,11 +60,16 @@ export function needsRefresh(login: StoredLogin, config: ResolvedConfig, now = D
  * session). The new tokens are stored in `req.session` (and saved by the request that made the
  * token request; the others' sessions are updated in memory and saved by express-session).
  */
-export async function getAccessToken(req: OidcRequest, config: ResolvedConfig, provider: Provider): Promise<string> {
+export async function getAccessToken(
+  req: OidcRequest,
+  config: ResolvedConfig,
+  provider: Provider,
+  options: { forceRefresh?: boolean } = {},
+): Promise<string> {
   const session = requireSession(req);
   const login = session.oidc?.login;
   if (!login) throw unauthenticated(NOT_LOGGED_IN);
-  if (!needsRefresh(login, config)) return login.accessToken;
+  if (!(options.forceRefresh === true && login.refreshToken !== undefined) && !needsRefresh(login, config)) return login.accessToken;
   const refreshToken = login.refreshToken;
   if (refreshToken === undefined) throw unauthenticated(NO_REFRESH_TOKEN);
 

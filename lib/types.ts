@@ -67,7 +67,10 @@ export interface OidcContext {
    * Rejects with an `OidcError` (`ERR_OIDC_UNAUTHENTICATED` when not logged in or the refresh token
    * was revoked: the login has then ended).
    */
-  getAccessToken(): Promise<string>;
+  getAccessToken(options?: {
+    /** Refresh now even when the access token is still valid (when there is a refresh token). */
+    forceRefresh?: boolean;
+  }): Promise<string>;
   /** Calls the userinfo endpoint with the access token; its `sub` must be the ID token's. Stores the result as `user`. */
   fetchUserInfo(): Promise<Record<string, unknown>>;
 }

@@ -154,4 +154,52 @@ describeBrowser('a person in a browser', () => {
     expect(body).not.toMatch(/cannot be completed|invalid/i);
     await context.close();
   });
+
+  it('logs out with the header button, at the provider too: /profile then asks for the password again', async () => {
+    const page = await (await newContext()).newPage();
+    await page.goto(`${baseUrl}/profile`);
+    await signIn(page, 'alice');
+    await expect(page.locator('header .user').textContent()).resolves.toBe('Alice Liddell');
+    await Promise.all([page.waitForURL((url) => url.pathname !== '/profile'), page.click('header form.logout button')]);
+    // At the provider's "log out?" confirmation: confirm it.
+    if (new URL(page.url()).origin !== baseUrl) {
+      await Promise.all([page.waitForURL((url) => url.origin === baseUrl), page.click('button[value="yes"]')]);
+    }
+    expect(new URL(page.url()).pathname).toBe('/');
+    await expect(page.locator('header .user').count()).resolves.toBe(0);
+    // Logged out at the provider as well: the next login asks for the password.
+    await page.goto(`${baseUrl}/profile`);
+    expect(new URL(page.url()).origin).not.toBe(baseUrl);
+    await expect(page.locator('input[name="password"]').count()).resolves.toBe(1);
+    await context.close();
+  });
+
+  it('shows the tokens page and refreshes the access token with a button', async () => {
+    const page = await (await newContext()).newPage();
+    await page.goto(`${baseUrl}/tokens`);
+    await signIn(page, 'bob');
+    expect(new URL(page.url()).pathname).toBe('/tokens');
+    const before = await page.locator('#expires-at').textContent();
+    await expect(page.locator('pre.token').first().textContent()).resolves.toMatch(/"alg": "RS256"/);
+    await page.waitForTimeout(1100); // expiry has a resolution of one second
+    await Promise.all([page.waitForURL(`${baseUrl}/tokens`), page.click('form[action="/tokens/refresh"] button')]);
+    const after = await page.locator('#expires-at').textContent();
+    expect(Date.parse(after!)).toBeGreaterThan(Date.parse(before!));
+    await context.close();
+  });
+
+  it('ends the app session when the user logs out at the provider (back-channel logout)', async () => {
+    const ctx = await newContext();
+    const page = await ctx.newPage();
+    await page.goto(`${baseUrl}/profile`);
+    await signIn(page, 'alice');
+    const issuer = /Provider:\s+(http:\/\/\S+)/.exec(output)![1]!;
+    // Log out at the provider directly (as from another app of the same provider).
+    await page.goto(`${issuer}/session/end`);
+    await Promise.all([page.waitForLoadState(), page.click('button[value="yes"]')]);
+    // The provider told the app by back-channel: the app session is gone.
+    const res = await page.request.get(`${baseUrl}/api/me`);
+    expect(res.status()).toBe(401);
+    await ctx.close();
+  });
 });
