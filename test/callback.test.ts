@@ -267,7 +267,7 @@ describe('without express-session', () => {
     const { oidcLogin, requireAuth } = await import('../lib/index.js');
     const { jsonErrors } = await import('./support/app.js');
     const app = express();
-    app.use(oidcLogin(testOptions(op)));
+    app.use(oidcLogin(testOptions(op, { logger: false })));
     app.get('/protected', requireAuth(), (_req, res) => res.send('no'));
     app.use(jsonErrors);
     const res = await request(app).get('/login').expect(503);

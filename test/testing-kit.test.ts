@@ -122,7 +122,7 @@ describe('loginAs()', () => {
       await loginAs(matching, { sub: 'alice' });
       expect(es256.counts.jwks).toBeGreaterThanOrEqual(1);
       // Where the middleware notices (discovery or the ID token check) is its business; the login fails.
-      const strict = createApp({ ...es256.options(), idTokenSigningAlg: 'RS256' });
+      const strict = createApp({ ...es256.options(), idTokenSigningAlg: 'RS256', logger: false });
       await expect(loginAs(strict, { sub: 'alice' })).rejects.toThrow(/^loginAs: .*answered (400|502)/s);
     } finally {
       await es256.close();
@@ -143,7 +143,7 @@ describe('loginAs()', () => {
   });
 
   it('says so when the session cookie is Secure and cannot work over http', async () => {
-    const secure = createApp(provider.options(), { secure: true });
+    const secure = createApp({ ...provider.options(), logger: false }, { secure: true });
     await expect(loginAs(secure, { sub: 'alice' })).rejects.toThrow(/Secure/);
   });
 
