@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jes
 import request from 'supertest';
 import type { OidcEvent } from '../lib/index.js';
 import { createApp, testOptions } from './support/app.js';
+import { fakeClock } from './support/clock.js';
 import { authorizeAt, login, newBrowser, startLogin, visitCallback, type Browser } from './support/flow.js';
 import { startProvider, type TestProvider } from './support/provider.js';
 
@@ -15,32 +16,6 @@ afterAll(async () => {
 afterEach(() => {
   jest.useRealTimers();
 });
-
-/** Fakes only the clock (Date), so sockets and timers keep working. */
-function fakeClock(): { advance(seconds: number): void } {
-  let now = Date.now();
-  jest.useFakeTimers({
-    now,
-    doNotFake: [
-      'nextTick',
-      'setImmediate',
-      'clearImmediate',
-      'setTimeout',
-      'clearTimeout',
-      'setInterval',
-      'clearInterval',
-      'queueMicrotask',
-      'hrtime',
-      'performance',
-    ],
-  });
-  return {
-    advance(seconds: number) {
-      now += seconds * 1000;
-      jest.setSystemTime(now);
-    },
-  };
-}
 
 async function authenticated(browser: Browser): Promise<boolean> {
   return (await browser.app.get('/probe/oidc').expect(200)).body.isAuthenticated;

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { fakeClock } from './support/clock.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
@@ -53,21 +54,6 @@ afterAll(async () => {
 afterEach(() => {
   jest.useRealTimers();
 });
-
-/** Fakes only the clock (Date), so that sockets and timers keep working. */
-function fakeClock(): { advance(seconds: number): void } {
-  let now = Date.now();
-  jest.useFakeTimers({
-    now,
-    doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'queueMicrotask', 'hrtime', 'performance'],
-  });
-  return {
-    advance(seconds: number) {
-      now += seconds * 1000;
-      jest.setSystemTime(now);
-    },
-  };
-}
 
 describe('loginAs()', () => {
   it('logs in through the app\'s own /login and /callback; the agent sees the protected page with the claims', async () => {
