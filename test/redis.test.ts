@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import express from 'express';
 import request from 'supertest';
 import { createApp, testOptions } from './support/app.js';
-import { authorizeAt, pathOf } from './support/flow.js';
+import { authorizeAt, login, newBrowser, pathOf } from './support/flow.js';
+import { createLogoutApp, listenLoopback, logoutAtProvider } from './support/logout-kit.js';
+import { createInstance, expireAccessToken, serve, tapRefreshGrants } from './support/refresh-kit.js';
 import { startProvider, type TestProvider } from './support/provider.js';
 import { redisAvailable, startRedis, type TestRedis } from './support/redis.js';
 
@@ -52,6 +54,63 @@ describeRedis('two app instances sharing one Redis session store, no sticky sess
       const res = await browser.send('/protected');
       expect(res.status).toBe(200);
       expect(res.body.sub).toBe('alice');
+    }
+  });
+
+  it('a refresh-token rotation race between A and B does not log the user out', async () => {
+    const options = testOptions(op, { scope: 'openid profile email offline_access' });
+    const a = createInstance(options, { store: await redis.store() });
+    const b = createInstance(options, { store: await redis.store() });
+    const served = await serve((req, res) => (req.headers['x-instance'] === 'b' ? b.app : a.app)(req, res));
+    try {
+      const browser = newBrowser(served.url, op.issuer);
+      expect((await login(browser)).status).toBe(302);
+      const first = (await browser.app.get('/probe/oidc').set('x-instance', 'a').expect(200)).body;
+      expect(first.refreshToken).toEqual(expect.any(String));
+      await expireAccessToken(a.store, first.sessionId);
+      // Both instances refresh the same login at once: both token requests reach the provider,
+      // which answers them one after the other (the second with invalid_grant).
+      const tap = tapRefreshGrants(op);
+      const serialized = tap.serializeNext(2);
+      const [ra, rb] = await Promise.all([
+        browser.app.get('/token').set('x-instance', 'a'),
+        browser.app.get('/token').set('x-instance', 'b'),
+      ]);
+      await serialized;
+      tap.detach();
+      expect([ra.status, rb.status]).toEqual([200, 200]);
+      expect(tap.succeeded).toBe(1);
+      expect(tap.failed).toEqual(['invalid_grant']);
+      // The loser re-read the session from Redis and adopted the winner's tokens.
+      expect(ra.body.accessToken).toBe(rb.body.accessToken);
+      for (const instance of ['a', 'b']) {
+        const probe = (await browser.app.get('/probe/oidc').set('x-instance', instance).expect(200)).body;
+        expect(probe.isAuthenticated).toBe(true);
+        expect(probe.refreshToken).not.toBe(first.refreshToken);
+      }
+    } finally {
+      await served.close();
+    }
+  });
+
+  it('a back-channel logout received by B ends the session the user holds on A', async () => {
+    const backchannel = await listenLoopback();
+    const bcOp = await startProvider({ backchannelLogoutUri: `${backchannel.url}/backchannel-logout` });
+    try {
+      const a = createLogoutApp(testOptions(bcOp), await redis.store());
+      const b = createLogoutApp(testOptions(bcOp), await redis.store());
+      backchannel.serve(b.app);
+      const browser = newBrowser(a.app, bcOp.issuer);
+      expect((await login(browser)).status).toBe(302);
+      expect((await browser.app.get('/probe/oidc')).body.isAuthenticated).toBe(true);
+      const other = newBrowser(a.app, bcOp.issuer);
+      await login(other, { account: 'bob' });
+      // The user logs out at the provider; it tells the app by back-channel, and instance B gets it.
+      expect((await logoutAtProvider(browser)).status).toBe(303);
+      expect((await browser.app.get('/probe/oidc')).body.isAuthenticated).toBe(false);
+      expect((await other.app.get('/probe/oidc')).body.isAuthenticated).toBe(true);
+    } finally {
+      await Promise.all([bcOp.close(), backchannel.close()]);
     }
   });
 });
