@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import request, { type Response } from 'supertest';
 import type { OidcLoginOptions } from '../lib/index.js';
@@ -110,6 +112,33 @@ describe('discovery', () => {
       expect((await agent.get('/probe/oidc')).body.pending).toBe(0);
     } finally {
       await liar.close();
+    }
+  });
+});
+
+describe('discovery answers garbage', () => {
+  /** A server that answers every request with `status` and `body`. */
+  async function broken(status: number, body: string, type = 'application/json') {
+    const server = createServer((_req, res) => res.writeHead(status, { 'content-type': type }).end(body));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    return { issuer: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(r)) };
+  }
+
+  it.each([
+    ['HTTP 500', 500, '{"error":"boom"}'],
+    ['invalid JSON', 200, '{"issuer": '],
+    ['JSON that is not an object', 200, '[1,2,3]'],
+    ['HTML', 200, '<html>maintenance</html>'],
+  ])('answers 502 ERR_OIDC_PROVIDER_RESPONSE at /login for %s, and tries again on the next request', async (_name, status, body) => {
+    const bad = await broken(status, body);
+    try {
+      const app = createApp(testOptions(bad)).app;
+      for (let i = 0; i < 2; i++) {
+        const res = await request(app).get('/login');
+        expect({ status: res.status, code: res.body.code }).toEqual({ status: 502, code: 'ERR_OIDC_PROVIDER_RESPONSE' });
+      }
+    } finally {
+      await bad.close();
     }
   });
 });
