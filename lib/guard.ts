@@ -98,7 +98,12 @@ export function requireAuth(...checks: ClaimCheck[]) {
 function sendToLogin(req: IncomingMessage, res: ServerResponse, config: ResolvedConfig): void {
   if (isBrowserNavigation(req)) {
     const returnTo = safeReturnTo((req as OidcRequest).originalUrl ?? req.url);
-    const location = returnTo ? `${config.loginUrlPath}?returnTo=${encodeURIComponent(returnTo)}` : config.loginUrlPath;
+    const query = new URLSearchParams();
+    if (returnTo) query.set('returnTo', returnTo);
+    // A silent login (prompt=none) first, once per session; the login route keeps it to once.
+    if (config.silentLogin && !(req as OidcRequest).session?.oidc?.silentTried) query.set('silent', '1');
+    const search = query.toString();
+    const location = search ? `${config.loginUrlPath}?${search}` : config.loginUrlPath;
     res.statusCode = 302;
     res.setHeader('Location', location);
     res.setHeader('Cache-Control', 'no-store');

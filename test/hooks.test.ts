@@ -141,6 +141,22 @@ describe('silent login (prompt=none)', () => {
     expect((await second.app.get('/probe/oidc')).body.claims.sub).toBe('alice');
   });
 
+  it('requireAuth() tries it first on a page load, then the ordinary login: no loop', async () => {
+    const { app } = createApp(testOptions(op, { silentLogin: true }));
+    const browser = newBrowser(app, op.issuer);
+    const first = await browser.app.get('/protected').set('Accept', 'text/html').expect(302);
+    expect(first.headers.location).toBe('/login?returnTo=%2Fprotected&silent=1');
+    const authorizationUrl = await startLogin(browser, first.headers.location!.slice('/login'.length));
+    expect(authorizationUrl.searchParams.get('prompt')).toBe('none');
+    const callback = await authorizeAt(browser, authorizationUrl);
+    expect(callback.searchParams.get('error')).toBe('login_required');
+    const back = await visitCallback(browser, callback).expect(302);
+    expect(back.headers.location).toBe('/protected');
+    // Back on the protected page, not logged in: now the ordinary login, without silent=1.
+    const second = await browser.app.get('/protected').set('Accept', 'text/html').expect(302);
+    expect(second.headers.location).toBe('/login?returnTo=%2Fprotected');
+  });
+
   it('is off unless configured: ?silent=1 is ignored', async () => {
     const { app } = createApp(testOptions(op));
     const url = await startLogin(newBrowser(app, op.issuer), '?silent=1');
