@@ -102,6 +102,7 @@ export function createApp(settings: AppSettings): express.Express {
   // Without a store (REDIS_URL unset), sessions live in this process's memory: memorystore drops
   // expired sessions, unlike express-session's own MemoryStore.
   const MemoryStore = createMemoryStore(session);
+  // #region quick-start (the README shows this region as it is; test/readme.test.ts checks it)
   app.use(
     session({
       name: 'sid',
@@ -124,6 +125,7 @@ export function createApp(settings: AppSettings): express.Express {
       dangerouslyAllowInsecureHttp: issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname),
     }),
   );
+  // #endregion
 
   // The logged-in user's name for the page header (with its log-out button).
   app.use((req, res, next) => {
