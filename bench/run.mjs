@@ -1,0 +1,695 @@
+/* global process, console, setTimeout, clearTimeout */
+/**
+ * The benchmark: express-oidc-login vs bare express-session (the floor), express-openid-connect
+ * (cookie session, and a server-side store) and passport + openid-client/passport.
+ *
+ *   npm run bench            # builds dist/, then runs everything (~10 minutes on 2 cores)
+ *   node bench/run.mjs --quick --no-readme
+ *
+ * Every app and the fast OpenID Provider run in their own processes on loopback ports; each app
+ * reports its own CPU time and heap over IPC. See bench/README.md for what is measured and how.
+ *
+ * Environment knobs (defaults in brackets): BENCH_ROUNDS [16], BENCH_DURATION seconds per
+ * authenticated-request trial [2], BENCH_CONNECTIONS [16], BENCH_LOGIN_ROUNDS [12], BENCH_LOGINS per
+ * login trial [200],
+ * BENCH_LOGIN_CONCURRENCY [8], BENCH_MEMORY_N [10000], BENCH_ONLY=ours,bare,... (contenders; also
+ * `bare-small`, the floor with a session holding only the user's sub, not run by default),
+ * BENCH_PHASES=micro,auth,login,profile,memory, BENCH_LOADGEN=wrk|autocannon [wrk when installed],
+ * BENCH_MAX_MINUTES [25] (phases not started by then are skipped).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { abandon, get, login, pool, whoami } from './lib/client.mjs';
+import { cpuDelta, start } from './lib/procs.mjs';
+import { summarise } from './lib/profile.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const args = new Set(process.argv.slice(2));
+const quick = args.has('--quick');
+const num = (name, dflt, quickValue) => {
+  const v = process.env[name];
+  if (v !== undefined && v !== '') return Number(v);
+  return quick ? quickValue : dflt;
+};
+
+const ROUNDS = num('BENCH_ROUNDS', 16, 2);
+const DURATION_S = num('BENCH_DURATION', 2, 2);
+const CONNECTIONS = num('BENCH_CONNECTIONS', 16, 16);
+const LOGIN_ROUNDS = num('BENCH_LOGIN_ROUNDS', 12, 2);
+const LOGINS = num('BENCH_LOGINS', 200, 60);
+const LOGIN_CONCURRENCY = num('BENCH_LOGIN_CONCURRENCY', 8, 8);
+const MEMORY_N = num('BENCH_MEMORY_N', 10_000, 1000);
+const MAX_MS = num('BENCH_MAX_MINUTES', 25, 25) * 60_000;
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'micro,auth,login,profile,memory').split(','));
+const WRITE_README = !args.has('--no-readme');
+
+const CONTENDERS = [
+  { id: 'bare', label: 'bare express-session + hand-written check (floor)', script: 'bare.mjs', env: {} },
+  { id: 'ours', label: 'express-oidc-login', script: 'ours.mjs', env: {} },
+  { id: 'eoc-cookie', label: 'express-openid-connect, default cookie session', script: 'eoc.mjs', env: {} },
+  { id: 'eoc-store', label: 'express-openid-connect, server-side store (MemoryStore)', script: 'eoc.mjs', env: { BENCH_EOC_STORE: '1' } },
+  { id: 'passport', label: 'passport + openid-client/passport', script: 'passport.mjs', env: {} },
+  { id: 'bare-small', label: 'the floor with a minimal session ({ sub } only)', script: 'bare.mjs', env: { BENCH_BARE_SESSION: 'small' }, optional: true },
+].filter((c) => (process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').includes(c.id) || c.id === 'bare' : !c.optional));
+
+const SIGNATURE = {
+  bare: 'yes: openid-client `enableNonRepudiationChecks` (JWKS)',
+  ours: 'yes: always (jose `compactVerify`, cached JWKS)',
+  'eoc-cookie': 'only via our `afterCallback` (jose `jwtVerify`): its code flow does not',
+  'eoc-store': 'only via our `afterCallback` (jose `jwtVerify`): its code flow does not',
+  passport: 'yes: openid-client `enableNonRepudiationChecks` (JWKS)',
+  'bare-small': 'yes: openid-client `enableNonRepudiationChecks` (JWKS)',
+};
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const t0 = Date.now();
+const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(0).padStart(4)}s`;
+const log = (...a) => console.log(`[bench ${elapsed()}]`, ...a);
+const timeLeft = () => MAX_MS - (Date.now() - t0);
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+
+function quantile(sorted, q) {
+  if (sorted.length === 0) return NaN;
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+function describe(values) {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return { median: quantile(v, 0.5), min: v[0], max: v[v.length - 1], q1: quantile(v, 0.25), q3: quantile(v, 0.75), n: v.length, values };
+}
+
+const fmt = (x, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '–');
+const range = (d, digits = 0) => `${fmt(d.median, digits)} (${fmt(d.min, digits)}–${fmt(d.max, digits)})`;
+const ratio = (d) => (Number.isFinite(d?.median) ? `${fmt(d.median, 2)}× (${fmt(d.min, 2)}–${fmt(d.max, 2)})` : '–');
+
+// ---------------------------------------------------------------------------------------------
+// Load generators
+
+function hasWrk() {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch (err) {
+    // wrk --version exits 1 after printing its banner.
+    return err.status === 1;
+  }
+}
+
+const LOADGEN = process.env.BENCH_LOADGEN ?? (hasWrk() ? 'wrk' : 'autocannon');
+
+function run(cmd, argv, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${cmd} exited ${code}: ${err || out}`));
+    });
+  });
+}
+
+function wrkMs(value, unit) {
+  const n = Number(value);
+  return unit === 'us' ? n / 1000 : unit === 'ms' ? n : unit === 's' ? n * 1000 : unit === 'm' ? n * 60_000 : NaN;
+}
+
+/** { rps, p50, p99 (ms), requests, errors } for `seconds` of GETs with `headers` at CONNECTIONS. */
+async function loadgen(url, headers, seconds) {
+  if (!/^http:\/\/127\.0\.0\.1:\d+\//.test(url)) throw new Error(`loopback only: ${url}`);
+  if (LOADGEN === 'wrk') {
+    const argv = ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '--timeout', '5s'];
+    for (const [k, v] of Object.entries(headers)) argv.push('-H', `${k}: ${v}`);
+    argv.push(url);
+    const out = await run('wrk', argv, (seconds + 30) * 1000);
+    const pct = (p) => {
+      const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(out);
+      return m ? wrkMs(m[1], m[2]) : NaN;
+    };
+    const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+    const socketErrors = /Socket errors: (.*)/.exec(out)?.[1];
+    return {
+      rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
+      p50: pct(50),
+      p99: pct(99),
+      requests: Number(/(\d+) requests in/.exec(out)?.[1]),
+      errors: non2xx + (socketErrors ? 1 : 0),
+      detail: socketErrors,
+    };
+  }
+  const argv = [path.join(root, 'node_modules/autocannon/autocannon.js'), '-c', String(CONNECTIONS), '-d', String(seconds), '-j'];
+  for (const [k, v] of Object.entries(headers)) argv.push('-H', `${k}=${v}`);
+  argv.push(url);
+  const out = JSON.parse(await run(process.execPath, argv, (seconds + 30) * 1000));
+  return {
+    rps: out.requests.average,
+    p50: out.latency.p50,
+    p99: out.latency.p99,
+    requests: out.requests.total,
+    errors: (out.non2xx ?? 0) + (out.errors ?? 0) + (out.timeouts ?? 0),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+let provider;
+const running = new Set();
+
+async function startProvider() {
+  provider = await start(path.join(here, 'provider.mjs'), { name: 'provider' });
+  running.add(provider);
+  return provider;
+}
+
+async function startApp(c, execArgv = []) {
+  const app = await start(path.join(here, 'apps', c.script), {
+    name: c.id,
+    execArgv,
+    env: {
+      ...c.env,
+      BENCH_ISSUER: provider.info.issuer,
+      BENCH_CLIENT_ID: provider.info.clientId,
+      BENCH_CLIENT_SECRET: provider.info.clientSecret,
+      NODE_ENV: 'production',
+    },
+  });
+  running.add(app);
+  return app;
+}
+
+async function stop(p) {
+  running.delete(p);
+  await p.stop();
+}
+
+async function stopAll() {
+  await Promise.all([...running].map((p) => p.stop().catch(() => {})));
+  running.clear();
+}
+
+process.on('SIGINT', () => {
+  stopAll().finally(() => process.exit(130));
+});
+
+// ---------------------------------------------------------------------------------------------
+// Phases
+
+const results = { micro: {}, contenders: CONTENDERS.map(({ id, label }) => ({ id, label, signature: SIGNATURE[id] })), auth: {}, login: {}, memory: {}, profile: {} };
+
+/** A logged-in cookie for each app, checked against the protected route. */
+async function authenticate(c, app) {
+  const base = app.info.baseUrl;
+  const jar = await login(base, provider.info.issuer);
+  const me = await whoami(base, jar);
+  if (me.status !== 200 || !/"sub":"u\d+"/.test(me.body)) throw new Error(`${c.id}: /api/me answered ${me.status} ${me.body.slice(0, 200)}`);
+  const unauth = await get(`${base}/api/me`, { accept: 'application/json' });
+  if (unauth.status === 200) throw new Error(`${c.id}: /api/me answered 200 without a cookie`);
+  return {
+    cookie: jar.header(),
+    setCookieOnResponse: (me.headers['set-cookie'] ?? []).reduce((n, l) => n + l.length, 0),
+  };
+}
+
+async function authPhase(apps) {
+  log(`authenticated requests: ${ROUNDS} rounds × ${apps.length} contenders × ${DURATION_S}s, ${CONNECTIONS} connections, ${LOADGEN}`);
+  const cookies = new Map();
+  for (const { c, app } of apps) {
+    const a = await authenticate(c, app);
+    cookies.set(c.id, a);
+    results.auth[c.id] = { cookieBytes: a.cookie.length, setCookieBytesPerResponse: a.setCookieOnResponse, trials: [] };
+    // Warm-up (JIT, connection pools), not measured.
+    await loadgen(`${app.info.baseUrl}/api/me`, { cookie: a.cookie, accept: 'application/json' }, 2);
+  }
+  for (let r = 0; r < ROUNDS; r++) {
+    const order = apps.map((_, i) => apps[(i + r) % apps.length]);
+    for (const { c, app } of order) {
+      const before = await app.stats();
+      const lg = await loadgen(`${app.info.baseUrl}/api/me`, { cookie: cookies.get(c.id).cookie, accept: 'application/json' }, DURATION_S);
+      await sleep(200); // requests still in flight when the load generator stopped finish first
+      const after = await app.stats();
+      const requests = after.counters.requests - before.counters.requests;
+      const ok = after.counters.ok - before.counters.ok;
+      const trial = {
+        round: r + 1,
+        rps: lg.rps,
+        p50: lg.p50,
+        p99: lg.p99,
+        cpuUsPerReq: cpuDelta(before, after) / requests,
+        requests,
+        ok,
+        loadgenErrors: lg.errors,
+      };
+      results.auth[c.id].trials.push(trial);
+      trial.valid = Math.abs(requests - ok) <= CONNECTIONS && lg.errors === 0;
+      const bad = !trial.valid ? `  !! ${requests - ok} unauthorized, ${lg.errors} load generator errors` : '';
+      log(
+        `auth  round ${r + 1}/${ROUNDS} ${c.id.padEnd(10)} ${fmt(trial.rps).padStart(6)} req/s  p99 ${fmt(trial.p99, 2).padStart(6)} ms  ` +
+          `CPU ${fmt(trial.cpuUsPerReq).padStart(4)} µs/req${bad}`,
+      );
+    }
+  }
+}
+
+async function loginPhase(apps) {
+  log(`logins: ${LOGIN_ROUNDS} rounds × ${apps.length} contenders × ${LOGINS} logins at concurrency ${LOGIN_CONCURRENCY}`);
+  for (const { c, app } of apps) {
+    results.login[c.id] = { trials: [] };
+    // Warm-up (JIT, JWKS and connection caches), not measured.
+    const warm = await pool(quick ? 50 : 200, LOGIN_CONCURRENCY, 60_000, () => login(app.info.baseUrl, provider.info.issuer));
+    if (warm.failed) throw new Error(`${c.id}: warm-up logins failed: ${warm.firstError?.message}`);
+  }
+  for (let r = 0; r < LOGIN_ROUNDS; r++) {
+    const order = apps.map((_, i) => apps[(i + r) % apps.length]);
+    for (const { c, app } of order) {
+      const [before, pBefore] = await Promise.all([app.stats(), provider.stats()]);
+      const res = await pool(LOGINS, LOGIN_CONCURRENCY, 120_000, () => login(app.info.baseUrl, provider.info.issuer));
+      const [after, pAfter] = await Promise.all([app.stats(), provider.stats()]);
+      const trial = {
+        round: r + 1,
+        logins: res.done,
+        failed: res.failed,
+        cpuMsPerLogin: cpuDelta(before, after) / res.done / 1000,
+        loginsPerSec: res.done / (res.ms / 1000),
+        providerCpuMsPerLogin: cpuDelta(pBefore, pAfter) / res.done / 1000,
+        error: res.firstError?.message,
+      };
+      results.login[c.id].trials.push(trial);
+      log(
+        `login round ${r + 1}/${LOGIN_ROUNDS} ${c.id.padEnd(10)} ${fmt(trial.loginsPerSec).padStart(4)} logins/s  ` +
+          `app CPU ${fmt(trial.cpuMsPerLogin, 2)} ms/login  provider ${fmt(trial.providerCpuMsPerLogin, 2)} ms/login` +
+          (res.failed ? `  !! ${res.failed} failed: ${trial.error}` : ''),
+      );
+    }
+  }
+}
+
+async function profilePhase() {
+  const dir = path.join(here, 'results', 'profiles');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const targets = [
+    { c: CONTENDERS.find((x) => x.id === 'ours'), kind: 'auth' },
+    { c: CONTENDERS.find((x) => x.id === 'bare'), kind: 'auth' },
+    { c: CONTENDERS.find((x) => x.id === 'ours'), kind: 'login' },
+  ].filter((t) => t.c);
+  for (const { c, kind } of targets) {
+    const name = `${c.id}-${kind}.cpuprofile`;
+    const app = await startApp(c, ['--cpu-prof', '--cpu-prof-dir', dir, '--cpu-prof-name', name]);
+    if (kind === 'auth') {
+      const { cookie } = await authenticate(c, app);
+      await loadgen(`${app.info.baseUrl}/api/me`, { cookie, accept: 'application/json' }, 8);
+    } else {
+      await pool(600, LOGIN_CONCURRENCY, 120_000, () => login(app.info.baseUrl, provider.info.issuer));
+    }
+    await stop(app);
+    const file = path.join(dir, name);
+    if (!existsSync(file)) {
+      log(`profile ${name}: no profile written`);
+      continue;
+    }
+    results.profile[`${c.id}-${kind}`] = summarise(file, 20);
+    log(`profile ${c.id} ${kind}: written to bench/results/profiles/${name}`);
+  }
+}
+
+/** The in-process micro-benchmarks (bench/micro/), each in its own process; their output verbatim. */
+async function microPhase() {
+  for (const name of ['middleware', 'crypto']) {
+    const out = await run(process.execPath, [path.join(here, 'micro', `${name}.mjs`)], 120_000);
+    results.micro[name] = out.trim();
+    log(`micro ${name}: ${out.trim().split('\n').at(-1)}`);
+  }
+}
+
+async function memoryPhase() {
+  log(`memory: ${MEMORY_N} abandoned, then ${MEMORY_N} completed logins, per contender (fresh process, --expose-gc)`);
+  for (const c of CONTENDERS) {
+    if (timeLeft() < 60_000) {
+      log(`memory ${c.id}: skipped, out of time`);
+      continue;
+    }
+    const app = await startApp(c, ['--expose-gc']);
+    const base = app.info.baseUrl;
+    try {
+      // Warm-up before the baseline, so that what JIT compilation and caches take is not counted.
+      await pool(200, LOGIN_CONCURRENCY, 60_000, () => login(base, provider.info.issuer));
+      await pool(500, 16, 60_000, () => abandon(base));
+      const s0 = await app.stats({ gc: true, store: true });
+      const progress = (what) => (n) => {
+        if (n % 2000 === 0) log(`memory ${c.id.padEnd(10)} ${what} ${n}/${MEMORY_N}`);
+      };
+      const ab = await pool(MEMORY_N, 16, 300_000, () => abandon(base), progress('abandoned'));
+      const s1 = await app.stats({ gc: true, store: true });
+      const done = await pool(MEMORY_N, LOGIN_CONCURRENCY, 600_000, () => login(base, provider.info.issuer), progress('completed'));
+      const s2 = await app.stats({ gc: true, store: true });
+      const m = {
+        abandoned: ab.done,
+        abandonedFailed: ab.failed,
+        completed: done.done,
+        completedFailed: done.failed,
+        heapBaseline: s0.mem.heapUsed,
+        heapAfterAbandoned: s1.mem.heapUsed,
+        heapAfterCompleted: s2.mem.heapUsed,
+        abandonedHeapDelta: s1.mem.heapUsed - s0.mem.heapUsed,
+        completedHeapDelta: s2.mem.heapUsed - s1.mem.heapUsed,
+        store: [s0.store, s1.store, s2.store],
+      };
+      results.memory[c.id] = m;
+      const e = (s) => s?.entries ?? 0;
+      log(
+        `memory ${c.id.padEnd(10)} abandoned: heap +${fmt(m.abandonedHeapDelta / 1e6, 2)} MB, store +${e(s1.store) - e(s0.store)} entries ` +
+          `(${s1.store ? `${s1.store.expiringWithin15Min} of ${s1.store.entries} expire within 15 min` : 'no server-side store'}); ` +
+          `completed: heap +${fmt(m.completedHeapDelta / 1e6, 2)} MB, store +${e(s2.store) - e(s1.store)} entries`,
+      );
+    } finally {
+      await stop(app);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+function versions() {
+  const v = {};
+  for (const pkg of ['express', 'express-session', 'express-openid-connect', 'passport', 'openid-client', 'jose']) {
+    try {
+      v[pkg] = JSON.parse(readFileSync(path.join(root, 'node_modules', pkg, 'package.json'), 'utf8')).version;
+    } catch {
+      v[pkg] = '?';
+    }
+  }
+  return v;
+}
+
+function machine() {
+  let cpu = os.cpus()[0]?.model ?? '?';
+  try {
+    cpu = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpu;
+  } catch {
+    /* not Linux */
+  }
+  let loadgenVersion = LOADGEN;
+  if (LOADGEN === 'wrk') {
+    try {
+      execFileSync('wrk', ['--version'], { encoding: 'utf8' });
+    } catch (err) {
+      loadgenVersion = String(err.stdout).split('\n')[0].split(' Copyright')[0].trim() || 'wrk';
+    }
+  } else {
+    loadgenVersion = `autocannon ${JSON.parse(readFileSync(path.join(root, 'node_modules/autocannon/package.json'), 'utf8')).version}`;
+  }
+  let git = '?';
+  try {
+    const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'lib'], { cwd: root, encoding: 'utf8' }).trim() !== '';
+    git = `${sha}${dirty ? ' + uncommitted lib/ changes' : ''}`;
+  } catch {
+    /* not a git checkout */
+  }
+  return {
+    git,
+    date: new Date().toISOString(),
+    nproc: os.availableParallelism?.() ?? os.cpus().length,
+    cpu,
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    os: `${os.type()} ${os.release()}`,
+    loadavgAtStart: os.loadavg().map((x) => x.toFixed(2)).join(' '),
+    loadgen: loadgenVersion,
+    versions: versions(),
+    settings: { rounds: ROUNDS, loginRounds: LOGIN_ROUNDS, durationS: DURATION_S, connections: CONNECTIONS, loginsPerTrial: LOGINS, loginConcurrency: LOGIN_CONCURRENCY, memoryN: MEMORY_N, quick },
+  };
+}
+
+/** Per-round ratios against the floor measured in the same round (paired), then described. */
+const usable = (section, trials) => (section === 'auth' ? trials.filter((t) => t.valid) : trials);
+
+function pairedRatios(section, id, metric) {
+  const base = results[section].bare && usable(section, results[section].bare.trials);
+  const mine = results[section][id] && usable(section, results[section][id].trials);
+  if (!base || !mine) return undefined;
+  const ratios = [];
+  for (const t of mine) {
+    const b = base.find((x) => x.round === t.round);
+    if (b && Number.isFinite(t[metric]) && b[metric] > 0) ratios.push(t[metric] / b[metric]);
+  }
+  return describe(ratios);
+}
+
+function summarize() {
+  for (const section of ['auth', 'login']) {
+    for (const [id, r] of Object.entries(results[section])) {
+      const metrics = section === 'auth' ? ['rps', 'p99', 'cpuUsPerReq'] : ['cpuMsPerLogin', 'loginsPerSec', 'providerCpuMsPerLogin'];
+      r.summary = {};
+      r.vsFloor = {};
+      for (const m of metrics) {
+        r.summary[m] = describe(usable(section, r.trials).map((t) => t[m]));
+        r.vsFloor[m] = pairedRatios(section, id, m);
+      }
+      r.invalidTrials = r.trials.filter((t) => (section === 'auth' ? !t.valid : t.failed > 0)).length;
+    }
+  }
+}
+
+function targets() {
+  const out = [];
+  const auth = results.auth;
+  const login = results.login;
+  const mem = results.memory.ours;
+  if (auth.ours?.vsFloor?.cpuUsPerReq) {
+    const d = auth.ours.vsFloor.cpuUsPerReq;
+    out.push({
+      target: 'CPU per authenticated request ≤ 1.0× the bare floor',
+      measured: `${ratio(d)} (${fmt(auth.ours.summary.cpuUsPerReq.median)} vs ${fmt(auth.bare.summary.cpuUsPerReq.median)} µs)`,
+      met:
+        d.median <= 1.0
+          ? 'yes'
+          : d.min <= 1.0
+            ? `not shown: ${fmt((d.median - 1) * 100, 1)}% over, within this run's spread of per-round ratios`
+            : `no, by ${fmt((d.median - 1) * 100, 1)}%`,
+    });
+  }
+  if (auth.ours && auth['eoc-cookie']) {
+    const paired = [];
+    for (const t of usable('auth', auth.ours.trials)) {
+      const e = usable('auth', auth['eoc-cookie'].trials).find((x) => x.round === t.round);
+      if (e) paired.push(t.rps / e.rps);
+    }
+    const d = describe(paired);
+    out.push({
+      target: 'Throughput ≥ 1.3× express-openid-connect (default cookie)',
+      measured: `${ratio(d)} (${fmt(auth.ours.summary.rps.median)} vs ${fmt(auth['eoc-cookie'].summary.rps.median)} req/s)`,
+      met: d.median >= 1.3 ? 'yes' : `no (${fmt(d.median, 2)}×)`,
+    });
+  }
+  if (login.ours) {
+    const peers = ['eoc-cookie', 'eoc-store', 'passport'].filter((p) => login[p]);
+    const best = peers.map((p) => [p, login[p].summary.cpuMsPerLogin.median]).sort((a, b) => a[1] - b[1])[0];
+    if (best) {
+      const o = login.ours.summary.cpuMsPerLogin.median;
+      out.push({
+        target: 'Login CPU ≤ the best peer (signature verification on)',
+        measured: `${fmt(o, 2)} ms vs ${fmt(best[1], 2)} ms (${best[0]}): ${fmt(o / best[1], 2)}×`,
+        met: o <= best[1] ? 'yes' : `no, by ${fmt((o / best[1] - 1) * 100, 0)}%`,
+      });
+    }
+  }
+  if (mem) {
+    const s0 = mem.store[0].kinds.pending;
+    const s1 = mem.store[1].kinds.pending;
+    const added = s1.entries - (s0?.entries ?? 0);
+    const expiring = s1.expiringWithin15Min - (s0?.expiringWithin15Min ?? 0);
+    out.push({
+      target: `${fmt(MEMORY_N)} abandoned logins ≤ 5 MB`,
+      measured: `${fmt(mem.abandonedHeapDelta / 1e6, 2)} MB heap (${fmt(mem.abandonedHeapDelta / mem.abandoned)} B each)`,
+      met: mem.abandonedHeapDelta <= 5e6 * (MEMORY_N / 10_000) ? 'yes' : 'no',
+    });
+    out.push({
+      target: 'every abandoned login gone from the store within 15 minutes',
+      measured: `${fmt(expiring)} of ${fmt(added)} new entries expire within 15 min (stored cookie expiry: ${fmt(s1.latestExpiryInMin)} min at the latest)`,
+      met: expiring >= added ? 'yes' : 'no',
+    });
+  }
+  return out;
+}
+
+function markdown(m) {
+  const L = [];
+  const ids = CONTENDERS.map((c) => c.id);
+  L.push(`Run of ${m.date.slice(0, 10)} (${m.date}), ${m.settings.quick ? 'QUICK settings (not for comparison), ' : ''}` +
+    `${m.nproc} cores (${m.cpu}), ${m.memGiB} GiB, Node ${m.node}, ${m.os}; load average (1, 5, 15 min) ${m.loadavgAtStart} at the start, ` +
+    `${m.loadavgAtEnd} at the end; ${m.minutes} minutes.`);
+  L.push('');
+  L.push(`express-oidc-login: dist/ built from ${m.git}. Versions: ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}; load generator ${m.loadgen}. ` +
+    `Settings: contenders alternated, order rotated each round; ${m.settings.rounds} rounds of ${m.settings.durationS} s per authenticated-request trial at ` +
+    `${m.settings.connections} connections; ${m.settings.loginRounds} rounds of ${m.settings.loginsPerTrial} logins per login trial at concurrency ${m.settings.loginConcurrency}. ` +
+    'Figures: median (min–max) over the rounds; "× floor" is the median (min–max) of the per-round ratios to the bare floor measured in the same round.');
+  L.push('');
+  if (Object.keys(results.auth).length) {
+    L.push('#### 1. Authenticated request (`GET /api/me` behind the guard)');
+    L.push('');
+    L.push('| contender | req/s | × floor | p99 latency ms | app CPU µs/request | × floor | cookie sent (B) | Set-Cookie per response (B) |');
+    L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const id of ids) {
+      const r = results.auth[id];
+      if (!r?.summary) continue;
+      const bad = r.invalidTrials ? ` (**${r.invalidTrials} invalid trials**)` : '';
+      L.push(`| ${id}${bad} | ${range(r.summary.rps)} | ${id === 'bare' ? '1' : ratio(r.vsFloor.rps)} | ${range(r.summary.p99, 2)} | ` +
+        `${range(r.summary.cpuUsPerReq)} | ${id === 'bare' ? '1' : ratio(r.vsFloor.cpuUsPerReq)} | ${r.cookieBytes} | ${r.setCookieBytesPerResponse} |`);
+    }
+    L.push('');
+  }
+  if (Object.keys(results.login).length) {
+    L.push(`#### 2. Complete login (\`/login\` → provider → \`/callback\`), concurrency ${m.settings.loginConcurrency}`);
+    L.push('');
+    L.push('| contender | app CPU ms/login | × floor | logins/s | provider CPU ms/login | ID token signature verified |');
+    L.push('| --- | ---: | ---: | ---: | ---: | --- |');
+    for (const id of ids) {
+      const r = results.login[id];
+      if (!r?.summary) continue;
+      const bad = r.invalidTrials ? ` (**${r.invalidTrials} trials with failures**)` : '';
+      L.push(`| ${id}${bad} | ${range(r.summary.cpuMsPerLogin, 2)} | ${id === 'bare' ? '1' : ratio(r.vsFloor.cpuMsPerLogin)} | ${range(r.summary.loginsPerSec)} | ` +
+        `${fmt(r.summary.providerCpuMsPerLogin.median, 2)} | ${SIGNATURE[id]} |`);
+    }
+    L.push('');
+  }
+  if (Object.keys(results.memory).length) {
+    L.push(`#### 3. Memory: ${fmt(m.settings.memoryN)} abandoned \`/login\`s, then ${fmt(m.settings.memoryN)} completed logins (heapUsed after \`gc()\`)`);
+    L.push('');
+    L.push('| contender | abandoned: heap Δ | per login | new store entries | stored bytes each | of which expire ≤ 15 min | their latest expiry | completed: heap Δ | per login | new store entries |');
+    L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const id of ids) {
+      const r = results.memory[id];
+      if (!r) continue;
+      const [s0, s1, s2] = r.store;
+      const p0 = s0?.kinds.pending;
+      const p1 = s1?.kinds.pending;
+      const newPending = p1 ? p1.entries - (p0?.entries ?? 0) : 0;
+      const ent = (a, b) => (a && b ? fmt(b.entries - a.entries) : 'no store');
+      const abandonedCols = !s1
+        ? 'no store | – | – | –'
+        : newPending === 0
+          ? '0 | – | – | –'
+          : `${fmt(newPending)} | ${fmt((p1.bytes - (p0?.bytes ?? 0)) / newPending)} | ${fmt(p1.expiringWithin15Min - (p0?.expiringWithin15Min ?? 0))} | ${fmt(p1.latestExpiryInMin)} min`;
+      const fail = r.abandonedFailed || r.completedFailed ? ` (**${r.abandonedFailed + r.completedFailed} failed**)` : '';
+      L.push(`| ${id}${fail} | ${fmt(r.abandonedHeapDelta / 1e6, 2)} MB | ${fmt(r.abandonedHeapDelta / r.abandoned)} B | ${abandonedCols} | ` +
+        `${fmt(r.completedHeapDelta / 1e6, 2)} MB | ${fmt(r.completedHeapDelta / r.completed)} B | ${ent(s1, s2)} |`);
+    }
+    L.push('');
+  }
+  if (results.micro.middleware || results.micro.crypto) {
+    L.push('#### In-process micro-benchmarks ([`micro/`](micro/))');
+    L.push('');
+    L.push('```');
+    if (results.micro.middleware) L.push(results.micro.middleware);
+    if (results.micro.crypto) L.push(results.micro.crypto);
+    L.push('```');
+    L.push('');
+  }
+  const t = targets();
+  if (t.length) {
+    L.push('#### Targets');
+    L.push('');
+    L.push('| target | measured | met |');
+    L.push('| --- | --- | --- |');
+    for (const x of t) L.push(`| ${x.target} | ${x.measured} | ${x.met} |`);
+    L.push('');
+  }
+  return L.join('\n');
+}
+
+function profileMarkdown() {
+  const L = [];
+  for (const [name, p] of Object.entries(results.profile)) {
+    L.push(`##### \`${name}\` (${fmt(p.busyMs)} ms busy, ${fmt(p.totalMs - p.busyMs)} ms idle; whole process life)`);
+    L.push('');
+    L.push('By package (self time): ' + p.areas.slice(0, 12).map((a) => `${a.area} ${fmt(a.pct, 1)}%`).join(', ') + '.');
+    L.push('');
+    L.push('| self % | function | where |');
+    L.push('| ---: | --- | --- |');
+    for (const f of p.top.slice(0, 15)) L.push(`| ${fmt(f.pct, 1)} | \`${f.name}\` | ${f.where ? `\`${f.where}\`` : f.area} |`);
+    L.push('');
+  }
+  return L.join('\n');
+}
+
+function replaceBlock(text, marker, content) {
+  const startTag = `<!-- ${marker}:start -->`;
+  const endTag = `<!-- ${marker}:end -->`;
+  const a = text.indexOf(startTag);
+  const b = text.indexOf(endTag);
+  if (a === -1 || b === -1 || b < a) return text;
+  return `${text.slice(0, a + startTag.length)}\n${content}\n${text.slice(b)}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  if (!existsSync(path.join(root, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm run bench does).');
+  const m = machine();
+  results.machine = m;
+  log(`${m.nproc} cores, ${m.cpu}, Node ${m.node}, load generator ${m.loadgen}, load average ${m.loadavgAtStart}${quick ? ', QUICK' : ''}`);
+  await startProvider();
+  log(`provider at ${provider.info.issuer}`);
+
+  if (PHASES.has('micro')) await microPhase();
+  if (PHASES.has('auth') || PHASES.has('login')) {
+    const apps = [];
+    for (const c of CONTENDERS) apps.push({ c, app: await startApp(c) });
+    try {
+      if (PHASES.has('auth')) await authPhase(apps);
+      if (PHASES.has('login') && timeLeft() > 60_000) await loginPhase(apps);
+    } finally {
+      for (const { app } of apps) await stop(app);
+    }
+  }
+  if (PHASES.has('profile') && timeLeft() > 60_000) await profilePhase();
+  if (PHASES.has('memory')) await memoryPhase();
+
+  m.loadavgAtEnd = os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  m.minutes = Math.round((Date.now() - t0) / 6000) / 10;
+  summarize();
+  const md = markdown(m);
+  const pmd = profileMarkdown();
+  const outDir = path.join(here, 'results');
+  mkdirSync(outDir, { recursive: true });
+  // A quick or partial run never replaces the last full run's files.
+  const full = !quick && ['auth', 'login', 'profile', 'memory'].every((x) => PHASES.has(x)) && !process.env.BENCH_ONLY;
+  const base = full ? 'latest' : 'partial';
+  writeFileSync(path.join(outDir, `${base}.json`), JSON.stringify(results, null, 2));
+  writeFileSync(path.join(outDir, `${base}.md`), `${md}\n\n${pmd}\n`);
+  console.log(`\n${md}\n\n${pmd}`);
+  const readme = path.join(here, 'README.md');
+  if (WRITE_README && full && existsSync(readme)) {
+    let text = readFileSync(readme, 'utf8');
+    text = replaceBlock(text, 'bench:results', md);
+    if (pmd) text = replaceBlock(text, 'bench:profile', pmd);
+    writeFileSync(readme, text);
+    log('results written to bench/README.md and bench/results/latest.{json,md}');
+  } else {
+    log(`results written to bench/results/${base}.{json,md}`);
+  }
+}
+
+main()
+  .catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(() => stopAll());
