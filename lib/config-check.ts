@@ -27,10 +27,14 @@ export function checkProviderMetadata(config: ResolvedConfig, metadata: ServerMe
       finding(
         'error',
         'client-auth-unsupported',
-        `the provider does not support clientAuthMethod "${clientAuthMethod}" (it supports ${auth.join(', ')}). Set "clientAuthMethod" to one of those.`,
+        `the provider does not support clientAuthMethod "${clientAuthMethod}" (it supports ${auth.join(', ')}). Set "clientAuthMethod" to one of those.` +
+          (clientAuthMethod === 'private_key_jwt' || clientAuthMethod === 'client_secret_jwt' || clientAuthMethod === 'tls_client_auth'
+            ? ' The client must be registered with the same token_endpoint_auth_method.'
+            : ''),
       ),
     );
   }
+  found.push(...checkClientAuth(config, metadata, clientAuthMethod));
   const pkce = metadata.code_challenge_methods_supported;
   if (!Array.isArray(pkce)) {
     found.push(finding('warning', 'pkce-not-advertised', 'the provider does not advertise PKCE (code_challenge_methods_supported). PKCE S256 is sent anyway; check that the provider enforces it.'));
@@ -59,6 +63,45 @@ export function checkProviderMetadata(config: ResolvedConfig, metadata: ServerMe
   }
   if (process.env.NODE_ENV === 'production' && config.baseUrl.protocol === 'http:') {
     found.push(finding('warning', 'http-in-production', `"baseUrl" is ${config.baseUrl.origin}: http in production sends session cookies in the clear. Use https.`));
+  }
+  return found;
+}
+
+/** The client authentication method's own needs: its JWS alg, PAR, an unused secret. */
+function checkClientAuth(config: ResolvedConfig, metadata: ServerMetadata, clientAuthMethod: string): ConfigFinding[] {
+  const found: ConfigFinding[] = [];
+  const signingAlgs = metadata.token_endpoint_auth_signing_alg_values_supported;
+  const assertionAlg =
+    clientAuthMethod === 'private_key_jwt' ? config.clientKey?.alg : clientAuthMethod === 'client_secret_jwt' ? 'HS256' : undefined;
+  if (assertionAlg && Array.isArray(signingAlgs) && !signingAlgs.includes(assertionAlg)) {
+    found.push(
+      finding(
+        'error',
+        'client-auth-alg-unsupported',
+        clientAuthMethod === 'private_key_jwt'
+          ? `the provider does not accept ${assertionAlg} client assertions (token_endpoint_auth_signing_alg_values_supported: ${signingAlgs.join(', ')}). ` +
+              'Give "clientPrivateKey" an "alg" (and a key) it accepts.'
+          : `the provider does not accept HS256 client assertions (token_endpoint_auth_signing_alg_values_supported: ${signingAlgs.join(', ')}), ` +
+              'which client_secret_jwt signs with. Use another "clientAuthMethod".',
+      ),
+    );
+  }
+  const parRequired = metadata.require_pushed_authorization_requests === true;
+  if ((config.pushedAuthorizationRequests || parRequired) && !metadata.pushed_authorization_request_endpoint) {
+    found.push(
+      finding(
+        'error',
+        'par-unsupported',
+        config.pushedAuthorizationRequests
+          ? '"pushedAuthorizationRequests" is true but the provider has no pushed_authorization_request_endpoint. Remove the option.'
+          : 'the provider requires pushed authorization requests but publishes no pushed_authorization_request_endpoint.',
+      ),
+    );
+  }
+  if (config.clientSecret !== undefined && (clientAuthMethod === 'private_key_jwt' || clientAuthMethod === 'tls_client_auth') && !config.configuration) {
+    found.push(
+      finding('warning', 'client-secret-unused', `"clientSecret" is set but clientAuthMethod "${clientAuthMethod}" does not use it: remove it from the options.`),
+    );
   }
   return found;
 }

@@ -1,10 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Configuration } from 'openid-client';
+import type { Configuration, ServerMetadata } from 'openid-client';
 import { OidcConfigError } from './errors.js';
+import {
+  resolveClientAuth,
+  type ClientCertificate,
+  type ClientPrivateKey,
+  type ClientSigningKey,
+  type ClientTlsIdentity,
+} from './client-auth.js';
 import type { StoredLogin } from './types.js';
 
 /** How the client authenticates at the token endpoint. */
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post';
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'client_secret_jwt' | 'private_key_jwt' | 'tls_client_auth';
 
 /** Options of {@link oidcLogin}. Only `issuer`, `clientId`, `clientSecret` and `baseUrl` are required. */
 export interface OidcLoginOptions {
@@ -12,7 +19,10 @@ export interface OidcLoginOptions {
   issuer?: string;
   /** The client id registered at the provider. */
   clientId?: string;
-  /** The client secret registered at the provider. */
+  /**
+   * The client secret registered at the provider. Required with the `client_secret_*` methods; not
+   * needed (and not used) with `private_key_jwt` and `tls_client_auth`.
+   */
   clientSecret?: string;
   /**
    * A ready-made openid-client `Configuration`, in place of `issuer` / `clientId` / `clientSecret`,
@@ -27,7 +37,14 @@ export interface OidcLoginOptions {
    * Paths of the mounted routes; `false` turns one off. Defaults `/login`, `/callback`, `/logout`,
    * `/backchannel-logout`.
    */
-  routes?: { login?: string | false; callback?: string | false; logout?: string | false; backchannelLogout?: string | false };
+  routes?: {
+    login?: string | false;
+    callback?: string | false;
+    logout?: string | false;
+    backchannelLogout?: string | false;
+    /** The client's public JWKS (private_key_jwt only). Default `/jwks.json` with private_key_jwt, else off. */
+    jwks?: string | false;
+  };
   /** How `/logout` behaves. */
   logout?: LogoutOptions;
   /** Refresh the access token this many seconds before it expires. Default 60. */
@@ -63,6 +80,19 @@ export interface OidcLoginOptions {
   authorizationParams?: Record<string, string | number>;
   /** Token endpoint client authentication. Default `client_secret_basic`. */
   clientAuthMethod?: ClientAuthMethod;
+  /**
+   * For `private_key_jwt`: the client's private key (PEM PKCS#8, a private JWK, a `KeyObject` or a
+   * `CryptoKey`), or `{ key, kid, alg }`. `alg` defaults to the JWK's, else RS256 for RSA, ES256 for
+   * P-256, EdDSA for Ed25519; `kid` to the JWK's, else its RFC 7638 thumbprint.
+   */
+  clientPrivateKey?: ClientPrivateKey;
+  /** For `tls_client_auth` (RFC 8705): the TLS client certificate, `{ cert, key, ca? }`, PEM. */
+  clientCertificate?: ClientCertificate;
+  /**
+   * Send the authorization request's parameters to the provider's PAR endpoint first (RFC 9126).
+   * Default: only when the provider's metadata says `require_pushed_authorization_requests`.
+   */
+  pushedAuthorizationRequests?: boolean;
   /** The one algorithm accepted for ID token signatures. Default `RS256`. Symmetric and `none` are refused. */
   idTokenSigningAlg?: string;
   /** Audiences besides `clientId` that an ID token may carry. Default none. */
@@ -100,7 +130,30 @@ export interface LogoutOptions {
   allowGet?: boolean;
   /** Revoke the refresh token at the provider when it has a revocation_endpoint. Default true. */
   revokeTokens?: boolean;
+  /**
+   * For a provider without a standard end_session_endpoint (Auth0's `/v2/logout`, Cognito's
+   * `/logout`...): where to send the browser to log out at the provider, in place of the
+   * end_session_endpoint. `auth0Logout()` and `cognitoLogout()` are ready-made. Returning
+   * `undefined` keeps the standard behaviour. Used when `idpLogout` is on.
+   */
+  idpLogoutUrl?: IdpLogoutUrl;
 }
+
+/** What `logout.idpLogoutUrl` is given: nothing from the request. */
+export interface IdpLogoutContext {
+  /** The ID token of the login being ended. */
+  idToken: string;
+  clientId: string;
+  /** `logout.postLogoutRedirectUri`: the one place the provider may send the browser back to. */
+  postLogoutRedirectUri: string;
+  /** A fresh random value, for providers that echo a `state`. */
+  state: string;
+  /** The provider's discovery metadata. */
+  metadata: Readonly<ServerMetadata>;
+}
+
+/** `logout.idpLogoutUrl`: the provider's logout URL (https), or `undefined` for the standard one. */
+export type IdpLogoutUrl = (ctx: IdpLogoutContext) => URL | string | undefined;
 
 /** \`afterCallback(req, res, login)\`: accept (return the login), change, or refuse (throw) a login. */
 export type AfterCallback = (
@@ -142,7 +195,7 @@ export interface ResolvedConfig {
   readonly callbackPath: string | false;
   readonly logoutPath: string | false;
   readonly backchannelLogoutPath: string | false;
-  readonly logout: Readonly<Required<LogoutOptions>>;
+  readonly logout: Readonly<Required<Omit<LogoutOptions, 'idpLogoutUrl'>> & { idpLogoutUrl: IdpLogoutUrl | undefined }>;
   /** Seconds. */
   readonly refreshLeeway: number;
   readonly autoRefresh: boolean;
@@ -160,6 +213,14 @@ export interface ResolvedConfig {
   readonly authorizationParams: Readonly<Record<string, string>>;
   readonly maxAge: number | undefined;
   readonly clientAuthMethod: ClientAuthMethod;
+  /** private_key_jwt's signing key (private part hidden). */
+  readonly clientKey: ClientSigningKey | undefined;
+  /** tls_client_auth's certificate (key hidden). */
+  readonly clientCertificate: ClientTlsIdentity | undefined;
+  /** Where the client's public JWKS is served (private_key_jwt), or false. */
+  readonly jwksPath: string | false;
+  /** PAR forced by the option (the provider's requirement is read from its metadata). */
+  readonly pushedAuthorizationRequests: boolean;
   readonly idTokenSigningAlg: string;
   readonly additionalAudiences: readonly string[];
   readonly httpTimeout: number;
@@ -177,6 +238,7 @@ export const DEFAULTS = Object.freeze({
   callbackPath: '/callback',
   logoutPath: '/logout',
   backchannelLogoutPath: '/backchannel-logout',
+  jwksPath: '/jwks.json',
   refreshLeeway: 60,
   absoluteDuration: 7 * 24 * 60 * 60,
   idleDuration: 24 * 60 * 60,
@@ -199,6 +261,9 @@ const KNOWN_OPTIONS = [
   'routes',
   'authorizationParams',
   'clientAuthMethod',
+  'clientPrivateKey',
+  'clientCertificate',
+  'pushedAuthorizationRequests',
   'idTokenSigningAlg',
   'additionalAudiences',
   'httpTimeout',
@@ -237,8 +302,8 @@ const ALIASES: Record<string, string> = {
   params: 'authorizationParams',
 };
 
-const ROUTE_KEYS = ['login', 'callback', 'logout', 'backchannelLogout'] as const;
-const LOGOUT_KEYS = ['idpLogout', 'postLogoutRedirectUri', 'allowGet', 'revokeTokens'] as const;
+const ROUTE_KEYS = ['login', 'callback', 'logout', 'backchannelLogout', 'jwks'] as const;
+const LOGOUT_KEYS = ['idpLogout', 'postLogoutRedirectUri', 'allowGet', 'revokeTokens', 'idpLogoutUrl'] as const;
 const EVENT_KEYS = ['login', 'logout', 'refresh', 'backchannelLogout', 'loginFailed'] as const;
 
 /** Authorization parameters the middleware owns; setting them would weaken or break the flow. */
@@ -360,10 +425,7 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   let issuer: URL | undefined;
   let clientId: string | undefined;
   let clientSecret: string | undefined;
-  const clientAuthMethod = (o.clientAuthMethod ?? DEFAULTS.clientAuthMethod) as ClientAuthMethod;
-  if (clientAuthMethod !== 'client_secret_basic' && clientAuthMethod !== 'client_secret_post') {
-    fail(`"clientAuthMethod" must be "client_secret_basic" or "client_secret_post"; got ${JSON.stringify(o.clientAuthMethod)}.`);
-  }
+  const { clientAuthMethod, needsSecret, clientKey, clientCertificate } = resolveClientAuth(o, configuration !== undefined);
   if (configuration !== undefined) {
     if (typeof configuration !== 'object' || typeof configuration.serverMetadata !== 'function') {
       fail('"configuration" must be an openid-client Configuration (from discovery() or new Configuration()).');
@@ -382,10 +444,15 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     }
     if (typeof o.clientId !== 'string' || o.clientId === '') fail('"clientId" is required: a non-empty string.');
     clientId = o.clientId;
-    if (typeof o.clientSecret !== 'string' || o.clientSecret === '') {
+    if (needsSecret && (typeof o.clientSecret !== 'string' || o.clientSecret === '')) {
       fail('"clientSecret" is required for a confidential client: a non-empty string.');
     }
-    clientSecret = o.clientSecret;
+    // With private_key_jwt and tls_client_auth a clientSecret is allowed but unused (the
+    // start-up check says so): an app can switch methods without removing it first.
+    if (o.clientSecret !== undefined && (typeof o.clientSecret !== 'string' || o.clientSecret === '')) {
+      fail('"clientSecret" must be a non-empty string.');
+    }
+    clientSecret = o.clientSecret as string | undefined;
   }
 
   if (o.baseUrl === undefined) fail('"baseUrl" is required: the public URL of your app, e.g. https://app.example.com.');
@@ -411,7 +478,11 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   const callbackPath = routePath('callback', r.callback, DEFAULTS.callbackPath);
   const logoutPath = routePath('logout', r.logout, DEFAULTS.logoutPath);
   const backchannelLogoutPath = routePath('backchannelLogout', r.backchannelLogout, DEFAULTS.backchannelLogoutPath);
-  const paths = [loginPath, callbackPath, logoutPath, backchannelLogoutPath].filter((p) => p !== false);
+  if (r.jwks !== undefined && r.jwks !== false && !clientKey) {
+    fail('"routes.jwks" serves the public key of "clientPrivateKey" (clientAuthMethod "private_key_jwt"): set those, or remove "routes.jwks".');
+  }
+  const jwksPath = clientKey ? routePath('jwks', r.jwks, DEFAULTS.jwksPath) : false;
+  const paths = [loginPath, callbackPath, logoutPath, backchannelLogoutPath, jwksPath].filter((p) => p !== false);
   if (new Set(paths).size !== paths.length) fail('the paths in "routes" must all differ.');
 
   const rawLogout = o.logout ?? {};
@@ -429,6 +500,9 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     if (u.origin !== baseUrl.origin) fail('"logout.postLogoutRedirectUri" must be on the same origin as "baseUrl".');
     postLogoutRedirectUri = u.href;
   }
+  if (lo.idpLogoutUrl !== undefined && typeof lo.idpLogoutUrl !== 'function') {
+    fail('"logout.idpLogoutUrl" must be a function ({ idToken, clientId, postLogoutRedirectUri, state, metadata }) => URL, such as auth0Logout().');
+  }
 
   const rawOn = o.on ?? {};
   if (typeof rawOn !== 'object' || rawOn === null || Array.isArray(rawOn)) fail('"on" must be an object of event handlers.');
@@ -439,6 +513,9 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   if (o.afterCallback !== undefined && typeof o.afterCallback !== 'function') fail('"afterCallback" must be a function (req, res, login) => login.');
   for (const key of ['autoRefresh', 'fetchUserInfo', 'silentLogin'] as const) {
     if (o[key] !== undefined && typeof o[key] !== 'boolean') fail(`"${key}" must be a boolean.`);
+  }
+  if (o.pushedAuthorizationRequests !== undefined && typeof o.pushedAuthorizationRequests !== 'boolean') {
+    fail('"pushedAuthorizationRequests" must be a boolean.');
   }
   const duration = (name: 'absoluteDuration' | 'idleDuration'): number | false => {
     const v = o[name];
@@ -509,6 +586,7 @@ export function resolveConfig(options: unknown): ResolvedConfig {
       postLogoutRedirectUri,
       allowGet: lo.allowGet !== false,
       revokeTokens: lo.revokeTokens !== false,
+      idpLogoutUrl: lo.idpLogoutUrl as IdpLogoutUrl | undefined,
     }),
     refreshLeeway: (() => {
       const v = o.refreshLeeway ?? DEFAULTS.refreshLeeway;
@@ -535,6 +613,10 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     authorizationParams: Object.freeze(authorizationParams),
     maxAge,
     clientAuthMethod,
+    clientKey,
+    clientCertificate,
+    jwksPath,
+    pushedAuthorizationRequests: o.pushedAuthorizationRequests === true,
     idTokenSigningAlg,
     additionalAudiences: Object.freeze([...(additionalAudiences as string[])]),
     httpTimeout: positiveNumber('httpTimeout', o.httpTimeout, DEFAULTS.httpTimeout, 120_000),

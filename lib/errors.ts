@@ -24,6 +24,7 @@ export type OidcErrorCode =
   | 'ERR_OIDC_LOGOUT_TOKEN_INVALID'
   | 'ERR_OIDC_UNAUTHENTICATED'
   | 'ERR_OIDC_FORBIDDEN'
+  | 'ERR_OIDC_STEP_UP_FAILED'
   | 'ERR_OIDC_METHOD_NOT_ALLOWED';
 
 /** The base class of every per-request error. */

@@ -5,11 +5,26 @@ import { contextConfig } from './context.js';
 import { OidcError } from './errors.js';
 import { needsRefresh } from './refresh.js';
 import type { Next, OidcRequest } from './session.js';
+import { isValidAcrValues, isValidMaxAge, stepUpAnswered, stepUpChallenge, stepUpFailed, stepUpParams, unmetStepUp, type StepUp, type Unmet } from './step-up.js';
 import type { AuthenticatedOidcContext, OidcContext } from './types.js';
 import { safeReturnTo } from './url.js';
 
 /** A claim check for {@link requireAuth}: true lets the request through, false answers 403. */
 export type ClaimCheck = (claims: IDToken, req: IncomingMessage) => boolean;
+
+/** What {@link requireAuth} needs of the login itself (step-up authentication). */
+export interface RequireAuthOptions {
+  /**
+   * The login must be at most this many seconds old (by the ID token's `auth_time`, else the time
+   * of the login; with `clockTolerance`). An older one logs in again with `max_age`.
+   */
+  maxAge?: number;
+  /** The ID token's `acr` must be one of these. Another (or none) logs in again with `acr_values`. */
+  acrValues?: readonly string[];
+}
+
+/** The middleware {@link requireAuth} returns. */
+export type RequireAuthHandler = (req: IncomingMessage, res: ServerResponse, next: Next) => void;
 
 /**
  * True when the request carries a completed login; narrows `req.oidc` for TypeScript.
@@ -46,11 +61,24 @@ function sendJson(res: ServerResponse, status: number, body: object): void {
  * API requests, an {@link OidcError} `ERR_OIDC_FORBIDDEN` passed to `next` for page loads so your
  * error page renders.
  *
+ * An options object first asks for step-up authentication: a login older than `maxAge` seconds,
+ * or whose `acr` is not one of `acrValues`, is sent (page loads) to log in again with `max_age` /
+ * `acr_values`; other requests get `401` JSON `insufficient_authentication` with an RFC 9470
+ * `WWW-Authenticate` challenge. When the provider's answer to that still does not do, `403`
+ * `ERR_OIDC_STEP_UP_FAILED` rather than another round.
+ *
  * @example
  * app.get('/profile', requireAuth(), (req, res) => res.json(req.oidc!.claims));
  * app.get('/admin', requireAuth(claimIncludes('groups', 'admin')), adminPage);
+ * app.post('/transfer', requireAuth({ maxAge: 300, acrValues: ['urn:mfa'] }), transfer);
  */
-export function requireAuth(...checks: ClaimCheck[]) {
+export function requireAuth(...checks: ClaimCheck[]): RequireAuthHandler;
+export function requireAuth(options: RequireAuthOptions, ...checks: ClaimCheck[]): RequireAuthHandler;
+export function requireAuth(...args: (RequireAuthOptions | ClaimCheck)[]): RequireAuthHandler {
+  const first = args[0];
+  const hasOptions = first !== null && typeof first === 'object' && !Array.isArray(first);
+  const stepUp = hasOptions ? stepUpOptions(first) : undefined;
+  const checks = (hasOptions ? args.slice(1) : args) as ClaimCheck[];
   for (const check of checks) {
     if (typeof check !== 'function') {
       throw new TypeError('requireAuth() takes claim checks such as claimEquals("email_verified", true); got a ' + typeof check + '.');
@@ -77,7 +105,7 @@ export function requireAuth(...checks: ClaimCheck[]) {
       // Only an expired (or nearly expired) access token costs anything here: one refresh,
       // shared with the session's other requests.
       oidc.getAccessToken().then(
-        () => authorize(req, res, next, oidc, config, checks),
+        () => authorize(req, res, next, oidc, config, checks, stepUp),
         (err: unknown) => {
           // 401 (not logged in, refresh token revoked, expired without refresh token), or a
           // refresh that ended the login (a bad refreshed ID token): not logged in. An outage or a
@@ -90,8 +118,30 @@ export function requireAuth(...checks: ClaimCheck[]) {
         .catch(next);
       return;
     }
-    authorize(req, res, next, oidc, config, checks);
+    authorize(req, res, next, oidc, config, checks, stepUp);
   };
+}
+
+/** Validates `requireAuth()`'s options once, when the route is defined. */
+function stepUpOptions(options: object): StepUp | undefined {
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (key !== 'maxAge' && key !== 'acrValues') throw new TypeError(`requireAuth() options are { maxAge, acrValues }; got "${key}".`);
+  }
+  if (o.maxAge !== undefined && !isValidMaxAge(o.maxAge)) {
+    throw new TypeError('requireAuth({ maxAge }) must be a whole number of seconds, 0 or more.');
+  }
+  if (o.acrValues !== undefined && !isValidAcrValues(o.acrValues)) {
+    throw new TypeError(
+      'requireAuth({ acrValues }) must be an array of 1 to 10 acr values, such as ["urn:mfa"] ' +
+        '(printable ASCII without spaces, quotes or backslashes).',
+    );
+  }
+  if (o.maxAge === undefined && o.acrValues === undefined) return undefined;
+  return Object.freeze({
+    ...(o.maxAge !== undefined && { maxAge: o.maxAge as number }),
+    ...(o.acrValues !== undefined && { acrValues: Object.freeze([...(o.acrValues as string[])]) }),
+  });
 }
 
 /** The login route, for a browser navigation; 401 JSON for anything else. */
@@ -113,11 +163,29 @@ function sendToLogin(req: IncomingMessage, res: ServerResponse, config: Resolved
   sendJson(res, 401, { error: 'unauthenticated', message: 'Log in to use this resource.' });
 }
 
-function authorize(req: IncomingMessage, res: ServerResponse, next: Next, oidc: OidcContext, config: ResolvedConfig, checks: ClaimCheck[]): void {
+function authorize(
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: Next,
+  oidc: OidcContext,
+  config: ResolvedConfig,
+  checks: ClaimCheck[],
+  stepUp?: StepUp,
+): void {
   const claims = oidc.claims;
   if (!claims) {
     sendToLogin(req, res, config);
     return;
+  }
+  if (stepUp) {
+    const login = (req as OidcRequest).session?.oidc?.login;
+    const now = Date.now();
+    const unmet = login && unmetStepUp(login, stepUp, config, now);
+    if (unmet) {
+      if (stepUpAnswered(login, stepUp, unmet, now)) refuseStepUp(req, res, next);
+      else sendToStepUp(req, res, config, stepUp, unmet);
+      return;
+    }
   }
   for (const check of checks) {
     if (!check(claims, req)) {
@@ -130,6 +198,35 @@ function authorize(req: IncomingMessage, res: ServerResponse, next: Next, oidc: 
     }
   }
   next();
+}
+
+/** Log in again with `max_age` / `acr_values`: a page load goes to the login route, the rest get 401. */
+function sendToStepUp(req: IncomingMessage, res: ServerResponse, config: ResolvedConfig, stepUp: StepUp, unmet: Unmet): void {
+  if (isBrowserNavigation(req)) {
+    const returnTo = safeReturnTo((req as OidcRequest).originalUrl ?? req.url);
+    const query = new URLSearchParams({ ...(returnTo && { returnTo }), ...stepUpParams(stepUp) });
+    res.statusCode = 302;
+    res.setHeader('Location', `${config.loginUrlPath}?${query.toString()}`);
+    res.setHeader('Cache-Control', 'no-store');
+    res.end();
+    return;
+  }
+  res.setHeader('WWW-Authenticate', stepUpChallenge(stepUp, unmet));
+  sendJson(res, 401, {
+    error: 'insufficient_authentication',
+    message: unmet.acr ? 'Log in again with a stronger method to use this resource.' : 'Log in again to use this resource.',
+    ...(stepUp.maxAge !== undefined && { max_age: stepUp.maxAge }),
+    ...(stepUp.acrValues && { acr_values: stepUp.acrValues.join(' ') }),
+  });
+}
+
+/** The provider's answer to a step-up for this route still does not do: 403, not another round. */
+function refuseStepUp(req: IncomingMessage, res: ServerResponse, next: Next): void {
+  if (isBrowserNavigation(req)) {
+    next(stepUpFailed('The identity provider did not confirm the recent or stronger login this page needs. Try again later, or log out and in.'));
+  } else {
+    sendJson(res, 403, { error: 'step_up_failed', message: 'The identity provider did not confirm the recent or stronger login this resource needs.' });
+  }
 }
 
 /**

@@ -16,3 +16,7 @@ export type {
   IDToken,
   TokenEndpointResponse,
 } from './types.js';
+export type { RequireAuthOptions, RequireAuthHandler } from './guard.js';
+export { auth0Logout, cognitoLogout } from './logout-adapters.js';
+export type { IdpLogoutUrl, IdpLogoutContext } from './config.js';
+export type { ClientPrivateKey, ClientPrivateKeyMaterial, ClientAssertionAlg, ClientCertificate } from './client-auth.js';

@@ -7,6 +7,7 @@ import { emit } from './events.js';
 import { Provider } from './provider.js';
 import { backchannelLogoutHandler } from './routes/backchannel-logout.js';
 import { callbackHandler } from './routes/callback.js';
+import { jwksHandler } from './routes/jwks.js';
 import { loginHandler } from './routes/login.js';
 import { logoutHandler } from './routes/logout.js';
 import { dropEndedLogin } from './session-index.js';
@@ -50,6 +51,10 @@ export function oidcLogin(options: OidcLoginOptions) {
   }
   if (config.backchannelLogoutPath !== false) {
     routes.set(config.backchannelLogoutPath, { methods: ['POST'], handler: backchannelLogoutHandler(config, provider) });
+  }
+  // private_key_jwt: the client's public JWKS, for the provider's jwks_uri.
+  if (config.jwksPath !== false && config.clientKey) {
+    routes.set(config.jwksPath, { methods: ['GET', 'HEAD'], handler: jwksHandler(config.clientKey) });
   }
 
   let checked = false;

@@ -2,6 +2,7 @@ import * as client from 'openid-client';
 import { compactVerify, createLocalJWKSet, errors as joseErrors, type JSONWebKeySet } from 'jose';
 import createDebug from 'debug';
 import type { ResolvedConfig } from './config.js';
+import { clientAuthentication } from './client-auth.js';
 import { checkProviderMetadata, report } from './config-check.js';
 import { OidcError } from './errors.js';
 
@@ -47,10 +48,8 @@ export class Provider {
     const c = this.#config;
     const issuer = c.issuer!;
     debug('discovering %s', issuer.href);
-    const auth =
-      c.clientAuthMethod === 'client_secret_post'
-        ? client.ClientSecretPost(c.clientSecret)
-        : client.ClientSecretBasic(c.clientSecret);
+    // client_secret_basic / _post / _jwt, private_key_jwt or tls_client_auth (lib/client-auth.ts).
+    const { auth, metadata: authMetadata, customFetch } = await clientAuthentication(c);
     try {
       const configuration = await client.discovery(
         issuer,
@@ -58,11 +57,13 @@ export class Provider {
         {
           id_token_signed_response_alg: c.idTokenSigningAlg,
           [client.clockTolerance]: c.clockTolerance,
+          ...authMetadata,
         },
         auth,
         {
           timeout: c.httpTimeout / 1000,
           ...(c.allowInsecureHttp ? { execute: [client.allowInsecureRequests] } : {}),
+          ...(customFetch && { [client.customFetch]: customFetch }),
         },
       );
       configuration.timeout = c.httpTimeout / 1000;
@@ -177,10 +178,16 @@ function idTokenSignatureError(cause: unknown): OidcError {
 }
 
 /** The provider could not be reached or answered something unusable: 502, 503 or 504. */
-export function providerError(err: unknown, during: 'discovery' | 'jwks' | 'token'): OidcError {
+export function providerError(err: unknown, during: 'discovery' | 'jwks' | 'token' | 'par'): OidcError {
   if (err instanceof OidcError) return err;
   const what =
-    during === 'discovery' ? 'its discovery document' : during === 'jwks' ? 'its signing keys (JWKS)' : 'the token request';
+    during === 'discovery'
+      ? 'its discovery document'
+      : during === 'jwks'
+        ? 'its signing keys (JWKS)'
+        : during === 'par'
+          ? 'the pushed authorization request'
+          : 'the token request';
   const code = (err as { code?: unknown })?.code;
   const name = (err as { name?: unknown })?.name;
   const cause = (err as { cause?: { name?: unknown; code?: unknown } })?.cause;

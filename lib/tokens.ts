@@ -1,6 +1,7 @@
 import type { IDToken, TokenEndpointResponse } from 'openid-client';
 import type { ResolvedConfig } from './config.js';
 import { OidcError } from './errors.js';
+import { stepUpFailed } from './step-up.js';
 import type { StoredLogin, StoredTransaction } from './types.js';
 
 /** What a token response becomes in the session: plain JSON with an absolute `expiresAt`. */
@@ -51,5 +52,14 @@ export function checkIdTokenClaims(
   }
   if (typeof claims.exp !== 'number') throw invalid('"exp" is missing.');
   // 13: with max_age, auth_time is required (openid-client then checks its value).
-  if (config.maxAge !== undefined && typeof claims.auth_time !== 'number') throw invalid('"auth_time" is missing though max_age was requested.');
+  if (tx.maxAge === undefined && config.maxAge !== undefined && typeof claims.auth_time !== 'number') {
+    throw invalid('"auth_time" is missing though max_age was requested.');
+  }
+  // Step-up (requireAuth({ maxAge, acrValues })): the login must be what was asked for.
+  if (tx.maxAge !== undefined && typeof claims.auth_time !== 'number') {
+    throw stepUpFailed('The identity provider did not say when you logged in, which this page requires.');
+  }
+  if (tx.acrValues && !(typeof claims.acr === 'string' && tx.acrValues.includes(claims.acr))) {
+    throw stepUpFailed('The identity provider did not log you in with the method this page requires. Try again, or ask your administrator.');
+  }
 }

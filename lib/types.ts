@@ -14,6 +14,10 @@ export interface StoredTransaction {
   createdAt: number;
   /** A silent login (`prompt=none`): `login_required` then returns to `returnTo` instead of failing. */
   silent?: boolean;
+  /** Step-up: the `max_age` (seconds) requested from the query; the callback checks `auth_time` against it. */
+  maxAge?: number;
+  /** Step-up: the `acr_values` requested; the ID token's `acr` must be one of them. */
+  acrValues?: string[];
 }
 
 /** What a successful login leaves in the session: plain JSON, safe for any session store. */
@@ -35,6 +39,12 @@ export interface StoredLogin {
   activeAt: number;
   /** Application data added by `afterCallback`. */
   data?: Record<string, unknown>;
+  /**
+   * What this login's authorization request asked for and the callback verified (`max_age`,
+   * `acr_values`), so that `requireAuth({ maxAge, acrValues })` does not send back to the provider
+   * a login that is already its answer.
+   */
+  requested?: { maxAge?: number; acrValues?: string[] };
 }
 
 /** The middleware's part of the session (`req.session.oidc`). */

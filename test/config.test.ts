@@ -39,7 +39,7 @@ const INVALID: [string, unknown, RegExp][] = [
   ['authorizationParams.scope', { ...GOOD, authorizationParams: { scope: 'openid' } }, /with the "scope" option/],
   ['authorizationParams value an object', { ...GOOD, authorizationParams: { prompt: {} } }, /must be a string or a number/],
   ['bad max_age', { ...GOOD, authorizationParams: { max_age: 'soon' } }, /max_age/],
-  ['clientAuthMethod unknown', { ...GOOD, clientAuthMethod: 'private_key_jwt' }, /"clientAuthMethod" must be/],
+  ['clientAuthMethod unknown', { ...GOOD, clientAuthMethod: 'client_secret_magic' }, /"clientAuthMethod" must be/],
   ['HS256 ID tokens', { ...GOOD, idTokenSigningAlg: 'HS256' }, /Symmetric \(HS\*\) and unsigned/],
   ['none ID tokens', { ...GOOD, idTokenSigningAlg: 'none' }, /"idTokenSigningAlg"/],
   ['httpTimeout negative', { ...GOOD, httpTimeout: -1 }, /"httpTimeout" must be a number/],

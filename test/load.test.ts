@@ -47,7 +47,7 @@ describe('load', () => {
     } finally {
       server.close();
     }
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('a slow provider', () => {
@@ -93,5 +93,5 @@ describe('a slow provider', () => {
     } finally {
       server.close();
     }
-  }, 30_000);
+  }, 60_000);
 });

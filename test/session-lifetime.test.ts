@@ -142,5 +142,5 @@ describe('a session that holds only pending logins', () => {
     } finally {
       server.close();
     }
-  });
+  }, 120_000);
 });

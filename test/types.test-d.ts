@@ -31,7 +31,7 @@ app.use(oidcLogin(options));
 // @ts-expect-error baseUrl is required
 oidcLogin({ issuer: 'https://idp.example.com', clientId: 'id', clientSecret: 'secret' });
 // @ts-expect-error clientAuthMethod is a closed set
-oidcLogin({ ...options, clientAuthMethod: 'private_key_jwt' });
+oidcLogin({ ...options, clientAuthMethod: 'none' });
 
 app.get('/p', requireAuth(claimIncludes('groups', 'admin'), claimEquals('email_verified', true), claimCheck((c) => c.sub !== '')), (req, res) => {
   // req.oidc is optional on Express.Request (routes may be mounted before the middleware)...

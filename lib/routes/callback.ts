@@ -14,6 +14,7 @@ import { emit } from '../events.js';
 import { indexLogin } from '../session-index.js';
 import type { StoredLogin } from '../types.js';
 import { userInfoAtLogin } from '../userinfo.js';
+import { stepUpTokenError } from '../step-up.js';
 
 const debug = createDebug('express-oidc-login:callback');
 
@@ -90,6 +91,8 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
       }
 
       let tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
+      // A step-up's max_age (from the login route), else the configured one.
+      const maxAge = tx.maxAge ?? config.maxAge;
       try {
         tokens = await client.authorizationCodeGrant(
           configuration,
@@ -99,11 +102,11 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
             expectedState: state,
             expectedNonce: tx.nonce,
             idTokenExpected: true,
-            ...(config.maxAge !== undefined && { maxAge: config.maxAge }),
+            ...(maxAge !== undefined && { maxAge }),
           },
         );
       } catch (err) {
-        throw tokenError(err);
+        throw stepUpTokenError(err, tx.maxAge) ?? tokenError(err);
       }
       const claims = tokens.claims();
       if (!claims || typeof tokens.id_token !== 'string') throw new OidcError('ERR_OIDC_ID_TOKEN_INVALID', 400, 'The identity provider sent no ID token.');
@@ -112,6 +115,10 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
       checkIdTokenClaims(claims, tx, config, clientMetadata.client_id);
 
       let login = toStoredLogin(tokens, claims);
+      if (maxAge !== undefined || tx.acrValues) {
+        // What was asked and verified: requireAuth({ maxAge, acrValues }) then knows this login is the answer.
+        login.requested = { ...(maxAge !== undefined && { maxAge }), ...(tx.acrValues && { acrValues: tx.acrValues }) };
+      }
       if (config.fetchUserInfo) login.user = await userInfoAtLogin(configuration, login.accessToken, claims.sub);
       if (config.afterCallback) login = await runAfterCallback(config.afterCallback, req, res, login);
 

@@ -3,10 +3,12 @@ import type { ServerResponse } from 'node:http';
 import * as client from 'openid-client';
 import createDebug from 'debug';
 import type { ResolvedConfig } from '../config.js';
-import type { Provider } from '../provider.js';
+import { OidcError } from '../errors.js';
+import { providerError, type Provider } from '../provider.js';
 import { oidcState, requireSession, saveSession, type OidcRequest } from '../session.js';
 import { addTransaction } from '../transactions.js';
 import { safeReturnTo, splitUrl } from '../url.js';
+import { stepUpFromQuery, stepUpParams } from '../step-up.js';
 import { redirect } from './respond.js';
 
 const debug = createDebug('express-oidc-login:login');
@@ -17,7 +19,8 @@ const PRE_LOGIN_GRACE_MS = 60_000;
 /**
  * `GET /login?returnTo=/path`: starts a login. A new transaction (state, nonce, PKCE verifier,
  * returnTo) goes into the session under its `state`, the session is saved, and the browser is
- * sent to the provider's authorization endpoint.
+ * sent to the provider's authorization endpoint. `&max_age=...&acr_values=...` (step-up, from
+ * `requireAuth({ maxAge, acrValues })`) ask for a recent or a stronger login; see step-up.ts.
  */
 export function loginHandler(config: ResolvedConfig, provider: Provider) {
   return async function login(req: OidcRequest, res: ServerResponse): Promise<void> {
@@ -35,15 +38,7 @@ export function loginHandler(config: ResolvedConfig, provider: Provider) {
     // S256 (RFC 7636 4.2) with node:crypto: the same value as openid-client's WebCrypto version
     // at a tenth of the CPU (measured in bench/micro).
     const challenge = createHash('sha256').update(verifier).digest('base64url');
-
-    addTransaction(session, state, { nonce, verifier, returnTo, createdAt: Date.now(), ...(silent && { silent }) }, config);
-    if (silent) oidcState(session).silentTried = true;
-    if (!session.oidc?.login && isOnlyOurs(session)) {
-      // A session that holds nothing but pending logins lives as long as they do, not for the
-      // cookie's full age: abandoned logins do not fill the store for days.
-      session.cookie.maxAge = config.transactionMaxAge + PRE_LOGIN_GRACE_MS;
-    }
-    const url = client.buildAuthorizationUrl(configuration, {
+    const parameters: Record<string, string> = {
       ...config.authorizationParams,
       response_type: 'code',
       redirect_uri: config.redirectUri,
@@ -53,12 +48,74 @@ export function loginHandler(config: ResolvedConfig, provider: Provider) {
       code_challenge: challenge,
       code_challenge_method: 'S256',
       ...(silent && { prompt: 'none' }),
-    });
+    };
+    // Step-up (requireAuth({ maxAge, acrValues })): max_age / acr_values from the query, validated
+    // and only ever stricter; the transaction keeps them for the callback's checks.
+    const stepUp = stepUpFromQuery(query, config);
+    Object.assign(parameters, stepUpParams(stepUp));
+    // Built before anything goes into the session: a failed PAR request leaves no pending login.
+    const url = await authorizationUrl(config, configuration, parameters);
+
+    addTransaction(session, state, { nonce, verifier, returnTo, createdAt: Date.now(), ...(silent && { silent }), ...stepUp }, config);
+    if (silent) oidcState(session).silentTried = true;
+    if (!session.oidc?.login && isOnlyOurs(session)) {
+      // A session that holds nothing but pending logins lives as long as they do, not for the
+      // cookie's full age: abandoned logins do not fill the store for days.
+      session.cookie.maxAge = config.transactionMaxAge + PRE_LOGIN_GRACE_MS;
+    }
     // Saved before the redirect: the callback may arrive before a save at the end of this response.
     await saveSession(session);
     debug('login started, returning to %s', returnTo);
     redirect(res, url.href);
   };
+}
+
+/**
+ * The authorization URL. With PAR (RFC 9126: the option, or the provider's
+ * `require_pushed_authorization_requests`) the parameters are POSTed to the provider's PAR endpoint
+ * with client authentication, and the URL carries only `client_id` and `request_uri`.
+ */
+async function authorizationUrl(config: ResolvedConfig, configuration: client.Configuration, parameters: Record<string, string>): Promise<URL> {
+  const usePar = config.pushedAuthorizationRequests || providerRequiresPar(configuration);
+  if (!usePar) return client.buildAuthorizationUrl(configuration, parameters);
+  try {
+    return await client.buildAuthorizationUrlWithPAR(configuration, parameters);
+  } catch (err) {
+    debug('pushed authorization request failed: %s', (err as Error)?.message);
+    throw parError(err);
+  }
+}
+
+/** Whether each provider requires PAR, read once: serverMetadata() deep-copies the metadata on every call. */
+const parRequired = new WeakMap<client.Configuration, boolean>();
+
+function providerRequiresPar(configuration: client.Configuration): boolean {
+  let required = parRequired.get(configuration);
+  if (required === undefined) {
+    required = configuration.serverMetadata().require_pushed_authorization_requests === true;
+    parRequired.set(configuration, required);
+  }
+  return required;
+}
+
+/** A failed PAR request: 502 (refused, or an invalid answer), 503 (unreachable) or 504 (timeout). */
+function parError(err: unknown): OidcError {
+  const refusedClient =
+    (err instanceof client.WWWAuthenticateChallengeError && err.status === 401) ||
+    (err instanceof client.ResponseBodyError && (err.error === 'invalid_client' || err.error === 'unauthorized_client'));
+  if (refusedClient) {
+    return new OidcError(
+      'ERR_OIDC_PROVIDER_RESPONSE',
+      502,
+      'The identity provider refused this app\'s client credentials (pushed authorization request): check clientId and clientAuthMethod with its secret, key or certificate.',
+      { cause: err },
+    );
+  }
+  if (err instanceof client.ResponseBodyError) {
+    const code = /^[a-z_]{1,64}$/.test(err.error) ? err.error : 'invalid_error';
+    return new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, `The identity provider refused the pushed authorization request (${code}).`, { cause: err });
+  }
+  return providerError(err, 'par');
 }
 
 /** The one value of a query parameter; several (an array) count as none. */

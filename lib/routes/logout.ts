@@ -22,7 +22,8 @@ const debug = createDebug('express-oidc-login:logout');
  *    session lives on), its id remembered as ended (see session-index.ts).
  * 5. 303 (after POST) / 302 (after GET) to the provider's `end_session_endpoint` with
  *    `id_token_hint`, `client_id`, `post_logout_redirect_uri` and a random `state`, when
- *    `logout.idpLogout` is on and the provider has one; else to `logout.postLogoutRedirectUri`.
+ *    `logout.idpLogout` is on and the provider has one (or to `logout.idpLogoutUrl`'s URL, for
+ *    providers without a standard one); else to `logout.postLogoutRedirectUri`.
  *
  * Talking to the provider (discovery, revocation) is bounded by `httpTimeout` in all; an
  * unreachable provider makes it a local logout. The destination never comes from the request.
@@ -68,7 +69,12 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
 
     let location = postLogout;
     let detail: 'provider' | 'local' = 'local';
-    if (configuration && !providerDown && config.logout.idpLogout && configuration.serverMetadata().end_session_endpoint) {
+    // logout.idpLogoutUrl (auth0Logout(), cognitoLogout()...): the provider's own logout URL.
+    const custom = configuration && !providerDown && config.logout.idpLogout ? customLogoutUrl(config, configuration, login.idToken) : undefined;
+    if (custom) {
+      location = custom;
+      detail = 'provider';
+    } else if (configuration && !providerDown && config.logout.idpLogout && configuration.serverMetadata().end_session_endpoint) {
       try {
         location = client.buildEndSessionUrl(configuration, {
           id_token_hint: login.idToken,
@@ -89,6 +95,43 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
     emit(config, 'logout', { sub: login.claims.sub, sid: login.claims.sid as string | undefined, sessionId, detail }, req);
     redirect(res, status, location);
   };
+}
+
+/**
+ * `logout.idpLogoutUrl`'s answer, when it is one: an absolute https URL (http only with
+ * `dangerouslyAllowInsecureHttp`), without credentials. It is given only the configuration and the
+ * session's ID token, never the request. A throw or anything else keeps the standard behaviour.
+ */
+function customLogoutUrl(config: ResolvedConfig, configuration: client.Configuration, idToken: string): string | undefined {
+  const build = config.logout.idpLogoutUrl;
+  if (!build) return undefined;
+  let value: URL | string | undefined;
+  try {
+    value = build({
+      idToken,
+      clientId: configuration.clientMetadata().client_id,
+      postLogoutRedirectUri: config.logout.postLogoutRedirectUri,
+      state: client.randomState(),
+      metadata: configuration.serverMetadata(),
+    });
+  } catch (err) {
+    debug('logout.idpLogoutUrl threw, ignored: %s', (err as Error)?.message);
+    return undefined;
+  }
+  if (value === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value instanceof URL ? value.href : String(value));
+  } catch {
+    debug('logout.idpLogoutUrl returned no absolute URL, ignored');
+    return undefined;
+  }
+  const secure = url.protocol === 'https:' || (url.protocol === 'http:' && config.allowInsecureHttp);
+  if (!secure || url.username || url.password) {
+    debug('logout.idpLogoutUrl returned a URL that is not https (or has credentials), ignored');
+    return undefined;
+  }
+  return url.href;
 }
 
 /**
