@@ -353,7 +353,7 @@ function refreshError(err: unknown): OidcError {
     return new OidcError(
       'ERR_OIDC_PROVIDER_RESPONSE',
       502,
-      'The identity provider refused this app\'s client credentials when refreshing the access token: check clientId, clientSecret and clientAuthMethod.',
+      'The identity provider refused this app\'s client credentials when refreshing the access token: check clientId and clientAuthMethod with its secret, key or certificate.',
       { cause: err },
     );
   }

@@ -188,7 +188,7 @@ function clientRefused(cause: unknown): OidcError {
   return new OidcError(
     'ERR_OIDC_PROVIDER_RESPONSE',
     502,
-    'The identity provider refused this app\'s client credentials: check clientId, clientSecret and clientAuthMethod.',
+    'The identity provider refused this app\'s client credentials: check clientId and clientAuthMethod with its secret, key or certificate.',
     { cause },
   );
 }
