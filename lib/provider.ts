@@ -72,7 +72,7 @@ export class Provider {
       return configuration;
     } catch (err) {
       debug('discovery of %s failed: %s', issuer.href, (err as Error)?.message);
-      throw providerError(err, 'discovery');
+      throw issuerMismatch(err, issuer) ?? providerError(err, 'discovery');
     }
   }
 
@@ -162,6 +162,26 @@ export class Provider {
     debug('fetched JWKS with %d keys', jwks.keys.length);
     return keys;
   }
+}
+
+/**
+ * The discovery document names another issuer: say which, and whether only a trailing slash
+ * differs (Auth0 issuers end with "/", Keycloak realms do not), so the fix is obvious.
+ */
+function issuerMismatch(err: unknown, configured: URL): OidcError | undefined {
+  const detail = (err as { cause?: { attribute?: unknown; body?: { issuer?: unknown } } })?.cause;
+  if (detail?.attribute !== 'issuer') return undefined;
+  const announced = typeof detail.body?.issuer === 'string' ? detail.body.issuer : undefined;
+  if (announced === undefined) return undefined;
+  const onlySlash = announced.replace(/\/+$/, '') === configured.href.replace(/\/+$/, '');
+  return new OidcError(
+    'ERR_OIDC_PROVIDER_MISMATCH',
+    502,
+    `The identity provider's discovery document names the issuer ${JSON.stringify(announced)}, not the configured ` +
+      `"issuer" ${JSON.stringify(configured.href)}.` +
+      (onlySlash ? ' Only a trailing slash differs: set "issuer" exactly as the provider writes it.' : ' Check the "issuer" option.'),
+    { cause: err },
+  );
 }
 
 function isJwks(value: unknown): value is JSONWebKeySet {

@@ -107,11 +107,33 @@ describe('discovery', () => {
     try {
       const agent = request.agent(createApp(testOptions(liar)).app);
       const res = await agent.get('/login');
-      expect({ status: res.status, code: res.body.code }).toEqual({ status: 502, code: 'ERR_OIDC_PROVIDER_RESPONSE' });
+      expect({ status: res.status, code: res.body.code }).toEqual({ status: 502, code: 'ERR_OIDC_PROVIDER_MISMATCH' });
+      expect(res.body.message).toContain('"http://127.0.0.1:1"');
+      expect(res.body.message).toContain(`"${liar.issuer}/"`);
       expect(liar.counts.authorize).toBe(0);
       expect((await agent.get('/probe/oidc')).body.pending).toBe(0);
     } finally {
       await liar.close();
+    }
+  });
+});
+
+describe('an issuer that differs by a trailing slash', () => {
+  it('says that only the trailing slash differs', async () => {
+    let issuer = '';
+    const server = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ issuer, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks` }));
+      void req;
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    // The provider writes its issuer without the slash (as Keycloak realms do); the app has one.
+    issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}/realms/demo`;
+    try {
+      const res = await request(createApp(testOptions({ issuer: `${issuer}/` })).app).get('/login');
+      expect({ status: res.status, code: res.body.code }).toEqual({ status: 502, code: 'ERR_OIDC_PROVIDER_MISMATCH' });
+      expect(res.body.message).toMatch(/Only a trailing slash differs/);
+    } finally {
+      await new Promise((r) => server.close(r));
     }
   });
 });
