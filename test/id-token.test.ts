@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import request, { type Response } from 'supertest';
 import type { OidcLoginOptions } from '../lib/index.js';
 import { createApp, testOptions } from './support/app.js';
@@ -7,12 +7,11 @@ import {
   signHs256,
   signIdToken,
   signRs256Raw,
-  startHostileProvider,
   unsignedToken,
   withAlg,
-  type HostileProvider,
   type TokenHook,
 } from './support/hostile-provider.js';
+import { useHostileProvider } from './support/use-hostile-provider.js';
 import { APP_BASE_URL, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI } from './support/provider.js';
 
 /**
@@ -21,20 +20,7 @@ import { APP_BASE_URL, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI } from './support/
  * would. Every rejection is checked for its status, its stable code, and that no login was stored.
  */
 
-let op: HostileProvider;
-beforeAll(async () => {
-  op = await startHostileProvider();
-});
-afterAll(async () => {
-  await op.close();
-});
-beforeEach(() => {
-  op.reset();
-});
-afterEach(() => {
-  // A hook that threw would make the provider answer 500 and a test pass for the wrong reason.
-  expect(op.errors).toEqual([]);
-});
+const op = useHostileProvider();
 
 interface Attempt {
   agent: request.Agent;

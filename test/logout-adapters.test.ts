@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import express from 'express';
 import session, { MemoryStore } from 'express-session';
 import * as client from 'openid-client';
@@ -11,11 +11,11 @@ import {
   type IdpLogoutContext,
   type IdpLogoutUrl,
   type OidcEvent,
-  type OidcLoginOptions,
-} from '../lib/index.js';
+  type OidcLoginOptions } from '../lib/index.js';
 import { testOptions } from './support/app.js';
 import { login as loginAtProvider, newBrowser } from './support/flow.js';
-import { startHostileProvider, type HostileProvider } from './support/hostile-provider.js';
+import { startHostileProvider } from './support/hostile-provider.js';
+import { useHostileProvider } from './support/use-hostile-provider.js';
 import { createLogoutApp, storedSession } from './support/logout-kit.js';
 import { APP_BASE_URL, CLIENT_ID, CLIENT_SECRET, startProvider, type TestProvider } from './support/provider.js';
 
@@ -26,19 +26,7 @@ import { APP_BASE_URL, CLIENT_ID, CLIENT_SECRET, startProvider, type TestProvide
  * configured post-logout URI goes into the provider's URL.
  */
 
-let op: HostileProvider;
-beforeAll(async () => {
-  op = await startHostileProvider();
-});
-afterAll(async () => {
-  await op.close();
-});
-beforeEach(() => {
-  op.reset();
-});
-afterEach(() => {
-  expect(op.errors).toEqual([]);
-});
+const op = useHostileProvider();
 
 const SAME_ORIGIN = { Origin: APP_BASE_URL };
 

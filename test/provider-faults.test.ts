@@ -1,10 +1,11 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import request, { type Response } from 'supertest';
 import type { OidcLoginOptions } from '../lib/index.js';
 import { createApp, testOptions } from './support/app.js';
-import { startHostileProvider, type HostileProvider } from './support/hostile-provider.js';
+import { startHostileProvider } from './support/hostile-provider.js';
+import { useHostileProvider } from './support/use-hostile-provider.js';
 
 /**
  * The provider misbehaving around the ID token: its JWKS endpoint failing, hanging, redirecting
@@ -12,19 +13,7 @@ import { startHostileProvider, type HostileProvider } from './support/hostile-pr
  * redirecting or answering a response that is not a token response. Never a login, never a 500.
  */
 
-let op: HostileProvider;
-beforeAll(async () => {
-  op = await startHostileProvider();
-});
-afterAll(async () => {
-  await op.close();
-});
-beforeEach(() => {
-  op.reset();
-});
-afterEach(() => {
-  expect(op.errors).toEqual([]);
-});
+const op = useHostileProvider();
 
 type App = ReturnType<typeof createApp>['app'];
 

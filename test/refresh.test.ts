@@ -5,7 +5,8 @@ import request from 'supertest';
 import type { OidcLoginOptions } from '../lib/index.js';
 import { testOptions } from './support/app.js';
 import { login, newBrowser, type Browser } from './support/flow.js';
-import { generateSigningKey, signIdToken, startHostileProvider, type HostileProvider, type TokenContext, type TokenHook } from './support/hostile-provider.js';
+import { generateSigningKey, signIdToken, type TokenContext, type TokenHook } from './support/hostile-provider.js';
+import { useHostileProvider } from './support/use-hostile-provider.js';
 import { startProvider, type TestProvider } from './support/provider.js';
 import {
   barrier,
@@ -18,8 +19,7 @@ import {
   tapRefreshGrants,
   type Instance,
   type RefreshTap,
-  type Served,
-} from './support/refresh-kit.js';
+  type Served } from './support/refresh-kit.js';
 
 /**
  * req.oidc.getAccessToken(): refresh on expiry with the rotated refresh token saved, one token
@@ -390,17 +390,7 @@ async function hostileLogin(url: string): Promise<{ agent: request.Agent; sid: s
 }
 
 describe('against a hostile provider', () => {
-  let op: HostileProvider;
-  beforeAll(async () => {
-    op = await startHostileProvider();
-  });
-  afterAll(async () => {
-    await op.close();
-  });
-  beforeEach(() => op.reset());
-  afterEach(() => {
-    expect(op.errors).toEqual([]);
-  });
+  const op = useHostileProvider();
 
   const options = (overrides: Partial<OidcLoginOptions> = {}) => testOptions(op, { refreshLeeway: 60, ...overrides });
 
