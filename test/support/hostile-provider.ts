@@ -126,8 +126,10 @@ export type UserInfoHook = (ctx: { accessToken: string | undefined; issuer: stri
 export type AuthorizeHook = (ctx: { params: URLSearchParams; code: string; issuer: string }) => Record<string, string> | URLSearchParams;
 
 export interface HostileProvider {
-  /** `http://127.0.0.1:<port>` */
+  /** `http://127.0.0.1:<port>`, followed by the `issuerPath` option. */
   readonly issuer: string;
+  /** `http://127.0.0.1:<port>`: where the endpoints are (`/authorize`, `/token`, `/jwks`, `/userinfo`). */
+  readonly origin: string;
   readonly port: number;
   /** The signing keys; `keys[0]` signs by default. The JWKS serves `jwks`. */
   readonly keys: readonly SigningKey[];
@@ -160,8 +162,13 @@ export interface HostileProviderOptions {
   clientId?: string;
   clientSecret?: string;
   redirectUri?: string;
-  /** Extra or overriding discovery metadata. */
-  metadata?: Record<string, unknown>;
+  /** Extra or overriding discovery metadata; a function is given the issuer. */
+  metadata?: Record<string, unknown> | ((issuer: string) => Record<string, unknown>);
+  /**
+   * A path after the origin in the issuer (`/realms/demo`, `/common/v2.0`): discovery is then at
+   * `<issuer>/.well-known/openid-configuration`. The endpoints stay at the origin. Default none.
+   */
+  issuerPath?: string;
   /** Advertise `<issuer>/userinfo` as the userinfo_endpoint (answered by `onUserInfo`). Default false. */
   userinfo?: boolean;
 }
@@ -227,13 +234,15 @@ export async function startHostileProvider(options: HostileProviderOptions = {})
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  const issuer = `http://127.0.0.1:${port}`;
+  const origin = `http://127.0.0.1:${port}`;
+  const issuer = `${origin}${options.issuerPath ?? ''}`;
+  const discoveryPath = `${new URL(issuer).pathname.replace(/\/$/, '')}/.well-known/openid-configuration`;
 
   const metadata = {
     issuer,
-    authorization_endpoint: `${issuer}/authorize`,
-    token_endpoint: `${issuer}/token`,
-    jwks_uri: `${issuer}/jwks`,
+    authorization_endpoint: `${origin}/authorize`,
+    token_endpoint: `${origin}/token`,
+    jwks_uri: `${origin}/jwks`,
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
     grant_types_supported: ['authorization_code'],
@@ -244,12 +253,13 @@ export async function startHostileProvider(options: HostileProviderOptions = {})
     code_challenge_methods_supported: ['S256'],
     claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'nonce', 'name', 'email'],
     authorization_response_iss_parameter_supported: true,
-    ...(options.userinfo && { userinfo_endpoint: `${issuer}/userinfo` }),
-    ...options.metadata,
+    ...(options.userinfo && { userinfo_endpoint: `${origin}/userinfo` }),
+    ...(typeof options.metadata === 'function' ? options.metadata(issuer) : options.metadata),
   };
 
   const hp: HostileProvider = {
     issuer,
+    origin,
     port,
     get keys() {
       return keys;
@@ -291,8 +301,8 @@ export async function startHostileProvider(options: HostileProviderOptions = {})
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', issuer);
-    if (req.method === 'GET' && url.pathname === '/.well-known/openid-configuration') {
+    const url = new URL(req.url ?? '/', origin);
+    if (req.method === 'GET' && url.pathname === discoveryPath) {
       hp.counts.discovery++;
       send(res, { status: 200, body: metadata });
       return;
