@@ -9,6 +9,7 @@ import {
   type ClientTlsIdentity,
 } from './client-auth.js';
 import type { StoredLogin } from './types.js';
+import { isEntraMultiTenantIssuer, isTenantId, TENANT_PLACEHOLDER } from './entra.js';
 
 /** How the client authenticates at the token endpoint. */
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'client_secret_jwt' | 'private_key_jwt' | 'tls_client_auth';
@@ -97,6 +98,15 @@ export interface OidcLoginOptions {
   idTokenSigningAlg?: string;
   /** Audiences besides `clientId` that an ID token may carry. Default none. */
   additionalAudiences?: readonly string[];
+  /**
+   * Required with a Microsoft Entra ID multi-tenant issuer (`https://login.microsoftonline.com/common/v2.0`,
+   * `/organizations/v2.0` or `/consumers/v2.0`), and only allowed with one: the tenant IDs (GUIDs)
+   * whose users may log in, or `'any'` to let in the users of every Entra tenant (and, with
+   * `common` or `consumers`, every personal Microsoft account). Each ID token's `iss` must be
+   * `https://login.microsoftonline.com/<its tid>/v2.0`; a login from a tenant not listed is refused
+   * with `403 ERR_OIDC_TENANT_NOT_ALLOWED`.
+   */
+  allowedTenants?: readonly string[] | 'any';
   /** Timeout of every request to the provider, in milliseconds. Default 5000. */
   httpTimeout?: number;
   /** Clock skew tolerated in ID token time checks, in seconds. Default 60. */
@@ -223,6 +233,8 @@ export interface ResolvedConfig {
   readonly pushedAuthorizationRequests: boolean;
   readonly idTokenSigningAlg: string;
   readonly additionalAudiences: readonly string[];
+  /** A multi-tenant Entra issuer's allowed tenants (lower-case GUIDs) or 'any'; undefined for every other issuer. */
+  readonly allowedTenants: readonly string[] | 'any' | undefined;
   readonly httpTimeout: number;
   readonly clockTolerance: number;
   readonly transactionMaxAge: number;
@@ -266,6 +278,7 @@ const KNOWN_OPTIONS = [
   'pushedAuthorizationRequests',
   'idTokenSigningAlg',
   'additionalAudiences',
+  'allowedTenants',
   'httpTimeout',
   'clockTolerance',
   'transactionMaxAge',
@@ -398,6 +411,50 @@ function routePath(name: string, value: unknown, fallback: string): string | fal
     fail(`"routes.${name}" must be a path starting with a single "/" (or false to turn the route off).`);
   }
   return value.length > 1 && value.endsWith('/') ? value.slice(0, -1) : value;
+}
+
+/**
+ * `allowedTenants`: required with a Microsoft Entra multi-tenant issuer (any Entra organisation's
+ * users could log in otherwise), refused with any other issuer.
+ */
+function resolveAllowedTenants(value: unknown, issuer: URL | undefined, configuration: Configuration | undefined): readonly string[] | 'any' | undefined {
+  const multiTenant = issuer ? isEntraMultiTenantIssuer(issuer) : configuration!.serverMetadata().issuer.includes(TENANT_PLACEHOLDER);
+  const shown = issuer ? `"issuer" ${issuer.href}` : 'The "configuration" issuer';
+  if (value === undefined) {
+    if (!multiTenant) return undefined;
+    const endpoint = issuer ? (/^\/([a-z]+)\//i.exec(issuer.pathname)?.[1] ?? '').toLowerCase() : 'common';
+    const who =
+      endpoint === 'organizations'
+        ? 'the users of any Microsoft Entra organisation'
+        : endpoint === 'consumers'
+          ? 'any personal Microsoft account'
+          : 'the users of any Microsoft Entra organisation and any personal Microsoft account';
+    fail(
+      `${shown} is Microsoft Entra ID's multi-tenant endpoint: ${who} can log in through it. ` +
+        'Set "allowedTenants" to the tenant IDs (GUIDs) whose users may log in, e.g. allowedTenants: [\'<your tenant id>\'], ' +
+        'or to \'any\' to let every tenant in (and check claims.tid in afterCallback). ' +
+        `For your own tenant only, use its issuer ${issuer ? issuer.origin : 'https://login.microsoftonline.com'}/<tenant id>/v2.0 instead.`,
+    );
+  }
+  if (!multiTenant) {
+    fail(
+      '"allowedTenants" is for a Microsoft Entra ID multi-tenant issuer (https://login.microsoftonline.com/common/v2.0, ' +
+        '/organizations/v2.0 or /consumers/v2.0). A single-tenant issuer (…/<tenant id>/v2.0) names its tenant itself: remove "allowedTenants".',
+    );
+  }
+  if (value === 'any') return 'any';
+  if (!Array.isArray(value) || value.length === 0 || !value.every((t) => typeof t === 'string')) {
+    fail('"allowedTenants" must be a non-empty array of tenant IDs (GUIDs), or \'any\'.');
+  }
+  for (const tenant of value as string[]) {
+    if (!isTenantId(tenant)) {
+      fail(
+        `"allowedTenants" must list tenant IDs (GUIDs, such as 72f988bf-86f1-41af-91ab-2d7cd011db47), not ${JSON.stringify(tenant)}. ` +
+          'An Entra tenant\'s ID is on its Overview page in the Entra admin center; a domain name (contoso.onmicrosoft.com) is not accepted.',
+      );
+    }
+  }
+  return Object.freeze([...new Set((value as string[]).map((t) => t.toLowerCase()))]);
 }
 
 /**
@@ -619,6 +676,7 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     pushedAuthorizationRequests: o.pushedAuthorizationRequests === true,
     idTokenSigningAlg,
     additionalAudiences: Object.freeze([...(additionalAudiences as string[])]),
+    allowedTenants: resolveAllowedTenants(o.allowedTenants, issuer, configuration),
     httpTimeout: positiveNumber('httpTimeout', o.httpTimeout, DEFAULTS.httpTimeout, 120_000),
     clockTolerance: (() => {
       const v = o.clockTolerance ?? DEFAULTS.clockTolerance;

@@ -4,6 +4,7 @@ import createDebug from 'debug';
 import type { ResolvedConfig } from './config.js';
 import { clientAuthentication } from './client-auth.js';
 import { checkProviderMetadata, report } from './config-check.js';
+import { checkDiscoveredIssuer, checkTenant, discoveryUrl, issuerTemplate, templateCodeGrant, tenantIssuer, TENANT_PLACEHOLDER } from './entra.js';
 import { OidcError } from './errors.js';
 
 const debug = createDebug('express-oidc-login:provider');
@@ -27,6 +28,8 @@ export class Provider {
   #configuration: Promise<client.Configuration> | undefined;
   #jwks: { keys: LocalJwks; fetchedAt: number } | undefined;
   #jwksInFlight: Promise<LocalJwks> | undefined;
+  /** What discovery was given, to build more Configurations like it (one per Entra tenant). */
+  #built: { auth: client.ClientAuth; metadata: Partial<client.ClientMetadata>; customFetch: client.CustomFetch | undefined } | undefined;
 
   constructor(config: ResolvedConfig) {
     this.#config = config;
@@ -50,23 +53,38 @@ export class Provider {
     debug('discovering %s', issuer.href);
     // client_secret_basic / _post / _jwt, private_key_jwt or tls_client_auth (lib/client-auth.ts).
     const { auth, metadata: authMetadata, customFetch } = await clientAuthentication(c);
+    const metadata: Partial<client.ClientMetadata> = {
+      id_token_signed_response_alg: c.idTokenSigningAlg,
+      [client.clockTolerance]: c.clockTolerance,
+      ...authMetadata,
+    };
+    const discover = (url: URL) =>
+      client.discovery(url, c.clientId!, metadata, auth, {
+        timeout: c.httpTimeout / 1000,
+        ...(c.allowInsecureHttp ? { execute: [client.allowInsecureRequests] } : {}),
+        ...(customFetch && { [client.customFetch]: customFetch }),
+      });
     try {
-      const configuration = await client.discovery(
-        issuer,
-        c.clientId!,
-        {
-          id_token_signed_response_alg: c.idTokenSigningAlg,
-          [client.clockTolerance]: c.clockTolerance,
-          ...authMetadata,
-        },
-        auth,
-        {
-          timeout: c.httpTimeout / 1000,
-          ...(c.allowInsecureHttp ? { execute: [client.allowInsecureRequests] } : {}),
-          ...(customFetch && { [client.customFetch]: customFetch }),
-        },
-      );
+      let configuration: client.Configuration;
+      if (c.allowedTenants !== undefined) {
+        // Entra multi-tenant: the document is fetched as is and its "{tenantid}" issuer checked here.
+        configuration = await discover(discoveryUrl(issuer));
+        checkDiscoveredIssuer(issuer, configuration.serverMetadata().issuer, c.allowedTenants);
+      } else {
+        try {
+          configuration = await discover(issuer);
+        } catch (err) {
+          // "https://idp/realms/a/" and "https://idp/realms/a" fetch the same document (OpenID Connect
+          // Discovery 4.1): take the issuer as the provider writes it. Tokens must then name it exactly.
+          const announced = slashOnly(err, issuer);
+          if (announced === undefined) throw err;
+          debug('the issuer is %s (only a trailing slash differs from the configured one)', announced);
+          configuration = await discover(new URL(announced));
+        }
+        if (configuration.serverMetadata().issuer.includes(TENANT_PLACEHOLDER)) throw tenantTemplateRefused(configuration.serverMetadata().issuer);
+      }
       configuration.timeout = c.httpTimeout / 1000;
+      this.#built = { auth, metadata, customFetch };
       debug('discovered %s', configuration.serverMetadata().issuer);
       this.#check(configuration);
       return configuration;
@@ -74,6 +92,57 @@ export class Provider {
       debug('discovery of %s failed: %s', issuer.href, (err as Error)?.message);
       throw issuerMismatch(err, issuer) ?? providerError(err, 'discovery');
     }
+  }
+
+  /**
+   * A Configuration like the discovered one, naming `issuer` (one tenant's, for a `{tenantid}`
+   * issuer) and fetching with `ownFetch` when given.
+   */
+  #configurationFor(discovered: client.Configuration, issuer: string, ownFetch?: client.CustomFetch): client.Configuration {
+    const c = this.#config;
+    const built = this.#built!;
+    const configuration = new client.Configuration({ ...(discovered.serverMetadata() as client.ServerMetadata), issuer }, c.clientId!, built.metadata, built.auth);
+    configuration.timeout = c.httpTimeout / 1000;
+    const doFetch = ownFetch ?? built.customFetch;
+    if (doFetch) configuration[client.customFetch] = doFetch;
+    if (c.allowInsecureHttp) client.allowInsecureRequests(configuration);
+    return configuration;
+  }
+
+  /**
+   * The code exchange (and the ID token's validation by openid-client). For an Entra `{tenantid}`
+   * issuer, with a Configuration for the token's own tenant (see {@link templateCodeGrant}).
+   */
+  async authorizationCodeGrant(
+    currentUrl: URL,
+    checks: Parameters<typeof client.authorizationCodeGrant>[2],
+    issParam: string | undefined,
+  ): Promise<client.TokenEndpointResponse & client.TokenEndpointResponseHelpers> {
+    const configuration = await this.getConfiguration();
+    const issuer = configuration.serverMetadata().issuer;
+    if (!issuer.includes(TENANT_PLACEHOLDER) || !this.#built) return client.authorizationCodeGrant(configuration, currentUrl, checks);
+    return templateCodeGrant(
+      (tenant, tenantFetch) => this.#configurationFor(configuration, tenant, tenantFetch),
+      issuer,
+      configuration[client.customFetch] ?? ((url, init) => fetch(url, init as RequestInit)),
+      currentUrl,
+      checks,
+      issParam,
+    );
+  }
+
+  /**
+   * The Configuration for requests whose answer has an ID token about `claims`' login (a refresh):
+   * the discovered one, or for an Entra `{tenantid}` issuer the login's own tenant's. With a
+   * multi-tenant issuer, the login's tenant must still be allowed (an OidcError otherwise).
+   */
+  async configurationForLogin(claims: { iss?: unknown; tid?: unknown }): Promise<client.Configuration> {
+    const configuration = await this.getConfiguration();
+    const issuer = configuration.serverMetadata().issuer;
+    const allowed = this.#config.allowedTenants;
+    if (allowed !== undefined) checkTenant(claims, issuer, allowed);
+    if (!issuer.includes(TENANT_PLACEHOLDER) || !this.#built) return configuration;
+    return this.#configurationFor(configuration, tenantIssuer(claims, issuerTemplate(issuer)));
   }
 
   /** The start-up check against the provider's metadata: warnings logged, errors also thrown. */
@@ -164,22 +233,42 @@ export class Provider {
   }
 }
 
-/**
- * The discovery document names another issuer: say which, and whether only a trailing slash
- * differs (Auth0 issuers end with "/", Keycloak realms do not), so the fix is obvious.
- */
-function issuerMismatch(err: unknown, configured: URL): OidcError | undefined {
+/** The issuer a discovery document announced, from openid-client's mismatch error. */
+function announcedIssuer(err: unknown): string | undefined {
   const detail = (err as { cause?: { attribute?: unknown; body?: { issuer?: unknown } } })?.cause;
   if (detail?.attribute !== 'issuer') return undefined;
-  const announced = typeof detail.body?.issuer === 'string' ? detail.body.issuer : undefined;
+  return typeof detail.body?.issuer === 'string' ? detail.body.issuer : undefined;
+}
+
+/** The announced issuer, when it differs from the configured one by a trailing slash only. */
+function slashOnly(err: unknown, configured: URL): string | undefined {
+  const announced = announcedIssuer(err);
+  if (announced === undefined || announced === configured.href) return undefined;
+  return announced.replace(/\/$/, '') === configured.href.replace(/\/$/, '') ? announced : undefined;
+}
+
+const TENANT_TEMPLATE_HINT =
+  'It is Microsoft Entra ID\'s multi-tenant endpoint: set "issuer" to https://login.microsoftonline.com/organizations/v2.0 ' +
+  '(or common, consumers) with "allowedTenants", or to your tenant\'s https://login.microsoftonline.com/<tenant id>/v2.0.';
+
+function tenantTemplateRefused(announced: string): OidcError {
+  return new OidcError(
+    'ERR_OIDC_PROVIDER_MISMATCH',
+    502,
+    `The identity provider's discovery document names the issuer template ${JSON.stringify(announced)}, which no token can match. ${TENANT_TEMPLATE_HINT}`,
+  );
+}
+
+/** The discovery document names another issuer: say which, so the fix is obvious. */
+function issuerMismatch(err: unknown, configured: URL): OidcError | undefined {
+  const announced = announcedIssuer(err);
   if (announced === undefined) return undefined;
-  const onlySlash = announced.replace(/\/+$/, '') === configured.href.replace(/\/+$/, '');
   return new OidcError(
     'ERR_OIDC_PROVIDER_MISMATCH',
     502,
     `The identity provider's discovery document names the issuer ${JSON.stringify(announced)}, not the configured ` +
       `"issuer" ${JSON.stringify(configured.href)}.` +
-      (onlySlash ? ' Only a trailing slash differs: set "issuer" exactly as the provider writes it.' : ' Check the "issuer" option.'),
+      (announced.includes(TENANT_PLACEHOLDER) ? ` ${TENANT_TEMPLATE_HINT}` : ' Check the "issuer" option.'),
     { cause: err },
   );
 }

@@ -221,7 +221,16 @@ async function refresh(req: OidcRequest, config: ResolvedConfig, provider: Provi
     if (!needsRefresh(current, config)) return { ended: false, tokens: pickTokens(current), refreshed: false };
   }
 
-  const configuration = await provider.getConfiguration();
+  let configuration: client.Configuration;
+  try {
+    configuration = await provider.configurationForLogin(current.claims);
+  } catch (err) {
+    // An Entra multi-tenant login whose tenant is no longer allowed ends; an outage does not.
+    if (err instanceof OidcError && (err.code === 'ERR_OIDC_TENANT_NOT_ALLOWED' || err.code === 'ERR_OIDC_ID_TOKEN_INVALID')) {
+      return { ended: true, reason: 'id_token', error: err };
+    }
+    throw err;
+  }
   for (let attempt = 0; ; attempt++) {
     if (current.refreshToken === undefined) throw unauthenticated(NO_REFRESH_TOKEN);
     let tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
@@ -322,6 +331,7 @@ function compareClaims(original: IDToken, refreshed: IDToken, config: ResolvedCo
   if (refreshed.sub !== original.sub) return '"sub" differs from the original ID token\'s (another user).';
   if (!sameAudience(refreshed.aud, original.aud)) return '"aud" differs from the original ID token\'s.';
   if (refreshed.azp !== original.azp) return '"azp" differs from the original ID token\'s.';
+  if (config.allowedTenants !== undefined && refreshed.tid !== original.tid) return '"tid" differs from the original ID token\'s (another tenant).';
   if (refreshed.auth_time !== undefined && refreshed.auth_time !== original.auth_time) {
     return '"auth_time" differs from the original authentication\'s.';
   }

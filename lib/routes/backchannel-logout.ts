@@ -6,6 +6,7 @@ import { emit } from '../events.js';
 import type { Provider } from '../provider.js';
 import { endSessions, forgetJti, NoSessionStoreError, rememberJti, SessionStoreFailure } from '../session-index.js';
 import type { OidcRequest } from '../session.js';
+import { expectedIssuer } from '../entra.js';
 
 const debug = createDebug('express-oidc-login:backchannel-logout');
 
@@ -57,7 +58,7 @@ export function backchannelLogoutHandler(config: ResolvedConfig, provider: Provi
       const alg = metadata.id_token_signed_response_alg ?? config.idTokenSigningAlg;
       claims = checkLogoutToken(header, payload, {
         alg,
-        issuer: configuration.serverMetadata().issuer,
+        issuer: logoutTokenIssuer(payload, configuration.serverMetadata().issuer, config.allowedTenants),
         clientId: metadata.client_id,
         additionalAudiences: config.additionalAudiences,
         clockTolerance: config.clockTolerance,
@@ -93,6 +94,15 @@ export function backchannelLogoutHandler(config: ResolvedConfig, provider: Provi
       res.end(body);
     }
   };
+}
+
+/** The issuer the logout token must name; with an Entra multi-tenant issuer, its own allowed tenant's. */
+function logoutTokenIssuer(payload: Record<string, unknown>, discovered: string, allowed: readonly string[] | 'any' | undefined): string {
+  try {
+    return expectedIssuer(payload, discovered, allowed);
+  } catch (err) {
+    throw invalid('The logout token does not name an allowed tenant of the identity provider ("iss", "tid").', err);
+  }
 }
 
 function toFailure(err: unknown): LogoutRequestError & { closeConnection?: boolean } {

@@ -15,6 +15,7 @@ import { indexLogin } from '../session-index.js';
 import type { StoredLogin } from '../types.js';
 import { userInfoAtLogin } from '../userinfo.js';
 import { stepUpTokenError } from '../step-up.js';
+import { checkTenant, issuerMatches } from '../entra.js';
 
 const debug = createDebug('express-oidc-login:callback');
 
@@ -78,8 +79,9 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
         throw new OidcError('ERR_OIDC_TRANSACTION_EXPIRED', 400, 'This login took too long and has expired. Start again from the login page.');
       }
       const configuration = await provider.getConfiguration();
+      let issParam: string | undefined;
       try {
-        checkAuthorizationResponse(params, configuration.serverMetadata());
+        issParam = checkAuthorizationResponse(params, configuration.serverMetadata());
       } catch (err) {
         if (tx.silent && err instanceof OidcAuthorizationError && err.code === 'ERR_OIDC_ACCESS_DENIED') {
           // A silent login found no session at the provider: carry on, not logged in.
@@ -94,8 +96,7 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
       // A step-up's max_age (from the login route), else the configured one.
       const maxAge = tx.maxAge ?? config.maxAge;
       try {
-        tokens = await client.authorizationCodeGrant(
-          configuration,
+        tokens = await provider.authorizationCodeGrant(
           callbackUrl(config.redirectUri, req.url ?? ''),
           {
             pkceCodeVerifier: tx.verifier,
@@ -104,6 +105,7 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
             idTokenExpected: true,
             ...(maxAge !== undefined && { maxAge }),
           },
+          issParam,
         );
       } catch (err) {
         throw stepUpTokenError(err, tx.maxAge) ?? tokenError(err);
@@ -113,6 +115,8 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
       const clientMetadata = configuration.clientMetadata();
       await provider.verifySignature(tokens.id_token, clientMetadata.id_token_signed_response_alg ?? config.idTokenSigningAlg);
       checkIdTokenClaims(claims, tx, config, clientMetadata.client_id);
+      // Entra multi-tenant: the token's tenant, now verified, must be allowed.
+      if (config.allowedTenants !== undefined) checkTenant(claims, configuration.serverMetadata().issuer, config.allowedTenants);
 
       let login = toStoredLogin(tokens, claims);
       if (maxAge !== undefined || tx.acrValues) {
@@ -160,12 +164,13 @@ async function runAfterCallback(hook: AfterCallback, req: OidcRequest, res: Serv
 
 /**
  * The authorization response checks, done here first so that their errors are told apart from
- * the token request's; openid-client repeats them.
+ * the token request's; openid-client repeats them. Returns the `iss` parameter, if any: with an
+ * Entra `{tenantid}` issuer, any tenant's issuer, which the ID token must then name.
  */
-function checkAuthorizationResponse(params: URLSearchParams, metadata: client.ServerMetadata): void {
+function checkAuthorizationResponse(params: URLSearchParams, metadata: client.ServerMetadata): string | undefined {
   const iss = params.getAll('iss');
   if (iss.length > 1) throw invalidCallback('it repeats the "iss" parameter.');
-  if (iss.length === 1 && iss[0] !== metadata.issuer) {
+  if (iss.length === 1 && !issuerMatches(iss[0]!, metadata.issuer)) {
     throw invalidCallback('it comes from another identity provider ("iss" does not match).');
   }
   if (iss.length === 0 && metadata.authorization_response_iss_parameter_supported) {
@@ -178,6 +183,7 @@ function checkAuthorizationResponse(params: URLSearchParams, metadata: client.Se
   }
   const code = params.getAll('code');
   if (code.length !== 1 || code[0] === '') throw invalidCallback('it must carry exactly one "code".');
+  return iss[0];
 }
 
 const ID_TOKEN_CODES = new Set(['OAUTH_JWT_CLAIM_COMPARISON_FAILED', 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED']);
