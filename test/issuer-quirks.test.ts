@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import express from 'express';
+import * as client from 'openid-client';
 import session from 'express-session';
 import request, { type Response } from 'supertest';
 import { oidcLogin, OidcConfigError, type OidcLoginOptions } from '../lib/index.js';
@@ -409,6 +410,16 @@ describe('allowedTenants at start-up', () => {
     const attemptStart = start({ issuer: 'https://login.microsoftonline.com/organizations/v2.0', allowedTenants: allowedTenants as never });
     expect(attemptStart).toThrow(OidcConfigError);
     expect(attemptStart).toThrow(/"allowedTenants" must/);
+  });
+
+  it('is required with a ready-made configuration whose issuer is the {tenantid} template', () => {
+    const configuration = new client.Configuration(
+      { issuer: 'https://login.microsoftonline.com/{tenantid}/v2.0', authorization_endpoint: 'https://login.microsoftonline.com/common/oauth2/v2.0/authorize' },
+      CLIENT_ID,
+      CLIENT_SECRET,
+    );
+    expect(() => oidcLogin({ configuration, baseUrl: APP_BASE_URL })).toThrow(/The "configuration" issuer is Microsoft Entra ID's multi-tenant endpoint/);
+    expect(() => oidcLogin({ configuration, baseUrl: APP_BASE_URL, allowedTenants: [TENANT_A] })).not.toThrow();
   });
 
   it('accepts tenant IDs or any', () => {
