@@ -36,13 +36,14 @@ export function checkProviderMetadata(config: ResolvedConfig, metadata: ServerMe
   }
   found.push(...checkClientAuth(config, metadata, clientAuthMethod));
   const pkce = metadata.code_challenge_methods_supported;
-  if (!Array.isArray(pkce)) {
+  // The "server" option's metadata advertises nothing, so its silence says nothing about PKCE.
+  if (!Array.isArray(pkce) && !config.server) {
     found.push(finding('warning', 'pkce-not-advertised', 'the provider does not advertise PKCE (code_challenge_methods_supported). PKCE S256 is sent anyway; check that the provider enforces it.'));
-  } else if (!pkce.includes('S256')) {
+  } else if (Array.isArray(pkce) && !pkce.includes('S256')) {
     found.push(finding('warning', 'pkce-s256-not-advertised', `the provider does not list PKCE S256 (it lists ${pkce.join(', ') || 'nothing'}). PKCE S256 is sent anyway.`));
   }
   const algs = metadata.id_token_signing_alg_values_supported;
-  if (Array.isArray(algs) && !algs.includes(config.idTokenSigningAlg)) {
+  if (config.openid && Array.isArray(algs) && !algs.includes(config.idTokenSigningAlg)) {
     found.push(
       finding(
         'error',
@@ -58,8 +59,18 @@ export function checkProviderMetadata(config: ResolvedConfig, metadata: ServerMe
   if (!metadata.authorization_endpoint || !metadata.token_endpoint) {
     found.push(finding('error', 'endpoints-missing', 'the provider\'s metadata has no authorization_endpoint or token_endpoint.'));
   }
-  if (!metadata.jwks_uri) {
+  if (config.openid && !metadata.jwks_uri) {
     found.push(finding('error', 'jwks-missing', 'the provider\'s metadata has no jwks_uri, so ID token signatures cannot be verified.'));
+  }
+  if (!config.openid && !metadata.userinfo_endpoint) {
+    found.push(
+      finding(
+        'error',
+        'userinfo-missing',
+        'the provider\'s metadata has no userinfo_endpoint, and a plain OAuth 2.0 login (no "openid" in "scope") reads the user from it. ' +
+          'Give the endpoints with "server" (server.userinfoEndpoint) instead of discovery.',
+      ),
+    );
   }
   if (process.env.NODE_ENV === 'production' && config.baseUrl.protocol === 'http:') {
     found.push(finding('warning', 'http-in-production', `"baseUrl" is ${config.baseUrl.origin}: http in production sends session cookies in the clear. Use https.`));

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Configuration, ServerMetadata } from 'openid-client';
+import type { Configuration, ServerMetadata, TokenEndpointResponse } from 'openid-client';
 import { OidcConfigError } from './errors.js';
 import {
   resolveClientAuth,
@@ -16,8 +16,31 @@ export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'c
 
 /** Options of {@link oidcLogin}. Only `issuer`, `clientId`, `clientSecret` and `baseUrl` are required. */
 export interface OidcLoginOptions {
-  /** The provider's issuer URL; its `/.well-known/openid-configuration` is fetched on first use. */
+  /**
+   * The provider's issuer URL; its `/.well-known/openid-configuration` (or, with
+   * `discovery: 'oauth2'`, its RFC 8414 `/.well-known/oauth-authorization-server`) is fetched on first use.
+   */
   issuer?: string;
+  /**
+   * How the provider's metadata is found from `issuer`: `'oidc'` (OpenID Connect Discovery 1.0, the
+   * default) or `'oauth2'` (RFC 8414 authorization server metadata). With `'oauth2'`, `scope` may
+   * leave out `openid` for a plain OAuth 2.0 login (no ID token; see `profile`).
+   */
+  discovery?: 'oidc' | 'oauth2';
+  /**
+   * The provider's endpoints, in place of `issuer` and discovery: for plain OAuth 2.0 providers
+   * (GitHub...) that publish no metadata. `scope` is then required; without `openid` in it the login
+   * is plain OAuth 2.0: no ID token, the user's identity comes from `userinfoEndpoint` through `profile`.
+   * `github()` returns ready-made options.
+   */
+  server?: ServerEndpoints;
+  /**
+   * Plain OAuth 2.0 logins (no `openid` in `scope`): turns the provider's userinfo (profile) response
+   * into the login's claims, `req.oidc.claims`. Must return an object with `sub`, a non-empty string
+   * of at most 255 characters that identifies the user at this provider for good (GitHub: the numeric
+   * `id`, not the renamable `login`). May be async. Default: the response as it is (it must have a `sub`).
+   */
+  profile?: ProfileMapper;
   /** The client id registered at the provider. */
   clientId?: string;
   /**
@@ -32,7 +55,11 @@ export interface OidcLoginOptions {
   configuration?: Configuration;
   /** The app's public origin (and path prefix, if any): `redirect_uri` is `baseUrl + routes.callback`. */
   baseUrl: string;
-  /** Space-separated scopes; must contain `openid`. Default `openid profile email`. */
+  /**
+   * Space-separated scopes. Default `openid profile email`. Must contain `openid` for a provider
+   * found by OpenID discovery; with `server` or `discovery: 'oauth2'`, a scope without `openid` makes
+   * the login plain OAuth 2.0 (no ID token, no nonce: see `profile`). Required with `server`.
+   */
   scope?: string;
   /**
    * Paths of the mounted routes; `false` turns one off. Defaults `/login`, `/callback`, `/logout`,
@@ -124,6 +151,54 @@ export interface OidcLoginOptions {
   dangerouslyAllowInsecureHttp?: boolean;
 }
 
+/** `server`: a provider given by its endpoints (all absolute https URLs) instead of discovery. */
+export interface ServerEndpoints {
+  /**
+   * The authorization server's issuer identifier. Required with `openid` in `scope` (ID tokens must
+   * name it); otherwise it defaults to `authorizationEndpoint`'s origin.
+   */
+  issuer?: string;
+  /** Where the browser is sent to log in (GitHub: `https://github.com/login/oauth/authorize`). */
+  authorizationEndpoint: string;
+  /** Where the code is exchanged for tokens (GitHub: `https://github.com/login/oauth/access_token`). */
+  tokenEndpoint: string;
+  /**
+   * Where the user's profile is read with the access token (GitHub: `https://api.github.com/user`).
+   * Required for a plain OAuth 2.0 login (no `openid` in `scope`).
+   */
+  userinfoEndpoint?: string;
+  /** RFC 7009 token revocation: the refresh token is revoked there at logout. */
+  revocationEndpoint?: string;
+  /** The provider's signing keys. Required with `openid` in `scope` (ID token signatures). */
+  jwksUri?: string;
+}
+
+/** What `profile` returns: the login's claims. `sub` is required; the rest must be JSON. */
+export interface MappedProfile {
+  sub: string;
+  [claim: string]: unknown;
+}
+
+/** What `profile` is given besides the userinfo response: the provider's API, with the login's access token. */
+export interface ProfileApi {
+  /**
+   * GETs a JSON resource of the provider's API with the login's access token (GitHub's
+   * `https://api.github.com/user/emails`...), bounded by `httpTimeout`. Rejects with an `OidcError`:
+   * 502 for an HTTP error or an answer that is not JSON, 503 unreachable, 504 timeout.
+   */
+  get(url: string | URL): Promise<unknown>;
+}
+
+/**
+ * `profile(userinfo, tokens, api)`: the claims of a plain OAuth 2.0 login, from the userinfo
+ * response. A throw fails the login (502 `ERR_OIDC_PROFILE_INVALID`, or the `OidcError` thrown).
+ */
+export type ProfileMapper = (
+  userinfo: Record<string, unknown>,
+  tokens: TokenEndpointResponse,
+  api: ProfileApi,
+) => MappedProfile | Promise<MappedProfile>;
+
 /** Receives the start-up check's findings. */
 export interface OidcLogger {
   warn(message: string): void;
@@ -151,8 +226,8 @@ export interface LogoutOptions {
 
 /** What `logout.idpLogoutUrl` is given: nothing from the request. */
 export interface IdpLogoutContext {
-  /** The ID token of the login being ended. */
-  idToken: string;
+  /** The ID token of the login being ended (`undefined` for a plain OAuth 2.0 login). */
+  idToken: string | undefined;
   clientId: string;
   /** `logout.postLogoutRedirectUri`: the one place the provider may send the browser back to. */
   postLogoutRedirectUri: string;
@@ -195,6 +270,14 @@ export interface OidcEventHandlers {
 /** The options after validation and defaults: what the rest of the library reads. */
 export interface ResolvedConfig {
   readonly issuer: URL | undefined;
+  /** How `issuer`'s metadata is discovered. */
+  readonly discovery: 'oidc' | 'oauth2';
+  /** The provider's metadata built from the `server` option (no discovery), or undefined. */
+  readonly server: Readonly<ServerMetadata> | undefined;
+  /** True for OpenID Connect logins (`openid` in `scope`: an ID token); false for plain OAuth 2.0. */
+  readonly openid: boolean;
+  /** Plain OAuth 2.0: the userinfo response to claims (the identity when not configured). */
+  readonly profile: ProfileMapper;
   readonly clientId: string | undefined;
   readonly clientSecret: string | undefined;
   readonly configuration: Configuration | undefined;
@@ -265,6 +348,9 @@ export const DEFAULTS = Object.freeze({
 
 const KNOWN_OPTIONS = [
   'issuer',
+  'discovery',
+  'server',
+  'profile',
   'clientId',
   'clientSecret',
   'configuration',
@@ -316,6 +402,7 @@ const ALIASES: Record<string, string> = {
 };
 
 const ROUTE_KEYS = ['login', 'callback', 'logout', 'backchannelLogout', 'jwks'] as const;
+const SERVER_KEYS = ['issuer', 'authorizationEndpoint', 'tokenEndpoint', 'userinfoEndpoint', 'revocationEndpoint', 'jwksUri'] as const;
 const LOGOUT_KEYS = ['idpLogout', 'postLogoutRedirectUri', 'allowGet', 'revokeTokens', 'idpLogoutUrl'] as const;
 const EVENT_KEYS = ['login', 'logout', 'refresh', 'backchannelLogout', 'loginFailed'] as const;
 
@@ -413,6 +500,72 @@ function routePath(name: string, value: unknown, fallback: string): string | fal
   return value.length > 1 && value.endsWith('/') ? value.slice(0, -1) : value;
 }
 
+/** An endpoint of `server`: absolute, https (http only with the loud switch), no fragment or credentials. */
+function endpointUrl(name: string, value: unknown, allowInsecureHttp: boolean): URL {
+  if (typeof value !== 'string' || value === '') fail(`"${name}" must be an absolute URL string.`);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    fail(`"${name}" must be an absolute URL, such as https://example.com/oauth/token; got ${JSON.stringify(value)}.`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(`"${name}" must be an https URL.`);
+  if (url.protocol === 'http:' && !allowInsecureHttp) {
+    fail(`"${name}" must use https. For a provider on your own machine during development only, set "dangerouslyAllowInsecureHttp: true".`);
+  }
+  if (url.hash) fail(`"${name}" must not have a fragment.`);
+  if (url.username || url.password) fail(`"${name}" must not contain credentials.`);
+  return url;
+}
+
+/** `server` as openid-client metadata (RFC 8414 names). */
+function resolveServer(value: unknown, openid: boolean, allowInsecureHttp: boolean): ServerMetadata {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    fail('"server" must be an object: { authorizationEndpoint, tokenEndpoint, userinfoEndpoint, revocationEndpoint?, issuer?, jwksUri? }.');
+  }
+  const v = value as Record<string, unknown>;
+  for (const key of Object.keys(v)) {
+    if (!(SERVER_KEYS as readonly string[]).includes(key)) fail(`unknown option "server.${key}". Known: ${SERVER_KEYS.join(', ')}.`);
+  }
+  const optional = (name: (typeof SERVER_KEYS)[number]): string | undefined =>
+    v[name] === undefined ? undefined : endpointUrl(`server.${name}`, v[name], allowInsecureHttp).href;
+  if (v.authorizationEndpoint === undefined) fail('"server.authorizationEndpoint" is required: where the browser is sent to log in.');
+  if (v.tokenEndpoint === undefined) fail('"server.tokenEndpoint" is required: where the code is exchanged for tokens.');
+  const authorization = endpointUrl('server.authorizationEndpoint', v.authorizationEndpoint, allowInsecureHttp);
+  const token = optional('tokenEndpoint')!;
+  const userinfo = optional('userinfoEndpoint');
+  const revocation = optional('revocationEndpoint');
+  const jwks = optional('jwksUri');
+  if (!openid && userinfo === undefined) {
+    fail(
+      '"server.userinfoEndpoint" is required for a plain OAuth 2.0 login (no "openid" in "scope"): the URL the user\'s profile ' +
+        'is read from with the access token, e.g. https://api.github.com/user.',
+    );
+  }
+  if (openid && v.issuer === undefined) fail('"server.issuer" is required with "openid" in "scope": ID tokens must name it in "iss".');
+  if (openid && jwks === undefined) fail('"server.jwksUri" is required with "openid" in "scope": ID token signatures are verified with the provider\'s keys.');
+  let issuer = authorization.origin;
+  if (v.issuer !== undefined) {
+    const url = parseUrl('server.issuer', v.issuer);
+    if (url.protocol === 'http:' && !allowInsecureHttp) {
+      fail('"server.issuer" must use https. For a provider on your own machine during development only, set "dangerouslyAllowInsecureHttp: true".');
+    }
+    // Kept as written: ID tokens' "iss" is compared with it exactly (a trailing slash matters).
+    issuer = v.issuer as string;
+  }
+  return Object.freeze({
+    issuer,
+    authorization_endpoint: authorization.href,
+    token_endpoint: token,
+    ...(userinfo !== undefined && { userinfo_endpoint: userinfo }),
+    ...(revocation !== undefined && { revocation_endpoint: revocation }),
+    ...(jwks !== undefined && { jwks_uri: jwks }),
+  });
+}
+
+/** The default `profile`: the userinfo response as it is (it must have a `sub`). */
+const identityProfile: ProfileMapper = (userinfo) => userinfo as MappedProfile;
+
 /**
  * `allowedTenants`: required with a Microsoft Entra multi-tenant issuer (any Entra organisation's
  * users could log in otherwise), refused with any other issuer.
@@ -483,6 +636,29 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   let clientId: string | undefined;
   let clientSecret: string | undefined;
   const { clientAuthMethod, needsSecret, clientKey, clientCertificate } = resolveClientAuth(o, configuration !== undefined);
+  const discovery = o.discovery ?? 'oidc';
+  if (discovery !== 'oidc' && discovery !== 'oauth2') {
+    fail(`"discovery" must be "oidc" (OpenID Connect Discovery) or "oauth2" (RFC 8414 authorization server metadata); got ${JSON.stringify(o.discovery)}.`);
+  }
+  if (discovery === 'oauth2' && o.allowedTenants !== undefined) {
+    fail('"allowedTenants" works with OpenID discovery (Microsoft Entra ID serves no RFC 8414 document): remove "discovery: \'oauth2\'".');
+  }
+  if (o.server !== undefined && o.scope === undefined) {
+    fail('"scope" is required with "server": the scopes the provider knows, e.g. "read:user user:email" for GitHub (with "openid" only for an OpenID provider).');
+  }
+  const scope = o.scope ?? DEFAULTS.scope;
+  if (typeof scope !== 'string' || scope.trim() === '') fail(`"scope" must be a non-empty space-separated string; got ${JSON.stringify(o.scope)}.`);
+  const openid = scope.split(' ').includes('openid');
+  // Only a provider that is not found by OpenID discovery may log in without an ID token: for an
+  // OpenID provider a scope without "openid" is a mistake, not a choice.
+  if (!openid && o.server === undefined && discovery !== 'oauth2') {
+    fail(
+      `"scope" must be a space-separated string that includes "openid"; got ${JSON.stringify(o.scope)}. ` +
+        'For a plain OAuth 2.0 provider (no ID token), give "server" with its endpoints, or "discovery: \'oauth2\'".',
+    );
+  }
+
+  let server: ServerMetadata | undefined;
   if (configuration !== undefined) {
     if (typeof configuration !== 'object' || typeof configuration.serverMetadata !== 'function') {
       fail('"configuration" must be an openid-client Configuration (from discovery() or new Configuration()).');
@@ -490,14 +666,26 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     if (o.issuer !== undefined || o.clientId !== undefined || o.clientSecret !== undefined) {
       fail('give either "configuration" or "issuer" / "clientId" / "clientSecret", not both.');
     }
+    if (o.server !== undefined || o.discovery !== undefined) fail('give either "configuration" or "server" / "discovery", not both.');
   } else {
-    if (o.issuer === undefined) fail('"issuer" is required: the URL of your OpenID Provider, e.g. https://idp.example.com.');
-    issuer = parseUrl('issuer', o.issuer);
-    if (issuer.protocol === 'http:' && !allowInsecureHttp) {
-      fail(
-        `"issuer" must use https. For a provider on your own machine during development only, ` +
-          `set "dangerouslyAllowInsecureHttp: true".`,
-      );
+    if (o.server !== undefined) {
+      if (o.issuer !== undefined) {
+        fail('give either "issuer" (found by discovery) or "server" (the endpoints), not both. With "server", the issuer identifier is "server.issuer".');
+      }
+      if (o.discovery !== undefined) fail('"discovery" finds the endpoints from "issuer"; with "server" there is nothing to discover: remove "discovery".');
+      if (o.allowedTenants !== undefined) fail('"allowedTenants" is for a Microsoft Entra ID multi-tenant issuer found by discovery, not for "server": remove it.');
+      server = resolveServer(o.server, openid, allowInsecureHttp);
+    } else {
+      if (o.issuer === undefined) {
+        fail('"issuer" is required: the URL of your OpenID Provider, e.g. https://idp.example.com (or "server" with the endpoints of a plain OAuth 2.0 provider).');
+      }
+      issuer = parseUrl('issuer', o.issuer);
+      if (issuer.protocol === 'http:' && !allowInsecureHttp) {
+        fail(
+          `"issuer" must use https. For a provider on your own machine during development only, ` +
+            `set "dangerouslyAllowInsecureHttp: true".`,
+        );
+      }
     }
     if (typeof o.clientId !== 'string' || o.clientId === '') fail('"clientId" is required: a non-empty string.');
     clientId = o.clientId;
@@ -520,11 +708,6 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   if (baseUrl.pathname.endsWith('/')) baseUrl.pathname = baseUrl.pathname.slice(0, -1);
   const prefix = baseUrl.pathname === '/' ? '' : baseUrl.pathname;
 
-  const scope = o.scope ?? DEFAULTS.scope;
-  if (typeof scope !== 'string' || !scope.split(' ').includes('openid')) {
-    fail(`"scope" must be a space-separated string that includes "openid"; got ${JSON.stringify(o.scope)}.`);
-  }
-
   const routes = o.routes ?? {};
   if (typeof routes !== 'object' || routes === null || Array.isArray(routes)) fail('"routes" must be an object.');
   for (const key of Object.keys(routes)) {
@@ -534,7 +717,11 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   const loginPath = routePath('login', r.login, DEFAULTS.loginPath);
   const callbackPath = routePath('callback', r.callback, DEFAULTS.callbackPath);
   const logoutPath = routePath('logout', r.logout, DEFAULTS.logoutPath);
-  const backchannelLogoutPath = routePath('backchannelLogout', r.backchannelLogout, DEFAULTS.backchannelLogoutPath);
+  if (!openid && r.backchannelLogout !== undefined && r.backchannelLogout !== false) {
+    fail('"routes.backchannelLogout": back-channel logout ends OpenID Connect sessions; a plain OAuth 2.0 login (no "openid" in "scope") has none. Remove it.');
+  }
+  // Off for plain OAuth 2.0: no provider sends logout tokens about a login without an ID token.
+  const backchannelLogoutPath = openid ? routePath('backchannelLogout', r.backchannelLogout, DEFAULTS.backchannelLogoutPath) : false;
   if (r.jwks !== undefined && r.jwks !== false && !clientKey) {
     fail('"routes.jwks" serves the public key of "clientPrivateKey" (clientAuthMethod "private_key_jwt"): set those, or remove "routes.jwks".');
   }
@@ -571,6 +758,18 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   for (const key of ['autoRefresh', 'fetchUserInfo', 'silentLogin'] as const) {
     if (o[key] !== undefined && typeof o[key] !== 'boolean') fail(`"${key}" must be a boolean.`);
   }
+  if (!openid && o.silentLogin === true) {
+    fail('"silentLogin" needs OpenID Connect ("prompt=none", "openid" in "scope"): a plain OAuth 2.0 provider has no silent login.');
+  }
+  if (o.profile !== undefined) {
+    if (typeof o.profile !== 'function') fail('"profile" must be a function (userinfo, tokens, api) => ({ sub, ...claims }).');
+    if (openid) {
+      fail(
+        '"profile" maps the userinfo of a plain OAuth 2.0 login (no "openid" in "scope"); an OpenID Connect login takes its ' +
+          'claims from the ID token: change them in "afterCallback".',
+      );
+    }
+  }
   if (o.pushedAuthorizationRequests !== undefined && typeof o.pushedAuthorizationRequests !== 'boolean') {
     fail('"pushedAuthorizationRequests" must be a boolean.');
   }
@@ -603,6 +802,9 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   if (authorizationParams.max_age !== undefined) {
     maxAge = Number(authorizationParams.max_age);
     if (!Number.isInteger(maxAge) || maxAge < 0) fail('"authorizationParams.max_age" must be a whole number of seconds.');
+    if (!openid) {
+      fail('"authorizationParams.max_age" needs an ID token ("auth_time"): a plain OAuth 2.0 provider (no "openid" in "scope") cannot confirm when the user logged in.');
+    }
   }
 
   const idTokenSigningAlg = o.idTokenSigningAlg ?? DEFAULTS.idTokenSigningAlg;
@@ -628,6 +830,10 @@ export function resolveConfig(options: unknown): ResolvedConfig {
 
   return Object.freeze({
     issuer,
+    discovery,
+    server,
+    openid,
+    profile: (o.profile as ProfileMapper | undefined) ?? identityProfile,
     clientId,
     clientSecret,
     configuration,
@@ -676,7 +882,7 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     pushedAuthorizationRequests: o.pushedAuthorizationRequests === true,
     idTokenSigningAlg,
     additionalAudiences: Object.freeze([...(additionalAudiences as string[])]),
-    allowedTenants: resolveAllowedTenants(o.allowedTenants, issuer, configuration),
+    allowedTenants: server ? undefined : resolveAllowedTenants(o.allowedTenants, issuer, configuration),
     httpTimeout: positiveNumber('httpTimeout', o.httpTimeout, DEFAULTS.httpTimeout, 120_000),
     clockTolerance: (() => {
       const v = o.clockTolerance ?? DEFAULTS.clockTolerance;

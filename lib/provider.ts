@@ -49,8 +49,6 @@ export class Provider {
 
   async #discover(): Promise<client.Configuration> {
     const c = this.#config;
-    const issuer = c.issuer!;
-    debug('discovering %s', issuer.href);
     // client_secret_basic / _post / _jwt, private_key_jwt or tls_client_auth (lib/client-auth.ts).
     const { auth, metadata: authMetadata, customFetch } = await clientAuthentication(c);
     const metadata: Partial<client.ClientMetadata> = {
@@ -58,9 +56,14 @@ export class Provider {
       [client.clockTolerance]: c.clockTolerance,
       ...authMetadata,
     };
+    if (c.server) return this.#fromEndpoints(c.server, metadata, auth, customFetch);
+    const issuer = c.issuer!;
+    debug('discovering %s (%s)', issuer.href, c.discovery === 'oauth2' ? 'RFC 8414' : 'OpenID Connect Discovery');
     const discover = (url: URL) =>
       client.discovery(url, c.clientId!, metadata, auth, {
         timeout: c.httpTimeout / 1000,
+        // RFC 8414: /.well-known/oauth-authorization-server (inserted before the issuer's path).
+        ...(c.discovery === 'oauth2' && { algorithm: 'oauth2' as const }),
         ...(c.allowInsecureHttp ? { execute: [client.allowInsecureRequests] } : {}),
         ...(customFetch && { [client.customFetch]: customFetch }),
       });
@@ -92,6 +95,25 @@ export class Provider {
       debug('discovery of %s failed: %s', issuer.href, (err as Error)?.message);
       throw issuerMismatch(err, issuer) ?? providerError(err, 'discovery');
     }
+  }
+
+  /**
+   * The `server` option: the provider's endpoints as given, no request made. The start-up check
+   * still runs (PAR without an endpoint...).
+   */
+  #fromEndpoints(
+    metadata: Readonly<client.ServerMetadata>,
+    clientMetadata: Partial<client.ClientMetadata>,
+    auth: client.ClientAuth,
+    customFetch: client.CustomFetch | undefined,
+  ): client.Configuration {
+    const configuration = new client.Configuration({ ...metadata }, this.#config.clientId!, clientMetadata, auth);
+    if (this.#config.allowInsecureHttp) client.allowInsecureRequests(configuration);
+    if (customFetch) configuration[client.customFetch] = customFetch;
+    configuration.timeout = this.#config.httpTimeout / 1000;
+    debug('using the configured endpoints of %s', metadata.issuer);
+    this.#check(configuration);
+    return configuration;
   }
 
   /**
