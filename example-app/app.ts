@@ -12,8 +12,8 @@ import {
   isAuthenticated,
   oidcLogin,
   requireAuth,
-  type AuthenticatedOidcContext,
-  type IDToken,
+  type LoginClaims,
+  type OpenIdLoginContext,
 } from 'express-oidc-login';
 import { assets, html, page, type Html } from './html.js';
 
@@ -235,9 +235,9 @@ function sameOrigin(origin: string) {
   };
 }
 
-/** The login of a request that requireAuth() let through. */
-function login(req: Request): AuthenticatedOidcContext {
-  if (!isAuthenticated(req)) throw new Error('requireAuth() must run before this route.');
+/** The login of a request that requireAuth() let through (an OpenID Connect login: it has an ID token). */
+function login(req: Request): OpenIdLoginContext {
+  if (!isAuthenticated(req) || req.oidc.idToken === undefined) throw new Error('requireAuth() must run before this route (an OpenID Connect login).');
   return req.oidc;
 }
 
@@ -246,7 +246,7 @@ function send(res: Response, title: string, body: Html, status = 200): void {
   res.status(status).type('html').send(page({ site: SITE, title, body, user }));
 }
 
-function displayName(claims: IDToken): string {
+function displayName(claims: LoginClaims): string {
   for (const name of ['name', 'preferred_username', 'email'] as const) {
     const value = claims[name];
     if (typeof value === 'string' && value !== '') return value;

@@ -1,10 +1,9 @@
-import type { IDToken } from 'openid-client';
 import type { ResolvedConfig } from './config.js';
 import type { Provider } from './provider.js';
 import { getAccessToken } from './refresh.js';
 import { fetchUserInfo } from './userinfo.js';
 import type { OidcRequest } from './session.js';
-import type { OidcContext, StoredLogin } from './types.js';
+import type { LoginClaims, OidcContext, StoredLogin } from './types.js';
 
 /**
  * `req.oidc`. It holds only the request and reads the session on access, so an authenticated
@@ -33,7 +32,7 @@ class RequestContext implements OidcContext {
     return this.#login !== undefined;
   }
 
-  get claims(): IDToken | undefined {
+  get claims(): LoginClaims | undefined {
     return this.#login?.claims;
   }
 

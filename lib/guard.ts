@@ -1,16 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { IDToken } from 'openid-client';
 import type { ResolvedConfig } from './config.js';
 import { contextConfig } from './context.js';
 import { OidcError } from './errors.js';
 import { needsRefresh } from './refresh.js';
 import type { Next, OidcRequest } from './session.js';
 import { isValidAcrValues, isValidMaxAge, stepUpAnswered, stepUpChallenge, stepUpFailed, stepUpParams, unmetStepUp, type StepUp, type Unmet } from './step-up.js';
-import type { AuthenticatedOidcContext, OidcContext } from './types.js';
+import type { AuthenticatedOidcContext, LoginClaims, OidcContext } from './types.js';
 import { safeReturnTo } from './url.js';
 
-/** A claim check for {@link requireAuth}: true lets the request through, false answers 403. */
-export type ClaimCheck = (claims: IDToken, req: IncomingMessage) => boolean;
+/**
+ * A claim check for {@link requireAuth}: true lets the request through, false answers 403. It is
+ * given the ID token's claims, or a plain OAuth 2.0 login's mapped profile.
+ */
+export type ClaimCheck = (claims: LoginClaims, req: IncomingMessage) => boolean;
 
 /** What {@link requireAuth} needs of the login itself (step-up authentication). */
 export interface RequireAuthOptions {

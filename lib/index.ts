@@ -7,9 +7,15 @@ export { safeReturnTo } from './url.js';
 export { guardSessionStore } from './store-guard.js';
 export type { GuardSessionStoreOptions } from './store-guard.js';
 export type { OidcLoginOptions, ClientAuthMethod, LogoutOptions, AfterCallback, OidcEvent, OidcEventHandlers } from './config.js';
+export type { ServerEndpoints, ProfileMapper, MappedProfile, ProfileApi } from './config.js';
 export type {
   OidcContext,
   AuthenticatedOidcContext,
+  OpenIdLoginContext,
+  OAuthLoginContext,
+  LoginClaims,
+  ProfileClaims,
+  JsonValue,
   StoredLogin,
   StoredTransaction,
   StoredOidcState,

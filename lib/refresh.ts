@@ -6,6 +6,7 @@ import { OidcError } from './errors.js';
 import { emit } from './events.js';
 import { providerError, type Provider } from './provider.js';
 import { requireSession, saveSession, type OidcRequest } from './session.js';
+import { errorInTokenResponse } from './tokens.js';
 import type { StoredLogin } from './types.js';
 
 const debug = createDebug('express-oidc-login:refresh');
@@ -223,7 +224,7 @@ async function refresh(req: OidcRequest, config: ResolvedConfig, provider: Provi
 
   let configuration: client.Configuration;
   try {
-    configuration = await provider.configurationForLogin(current.claims);
+    configuration = await provider.configurationForLogin({ iss: current.claims.iss, tid: current.claims.tid });
   } catch (err) {
     // An Entra multi-tenant login whose tenant is no longer allowed ends; an outage does not.
     if (err instanceof OidcError && (err.code === 'ERR_OIDC_TENANT_NOT_ALLOWED' || err.code === 'ERR_OIDC_ID_TOKEN_INVALID')) {
@@ -238,7 +239,9 @@ async function refresh(req: OidcRequest, config: ResolvedConfig, provider: Provi
       debug('refreshing the access token');
       tokens = await client.refreshTokenGrant(configuration, current.refreshToken);
     } catch (err) {
-      if (err instanceof client.ResponseBodyError && err.error === 'invalid_grant') {
+      const inBody = errorInTokenResponse(err);
+      // GitHub answers a revoked or used refresh token with HTTP 200 and { error: 'bad_refresh_token' }.
+      if ((err instanceof client.ResponseBodyError && err.error === 'invalid_grant') || inBody === 'invalid_grant' || inBody === 'bad_refresh_token') {
         if (attempt === 0) {
           const rotated = await findRotated(req, current);
           if (rotated) {
@@ -288,7 +291,10 @@ async function validateRefreshed(
     expiresAt: typeof tokens.expires_in === 'number' ? Math.floor(now / 1000) + tokens.expires_in : undefined,
     scope: typeof tokens.scope === 'string' ? tokens.scope : current.scope,
   };
-  if (typeof tokens.id_token === 'string') {
+  if (typeof tokens.id_token === 'string' && current.idToken === undefined) {
+    // A plain OAuth 2.0 login asked for no ID token: one sent anyway is neither trusted nor kept.
+    debug('ignoring the ID token in the refresh response of a plain OAuth 2.0 login');
+  } else if (typeof tokens.id_token === 'string') {
     const claims = tokens.claims();
     if (!claims) return { ended: true, reason: 'id_token', error: invalidIdToken('it could not be read.') };
     try {
@@ -298,7 +304,7 @@ async function validateRefreshed(
       if (err instanceof OidcError && err.code === 'ERR_OIDC_ID_TOKEN_INVALID') return { ended: true, reason: 'id_token', error: err };
       throw err;
     }
-    const mismatch = compareClaims(current.claims, claims, config, now);
+    const mismatch = compareClaims(current.claims as IDToken, claims, config, now);
     if (mismatch) {
       debug('the refreshed ID token does not match the login: %s', mismatch);
       return { ended: true, reason: 'id_token', error: invalidIdToken(mismatch) };

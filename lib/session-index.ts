@@ -335,6 +335,9 @@ export async function indexLogin(req: OidcRequest, config: ResolvedConfig): Prom
   }
   if (!guardedStores.has(store)) guardStore(store);
   const { iss, sub, sid } = login.claims;
+  // A plain OAuth 2.0 login (no ID token, no issuer in its claims) has no provider session that a
+  // logout token could name.
+  if (typeof iss !== 'string') return;
   const expiresAt = Date.now() + indexTtl(req, config);
   try {
     await Promise.all([

@@ -2,12 +2,15 @@ import type { IDToken, TokenEndpointResponse } from 'openid-client';
 import type { ResolvedConfig } from './config.js';
 import { OidcError } from './errors.js';
 import { stepUpFailed } from './step-up.js';
-import type { StoredLogin, StoredTransaction } from './types.js';
+import type { LoginClaims, StoredLogin, StoredTransaction } from './types.js';
 
-/** What a token response becomes in the session: plain JSON with an absolute `expiresAt`. */
-export function toStoredLogin(tokens: TokenEndpointResponse, claims: IDToken, now = Date.now()): StoredLogin {
+/**
+ * What a token response becomes in the session: plain JSON with an absolute `expiresAt`. `claims`
+ * are the ID token's, or a plain OAuth 2.0 login's mapped profile (no `idToken` then).
+ */
+export function toStoredLogin(tokens: TokenEndpointResponse, claims: LoginClaims, now = Date.now()): StoredLogin {
   const login: StoredLogin = {
-    idToken: tokens.id_token!,
+    ...(typeof tokens.id_token === 'string' && { idToken: tokens.id_token }),
     accessToken: tokens.access_token,
     tokenType: tokens.token_type,
     claims,
@@ -18,6 +21,21 @@ export function toStoredLogin(tokens: TokenEndpointResponse, claims: IDToken, no
   if (typeof tokens.expires_in === 'number') login.expiresAt = Math.floor(now / 1000) + tokens.expires_in;
   if (typeof tokens.scope === 'string') login.scope = tokens.scope;
   return login;
+}
+
+/**
+ * The OAuth error of a token response that says HTTP 200 but carries `{ error }` and no access
+ * token, as GitHub answers (`bad_verification_code`, `incorrect_client_credentials`,
+ * `bad_refresh_token`): openid-client reports it as a response without `access_token`. Only
+ * well-formed error codes (`[a-z_]+`) are returned.
+ */
+export function errorInTokenResponse(err: unknown): string | undefined {
+  if ((err as { code?: unknown })?.code !== 'OAUTH_INVALID_RESPONSE') return undefined;
+  // openid-client wraps oauth4webapi's error, whose cause holds the body.
+  const cause = (err as { cause?: { body?: unknown; cause?: { body?: unknown } } }).cause;
+  const body = (cause?.body ?? cause?.cause?.body) as Record<string, unknown> | undefined;
+  if (typeof body !== 'object' || body === null || body.access_token !== undefined) return undefined;
+  return typeof body.error === 'string' && /^[a-z_]{1,64}$/.test(body.error) ? body.error : undefined;
 }
 
 function invalid(reason: string): OidcError {

@@ -1,11 +1,23 @@
-import type { IDToken } from 'openid-client';
+import type { IDToken, JsonValue } from 'openid-client';
 
-export type { IDToken, TokenEndpointResponse } from 'openid-client';
+export type { IDToken, JsonValue, TokenEndpointResponse } from 'openid-client';
+
+/**
+ * The claims of a plain OAuth 2.0 login (no ID token): what the `profile` option made of the
+ * provider's userinfo response, as plain JSON. `sub` is always a non-empty string.
+ */
+export interface ProfileClaims {
+  readonly sub: string;
+  readonly [claim: string]: JsonValue | undefined;
+}
+
+/** A login's claims: the verified ID token's (OpenID Connect), or the mapped profile (plain OAuth 2.0). */
+export type LoginClaims = IDToken | ProfileClaims;
 
 /** A login in progress, stored in the session under its `state` until the callback takes it. */
 export interface StoredTransaction {
-  /** The `nonce` sent in the authorization request; the ID token must carry it back. */
-  nonce: string;
+  /** The `nonce` sent in the authorization request; the ID token must carry it back. None for plain OAuth 2.0. */
+  nonce?: string;
   /** The PKCE `code_verifier`; never leaves the server. */
   verifier: string;
   /** A path on this app to return to after the login. */
@@ -22,15 +34,16 @@ export interface StoredTransaction {
 
 /** What a successful login leaves in the session: plain JSON, safe for any session store. */
 export interface StoredLogin {
-  idToken: string;
+  /** The raw ID token; none for a plain OAuth 2.0 login. */
+  idToken?: string;
   accessToken: string;
   refreshToken?: string;
   tokenType: string;
   /** When the access token expires, in seconds since the epoch. */
   expiresAt?: number;
   scope?: string;
-  /** The verified ID token claims. */
-  claims: IDToken;
+  /** The verified ID token claims, or the mapped profile of a plain OAuth 2.0 login. */
+  claims: LoginClaims;
   /** The userinfo response, when fetched (`fetchUserInfo`). */
   user?: Record<string, unknown>;
   /** When the user logged in, in milliseconds since the epoch (for `absoluteDuration`). */
@@ -60,8 +73,12 @@ export interface StoredOidcState {
 export interface OidcContext {
   /** True when the session holds a completed login. */
   isAuthenticated(): boolean;
-  /** The verified ID token claims, or `undefined` when not logged in. */
-  readonly claims: IDToken | undefined;
+  /**
+   * The verified ID token claims (OpenID Connect), or the claims `profile` made of the userinfo
+   * response (plain OAuth 2.0); `undefined` when not logged in.
+   */
+  readonly claims: LoginClaims | undefined;
+  /** The raw ID token; `undefined` when not logged in, and for plain OAuth 2.0 logins. */
   readonly idToken: string | undefined;
   readonly accessToken: string | undefined;
   readonly refreshToken: string | undefined;
@@ -81,16 +98,33 @@ export interface OidcContext {
     /** Refresh now even when the access token is still valid (when there is a refresh token). */
     forceRefresh?: boolean;
   }): Promise<string>;
-  /** Calls the userinfo endpoint with the access token; its `sub` must be the ID token's. Stores the result as `user`. */
+  /**
+   * Calls the userinfo endpoint with the access token; its `sub` must be the login's (for a plain
+   * OAuth 2.0 login: the `sub` that `profile` makes of it, and `claims` are updated). Stores the
+   * result as `user`.
+   */
   fetchUserInfo(): Promise<Record<string, unknown>>;
 }
 
-/** `req.oidc` once {@link isAuthenticated} or `requireAuth()` said yes. */
-export interface AuthenticatedOidcContext extends OidcContext {
+/** `req.oidc` of an OpenID Connect login: the verified ID token and its claims. */
+export interface OpenIdLoginContext extends OidcContext {
   readonly claims: IDToken;
   readonly idToken: string;
   readonly accessToken: string;
 }
+
+/** `req.oidc` of a plain OAuth 2.0 login: no ID token; the claims are the mapped profile. */
+export interface OAuthLoginContext extends OidcContext {
+  readonly claims: ProfileClaims;
+  readonly idToken: undefined;
+  readonly accessToken: string;
+}
+
+/**
+ * `req.oidc` once {@link isAuthenticated} or `requireAuth()` said yes. `idToken` tells the two
+ * kinds apart: `if (req.oidc.idToken !== undefined)` narrows `claims` to the ID token's.
+ */
+export type AuthenticatedOidcContext = OpenIdLoginContext | OAuthLoginContext;
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace

@@ -1,11 +1,13 @@
 import * as client from 'openid-client';
 import createDebug from 'debug';
 import type { Configuration } from 'openid-client';
+import type { ProfileClaims } from './types.js';
 import type { ResolvedConfig } from './config.js';
 import { OidcError } from './errors.js';
 import { providerError, type Provider } from './provider.js';
 import { getAccessToken } from './refresh.js';
 import { requireSession, saveSession, type OidcRequest } from './session.js';
+import { fetchProfile, tokensOf } from './profile.js';
 
 const debug = createDebug('express-oidc-login:userinfo');
 
@@ -15,14 +17,27 @@ const debug = createDebug('express-oidc-login:userinfo');
  */
 export async function fetchUserInfo(req: OidcRequest, config: ResolvedConfig, provider: Provider): Promise<Record<string, unknown>> {
   const accessToken = await getAccessToken(req, config, provider);
-  const sub = requireSession(req).oidc?.login?.claims.sub;
+  const current = requireSession(req).oidc?.login;
+  const sub = current?.claims.sub;
   if (sub === undefined) throw loginEnded();
-  const user = await requestUserInfo(await provider.getConfiguration(), accessToken, sub);
+  let user: Record<string, unknown>;
+  let claims: ProfileClaims | undefined;
+  if (current!.idToken === undefined) {
+    // A plain OAuth 2.0 login: the profile again, mapped; it must still be the same user.
+    const profile = await fetchProfile(await provider.getConfiguration(), config, { ...tokensOf(current!), access_token: accessToken });
+    if (profile.claims.sub !== sub) {
+      throw new OidcError('ERR_OIDC_USERINFO_INVALID', 400, 'The identity provider\'s user info is about another user ("sub" differs from the login\'s).');
+    }
+    ({ user, claims } = profile);
+  } else {
+    user = await requestUserInfo(await provider.getConfiguration(), accessToken, sub);
+  }
   // Read again: the login may have ended (or changed) while the request was out.
   const session = requireSession(req);
   const login = session.oidc?.login;
   if (!login || login.claims.sub !== sub) throw loginEnded();
   login.user = user;
+  if (claims) login.claims = claims;
   await saveSession(session);
   return user;
 }

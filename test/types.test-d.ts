@@ -11,8 +11,10 @@ import {
   OidcError,
   requireAuth,
   type IDToken,
+  type LoginClaims,
   type OidcErrorCode,
   type OidcLoginOptions,
+  type ProfileClaims,
 } from '../lib/index.js';
 
 const app = express();
@@ -35,15 +37,34 @@ oidcLogin({ ...options, clientAuthMethod: 'none' });
 
 app.get('/p', requireAuth(claimIncludes('groups', 'admin'), claimEquals('email_verified', true), claimCheck((c) => c.sub !== '')), (req, res) => {
   // req.oidc is optional on Express.Request (routes may be mounted before the middleware)...
-  const maybe: IDToken | undefined = req.oidc?.claims;
+  const maybe: LoginClaims | undefined = req.oidc?.claims;
   void maybe;
   // ...and narrowed by isAuthenticated().
   if (isAuthenticated(req)) {
     const sub: string = req.oidc.claims.sub;
     const token: string = req.oidc.accessToken;
+    // An ID token tells an OpenID Connect login from a plain OAuth 2.0 one.
+    if (req.oidc.idToken !== undefined) {
+      const claims: IDToken = req.oidc.claims;
+      const idToken: string = req.oidc.idToken;
+      void [claims.iss, idToken];
+    } else {
+      const claims: ProfileClaims = req.oidc.claims;
+      // @ts-expect-error a mapped profile has no typed "iss"
+      const iss: string = claims.iss;
+      void iss;
+    }
     res.json({ sub, token });
   }
 });
+
+oidcLogin({ ...options, discovery: 'oauth2' });
+// @ts-expect-error discovery is 'oidc' or 'oauth2'
+oidcLogin({ ...options, discovery: 'oauth' });
+// @ts-expect-error server needs a token endpoint
+oidcLogin({ ...options, issuer: undefined, server: { authorizationEndpoint: 'https://as/authorize' } });
+// @ts-expect-error profile must return a sub
+oidcLogin({ ...options, profile: () => ({ name: 'x' }) });
 
 app.use(((err, _req, res, next) => {
   if (err instanceof OidcError) {

@@ -5,7 +5,7 @@ import type { ResolvedConfig } from '../config.js';
 import { OidcAuthorizationError, OidcError } from '../errors.js';
 import { providerError, type Provider } from '../provider.js';
 import { regenerateSession, requireSession, saveSession, type OidcRequest } from '../session.js';
-import { checkIdTokenClaims, toStoredLogin } from '../tokens.js';
+import { checkIdTokenClaims, errorInTokenResponse, toStoredLogin } from '../tokens.js';
 import { remainingTransactions, takeTransaction, transactionExpired } from '../transactions.js';
 import { callbackUrl, splitUrl } from '../url.js';
 import { redirect } from './respond.js';
@@ -14,6 +14,7 @@ import { emit } from '../events.js';
 import { indexLogin } from '../session-index.js';
 import type { StoredLogin } from '../types.js';
 import { userInfoAtLogin } from '../userinfo.js';
+import { fetchProfile } from '../profile.js';
 import { stepUpTokenError } from '../step-up.js';
 import { checkTenant, issuerMatches } from '../entra.js';
 
@@ -98,32 +99,55 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
       try {
         tokens = await provider.authorizationCodeGrant(
           callbackUrl(config.redirectUri, req.url ?? ''),
-          {
-            pkceCodeVerifier: tx.verifier,
-            expectedState: state,
-            expectedNonce: tx.nonce,
-            idTokenExpected: true,
-            ...(maxAge !== undefined && { maxAge }),
-          },
+          config.openid
+            ? {
+                pkceCodeVerifier: tx.verifier,
+                expectedState: state,
+                expectedNonce: tx.nonce,
+                idTokenExpected: true,
+                ...(maxAge !== undefined && { maxAge }),
+              }
+            : // Plain OAuth 2.0: no nonce was sent and no ID token is expected; state and PKCE as always.
+              { pkceCodeVerifier: tx.verifier, expectedState: state },
           issParam,
         );
       } catch (err) {
         throw stepUpTokenError(err, tx.maxAge) ?? tokenError(err);
       }
-      const claims = tokens.claims();
-      if (!claims || typeof tokens.id_token !== 'string') throw new OidcError('ERR_OIDC_ID_TOKEN_INVALID', 400, 'The identity provider sent no ID token.');
-      const clientMetadata = configuration.clientMetadata();
-      await provider.verifySignature(tokens.id_token, clientMetadata.id_token_signed_response_alg ?? config.idTokenSigningAlg);
-      checkIdTokenClaims(claims, tx, config, clientMetadata.client_id);
-      // Entra multi-tenant: the token's tenant, now verified, must be allowed.
-      if (config.allowedTenants !== undefined) checkTenant(claims, configuration.serverMetadata().issuer, config.allowedTenants);
 
-      let login = toStoredLogin(tokens, claims);
-      if (maxAge !== undefined || tx.acrValues) {
-        // What was asked and verified: requireAuth({ maxAge, acrValues }) then knows this login is the answer.
-        login.requested = { ...(maxAge !== undefined && { maxAge }), ...(tx.acrValues && { acrValues: tx.acrValues }) };
+      let login: StoredLogin;
+      if (config.openid) {
+        const claims = tokens.claims();
+        if (!claims || typeof tokens.id_token !== 'string') throw new OidcError('ERR_OIDC_ID_TOKEN_INVALID', 400, 'The identity provider sent no ID token.');
+        const clientMetadata = configuration.clientMetadata();
+        await provider.verifySignature(tokens.id_token, clientMetadata.id_token_signed_response_alg ?? config.idTokenSigningAlg);
+        checkIdTokenClaims(claims, tx, config, clientMetadata.client_id);
+        // Entra multi-tenant: the token's tenant, now verified, must be allowed.
+        if (config.allowedTenants !== undefined) checkTenant(claims, configuration.serverMetadata().issuer, config.allowedTenants);
+
+        login = toStoredLogin(tokens, claims);
+        if (maxAge !== undefined || tx.acrValues) {
+          // What was asked and verified: requireAuth({ maxAge, acrValues }) then knows this login is the answer.
+          login.requested = { ...(maxAge !== undefined && { maxAge }), ...(tx.acrValues && { acrValues: tx.acrValues }) };
+        }
+        if (config.fetchUserInfo) login.user = await userInfoAtLogin(configuration, login.accessToken, claims.sub);
+      } else {
+        if (typeof tokens.id_token === 'string') {
+          // Refused rather than ignored: "openid" was not asked for, no nonce binds it to this
+          // login, and a provider that sends one anyway should be configured as an OpenID provider.
+          throw new OidcError(
+            'ERR_OIDC_ID_TOKEN_INVALID',
+            400,
+            'The identity provider sent an ID token though "openid" was not requested, so it cannot be checked. ' +
+              'Add "openid" to "scope" (and give the provider\'s issuer and keys) to log in with OpenID Connect.',
+          );
+        }
+        // The user is whoever the userinfo endpoint says the access token belongs to.
+        const profile = await fetchProfile(configuration, config, tokens);
+        login = toStoredLogin(tokens, profile.claims);
+        if (config.fetchUserInfo) login.user = profile.user;
       }
-      if (config.fetchUserInfo) login.user = await userInfoAtLogin(configuration, login.accessToken, claims.sub);
+      const claims = login.claims;
       if (config.afterCallback) login = await runAfterCallback(config.afterCallback, req, res, login);
 
       const pending = remainingTransactions(session, config);
@@ -201,6 +225,14 @@ function clientRefused(cause: unknown): OidcError {
 
 /** Maps an openid-client error from the token request and ID token validation. */
 function tokenError(err: unknown): OidcError {
+  // GitHub answers errors with HTTP 200 and { error } (bad_verification_code for a used code).
+  const inBody = errorInTokenResponse(err);
+  if (inBody !== undefined) {
+    if (inBody === 'invalid_client' || inBody === 'unauthorized_client' || inBody === 'incorrect_client_credentials') return clientRefused(err);
+    return new OidcError('ERR_OIDC_TOKEN_REJECTED', 400, 'The identity provider rejected the login code (it may have been used already or expired). Start again from the login page.', {
+      cause: err,
+    });
+  }
   // RFC 6749 5.2: a client that authenticated with the Authorization header (client_secret_basic,
   // the default) gets 401 + WWW-Authenticate for invalid_client, which openid-client throws as a
   // challenge error, not as a ResponseBodyError.

@@ -8,7 +8,7 @@ import { providerError, type Provider } from '../provider.js';
 import { oidcState, requireSession, saveSession, type OidcRequest } from '../session.js';
 import { addTransaction } from '../transactions.js';
 import { safeReturnTo, splitUrl } from '../url.js';
-import { stepUpFromQuery, stepUpParams } from '../step-up.js';
+import { stepUpFailed, stepUpFromQuery, stepUpParams } from '../step-up.js';
 import { redirect } from './respond.js';
 
 const debug = createDebug('express-oidc-login:login');
@@ -33,7 +33,8 @@ export function loginHandler(config: ResolvedConfig, provider: Provider) {
     // A silent login (prompt=none) is tried at most once per session, so it can never loop.
     const silent = config.silentLogin && single(query, 'silent') === '1' && !session.oidc?.silentTried;
     const state = client.randomState();
-    const nonce = client.randomNonce();
+    // No nonce without an ID token to carry it back (plain OAuth 2.0).
+    const nonce = config.openid ? client.randomNonce() : undefined;
     const verifier = client.randomPKCECodeVerifier();
     // S256 (RFC 7636 4.2) with node:crypto: the same value as openid-client's WebCrypto version
     // at a tenth of the CPU (measured in bench/micro).
@@ -44,7 +45,7 @@ export function loginHandler(config: ResolvedConfig, provider: Provider) {
       redirect_uri: config.redirectUri,
       scope: config.scope,
       state,
-      nonce,
+      ...(nonce !== undefined && { nonce }),
       code_challenge: challenge,
       code_challenge_method: 'S256',
       ...(silent && { prompt: 'none' }),
@@ -52,11 +53,22 @@ export function loginHandler(config: ResolvedConfig, provider: Provider) {
     // Step-up (requireAuth({ maxAge, acrValues })): max_age / acr_values from the query, validated
     // and only ever stricter; the transaction keeps them for the callback's checks.
     const stepUp = stepUpFromQuery(query, config);
+    if (!config.openid && (stepUp.maxAge !== undefined || stepUp.acrValues)) {
+      // No ID token, so no auth_time or acr: a round trip to the provider could prove nothing.
+      throw stepUpFailed(
+        'This page needs a recent or stronger login, which this identity provider (OAuth 2.0 without OpenID Connect) cannot confirm.',
+      );
+    }
     Object.assign(parameters, stepUpParams(stepUp));
     // Built before anything goes into the session: a failed PAR request leaves no pending login.
     const url = await authorizationUrl(config, configuration, parameters);
 
-    addTransaction(session, state, { nonce, verifier, returnTo, createdAt: Date.now(), ...(silent && { silent }), ...stepUp }, config);
+    addTransaction(
+      session,
+      state,
+      { ...(nonce !== undefined && { nonce }), verifier, returnTo, createdAt: Date.now(), ...(silent && { silent }), ...stepUp },
+      config,
+    );
     if (silent) oidcState(session).silentTried = true;
     if (!session.oidc?.login && isOnlyOurs(session)) {
       // A session that holds nothing but pending logins lives as long as they do, not for the

@@ -77,7 +77,8 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
     } else if (configuration && !providerDown && config.logout.idpLogout && configuration.serverMetadata().end_session_endpoint) {
       try {
         location = client.buildEndSessionUrl(configuration, {
-          id_token_hint: login.idToken,
+          // None for a plain OAuth 2.0 login: client_id (which openid-client adds) names the app then.
+          ...(login.idToken !== undefined && { id_token_hint: login.idToken }),
           post_logout_redirect_uri: postLogout,
           state: client.randomState(),
         }).href;
@@ -102,7 +103,7 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
  * `dangerouslyAllowInsecureHttp`), without credentials. It is given only the configuration and the
  * session's ID token, never the request. A throw or anything else keeps the standard behaviour.
  */
-function customLogoutUrl(config: ResolvedConfig, configuration: client.Configuration, idToken: string): string | undefined {
+function customLogoutUrl(config: ResolvedConfig, configuration: client.Configuration, idToken: string | undefined): string | undefined {
   const build = config.logout.idpLogoutUrl;
   if (!build) return undefined;
   let value: URL | string | undefined;

@@ -1,0 +1,132 @@
+import * as client from 'openid-client';
+import createDebug from 'debug';
+import type { Configuration, TokenEndpointResponse } from 'openid-client';
+import type { ProfileApi, ResolvedConfig } from './config.js';
+import { OidcError } from './errors.js';
+import { providerError } from './provider.js';
+import type { ProfileClaims, StoredLogin } from './types.js';
+
+/**
+ * Plain OAuth 2.0 logins (no `openid` in `scope`, so no ID token): the user is whoever the
+ * provider's userinfo (profile) endpoint says the access token belongs to, mapped to claims by the
+ * `profile` option. Nothing here is stored: the callback stores the result only when all of it
+ * succeeded.
+ */
+
+const debug = createDebug('express-oidc-login:profile');
+
+/** OpenID Connect Core 2 caps `sub` at 255 ASCII characters; the same holds for a mapped profile. */
+const MAX_SUB_LENGTH = 255;
+
+/** The userinfo response and the claims `profile` made of it. */
+export interface Profile {
+  readonly user: Record<string, unknown>;
+  readonly claims: ProfileClaims;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function invalidProfile(reason: string, cause?: unknown): OidcError {
+  return new OidcError(
+    'ERR_OIDC_PROFILE_INVALID',
+    502,
+    `The user's profile from the identity provider cannot be used: ${reason} Nobody was logged in.`,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/**
+ * GETs the userinfo endpoint with the access token and maps the answer with `profile`. Fails with
+ * 502/503/504 when the endpoint does (HTTP error, not a JSON object, unreachable, timeout) and
+ * with 502 `ERR_OIDC_PROFILE_INVALID` when `profile` throws or yields no usable `sub`.
+ */
+export async function fetchProfile(configuration: Configuration, config: ResolvedConfig, tokens: TokenEndpointResponse): Promise<Profile> {
+  const endpoint = configuration.serverMetadata().userinfo_endpoint;
+  if (!endpoint) {
+    throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, 'The identity provider publishes no userinfo_endpoint, so the user cannot be identified.');
+  }
+  const user = await getJson(configuration, tokens.access_token, endpoint, 'its userinfo endpoint');
+  if (!isObject(user)) {
+    throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, 'The identity provider sent an invalid answer (its userinfo endpoint): not a JSON object.');
+  }
+  const api: ProfileApi = { get: (url) => getJson(configuration, tokens.access_token, String(url), 'its API') };
+  let mapped: unknown;
+  try {
+    // Copies: what the mapping changes is neither the stored `user` nor the token response.
+    mapped = await config.profile(structuredClone(user), Object.freeze({ ...tokens }), api);
+  } catch (err) {
+    debug('the profile mapping threw: %s', (err as Error)?.message);
+    // The API helper's own failures (502/503/504) keep their code.
+    if (err instanceof OidcError) throw err;
+    throw invalidProfile('the "profile" option threw on it.', err);
+  }
+  return { user, claims: toClaims(mapped) };
+}
+
+/** The mapping's answer as plain JSON claims with a usable `sub`. */
+function toClaims(mapped: unknown): ProfileClaims {
+  if (!isObject(mapped)) throw invalidProfile('the "profile" option returned no object.');
+  const sub = mapped.sub;
+  if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUB_LENGTH) {
+    throw invalidProfile(
+      `it has no "sub" to identify the user by (a non-empty string of at most ${MAX_SUB_LENGTH} characters). ` +
+        'Give a "profile" option that maps the provider\'s stable user id to "sub".',
+    );
+  }
+  let claims: unknown;
+  try {
+    claims = JSON.parse(JSON.stringify(mapped));
+  } catch (err) {
+    throw invalidProfile('the "profile" option returned claims that are not JSON.', err);
+  }
+  return claims as ProfileClaims;
+}
+
+/** The token response a stored login came from, for `profile` when the profile is fetched again. */
+export function tokensOf(login: StoredLogin, now = Date.now()): TokenEndpointResponse {
+  return {
+    access_token: login.accessToken,
+    token_type: login.tokenType.toLowerCase() as Lowercase<string>,
+    ...(login.refreshToken !== undefined && { refresh_token: login.refreshToken }),
+    ...(login.scope !== undefined && { scope: login.scope }),
+    ...(login.expiresAt !== undefined && { expires_in: Math.max(0, login.expiresAt - Math.floor(now / 1000)) }),
+  };
+}
+
+/** A protected resource of the provider as JSON: 502 (HTTP error, not JSON), 503 (unreachable), 504 (timeout). */
+async function getJson(configuration: Configuration, accessToken: string, url: string, what: string): Promise<unknown> {
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch (err) {
+    throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, `The URL of the identity provider's resource is not absolute (${what}).`, { cause: err });
+  }
+  try {
+    const response = await client.fetchProtectedResource(configuration, accessToken, target, 'GET', undefined, new Headers({ accept: 'application/json' }));
+    if (response.status !== 200) {
+      await response.body?.cancel().catch(() => {});
+      throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, `The identity provider answered HTTP ${response.status} (${what}).`);
+    }
+    return await response.json();
+  } catch (err) {
+    debug('request to %s failed: %s', what, (err as Error)?.message);
+    throw resourceError(err, what);
+  }
+}
+
+function resourceError(err: unknown, what: string): OidcError {
+  if (err instanceof OidcError) return err;
+  if (err instanceof client.WWWAuthenticateChallengeError) {
+    return new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, `The identity provider refused the access token (${what}).`, { cause: err });
+  }
+  const mapped = providerError(err, 'token');
+  const message =
+    mapped.code === 'ERR_OIDC_PROVIDER_TIMEOUT'
+      ? `The identity provider did not answer in time (${what}). Try again in a moment.`
+      : mapped.code === 'ERR_OIDC_PROVIDER_UNREACHABLE'
+        ? `The identity provider cannot be reached (${what}). Try again in a moment.`
+        : `The identity provider sent an invalid answer (${what}).`;
+  return new OidcError(mapped.code, mapped.status, message, { cause: err, ...(mapped.headers && { headers: mapped.headers }) });
+}
