@@ -8,6 +8,8 @@ export { guardSessionStore } from './store-guard.js';
 export type { GuardSessionStoreOptions } from './store-guard.js';
 export type { OidcLoginOptions, ClientAuthMethod, LogoutOptions, AfterCallback, OidcEvent, OidcEventHandlers } from './config.js';
 export type { ServerEndpoints, ProfileMapper, MappedProfile, ProfileApi } from './config.js';
+export { github, google } from './presets.js';
+export type { ProviderPreset, GitHubOptions, GoogleOptions } from './presets.js';
 export type {
   OidcContext,
   AuthenticatedOidcContext,

@@ -6,6 +6,8 @@ import {
   claimCheck,
   claimEquals,
   claimIncludes,
+  github,
+  google,
   isAuthenticated,
   oidcLogin,
   OidcError,
@@ -58,6 +60,17 @@ app.get('/p', requireAuth(claimIncludes('groups', 'admin'), claimEquals('email_v
   }
 });
 
+// Plain OAuth 2.0 providers: the presets spread into the options, or the endpoints by hand.
+app.use(oidcLogin({ ...github({ clientId: 'id', clientSecret: 's' }), baseUrl: 'https://app.example.com' }));
+app.use(oidcLogin({ ...google({ clientId: 'id', clientSecret: 's', offline: true }), baseUrl: 'https://app.example.com' }));
+oidcLogin({
+  server: { authorizationEndpoint: 'https://as/authorize', tokenEndpoint: 'https://as/token', userinfoEndpoint: 'https://as/me' },
+  clientId: 'id',
+  clientSecret: 's',
+  baseUrl: 'https://app.example.com',
+  scope: 'profile',
+  profile: async (user, tokens, api) => ({ sub: String(user.id), name: user.name, scope: tokens.scope, orgs: await api.get('https://as/orgs') }),
+});
 oidcLogin({ ...options, discovery: 'oauth2' });
 // @ts-expect-error discovery is 'oidc' or 'oauth2'
 oidcLogin({ ...options, discovery: 'oauth' });
