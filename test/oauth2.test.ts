@@ -297,6 +297,19 @@ describe('state and the code are enforced as for OpenID Connect', () => {
     expect((await probe(agent)).isAuthenticated).toBe(false);
   });
 
+  it.each([
+    [500, 502, 'ERR_OIDC_PROVIDER_RESPONSE'],
+    ['hang', 504, 'ERR_OIDC_PROVIDER_TIMEOUT'],
+  ] as const)('a token endpoint that answers %p: %i %s, no profile request, no session', async (fault, status, code) => {
+    gh.fail.token = fault;
+    const { app } = gitHubApp();
+    const { res, agent } = await loginWithGitHub(app);
+    expect(res.status).toBe(status);
+    expect(res.body.code).toBe(code);
+    expect(gh.counts.user).toBe(0);
+    expect((await probe(agent)).isAuthenticated).toBe(false);
+  });
+
   it('refused client credentials are a 502 naming them', async () => {
     const { app } = gitHubApp({ clientSecret: 'not-the-secret' });
     const { res } = await loginWithGitHub(app);
