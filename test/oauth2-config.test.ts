@@ -37,6 +37,8 @@ const INVALID: [string, unknown, RegExp][] = [
   ['silentLogin without OpenID Connect', { ...PLAIN, silentLogin: true }, /"silentLogin" needs OpenID Connect/],
   ['back-channel logout without OpenID Connect', { ...PLAIN, routes: { backchannelLogout: '/bcl' } }, /"routes\.backchannelLogout": back-channel logout ends OpenID Connect sessions/],
   ['max_age without an ID token', { ...PLAIN, authorizationParams: { max_age: 60 } }, /"authorizationParams\.max_age" needs an ID token/],
+  ['allowedTenants with server', { ...PLAIN, allowedTenants: 'any' }, /"allowedTenants" is for a Microsoft Entra ID multi-tenant issuer found by discovery, not for "server"/],
+  ['allowedTenants with RFC 8414 discovery', { ...BASE, issuer: 'https://login.microsoftonline.com/common/v2.0', discovery: 'oauth2', allowedTenants: 'any' }, /"allowedTenants" works with OpenID discovery/],
   ['github() with a bad enterpriseUrl', () => github({ clientId: 'a', clientSecret: 'b', enterpriseUrl: 'github.example.com' }), /github\(\{ enterpriseUrl \}\) must be an absolute URL/],
   ['github() without a clientSecret', () => ({ ...github({ clientId: 'a' } as never), baseUrl: BASE.baseUrl }), /"clientSecret" is required/],
 ];
