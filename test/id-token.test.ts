@@ -166,10 +166,8 @@ describe('ID token: nonce', () => {
 
 describe('ID token: signature and keys', () => {
   it('rejects a bad signature (a key not in the JWKS, with the kid of one that is)', async () => {
-    const a = await attemptWith(async (ctx) => {
-      const impostor = await generateSigningKey('RS256', ctx.keys[0]!.kid);
-      return ctx.tokenResponse(await signIdToken(ctx.claims(), impostor));
-    });
+    const impostor = await generateSigningKey('RS256', op.keys[0]!.kid);
+    const a = await attemptWith(async (ctx) => ctx.tokenResponse(await signIdToken(ctx.claims(), impostor)));
     await expectRejected(a, 400, ID_TOKEN_INVALID);
   });
 
@@ -198,7 +196,10 @@ describe('ID token: signature and keys', () => {
     const app = newApp({ httpTimeout: 10_000 });
     await expectLoggedIn(await attempt(app));
     op.counts.jwks = 0;
-    op.onToken = async (ctx) => ctx.tokenResponse(await signIdToken(ctx.claims(), await generateSigningKey('RS256')));
+    // Keys made first: the six tokens then reach the app together, as in a burst (RSA key
+    // generation inside the token request would spread them over seconds on a loaded machine).
+    const strangers = await Promise.all(Array.from({ length: 6 }, () => generateSigningKey('RS256')));
+    op.onToken = async (ctx) => ctx.tokenResponse(await signIdToken(ctx.claims(), strangers.pop()!));
     const attempts = await Promise.all(Array.from({ length: 6 }, () => attempt(app)));
     for (const a of attempts) await expectRejected(a, 400, ID_TOKEN_INVALID);
     // One shared refetch (at most one a second), not one per token.
@@ -225,10 +226,8 @@ describe('ID token: signature and keys', () => {
   });
 
   it('ignores a key embedded in the header (jwk) and rejects the token', async () => {
-    const a = await attemptWith(async (ctx) => {
-      const attacker = await generateSigningKey('RS256');
-      return ctx.tokenResponse(await signIdToken(ctx.claims(), attacker, { jwk: attacker.publicJwk }));
-    });
+    const attacker = await generateSigningKey('RS256');
+    const a = await attemptWith(async (ctx) => ctx.tokenResponse(await signIdToken(ctx.claims(), attacker, { jwk: attacker.publicJwk })));
     await expectRejected(a, 400, ID_TOKEN_INVALID);
   });
 
