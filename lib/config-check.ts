@@ -35,6 +35,7 @@ export function checkProviderMetadata(config: ResolvedConfig, metadata: ServerMe
     );
   }
   found.push(...checkClientAuth(config, metadata, clientAuthMethod));
+  found.push(...checkDPoP(config, metadata));
   const pkce = metadata.code_challenge_methods_supported;
   // The "server" option's metadata advertises nothing, so its silence says nothing about PKCE.
   if (!Array.isArray(pkce) && !config.server) {
@@ -115,6 +116,31 @@ function checkClientAuth(config: ResolvedConfig, metadata: ServerMetadata, clien
     );
   }
   return found;
+}
+
+/** The `dpop` option against `dpop_signing_alg_values_supported` (RFC 9449 §5.1). */
+function checkDPoP(config: ResolvedConfig, metadata: ServerMetadata): ConfigFinding[] {
+  if (!config.dpop) return [];
+  const algs = metadata.dpop_signing_alg_values_supported;
+  if (!Array.isArray(algs)) {
+    return [
+      finding(
+        'warning',
+        'dpop-not-advertised',
+        'the provider does not advertise DPoP (no dpop_signing_alg_values_supported). If it answers with Bearer tokens, every login fails with ERR_OIDC_DPOP_NOT_BOUND: check that it supports DPoP, or remove the "dpop" option.',
+      ),
+    ];
+  }
+  if (!algs.includes(config.dpop.alg)) {
+    return [
+      finding(
+        'error',
+        'dpop-alg-unsupported',
+        `the provider does not accept ${config.dpop.alg} DPoP proofs (dpop_signing_alg_values_supported: ${algs.join(', ') || 'none'}). Set "dpop: { alg }" to one of those.`,
+      ),
+    ];
+  }
+  return [];
 }
 
 const reported = new WeakMap<ResolvedConfig, Set<string>>();

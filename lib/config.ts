@@ -8,7 +8,8 @@ import {
   type ClientSigningKey,
   type ClientTlsIdentity,
 } from './client-auth.js';
-import type { StoredLogin } from './types.js';
+import { DPOP_ALGS } from './dpop.js';
+import type { DPoPAlg, StoredLogin } from './types.js';
 import { isEntraMultiTenantIssuer, isTenantId, TENANT_PLACEHOLDER } from './entra.js';
 
 /** How the client authenticates at the token endpoint. */
@@ -121,6 +122,14 @@ export interface OidcLoginOptions {
    * Default: only when the provider's metadata says `require_pushed_authorization_requests`.
    */
   pushedAuthorizationRequests?: boolean;
+  /**
+   * Sender-constrained access tokens with DPoP (RFC 9449): `true` (ES256 keys) or `{ alg }`. Each
+   * login gets its own key pair, made at the callback and kept with the login in the session
+   * store; the token requests (code, refresh), userinfo and `req.oidc.fetch()` send proofs made
+   * with it. A provider that answers with a token that is not DPoP-bound fails the login
+   * (`ERR_OIDC_DPOP_NOT_BOUND`). Default off.
+   */
+  dpop?: boolean | DPoPOptions;
   /** The one algorithm accepted for ID token signatures. Default `RS256`. Symmetric and `none` are refused. */
   idTokenSigningAlg?: string;
   /** Audiences besides `clientId` that an ID token may carry. Default none. */
@@ -198,6 +207,16 @@ export type ProfileMapper = (
   tokens: TokenEndpointResponse,
   api: ProfileApi,
 ) => MappedProfile | Promise<MappedProfile>;
+
+/** The `dpop` option's object form. */
+export interface DPoPOptions {
+  /**
+   * The algorithm of the logins' key pairs and proofs: `ES256` (default), `ES384`, `PS256`,
+   * `RS256`, `EdDSA` or `Ed25519` (both Ed25519 keys; the proof's `alg` header says which name).
+   * The provider must list it in `dpop_signing_alg_values_supported`.
+   */
+  alg?: DPoPAlg;
+}
 
 /** Receives the start-up check's findings. */
 export interface OidcLogger {
@@ -314,6 +333,8 @@ export interface ResolvedConfig {
   readonly jwksPath: string | false;
   /** PAR forced by the option (the provider's requirement is read from its metadata). */
   readonly pushedAuthorizationRequests: boolean;
+  /** DPoP for new logins, with the alg of their keys; undefined when off. */
+  readonly dpop: Readonly<{ alg: DPoPAlg }> | undefined;
   readonly idTokenSigningAlg: string;
   readonly additionalAudiences: readonly string[];
   /** A multi-tenant Entra issuer's allowed tenants (lower-case GUIDs) or 'any'; undefined for every other issuer. */
@@ -338,6 +359,7 @@ export const DEFAULTS = Object.freeze({
   absoluteDuration: 7 * 24 * 60 * 60,
   idleDuration: 24 * 60 * 60,
   clientAuthMethod: 'client_secret_basic' as ClientAuthMethod,
+  dpopAlg: 'ES256' as DPoPAlg,
   idTokenSigningAlg: 'RS256',
   httpTimeout: 5000,
   clockTolerance: 60,
@@ -362,6 +384,7 @@ const KNOWN_OPTIONS = [
   'clientPrivateKey',
   'clientCertificate',
   'pushedAuthorizationRequests',
+  'dpop',
   'idTokenSigningAlg',
   'additionalAudiences',
   'allowedTenants',
@@ -565,6 +588,22 @@ function resolveServer(value: unknown, openid: boolean, allowInsecureHttp: boole
 
 /** The default `profile`: the userinfo response as it is (it must have a `sub`). */
 const identityProfile: ProfileMapper = (userinfo) => userinfo as MappedProfile;
+
+/** `dpop: true | false | { alg }`. */
+function resolveDPoP(value: unknown): Readonly<{ alg: DPoPAlg }> | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return Object.freeze({ alg: DEFAULTS.dpopAlg });
+  if (typeof value === 'string') fail(`"dpop" must be true or an object: write dpop: { alg: ${JSON.stringify(value)} }.`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('"dpop" must be true, false or { alg }.');
+  for (const key of Object.keys(value)) {
+    if (key !== 'alg') fail(`unknown option "dpop.${key}". Known: alg.`);
+  }
+  const alg = (value as { alg?: unknown }).alg ?? DEFAULTS.dpopAlg;
+  if (typeof alg !== 'string' || !(DPOP_ALGS as readonly string[]).includes(alg)) {
+    fail(`"dpop.alg" must be one of ${DPOP_ALGS.join(', ')}; got ${JSON.stringify(alg)}. DPoP proofs are signed with an asymmetric key.`);
+  }
+  return Object.freeze({ alg: alg as DPoPAlg });
+}
 
 /**
  * `allowedTenants`: required with a Microsoft Entra multi-tenant issuer (any Entra organisation's
@@ -807,6 +846,8 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     }
   }
 
+  const dpop = resolveDPoP(o.dpop);
+
   const idTokenSigningAlg = o.idTokenSigningAlg ?? DEFAULTS.idTokenSigningAlg;
   if (typeof idTokenSigningAlg !== 'string' || !ASYMMETRIC_ALGS.has(idTokenSigningAlg)) {
     fail(
@@ -880,6 +921,7 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     clientCertificate,
     jwksPath,
     pushedAuthorizationRequests: o.pushedAuthorizationRequests === true,
+    dpop,
     idTokenSigningAlg,
     additionalAudiences: Object.freeze([...(additionalAudiences as string[])]),
     allowedTenants: server ? undefined : resolveAllowedTenants(o.allowedTenants, issuer, configuration),

@@ -152,6 +152,7 @@ export type ConfigurationFor = (issuer: string, fetch: client.CustomFetch) => cl
  * openid-client processes that same response with a Configuration for the token's own tenant
  * (second pass): every check it makes, the `iss` one included, runs as usual.
  * `issParam`: the authorization response's `iss` (RFC 9207), already checked against the template.
+ * `options`: the DPoP handle, for both passes (a `use_dpop_nonce` answer is replayed, not retried).
  */
 export async function templateCodeGrant(
   configurationFor: ConfigurationFor,
@@ -160,6 +161,7 @@ export async function templateCodeGrant(
   currentUrl: URL,
   checks: Parameters<typeof client.authorizationCodeGrant>[2],
   issParam: string | undefined,
+  options?: client.DPoPOptions,
 ): Promise<client.TokenEndpointResponse & client.TokenEndpointResponseHelpers> {
   let captured: CapturedResponse | undefined;
   const capture: client.CustomFetch = async (url, init) => {
@@ -168,7 +170,7 @@ export async function templateCodeGrant(
     throw new TokenResponseKept();
   };
   try {
-    await client.authorizationCodeGrant(configurationFor(issParam ?? template, capture), currentUrl, checks);
+    await client.authorizationCodeGrant(configurationFor(issParam ?? template, capture), currentUrl, checks, undefined, options);
   } catch (err) {
     // Failed before the response came (a bad callback, the network): as without a template.
     if (!captured) throw err;
@@ -184,7 +186,7 @@ export async function templateCodeGrant(
   const nullBody = kept.status === 204 || kept.status === 205 || kept.status === 304;
   const replay: client.CustomFetch = () =>
     Promise.resolve(new Response(nullBody ? null : kept.body, { status: kept.status, headers: kept.headers }));
-  return client.authorizationCodeGrant(configurationFor(issuer, replay), currentUrl, checks);
+  return client.authorizationCodeGrant(configurationFor(issuer, replay), currentUrl, checks, undefined, options);
 }
 
 /**

@@ -27,7 +27,8 @@ export type OidcErrorCode =
   | 'ERR_OIDC_FORBIDDEN'
   | 'ERR_OIDC_TENANT_NOT_ALLOWED'
   | 'ERR_OIDC_STEP_UP_FAILED'
-  | 'ERR_OIDC_METHOD_NOT_ALLOWED';
+  | 'ERR_OIDC_METHOD_NOT_ALLOWED'
+  | 'ERR_OIDC_DPOP_NOT_BOUND';
 
 /** The base class of every per-request error. */
 export class OidcError extends Error {

@@ -10,6 +10,7 @@ export type { OidcLoginOptions, ClientAuthMethod, LogoutOptions, AfterCallback, 
 export type { ServerEndpoints, ProfileMapper, MappedProfile, ProfileApi } from './config.js';
 export { github, google } from './presets.js';
 export type { ProviderPreset, GitHubOptions, GoogleOptions } from './presets.js';
+export type { DPoPOptions } from './config.js';
 export type {
   OidcContext,
   AuthenticatedOidcContext,
@@ -21,6 +22,8 @@ export type {
   StoredLogin,
   StoredTransaction,
   StoredOidcState,
+  StoredDPoPKey,
+  DPoPAlg,
   IDToken,
   TokenEndpointResponse,
 } from './types.js';

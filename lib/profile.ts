@@ -42,16 +42,21 @@ function invalidProfile(reason: string, cause?: unknown): OidcError {
  * 502/503/504 when the endpoint does (HTTP error, not a JSON object, unreachable, timeout) and
  * with 502 `ERR_OIDC_PROFILE_INVALID` when `profile` throws or yields no usable `sub`.
  */
-export async function fetchProfile(configuration: Configuration, config: ResolvedConfig, tokens: TokenEndpointResponse): Promise<Profile> {
+export async function fetchProfile(
+  configuration: Configuration,
+  config: ResolvedConfig,
+  tokens: TokenEndpointResponse,
+  dpop?: client.DPoPHandle,
+): Promise<Profile> {
   const endpoint = configuration.serverMetadata().userinfo_endpoint;
   if (!endpoint) {
     throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, 'The identity provider publishes no userinfo_endpoint, so the user cannot be identified.');
   }
-  const user = await getJson(configuration, tokens.access_token, endpoint, 'its userinfo endpoint');
+  const user = await getJson(configuration, tokens.access_token, endpoint, 'its userinfo endpoint', dpop);
   if (!isObject(user)) {
     throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, 'The identity provider sent an invalid answer (its userinfo endpoint): not a JSON object.');
   }
-  const api: ProfileApi = { get: (url) => getJson(configuration, tokens.access_token, String(url), 'its API') };
+  const api: ProfileApi = { get: (url) => getJson(configuration, tokens.access_token, String(url), 'its API', dpop) };
   let mapped: unknown;
   try {
     // Copies: what the mapping changes is neither the stored `user` nor the token response.
@@ -96,7 +101,8 @@ export function tokensOf(login: StoredLogin, now = Date.now()): TokenEndpointRes
 }
 
 /** A protected resource of the provider as JSON: 502 (HTTP error, not JSON), 503 (unreachable), 504 (timeout). */
-async function getJson(configuration: Configuration, accessToken: string, url: string, what: string): Promise<unknown> {
+/** `dpop`: a DPoP login's handle (its proof, and one retry on `use_dpop_nonce`). */
+async function getJson(configuration: Configuration, accessToken: string, url: string, what: string, dpop?: client.DPoPHandle): Promise<unknown> {
   let target: URL;
   try {
     target = new URL(url);
@@ -104,7 +110,15 @@ async function getJson(configuration: Configuration, accessToken: string, url: s
     throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, `The URL of the identity provider's resource is not absolute (${what}).`, { cause: err });
   }
   try {
-    const response = await client.fetchProtectedResource(configuration, accessToken, target, 'GET', undefined, new Headers({ accept: 'application/json' }));
+    const response = await client.fetchProtectedResource(
+      configuration,
+      accessToken,
+      target,
+      'GET',
+      undefined,
+      new Headers({ accept: 'application/json' }),
+      dpop && { DPoP: dpop },
+    );
     if (response.status !== 200) {
       await response.body?.cancel().catch(() => {});
       throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, `The identity provider answered HTTP ${response.status} (${what}).`);

@@ -139,10 +139,11 @@ export class Provider {
     currentUrl: URL,
     checks: Parameters<typeof client.authorizationCodeGrant>[2],
     issParam: string | undefined,
+    options?: client.DPoPOptions,
   ): Promise<client.TokenEndpointResponse & client.TokenEndpointResponseHelpers> {
     const configuration = await this.getConfiguration();
     const issuer = configuration.serverMetadata().issuer;
-    if (!issuer.includes(TENANT_PLACEHOLDER) || !this.#built) return client.authorizationCodeGrant(configuration, currentUrl, checks);
+    if (!issuer.includes(TENANT_PLACEHOLDER) || !this.#built) return client.authorizationCodeGrant(configuration, currentUrl, checks, undefined, options);
     return templateCodeGrant(
       (tenant, tenantFetch) => this.#configurationFor(configuration, tenant, tenantFetch),
       issuer,
@@ -150,6 +151,7 @@ export class Provider {
       currentUrl,
       checks,
       issParam,
+      options,
     );
   }
 

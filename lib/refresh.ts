@@ -2,6 +2,7 @@ import * as client from 'openid-client';
 import createDebug from 'debug';
 import type { IDToken } from 'openid-client';
 import type { ResolvedConfig } from './config.js';
+import { dpopKey, dpopNotBound, isDPoPTokenType } from './dpop.js';
 import { OidcError } from './errors.js';
 import { emit } from './events.js';
 import { providerError, type Provider } from './provider.js';
@@ -18,8 +19,11 @@ const debug = createDebug('express-oidc-login:refresh');
  */
 const ROTATION_GRACE_DELAYS_MS = [0, 50, 100, 200, 400] as const;
 
-/** The parts of a login that a refresh replaces; the rest (`loggedInAt`, `user`, `data`...) stays. */
-type TokenFields = Pick<StoredLogin, 'idToken' | 'claims' | 'accessToken' | 'refreshToken' | 'tokenType' | 'expiresAt' | 'scope'>;
+/**
+ * The parts of a login that a refresh replaces; the rest (`loggedInAt`, `user`, `data`...) stays.
+ * The DPoP key travels with the tokens bound to it.
+ */
+type TokenFields = Pick<StoredLogin, 'idToken' | 'claims' | 'accessToken' | 'refreshToken' | 'tokenType' | 'expiresAt' | 'scope' | 'dpop'>;
 
 /**
  * What one refresh came to, shared by every request of the session that waited for it.
@@ -29,7 +33,7 @@ type TokenFields = Pick<StoredLogin, 'idToken' | 'claims' | 'accessToken' | 'ref
  */
 type Outcome =
   | { ended: false; tokens: TokenFields; refreshed: boolean }
-  | { ended: true; error: OidcError; reason: 'gone' | 'invalid_grant' | 'id_token' };
+  | { ended: true; error: OidcError; reason: 'gone' | 'invalid_grant' | 'id_token' | 'dpop' };
 
 /** Refreshes in flight, per Provider instance, keyed by session id + refresh token. */
 const inFlight = new WeakMap<Provider, Map<string, Promise<Outcome>>>();
@@ -130,8 +134,8 @@ async function settle(
 }
 
 function pickTokens(login: StoredLogin): TokenFields {
-  const { idToken, claims, accessToken, refreshToken, tokenType, expiresAt, scope } = login;
-  return { idToken, claims, accessToken, refreshToken, tokenType, expiresAt, scope };
+  const { idToken, claims, accessToken, refreshToken, tokenType, expiresAt, scope, dpop } = login;
+  return { idToken, claims, accessToken, refreshToken, tokenType, expiresAt, scope, dpop };
 }
 
 function applyTokens(login: StoredLogin, tokens: TokenFields): void {
@@ -145,6 +149,8 @@ function applyTokens(login: StoredLogin, tokens: TokenFields): void {
   else login.expiresAt = tokens.expiresAt;
   if (tokens.scope === undefined) delete login.scope;
   else login.scope = tokens.scope;
+  if (tokens.dpop === undefined) delete login.dpop;
+  else login.dpop = tokens.dpop;
 }
 
 /** The same user at the same provider. */
@@ -235,9 +241,11 @@ async function refresh(req: OidcRequest, config: ResolvedConfig, provider: Provi
   for (let attempt = 0; ; attempt++) {
     if (current.refreshToken === undefined) throw unauthenticated(NO_REFRESH_TOKEN);
     let tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
+    // A DPoP login refreshes with a proof of its own key: the new access token is bound to it too.
+    const dpop = current.dpop ? await dpopKey(provider, current.dpop).handle(configuration) : undefined;
     try {
       debug('refreshing the access token');
-      tokens = await client.refreshTokenGrant(configuration, current.refreshToken);
+      tokens = await client.refreshTokenGrant(configuration, current.refreshToken, undefined, dpop && { DPoP: dpop });
     } catch (err) {
       const inBody = errorInTokenResponse(err);
       // GitHub answers a revoked or used refresh token with HTTP 200 and { error: 'bad_refresh_token' }.
@@ -281,6 +289,12 @@ async function validateRefreshed(
   provider: Provider,
   configuration: client.Configuration,
 ): Promise<Outcome> {
+  if (current.dpop && !isDPoPTokenType(tokens.token_type)) {
+    // A Bearer token for a DPoP login: not stored. The refresh token it came with may have
+    // replaced ours, so the login cannot go on; it ends (the safe side of a downgrade).
+    debug('the provider answered a DPoP refresh with a %s token: ending the login', tokens.token_type);
+    return { ended: true, reason: 'dpop', error: dpopNotBound('refresh', tokens.token_type) };
+  }
   const now = Date.now();
   const fields: TokenFields = {
     idToken: current.idToken,
@@ -290,6 +304,7 @@ async function validateRefreshed(
     tokenType: tokens.token_type,
     expiresAt: typeof tokens.expires_in === 'number' ? Math.floor(now / 1000) + tokens.expires_in : undefined,
     scope: typeof tokens.scope === 'string' ? tokens.scope : current.scope,
+    dpop: current.dpop,
   };
   if (typeof tokens.id_token === 'string' && current.idToken === undefined) {
     // A plain OAuth 2.0 login asked for no ID token: one sent anyway is neither trusted nor kept.

@@ -32,6 +32,21 @@ export interface StoredTransaction {
   acrValues?: string[];
 }
 
+/** The algorithm of a login's DPoP key (option `dpop: { alg }`). */
+export type DPoPAlg = 'ES256' | 'ES384' | 'PS256' | 'RS256' | 'EdDSA' | 'Ed25519';
+
+/**
+ * A DPoP login's key pair (RFC 9449), made for this login alone and kept with it in the session
+ * store (never in a cookie, never logged): the access tokens of the login are bound to it.
+ */
+export interface StoredDPoPKey {
+  alg: DPoPAlg;
+  /** The RFC 7638 SHA-256 thumbprint of the public key: the tokens' `cnf.jkt`. */
+  jkt: string;
+  /** The private key as a JWK (its public members included). */
+  jwk: Record<string, string>;
+}
+
 /** What a successful login leaves in the session: plain JSON, safe for any session store. */
 export interface StoredLogin {
   /** The raw ID token; none for a plain OAuth 2.0 login. */
@@ -52,6 +67,8 @@ export interface StoredLogin {
   activeAt: number;
   /** Application data added by `afterCallback`. */
   data?: Record<string, unknown>;
+  /** With the `dpop` option: the key the access tokens are bound to (`tokenType` is then `dpop`). */
+  dpop?: StoredDPoPKey;
   /**
    * What this login's authorization request asked for and the callback verified (`max_age`,
    * `acr_values`), so that `requireAuth({ maxAge, acrValues })` does not send back to the provider

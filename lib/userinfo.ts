@@ -1,8 +1,9 @@
 import * as client from 'openid-client';
 import createDebug from 'debug';
-import type { Configuration } from 'openid-client';
+import type { Configuration, DPoPHandle } from 'openid-client';
 import type { ProfileClaims } from './types.js';
 import type { ResolvedConfig } from './config.js';
+import { dpopKey } from './dpop.js';
 import { OidcError } from './errors.js';
 import { providerError, type Provider } from './provider.js';
 import { getAccessToken } from './refresh.js';
@@ -20,17 +21,20 @@ export async function fetchUserInfo(req: OidcRequest, config: ResolvedConfig, pr
   const current = requireSession(req).oidc?.login;
   const sub = current?.claims.sub;
   if (sub === undefined) throw loginEnded();
+  const configuration = await provider.getConfiguration();
+  // A DPoP login's token is bound to its key: userinfo needs the proof (RFC 9449 §7).
+  const dpop = current?.dpop ? await dpopKey(provider, current.dpop).handle(configuration) : undefined;
   let user: Record<string, unknown>;
   let claims: ProfileClaims | undefined;
   if (current!.idToken === undefined) {
     // A plain OAuth 2.0 login: the profile again, mapped; it must still be the same user.
-    const profile = await fetchProfile(await provider.getConfiguration(), config, { ...tokensOf(current!), access_token: accessToken });
+    const profile = await fetchProfile(configuration, config, { ...tokensOf(current!), access_token: accessToken }, dpop);
     if (profile.claims.sub !== sub) {
       throw new OidcError('ERR_OIDC_USERINFO_INVALID', 400, 'The identity provider\'s user info is about another user ("sub" differs from the login\'s).');
     }
     ({ user, claims } = profile);
   } else {
-    user = await requestUserInfo(await provider.getConfiguration(), accessToken, sub);
+    user = await requestUserInfo(configuration, accessToken, sub, dpop);
   }
   // Read again: the login may have ended (or changed) while the request was out.
   const session = requireSession(req);
@@ -46,21 +50,31 @@ export async function fetchUserInfo(req: OidcRequest, config: ResolvedConfig, pr
  * The userinfo response at login, before anything is stored: its `sub` must equal the ID token's
  * (else 400 ERR_OIDC_USERINFO_INVALID); an unreachable endpoint is a 502/503/504 and no login.
  */
-export async function userInfoAtLogin(configuration: Configuration, accessToken: string, sub: string): Promise<Record<string, unknown>> {
-  return requestUserInfo(configuration, accessToken, sub);
+export async function userInfoAtLogin(
+  configuration: Configuration,
+  accessToken: string,
+  sub: string,
+  dpop?: DPoPHandle,
+): Promise<Record<string, unknown>> {
+  return requestUserInfo(configuration, accessToken, sub, dpop);
 }
 
 function loginEnded(): OidcError {
   return new OidcError('ERR_OIDC_UNAUTHENTICATED', 401, 'Not logged in (the login has ended). Log in to use this resource.');
 }
 
-async function requestUserInfo(configuration: Configuration, accessToken: string, sub: string): Promise<Record<string, unknown>> {
+async function requestUserInfo(
+  configuration: Configuration,
+  accessToken: string,
+  sub: string,
+  dpop: DPoPHandle | undefined,
+): Promise<Record<string, unknown>> {
   if (!configuration.serverMetadata().userinfo_endpoint) {
     throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, 'The identity provider publishes no userinfo_endpoint, so user info cannot be fetched.');
   }
   let response: client.UserInfoResponse;
   try {
-    response = await client.fetchUserInfo(configuration, accessToken, sub);
+    response = await client.fetchUserInfo(configuration, accessToken, sub, dpop && { DPoP: dpop });
   } catch (err) {
     debug('userinfo request failed: %s', (err as Error)?.message);
     throw userInfoError(err);

@@ -17,6 +17,7 @@ import { userInfoAtLogin } from '../userinfo.js';
 import { fetchProfile } from '../profile.js';
 import { stepUpTokenError } from '../step-up.js';
 import { checkTenant, issuerMatches } from '../entra.js';
+import { createDPoPKey, dpopNotBound, isDPoPTokenType } from '../dpop.js';
 
 const debug = createDebug('express-oidc-login:callback');
 
@@ -96,6 +97,10 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
       let tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
       // A step-up's max_age (from the login route), else the configured one.
       const maxAge = tx.maxAge ?? config.maxAge;
+      // DPoP: a key pair for this login alone, made now (PKCE already binds the code to this
+      // transaction, so /login needs none: abandoned logins cost no key and no storage).
+      const dpop = config.dpop ? await createDPoPKey(provider, config.dpop.alg) : undefined;
+      const dpopHandle = dpop && (await dpop.key.handle(configuration));
       try {
         tokens = await provider.authorizationCodeGrant(
           callbackUrl(config.redirectUri, req.url ?? ''),
@@ -110,10 +115,13 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
             : // Plain OAuth 2.0: no nonce was sent and no ID token is expected; state and PKCE as always.
               { pkceCodeVerifier: tx.verifier, expectedState: state },
           issParam,
+          dpopHandle && { DPoP: dpopHandle },
         );
       } catch (err) {
         throw stepUpTokenError(err, tx.maxAge) ?? tokenError(err);
       }
+      // Asked for DPoP, got a token anyone holding it can use: refused, nothing stored.
+      if (dpop && !isDPoPTokenType(tokens.token_type)) throw dpopNotBound('login', tokens.token_type);
 
       let login: StoredLogin;
       if (config.openid) {
@@ -130,7 +138,7 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
           // What was asked and verified: requireAuth({ maxAge, acrValues }) then knows this login is the answer.
           login.requested = { ...(maxAge !== undefined && { maxAge }), ...(tx.acrValues && { acrValues: tx.acrValues }) };
         }
-        if (config.fetchUserInfo) login.user = await userInfoAtLogin(configuration, login.accessToken, claims.sub);
+        if (config.fetchUserInfo) login.user = await userInfoAtLogin(configuration, login.accessToken, claims.sub, dpopHandle);
       } else {
         if (typeof tokens.id_token === 'string') {
           // Refused rather than ignored: "openid" was not asked for, no nonce binds it to this
@@ -143,10 +151,11 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
           );
         }
         // The user is whoever the userinfo endpoint says the access token belongs to.
-        const profile = await fetchProfile(configuration, config, tokens);
+        const profile = await fetchProfile(configuration, config, tokens, dpopHandle);
         login = toStoredLogin(tokens, profile.claims);
         if (config.fetchUserInfo) login.user = profile.user;
       }
+      if (dpop) login.dpop = dpop.stored;
       const claims = login.claims;
       if (config.afterCallback) login = await runAfterCallback(config.afterCallback, req, res, login);
 
