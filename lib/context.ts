@@ -1,6 +1,7 @@
 import type { ResolvedConfig } from './config.js';
 import type { Provider } from './provider.js';
 import { getAccessToken } from './refresh.js';
+import { protectedFetch } from './resource-fetch.js';
 import { fetchUserInfo } from './userinfo.js';
 import type { OidcRequest } from './session.js';
 import type { LoginClaims, OidcContext, StoredLogin } from './types.js';
@@ -70,6 +71,10 @@ class RequestContext implements OidcContext {
 
   fetchUserInfo(): Promise<Record<string, unknown>> {
     return fetchUserInfo(this.#req, this.#config, this.#provider);
+  }
+
+  fetch(url: string | URL, init?: RequestInit): Promise<Response> {
+    return protectedFetch(this.#req, this.#config, this.#provider, url, init);
   }
 
   toJSON(): object {

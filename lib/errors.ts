@@ -28,7 +28,9 @@ export type OidcErrorCode =
   | 'ERR_OIDC_TENANT_NOT_ALLOWED'
   | 'ERR_OIDC_STEP_UP_FAILED'
   | 'ERR_OIDC_METHOD_NOT_ALLOWED'
-  | 'ERR_OIDC_DPOP_NOT_BOUND';
+  | 'ERR_OIDC_DPOP_NOT_BOUND'
+  | 'ERR_OIDC_RESOURCE_UNREACHABLE'
+  | 'ERR_OIDC_RESOURCE_TIMEOUT';
 
 /** The base class of every per-request error. */
 export class OidcError extends Error {

@@ -121,6 +121,20 @@ export interface OidcContext {
    * result as `user`.
    */
   fetchUserInfo(): Promise<Record<string, unknown>>;
+  /**
+   * `fetch()` to a resource server (an API) with this login's access token, refreshed first when
+   * needed: `Authorization: DPoP <token>` and a `DPoP` proof for a DPoP login (retried once on a
+   * `use_dpop_nonce` challenge), `Authorization: Bearer <token>` otherwise. Redirects are not
+   * followed; bounded by `httpTimeout`. Resolves with the `Response` whatever its status; rejects
+   * with an `OidcError` when not logged in (401 `ERR_OIDC_UNAUTHENTICATED`), when the resource
+   * server cannot be reached (503 `ERR_OIDC_RESOURCE_UNREACHABLE`) or does not answer in time
+   * (504 `ERR_OIDC_RESOURCE_TIMEOUT`).
+   *
+   * @example
+   * const res = await req.oidc.fetch('https://api.example.com/orders', { method: 'POST', body: JSON.stringify(order) });
+   * @see https://www.rfc-editor.org/rfc/rfc9449.html#section-7
+   */
+  fetch(url: string | URL, init?: RequestInit): Promise<Response>;
 }
 
 /** `req.oidc` of an OpenID Connect login: the verified ID token and its claims. */
