@@ -12,9 +12,12 @@ import {
   oidcLogin,
   OidcError,
   requireAuth,
+  type DPoPAlg,
+  type DPoPOptions,
   type IDToken,
   type LoginClaims,
   type OidcErrorCode,
+  type StoredDPoPKey,
   type OidcLoginOptions,
   type ProfileClaims,
 } from '../lib/index.js';
@@ -93,4 +96,29 @@ app.use(((err, _req, res, next) => {
 app.get('/s', (req, res) => {
   const pending = req.session.oidc?.tx;
   res.json(Object.keys(pending ?? {}));
+});
+
+// DPoP: true or { alg } from a closed set; the login's key is typed in the session.
+oidcLogin({ ...options, dpop: true });
+oidcLogin({ ...options, dpop: { alg: 'EdDSA' } });
+const dpopOptions: DPoPOptions = { alg: 'ES256' };
+void dpopOptions;
+// @ts-expect-error DPoP proofs are signed with an asymmetric key
+oidcLogin({ ...options, dpop: { alg: 'HS256' } });
+// @ts-expect-error the option is dpop: { alg }, not a string
+oidcLogin({ ...options, dpop: 'ES256' });
+app.get('/dpop', (req, res) => {
+  const key: StoredDPoPKey | undefined = req.session.oidc?.login?.dpop;
+  const alg: DPoPAlg | undefined = key?.alg;
+  res.json({ jkt: key?.jkt, alg });
+});
+
+// req.oidc.fetch(): fetch's own signature, resolving with a Response.
+app.get('/orders', async (req, res, next) => {
+  if (!isAuthenticated(req)) return next();
+  const r: Response = await req.oidc.fetch('https://api.example.com/orders', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  const r2: Response = await req.oidc.fetch(new URL('https://api.example.com/orders'));
+  // @ts-expect-error a URL string or URL object only
+  await req.oidc.fetch(42);
+  res.status(r.status).json({ ok: r2.ok });
 });
