@@ -52,6 +52,10 @@ function isReplayable(body: RequestInit['body']): boolean {
  * with a fresh proof for a DPoP login, as a Bearer token otherwise. A resource server's
  * `use_dpop_nonce` challenge is answered once with the nonce it gave. The `Response` comes back
  * whatever its status.
+ *
+ * Not openid-client's `fetchProtectedResource()`: it sends through the provider's fetch (with
+ * tls_client_auth, the client certificate and the provider's CA, to any API), throws on any
+ * `WWW-Authenticate` challenge instead of returning the response, and takes no abort signal.
  */
 export async function protectedFetch(
   req: OidcRequest,
