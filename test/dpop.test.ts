@@ -388,6 +388,23 @@ describe('a provider whose client requires DPoP-bound tokens', () => {
     expect(rs.requests[1]!.headers.authorization).not.toBe(`Bearer ${stored.accessToken}`);
   });
 
+  it('a plain OAuth 2.0 login (server, no openid) gets a DPoP-bound token and reads the profile with a proof', async () => {
+    const { issuer: _issuer, ...rest } = options();
+    const target = await dpopApp({
+      ...rest,
+      scope: 'profile offline_access',
+      // The profile comes from the resource server, which answers { sub, scheme, jkt } after checking the proof.
+      server: { authorizationEndpoint: `${op.issuer}/auth`, tokenEndpoint: `${op.issuer}/token`, userinfoEndpoint: `${rs.url}/profile` },
+    });
+    const { browser, stored } = await loggedIn(target, op);
+    expect(stored.idToken).toBeUndefined();
+    expect(stored.tokenType).toBe('dpop');
+    expect(stored.claims).toMatchObject({ sub: 'alice', scheme: 'DPoP', jkt: stored.dpop!.jkt });
+    expect(rs.requests.map((r) => [r.path, r.proof?.payload.htu])).toEqual([['/profile', `${rs.url}/profile`]]);
+    // fetchUserInfo() reads it again, with a proof.
+    expect((await browser.app.get('/userinfo').expect(200)).body.user).toMatchObject({ sub: 'alice', scheme: 'DPoP' });
+  });
+
   it('does not follow redirects: the token and proof go only to the URL given', async () => {
     const target = await dpopApp(options());
     const { browser } = await loggedIn(target, op);
