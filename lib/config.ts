@@ -158,6 +158,17 @@ export interface OidcLoginOptions {
    * provider on your own machine only: never in production.
    */
   dangerouslyAllowInsecureHttp?: boolean;
+  /**
+   * Several named providers in one app, in place of `issuer` / `clientId` / `clientSecret` /
+   * `configuration`: `{ keycloak: { issuer, clientId, clientSecret }, github: { ... } }`. Each gets
+   * its own routes (`/login/<name>`, `/callback/<name>`, `/backchannel-logout/<name>`); `/logout`
+   * is shared. Names match `/^[a-z0-9][a-z0-9_-]{0,31}$/`. Each entry takes every provider-level
+   * option; the same options given at the top level are defaults for every provider (`logout` is
+   * merged key by key). App-level options ({@link AppLevelOption}) are top-level only.
+   */
+  providers?: Record<string, ProviderOptions>;
+  /** With `providers`: the one `GET /login` sends to. Without it, several providers get a chooser page. */
+  defaultProvider?: string;
 }
 
 /** `server`: a provider given by its endpoints (all absolute https URLs) instead of discovery. */
@@ -218,6 +229,41 @@ export interface DPoPOptions {
   alg?: DPoPAlg;
 }
 
+/**
+ * Options that belong to the app, not to one provider: with `providers`, they are set at the top
+ * level only. Every other option is provider-level.
+ */
+export const APP_LEVEL_OPTIONS = [
+  'baseUrl',
+  'routes',
+  'transactionMaxAge',
+  'maxPendingLogins',
+  'defaultReturnTo',
+  'absoluteDuration',
+  'idleDuration',
+  'silentLogin',
+  'afterCallback',
+  'on',
+  'logger',
+] as const;
+
+/** The names of the {@link APP_LEVEL_OPTIONS}. */
+export type AppLevelOption = (typeof APP_LEVEL_OPTIONS)[number];
+
+/**
+ * One named provider of `providers`: every option of {@link OidcLoginOptions} but the app-level
+ * ones, plus a `label` for the chooser page.
+ *
+ * @example
+ * oidcLogin({ baseUrl, providers: { keycloak: { issuer, clientId, clientSecret, label: 'Staff' } } })
+ */
+export type ProviderOptions = Omit<OidcLoginOptions, AppLevelOption | 'providers' | 'defaultProvider' | 'logout'> & {
+  /** How the chooser page names this provider ("Log in with <label>"). Default: its name. */
+  label?: string;
+  /** The provider's part of the logout options (`allowGet` is app-level: the `/logout` route is shared). */
+  logout?: Omit<LogoutOptions, 'allowGet'>;
+};
+
 /** Receives the start-up check's findings. */
 export interface OidcLogger {
   warn(message: string): void;
@@ -275,6 +321,8 @@ export interface OidcEvent {
   sessionId?: string;
   /** For logout: 'local' | 'provider'; for back-channel logout: how many sessions ended. */
   detail?: string | number;
+  /** With `providers`: the name of the provider concerned. */
+  provider?: string;
 }
 
 export interface OidcEventHandlers {
@@ -288,6 +336,8 @@ export interface OidcEventHandlers {
 
 /** The options after validation and defaults: what the rest of the library reads. */
 export interface ResolvedConfig {
+  /** With `providers`: the name of the provider this configuration is for. */
+  readonly providerName?: string;
   readonly issuer: URL | undefined;
   /** How `issuer`'s metadata is discovered. */
   readonly discovery: 'oidc' | 'oauth2';
@@ -404,6 +454,8 @@ const KNOWN_OPTIONS = [
   'afterCallback',
   'on',
   'logger',
+  'providers',
+  'defaultProvider',
 ] as const;
 
 /** Names used by the peers (express-openid-connect, passport) that people will carry over. */
@@ -514,7 +566,7 @@ function positiveNumber(name: string, value: unknown, fallback: number, max: num
   return value;
 }
 
-function routePath(name: string, value: unknown, fallback: string): string | false {
+export function routePath(name: string, value: unknown, fallback: string): string | false {
   if (value === undefined) return fallback;
   if (value === false) return false;
   if (typeof value !== 'string' || !/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/.test(value) || value.startsWith('//')) {
@@ -663,6 +715,11 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   const o = options as Record<string, unknown>;
   for (const key of Object.keys(o)) {
     if (!(KNOWN_OPTIONS as readonly string[]).includes(key)) fail(`unknown option "${key}".${didYouMean(key)}`);
+  }
+  // Several providers are resolved one by one by resolveProviders() (lib/providers.ts).
+  if (o.providers !== undefined) fail('"providers" cannot be nested: give it once, at the top level of the options.');
+  if (o.defaultProvider !== undefined) {
+    fail('"defaultProvider" picks one of "providers", and there are none: remove it, or give "providers".');
   }
 
   const allowInsecureHttp = o.dangerouslyAllowInsecureHttp === true;

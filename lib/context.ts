@@ -1,5 +1,5 @@
 import type { ResolvedConfig } from './config.js';
-import type { Provider } from './provider.js';
+import type { ProviderEntry, ProviderSet } from './providers.js';
 import { getAccessToken } from './refresh.js';
 import { protectedFetch } from './resource-fetch.js';
 import { fetchUserInfo } from './userinfo.js';
@@ -8,25 +8,35 @@ import type { LoginClaims, OidcContext, StoredLogin } from './types.js';
 
 /**
  * `req.oidc`. It holds only the request and reads the session on access, so an authenticated
- * request costs one small allocation and no I/O or crypto.
+ * request costs one small allocation and no I/O or crypto. The provider is the login's, looked up
+ * by name on each use (one `Map` lookup): the login may change during the request.
  */
 class RequestContext implements OidcContext {
   readonly #req: OidcRequest;
-  readonly #config: ResolvedConfig;
-  readonly #provider: Provider;
+  readonly #providers: ProviderSet;
 
-  constructor(req: OidcRequest, config: ResolvedConfig, provider: Provider) {
+  constructor(req: OidcRequest, providers: ProviderSet) {
     this.#req = req;
-    this.#config = config;
-    this.#provider = provider;
+    this.#providers = providers;
   }
 
   static configOf(context: OidcContext): ResolvedConfig | undefined {
-    return context instanceof RequestContext ? context.#config : undefined;
+    return context instanceof RequestContext ? context.#entry.config : undefined;
   }
 
   get #login(): StoredLogin | undefined {
     return this.#req.session?.oidc?.login;
+  }
+
+  /** The login's provider; without a login, the app-level entry. */
+  get #entry(): ProviderEntry {
+    const login = this.#login;
+    return (login && this.#providers.of(login)) ?? this.#providers.app;
+  }
+
+  get provider(): string | undefined {
+    const login = this.#login;
+    return login && this.#providers.of(login)?.name;
   }
 
   isAuthenticated(): boolean {
@@ -66,27 +76,30 @@ class RequestContext implements OidcContext {
   }
 
   getAccessToken(options?: { forceRefresh?: boolean }): Promise<string> {
-    return getAccessToken(this.#req, this.#config, this.#provider, options);
+    const { config, provider } = this.#entry;
+    return getAccessToken(this.#req, config, provider, options);
   }
 
   fetchUserInfo(): Promise<Record<string, unknown>> {
-    return fetchUserInfo(this.#req, this.#config, this.#provider);
+    const { config, provider } = this.#entry;
+    return fetchUserInfo(this.#req, config, provider);
   }
 
   fetch(url: string | URL, init?: RequestInit): Promise<Response> {
-    return protectedFetch(this.#req, this.#config, this.#provider, url, init);
+    const { config, provider } = this.#entry;
+    return protectedFetch(this.#req, config, provider, url, init);
   }
 
   toJSON(): object {
-    return { isAuthenticated: this.isAuthenticated(), claims: this.claims, expiresAt: this.expiresAt, scope: this.scope };
+    return { isAuthenticated: this.isAuthenticated(), provider: this.provider, claims: this.claims, expiresAt: this.expiresAt, scope: this.scope };
   }
 }
 
-export function createContext(req: OidcRequest, config: ResolvedConfig, provider: Provider): OidcContext {
-  return new RequestContext(req, config, provider);
+export function createContext(req: OidcRequest, providers: ProviderSet): OidcContext {
+  return new RequestContext(req, providers);
 }
 
-/** The configuration of the `oidcLogin()` that made this context (for `requireAuth`). */
+/** The configuration of the login's provider, else the app-level one, of the `oidcLogin()` that made this context (for `requireAuth`). */
 export function contextConfig(context: OidcContext): ResolvedConfig | undefined {
   return RequestContext.configOf(context);
 }

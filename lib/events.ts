@@ -11,11 +11,11 @@ export function emit<K extends keyof OidcEventHandlers>(
   event: Parameters<NonNullable<OidcEventHandlers[K]>>[0] & OidcEvent,
   req: IncomingMessage,
 ): void {
-  debug('%s %o', name, { sub: event.sub, detail: event.detail });
+  debug('%s %o', name, { sub: event.sub, detail: event.detail, provider: config.providerName });
   const handler = config.on[name] as ((e: typeof event, r: IncomingMessage) => void) | undefined;
   if (!handler) return;
   try {
-    handler(event, req);
+    handler(config.providerName === undefined ? event : { ...event, provider: config.providerName }, req);
   } catch (err) {
     debug('the "%s" hook threw: %s', name, (err as Error)?.message);
   }

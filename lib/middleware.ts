@@ -1,12 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { resolveConfig, type OidcLoginOptions, type ResolvedConfig } from './config.js';
+import createDebug from 'debug';
+import type { OidcLoginOptions, ResolvedConfig } from './config.js';
 import { checkFirstRequest, report } from './config-check.js';
 import { createContext } from './context.js';
 import { OidcError } from './errors.js';
 import { emit } from './events.js';
-import { Provider } from './provider.js';
+import { DEFAULT_PROVIDER, resolveProviders, type ProviderEntry, type ProviderSet } from './providers.js';
 import { backchannelLogoutHandler } from './routes/backchannel-logout.js';
 import { callbackHandler } from './routes/callback.js';
+import { chooseProviderHandler } from './routes/choose-provider.js';
 import { jwksHandler } from './routes/jwks.js';
 import { loginHandler } from './routes/login.js';
 import { logoutHandler } from './routes/logout.js';
@@ -19,13 +21,17 @@ interface Route {
   handler: Handler;
 }
 
+const debug = createDebug('express-oidc-login:middleware');
+
 /** How often a login's last-activity time is written to the session (for `idleDuration`). */
 const ACTIVITY_RESOLUTION_MS = 60_000;
 
 /**
  * The login middleware. Mount it once, after express-session:
  * it answers `GET /login`, `GET /callback`, `POST /logout` and `POST /backchannel-logout`, and
- * sets `req.oidc` on every other request.
+ * sets `req.oidc` on every other request. With `providers`, each named provider has its own
+ * `/login/<name>`, `/callback/<name>` and `/backchannel-logout/<name>`; `/logout` is shared and
+ * `GET /login` goes to `defaultProvider` or shows a chooser page.
  * Options are validated here, once; a mistake throws at start-up with the fix in the message.
  *
  * It is a plain `(req, res, next)` function using Node's own request and response, so it mounts
@@ -34,28 +40,32 @@ const ACTIVITY_RESOLUTION_MS = 60_000;
  * @example
  * app.use(session({ secret, resave: false, saveUninitialized: false }));
  * app.use(oidcLogin({ issuer, clientId, clientSecret, baseUrl: 'https://app.example.com' }));
+ * app.use(oidcLogin({ baseUrl, providers: { staff: { issuer, clientId, clientSecret }, partners: { ... } } }));
  * @see https://openid.net/specs/openid-connect-core-1_0.html#CodeFlowAuth
  */
 export function oidcLogin(options: OidcLoginOptions) {
-  const config = resolveConfig(options);
-  const provider = new Provider(config);
+  const providers = resolveProviders(options);
+  const { app } = providers;
+  const config = app.config;
   const routes = new Map<string, Route>();
-  // GET only: a HEAD (a link preview, a prefetch) must not start a login or use up a callback.
-  if (config.loginPath !== false) routes.set(config.loginPath, { methods: ['GET'], handler: loginHandler(config, provider) });
-  if (config.callbackPath !== false) routes.set(config.callbackPath, { methods: ['GET'], handler: callbackHandler(config, provider) });
+  for (const { config: c, provider } of providers.entries) {
+    // GET only: a HEAD (a link preview, a prefetch) must not start a login or use up a callback.
+    if (c.loginPath !== false) routes.set(c.loginPath, { methods: ['GET'], handler: loginHandler(c, provider) });
+    if (c.callbackPath !== false) routes.set(c.callbackPath, { methods: ['GET'], handler: callbackHandler(c, provider) });
+    if (c.backchannelLogoutPath !== false) {
+      routes.set(c.backchannelLogoutPath, { methods: ['POST'], handler: backchannelLogoutHandler(c, provider) });
+    }
+  }
+  // Several providers: GET /login goes to the default one, or shows the chooser.
+  if (providers.multi && config.loginPath !== false) routes.set(config.loginPath, { methods: ['GET'], handler: chooseProviderHandler(providers) });
   if (config.logoutPath !== false) {
     routes.set(config.logoutPath, {
       methods: config.logout.allowGet ? ['POST', 'GET'] : ['POST'],
-      handler: logoutHandler(config, provider),
+      handler: providers.multi ? sharedLogoutHandler(providers) : logoutHandler(config, app.provider),
     });
   }
-  if (config.backchannelLogoutPath !== false) {
-    routes.set(config.backchannelLogoutPath, { methods: ['POST'], handler: backchannelLogoutHandler(config, provider) });
-  }
   // private_key_jwt: the client's public JWKS, for the provider's jwks_uri.
-  if (config.jwksPath !== false && config.clientKey) {
-    routes.set(config.jwksPath, { methods: ['GET', 'HEAD'], handler: jwksHandler(config.clientKey) });
-  }
+  if (providers.jwks) routes.set(providers.jwks.path, { methods: ['GET', 'HEAD'], handler: jwksHandler(providers.jwks) });
 
   let checked = false;
 
@@ -66,9 +76,10 @@ export function oidcLogin(options: OidcLoginOptions) {
       checked = true;
       report(config, checkFirstRequest(req, config));
     }
-    r.oidc = createContext(r, config, provider);
-    dropEndedLogin(r, config);
-    enforceLifetime(r, config);
+    r.oidc = createContext(r, providers);
+    const loginConfig = loginEntry(r, providers).config;
+    dropEndedLogin(r, loginConfig);
+    enforceLifetime(r, loginConfig);
     const route = routes.get(routePath(req.url));
     if (!route) {
       next();
@@ -80,6 +91,32 @@ export function oidcLogin(options: OidcLoginOptions) {
       return;
     }
     route.handler(r, res).catch(next);
+  };
+}
+
+/**
+ * The provider of the request's login (one `Map` lookup), else the app-level entry. A login whose
+ * provider is not configured (any more) is removed: nothing of it may go to another provider.
+ */
+function loginEntry(req: OidcRequest, providers: ProviderSet): ProviderEntry {
+  const login = req.session?.oidc?.login;
+  if (!login) return providers.app;
+  const entry = providers.of(login);
+  if (entry) return entry;
+  debug('dropping a login of provider %s, which is not configured', login.provider ?? DEFAULT_PROVIDER);
+  delete req.session!.oidc!.login;
+  return providers.app;
+}
+
+/** With `providers`: `/logout` ends the login at the provider that made it. */
+function sharedLogoutHandler(providers: ProviderSet): Handler {
+  const handlers = new Map<ProviderEntry, Handler>(providers.entries.map((e) => [e, logoutHandler(e.config, e.provider)]));
+  // Not logged in: the app-level logout options (postLogoutRedirectUri).
+  const notLoggedIn = logoutHandler(providers.app.config, providers.app.provider);
+  return function logout(req: OidcRequest, res: ServerResponse): Promise<void> {
+    const login = req.session?.oidc?.login;
+    const entry = login && providers.of(login);
+    return (entry ? handlers.get(entry)! : notLoggedIn)(req, res);
   };
 }
 

@@ -30,6 +30,8 @@ export interface StoredTransaction {
   maxAge?: number;
   /** Step-up: the `acr_values` requested; the ID token's `acr` must be one of them. */
   acrValues?: string[];
+  /** With `providers`: the provider the login was started at; only its callback may finish it. */
+  provider?: string;
 }
 
 /** The algorithm of a login's DPoP key (option `dpop: { alg }`). */
@@ -75,6 +77,11 @@ export interface StoredLogin {
    * a login that is already its answer.
    */
   requested?: { maxAge?: number; acrValues?: string[] };
+  /**
+   * With `providers`: the name of the provider that logged the user in (refresh, userinfo and
+   * logout go to it). Absent in the single-provider form, whose provider is named `default`.
+   */
+  provider?: string;
 }
 
 /** The middleware's part of the session (`req.session.oidc`). */
@@ -105,6 +112,11 @@ export interface OidcContext {
   readonly tokenType: string | undefined;
   /** The userinfo response fetched at login (`fetchUserInfo: true`) or by `fetchUserInfo()`. */
   readonly user: Record<string, unknown> | undefined;
+  /**
+   * The name of the provider that logged the user in: a key of `providers`, or `'default'` in the
+   * single-provider form. `undefined` when not logged in.
+   */
+  readonly provider: string | undefined;
   /**
    * A valid access token: refreshed first (with the refresh token) when it has expired or expires
    * within `refreshLeeway`. Concurrent calls in one process share one refresh request.
@@ -139,6 +151,7 @@ export interface OidcContext {
 
 /** `req.oidc` of an OpenID Connect login: the verified ID token and its claims. */
 export interface OpenIdLoginContext extends OidcContext {
+  readonly provider: string;
   readonly claims: IDToken;
   readonly idToken: string;
   readonly accessToken: string;
@@ -146,6 +159,7 @@ export interface OpenIdLoginContext extends OidcContext {
 
 /** `req.oidc` of a plain OAuth 2.0 login: no ID token; the claims are the mapped profile. */
 export interface OAuthLoginContext extends OidcContext {
+  readonly provider: string;
   readonly claims: ProfileClaims;
   readonly idToken: undefined;
   readonly accessToken: string;

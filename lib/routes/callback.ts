@@ -18,6 +18,7 @@ import { fetchProfile } from '../profile.js';
 import { stepUpTokenError } from '../step-up.js';
 import { checkTenant, issuerMatches } from '../entra.js';
 import { createDPoPKey, dpopNotBound, isDPoPTokenType } from '../dpop.js';
+import { DEFAULT_PROVIDER } from '../providers.js';
 
 const debug = createDebug('express-oidc-login:callback');
 
@@ -26,6 +27,10 @@ const MISSING_TRANSACTION =
   'Usual causes: the session cookie was not sent back (a Secure cookie over http, or SameSite=Strict), ' +
   'baseUrl names another host than the one in the address bar, the session store lost the session, ' +
   'the login link was already used, or the login took too long.';
+
+const PROVIDER_MIXUP =
+  'This login response arrived at the callback of another identity provider than the one the login was started at, ' +
+  'so it was refused and nothing was sent to either provider. Start again from the login page.';
 
 function invalidCallback(reason: string): OidcError {
   return new OidcError('ERR_OIDC_INVALID_CALLBACK', 400, `The login response is invalid: ${reason} Start again from the login page.`);
@@ -77,6 +82,11 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
     try {
       // Consumed and saved before any token request: the callback cannot be replayed.
       await saveSession(session);
+      // Mix-up defence (RFC 9700 4.4): a login started at another provider is never finished here.
+      if ((tx.provider ?? DEFAULT_PROVIDER) !== (config.providerName ?? DEFAULT_PROVIDER)) {
+        debug('the transaction belongs to provider %s, not %s: refused', tx.provider ?? DEFAULT_PROVIDER, config.providerName ?? DEFAULT_PROVIDER);
+        throw new OidcError('ERR_OIDC_PROVIDER_MIXUP', 400, PROVIDER_MIXUP);
+      }
       if (transactionExpired(tx, config)) {
         throw new OidcError('ERR_OIDC_TRANSACTION_EXPIRED', 400, 'This login took too long and has expired. Start again from the login page.');
       }
@@ -157,7 +167,11 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
       }
       if (dpop) login.dpop = dpop.stored;
       const claims = login.claims;
+      if (config.providerName !== undefined) login.provider = config.providerName;
       if (config.afterCallback) login = await runAfterCallback(config.afterCallback, req, res, login);
+      // Whatever the hook did: refresh and logout must go to the provider that issued the tokens.
+      if (config.providerName !== undefined) login.provider = config.providerName;
+      else delete login.provider;
 
       const pending = remainingTransactions(session, config);
       // A new session id at login (no session fixation); other tabs' pending logins come along.

@@ -63,10 +63,11 @@ export function loginHandler(config: ResolvedConfig, provider: Provider) {
     // Built before anything goes into the session: a failed PAR request leaves no pending login.
     const url = await authorizationUrl(config, configuration, parameters);
 
+    const named = config.providerName !== undefined && { provider: config.providerName };
     addTransaction(
       session,
       state,
-      { ...(nonce !== undefined && { nonce }), verifier, returnTo, createdAt: Date.now(), ...(silent && { silent }), ...stepUp },
+      { ...(nonce !== undefined && { nonce }), verifier, returnTo, createdAt: Date.now(), ...(silent && { silent }), ...stepUp, ...named },
       config,
     );
     if (silent) oidcState(session).silentTried = true;
