@@ -13,6 +13,7 @@
  * | `oidc-sid:<sha256(iss, sid)>`    | the express-session ids of that `sid`   | as long as the longest login|
  * | `oidc-sub:<sha256(iss, sub)>`    | the express-session ids of that user    | as long as the longest login|
  * | `oidc-jti:<sha256(iss, jti)>`    | "this logout token was used"            | until the token's `exp`     |
+ * (With `providers`, `iss` is the provider's name and the issuer: see `keyIssuer`.)
  * | `oidc-ended:<express-session id>`| "this session was logged out"           | one hour                    |
  *
  * Every record is `{ cookie: { originalMaxAge, maxAge, expires, path, httpOnly }, ... }`, so every
@@ -274,6 +275,15 @@ export function jtiKey(iss: string, jti: string): string {
   return hashKey(KEY_PREFIX.jti, iss, jti);
 }
 
+/**
+ * The issuer part of the store keys. With `providers`, the provider's name comes first: two
+ * providers may be two clients of one issuer, and a logout token for one of them must not end the
+ * other's logins. (The in-process maps are per provider already.)
+ */
+function keyIssuer(config: ResolvedConfig, iss: string): string {
+  return config.providerName === undefined ? iss : `${config.providerName}\0${iss}`;
+}
+
 export function tombstoneKey(sessionId: string): string {
   return KEY_PREFIX.ended + sessionId;
 }
@@ -334,10 +344,11 @@ export async function indexLogin(req: OidcRequest, config: ResolvedConfig): Prom
     return;
   }
   if (!guardedStores.has(store)) guardStore(store);
-  const { iss, sub, sid } = login.claims;
+  const { sub, sid } = login.claims;
   // A plain OAuth 2.0 login (no ID token, no issuer in its claims) has no provider session that a
   // logout token could name.
-  if (typeof iss !== 'string') return;
+  if (typeof login.claims.iss !== 'string') return;
+  const iss = keyIssuer(config, login.claims.iss);
   const expiresAt = Date.now() + indexTtl(req, config);
   try {
     await Promise.all([
@@ -399,10 +410,10 @@ export async function endSessions(
   // Remembered first: a request on this instance right now already drops the login.
   if (sid !== undefined) {
     registry.sids.set(memoryKey(iss, sid), Date.now(), ENDED_MEMORY_MS);
-    key = sidKey(iss, sid);
+    key = sidKey(keyIssuer(config, iss), sid);
   } else if (sub !== undefined) {
     registry.subs.set(memoryKey(iss, sub), Date.now(), ENDED_MEMORY_MS);
-    key = subKey(iss, sub);
+    key = subKey(keyIssuer(config, iss), sub);
   } else {
     return 0;
   }
@@ -453,7 +464,7 @@ export async function rememberJti(req: OidcRequest, config: ResolvedConfig, iss:
   // Checked and set before any await: concurrent deliveries to this process see each other.
   if (registry.jtis.has(memory)) return false;
   registry.jtis.set(memory, true, ttlMs);
-  const key = jtiKey(iss, jti);
+  const key = jtiKey(keyIssuer(config, iss), jti);
   try {
     if ((await storeGet(store, key)) !== undefined) return false;
     await storeSet(store, key, { cookie: recordCookie(ttlMs), oidcJti: 1 });
@@ -470,7 +481,7 @@ export async function forgetJti(req: OidcRequest, config: ResolvedConfig, iss: s
   const store = req.sessionStore;
   if (!store) return;
   try {
-    await storeDestroy(store, jtiKey(iss, jti));
+    await storeDestroy(store, jtiKey(keyIssuer(config, iss), jti));
   } catch (err) {
     debug('forgetting a jti failed: %s', (err as Error)?.message);
   }
