@@ -11,6 +11,7 @@ export type { ServerEndpoints, ProfileMapper, MappedProfile, ProfileApi } from '
 export { github, google } from './presets.js';
 export type { ProviderPreset, GitHubOptions, GoogleOptions } from './presets.js';
 export type { DPoPOptions } from './config.js';
+export type { ProviderOptions, AppLevelOption } from './config.js';
 export type {
   OidcContext,
   AuthenticatedOidcContext,

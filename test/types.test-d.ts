@@ -18,8 +18,10 @@ import {
   type LoginClaims,
   type OidcErrorCode,
   type StoredDPoPKey,
+  type OidcEvent,
   type OidcLoginOptions,
   type ProfileClaims,
+  type ProviderOptions,
 } from '../lib/index.js';
 
 const app = express();
@@ -85,6 +87,7 @@ oidcLogin({ ...options, profile: () => ({ name: 'x' }) });
 app.use(((err, _req, res, next) => {
   if (err instanceof OidcError) {
     const code: OidcErrorCode = err.code;
+    if (code === 'ERR_OIDC_PROVIDER_MIXUP') res.status(400);
     const status: number = err.status;
     res.status(status).send(code);
     return;
@@ -121,4 +124,45 @@ app.get('/orders', async (req, res, next) => {
   // @ts-expect-error a URL string or URL object only
   await req.oidc.fetch(42);
   res.status(r.status).json({ ok: r2.ok });
+});
+
+// Several providers: each entry takes the provider-level options, and a label.
+const multi: OidcLoginOptions = {
+  baseUrl: 'https://app.example.com',
+  scope: 'openid profile',
+  defaultProvider: 'staff',
+  providers: {
+    staff: { issuer: 'https://idp.example.com', clientId: 'id', clientSecret: 'secret', label: 'Staff', logout: { idpLogout: false } },
+    partners: { issuer: 'https://partners.example.com', clientId: 'id', clientAuthMethod: 'client_secret_post', clientSecret: 's' },
+  },
+};
+app.use(oidcLogin(multi));
+const entry: ProviderOptions = { issuer: 'https://idp.example.com', clientId: 'id', clientSecret: 'secret', scope: 'openid' };
+void entry;
+// @ts-expect-error baseUrl is app-level: not inside a provider
+oidcLogin({ baseUrl: 'https://app.example.com', providers: { a: { issuer: 'https://a', clientId: 'id', baseUrl: 'https://x' } } });
+// @ts-expect-error routes are app-level: each provider's are derived from them
+oidcLogin({ baseUrl: 'https://app.example.com', providers: { a: { issuer: 'https://a', clientId: 'id', routes: { login: '/x' } } } });
+// @ts-expect-error logout.allowGet is app-level (the /logout route is shared)
+oidcLogin({ baseUrl: 'https://app.example.com', providers: { a: { issuer: 'https://a', clientId: 'id', logout: { allowGet: false } } } });
+// @ts-expect-error a provider's label is a string
+oidcLogin({ baseUrl: 'https://app.example.com', providers: { a: { issuer: 'https://a', clientId: 'id', label: 1 } } });
+
+app.get('/who', (req, res) => {
+  // The provider that logged the user in: a name of `providers`, or 'default'; undefined when not logged in.
+  const maybe: string | undefined = req.oidc?.provider;
+  void maybe;
+  if (isAuthenticated(req)) {
+    const provider: string = req.oidc.provider;
+    res.json({ provider });
+  }
+});
+
+// Audit events say which provider.
+oidcLogin({ ...multi, on: { login: (e: OidcEvent) => void (e.provider satisfies string | undefined) } });
+// The stored login and transaction name their provider.
+app.get('/stored', (req, res) => {
+  const stored: string | undefined = req.session.oidc?.login?.provider;
+  const pending: (string | undefined)[] = Object.values(req.session.oidc?.tx ?? {}).map((t) => t.provider);
+  res.json({ stored, pending });
 });
