@@ -5,6 +5,7 @@ import type { ClientMetadata } from 'oidc-provider';
 import * as client from 'openid-client';
 import request, { type Response } from 'supertest';
 import { oidcLogin, requireAuth, type OidcEvent, type OidcLoginOptions } from '../lib/index.js';
+import { loginAs, startTestProvider } from '../lib/testing/index.js';
 import { jsonErrors } from './support/app.js';
 import { authorizeAt, pathOf, type Agent } from './support/flow.js';
 import {
@@ -648,5 +649,29 @@ describe('the client JWKS with several private_key_jwt providers', () => {
       ['key-b', 'RSA', 'RS256'],
     ]);
     expect(keys.every((k) => k.d === undefined)).toBe(true);
+  });
+});
+
+describe('express-oidc-login/testing with several providers', () => {
+  it('loginAs() logs in at each named provider; backchannelLogout() ends only that one', async () => {
+    const staff = await startTestProvider();
+    const partners = await startTestProvider();
+    try {
+      const app = express();
+      app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false }));
+      app.use(oidcLogin({ baseUrl: staff.baseUrl, providers: { staff: staff.providerOptions('staff'), partners: partners.providerOptions('partners') } }));
+      app.get('/who', requireAuth(), (req, res) => res.json({ provider: req.oidc!.provider, sub: req.oidc!.claims!.sub }));
+      const atStaff = await loginAs(app, { sub: 'alice' }, { loginPath: '/login/staff' });
+      const atPartners = await loginAs(app, { sub: 'alice' }, { loginPath: '/login/partners' });
+      expect((await atStaff.get('/who').expect(200)).body).toEqual({ provider: 'staff', sub: 'alice' });
+      expect((await atPartners.get('/who').expect(200)).body).toEqual({ provider: 'partners', sub: 'alice' });
+      expect([staff.counts.token, partners.counts.token]).toEqual([1, 1]);
+
+      await partners.backchannelLogout(app, { sub: 'alice', path: '/backchannel-logout/partners' });
+      await atPartners.get('/who').expect(401);
+      await atStaff.get('/who').expect(200);
+    } finally {
+      await Promise.all([staff.close(), partners.close()]);
+    }
   });
 });

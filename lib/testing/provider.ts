@@ -647,6 +647,12 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
     baseUrl,
     redirectUris,
     postLogoutRedirectUris,
+    providerOptions(name: string, appBaseUrl?: string): Omit<TestProviderClientOptions, 'baseUrl'> {
+      const base = appBaseUrl === undefined ? baseUrl : normalizeBaseUrl(appBaseUrl);
+      if (!redirectUris.includes(`${base}/callback/${name}`)) redirectUris.push(`${base}/callback/${name}`);
+      if (!postLogoutRedirectUris.includes(`${base}/`)) postLogoutRedirectUris.push(`${base}/`);
+      return { issuer, clientId, clientSecret, dangerouslyAllowInsecureHttp: true, ...(alg !== 'RS256' && { idTokenSigningAlg: alg }) };
+    },
     options(appBaseUrl?: string): TestProviderClientOptions {
       const base = appBaseUrl === undefined ? baseUrl : normalizeBaseUrl(appBaseUrl);
       if (!redirectUris.includes(`${base}/callback`)) redirectUris.push(`${base}/callback`);

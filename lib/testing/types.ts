@@ -130,6 +130,16 @@ export interface TestProvider {
   options(baseUrl?: string): TestProviderClientOptions;
 
   /**
+   * The same for one entry of `providers` (several providers): without `baseUrl`, which is
+   * app-level; `baseUrl + '/callback/<name>'` (and `baseUrl + '/'`) are registered on the way.
+   * Log in with `loginAs(app, user, { loginPath: '/login/<name>' })`.
+   *
+   * @example
+   * app.use(oidcLogin({ baseUrl: staff.baseUrl, providers: { staff: staff.providerOptions('staff'), partners: partners.providerOptions('partners') } }));
+   */
+  providerOptions(name: string, baseUrl?: string): Omit<TestProviderClientOptions, 'baseUrl'>;
+
+  /**
    * The next authorization request that does not come from `loginAs` logs in `user` (first in,
    * first out; then `defaultUser`). For browser tests and flows you drive yourself.
    */
