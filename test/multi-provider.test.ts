@@ -440,6 +440,20 @@ describe('two providers in one app', () => {
       expect(res.headers.location).toBe('/login/b?returnTo=%2Frecent&max_age=300');
     });
 
+    it('with autoRefresh, sends a login whose refresh token was revoked back to its own provider', async () => {
+      const auto = createMultiApp(multiOptions({ autoRefresh: true }));
+      const browser = newBrowser(auto.app);
+      await loginAt(browser, 'b');
+      const { sessionId, refreshToken } = await probe(browser);
+      await (await b.server.provider.RefreshToken.find(refreshToken!))!.destroy();
+      await expireAccessToken(auto.store, sessionId);
+      const before = b.tokenRequests;
+      const res = await browser.app.get('/protected').set('Accept', 'text/html').expect(302);
+      expect(res.headers.location).toBe('/login/b?returnTo=%2Fprotected');
+      expect(b.tokenRequests).toBe(before + 1);
+      expect(await probe(browser)).toMatchObject({ isAuthenticated: false });
+    });
+
     it('drops a stored login whose provider is not configured', async () => {
       const browser = newBrowser(m.app);
       await loginAt(browser, 'a');
