@@ -125,7 +125,7 @@ export function resolveProviders(options: unknown): ProviderSet {
     merged.routes = providerRoutes(routes, name);
     // The start-up check's findings name the provider they are about.
     if (isLogger(logger)) merged.logger = namedLogger(logger, name);
-    const config = resolveNamed(merged, name, Object.keys(own));
+    const config = resolveNamed(merged, name, Object.keys(own), Object.keys(top));
     return { name, label: typeof label === 'string' ? label.trim() : name, config, own };
   });
 
@@ -169,19 +169,26 @@ function providerRoutes(routes: Record<string, unknown>, name: string): Record<s
 }
 
 /**
- * resolveConfig() for one provider; a mistake in that provider's own options is reported as
- * `providers.<name>: ...`, one in the shared top-level options as it is.
+ * resolveConfig() for one provider. A mistake in that provider's own options is reported as
+ * `providers.<name>: ...`; a top-level provider-level default that does not fit this provider says
+ * so; a mistake in an app-level option is reported as it is.
  */
-function resolveNamed(options: Record<string, unknown>, name: string, ownKeys: string[]): ResolvedConfig {
+function resolveNamed(options: Record<string, unknown>, name: string, ownKeys: string[], topKeys: string[]): ResolvedConfig {
   try {
     return resolveConfig(options);
   } catch (err) {
     if (!(err instanceof OidcConfigError)) throw err;
     const named = /"([A-Za-z_]+)/.exec(err.message)?.[1];
-    const own = named === undefined || ownKeys.includes(named) || (IDENTITY_OPTIONS as readonly string[]).includes(named);
-    if (!own) throw err;
-    const error = new OidcConfigError(err.message.replace(/^express-oidc-login: /, `express-oidc-login: providers.${name}: `));
-    throw error;
+    if (named === undefined || ownKeys.includes(named) || (IDENTITY_OPTIONS as readonly string[]).includes(named)) {
+      throw new OidcConfigError(err.message.replace(/^express-oidc-login: /, `express-oidc-login: providers.${name}: `));
+    }
+    if (topKeys.includes(named) && !(APP_LEVEL_OPTIONS as readonly string[]).includes(named) && !/^express-oidc-login: unknown option/.test(err.message)) {
+      throw new OidcConfigError(
+        `${err.message} "${named}" is set at the top level, as a default for every provider, and does not fit providers.${name}: ` +
+          `move it into the providers it is for.`,
+      );
+    }
+    throw err;
   }
 }
 

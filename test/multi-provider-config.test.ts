@@ -47,7 +47,17 @@ const INVALID: [string, unknown, RegExp][] = [
   ['a bad provider-level option in a provider', { ...GOOD, providers: { a: { ...A, idTokenSigningAlg: 'HS256' } } }, /^express-oidc-login: providers\.a: "idTokenSigningAlg"/],
   ['a typo at the top level', { ...GOOD, scopes: 'openid' }, /^express-oidc-login: unknown option "scopes"\. Did you mean "scope"\?/],
   ['a typo of providers', { ...A, baseUrl: GOOD.baseUrl, provider: {} }, /unknown option "provider"\. Did you mean "providers"\?/],
-  ['an http baseUrl', { ...GOOD, baseUrl: 'http://app.example.com' }, /^express-oidc-login: "baseUrl" must use https/],
+  ['an http baseUrl', { ...GOOD, baseUrl: 'http://app.example.com' }, /^express-oidc-login: "baseUrl" must use https[^]*\.$/],
+  [
+    'a top-level default that does not fit one provider',
+    { ...GOOD, allowedTenants: 'any', providers: { entra: { issuer: 'https://login.microsoftonline.com/common/v2.0', clientId: 'x', clientSecret: 's' }, b: B } },
+    /"allowedTenants" is for a Microsoft Entra ID multi-tenant issuer.*"allowedTenants" is set at the top level, as a default for every provider, and does not fit providers\.b: move it into the providers it is for\./,
+  ],
+  [
+    'an Entra multi-tenant provider without allowedTenants',
+    { ...GOOD, providers: { a: A, entra: { issuer: 'https://login.microsoftonline.com/organizations/v2.0', clientId: 'x', clientSecret: 's' } } },
+    /^express-oidc-login: providers\.entra: "issuer" https:\/\/login\.microsoftonline\.com\/organizations\/v2\.0 is Microsoft Entra ID's multi-tenant endpoint/,
+  ],
   ['a bad top-level default', { ...GOOD, scope: 'profile' }, /^express-oidc-login: "scope" must be a space-separated string that includes "openid"/],
   ['a route of a provider that is a shared route', { ...GOOD, routes: { logout: '/login/out' }, providers: { a: A, out: B } }, /the route \/login\/out would serve both logout \(routes\.logout\) and provider "out"'s login/],
   ['routes.jwks without private_key_jwt', { ...GOOD, routes: { jwks: '/keys' } }, /"routes\.jwks" serves the public keys of "clientPrivateKey".*no provider has one/],
@@ -131,6 +141,15 @@ describe('what providers resolve to', () => {
     expect(b!.logout).toMatchObject({ idpLogout: true, revokeTokens: false, postLogoutRedirectUri: 'https://app.example.com/bye' });
     // The app-level logout options are the top-level ones, whatever a provider says.
     expect(set.app.config.logout).toMatchObject({ idpLogout: true, postLogoutRedirectUri: 'https://app.example.com/bye' });
+  });
+
+  it('takes a provider-level option added to resolveConfig() in an entry unchanged (allowedTenants)', () => {
+    const tenant = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+    const set = resolveProviders({
+      ...GOOD,
+      providers: { a: A, entra: { issuer: 'https://login.microsoftonline.com/common/v2.0', clientId: 'x', clientSecret: 's', allowedTenants: [tenant] } },
+    });
+    expect(set.entries.map((e) => e.config.allowedTenants)).toEqual([undefined, [tenant]]);
   });
 
   it('lets a provider be a ready-made configuration next to one found by discovery', async () => {
