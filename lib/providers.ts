@@ -20,7 +20,7 @@ const NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
  * Who the provider is: never a default for every provider. A `clientSecret` shared by several
  * providers would be sent to each of them.
  */
-const IDENTITY_OPTIONS = ['issuer', 'clientId', 'clientSecret', 'configuration'] as const;
+const IDENTITY_OPTIONS = ['issuer', 'server', 'clientId', 'clientSecret', 'configuration'] as const;
 
 /** One provider as the middleware uses it. */
 export interface ProviderEntry {
@@ -122,10 +122,14 @@ export function resolveProviders(options: unknown): ProviderSet {
     const { label, ...own } = entry;
     const merged: Record<string, unknown> = { ...top, ...own };
     if (isObject(top.logout) && isObject(own.logout)) merged.logout = { ...top.logout, ...own.logout };
-    merged.routes = providerRoutes(routes, name);
     // The start-up check's findings name the provider they are about.
     if (isLogger(logger)) merged.logger = namedLogger(logger, name);
-    const config = resolveNamed(merged, name, Object.keys(own), Object.keys(top));
+    const resolve = (withBackchannel: boolean) =>
+      resolveNamed({ ...merged, routes: providerRoutes(routes, name, withBackchannel) }, name, Object.keys(own), Object.keys(top));
+    // resolveConfig() decides whether this provider has a back-channel route at all (a plain
+    // OAuth 2.0 provider has none); only then does it get its own path.
+    const first = resolve(false);
+    const config = first.backchannelLogoutPath === false ? first : resolve(true);
     return { name, label: typeof label === 'string' ? label.trim() : name, config, own };
   });
 
@@ -144,15 +148,19 @@ export function resolveProviders(options: unknown): ProviderSet {
     ...baseOwn,
     logout: top.logout,
     logger: top.logger,
-    routes: { ...routes, jwks: false },
+    // Served per provider, not here (and a plain OAuth 2.0 provider refuses a back-channel route).
+    routes: { ...routes, backchannelLogout: false, jwks: false },
   });
   const app: ProviderEntry = Object.freeze({ name: base.name, label: base.label, config: appConfig, provider: base.provider });
   checkRoutesDiffer(appConfig, resolved, jwks);
   return makeSet(resolved, app, defaultEntry, true, jwks);
 }
 
-/** `/login/<name>`, `/callback/<name>`, `/backchannel-logout/<name>`; `/logout` is shared (served once). */
-function providerRoutes(routes: Record<string, unknown>, name: string): Record<string, unknown> {
+/**
+ * `/login/<name>`, `/callback/<name>`, `/backchannel-logout/<name>` (`withBackchannel`; else
+ * resolveConfig()'s default, or off); `/logout` is shared (served once).
+ */
+function providerRoutes(routes: Record<string, unknown>, name: string, withBackchannel: boolean): Record<string, unknown> {
   const join = (value: unknown, fallback: string): unknown => {
     if (value === false) return false;
     const base = value === undefined ? fallback : value;
@@ -162,7 +170,7 @@ function providerRoutes(routes: Record<string, unknown>, name: string): Record<s
   return {
     login: join(routes.login, DEFAULTS.loginPath),
     callback: join(routes.callback, DEFAULTS.callbackPath),
-    backchannelLogout: join(routes.backchannelLogout, DEFAULTS.backchannelLogoutPath),
+    backchannelLogout: withBackchannel || routes.backchannelLogout === false ? join(routes.backchannelLogout, DEFAULTS.backchannelLogoutPath) : undefined,
     logout: false,
     jwks: false,
   };

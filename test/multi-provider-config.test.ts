@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
-import { oidcLogin, OidcConfigError, type OidcLoginOptions } from '../lib/index.js';
+import { github, google, oidcLogin, OidcConfigError, type OidcLoginOptions } from '../lib/index.js';
 import { resolveProviders } from '../lib/providers.js';
 
 /** `providers: { ... }` at start-up: what is refused (each with its code) and what it resolves to. */
@@ -28,6 +28,7 @@ const INVALID: [string, unknown, RegExp][] = [
   ['a top-level clientId next to providers', { ...GOOD, clientId: 'x' }, /"clientId" belongs to each provider/],
   ['a top-level clientSecret next to providers', { ...GOOD, clientSecret: 'x' }, /"clientSecret" belongs to each provider/],
   ['a top-level configuration next to providers', { ...GOOD, configuration: {} }, /"configuration" belongs to each provider/],
+  ['a top-level server next to providers', { ...GOOD, server: { authorizationEndpoint: 'https://x/a', tokenEndpoint: 'https://x/t' } }, /"server" belongs to each provider/],
   ['an unknown defaultProvider', { ...GOOD, defaultProvider: 'c' }, /"defaultProvider" must be the name of one of "providers" \(a, b\); got "c"/],
   ['a defaultProvider that is not a string', { ...GOOD, defaultProvider: 1 }, /"defaultProvider" must be the name of one of "providers"/],
   ['a defaultProvider inherited from Object', { ...GOOD, defaultProvider: 'toString' }, /"defaultProvider" must be the name/],
@@ -150,6 +151,19 @@ describe('what providers resolve to', () => {
       providers: { a: A, entra: { issuer: 'https://login.microsoftonline.com/common/v2.0', clientId: 'x', clientSecret: 's', allowedTenants: [tenant] } },
     });
     expect(set.entries.map((e) => e.config.allowedTenants)).toEqual([undefined, [tenant]]);
+  });
+
+  it('takes the github() and google() presets as entries; a plain OAuth 2.0 provider gets no back-channel route', () => {
+    const set = resolveProviders({
+      ...GOOD,
+      routes: { backchannelLogout: '/bcl' },
+      providers: { gh: github({ clientId: 'x', clientSecret: 's' }), google: google({ clientId: 'g', clientSecret: 's' }) },
+    });
+    expect(set.entries.map((e) => [e.name, e.config.openid, e.config.callbackPath, e.config.backchannelLogoutPath])).toEqual([
+      ['gh', false, '/callback/gh', false],
+      ['google', true, '/callback/google', '/bcl/google'],
+    ]);
+    expect(set.app.config.backchannelLogoutPath).toBe(false);
   });
 
   it('lets a provider be a ready-made configuration next to one found by discovery', async () => {

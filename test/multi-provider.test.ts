@@ -4,9 +4,10 @@ import session, { MemoryStore } from 'express-session';
 import type { ClientMetadata } from 'oidc-provider';
 import * as client from 'openid-client';
 import request, { type Response } from 'supertest';
-import { oidcLogin, requireAuth, type OidcEvent, type OidcLoginOptions } from '../lib/index.js';
+import { github, oidcLogin, requireAuth, type OidcEvent, type OidcLoginOptions } from '../lib/index.js';
 import { loginAs, startTestProvider } from '../lib/testing/index.js';
 import { jsonErrors } from './support/app.js';
+import { GH_CLIENT_ID, GH_CLIENT_SECRET, startFakeGitHub, type FakeGitHub } from './support/fake-github.js';
 import { authorizeAt, pathOf, type Agent } from './support/flow.js';
 import {
   listenLoopback,
@@ -687,5 +688,72 @@ describe('express-oidc-login/testing with several providers', () => {
     } finally {
       await Promise.all([staff.close(), partners.close()]);
     }
+  });
+});
+
+describe('an OpenID provider and GitHub (plain OAuth 2.0) side by side', () => {
+  // GitHub sends no "iss" and has no discovery: the binding of the pending login to its provider
+  // is what keeps one provider's code from the other's token endpoint.
+  let gh: FakeGitHub;
+  let m: MultiApp;
+  beforeAll(async () => {
+    gh = await startFakeGitHub({ redirectUri: `${APP_BASE_URL}/callback/github` });
+    m = createMultiApp(
+      multiOptions({
+        providers: {
+          a: providerOptions(a, SECRET_A),
+          github: { ...github({ clientId: GH_CLIENT_ID, clientSecret: GH_CLIENT_SECRET, enterpriseUrl: gh.url }), label: 'GitHub' },
+        },
+      }),
+    );
+  });
+  afterAll(() => gh.close());
+  beforeEach(() => gh.reset());
+
+  /** `/login/github`, the fake GitHub's authorize endpoint; resolves with the callback URL, not yet visited. */
+  async function authorizeAtGitHub(agent: Agent): Promise<URL> {
+    const started = await agent.get('/login/github').expect(302);
+    const authorize = new URL(started.headers.location!);
+    expect(authorize.origin).toBe(gh.url);
+    const back = await fetch(authorize, { redirect: 'manual' });
+    return new URL(back.headers.get('location')!);
+  }
+
+  it('logs in at GitHub next to the OpenID provider; each login knows its provider', async () => {
+    const atGitHub = newBrowser(m.app);
+    const callback = await authorizeAtGitHub(atGitHub.app);
+    expect(callback.pathname).toBe('/callback/github');
+    await atGitHub.app.get(pathOf(callback.href)).expect(302);
+    expect(await probe(atGitHub)).toMatchObject({ isAuthenticated: true, provider: 'github', sub: '583231', iss: null });
+
+    const atA = newBrowser(m.app);
+    await loginAt(atA, 'a');
+    expect(await probe(atA)).toMatchObject({ isAuthenticated: true, provider: 'a', sub: 'alice' });
+    expect((await request(m.app).get('/login').expect(200)).text).toContain('>Log in with GitHub</a>');
+  });
+
+  it("refuses A's code (without iss) at GitHub's callback, and GitHub's at A's: no token request at either", async () => {
+    const browser = newBrowser(m.app);
+    const fromA = await authorizeWith(browser, 'a');
+    fromA.searchParams.delete('iss');
+    const before = a.tokenRequests;
+    const atGitHub = await browser.app.get(`/callback/github${fromA.search}`).expect(400);
+    expect(atGitHub.body.code).toBe('ERR_OIDC_PROVIDER_MIXUP');
+
+    const fromGitHub = await authorizeAtGitHub(browser.app);
+    const atA = await browser.app.get(`/callback/a${fromGitHub.search}`).expect(400);
+    expect(atA.body.code).toBe('ERR_OIDC_PROVIDER_MIXUP');
+    expect([gh.counts.token, a.tokenRequests - before]).toEqual([0, 0]);
+    expect(await probe(browser)).toMatchObject({ isAuthenticated: false, pending: [] });
+  });
+
+  it('mounts back-channel logout for the OpenID provider only, and logs a GitHub login out locally', async () => {
+    await request(m.app).post('/backchannel-logout/github').type('form').send({ logout_token: 'x' }).expect(404);
+    await request(m.app).post('/backchannel-logout/a').type('form').send({ logout_token: 'x' }).expect(400);
+    const browser = newBrowser(m.app);
+    await browser.app.get(pathOf((await authorizeAtGitHub(browser.app)).href)).expect(302);
+    const res = await browser.app.post('/logout').expect(303);
+    expect(res.headers.location).toBe(`${APP_BASE_URL}/`);
+    expect((await probe(browser)).isAuthenticated).toBe(false);
   });
 });

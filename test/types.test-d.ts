@@ -137,6 +137,8 @@ const multi: OidcLoginOptions = {
   },
 };
 app.use(oidcLogin(multi));
+// The presets are entries as they are.
+oidcLogin({ baseUrl: 'https://app.example.com', providers: { github: { ...github({ clientId: 'id', clientSecret: 's' }), label: 'GitHub' }, google: google({ clientId: 'g', clientSecret: 's' }) } });
 const entry: ProviderOptions = { issuer: 'https://idp.example.com', clientId: 'id', clientSecret: 'secret', scope: 'openid' };
 void entry;
 // @ts-expect-error baseUrl is app-level: not inside a provider

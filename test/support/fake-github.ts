@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { REDIRECT_URI } from './provider.js';
+import { REDIRECT_URI as DEFAULT_REDIRECT_URI } from './provider.js';
 
 /**
  * A small fake GitHub (node:http on a random loopback port) that behaves like github.com's OAuth
@@ -147,7 +147,9 @@ function basicCredentials(header: string | undefined): { id: string; secret: str
   return { id: decodeURIComponent(decoded.slice(0, colon)), secret: decodeURIComponent(decoded.slice(colon + 1)) };
 }
 
-export async function startFakeGitHub(): Promise<FakeGitHub> {
+/** `redirectUri`: the OAuth app's registered callback URL (default the test app's `/callback`). */
+export async function startFakeGitHub(options: { redirectUri?: string } = {}): Promise<FakeGitHub> {
+  const REDIRECT_URI = options.redirectUri ?? DEFAULT_REDIRECT_URI;
   const sockets = new Set<Socket>();
   const codes = new Map<string, { params: URLSearchParams; grant: Grant; expiresAt: number }>();
   const accessTokens = new Map<string, { grant: Grant; expiresAt: number | undefined }>();
