@@ -598,6 +598,40 @@ describe('each provider on its own', () => {
     expect(await probe(browser)).toMatchObject({ isAuthenticated: true, provider: 'a', stored: 'a' });
   });
 
+  it('applies a provider-level option to its provider only (dpop), and req.oidc.fetch() follows the login', async () => {
+    const api = await listenLoopback();
+    const seen: { authorization: string | undefined; dpop: boolean }[] = [];
+    api.serve((req, res) => {
+      seen.push({ authorization: req.headers.authorization, dpop: typeof req.headers.dpop === 'string' });
+      res.end('{}');
+    });
+    try {
+      const { app, store } = createMultiApp(multiOptions({ providers: { a: { ...providerOptions(a, SECRET_A), dpop: true }, b: providerOptions(b, SECRET_B) } }));
+      app.get('/call', async (req, res, next) => {
+        try {
+          res.json({ status: (await req.oidc!.fetch(`${api.url}/orders`)).status });
+        } catch (err) {
+          next(err);
+        }
+      });
+      const atA = newBrowser(app);
+      const atB = newBrowser(app);
+      await loginAt(atA, 'a');
+      await loginAt(atB, 'b');
+      const stored = async (browser: Browser) => (await storedSession(store, (await probe(browser)).sessionId))!.oidc!.login!;
+      expect([(await stored(atA)).tokenType.toLowerCase(), (await stored(atA)).dpop?.alg]).toEqual(['dpop', 'ES256']);
+      expect([(await stored(atB)).tokenType.toLowerCase(), (await stored(atB)).dpop]).toEqual(['bearer', undefined]);
+      await atA.app.get('/call').expect(200);
+      await atB.app.get('/call').expect(200);
+      expect(seen.map((r) => [r.authorization?.split(' ')[0], r.dpop])).toEqual([
+        ['DPoP', true],
+        ['Bearer', false],
+      ]);
+    } finally {
+      await api.close();
+    }
+  });
+
   it("names the provider in the start-up check's findings", async () => {
     const messages: string[] = [];
     const logger = { warn: (m: string) => messages.push(m), error: (m: string) => messages.push(m) };
