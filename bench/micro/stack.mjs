@@ -13,6 +13,7 @@
  *
  *   npm run build && node --expose-gc bench/micro/stack.mjs
  *   BENCH_STACK_BLOCKS=60 BENCH_STACK_N=2000 node --expose-gc bench/micro/stack.mjs
+ *   BENCH_STACK_ARMS=ours node --expose-gc --cpu-prof bench/micro/stack.mjs   (one arm, profiled)
  */
 import express from 'express';
 import session from 'express-session';
@@ -85,7 +86,9 @@ function build(kind) {
   return { app, cookie };
 }
 
-const arms = ['floor', 'ours', 'layers'].map((name) => ({ name, ...build(name), perRequest: [] }));
+// BENCH_STACK_ARMS=ours runs one arm alone (for --cpu-prof); the ratios need all three.
+const ARM_NAMES = (process.env.BENCH_STACK_ARMS ?? 'floor,ours,layers').split(',');
+const arms = ARM_NAMES.map((name) => ({ name, ...build(name), perRequest: [] }));
 
 async function block(arm, n) {
   // Each block starts from a collected heap: no arm pays for the garbage another left.
@@ -127,6 +130,10 @@ function ratio(a, b) {
   return { median: median(ratios), low: boots[Math.floor(0.025 * boots.length)], high: boots[Math.floor(0.975 * boots.length)], min: Math.min(...ratios), max: Math.max(...ratios) };
 }
 
+if (arms.length !== 3) {
+  for (const arm of arms) console.log(`${arm.name}: ${median(arm.perRequest).toFixed(2)} µs CPU per request (median of ${arm.perRequest.length} blocks)`);
+  process.exit(0);
+}
 const [floor, ours, layers] = arms;
 const blocks = floor.perRequest.length;
 console.log(`${blocks} blocks of ${N} requests per arm, order rotated; CPU µs per request (median over blocks):`);
