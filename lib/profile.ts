@@ -18,6 +18,13 @@ const debug = createDebug('express-oidc-login:profile');
 /** OpenID Connect Core 2 caps `sub` at 255 ASCII characters; the same holds for a mapped profile. */
 const MAX_SUB_LENGTH = 255;
 
+/**
+ * Claims about the authentication event or the token itself, which only a verified ID token can
+ * carry: a user API's answer cannot vouch for them (an `acr` there would satisfy a step-up, a
+ * future `auth_time` every `maxAge`), so a mapped profile never keeps them. `iss` is set apart.
+ */
+const RESERVED_CLAIMS = ['aud', 'azp', 'nonce', 'acr', 'amr', 'auth_time', 'sid', 'tid', 'exp', 'iat', 'nbf'] as const;
+
 /** The userinfo response and the claims `profile` made of it. */
 export interface Profile {
   readonly user: Record<string, unknown>;
@@ -67,11 +74,15 @@ export async function fetchProfile(
     if (err instanceof OidcError) throw err;
     throw invalidProfile('the "profile" option threw on it.', err);
   }
-  return { user, claims: toClaims(mapped) };
+  return { user, claims: toClaims(mapped, configuration.serverMetadata().issuer) };
 }
 
-/** The mapping's answer as plain JSON claims with a usable `sub`. */
-function toClaims(mapped: unknown): ProfileClaims {
+/**
+ * The mapping's answer as plain JSON claims with a usable `sub`, without the claims only an ID
+ * token can carry, and with `iss` the configured (or discovered) issuer: users are keyed on
+ * (`iss`, `sub`), so github.com's user 1 is not a GitHub Enterprise Server's user 1.
+ */
+function toClaims(mapped: unknown, issuer: string): ProfileClaims {
   if (!isObject(mapped)) throw invalidProfile('the "profile" option returned no object.');
   const sub = mapped.sub;
   if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUB_LENGTH) {
@@ -86,7 +97,11 @@ function toClaims(mapped: unknown): ProfileClaims {
   } catch (err) {
     throw invalidProfile('the "profile" option returned claims that are not JSON.', err);
   }
-  return claims as ProfileClaims;
+  const entries = Object.entries(claims as Record<string, unknown>);
+  const dropped = entries.filter(([name]) => (RESERVED_CLAIMS as readonly string[]).includes(name)).map(([name]) => name);
+  if (dropped.length > 0) debug('dropped claims the profile cannot vouch for: %s', dropped.join(', '));
+  const kept = entries.filter(([name]) => name !== 'iss' && !dropped.includes(name));
+  return Object.fromEntries([...kept, ['iss', issuer]]) as ProfileClaims;
 }
 
 /** The token response a stored login came from, for `profile` when the profile is fetched again. */

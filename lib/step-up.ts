@@ -86,14 +86,17 @@ export interface Unmet {
  * The requirements `login` does not meet, or undefined. Its age is taken from `auth_time`, else
  * from the time of the login, and compared as openid-client does at the callback (whole seconds,
  * with `clockTolerance`): a login the callback accepted for a `max_age` meets that `max_age`.
+ * A login without an ID token (plain OAuth 2.0) has no verified `auth_time` or `acr`: its age is
+ * the time of the login here and `acrValues` are never met, whatever its claims say.
  */
 export function unmetStepUp(login: StoredLogin, stepUp: StepUp, config: ResolvedConfig, now: number): Unmet | undefined {
+  const verified = login.idToken !== undefined;
   let age = false;
   if (stepUp.maxAge !== undefined) {
-    const authTime = typeof login.claims.auth_time === 'number' ? login.claims.auth_time : Math.floor(login.loggedInAt / 1000);
+    const authTime = verified && typeof login.claims.auth_time === 'number' ? login.claims.auth_time : Math.floor(login.loggedInAt / 1000);
     age = Math.floor(now / 1000) - authTime > stepUp.maxAge + config.clockTolerance;
   }
-  const acr = stepUp.acrValues !== undefined && !(typeof login.claims.acr === 'string' && stepUp.acrValues.includes(login.claims.acr));
+  const acr = stepUp.acrValues !== undefined && !(verified && typeof login.claims.acr === 'string' && stepUp.acrValues.includes(login.claims.acr));
   return age || acr ? { age, acr } : undefined;
 }
 

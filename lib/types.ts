@@ -4,9 +4,13 @@ export type { IDToken, JsonValue, TokenEndpointResponse } from 'openid-client';
 
 /**
  * The claims of a plain OAuth 2.0 login (no ID token): what the `profile` option made of the
- * provider's userinfo response, as plain JSON. `sub` is always a non-empty string.
+ * provider's userinfo response, as plain JSON. `sub` is always a non-empty string; `iss` is the
+ * configured issuer (`server.issuer`, or the discovered one), whatever the profile said, so that
+ * (`iss`, `sub`) names a user. The claims only an ID token can carry (`aud`, `azp`, `nonce`, `acr`,
+ * `amr`, `auth_time`, `sid`, `tid`, `exp`, `iat`, `nbf`) are never there.
  */
 export interface ProfileClaims {
+  readonly iss: string;
   readonly sub: string;
   readonly [claim: string]: JsonValue | undefined;
 }

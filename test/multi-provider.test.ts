@@ -758,7 +758,7 @@ describe('an OpenID provider and GitHub (plain OAuth 2.0) side by side', () => {
     const callback = await authorizeAtGitHub(atGitHub.app);
     expect(callback.pathname).toBe('/callback/github');
     await atGitHub.app.get(pathOf(callback.href)).expect(302);
-    expect(await probe(atGitHub)).toMatchObject({ isAuthenticated: true, provider: 'github', sub: '583231', iss: null });
+    expect(await probe(atGitHub)).toMatchObject({ isAuthenticated: true, provider: 'github', sub: '583231', iss: gh.url });
 
     const atA = newBrowser(m.app);
     await loginAt(atA, 'a');

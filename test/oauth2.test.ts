@@ -24,6 +24,7 @@ afterAll(() => gh.close());
 beforeEach(() => gh.reset());
 afterEach(() => expect(gh.errors).toEqual([]));
 
+/** The preset's claims for OCTOCAT (with `iss: gh.url`, the configured issuer). */
 const OCTOCAT_CLAIMS = {
   sub: '583231',
   name: 'The Octocat',
@@ -66,6 +67,9 @@ function gitHubApp(overrides: Partial<OidcLoginOptions> = {}, logged?: Logged) {
     res.json({ ok: true });
   });
   app.get('/recent', requireAuth({ maxAge: 60 }), (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.get('/mfa', requireAuth({ acrValues: ['urn:mfa'] }), (_req, res) => {
     res.json({ ok: true });
   });
   app.use(jsonErrors);
@@ -127,7 +131,7 @@ describe('a complete GitHub login', () => {
     expect(res.headers.location).toBe('/protected');
     const p = await probe(agent);
     expect(p.isAuthenticated).toBe(true);
-    expect(p.claims).toEqual(OCTOCAT_CLAIMS);
+    expect(p.claims).toEqual({ ...OCTOCAT_CLAIMS, iss: gh.url });
     expect(p.idToken).toBeNull();
     expect(p.accessToken).toMatch(/^gho_/);
     expect(p.scope).toBe('read:user,user:email');
@@ -171,7 +175,7 @@ describe('a complete GitHub login', () => {
     const { agent, authorize } = await loginWithGitHub(app);
     expect(authorize.searchParams.get('scope')).toBe('read:user');
     const { claims } = await probe(agent);
-    expect(claims).toEqual({ ...OCTOCAT_CLAIMS, email: 'octocat@github.com', email_verified: undefined });
+    expect(claims).toEqual({ ...OCTOCAT_CLAIMS, iss: gh.url, email: 'octocat@github.com', email_verified: undefined });
     expect(claims).not.toHaveProperty('email_verified');
     expect(gh.counts.emails).toBe(0);
   });
@@ -190,7 +194,7 @@ describe('a complete GitHub login', () => {
     const { app } = gitHubApp();
     const { agent } = await loginWithGitHub(app);
     const { claims } = await probe(agent);
-    expect(claims).toEqual({ sub: '583231', preferred_username: 'octocat', picture: OCTOCAT.avatar_url, profile: OCTOCAT.html_url });
+    expect(claims).toEqual({ iss: gh.url, sub: '583231', preferred_username: 'octocat', picture: OCTOCAT.avatar_url, profile: OCTOCAT.html_url });
   });
 
   it('keeps the raw profile as req.oidc.user with fetchUserInfo: true', async () => {
@@ -398,7 +402,7 @@ describe('the profile mapping', () => {
     });
     const { agent } = await loginWithGitHub(app);
     const p = await probe(agent);
-    expect(p.claims).toEqual({ sub: 'gh-583231', emails: ['octocat@users.noreply.github.com', 'octo.private@example.com'] });
+    expect(p.claims).toEqual({ iss: gh.url, sub: 'gh-583231', emails: ['octocat@users.noreply.github.com', 'octo.private@example.com'] });
     expect(seen).toEqual([p.accessToken, 'bearer']);
   });
 
@@ -445,7 +449,7 @@ describe('tokens and the profile after the login', () => {
     expect(refreshed.get('grant_type')).toBe('refresh_token');
     expect(refreshed.get('refresh_token')).toBe(before.refreshToken);
     const after = await probe(agent);
-    expect(after).toMatchObject({ isAuthenticated: true, accessToken: token, idToken: null, claims: OCTOCAT_CLAIMS });
+    expect(after).toMatchObject({ isAuthenticated: true, accessToken: token, idToken: null, claims: { ...OCTOCAT_CLAIMS, iss: gh.url } });
     expect(after.refreshToken).not.toBe(before.refreshToken);
     // The new access token works at the API.
     await agent.get('/userinfo').expect(200);
@@ -470,8 +474,8 @@ describe('tokens and the profile after the login', () => {
     gh.updateProfile({ ...OCTOCAT, name: 'Mona Lisa Octocat' });
     const { body } = await agent.get('/userinfo').expect(200);
     expect(body.user).toEqual({ ...OCTOCAT, name: 'Mona Lisa Octocat' });
-    expect(body.claims).toEqual({ ...OCTOCAT_CLAIMS, name: 'Mona Lisa Octocat' });
-    expect((await probe(agent)).claims).toEqual({ ...OCTOCAT_CLAIMS, name: 'Mona Lisa Octocat' });
+    expect(body.claims).toEqual({ ...OCTOCAT_CLAIMS, iss: gh.url, name: 'Mona Lisa Octocat' });
+    expect((await probe(agent)).claims).toEqual({ ...OCTOCAT_CLAIMS, iss: gh.url, name: 'Mona Lisa Octocat' });
   });
 
   it('fetchUserInfo() refuses a profile of another user (400) and keeps the login as it was', async () => {
@@ -479,7 +483,7 @@ describe('tokens and the profile after the login', () => {
     const { agent } = await loginWithGitHub(app);
     gh.userOverride = { ...OCTOCAT, id: 1, login: 'someone-else' };
     expect((await agent.get('/userinfo').expect(400)).body.code).toBe('ERR_OIDC_USERINFO_INVALID');
-    expect((await probe(agent)).claims).toEqual(OCTOCAT_CLAIMS);
+    expect((await probe(agent)).claims).toEqual({ ...OCTOCAT_CLAIMS, iss: gh.url });
   });
 });
 
@@ -531,5 +535,73 @@ describe('step-up cannot be confirmed without an ID token', () => {
     // The earlier login stays; API clients get the RFC 9470 challenge as usual.
     expect((await probe(agent)).isAuthenticated).toBe(true);
     expect((await agent.get('/recent').expect(401)).body.error).toBe('insufficient_authentication');
+  });
+});
+
+describe('what the profile cannot vouch for', () => {
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  /** A mapping that copies the user API's answer as it is (as the default mapping does). */
+  const verbatim: OidcLoginOptions['profile'] = (user) => ({ ...user, sub: String(user.id) });
+
+  it('an "acr" from the user API does not satisfy requireAuth({ acrValues })', async () => {
+    gh.user = { ...OCTOCAT, acr: 'urn:mfa', amr: ['mfa'] };
+    const { app } = gitHubApp({ profile: verbatim });
+    const { agent } = await loginWithGitHub(app);
+    const res = await agent.get('/mfa').expect(401);
+    expect(res.body).toMatchObject({ error: 'insufficient_authentication', acr_values: 'urn:mfa' });
+    const page = await agent.get('/mfa').set(HTML).expect(302);
+    expect(page.headers.location).toBe('/login?returnTo=%2Fmfa&acr_values=urn%3Amfa');
+    expect((await agent.get(page.headers.location!).expect(403)).body.code).toBe('ERR_OIDC_STEP_UP_FAILED');
+  });
+
+  it('an "auth_time" from the user API does not make an hour-old login recent for requireAuth({ maxAge })', async () => {
+    const clock = fakeClock();
+    gh.user = { ...OCTOCAT, auth_time: 9_999_999_999 };
+    const { app } = gitHubApp({ profile: verbatim });
+    const { agent } = await loginWithGitHub(app);
+    await agent.get('/recent').set(HTML).expect(200);
+    clock.advance(3600);
+    await agent.get('/recent').set(HTML).expect(302);
+  });
+
+  it('claims name the configured issuer as "iss", and the reserved claims the user API sent are dropped', async () => {
+    gh.user = {
+      ...OCTOCAT,
+      iss: 'https://accounts.google.com',
+      aud: GH_CLIENT_ID,
+      azp: GH_CLIENT_ID,
+      nonce: 'n',
+      acr: 'urn:mfa',
+      amr: ['pwd'],
+      auth_time: 1,
+      sid: 's',
+      tid: '3f1b2c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d',
+      exp: 9_999_999_999,
+      iat: 1,
+      nbf: 1,
+    };
+    const { app } = gitHubApp({ profile: verbatim });
+    const { agent } = await loginWithGitHub(app);
+    const { claims } = await probe(agent);
+    expect(claims).toMatchObject({ iss: gh.url, sub: '583231', login: 'octocat' });
+    for (const name of ['aud', 'azp', 'nonce', 'acr', 'amr', 'auth_time', 'sid', 'tid', 'exp', 'iat', 'nbf']) expect(claims).not.toHaveProperty(name);
+  });
+
+  it('"iss" is the configured issuer even when the mapping sets one; server.issuer when given', async () => {
+    const { app } = gitHubApp({
+      server: { ...gh.server, issuer: 'https://github.example.com' },
+      profile: (user) => ({ sub: String(user.id), iss: 'https://github.com' }),
+    });
+    const { agent } = await loginWithGitHub(app);
+    expect((await probe(agent)).claims).toEqual({ sub: '583231', iss: 'https://github.example.com' });
+  });
+
+  it('github.com and a GitHub Enterprise Server are different issuers', () => {
+    const dotcom = github({ clientId: GH_CLIENT_ID, clientSecret: GH_CLIENT_SECRET });
+    const enterprise = github({ clientId: GH_CLIENT_ID, clientSecret: GH_CLIENT_SECRET, enterpriseUrl: 'https://github.example.com' });
+    expect([dotcom.server!.issuer, enterprise.server!.issuer]).toEqual(['https://github.com', 'https://github.example.com']);
   });
 });
