@@ -42,6 +42,12 @@ export interface OidcLoginOptions {
    * `id`, not the renamable `login`). May be async. Default: the response as it is (it must have a `sub`).
    */
   profile?: ProfileMapper;
+  /**
+   * Plain OAuth 2.0 logins: origins besides the userinfo endpoint's that `profile`'s `api.get(url)`
+   * may send the access token to, e.g. `['https://api.example.com']` when the provider's API is on
+   * another host than its user endpoint. Default none: only the userinfo endpoint's origin.
+   */
+  profileApiOrigins?: readonly string[];
   /** The client id registered at the provider. */
   clientId?: string;
   /**
@@ -204,7 +210,9 @@ export interface ProfileApi {
   /**
    * GETs a JSON resource of the provider's API with the login's access token (GitHub's
    * `https://api.github.com/user/emails`...), bounded by `httpTimeout`. Rejects with an `OidcError`:
-   * 502 for an HTTP error or an answer that is not JSON, 503 unreachable, 504 timeout.
+   * 502 for an HTTP error or an answer that is not JSON, 503 unreachable, 504 timeout. Only URLs on
+   * the userinfo endpoint's origin or one of `profileApiOrigins` are requested: any other rejects
+   * with a `TypeError` (`code: 'ERR_INVALID_ARG_VALUE'`) and sends nothing.
    */
   get(url: string | URL): Promise<unknown>;
 }
@@ -347,6 +355,8 @@ export interface ResolvedConfig {
   readonly openid: boolean;
   /** Plain OAuth 2.0: the userinfo response to claims (the identity when not configured). */
   readonly profile: ProfileMapper;
+  /** Origins besides the userinfo endpoint's that `profile`'s `api.get()` may send the access token to. */
+  readonly profileApiOrigins: readonly string[];
   readonly clientId: string | undefined;
   readonly clientSecret: string | undefined;
   readonly configuration: Configuration | undefined;
@@ -423,6 +433,7 @@ const KNOWN_OPTIONS = [
   'discovery',
   'server',
   'profile',
+  'profileApiOrigins',
   'clientId',
   'clientSecret',
   'configuration',
@@ -636,6 +647,33 @@ function resolveServer(value: unknown, openid: boolean, allowInsecureHttp: boole
     ...(revocation !== undefined && { revocation_endpoint: revocation }),
     ...(jwks !== undefined && { jwks_uri: jwks }),
   });
+}
+
+/** `profileApiOrigins`: plain OAuth 2.0 only; https origins (http with the loud switch), normalized. */
+function resolveProfileApiOrigins(value: unknown, openid: boolean, allowInsecureHttp: boolean): readonly string[] {
+  if (value === undefined) return Object.freeze([]);
+  if (openid) {
+    fail('"profileApiOrigins" is for "profile"\'s api.get() in a plain OAuth 2.0 login (no "openid" in "scope"): remove it.');
+  }
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
+    fail('"profileApiOrigins" must be an array of origins, such as ["https://api.example.com"].');
+  }
+  const origins = (value as string[]).map((v) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(v);
+    } catch {
+      url = undefined;
+    }
+    if (!url || url.origin === 'null' || url.href !== `${url.origin}/`) {
+      fail(`"profileApiOrigins" must list origins (scheme, host and port, such as "https://api.example.com"), not ${JSON.stringify(v)}.`);
+    }
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && allowInsecureHttp)) {
+      fail(`"profileApiOrigins" must use https (the access token is sent there): ${JSON.stringify(v)}.`);
+    }
+    return url.origin;
+  });
+  return Object.freeze([...new Set(origins)]);
 }
 
 /** The default `profile`: the userinfo response as it is (it must have a `sub`). */
@@ -866,6 +904,7 @@ export function resolveConfig(options: unknown): ResolvedConfig {
       );
     }
   }
+  const profileApiOrigins = resolveProfileApiOrigins(o.profileApiOrigins, openid, allowInsecureHttp);
   if (o.pushedAuthorizationRequests !== undefined && typeof o.pushedAuthorizationRequests !== 'boolean') {
     fail('"pushedAuthorizationRequests" must be a boolean.');
   }
@@ -932,6 +971,7 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     server,
     openid,
     profile: (o.profile as ProfileMapper | undefined) ?? identityProfile,
+    profileApiOrigins,
     clientId,
     clientSecret,
     configuration,

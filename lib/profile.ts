@@ -63,7 +63,10 @@ export async function fetchProfile(
   if (!isObject(user)) {
     throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, 'The identity provider sent an invalid answer (its userinfo endpoint): not a JSON object.');
   }
-  const api: ProfileApi = { get: (url) => getJson(configuration, tokens.access_token, String(url), 'its API', dpop) };
+  const allowed = new Set([new URL(endpoint).origin, ...config.profileApiOrigins]);
+  const api: ProfileApi = {
+    get: async (url) => getJson(configuration, tokens.access_token, apiUrl(url, allowed, endpoint), 'its API', dpop),
+  };
   let mapped: unknown;
   try {
     // Copies: what the mapping changes is neither the stored `user` nor the token response.
@@ -75,6 +78,32 @@ export async function fetchProfile(
     throw invalidProfile('the "profile" option threw on it.', err);
   }
   return { user, claims: toClaims(mapped, configuration.serverMetadata().issuer) };
+}
+
+/**
+ * What `api.get(url)` may request: a URL on the userinfo endpoint's origin or one of
+ * `profileApiOrigins`. The access token goes nowhere else (a URL the profile itself names, such
+ * as GitHub's `organizations_url`, is the provider's word, not the app's). A URL that is not
+ * absolute is the provider's resource gone wrong (502), as before.
+ */
+function apiUrl(url: string | URL, allowed: ReadonlySet<string>, endpoint: string): string {
+  const href = String(url);
+  let origin: string;
+  try {
+    origin = new URL(href).origin;
+  } catch {
+    return href;
+  }
+  if (!allowed.has(origin)) {
+    throw Object.assign(
+      new TypeError(
+        `express-oidc-login: profile's api.get(): ${origin} is not the origin of the userinfo endpoint (${new URL(endpoint).origin}), ` +
+          'so the access token is not sent there. Add it to "profileApiOrigins" if it is an API of this provider.',
+      ),
+      { code: 'ERR_INVALID_ARG_VALUE' },
+    );
+  }
+  return href;
 }
 
 /**

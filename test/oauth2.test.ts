@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import type { MemoryStore } from 'express-session';
 import request from 'supertest';
-import { claimEquals, github, requireAuth, type OidcLoginOptions } from '../lib/index.js';
+import { claimEquals, github, oidcLogin, requireAuth, type OidcLoginOptions } from '../lib/index.js';
 import { createApp, jsonErrors } from './support/app.js';
 import { fakeClock } from './support/clock.js';
 import { GH_CLIENT_ID, GH_CLIENT_SECRET, OCTOCAT, startFakeGitHub, type FakeGitHub } from './support/fake-github.js';
@@ -603,5 +605,80 @@ describe('what the profile cannot vouch for', () => {
     const dotcom = github({ clientId: GH_CLIENT_ID, clientSecret: GH_CLIENT_SECRET });
     const enterprise = github({ clientId: GH_CLIENT_ID, clientSecret: GH_CLIENT_SECRET, enterpriseUrl: 'https://github.example.com' });
     expect([dotcom.server!.issuer, enterprise.server!.issuer]).toEqual(['https://github.com', 'https://github.example.com']);
+  });
+});
+
+describe('profile\'s api.get() sends the access token to the provider only', () => {
+  let other: { url: string; seen: (string | undefined)[]; close(): Promise<void> };
+  beforeAll(async () => {
+    const seen: (string | undefined)[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('[{"login":"octo-org"}]');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    other = {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      seen,
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+  });
+  afterAll(() => other.close());
+  beforeEach(() => {
+    other.seen.length = 0;
+  });
+
+  /** A mapping that follows a URL the user API gave (GitHub's organizations_url...). */
+  const following: OidcLoginOptions['profile'] = async (user, _tokens, api) => ({
+    sub: String(user.id),
+    orgs: (await api.get(String(user.organizations_url))) as never,
+  });
+
+  it('refuses a URL on another origin than the userinfo endpoint\'s before sending anything: no login', async () => {
+    gh.user = { ...OCTOCAT, organizations_url: `${other.url}/steal` };
+    const errors: unknown[] = [];
+    const { app } = gitHubApp({
+      profile: async (user, tokens, api) => {
+        try {
+          return await following(user, tokens, api);
+        } catch (err) {
+          errors.push(err);
+          throw err;
+        }
+      },
+    });
+    const { res, agent } = await loginWithGitHub(app);
+    expect(other.seen).toEqual([]);
+    expect(res.status).toBe(502);
+    expect(res.body.code).toBe('ERR_OIDC_PROFILE_INVALID');
+    expect(errors).toEqual([expect.objectContaining({ name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE' })]);
+    expect((errors[0] as Error).message).toContain('"profileApiOrigins"');
+    expect((await probe(agent)).isAuthenticated).toBe(false);
+  });
+
+  it('sends it to an origin listed in profileApiOrigins', async () => {
+    gh.user = { ...OCTOCAT, organizations_url: `${other.url}/orgs` };
+    const { app } = gitHubApp({ profile: following, profileApiOrigins: [other.url] });
+    const { res, agent } = await loginWithGitHub(app);
+    expect(res.status).toBe(302);
+    const p = await probe(agent);
+    expect(p.claims).toMatchObject({ sub: '583231', orgs: [{ login: 'octo-org' }] });
+    expect(other.seen).toEqual([`Bearer ${p.accessToken}`]);
+  });
+
+  it.each([
+    ['not an array', 'https://api.example.com', /"profileApiOrigins" must be an array of origins/],
+    ['a URL with a path', ['https://api.example.com/v1'], /"profileApiOrigins" must list origins .* not "https:\/\/api.example.com\/v1"/],
+    ['not a URL', ['api.example.com'], /"profileApiOrigins" must list origins/],
+    ['http without dangerouslyAllowInsecureHttp', ['http://api.example.com'], /"profileApiOrigins" must use https/],
+  ])('refuses profileApiOrigins %s at start-up', (_name, value, message) => {
+    expect(() => oidcLogin({ ...options({ dangerouslyAllowInsecureHttp: false, server: { ...github({ clientId: 'a', clientSecret: 'b' }).server! } }), profileApiOrigins: value as string[] })).toThrow(message);
+  });
+
+  it('refuses profileApiOrigins for an OpenID Connect login (no profile mapping)', () => {
+    expect(() =>
+      oidcLogin({ issuer: 'https://idp.example.com', clientId: 'a', clientSecret: 'b', baseUrl: APP_BASE_URL, profileApiOrigins: ['https://api.example.com'] }),
+    ).toThrow(/"profileApiOrigins" is for "profile"/);
   });
 });
