@@ -545,14 +545,20 @@ function editDistance(a: string, b: string): number {
   return row[b.length]!;
 }
 
-/** True for `localhost`, `*.localhost`, 127.0.0.0/8 and `[::1]`. */
+/**
+ * True for `localhost`, `*.localhost`, 127.0.0.0/8 and `[::1]`: hosts a browser keeps on this
+ * machine (browsers pin `*.localhost` to loopback), for the browser-facing `baseUrl`.
+ */
 export function isLoopbackHost(hostname: string): boolean {
-  return (
-    hostname === 'localhost' ||
-    hostname.endsWith('.localhost') ||
-    /^127(?:\.\d{1,3}){3}$/.test(hostname) ||
-    hostname === '[::1]'
-  );
+  return hostname.endsWith('.localhost') || isLoopbackTarget(hostname);
+}
+
+/**
+ * True for `localhost`, 127.0.0.0/8 and `[::1]` only: hosts the server itself may send a token to
+ * over plain http. Not `*.localhost`: Node resolves those names through DNS like any other.
+ */
+export function isLoopbackTarget(hostname: string): boolean {
+  return hostname === 'localhost' || /^127(?:\.\d{1,3}){3}$/.test(hostname) || hostname === '[::1]';
 }
 
 function parseUrl(name: string, value: unknown): URL {

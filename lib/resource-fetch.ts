@@ -1,5 +1,5 @@
 import createDebug from 'debug';
-import { isLoopbackHost, type ResolvedConfig } from './config.js';
+import { isLoopbackTarget, type ResolvedConfig } from './config.js';
 import { dpopKey, type DPoPKey } from './dpop.js';
 import { OidcError } from './errors.js';
 import type { Provider } from './provider.js';
@@ -18,7 +18,10 @@ function invalidArgument(message: string): TypeError {
   return Object.assign(new TypeError(`express-oidc-login: req.oidc.fetch(): ${message}`), { code: 'ERR_INVALID_ARG_VALUE' });
 }
 
-/** The request URL: absolute, https (http to this machine, or with dangerouslyAllowInsecureHttp), no credentials. */
+/**
+ * The request URL: absolute, https (http to localhost / 127.x / [::1], or with
+ * dangerouslyAllowInsecureHttp), no credentials.
+ */
 function targetUrl(input: string | URL, config: ResolvedConfig): URL {
   let url: URL;
   try {
@@ -26,7 +29,7 @@ function targetUrl(input: string | URL, config: ResolvedConfig): URL {
   } catch {
     throw invalidArgument('the URL must be absolute, such as https://api.example.com/orders.');
   }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && (isLoopbackHost(url.hostname) || config.allowInsecureHttp))) {
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && (isLoopbackTarget(url.hostname) || config.allowInsecureHttp))) {
     throw invalidArgument('the access token is sent over https only (http only to localhost, or with dangerouslyAllowInsecureHttp).');
   }
   if (url.username || url.password) throw invalidArgument('the URL must not contain credentials.');

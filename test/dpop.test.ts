@@ -641,7 +641,7 @@ describe('a provider that answers a DPoP refresh with a Bearer token (hostile)',
 });
 
 describe('req.oidc.fetch() arguments', () => {
-  it('refuses a relative URL, http to another host (without dangerouslyAllowInsecureHttp) and redirect: "follow" before anything is sent', async () => {
+  it('refuses a relative URL, http to another host (without dangerouslyAllowInsecureHttp, *.localhost included) and redirect: "follow" before anything is sent', async () => {
     const op = await startProvider();
     try {
       const configuration = await client.discovery(new URL(op.issuer), CLIENT_ID, CLIENT_SECRET, undefined, { execute: [client.allowInsecureRequests] });
@@ -667,10 +667,18 @@ describe('req.oidc.fetch() arguments', () => {
           }
         }
         // http to this machine is allowed; not logged in, so it stops there.
+        for (const [name, url] of [['loopback', 'http://127.0.0.1:1/x'], ['localhost', 'http://localhost:1/x'], ['ipv6', 'http://[::1]:1/x']]) {
+          try {
+            await req.oidc!.fetch(url!);
+          } catch (err) {
+            results[name!] = (err as { code?: string }).code ?? 'none';
+          }
+        }
+        // A name under .localhost is looked up in DNS by Node: not this machine for sure.
         try {
-          await req.oidc!.fetch('http://127.0.0.1:1/x');
+          await req.oidc!.fetch('http://evil.localhost:1/x');
         } catch (err) {
-          results.loopback = (err as { code?: string }).code ?? 'none';
+          results.subdomain = `${(err as Error).name} ${(err as { code?: string }).code}: ${(err as Error).message}`;
         }
         res.json(results);
       });
@@ -681,6 +689,9 @@ describe('req.oidc.fetch() arguments', () => {
         credentials: expect.stringMatching(/^TypeError ERR_INVALID_ARG_VALUE: .*credentials/),
         follow: expect.stringMatching(/^TypeError ERR_INVALID_ARG_VALUE: .*redirects are not followed/),
         loopback: 'ERR_OIDC_UNAUTHENTICATED',
+        localhost: 'ERR_OIDC_UNAUTHENTICATED',
+        ipv6: 'ERR_OIDC_UNAUTHENTICATED',
+        subdomain: expect.stringMatching(/^TypeError ERR_INVALID_ARG_VALUE: .*over https only/),
       });
     } finally {
       await op.close();
