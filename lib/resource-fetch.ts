@@ -111,8 +111,11 @@ async function send(
   } else {
     headers.set('authorization', `Bearer ${accessToken}`);
   }
-  const timeout = AbortSignal.timeout(config.httpTimeout);
-  const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
+  // httpTimeout bounds the wait for the response's headers only: the timer is cleared once they
+  // are in, so that the body, which the caller reads (or not) as it likes, is not cut off midway.
+  const timeout = new AbortController();
+  const timer = setTimeout(() => timeout.abort(new DOMException('The resource server did not answer in time.', 'TimeoutError')), config.httpTimeout);
+  const signal = init.signal ? AbortSignal.any([init.signal, timeout.signal]) : timeout.signal;
   try {
     return await fetch(url, {
       ...init,
@@ -126,7 +129,7 @@ async function send(
     // The caller's own signal: its reason, as fetch() gives it.
     if (init.signal?.aborted) throw err;
     debug('request to %s failed: %s', url.origin, (err as Error)?.message);
-    if (timeout.aborted) {
+    if (timeout.signal.aborted) {
       throw new OidcError('ERR_OIDC_RESOURCE_TIMEOUT', 504, 'The resource server (API) did not answer in time. Try again in a moment.', {
         cause: err,
         headers: { 'Retry-After': RETRY_AFTER },
@@ -136,5 +139,7 @@ async function send(
       cause: err,
       headers: { 'Retry-After': RETRY_AFTER },
     });
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -137,8 +137,10 @@ async function dpopApp(options: OidcLoginOptions, store: Store = new MemoryStore
     try {
       const method = typeof req.query.method === 'string' ? req.query.method : undefined;
       const body = typeof req.query.body === 'string' ? req.query.body : undefined;
+      const abortAfter = typeof req.query.abortAfter === 'string' ? Number(req.query.abortAfter) : undefined;
       const r = await req.oidc!.fetch(String(req.query.url), {
         ...(method && { method }),
+        ...(abortAfter !== undefined && { signal: AbortSignal.timeout(abortAfter) }),
         ...(body !== undefined && { body: req.query.stream === undefined ? body : new Blob([body]).stream() }),
         // The app's own headers go through; an Authorization or DPoP of its own is replaced.
         headers: { 'x-request-id': 'r-1', authorization: 'Basic c3B5OnNweQ==', dpop: 'not-a-proof' },
@@ -427,6 +429,23 @@ describe('a provider whose client requires DPoP-bound tokens', () => {
     expect(Date.now() - started).toBeLessThan(3000);
     // Still logged in: a resource server's outage is not the login's.
     expect((await browser.app.get('/probe/oidc').expect(200)).body.isAuthenticated).toBe(true);
+  });
+
+  it('httpTimeout bounds the wait for the headers, not the body: a body still streaming is read whole, or cut by the caller\'s signal', async () => {
+    // Headers and a first chunk at once, the rest 1.2 s later: after httpTimeout (800 ms).
+    const slow = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first chunk;');
+      setTimeout(() => res.end('second chunk'), 1200);
+    });
+    servers.push(slow);
+    const target = await dpopApp(options({ httpTimeout: 800 }));
+    const { browser } = await loggedIn(target, op);
+    const whole = await call(browser, `${slow.url}/report`).expect(200);
+    expect(whole.body).toMatchObject({ status: 200, body: 'first chunk;second chunk' });
+    // The caller's own signal still aborts the body, with its own reason.
+    const cut = await call(browser, `${slow.url}/report`, { abortAfter: '400' }).expect(500);
+    expect(cut.body.message).toMatch(/aborted due to timeout/);
   });
 
   it('never logs the private key', async () => {
