@@ -177,9 +177,10 @@ export async function templateCodeGrant(
   }
   const kept = captured!;
   const claims = unverifiedTenant(kept.body);
-  // No readable ID token (an error response, no id_token): openid-client says what is wrong.
-  const issuer = claims ? tenantIssuer(claims, template) : template;
-  if (issParam !== undefined && issParam !== issuer) {
+  // No readable ID token (an error response such as invalid_grant, no id_token): there is no
+  // tenant to compare, and openid-client says what is wrong, with the issuer of the first pass.
+  const issuer = claims ? tenantIssuer(claims, template) : (issParam ?? template);
+  if (claims && issParam !== undefined && issParam !== issuer) {
     throw invalidIdToken('its "iss" is not the "iss" of the authorization response (another tenant).');
   }
   debug('token response for tenant issuer %s', issuer);

@@ -174,6 +174,17 @@ describe('Microsoft Entra ID multi-tenant: https://login.microsoftonline.com/com
       await expectLoggedIn(await attempt(newApp()));
     });
 
+    it.each([
+      ['invalid_grant: the code is refused', 400, { error: 'invalid_grant', error_description: 'AADSTS54005: the code was already redeemed' }, 400, 'ERR_OIDC_TOKEN_REJECTED'],
+      ['invalid_client: the client credentials are refused', 401, { error: 'invalid_client', error_description: 'AADSTS7000215: invalid client secret' }, 502, 'ERR_OIDC_PROVIDER_RESPONSE'],
+    ])('reports a token error response as it is, not as another tenant (%s)', async (_name, tokenStatus, body, status, code) => {
+      withIss(issuerOf(TENANT_A));
+      op.onToken = () => ({ status: tokenStatus, body });
+      const message = await expectRejected(await attempt(newApp()), status, code);
+      expect(message).not.toMatch(/tenant/);
+      expect(op.counts.token).toBe(1);
+    });
+
     it('refuses an ID token of another tenant than the iss of the authorization response', async () => {
       withIss(issuerOf(TENANT_B));
       op.onToken = tenantToken(TENANT_A);
