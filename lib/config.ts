@@ -8,7 +8,7 @@ import {
   type ClientSigningKey,
   type ClientTlsIdentity,
 } from './client-auth.js';
-import { DPOP_ALGS } from './dpop.js';
+import { DPOP_ALGS, REFUSED_DPOP_ALGS } from './dpop.js';
 import type { DPoPAlg, StoredLogin } from './types.js';
 import { isEntraMultiTenantIssuer, isTenantId, TENANT_PLACEHOLDER } from './entra.js';
 
@@ -230,9 +230,10 @@ export type ProfileMapper = (
 /** The `dpop` option's object form. */
 export interface DPoPOptions {
   /**
-   * The algorithm of the logins' key pairs and proofs: `ES256` (default), `ES384`, `PS256`,
-   * `RS256`, `EdDSA` or `Ed25519` (both Ed25519 keys; the proof's `alg` header says which name).
-   * The provider must list it in `dpop_signing_alg_values_supported`.
+   * The algorithm of the logins' key pairs and proofs: `ES256` (default), `ES384`, `EdDSA` or
+   * `Ed25519` (both Ed25519 keys; the proof's `alg` header says which name). The provider must list
+   * it in `dpop_signing_alg_values_supported`. RSA is not offered: a key pair is made at every
+   * callback, and an RSA one costs ~170 ms of CPU.
    */
   alg?: DPoPAlg;
 }
@@ -695,6 +696,13 @@ function resolveDPoP(value: unknown): Readonly<{ alg: DPoPAlg }> | undefined {
     if (key !== 'alg') fail(`unknown option "dpop.${key}". Known: alg.`);
   }
   const alg = (value as { alg?: unknown }).alg ?? DEFAULTS.dpopAlg;
+  if (typeof alg === 'string' && REFUSED_DPOP_ALGS.includes(alg)) {
+    fail(
+      `"dpop.alg" ${alg} is not offered: each login gets its own key pair, made at the callback, and an RSA key pair costs ` +
+        `about 170 ms of CPU, which anyone could make the server spend by looping /login and /callback. ` +
+        `Use ${DPOP_ALGS[0]} (the default), ${DPOP_ALGS.slice(1, -1).join(', ')} or ${DPOP_ALGS.at(-1)} (0.5 to 2.5 ms); providers that support DPoP accept ES256.`,
+    );
+  }
   if (typeof alg !== 'string' || !(DPOP_ALGS as readonly string[]).includes(alg)) {
     fail(`"dpop.alg" must be one of ${DPOP_ALGS.join(', ')}; got ${JSON.stringify(alg)}. DPoP proofs are signed with an asymmetric key.`);
   }

@@ -1,4 +1,4 @@
-import { constants, createHash, createPrivateKey, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, randomBytes, sign, type KeyObject } from 'node:crypto';
 import * as client from 'openid-client';
 import { calculateJwkThumbprint } from 'jose';
 import createDebug from 'debug';
@@ -8,8 +8,16 @@ import type { DPoPAlg, StoredDPoPKey } from './types.js';
 
 const debug = createDebug('express-oidc-login:dpop');
 
-/** The DPoP proof algorithms a login key can be made for (RFC 9449 §4.2: asymmetric only). */
-export const DPOP_ALGS: readonly DPoPAlg[] = Object.freeze(['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA', 'Ed25519']);
+/**
+ * The DPoP proof algorithms a login key can be made for (RFC 9449 §4.2: asymmetric only). No RSA:
+ * a key pair is made at every callback that reaches the token request, and a 2048-bit RSA one
+ * costs ~170 ms of CPU (P-256 and Ed25519 ≈ 0.5 ms, P-384 ≈ 2.4 ms), so looping /login + /callback would
+ * burn the server's CPU. Providers that support DPoP accept ES256.
+ */
+export const DPOP_ALGS: readonly DPoPAlg[] = Object.freeze(['ES256', 'ES384', 'EdDSA', 'Ed25519']);
+
+/** Algorithms refused for DPoP keys, with the reason (see {@link DPOP_ALGS}). */
+export const REFUSED_DPOP_ALGS: readonly string[] = Object.freeze(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512']);
 
 /** Imported keys of this many logins are kept per middleware instance (least recently used go). */
 const KEY_CACHE_SIZE = 1000;
@@ -17,23 +25,19 @@ const KEY_CACHE_SIZE = 1000;
 const NONCES_PER_KEY = 16;
 
 /** The public members of each key type (RFC 7638), the only ones a proof's `jwk` header carries. */
-const PUBLIC_MEMBERS: Record<string, readonly string[]> = { EC: ['kty', 'crv', 'x', 'y'], OKP: ['kty', 'crv', 'x'], RSA: ['kty', 'n', 'e'] };
+const PUBLIC_MEMBERS: Record<string, readonly string[]> = { EC: ['kty', 'crv', 'x', 'y'], OKP: ['kty', 'crv', 'x'] };
 /** What is stored of a private JWK: its key material, none of WebCrypto's `ext` / `key_ops` / `alg`. */
-const PRIVATE_MEMBERS = ['kty', 'crv', 'x', 'y', 'n', 'e', 'd', 'p', 'q', 'dp', 'dq', 'qi'] as const;
+const PRIVATE_MEMBERS = ['kty', 'crv', 'x', 'y', 'd'] as const;
 
 type Jwk = Record<string, string>;
 
 /** WebCrypto import parameters for each alg (to hand openid-client a CryptoKeyPair). */
-function importAlgorithm(alg: DPoPAlg): EcKeyImportParams | RsaHashedImportParams | Algorithm {
+function importAlgorithm(alg: DPoPAlg): EcKeyImportParams | Algorithm {
   switch (alg) {
     case 'ES256':
       return { name: 'ECDSA', namedCurve: 'P-256' };
     case 'ES384':
       return { name: 'ECDSA', namedCurve: 'P-384' };
-    case 'PS256':
-      return { name: 'RSA-PSS', hash: 'SHA-256' };
-    case 'RS256':
-      return { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' };
     default:
       return { name: 'Ed25519' };
   }
@@ -46,10 +50,6 @@ function signature(alg: DPoPAlg, key: KeyObject, input: Buffer): Buffer {
       return sign('sha256', input, { key, dsaEncoding: 'ieee-p1363' });
     case 'ES384':
       return sign('sha384', input, { key, dsaEncoding: 'ieee-p1363' });
-    case 'PS256':
-      return sign('sha256', input, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
-    case 'RS256':
-      return sign('sha256', input, key);
     default:
       return sign(null, input, key);
   }

@@ -38,8 +38,8 @@ export interface StoredTransaction {
   provider?: string;
 }
 
-/** The algorithm of a login's DPoP key (option `dpop: { alg }`). */
-export type DPoPAlg = 'ES256' | 'ES384' | 'PS256' | 'RS256' | 'EdDSA' | 'Ed25519';
+/** The algorithm of a login's DPoP key (option `dpop: { alg }`). No RSA: a key pair is made per login. */
+export type DPoPAlg = 'ES256' | 'ES384' | 'EdDSA' | 'Ed25519';
 
 /**
  * A DPoP login's key pair (RFC 9449), made for this login alone and kept with it in the session

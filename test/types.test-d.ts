@@ -110,6 +110,8 @@ const dpopOptions: DPoPOptions = { alg: 'ES256' };
 void dpopOptions;
 // @ts-expect-error DPoP proofs are signed with an asymmetric key
 oidcLogin({ ...options, dpop: { alg: 'HS256' } });
+// @ts-expect-error no RSA keys: one per login would cost ~170 ms of CPU at each callback
+oidcLogin({ ...options, dpop: { alg: 'RS256' } });
 // @ts-expect-error the option is dpop: { alg }, not a string
 oidcLogin({ ...options, dpop: 'ES256' });
 app.get('/dpop', (req, res) => {
