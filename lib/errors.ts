@@ -1,7 +1,10 @@
+import { redactTokens } from './redact.js';
+
 /**
  * Every error the middleware passes to `next(err)` is an {@link OidcError}: match on its stable
  * `code`, not on the message. `status` is the HTTP status Express's (or Connect's) final handler
- * sends; `cause` carries the original openid-client / network error, unchanged.
+ * sends; `cause` carries the original openid-client / network error, unchanged but for the token
+ * material it held (a malformed token response's tokens), which is `[REDACTED]`.
  */
 export type OidcErrorCode =
   | 'ERR_OIDC_SESSION_UNAVAILABLE'
@@ -53,7 +56,8 @@ export class OidcError extends Error {
     message: string,
     options?: { cause?: unknown; headers?: Record<string, string> },
   ) {
-    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    // Tokens out of the cause chain before the app's error handler (and its logger) sees it.
+    super(message, options?.cause === undefined ? undefined : { cause: redactTokens(options.cause) });
     this.name = this.constructor.name;
     this.code = code;
     this.status = status;

@@ -1,10 +1,14 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { inspect } from 'node:util';
 import { describe, expect, it } from '@jest/globals';
+import express, { type ErrorRequestHandler } from 'express';
+import session from 'express-session';
+import * as client from 'openid-client';
 import request, { type Response } from 'supertest';
-import type { OidcLoginOptions } from '../lib/index.js';
-import { createApp, testOptions } from './support/app.js';
-import { startHostileProvider } from './support/hostile-provider.js';
+import { oidcLogin, OidcError, type OidcLoginOptions } from '../lib/index.js';
+import { createApp, jsonErrors, testOptions } from './support/app.js';
+import { signIdToken, startHostileProvider } from './support/hostile-provider.js';
 import { useHostileProvider } from './support/use-hostile-provider.js';
 
 /**
@@ -167,5 +171,84 @@ describe('token endpoint: answers that are not a token response', () => {
   it('answers 502 for 503 temporarily_unavailable', async () => {
     op.onToken = () => ({ status: 503, body: { error: 'temporarily_unavailable' } });
     await expectRejected(await attempt(newApp()), 502, 'ERR_OIDC_PROVIDER_RESPONSE');
+  });
+});
+
+describe('token material never reaches the app\'s error handler', () => {
+  const AT = 'AT-SECRET-0123456789';
+  const RT = 'RT-SECRET-0123456789';
+
+  /** An app whose error handler keeps what it is given, then answers as jsonErrors. */
+  function capturing(seen: unknown[]) {
+    const app = express();
+    app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false }));
+    app.use(oidcLogin(testOptions(op, { logger: false })));
+    app.get('/probe/oidc', (req, res) => {
+      res.json({ isAuthenticated: req.oidc!.isAuthenticated(), pending: Object.keys(req.session.oidc?.tx ?? {}).length });
+    });
+    const keep: ErrorRequestHandler = (err, req, res, next) => {
+      seen.push(err);
+      jsonErrors(err, req, res, next);
+    };
+    app.use(keep);
+    return app;
+  }
+
+  /** Everything an error logger could print, cause chain included. */
+  const dump = (err: unknown) => inspect(err, { depth: 10, showHidden: true });
+
+  it.each([
+    ['"expires_in" is not a number', { expires_in: 'soon' }],
+    ['"token_type" is not supported', { token_type: 'mac' }],
+    ['"scope" is not a string', { scope: 42 }],
+  ])('a malformed token response (%s): 502, and neither its access, refresh nor ID token in the error or its causes', async (_name, fault) => {
+    let idToken = '';
+    op.onToken = async (ctx) => {
+      idToken = await signIdToken(ctx.claims({}), ctx.keys[0]!);
+      return ctx.tokenResponse(idToken, { access_token: AT, refresh_token: RT, ...fault });
+    };
+    const seen: unknown[] = [];
+    await expectRejected(await attempt(capturing(seen)), 502, 'ERR_OIDC_PROVIDER_RESPONSE');
+    expect(seen).toHaveLength(1);
+    const text = dump(seen[0]);
+    for (const secret of [AT, RT, idToken]) expect(text).not.toContain(secret);
+    // openid-client's error is still there, as it was: its class, code and message.
+    const cause = (seen[0] as Error).cause as client.ClientError;
+    expect(cause).toBeInstanceOf(client.ClientError);
+    expect(text).toContain(cause.message);
+    expect(text).toContain(String(cause.code));
+  });
+
+  it('an ID token that cannot be processed (encrypted, no key): 400, and the token is not in the causes', async () => {
+    const jwe = 'eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.OKOawDo13gRp2ojaHV7LFpZcgV7T6DVZKTyKOMTYUmKoTCVJRgckCL9kiMT03JGe.48V1_ALb6US04U3b.5eym8TW_c8SuK0ltJ3rpYIzOeDQz7TALvtu6UG9oMo4vpzs9tX_EFShS8iB7j6jiSdiwkIr3ajwQzaBtQD_A.XFBoMYUZodetZdvTiFvSkQ';
+    op.onToken = (ctx) => ctx.tokenResponse(jwe, { access_token: AT, refresh_token: RT });
+    const seen: unknown[] = [];
+    await expectRejected(await attempt(capturing(seen)), 400, 'ERR_OIDC_ID_TOKEN_INVALID');
+    const text = dump(seen[0]);
+    for (const secret of [AT, RT, jwe]) expect(text).not.toContain(secret);
+    expect(text).toContain('ClientError');
+  });
+});
+
+describe('redactTokens()', () => {
+  it('replaces token members and compact JWTs in a cause chain, keeping each error, its class and everything else', () => {
+    const body = { access_token: 'at', refresh_token: 'rt', id_token: 'x.y.z', token_type: 'bearer', expires_in: 'soon', iss: 'accounts.google.com' };
+    const inner = new TypeError('"response" body "expires_in" property must be a number', { cause: { body, again: body } });
+    const outer = Object.assign(new Error('invalid response encountered', { cause: inner }), { code: 'OAUTH_INVALID_RESPONSE' });
+    const cyclic: Record<string, unknown> = { jws: 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln' };
+    cyclic.self = cyclic;
+    const sibling = new Error('unsupported operation', { cause: cyclic });
+    const wrapped = new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, 'x', { cause: new AggregateError([outer, sibling]) });
+    const [first, second] = (wrapped.cause as AggregateError).errors as [Error, Error];
+    expect(first).toBe(outer);
+    expect(first).toMatchObject({ message: 'invalid response encountered', code: 'OAUTH_INVALID_RESPONSE' });
+    expect(first.cause).toBe(inner);
+    expect(inner).toBeInstanceOf(TypeError);
+    const redacted = { ...body, access_token: '[REDACTED]', refresh_token: '[REDACTED]', id_token: '[REDACTED]' };
+    expect(inner.cause).toEqual({ body: redacted, again: redacted });
+    expect((second.cause as Record<string, unknown>).jws).toBe('[REDACTED]');
+    expect((second.cause as Record<string, unknown>).self).toBe(second.cause);
+    // The originals were not changed: copies are.
+    expect(body.access_token).toBe('at');
   });
 });

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { MemoryStore } from 'express-session';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { inspect } from 'node:util';
 import request from 'supertest';
 import type { OidcLoginOptions } from '../lib/index.js';
 import { testOptions } from './support/app.js';
@@ -470,6 +471,32 @@ describe('against a hostile provider', () => {
     const res = await agent.get('/token').expect(expected);
     expect(res.body.code).toMatch(/^ERR_OIDC_PROVIDER_/);
     expect((await storedLogin(instance.store, sid))!.refreshToken).toBe(stored.refreshToken);
+  });
+
+  it.each([
+    ['"expires_in" is not a number', { expires_in: 'soon' }],
+    ['"token_type" is not supported', { token_type: 'mac' }],
+  ])('a malformed refresh response (%s): 502, the login kept, and none of its tokens in the error or its causes', async (_name, fault) => {
+    const errors: unknown[] = [];
+    op.onToken = rotatingTokenEndpoint().hook;
+    const instance = createInstance(options(), { errors });
+    const { agent, sid } = await hostileLogin(await served(instance));
+    await expireAccessToken(instance.store, sid);
+    const sent: string[] = [];
+    op.onToken = async (ctx) => {
+      const idToken = await signIdToken(ctx.claims({}), ctx.keys[0]!);
+      const answer = ctx.tokenResponse(idToken, { refresh_token: 'RT-SECRET-refreshed', ...fault });
+      const body = answer.body as Record<string, string>;
+      sent.push(body.access_token!, body.refresh_token!, idToken);
+      return answer;
+    };
+    expect((await agent.get('/token').expect(502)).body.code).toBe('ERR_OIDC_PROVIDER_RESPONSE');
+    expect(await storedLogin(instance.store, sid)).toBeDefined();
+    expect(errors).toHaveLength(1);
+    const text = inspect(errors[0], { depth: 10, showHidden: true });
+    expect(sent).toHaveLength(3);
+    for (const secret of sent) expect(text).not.toContain(secret);
+    expect(text).toContain('OAUTH_');
   });
 
   it('answers 502 when the provider refuses the client credentials on refresh, and keeps the login', async () => {

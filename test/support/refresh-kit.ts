@@ -1,6 +1,6 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import express, { type Express, type RequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
 import session, { MemoryStore, type Store } from 'express-session';
 import request, { type Response } from 'supertest';
 import { oidcLogin, requireAuth, type OidcLoginOptions, type StoredLogin } from '../../lib/index.js';
@@ -24,6 +24,8 @@ export interface InstanceOptions {
   store?: Store;
   /** Runs before the handlers of `/token` (after express-session has loaded the session). */
   beforeToken?: RequestHandler;
+  /** Receives every error the app's error handler is given (as the app's own logger would). */
+  errors?: unknown[];
 }
 
 /**
@@ -81,6 +83,13 @@ export function createInstance(options: OidcLoginOptions, kit: InstanceOptions =
   app.get('/protected', requireAuth(), (req, res) => {
     res.json({ sub: req.oidc!.claims!.sub, accessToken: req.oidc!.accessToken });
   });
+  const errors = kit.errors;
+  if (errors) {
+    app.use(((err, _req, _res, next) => {
+      errors.push(err);
+      next(err);
+    }) as ErrorRequestHandler);
+  }
   app.use(jsonErrors);
   return { app, store };
 }
