@@ -1,11 +1,12 @@
 import * as client from 'openid-client';
-import { compactVerify, createLocalJWKSet, errors as joseErrors, type JSONWebKeySet } from 'jose';
+import type { JSONWebKeySet } from 'jose';
 import createDebug from 'debug';
 import type { ResolvedConfig } from './config.js';
 import { clientAuthentication } from './client-auth.js';
 import { checkProviderMetadata, report } from './config-check.js';
 import { checkDiscoveredIssuer, checkTenant, discoveryUrl, issuerTemplate, templateCodeGrant, tenantIssuer, TENANT_PLACEHOLDER } from './entra.js';
 import { OidcError } from './errors.js';
+import { NoMatchingKeyError, VerificationKeys } from './jws-verify.js';
 
 const debug = createDebug('express-oidc-login:provider');
 
@@ -16,8 +17,6 @@ const JWKS_MIN_INTERVAL_MS = 1000;
 /** Seconds an app should wait before retrying while the provider is unreachable. */
 const RETRY_AFTER = '5';
 
-type LocalJwks = ReturnType<typeof createLocalJWKSet>;
-
 /**
  * One OpenID Provider as the app sees it: discovery (lazy, one request in flight, failures not
  * cached) and the provider's signing keys (cached, refetched once on an unknown `kid`).
@@ -26,8 +25,8 @@ type LocalJwks = ReturnType<typeof createLocalJWKSet>;
 export class Provider {
   readonly #config: ResolvedConfig;
   #configuration: Promise<client.Configuration> | undefined;
-  #jwks: { keys: LocalJwks; fetchedAt: number } | undefined;
-  #jwksInFlight: Promise<LocalJwks> | undefined;
+  #jwks: { keys: VerificationKeys; fetchedAt: number } | undefined;
+  #jwksInFlight: Promise<VerificationKeys> | undefined;
   /** What discovery was given, to build more Configurations like it (one per Entra tenant). */
   #built: { auth: client.ClientAuth; metadata: Partial<client.ClientMetadata>; customFetch: client.CustomFetch | undefined } | undefined;
 
@@ -180,7 +179,8 @@ export class Provider {
   }
 
   /**
-   * Verifies a JWS (an ID token) against the provider's JWKS with the one allowed algorithm.
+   * Verifies a JWS (an ID token) against the provider's JWKS with the one allowed algorithm
+   * (node:crypto, a KeyObject cached per key: lib/jws-verify.ts).
    * A `kid` not in the cached set refetches the JWKS once (key rotation), then fails.
    */
   async verifySignature(jws: string, algorithm: string): Promise<void> {
@@ -188,23 +188,23 @@ export class Provider {
     const cachedAt = this.#jwks?.fetchedAt;
     let keys = await this.#getJwks(configuration);
     try {
-      await compactVerify(jws, keys, { algorithms: [algorithm] });
+      keys.verify(jws, algorithm);
       return;
     } catch (err) {
-      if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw idTokenSignatureError(err);
+      if (!(err instanceof NoMatchingKeyError)) throw idTokenSignatureError(err);
       // The set was fetched for this very check: fetching it again would tell nothing new.
       if (this.#jwks?.fetchedAt !== cachedAt) throw idTokenSignatureError(err);
     }
     debug('no key in the cached JWKS matches; fetching it again');
     keys = await this.#refetchJwks(configuration);
     try {
-      await compactVerify(jws, keys, { algorithms: [algorithm] });
+      keys.verify(jws, algorithm);
     } catch (err) {
       throw idTokenSignatureError(err);
     }
   }
 
-  #getJwks(configuration: client.Configuration): Promise<LocalJwks> {
+  #getJwks(configuration: client.Configuration): Promise<VerificationKeys> {
     const cached = this.#jwks;
     if (cached && Date.now() - cached.fetchedAt < JWKS_MAX_AGE_MS) return Promise.resolve(cached.keys);
     return this.#refetchJwks(configuration);
@@ -214,7 +214,7 @@ export class Provider {
    * One JWKS request in flight at a time, shared by every verification waiting for it, and at
    * most one a second: tokens with made-up `kid`s wait rather than make the app hammer the provider.
    */
-  #refetchJwks(configuration: client.Configuration): Promise<LocalJwks> {
+  #refetchJwks(configuration: client.Configuration): Promise<VerificationKeys> {
     this.#jwksInFlight ??= (async () => {
       const wait = (this.#jwks?.fetchedAt ?? 0) + JWKS_MIN_INTERVAL_MS - Date.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
@@ -225,7 +225,7 @@ export class Provider {
     return this.#jwksInFlight;
   }
 
-  async #fetchJwks(configuration: client.Configuration): Promise<LocalJwks> {
+  async #fetchJwks(configuration: client.Configuration): Promise<VerificationKeys> {
     const uri = configuration.serverMetadata().jwks_uri;
     if (!uri) throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, 'The identity provider publishes no jwks_uri, so its ID tokens cannot be verified.');
     const url = new URL(uri);
@@ -250,7 +250,7 @@ export class Provider {
       throw providerError(err, 'jwks');
     }
     if (!isJwks(jwks)) throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, 'The identity provider\'s JWKS is not a valid JSON Web Key Set.');
-    const keys = createLocalJWKSet(jwks);
+    const keys = new VerificationKeys(jwks.keys);
     this.#jwks = { keys, fetchedAt: Date.now() };
     debug('fetched JWKS with %d keys', jwks.keys.length);
     return keys;
