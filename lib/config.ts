@@ -406,6 +406,8 @@ export interface ResolvedConfig {
   readonly maxPendingLogins: number;
   readonly defaultReturnTo: string;
   readonly allowInsecureHttp: boolean;
+  /** `routes.backchannelLogout` was set by the app (index logins even when the provider does not advertise back-channel logout). */
+  readonly backchannelLogoutExplicit: boolean;
 }
 
 /** All defaults, in one place. */
@@ -1046,5 +1048,6 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     maxPendingLogins,
     defaultReturnTo,
     allowInsecureHttp,
+    backchannelLogoutExplicit: r.backchannelLogout !== undefined && r.backchannelLogout !== false,
   });
 }

@@ -30,7 +30,9 @@
  * `sub` record. The TTL is the longer of the session cookie's `maxAge` and `absoluteDuration`
  * (whichever are known; 30 days when neither is). A failed index write fails the login (503
  * `ERR_OIDC_SESSION_STORE`): a login that back-channel logout could not find is not stored at all.
- * Nothing is indexed when the back-channel route is turned off (`routes.backchannelLogout: false`).
+ * Nothing is indexed when the back-channel route is turned off (`routes.backchannelLogout: false`),
+ * nor when the provider's metadata does not say `backchannel_logout_supported: true` and the app did
+ * not set `routes.backchannelLogout` itself (the callback decides: no logout token can come then).
  * Cost: one `get` and one `set` per record, at login only.
  *
  * ## Back-channel logout (`endSessions`)

@@ -91,9 +91,10 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
         throw new OidcError('ERR_OIDC_TRANSACTION_EXPIRED', 400, 'This login took too long and has expired. Start again from the login page.');
       }
       const configuration = await provider.getConfiguration();
+      const metadata = configuration.serverMetadata();
       let issParam: string | undefined;
       try {
-        issParam = checkAuthorizationResponse(params, configuration.serverMetadata());
+        issParam = checkAuthorizationResponse(params, metadata);
       } catch (err) {
         if (tx.silent && err instanceof OidcAuthorizationError && err.code === 'ERR_OIDC_ACCESS_DENIED') {
           // A silent login found no session at the provider: carry on, not logged in.
@@ -179,7 +180,9 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
       fresh.oidc = pending ? { login, tx: pending } : { login };
       try {
         // Indexed first: a login that back-channel logout could not find is not stored at all.
-        await indexLogin(req, config);
+        // Only when back-channel logout can happen: the provider says it supports it, or the app
+        // set routes.backchannelLogout itself.
+        if (config.backchannelLogoutExplicit || metadata.backchannel_logout_supported === true) await indexLogin(req, config);
         await saveSession(fresh);
       } catch (err) {
         // The login failed: express-session's own save at the end of the response must not
