@@ -6,6 +6,7 @@ import * as client from 'openid-client';
 import { importJWK, type CryptoKey, type JWK } from 'jose';
 import type { ClientAuthMethod, ResolvedConfig } from './config.js';
 import { OidcConfigError } from './errors.js';
+import { deriveSealKey, type SealKey } from './seal.js';
 
 /**
  * Client authentication at the provider's token (and PAR, revocation...) endpoints:
@@ -118,6 +119,11 @@ export class ClientSigningKey {
     return { keys: [this.publicJwk] };
   }
 
+  /** A key for sealed cookies derived from the private key (HKDF, `label`), or undefined when it cannot be read. */
+  sealKey(label: string): SealKey | undefined {
+    return sealKeyFrom(this.#privateKey, label);
+  }
+
   toJSON(): unknown {
     return { kid: this.kid, alg: this.alg, publicJwk: this.publicJwk };
   }
@@ -138,11 +144,18 @@ export class ClientTlsIdentity {
   /** When the certificate expires. */
   readonly validTo: Date;
   readonly #agent: Agent;
+  readonly #key: KeyObject;
 
   constructor(cert: string | Buffer, key: KeyObject, ca: (string | Buffer)[] | undefined, x509: X509Certificate) {
     this.subject = x509.subject.split('\n').join(', ');
     this.validTo = new Date(x509.validTo);
+    this.#key = key;
     this.#agent = new Agent({ cert, key: key.export({ format: 'pem', type: 'pkcs8' }), ...(ca && { ca }), keepAlive: true });
+  }
+
+  /** A key for sealed cookies derived from the certificate's private key (HKDF, `label`). */
+  sealKey(label: string): SealKey | undefined {
+    return sealKeyFrom(this.#key, label);
   }
 
   /** A fetch for openid-client (`customFetch`) that presents the certificate on https requests. */
@@ -156,6 +169,14 @@ export class ClientTlsIdentity {
 
   [inspect.custom](): string {
     return `ClientTlsIdentity { subject: ${JSON.stringify(this.subject)} }`;
+  }
+}
+
+function sealKeyFrom(key: KeyObject, label: string): SealKey | undefined {
+  try {
+    return deriveSealKey(key.export({ format: 'der', type: 'pkcs8' }), label);
+  } catch {
+    return undefined;
   }
 }
 

@@ -9,6 +9,7 @@ import {
   type ClientTlsIdentity,
 } from './client-auth.js';
 import { DPOP_ALGS, REFUSED_DPOP_ALGS } from './dpop.js';
+import { deriveSealKey, Sealer } from './seal.js';
 import type { DPoPAlg, StoredLogin } from './types.js';
 import { isEntraMultiTenantIssuer, isTenantId, TENANT_PLACEHOLDER } from './entra.js';
 
@@ -155,8 +156,29 @@ export interface OidcLoginOptions {
   clockTolerance?: number;
   /** How long a started login may take, in milliseconds. Default 10 minutes. */
   transactionMaxAge?: number;
-  /** Logins pending at once in one session (tabs); the oldest is dropped beyond it. Default 5. */
+  /**
+   * Logins pending at once in one browser (tabs); the oldest is dropped beyond it. Default 5. With
+   * `pendingLogins: 'cookie'` their cookies also stay under 6 KB together.
+   */
   maxPendingLogins?: number;
+  /**
+   * Where a started login (state, nonce, PKCE verifier, returnTo) waits for its callback:
+   * - `'cookie'`: one short-lived cookie per login, sealed with AES-256-GCM, sent only to the
+   *   callback. `/login` writes nothing to the session store, so abandoned logins cost nothing there.
+   * - `'session'`: in the express-session session, saved before the redirect.
+   *
+   * Default `'cookie'` when a key can be had (`secret`, else the client's own credential), else
+   * `'session'`.
+   */
+  pendingLogins?: 'cookie' | 'session';
+  /**
+   * The key of the pending-login cookies: a random string of at least 32 characters, the same on
+   * every instance, or an array of them for rotation (the first seals, all open). Default: a key
+   * derived from the client's credential (`clientSecret` of 32 characters or more, the
+   * `private_key_jwt` key or the TLS client key); set it in production.
+   * @example secret: [process.env.OIDC_COOKIE_SECRET!, process.env.OIDC_COOKIE_SECRET_PREVIOUS!]
+   */
+  secret?: string | readonly string[];
   /** Where to send the user after login when no valid `returnTo` was given. Default `/`. */
   defaultReturnTo?: string;
   /**
@@ -254,6 +276,10 @@ export const APP_LEVEL_OPTIONS = [
   'afterCallback',
   'on',
   'logger',
+  // Where the app keeps started logins, and the key of their cookies: one for the app (each
+  // provider's cookies are apart anyway: their own callback path, their redirect URI in the seal).
+  'pendingLogins',
+  'secret',
 ] as const;
 
 /** The names of the {@link APP_LEVEL_OPTIONS}. */
@@ -406,6 +432,11 @@ export interface ResolvedConfig {
   readonly maxPendingLogins: number;
   readonly defaultReturnTo: string;
   readonly allowInsecureHttp: boolean;
+  readonly pendingLogins: 'cookie' | 'session';
+  /** True when `pendingLogins` was given, false when it was chosen by the key at hand. */
+  readonly pendingLoginsExplicit: boolean;
+  /** The key ring of the pending-login cookies (cookie mode only). */
+  readonly sealer: Sealer | undefined;
   /** `routes.backchannelLogout` was set by the app (index logins even when the provider does not advertise back-channel logout). */
   readonly backchannelLogoutExplicit: boolean;
 }
@@ -430,6 +461,9 @@ export const DEFAULTS = Object.freeze({
   maxPendingLogins: 5,
   defaultReturnTo: '/',
 });
+
+/** The shortest `secret` accepted, and the shortest client secret a cookie key is derived from. */
+export const MIN_SECRET_LENGTH = 32;
 
 const KNOWN_OPTIONS = [
   'issuer',
@@ -470,6 +504,8 @@ const KNOWN_OPTIONS = [
   'logger',
   'providers',
   'defaultProvider',
+  'pendingLogins',
+  'secret',
 ] as const;
 
 /** Names used by the peers (express-openid-connect, passport) that people will carry over. */
@@ -486,6 +522,7 @@ const ALIASES: Record<string, string> = {
   client_secret: 'clientSecret',
   token_endpoint_auth_method: 'clientAuthMethod',
   timeout: 'httpTimeout',
+  cookiesecret: 'secret',
   authorizationparameters: 'authorizationParams',
   params: 'authorizationParams',
 };
@@ -981,6 +1018,18 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   const maxPendingLogins = positiveNumber('maxPendingLogins', o.maxPendingLogins, DEFAULTS.maxPendingLogins, 50);
   if (!Number.isInteger(maxPendingLogins)) fail('"maxPendingLogins" must be a whole number.');
 
+  const sealer = resolveSealer(o.secret, { clientAuthMethod, clientId, clientSecret, clientKey, clientCertificate });
+  if (o.pendingLogins !== undefined && o.pendingLogins !== 'cookie' && o.pendingLogins !== 'session') {
+    fail(`"pendingLogins" must be 'cookie' or 'session'; got ${JSON.stringify(o.pendingLogins)}.`);
+  }
+  const pendingLogins = (o.pendingLogins as 'cookie' | 'session' | undefined) ?? (sealer ? 'cookie' : 'session');
+  if (pendingLogins === 'cookie' && !sealer) {
+    fail(
+      `"pendingLogins: 'cookie'" needs a key to seal the cookies: set "secret" to a random string of at least ${MIN_SECRET_LENGTH} characters ` +
+        '(the same on every instance), or use pendingLogins: \'session\'.',
+    );
+  }
+
   return Object.freeze({
     issuer,
     discovery,
@@ -1048,6 +1097,52 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     maxPendingLogins,
     defaultReturnTo,
     allowInsecureHttp,
+    pendingLogins,
+    pendingLoginsExplicit: o.pendingLogins !== undefined,
+    sealer: pendingLogins === 'cookie' ? sealer : undefined,
     backchannelLogoutExplicit: r.backchannelLogout !== undefined && r.backchannelLogout !== false,
   });
+}
+
+/**
+ * The key ring of the pending-login cookies: from `secret` (the first seals, all open), else
+ * derived from the client's own credential with a label of its own, so that every instance of the
+ * app derives the same key without configuration. A client secret shorter than
+ * {@link MIN_SECRET_LENGTH} is not used: a sealed cookie would let anyone test guesses of it offline.
+ * Undefined when there is nothing to derive from (a ready-made `configuration`).
+ */
+function resolveSealer(
+  secret: unknown,
+  client: {
+    clientAuthMethod: ClientAuthMethod;
+    clientId: string | undefined;
+    clientSecret: string | undefined;
+    clientKey: ClientSigningKey | undefined;
+    clientCertificate: ClientTlsIdentity | undefined;
+  },
+): Sealer | undefined {
+  if (secret !== undefined) {
+    const secrets = typeof secret === 'string' ? [secret] : secret;
+    if (
+      !Array.isArray(secrets) ||
+      secrets.length === 0 ||
+      !secrets.every((s) => typeof s === 'string' && s.length >= MIN_SECRET_LENGTH)
+    ) {
+      fail(
+        `"secret" must be a string of at least ${MIN_SECRET_LENGTH} random characters, or an array of them (the first seals, all open), ` +
+          'e.g. the output of: openssl rand -base64 32.',
+      );
+    }
+    return new Sealer((secrets as string[]).map((s) => deriveSealKey(s, 'express-oidc-login pending logins: secret')));
+  }
+  const label = `express-oidc-login pending logins: ${client.clientAuthMethod} of ${client.clientId ?? ''}`;
+  const key =
+    client.clientAuthMethod === 'private_key_jwt'
+      ? client.clientKey?.sealKey(label)
+      : client.clientAuthMethod === 'tls_client_auth'
+        ? client.clientCertificate?.sealKey(label)
+        : client.clientSecret !== undefined && client.clientSecret.length >= MIN_SECRET_LENGTH
+          ? deriveSealKey(client.clientSecret, label)
+          : undefined;
+  return key ? new Sealer([key]) : undefined;
 }

@@ -14,6 +14,7 @@ import { loginHandler } from './routes/login.js';
 import { logoutHandler } from './routes/logout.js';
 import { dropEndedLogin } from './session-index.js';
 import type { Next, OidcRequest } from './session.js';
+import { createPendingLogins } from './transactions.js';
 
 type Handler = (req: OidcRequest, res: ServerResponse) => Promise<void>;
 interface Route {
@@ -49,9 +50,11 @@ export function oidcLogin(options: OidcLoginOptions) {
   const config = app.config;
   const routes = new Map<string, Route>();
   for (const { config: c, provider } of providers.entries) {
+    // Each provider keeps its pending logins apart (cookies for its own callback, or the session).
+    const pending = createPendingLogins(c);
     // GET only: a HEAD (a link preview, a prefetch) must not start a login or use up a callback.
-    if (c.loginPath !== false) routes.set(c.loginPath, { methods: ['GET'], handler: loginHandler(c, provider) });
-    if (c.callbackPath !== false) routes.set(c.callbackPath, { methods: ['GET'], handler: callbackHandler(c, provider) });
+    if (c.loginPath !== false) routes.set(c.loginPath, { methods: ['GET'], handler: loginHandler(c, provider, pending) });
+    if (c.callbackPath !== false) routes.set(c.callbackPath, { methods: ['GET'], handler: callbackHandler(c, provider, pending) });
     if (c.backchannelLogoutPath !== false) {
       routes.set(c.backchannelLogoutPath, { methods: ['POST'], handler: backchannelLogoutHandler(c, provider) });
     }

@@ -1,7 +1,40 @@
+import type { ServerResponse } from 'node:http';
 import type { SessionData } from 'express-session';
 import type { ResolvedConfig } from './config.js';
-import { oidcState } from './session.js';
+import { appendSetCookie, readCookies, serializeCookie } from './cookies.js';
+import { OidcError } from './errors.js';
+import type { OpenFailure, Sealer } from './seal.js';
+import { oidcState, requireSession, saveSession, type OidcRequest } from './session.js';
 import type { StoredTransaction } from './types.js';
+
+/**
+ * Pending logins: what `/login` keeps for the callback (state, nonce, PKCE verifier, returnTo,
+ * createdAt, silent and step-up fields, and whatever else a transaction carries), behind one small
+ * interface with two stores:
+ * - {@link CookiePendingLogins} (`pendingLogins: 'cookie'`, the default): one sealed cookie per
+ *   login, `Path` = the callback, so nothing reaches the session store before the login completes;
+ * - {@link SessionPendingLogins} (`pendingLogins: 'session'`): in the session, keyed by `state`.
+ */
+export interface PendingLogins {
+  readonly mode: 'cookie' | 'session';
+  /** Keeps a new pending login until its callback (before the redirect to the provider). */
+  add(req: OidcRequest, res: ServerResponse, state: string, tx: StoredTransaction): Promise<void>;
+  /** Whether the request carries a pending login for `state`, without taking or opening it. */
+  has(req: OidcRequest, state: string): boolean;
+  /**
+   * Takes the pending login for `state`, so that it can never be used again: removed (and, in the
+   * session, saved) before this resolves. Undefined when there is none; rejects with
+   * `ERR_OIDC_TRANSACTION_INVALID` for a cookie that does not open.
+   */
+  take(req: OidcRequest, res: ServerResponse, state: string): Promise<StoredTransaction | undefined>;
+  /** The other pending logins to carry over into the session regenerated at login. */
+  carryOver(req: OidcRequest): Record<string, StoredTransaction> | undefined;
+}
+
+/** The store `config.pendingLogins` names. */
+export function createPendingLogins(config: ResolvedConfig): PendingLogins {
+  return config.pendingLogins === 'cookie' && config.sealer ? new CookiePendingLogins(config, config.sealer) : new SessionPendingLogins(config);
+}
 
 /** openid-client's randomState(): 32 random bytes, base64url. Anything else is not ours. */
 const STATE_FORMAT = /^[A-Za-z0-9_-]{43}$/;
@@ -11,7 +44,8 @@ export function isWellFormedState(state: string): boolean {
 }
 
 function isExpired(tx: StoredTransaction, config: ResolvedConfig, now: number): boolean {
-  return !(tx.createdAt <= now && now - tx.createdAt <= config.transactionMaxAge);
+  // A login started on another instance may carry a time a little ahead of this one's clock.
+  return !(tx.createdAt <= now + config.clockTolerance * 1000 && now - tx.createdAt <= config.transactionMaxAge);
 }
 
 /**
@@ -60,4 +94,249 @@ export function remainingTransactions(
 ): Record<string, StoredTransaction> | undefined {
   const live = livePending(session, config, Date.now());
   return live.length ? Object.fromEntries(live) : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// In the session.
+
+/** A pre-login session outlives its last transaction a little, so a late callback is told "expired". */
+const PRE_LOGIN_GRACE_MS = 60_000;
+
+/** True when the session holds nothing of the app's: only its cookie and our pending logins. */
+function isOnlyOurs(session: object): boolean {
+  for (const key of Object.keys(session)) if (key !== 'cookie' && key !== 'oidc') return false;
+  return true;
+}
+
+export class SessionPendingLogins implements PendingLogins {
+  readonly mode = 'session';
+  readonly #config: ResolvedConfig;
+
+  constructor(config: ResolvedConfig) {
+    this.#config = config;
+  }
+
+  async add(req: OidcRequest, _res: ServerResponse, state: string, tx: StoredTransaction): Promise<void> {
+    const session = requireSession(req);
+    addTransaction(session, state, tx, this.#config);
+    if (!session.oidc?.login && isOnlyOurs(session)) {
+      // A session that holds nothing but pending logins lives as long as they do, not for the
+      // cookie's full age: abandoned logins do not fill the store for days.
+      session.cookie.maxAge = this.#config.transactionMaxAge + PRE_LOGIN_GRACE_MS;
+    }
+    // Saved before the redirect: the callback may arrive before a save at the end of this response.
+    await saveSession(session);
+  }
+
+  has(req: OidcRequest, state: string): boolean {
+    const all = req.session?.oidc?.tx;
+    return !!all && isWellFormedState(state) && Object.hasOwn(all, state);
+  }
+
+  async take(req: OidcRequest, _res: ServerResponse, state: string): Promise<StoredTransaction | undefined> {
+    const session = requireSession(req);
+    const tx = takeTransaction(session, state);
+    // Consumed and saved before any token request: the callback cannot be replayed.
+    if (tx) await saveSession(session);
+    return tx;
+  }
+
+  carryOver(req: OidcRequest): Record<string, StoredTransaction> | undefined {
+    return req.session ? remainingTransactions(req.session, this.#config) : undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// In sealed cookies.
+
+/** `oidc.tx.<the state's first 8 characters>`: one cookie per pending login (several tabs at once). */
+export const TX_COOKIE_PREFIX = 'oidc.tx.';
+const NAME_CHARS = 8;
+/**
+ * The list of this browser's pending-login cookies, sent to the login route only (`Path` = the
+ * login path): the tx cookies are sent to the callback only, so `/login` could not count them
+ * otherwise. `<id>:<bytes>` entries, oldest first, joined by `.`.
+ */
+export const DIRECTORY_COOKIE = 'oidc.pending';
+/** The tx cookies of one browser stay under this many bytes together (in the callback's Cookie header). */
+export const TX_COOKIES_BUDGET = 6 * 1024;
+/** States consumed in this process, remembered at most. */
+const MAX_CONSUMED = 10_000;
+/** maxPendingLogins' own limit: more entries than that were not written by us. */
+const MAX_DIRECTORY_ENTRIES = 50;
+const DIRECTORY_ENTRY = /^([A-Za-z0-9_-]{8}):(\d{1,5})$/;
+
+export function txCookieName(state: string): string {
+  return TX_COOKIE_PREFIX + state.slice(0, NAME_CHARS);
+}
+
+function invalidTransaction(failure: OpenFailure): OidcError {
+  return new OidcError(
+    'ERR_OIDC_TRANSACTION_INVALID',
+    400,
+    'This login cannot be completed: its cookie could not be read. Start again from the login page. ' +
+      (failure === 'unknown-key'
+        ? 'It was sealed with a key this app does not have: every instance needs the same "secret", and a secret rotated out must stay in the list for transactionMaxAge.'
+        : 'It was changed, or made for another cookie or another app.'),
+  );
+}
+
+/** The fields every transaction has (a nonce unless plain OAuth 2.0); others (step-up, silent, a provider's name...) pass through. */
+function parsePayload(json: string): { state: string; tx: StoredTransaction } | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const { state, ...tx } = value as Record<string, unknown>;
+  if (
+    typeof state !== 'string' ||
+    (tx.nonce !== undefined && typeof tx.nonce !== 'string') ||
+    typeof tx.verifier !== 'string' ||
+    typeof tx.returnTo !== 'string' ||
+    typeof tx.createdAt !== 'number'
+  ) {
+    return undefined;
+  }
+  return { state, tx: tx as unknown as StoredTransaction };
+}
+
+/**
+ * Pending logins in cookies sealed with AES-256-GCM (lib/seal.ts): `HttpOnly`, `SameSite=Lax`,
+ * `Secure` on an https `baseUrl`, `Path` = the callback, `Max-Age` = `transactionMaxAge`. The
+ * sealed payload carries the full `state` (compared exactly) and `createdAt` (checked on open);
+ * the associated data binds the cookie's name and the redirect URI. The login route writes no
+ * session. Taken cookies are cleared, and their states remembered in this process until they
+ * expire, so a replayed callback makes no second token request here (on other instances, the
+ * provider's single-use code refuses it).
+ */
+export class CookiePendingLogins implements PendingLogins {
+  readonly mode = 'cookie';
+  readonly #config: ResolvedConfig;
+  readonly #sealer: Sealer;
+  readonly #callbackPath: string;
+  readonly #loginPath: string;
+  readonly #secure: boolean;
+  readonly #maxAge: number;
+  /** States taken in this process: their expiry, oldest first. */
+  readonly #consumed = new Map<string, number>();
+
+  constructor(config: ResolvedConfig, sealer: Sealer) {
+    this.#config = config;
+    this.#sealer = sealer;
+    this.#callbackPath = new URL(config.redirectUri).pathname;
+    this.#loginPath = config.loginUrlPath;
+    this.#secure = config.baseUrl.protocol === 'https:';
+    this.#maxAge = Math.ceil(config.transactionMaxAge / 1000);
+  }
+
+  #context(name: string): string {
+    return `${name} ${this.#config.redirectUri}`;
+  }
+
+  async add(req: OidcRequest, res: ServerResponse, state: string, tx: StoredTransaction): Promise<void> {
+    const name = txCookieName(state);
+    const value = this.#sealer.seal(this.#context(name), JSON.stringify({ state, ...tx }));
+    const bytes = name.length + value.length + 3;
+    const id = name.slice(TX_COOKIE_PREFIX.length);
+    const listed = readDirectory(req).filter((e) => e.id !== id);
+    const lines: string[] = [];
+    // The cap: at most maxPendingLogins cookies, and at most TX_COOKIES_BUDGET bytes of them, so
+    // that a page sending a browser to /login again and again cannot grow the callback's Cookie
+    // header past what servers and proxies accept. The oldest go first.
+    let total = listed.reduce((n, e) => n + e.bytes, 0);
+    while (listed.length > 0 && (listed.length >= this.#config.maxPendingLogins || total + bytes > TX_COOKIES_BUDGET)) {
+      const dropped = listed.shift()!;
+      total -= dropped.bytes;
+      lines.push(this.#clear(TX_COOKIE_PREFIX + dropped.id));
+    }
+    listed.push({ id, bytes });
+    lines.push(
+      serializeCookie(name, value, { path: this.#callbackPath, maxAge: this.#maxAge, secure: this.#secure }),
+      serializeCookie(DIRECTORY_COOKIE, listed.map((e) => `${e.id}:${e.bytes}`).join('.'), {
+        path: this.#loginPath,
+        maxAge: this.#maxAge,
+        secure: this.#secure,
+      }),
+    );
+    appendSetCookie(res, lines);
+  }
+
+  #clear(name: string): string {
+    return serializeCookie(name, '', { path: this.#callbackPath, maxAge: 0, secure: this.#secure });
+  }
+
+  has(req: OidcRequest, state: string): boolean {
+    if (!isWellFormedState(state)) return false;
+    const name = txCookieName(state);
+    return readCookies(req, (n) => n === name).length > 0;
+  }
+
+  async take(req: OidcRequest, res: ServerResponse, state: string): Promise<StoredTransaction | undefined> {
+    if (!isWellFormedState(state)) return undefined;
+    const name = txCookieName(state);
+    const values = readCookies(req, (n) => n === name);
+    if (values.length === 0) return undefined;
+    // Cleared whatever happens next: used, expired, refused or not ours.
+    appendSetCookie(res, [this.#clear(name)]);
+    const now = Date.now();
+    if (this.#isConsumed(state, now)) return undefined;
+    let failure: OpenFailure | undefined;
+    // Several cookies of one name (another path or domain) are each tried: only ours opens.
+    for (const [, value] of values) {
+      const opened = this.#sealer.open(this.#context(name), value);
+      if ('failure' in opened) {
+        failure = opened.failure;
+        continue;
+      }
+      const payload = parsePayload(opened.plaintext);
+      if (!payload) {
+        failure = 'malformed';
+        continue;
+      }
+      // Another login whose state begins with the same 8 characters is not this one.
+      if (payload.state !== state) continue;
+      this.#consume(state, now);
+      return payload.tx;
+    }
+    if (failure) throw invalidTransaction(failure);
+    return undefined;
+  }
+
+  carryOver(): undefined {
+    // Other tabs' pending logins are in their own cookies, untouched by this login.
+    return undefined;
+  }
+
+  #isConsumed(state: string, now: number): boolean {
+    const until = this.#consumed.get(state);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    this.#consumed.delete(state);
+    return false;
+  }
+
+  #consume(state: string, now: number): void {
+    this.#consumed.set(state, now + this.#config.transactionMaxAge + this.#config.clockTolerance * 1000);
+    // Oldest first: drop the expired ones, and the oldest beyond the cap.
+    for (const [s, until] of this.#consumed) {
+      if (until > now && this.#consumed.size <= MAX_CONSUMED) break;
+      this.#consumed.delete(s);
+    }
+  }
+}
+
+/** The directory cookie's entries, oldest first; anything malformed is ignored. */
+function readDirectory(req: OidcRequest): { id: string; bytes: number }[] {
+  const cookies = readCookies(req, (n) => n === DIRECTORY_COOKIE);
+  const value = cookies[0]?.[1];
+  if (!value) return [];
+  const entries: { id: string; bytes: number }[] = [];
+  for (const part of value.split('.', MAX_DIRECTORY_ENTRIES)) {
+    const m = DIRECTORY_ENTRY.exec(part);
+    if (m && !entries.some((e) => e.id === m[1])) entries.push({ id: m[1]!, bytes: Number(m[2]) });
+  }
+  return entries;
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { createApp, testOptions } from './support/app.js';
-import { authorizeAt, login, newBrowser, startLogin, visitCallback, type Browser } from './support/flow.js';
+import { authorizeAt, login, newBrowser, setCookies, startLogin, txCookies, visitCallback, type Browser } from './support/flow.js';
 import { startProvider, type TestProvider } from './support/provider.js';
 
 let op: TestProvider;
@@ -40,7 +40,22 @@ describe('/login', () => {
     expect(p.get('prompt')).toBe('login');
     expect(p.get('max_age')).toBe('600');
     expect(p.has('code_verifier')).toBe(false);
-    expect(res.headers['set-cookie']?.[0]).toMatch(/^sid=/);
+    // The pending login is a cookie for the callback only; no session is created for it.
+    const [cookie, ...rest] = setCookies(res);
+    expect(cookie).toMatch(new RegExp(`^oidc\\.tx\\.${p.get('state')!.slice(0, 8).replace(/-/g, '\\-')}=v1\\.`));
+    expect(cookie).toMatch(/; Path=\/callback; Max-Age=600; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
+    expect(rest.map((c) => c.split('=')[0])).toEqual(['oidc.pending']);
+  });
+
+  it('in session mode, keeps the pending login in the session it saves before the redirect', async () => {
+    const { app, store } = createApp(testOptions(op, { pendingLogins: 'session' }));
+    const res = await request(app).get('/login').expect(302);
+    expect(setCookies(res).map((c) => c.split('=')[0])).toEqual(['sid']);
+    const sessions = await new Promise<Record<string, { oidc?: { tx?: Record<string, unknown> } }>>((r) =>
+      store.all((_e, s) => r((s ?? {}) as Record<string, { oidc?: { tx?: Record<string, unknown> } }>)),
+    );
+    const state = new URL(res.headers.location!).searchParams.get('state')!;
+    expect(Object.values(sessions).map((s) => Object.keys(s.oidc?.tx ?? {}))).toEqual([[state]]);
   });
 
   it('uses fresh state, nonce and verifier for every login', async () => {
@@ -50,8 +65,16 @@ describe('/login', () => {
     for (const name of ['state', 'nonce', 'code_challenge']) expect(a.get(name)).not.toBe(b.get(name));
   });
 
-  it('keeps at most maxPendingLogins transactions in one session', async () => {
+  it('keeps at most maxPendingLogins transactions in one browser, the newest', async () => {
     const { app } = createApp(testOptions(op, { maxPendingLogins: 3 }));
+    const browser = newBrowser(app, op.issuer);
+    const states: string[] = [];
+    for (let i = 0; i < 6; i++) states.push((await startLogin(browser)).searchParams.get('state')!);
+    expect([...txCookies(browser.app).keys()].sort()).toEqual(states.slice(3).map((s) => `oidc.tx.${s.slice(0, 8)}`).sort());
+  });
+
+  it('keeps at most maxPendingLogins transactions in one session (session mode)', async () => {
+    const { app } = createApp(testOptions(op, { maxPendingLogins: 3, pendingLogins: 'session' }));
     const browser = newBrowser(app, op.issuer);
     for (let i = 0; i < 6; i++) await startLogin(browser);
     expect((await probe(browser)).pending).toBe(3);
@@ -65,11 +88,18 @@ describe('/login', () => {
 });
 
 describe('/callback', () => {
-  it('regenerates the session id at login', async () => {
-    const { app, store } = createApp(testOptions(op));
+  it.each(['cookie', 'session'] as const)('regenerates the session id at login (pendingLogins: %s)', async (pendingLogins) => {
+    const { app, store } = createApp(testOptions(op, { pendingLogins }));
+    app.get('/visit', (req, res) => {
+      (req.session as unknown as { visited: boolean }).visited = true;
+      res.send('ok');
+    });
     const browser = newBrowser(app, op.issuer);
+    // The browser has a session (of the app's) before it logs in.
+    await browser.app.get('/visit').expect(200);
     await startLogin(browser);
     const before = (await probe(browser)).sessionId;
+    expect((await probe(browser)).sessionId).toBe(before);
     const authorizationUrl = await startLogin(browser);
     const callback = await authorizeAt(browser, authorizationUrl);
     await visitCallback(browser, callback).expect(302);
@@ -143,8 +173,8 @@ describe('/callback', () => {
     expect((await probe(other)).isAuthenticated).toBe(false);
   });
 
-  it('fails cleanly when the callback arrives without the session cookie', async () => {
-    const { app, store } = createApp(testOptions(op));
+  it.each(['cookie', 'session'] as const)('fails cleanly when the callback arrives without the browser\'s cookies (pendingLogins: %s)', async (pendingLogins) => {
+    const { app, store } = createApp(testOptions(op, { pendingLogins }));
     const browser = newBrowser(app, op.issuer);
     const callback = await authorizeAt(browser, await startLogin(browser));
     const before = Object.keys((await new Promise<Record<string, unknown>>((r) => store.all((_e, s) => r(s ?? {}))))).length;
@@ -213,6 +243,21 @@ describe('/callback', () => {
     const state = await probe(browser);
     expect(state.isAuthenticated).toBe(true);
     expect(state.pending).toBe(0);
+    expect(txCookies(browser.app).size).toBe(0);
+  });
+
+  it('logs two tabs in at once in session mode (the other tab\'s pending login survives the first login)', async () => {
+    const { app } = createApp(testOptions(op, { pendingLogins: 'session' }));
+    const browser = newBrowser(app, op.issuer);
+    const tab1 = await startLogin(browser, '?returnTo=/one');
+    const tab2 = await startLogin(browser, '?returnTo=/two');
+    expect((await probe(browser)).pending).toBe(2);
+    const cb1 = await authorizeAt(browser, tab1);
+    const cb2 = await authorizeAt(browser, tab2);
+    expect((await visitCallback(browser, cb1).expect(302)).headers.location).toBe('/one');
+    expect((await probe(browser)).pending).toBe(1);
+    expect((await visitCallback(browser, cb2).expect(302)).headers.location).toBe('/two');
+    expect((await probe(browser)).pending).toBe(0);
   });
 
   it('refuses an expired transaction', async () => {

@@ -158,31 +158,74 @@ describe('example app, logged out', () => {
     expect(api.body).toEqual({ error: 'not_found', message: 'There is no page at this address.' });
   });
 
-  it('sets an HttpOnly, SameSite=Lax session cookie named sid when a login starts', async () => {
-    const res = await request(appUrl).get('/login').expect(302);
-    expect(res.headers.location).toMatch(new RegExp(`^${idp.issuer}/auth\\?`));
-    const cookie = ([] as string[]).concat(res.headers['set-cookie'] ?? []).find((c) => c.startsWith('sid='));
-    expect(cookie).toBeDefined();
-    expect(cookie).toMatch(/; HttpOnly/);
-    expect(cookie).toMatch(/; SameSite=Lax/);
-    expect(cookie).not.toMatch(/; Secure/);
+  it('keeps a started login in an HttpOnly, SameSite=Lax cookie for the callback only; the session cookie sid comes with the login', async () => {
+    const browser = newBrowser();
+    const start = await browser.app.get('/login').expect(302);
+    expect(start.headers.location).toMatch(new RegExp(`^${idp.issuer}/auth\\?`));
+    const cookies = ([] as string[]).concat(start.headers['set-cookie'] ?? []);
+    expect(cookies.find((c) => c.startsWith('sid='))).toBeUndefined();
+    const tx = cookies.find((c) => c.startsWith('oidc.tx.'));
+    expect(tx).toMatch(/; Path=\/callback; /);
+    expect(tx).toMatch(/; HttpOnly/);
+    expect(tx).toMatch(/; SameSite=Lax/);
+    expect(tx).not.toMatch(/; Secure/);
+    const landed = await submitLogin(browser, await follow(browser, start, new URL('/login', appUrl)), { login: 'alice', password: 'alice' });
+    // The hop that answered the callback: the one that clears the pending login's cookie.
+    const callback = landed.hops.find((h) => ([] as string[]).concat(h.headers['set-cookie'] ?? []).some((c) => c.startsWith('oidc.tx.')))!;
+    expect(landed.url.pathname).toBe('/');
+    const sid = ([] as string[]).concat(callback.headers['set-cookie'] ?? []).find((c) => c.startsWith('sid='));
+    expect(sid).toMatch(/; HttpOnly/);
+    expect(sid).toMatch(/; SameSite=Lax/);
+    expect(sid).not.toMatch(/; Secure/);
+    // The pending login's cookie is cleared by the callback.
+    expect(([] as string[]).concat(callback.headers['set-cookie'] ?? []).find((c) => c.startsWith('oidc.tx.'))).toMatch(/^oidc\.tx\.[^=]+=; .*Max-Age=0/);
   });
 
-  it('with an https BASE_URL (behind a TLS proxy): Secure cookie, HSTS, upgrade-insecure-requests', async () => {
-    const behindProxy = createApp({
-      baseUrl: 'https://app.example.com',
-      issuer: idp.issuer,
-      clientId: idp.client.clientId,
-      clientSecret: idp.client.clientSecret,
-      sessionSecret: 'example-app-test-session-secret',
-    });
-    const res = await request(behindProxy).get('/login').set('X-Forwarded-Proto', 'https').expect(302);
-    const cookie = ([] as string[]).concat(res.headers['set-cookie'] ?? []).find((c) => c.startsWith('sid='));
-    expect(cookie).toMatch(/; Secure/);
-    expect(cookie).toMatch(/; SameSite=Lax/);
-    expect(res.headers['strict-transport-security']).toBeDefined();
-    expect(res.headers['content-security-policy']).toContain('upgrade-insecure-requests');
-    expect(new URL(res.headers.location!).searchParams.get('redirect_uri')).toBe('https://app.example.com/callback');
+  it('with an https BASE_URL (behind a TLS proxy): Secure cookies, HSTS, upgrade-insecure-requests', async () => {
+    const publicUrl = 'https://app.example.com';
+    const idp2 = await startIdentityProvider({ port: 0, host: '127.0.0.1', appBaseUrl: publicUrl });
+    try {
+      const behindProxy = createApp({
+        baseUrl: publicUrl,
+        issuer: idp2.issuer,
+        clientId: idp2.client.clientId,
+        clientSecret: idp2.client.clientSecret,
+        sessionSecret: 'example-app-test-session-secret',
+      });
+      const res = await request(behindProxy).get('/login').set('X-Forwarded-Proto', 'https').expect(302);
+      const tx = ([] as string[]).concat(res.headers['set-cookie'] ?? []).find((c) => c.startsWith('oidc.tx.'))!;
+      expect(tx).toMatch(/; Secure/);
+      expect(tx).toMatch(/; SameSite=Lax/);
+      expect(res.headers['strict-transport-security']).toBeDefined();
+      expect(res.headers['content-security-policy']).toContain('upgrade-insecure-requests');
+      expect(new URL(res.headers.location!).searchParams.get('redirect_uri')).toBe(`${publicUrl}/callback`);
+      // Through the provider's login form, then back to the callback (as the proxy forwards it).
+      const op = request.agent(idp2.issuer);
+      let at = new URL(res.headers.location!);
+      let hop = await op.get(at.pathname + at.search).redirects(0);
+      for (let step = 0; step < 10 && !(hop.headers.location ?? '').startsWith(publicUrl); step++) {
+        const action = /<form[^>]*action="([^"]+)"/.exec(hop.text ?? '')?.[1];
+        if (hop.status === 200 && action) {
+          at = new URL(action, at);
+          hop = await op.post(at.pathname).type('form').send({ login: 'alice', password: 'alice' }).redirects(0);
+        } else {
+          at = new URL(hop.headers.location!, at);
+          hop = await op.get(at.pathname + at.search).redirects(0);
+        }
+      }
+      const callback = new URL(hop.headers.location!);
+      expect(callback.origin + callback.pathname).toBe(`${publicUrl}/callback`);
+      const done = await request(behindProxy)
+        .get(callback.pathname + callback.search)
+        .set('X-Forwarded-Proto', 'https')
+        .set('Cookie', tx.split(';')[0]!)
+        .expect(302);
+      const sid = ([] as string[]).concat(done.headers['set-cookie'] ?? []).find((c) => c.startsWith('sid='));
+      expect(sid).toMatch(/; Secure/);
+      expect(sid).toMatch(/; SameSite=Lax/);
+    } finally {
+      await idp2.close();
+    }
   });
 
   it('refuses plain http for anything but this machine', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import request, { type Response } from 'supertest';
 import type { OidcLoginOptions } from '../lib/index.js';
 import { createApp, testOptions } from './support/app.js';
+import { txCookies } from './support/flow.js';
 import {
   generateSigningKey,
   signHs256,
@@ -94,6 +95,7 @@ async function expectRejected(a: Attempt, status: number, code: string): Promise
   expect(probe.body.accessToken).toBeNull();
   // The transaction was used up: the same callback cannot be tried again.
   expect(probe.body.pending).toBe(0);
+  expect(txCookies(a.agent).size).toBe(0);
 }
 
 const ID_TOKEN_INVALID = 'ERR_OIDC_ID_TOKEN_INVALID';

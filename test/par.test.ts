@@ -5,7 +5,7 @@ import type { MemoryStore } from 'express-session';
 import request from 'supertest';
 import type { OidcLoginOptions } from '../lib/index.js';
 import { createApp, testOptions } from './support/app.js';
-import { authorizeAt, login, newBrowser, startLogin, visitCallback } from './support/flow.js';
+import { authorizeAt, login, newBrowser, setCookies, startLogin, txCookies, visitCallback } from './support/flow.js';
 import { startHostileProvider, type HostileProvider } from './support/hostile-provider.js';
 import { freePort } from './support/net.js';
 import { APP_BASE_URL, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, startProvider, type TestProvider } from './support/provider.js';
@@ -53,8 +53,10 @@ describe('a provider that requires PAR (require_pushed_authorization_requests in
     const authorizationUrl = await startLogin(browser, '?returnTo=%2Fprotected');
     expectPushed(authorizationUrl, op.issuer);
     expect(authorizationUrl.searchParams.get('client_id')).toBe(CLIENT_ID);
-    // The pending login is stored as usual, under the state that went in the pushed request.
-    expect(Object.values(sessionsIn(store)).map((s) => Object.keys(s.oidc?.tx ?? {}).length)).toEqual([1]);
+    // The pending login is kept as usual (one cookie, nothing in the store), and the callback finds
+    // it under the state that went in the pushed request.
+    expect(txCookies(browser.app).size).toBe(1);
+    expect(sessionsIn(store)).toEqual({});
     const res = await visitCallback(browser, await authorizeAt(browser, authorizationUrl));
     expect(res.status).toBe(302);
     expect(res.headers.location).toBe('/protected');
@@ -174,18 +176,31 @@ describe('a failing PAR endpoint', () => {
     ['401 invalid_client', { status: 401, body: { error: 'invalid_client' } }, 502, 'ERR_OIDC_PROVIDER_RESPONSE', /client credentials/],
     ['a 201 without request_uri', { status: 201, body: { expires_in: 60 } }, 502, 'ERR_OIDC_PROVIDER_RESPONSE', /invalid answer/],
   ] as const)('answers %s with a clean error, storing nothing', async (_name, failure, status, code, message) => {
-    answer = failure;
-    const { app: a, store } = app();
-    const res = await request(a).get('/login').expect(status);
-    expect(res.body.code).toBe(code);
-    expect(res.body.message).toMatch(message);
-    expect(res.headers['set-cookie']).toBeUndefined();
-    expect(sessionsIn(store)).toEqual({});
+    for (const pendingLogins of ['cookie', 'session'] as const) {
+      answer = failure;
+      const { app: a, store } = app({ pendingLogins });
+      const res = await request(a).get('/login').expect(status);
+      expect(res.body.code).toBe(code);
+      expect(res.body.message).toMatch(message);
+      expect(res.headers['set-cookie']).toBeUndefined();
+      expect(sessionsIn(store)).toEqual({});
+    }
     expect(hp.counts.authorize).toBe(0);
   });
 
-  it('keeps the other pending logins of the session as they were', async () => {
-    const { app: a, store } = app();
+  it('keeps the other pending logins of the browser as they were', async () => {
+    const agent = request.agent(app().app);
+    await agent.get('/login').expect(302);
+    const before = txCookies(agent);
+    expect(before.size).toBe(1);
+    answer = { status: 500, body: 'down' };
+    const res = await agent.get('/login').expect(502);
+    expect(setCookies(res)).toEqual([]);
+    expect(txCookies(agent)).toEqual(before);
+  });
+
+  it('keeps the other pending logins of the session as they were (session mode)', async () => {
+    const { app: a, store } = app({ pendingLogins: 'session' });
     const agent = request.agent(a);
     await agent.get('/login').expect(302);
     const pending = () => Object.values(sessionsIn(store)).map((s) => s.oidc);

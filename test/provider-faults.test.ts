@@ -8,6 +8,7 @@ import * as client from 'openid-client';
 import request, { type Response } from 'supertest';
 import { oidcLogin, OidcError, type OidcLoginOptions } from '../lib/index.js';
 import { createApp, jsonErrors, testOptions } from './support/app.js';
+import { txCookies } from './support/flow.js';
 import { signIdToken, startHostileProvider } from './support/hostile-provider.js';
 import { useHostileProvider } from './support/use-hostile-provider.js';
 
@@ -38,6 +39,7 @@ async function expectRejected(a: { agent: request.Agent; res: Response }, status
   const probe = await a.agent.get('/probe/oidc').expect(200);
   expect(probe.body.isAuthenticated).toBe(false);
   expect(probe.body.pending).toBe(0);
+  expect(txCookies(a.agent).size).toBe(0);
 }
 
 async function expectLoggedIn(a: { agent: request.Agent; res: Response }): Promise<void> {
@@ -105,6 +107,7 @@ describe('discovery', () => {
       expect(res.body.message).toContain(`"${liar.issuer}/"`);
       expect(liar.counts.authorize).toBe(0);
       expect((await agent.get('/probe/oidc')).body.pending).toBe(0);
+      expect(txCookies(agent).size).toBe(0);
     } finally {
       await liar.close();
     }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import express from 'express';
 import request from 'supertest';
+import type { OidcLoginOptions } from '../lib/index.js';
 import { createApp, testOptions } from './support/app.js';
 import { authorizeAt, login, newBrowser, pathOf } from './support/flow.js';
 import { createLogoutApp, listenLoopback, logoutAtProvider } from './support/logout-kit.js';
@@ -20,28 +21,39 @@ describeRedis('two app instances sharing one Redis session store, no sticky sess
     await Promise.all([op?.close(), redis?.close()]);
   });
 
-  async function twoInstances() {
-    const a = createApp(testOptions(op), express, await redis.store());
-    const b = createApp(testOptions(op), express, await redis.store());
+  async function twoInstances(overrides: Partial<OidcLoginOptions> = {}) {
+    const a = createApp(testOptions(op, overrides), express, await redis.store());
+    const b = createApp(testOptions(op, overrides), express, await redis.store());
     return { a: a.app, b: b.app };
   }
 
-  /** One browser whose requests go to either instance: the cookie jar is shared by hand. */
+  /**
+   * One browser whose requests go to either instance: the cookie jar is shared by hand (the
+   * session cookie and the pending-login cookies; paths are not told apart).
+   */
   function balancedBrowser(apps: express.Express[]) {
-    let cookie = '';
+    const jar = new Map<string, string>();
     let next = 0;
     const send = async (path: string, to?: number) => {
       const app = apps[to ?? next++ % apps.length]!;
+      const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
       const res = await request(app).get(path).set('Cookie', cookie).set('Accept', 'application/json');
-      const set = ([] as string[]).concat(res.headers['set-cookie'] ?? []).find((c) => c.startsWith('sid='));
-      if (set) cookie = set.split(';')[0]!;
+      for (const line of ([] as string[]).concat(res.headers['set-cookie'] ?? [])) {
+        const [pair] = line.split(';');
+        const eq = pair!.indexOf('=');
+        const value = pair!.slice(eq + 1);
+        if (value === '' || /Max-Age=0/i.test(line)) jar.delete(pair!.slice(0, eq));
+        else jar.set(pair!.slice(0, eq), value);
+      }
       return res;
     };
     return { send, op: request.agent(op.issuer) };
   }
 
-  it('starts the login on instance A and finishes it on instance B', async () => {
-    const { a, b } = await twoInstances();
+  // Cookie mode: both instances derive the same key (from the client secret); session mode: the
+  // pending login is in the shared store.
+  it.each(['cookie', 'session'] as const)('starts the login on instance A and finishes it on instance B (pendingLogins: %s)', async (pendingLogins) => {
+    const { a, b } = await twoInstances({ pendingLogins });
     const browser = balancedBrowser([a, b]);
     const login = await browser.send('/login?returnTo=/protected', 0);
     expect(login.status).toBe(302);

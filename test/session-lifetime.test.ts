@@ -1,9 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import request from 'supertest';
-import type { OidcEvent } from '../lib/index.js';
+import type { OidcEvent, OidcLoginOptions } from '../lib/index.js';
 import { createApp, testOptions } from './support/app.js';
 import { fakeClock } from './support/clock.js';
-import { authorizeAt, login, newBrowser, startLogin, visitCallback, type Browser } from './support/flow.js';
+import { authorizeAt, login, newBrowser, setCookies, startLogin, visitCallback, type Browser } from './support/flow.js';
 import { startProvider, type TestProvider } from './support/provider.js';
 
 let op: TestProvider;
@@ -79,15 +79,16 @@ describe('idleDuration', () => {
   });
 });
 
-describe('a session that holds only pending logins', () => {
+describe('a session that holds only pending logins (pendingLogins: \'session\')', () => {
   function cookieExpiry(res: request.Response): number | undefined {
     const cookie = ([] as string[]).concat(res.headers['set-cookie'] ?? []).find((c) => c.startsWith('sid='));
     const expires = cookie && /Expires=([^;]+)/.exec(cookie)?.[1];
     return expires ? Date.parse(expires) : undefined;
   }
+  const sessionMode = (overrides: Partial<OidcLoginOptions> = {}) => testOptions(op, { pendingLogins: 'session', ...overrides });
 
   it('lives as long as a login may take, not for the cookie\'s full age', async () => {
-    const { app } = createApp(testOptions(op));
+    const { app } = createApp(sessionMode());
     const res = await request(app).get('/login').expect(302);
     const expiry = cookieExpiry(res);
     expect(expiry).toBeDefined();
@@ -97,7 +98,7 @@ describe('a session that holds only pending logins', () => {
   });
 
   it('gets the ordinary cookie again once logged in', async () => {
-    const { app } = createApp(testOptions(op));
+    const { app } = createApp(sessionMode());
     const browser = newBrowser(app, op.issuer);
     const callback = await authorizeAt(browser, await startLogin(browser));
     const res = await visitCallback(browser, callback).expect(302);
@@ -106,7 +107,7 @@ describe('a session that holds only pending logins', () => {
   });
 
   it('leaves a session that holds the app\'s own data alone', async () => {
-    const { app } = createApp(testOptions(op));
+    const { app } = createApp(sessionMode());
     app.get('/cart', (req, res) => {
       (req.session as unknown as { cart: string[] }).cart = ['book'];
       res.send('ok');
@@ -116,31 +117,75 @@ describe('a session that holds only pending logins', () => {
     const res = await agent.get('/login').expect(302);
     expect(cookieExpiry(res)).toBeUndefined();
   });
+});
 
-  it('bounds an abandoned-login flood: 10,000 of them hold under 5 MB, and every such session is gone from the store a minute after transactionMaxAge', async () => {
+describe('pending logins in cookies (the default)', () => {
+  it('/login creates no session: no session cookie, nothing in the store, and the app\'s session is not written', async () => {
     const { app, store } = createApp(testOptions(op));
+    let writes = 0;
+    const set = store.set.bind(store);
+    store.set = (sid, data, cb) => {
+      writes++;
+      set(sid, data, cb);
+    };
+    const res = await request(app).get('/login').expect(302);
+    expect(setCookies(res, 'sid=')).toEqual([]);
+    expect(setCookies(res, 'oidc.tx.')).toHaveLength(1);
+    // A browser with a session of its own: /login leaves it as it was.
+    app.get('/cart', (req, res) => {
+      (req.session as unknown as { cart: string[] }).cart = ['book'];
+      res.send('ok');
+    });
+    const agent = request.agent(app);
+    await agent.get('/cart').expect(200);
+    const before = writes;
+    const again = await agent.get('/login').expect(302);
+    expect(setCookies(again, 'sid=')).toEqual([]);
+    expect(writes).toBe(before);
+    expect(await new Promise<number>((r) => store.length((_e, n) => r(n ?? -1)))).toBe(1);
+  });
+});
+
+describe('an abandoned-login flood (10,000 /login requests never followed)', () => {
+  async function flood(app: ReturnType<typeof createApp>['app'], count: number): Promise<void> {
     const server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     const { port } = server.address() as { port: number };
     try {
-      const clock = fakeClock();
-      const count = 10_000;
       for (let i = 0; i < count; i += 100) {
         await Promise.all(
-          Array.from({ length: 100 }, () => fetch(`http://127.0.0.1:${port}/login`, { redirect: 'manual' }).then((r) => r.arrayBuffer())),
+          Array.from({ length: 100 }, () =>
+            fetch(`http://127.0.0.1:${port}/login`, { redirect: 'manual' }).then(async (r) => {
+              expect(r.status).toBe(302);
+              await r.arrayBuffer();
+            }),
+          ),
         );
       }
-      const length = () => new Promise<number>((r) => store.length((_e, n) => r(n ?? -1)));
-      expect(await length()).toBe(count);
-      // What they hold: express-session's MemoryStore keeps each session as a JSON string.
-      const sessions = (store as unknown as { sessions: Record<string, string> }).sessions;
-      const bytes = Object.values(sessions).reduce((n, json) => n + json.length, 0);
-      expect(bytes / count).toBeLessThan(500);
-      expect(bytes).toBeLessThan(5 * 1024 * 1024);
-      clock.advance(661);
-      expect(await length()).toBe(0);
     } finally {
       server.close();
     }
+  }
+
+  it('leaves nothing in the store in cookie mode (the default)', async () => {
+    const { app, store } = createApp(testOptions(op));
+    await flood(app, 10_000);
+    expect(await new Promise<number>((r) => store.length((_e, n) => r(n ?? -1)))).toBe(0);
+  }, 120_000);
+
+  it('in session mode, holds under 5 MB, and every such session is gone from the store a minute after transactionMaxAge', async () => {
+    const { app, store } = createApp(testOptions(op, { pendingLogins: 'session' }));
+    const clock = fakeClock();
+    const count = 10_000;
+    await flood(app, count);
+    const length = () => new Promise<number>((r) => store.length((_e, n) => r(n ?? -1)));
+    expect(await length()).toBe(count);
+    // What they hold: express-session's MemoryStore keeps each session as a JSON string.
+    const sessions = (store as unknown as { sessions: Record<string, string> }).sessions;
+    const bytes = Object.values(sessions).reduce((n, json) => n + json.length, 0);
+    expect(bytes / count).toBeLessThan(500);
+    expect(bytes).toBeLessThan(5 * 1024 * 1024);
+    clock.advance(661);
+    expect(await length()).toBe(0);
   }, 120_000);
 });

@@ -31,33 +31,47 @@ afterAll(async () => {
   await op.close();
 });
 
-function appWith(store: FlakyStore) {
+function appWith(store: FlakyStore, pendingLogins: 'cookie' | 'session' = 'cookie') {
   const app = express();
   app.use(session({ secret: 's', resave: false, saveUninitialized: false, store }));
-  app.use(oidcLogin(testOptions(op)));
+  app.use(oidcLogin(testOptions(op, { pendingLogins })));
   app.get('/probe', (req, res) => res.json({ isAuthenticated: req.oidc!.isAuthenticated() }));
   app.use(jsonErrors);
   return app;
 }
 
 describe('a failing session store', () => {
-  it('makes /login a 503 and sends nobody to the provider', async () => {
+  it('makes /login a 503 and sends nobody to the provider (session mode: /login writes the store)', async () => {
     const store = new FlakyStore();
     store.failAfter = 0;
-    const res = await newBrowser(appWith(store), op.issuer).app.get('/login').expect(503);
+    const res = await newBrowser(appWith(store, 'session'), op.issuer).app.get('/login').expect(503);
     expect(res.body.code).toBe('ERR_OIDC_SESSION_STORE');
     expect(res.headers.location).toBeUndefined();
     expect(res.headers['retry-after']).toBe('5');
   });
 
-  it('makes a login whose final save fails a failed login, not a half-logged-in session', async () => {
+  it('does not touch the store at /login in cookie mode: the login starts, and fails at the callback with 503', async () => {
     const store = new FlakyStore();
-    const app = appWith(store);
+    store.failAfter = 0;
+    const browser = newBrowser(appWith(store), op.issuer);
+    const callback = await authorizeAt(browser, await startLogin(browser));
+    const res = await visitCallback(browser, callback).expect(503);
+    expect(res.body.code).toBe('ERR_OIDC_SESSION_STORE');
+    expect(res.headers['retry-after']).toBe('5');
+    store.failAfter = Infinity;
+    expect((await browser.app.get('/probe').expect(200)).body.isAuthenticated).toBe(false);
+  });
+
+  it.each(['cookie', 'session'] as const)('makes a login whose final save fails a failed login, not a half-logged-in session (pendingLogins: %s)', async (pendingLogins) => {
+    const store = new FlakyStore();
+    const app = appWith(store, pendingLogins);
     const browser = newBrowser(app, op.issuer);
     const callback = await authorizeAt(browser, await startLogin(browser));
-    // The callback saves twice: the consumed transaction, then the new login. Fail the second
-    // only: the store is back for express-session's own save at the end of the response.
-    store.failAfter = 1;
+    // Session mode: the callback saves the consumed transaction, writes the back-channel index
+    // record (sub: this client has no sid), then the new login; cookie mode: the index record, then
+    // the login. Fail the login's save only: the store is back for express-session's own save at
+    // the end of the response.
+    store.failAfter = pendingLogins === 'session' ? 2 : 1;
     store.failures = 1;
     const res = await visitCallback(browser, callback).expect(503);
     expect(res.body.code).toBe('ERR_OIDC_SESSION_STORE');
@@ -68,9 +82,9 @@ describe('a failing session store', () => {
     for (const data of Object.values(sessions)) expect(data.oidc?.login).toBeUndefined();
   });
 
-  it('does not exchange the code when the consumed transaction cannot be saved', async () => {
+  it('does not exchange the code when the consumed transaction cannot be saved (session mode)', async () => {
     const store = new FlakyStore();
-    const app = appWith(store);
+    const app = appWith(store, 'session');
     const browser = newBrowser(app, op.issuer);
     const callback = await authorizeAt(browser, await startLogin(browser));
     store.failAfter = 0;

@@ -13,7 +13,7 @@ import {
 } from '../lib/index.js';
 import { jsonErrors, testOptions } from './support/app.js';
 import { fakeClock } from './support/clock.js';
-import { authorizeAt, newBrowser, visitCallback, type Browser } from './support/flow.js';
+import { authorizeAt, newBrowser, txCookies, visitCallback, type Browser } from './support/flow.js';
 import { signIdToken, startHostileProvider, type HostileProvider, type TokenContext } from './support/hostile-provider.js';
 import { startProvider, type TestProvider } from './support/provider.js';
 
@@ -144,6 +144,8 @@ describe('requireAuth({ maxAge }) against a real oidc-provider', () => {
     const after = (await browser.app.get('/probe').expect(200)).body;
     expect(after.isAuthenticated).toBe(true);
     expect(after.sessionId).toBe(before.sessionId);
+    // The step-up's pending login was used up: its cookie is gone, and nothing is left in the session.
+    expect(txCookies(browser.app).size).toBe(0);
     expect(after.tx).toEqual([]);
   });
 });
@@ -382,8 +384,10 @@ describe('step-up against the hostile provider', () => {
   });
 
   describe('the login route\'s max_age and acr_values', () => {
+    // What the transaction keeps, read where the session mode keeps it; the cookie mode seals the
+    // same object (the callback's checks of it are tested above, in the default mode).
     async function authorizationFor(query: string, overrides: Partial<OidcLoginOptions> = {}): Promise<{ url: URL; tx: Record<string, unknown> }> {
-      const agent = newAgent(overrides);
+      const agent = newAgent({ pendingLogins: 'session', ...overrides });
       const start = await agent.get(`/login${query}`).expect(302);
       const { tx } = await probe(agent);
       expect(tx).toHaveLength(1);

@@ -3,7 +3,7 @@ import express from 'express';
 import { MemoryStore, type SessionData } from 'express-session';
 import { guardSessionStore } from '../lib/store-guard.js';
 import { createApp, testOptions } from './support/app.js';
-import { login, newBrowser } from './support/flow.js';
+import { authorizeAt, login, newBrowser, visitCallback } from './support/flow.js';
 import { startProvider, type TestProvider } from './support/provider.js';
 import { redisAvailable, startRedis, type TestRedis } from './support/redis.js';
 
@@ -64,17 +64,24 @@ describe('guardSessionStore', () => {
     const browser = newBrowser(app, op.issuer);
     await login(browser);
     await browser.app.get('/protected').expect(200);
+    const visitor = newBrowser(app, op.issuer);
     redis.pause();
     try {
       const down = await browser.app.get('/protected').set('Accept', 'application/json');
       expect(down.status).toBe(503);
       expect(down.body.code).toBe('ERR_OIDC_SESSION_STORE');
-      const loginDown = await newBrowser(app, op.issuer).app.get('/login');
-      expect(loginDown.status).toBe(503);
+      // A login can start (its pending login is a cookie: no store I/O), but cannot finish.
+      const loginDown = await visitor.app.get('/login');
+      expect(loginDown.status).toBe(302);
+      const callback = await authorizeAt(visitor, new URL(loginDown.headers.location!));
+      const finish = await visitCallback(visitor, callback).set('Accept', 'application/json');
+      expect(finish.status).toBe(503);
+      expect(finish.body.code).toBe('ERR_OIDC_SESSION_STORE');
     } finally {
       redis.resume();
     }
     const back = await browser.app.get('/protected').expect(200);
     expect(back.body.sub).toBe('alice');
+    expect((await visitor.app.get('/probe/oidc').expect(200)).body.isAuthenticated).toBe(false);
   });
 });

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import request from 'supertest';
 import type { OidcLoginOptions } from '../lib/index.js';
 import { testOptions } from './support/app.js';
-import { login, newBrowser } from './support/flow.js';
+import { login, newBrowser, txCookies } from './support/flow.js';
 import { signIdToken, startHostileProvider, type HostileProvider } from './support/hostile-provider.js';
 import { ACCOUNTS, startProvider, type TestProvider } from './support/provider.js';
 import {
@@ -121,6 +121,7 @@ describe('against a hostile provider', () => {
     expect({ status: a.res.status, code: a.res.body.code }).toEqual({ status, code });
     const probe = (await a.agent.get('/probe/oidc').expect(200)).body;
     expect(probe).toMatchObject({ isAuthenticated: false, user: null, pending: 0 });
+    expect(txCookies(a.agent).size).toBe(0);
   }
 
   it('stores the userinfo at login, having sent the access token of that login', async () => {

@@ -4,9 +4,9 @@ import createDebug from 'debug';
 import type { ResolvedConfig } from '../config.js';
 import { OidcAuthorizationError, OidcError } from '../errors.js';
 import { providerError, type Provider } from '../provider.js';
-import { regenerateSession, requireSession, saveSession, type OidcRequest } from '../session.js';
+import { oidcState, regenerateSession, requireSession, saveSession, type OidcRequest } from '../session.js';
 import { checkIdTokenClaims, errorInTokenResponse, toStoredLogin } from '../tokens.js';
-import { remainingTransactions, takeTransaction, transactionExpired } from '../transactions.js';
+import { transactionExpired, type PendingLogins } from '../transactions.js';
 import { callbackUrl, splitUrl } from '../url.js';
 import { redirect } from './respond.js';
 import type { AfterCallback } from '../config.js';
@@ -24,8 +24,8 @@ const debug = createDebug('express-oidc-login:callback');
 
 const MISSING_TRANSACTION =
   'This login cannot be completed: no login in progress matches it. Start again from the login page. ' +
-  'Usual causes: the session cookie was not sent back (a Secure cookie over http, or SameSite=Strict), ' +
-  'baseUrl names another host than the one in the address bar, the session store lost the session, ' +
+  'Usual causes: the login was started in another browser, its cookie was not sent back (a Secure cookie over http, ' +
+  'or SameSite=Strict), baseUrl names another host than the one in the address bar, the session store lost the session, ' +
   'the login link was already used, or the login took too long.';
 
 const PROVIDER_MIXUP =
@@ -41,7 +41,7 @@ function invalidCallback(reason: string): OidcError {
  * `state`, exchanges the code, validates the tokens, regenerates the session id, stores the login
  * and sends the browser to `returnTo`.
  */
-export function callbackHandler(config: ResolvedConfig, provider: Provider) {
+export function callbackHandler(config: ResolvedConfig, provider: Provider, pending: PendingLogins) {
   // States whose code exchange is running in this process: a double-clicked callback exchanges once.
   const inFlight = new Set<string>();
 
@@ -68,20 +68,19 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
     const state = states[0]!;
     if (inFlight.has(state)) throw new OidcError('ERR_OIDC_MISSING_TRANSACTION', 400, MISSING_TRANSACTION);
 
-    const tx = takeTransaction(session, state);
-    if (!tx) {
-      if (session.oidc?.login) {
-        // A stale callback (the back button) for a user who is logged in already.
-        debug('no transaction for this state, but logged in: going home');
-        redirect(res, config.defaultReturnTo);
-        return;
-      }
-      throw new OidcError('ERR_OIDC_MISSING_TRANSACTION', 400, MISSING_TRANSACTION);
-    }
     inFlight.add(state);
     try {
-      // Consumed and saved before any token request: the callback cannot be replayed.
-      await saveSession(session);
+      // Taken (and, in the session, saved) before any token request: the callback cannot be replayed.
+      const tx = await pending.take(req, res, state);
+      if (!tx) {
+        if (session.oidc?.login) {
+          // A stale callback (the back button) for a user who is logged in already.
+          debug('no transaction for this state, but logged in: going home');
+          redirect(res, config.defaultReturnTo);
+          return;
+        }
+        throw new OidcError('ERR_OIDC_MISSING_TRANSACTION', 400, MISSING_TRANSACTION);
+      }
       // Mix-up defence (RFC 9700 4.4): a login started at another provider is never finished here.
       if ((tx.provider ?? DEFAULT_PROVIDER) !== (config.providerName ?? DEFAULT_PROVIDER)) {
         debug('the transaction belongs to provider %s, not %s: refused', tx.provider ?? DEFAULT_PROVIDER, config.providerName ?? DEFAULT_PROVIDER);
@@ -97,8 +96,10 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
         issParam = checkAuthorizationResponse(params, metadata);
       } catch (err) {
         if (tx.silent && err instanceof OidcAuthorizationError && err.code === 'ERR_OIDC_ACCESS_DENIED') {
-          // A silent login found no session at the provider: carry on, not logged in.
+          // A silent login found no session at the provider: carry on, not logged in, and do not
+          // try again in this session (no loop).
           debug('silent login: %s', err.error);
+          oidcState(session).silentTried = true;
           redirect(res, tx.returnTo);
           return;
         }
@@ -174,10 +175,10 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider) {
       if (config.providerName !== undefined) login.provider = config.providerName;
       else delete login.provider;
 
-      const pending = remainingTransactions(session, config);
+      const carried = pending.carryOver(req);
       // A new session id at login (no session fixation); other tabs' pending logins come along.
       const fresh = await regenerateSession(req);
-      fresh.oidc = pending ? { login, tx: pending } : { login };
+      fresh.oidc = carried ? { login, tx: carried } : { login };
       try {
         // Indexed first: a login that back-channel logout could not find is not stored at all.
         // Only when back-channel logout can happen: the provider says it supports it, or the app

@@ -5,26 +5,26 @@ import createDebug from 'debug';
 import type { ResolvedConfig } from '../config.js';
 import { OidcError } from '../errors.js';
 import { providerError, type Provider } from '../provider.js';
-import { oidcState, requireSession, saveSession, type OidcRequest } from '../session.js';
-import { addTransaction } from '../transactions.js';
+import { oidcState, requireSession, type OidcRequest } from '../session.js';
+import type { PendingLogins } from '../transactions.js';
 import { safeReturnTo, splitUrl } from '../url.js';
 import { stepUpFailed, stepUpFromQuery, stepUpParams } from '../step-up.js';
 import { redirect } from './respond.js';
 
 const debug = createDebug('express-oidc-login:login');
 
-/** A pre-login session outlives its last transaction a little, so a late callback is told "expired". */
-const PRE_LOGIN_GRACE_MS = 60_000;
-
 /**
  * `GET /login?returnTo=/path`: starts a login. A new transaction (state, nonce, PKCE verifier,
- * returnTo) goes into the session under its `state`, the session is saved, and the browser is
- * sent to the provider's authorization endpoint. `&max_age=...&acr_values=...` (step-up, from
- * `requireAuth({ maxAge, acrValues })`) ask for a recent or a stronger login; see step-up.ts.
+ * returnTo) is kept for the callback (a sealed cookie, or the session, saved: see
+ * transactions.ts), and the browser is sent to the provider's authorization endpoint.
+ * `&max_age=...&acr_values=...` (step-up, from `requireAuth({ maxAge, acrValues })`) ask for a
+ * recent or a stronger login; see step-up.ts.
  */
-export function loginHandler(config: ResolvedConfig, provider: Provider) {
+export function loginHandler(config: ResolvedConfig, provider: Provider, pending: PendingLogins) {
   return async function login(req: OidcRequest, res: ServerResponse): Promise<void> {
     res.setHeader('Cache-Control', 'no-store');
+    // Read only (in cookie mode nothing is written to it), but the callback will need it: a
+    // missing express-session fails here, before the user types a password at the provider.
     const session = requireSession(req);
     const configuration = await provider.getConfiguration();
 
@@ -64,20 +64,18 @@ export function loginHandler(config: ResolvedConfig, provider: Provider) {
     const url = await authorizationUrl(config, configuration, parameters);
 
     const named = config.providerName !== undefined && { provider: config.providerName };
-    addTransaction(
-      session,
-      state,
-      { ...(nonce !== undefined && { nonce }), verifier, returnTo, createdAt: Date.now(), ...(silent && { silent }), ...stepUp, ...named },
-      config,
-    );
-    if (silent) oidcState(session).silentTried = true;
-    if (!session.oidc?.login && isOnlyOurs(session)) {
-      // A session that holds nothing but pending logins lives as long as they do, not for the
-      // cookie's full age: abandoned logins do not fill the store for days.
-      session.cookie.maxAge = config.transactionMaxAge + PRE_LOGIN_GRACE_MS;
-    }
-    // Saved before the redirect: the callback may arrive before a save at the end of this response.
-    await saveSession(session);
+    // In session mode the session is saved anyway, so the silent attempt is noted now; in cookie
+    // mode the callback notes it when the provider answers (login_required...).
+    if (silent && pending.mode === 'session') oidcState(session).silentTried = true;
+    await pending.add(req, res, state, {
+      ...(nonce !== undefined && { nonce }),
+      verifier,
+      returnTo,
+      createdAt: Date.now(),
+      ...(silent && { silent }),
+      ...stepUp,
+      ...named,
+    });
     debug('login started, returning to %s', returnTo);
     redirect(res, url.href);
   };
@@ -135,10 +133,4 @@ function parError(err: unknown): OidcError {
 function single(query: URLSearchParams, name: string): string | undefined {
   const values = query.getAll(name);
   return values.length === 1 ? values[0] : undefined;
-}
-
-/** True when the session holds nothing of the app's: only its cookie and our pending logins. */
-function isOnlyOurs(session: object): boolean {
-  for (const key of Object.keys(session)) if (key !== 'cookie' && key !== 'oidc') return false;
-  return true;
 }

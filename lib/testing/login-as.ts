@@ -54,7 +54,8 @@ export async function loginAs(app: TestApp, user: TestUser, options: LoginAsOpti
   }
   const cookies = setCookies(started);
   const appIsHttps = typeof app === 'string' && app.startsWith('https:');
-  if (!appIsHttps && cookies.some((c) => /;\s*secure\s*(;|$)/i.test(c))) fail(SECURE_COOKIE_HINT);
+  const secureCookie = (lines: string[]) => !appIsHttps && lines.some((c) => /;\s*secure\s*(;|$)/i.test(c));
+  if (secureCookie(cookies)) fail(SECURE_COOKIE_HINT);
 
   let authorizationUrl: URL;
   try {
@@ -97,6 +98,13 @@ export async function loginAs(app: TestApp, user: TestUser, options: LoginAsOpti
       `the app's callback answered ${finished.status} to ${finished.headers.location ?? '?'} without redeeming the code at the ` +
         `test provider: the login did not happen. Response: ${excerpt(finished.text)}`,
     );
+  }
+  // The session cookie comes with the callback's answer (the login route writes no session when
+  // pending logins are kept in cookies; the login gets a new session id): without one, express-
+  // session did not set it, which over http means it is Secure.
+  const sessionCookies = setCookies(finished).filter((c) => !c.startsWith('oidc.'));
+  if (sessionCookies.length === 0 || secureCookie(sessionCookies)) {
+    fail(`the app's callback logged ${claims.sub} in, but its answer set no session cookie the agent can send back. ${SECURE_COOKIE_HINT}`);
   }
   return agent;
 }

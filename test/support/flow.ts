@@ -1,3 +1,4 @@
+import { CookieAccessInfo } from 'cookiejar';
 import request, { type Response } from 'supertest';
 import { APP_BASE_URL } from './provider.js';
 
@@ -69,4 +70,19 @@ export async function login(browser: Browser, options: { account?: string; query
   const authorizationUrl = await startLogin(browser, options.query);
   const callback = await authorizeAt(browser, authorizationUrl, options.account);
   return visitCallback(browser, callback);
+}
+
+/**
+ * The pending-login cookies (`oidc.tx.*`, pendingLogins: 'cookie') an agent holds and would send to
+ * the callback, by name. `host` is the agent's: 127.0.0.1 for `request.agent(app)`.
+ */
+export function txCookies(agent: Agent, host = '127.0.0.1', callbackPath = '/callback'): Map<string, string> {
+  const cookies = agent.jar.getCookies(new CookieAccessInfo(host, callbackPath, false, false));
+  return new Map(cookies.filter((c) => c.name.startsWith('oidc.tx.')).map((c) => [c.name, c.value]));
+}
+
+/** The `Set-Cookie` lines of a response whose name starts with `prefix`. */
+export function setCookies(res: Response, prefix = ''): string[] {
+  const raw = res.headers['set-cookie'] as string | string[] | undefined;
+  return (raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]).filter((c) => c.startsWith(prefix));
 }

@@ -1,0 +1,56 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/**
+ * The few cookie operations the middleware needs for its own cookies, without a dependency: read
+ * them from the `Cookie` header, and add `Set-Cookie` lines next to the ones express-session (or
+ * the app) sets.
+ */
+
+/**
+ * The values of the request's cookies whose name passes `wanted`, in header order. A name can
+ * appear more than once (cookies of the same name with other paths or domains): all are kept.
+ */
+export function readCookies(req: IncomingMessage, wanted: (name: string) => boolean): [name: string, value: string][] {
+  const header = req.headers.cookie;
+  if (typeof header !== 'string' || header === '') return [];
+  const found: [string, string][] = [];
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq === -1) continue;
+    const name = pair.slice(0, eq).trim();
+    if (!wanted(name)) continue;
+    let value = pair.slice(eq + 1).trim();
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    // An empty value is a cleared cookie that a client kept anyway.
+    if (value !== '') found.push([name, value]);
+  }
+  return found;
+}
+
+export interface CookieAttributes {
+  path: string;
+  /** Seconds; 0 deletes the cookie. */
+  maxAge: number;
+  secure: boolean;
+}
+
+const EPOCH = new Date(0).toUTCString();
+
+/**
+ * A `Set-Cookie` value, always `HttpOnly; SameSite=Lax`; `name` and `value` must be cookie-safe
+ * already (ours are base64url). `Expires` too, for clients that ignore `Max-Age` (the cookie jar
+ * of superagent and supertest).
+ */
+export function serializeCookie(name: string, value: string, a: CookieAttributes, now = Date.now()): string {
+  const maxAge = Math.max(0, Math.floor(a.maxAge));
+  const expires = maxAge === 0 ? EPOCH : new Date(now + maxAge * 1000).toUTCString();
+  return `${name}=${value}; Path=${a.path}; Max-Age=${maxAge}; Expires=${expires}; HttpOnly; SameSite=Lax${a.secure ? '; Secure' : ''}`;
+}
+
+/** Adds `Set-Cookie` lines, keeping those already set (express-session appends its own the same way). */
+export function appendSetCookie(res: ServerResponse, lines: readonly string[]): void {
+  if (lines.length === 0) return;
+  const previous = res.getHeader('Set-Cookie');
+  const kept = previous === undefined ? [] : Array.isArray(previous) ? previous : [String(previous)];
+  res.setHeader('Set-Cookie', [...kept, ...lines]);
+}
