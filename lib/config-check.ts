@@ -53,6 +53,16 @@ export function checkProviderMetadata(config: ResolvedConfig, metadata: ServerMe
       ),
     );
   }
+  const responseModes = metadata.response_modes_supported;
+  if (config.responseMode === 'form_post' && Array.isArray(responseModes) && !responseModes.includes('form_post')) {
+    found.push(
+      finding(
+        'error',
+        'form-post-unsupported',
+        `the provider does not support responseMode "form_post" (response_modes_supported: ${responseModes.join(', ') || 'none'}). Remove "responseMode".`,
+      ),
+    );
+  }
   const responseTypes = metadata.response_types_supported;
   if (Array.isArray(responseTypes) && !responseTypes.includes('code')) {
     found.push(finding('error', 'code-flow-unsupported', 'the provider does not support the authorization code flow (response_types_supported lacks "code").'));

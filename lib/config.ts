@@ -179,6 +179,12 @@ export interface OidcLoginOptions {
    * @example secret: [process.env.OIDC_COOKIE_SECRET!, process.env.OIDC_COOKIE_SECRET_PREVIOUS!]
    */
   secret?: string | readonly string[];
+  /**
+   * How the provider sends the authorization response back: `'query'` (default: a redirect to
+   * the callback with `?code=...&state=...`) or `'form_post'` (OAuth 2.0 Form Post Response Mode: an
+   * HTML form the browser POSTs to the callback, so the code never appears in a URL).
+   */
+  responseMode?: 'query' | 'form_post';
   /** Where to send the user after login when no valid `returnTo` was given. Default `/`. */
   defaultReturnTo?: string;
   /**
@@ -437,6 +443,7 @@ export interface ResolvedConfig {
   readonly pendingLoginsExplicit: boolean;
   /** The key ring of the pending-login cookies (cookie mode only). */
   readonly sealer: Sealer | undefined;
+  readonly responseMode: 'query' | 'form_post';
   /** `routes.backchannelLogout` was set by the app (index logins even when the provider does not advertise back-channel logout). */
   readonly backchannelLogoutExplicit: boolean;
 }
@@ -460,6 +467,7 @@ export const DEFAULTS = Object.freeze({
   transactionMaxAge: 10 * 60 * 1000,
   maxPendingLogins: 5,
   defaultReturnTo: '/',
+  responseMode: 'query' as 'query' | 'form_post',
 });
 
 /** The shortest `secret` accepted, and the shortest client secret a cookie key is derived from. */
@@ -506,6 +514,7 @@ const KNOWN_OPTIONS = [
   'defaultProvider',
   'pendingLogins',
   'secret',
+  'responseMode',
 ] as const;
 
 /** Names used by the peers (express-openid-connect, passport) that people will carry over. */
@@ -522,6 +531,8 @@ const ALIASES: Record<string, string> = {
   client_secret: 'clientSecret',
   token_endpoint_auth_method: 'clientAuthMethod',
   timeout: 'httpTimeout',
+  response_mode: 'responseMode',
+  responsemode: 'responseMode',
   cookiesecret: 'secret',
   authorizationparameters: 'authorizationParams',
   params: 'authorizationParams',
@@ -1018,6 +1029,8 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   const maxPendingLogins = positiveNumber('maxPendingLogins', o.maxPendingLogins, DEFAULTS.maxPendingLogins, 50);
   if (!Number.isInteger(maxPendingLogins)) fail('"maxPendingLogins" must be a whole number.');
 
+  const responseMode = o.responseMode ?? DEFAULTS.responseMode;
+  if (responseMode !== 'query' && responseMode !== 'form_post') fail(`"responseMode" must be 'query' or 'form_post'; got ${JSON.stringify(o.responseMode)}.`);
   const sealer = resolveSealer(o.secret, { clientAuthMethod, clientId, clientSecret, clientKey, clientCertificate });
   if (o.pendingLogins !== undefined && o.pendingLogins !== 'cookie' && o.pendingLogins !== 'session') {
     fail(`"pendingLogins" must be 'cookie' or 'session'; got ${JSON.stringify(o.pendingLogins)}.`);
@@ -1100,6 +1113,7 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     pendingLogins,
     pendingLoginsExplicit: o.pendingLogins !== undefined,
     sealer: pendingLogins === 'cookie' ? sealer : undefined,
+    responseMode,
     backchannelLogoutExplicit: r.backchannelLogout !== undefined && r.backchannelLogout !== false,
   });
 }

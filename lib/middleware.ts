@@ -54,7 +54,13 @@ export function oidcLogin(options: OidcLoginOptions) {
     const pending = createPendingLogins(c);
     // GET only: a HEAD (a link preview, a prefetch) must not start a login or use up a callback.
     if (c.loginPath !== false) routes.set(c.loginPath, { methods: ['GET'], handler: loginHandler(c, provider, pending) });
-    if (c.callbackPath !== false) routes.set(c.callbackPath, { methods: ['GET'], handler: callbackHandler(c, provider, pending) });
+    if (c.callbackPath !== false) {
+      routes.set(c.callbackPath, {
+        // form_post: the provider's page POSTs the response (GET still answers providers that ignore response_mode).
+        methods: c.responseMode === 'form_post' ? ['GET', 'POST'] : ['GET'],
+        handler: callbackHandler(c, provider, pending),
+      });
+    }
     if (c.backchannelLogoutPath !== false) {
       routes.set(c.backchannelLogoutPath, { methods: ['POST'], handler: backchannelLogoutHandler(c, provider) });
     }

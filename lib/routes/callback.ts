@@ -8,6 +8,7 @@ import { oidcState, regenerateSession, requireSession, saveSession, type OidcReq
 import { checkIdTokenClaims, errorInTokenResponse, toStoredLogin } from '../tokens.js';
 import { transactionExpired, type PendingLogins } from '../transactions.js';
 import { callbackUrl, splitUrl } from '../url.js';
+import { readFormPost, RESUBMIT_FIELD, sendResubmitPage } from './form-post.js';
 import { redirect } from './respond.js';
 import type { AfterCallback } from '../config.js';
 import { emit } from '../events.js';
@@ -37,13 +38,15 @@ function invalidCallback(reason: string): OidcError {
 }
 
 /**
- * `GET /callback`: finishes a login. Takes (and deletes) the transaction for the returned
- * `state`, exchanges the code, validates the tokens, regenerates the session id, stores the login
- * and sends the browser to `returnTo`.
+ * `GET /callback` (and `POST /callback` with `responseMode: 'form_post'`): finishes a login. Takes
+ * (and deletes) the transaction for the returned `state`, exchanges the code, validates the
+ * tokens, regenerates the session id, stores the login and sends the browser to `returnTo`.
  */
 export function callbackHandler(config: ResolvedConfig, provider: Provider, pending: PendingLogins) {
   // States whose code exchange is running in this process: a double-clicked callback exchanges once.
   const inFlight = new Set<string>();
+  // Where the form_post re-POST goes: the callback as the browser sees it.
+  const callbackPath = new URL(config.redirectUri).pathname;
 
   return async function callback(req: OidcRequest, res: ServerResponse): Promise<void> {
     try {
@@ -59,13 +62,24 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Referrer-Policy', 'no-referrer');
     const session = requireSession(req);
-    const params = new URLSearchParams(splitUrl(req.url ?? '').query);
+    const posted = req.method === 'POST';
+    // form_post: the response is in the body (the query is not looked at); else in the query.
+    const params = posted ? await readFormPost(req) : new URLSearchParams(splitUrl(req.url ?? '').query);
+    const resubmitted = posted && params.has(RESUBMIT_FIELD);
+    params.delete(RESUBMIT_FIELD);
     const states = params.getAll('state');
     if (states.length === 0) {
       throw new OidcError('ERR_OIDC_MISSING_STATE', 400, 'The login response has no "state" parameter. Start again from the login page.');
     }
     if (states.length > 1) throw invalidCallback('it repeats the "state" parameter.');
     const state = states[0]!;
+    if (posted && !resubmitted && !pending.has(req, state)) {
+      // The provider's cross-site POST came without the SameSite=Lax cookies: POST it again from
+      // this origin (see form-post.ts). Nothing is taken or written before that.
+      debug('form_post without the pending login\'s cookie: posting it again from this origin');
+      sendResubmitPage(req, res, callbackPath, params);
+      return;
+    }
     if (inFlight.has(state)) throw new OidcError('ERR_OIDC_MISSING_TRANSACTION', 400, MISSING_TRANSACTION);
 
     inFlight.add(state);
@@ -115,7 +129,7 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
       const dpopHandle = dpop && (await dpop.key.handle(configuration));
       try {
         tokens = await provider.authorizationCodeGrant(
-          callbackUrl(config.redirectUri, req.url ?? ''),
+          callbackUrl(config.redirectUri, posted ? `?${params}` : req.url ?? ''),
           config.openid
             ? {
                 pkceCodeVerifier: tx.verifier,

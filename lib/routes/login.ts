@@ -48,6 +48,7 @@ export function loginHandler(config: ResolvedConfig, provider: Provider, pending
       ...(nonce !== undefined && { nonce }),
       code_challenge: challenge,
       code_challenge_method: 'S256',
+      ...(config.responseMode === 'form_post' && { response_mode: 'form_post' }),
       ...(silent && { prompt: 'none' }),
     };
     // Step-up (requireAuth({ maxAge, acrValues })): max_age / acr_values from the query, validated
