@@ -207,6 +207,17 @@ export function checkFirstRequest(req: IncomingMessage, config: ResolvedConfig):
   if (config.baseUrl.protocol === 'https:' && cookie && cookie.secure !== true && cookie.secure !== 'auto') {
     found.push(finding('warning', 'cookie-not-secure', 'the session cookie is not Secure though "baseUrl" is https: set cookie.secure to true (or \'auto\' behind a proxy).'));
   }
+  if (config.pendingLogins === 'session' && !config.pendingLoginsExplicit) {
+    found.push(
+      finding(
+        'warning',
+        'pending-logins-in-session',
+        'started logins are kept in the session store, because there is no key to seal them into cookies (no "secret", and ' +
+          'no client secret of 32 characters or more, private_key_jwt key or TLS client key to derive one from). Set "secret" ' +
+          '(a random string of 32 characters or more, the same on every instance), or pendingLogins: \'session\' to keep this.',
+      ),
+    );
+  }
   const store = r.sessionStore as { constructor?: { name?: string } } | undefined;
   if (process.env.NODE_ENV === 'production' && store?.constructor?.name === 'MemoryStore') {
     found.push(finding('warning', 'memory-store-in-production', 'express-session\'s MemoryStore is in use in production: it leaks and is not shared between instances. Use a real store (Redis...).'));

@@ -83,6 +83,21 @@ describe('the first-request check', () => {
     expect(lines).toEqual([expect.stringMatching(/^warn .*trust proxy/)]);
   });
 
+  it('says started logins go to the session store when there is no key to seal them, unless pendingLogins says so', async () => {
+    for (const [overrides, expected] of [
+      [{ clientSecret: 'short' }, [expect.stringMatching(/^warn .*kept in the session store.*"secret"/)]],
+      [{ clientSecret: 'short', pendingLogins: 'session' }, []],
+      [{}, []],
+    ] as const) {
+      const { logger, lines } = logged();
+      const app = express();
+      app.use(session({ secret: 's', resave: false, saveUninitialized: false }));
+      app.use(oidcLogin(testOptions(op, { logger, ...overrides })));
+      await request(app).get('/');
+      expect(lines).toEqual(expected);
+    }
+  });
+
   it('stays quiet with logger: false', async () => {
     const app = express();
     app.use(oidcLogin(testOptions(op, { logger: false })));
