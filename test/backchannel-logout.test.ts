@@ -496,3 +496,36 @@ describe('garbage is refused before any key lookup', () => {
     expect(hostile.counts.jwks).toBe(1);
   });
 });
+
+describe('the back-channel index is written only where a logout token can come', () => {
+  let plain: HostileProvider;
+  let advertising: HostileProvider;
+  beforeAll(async () => {
+    plain = await startHostileProvider();
+    advertising = await startHostileProvider({ metadata: { backchannel_logout_supported: true } });
+  });
+  afterAll(async () => {
+    await Promise.all([plain.close(), advertising.close()]);
+  });
+
+  async function indexRecordsAfterLogin(provider: HostileProvider, overrides: Partial<OidcLoginOptions> = {}): Promise<string[]> {
+    const store = new MemoryStore();
+    const { app } = createLogoutApp(testOptions(provider, overrides), store);
+    const agent = request.agent(app);
+    const start = await agent.get('/login').expect(302);
+    const back = new URL((await fetch(start.headers.location!, { redirect: 'manual' })).headers.get('location')!);
+    await agent.get(back.pathname + back.search).expect(302);
+    const all = await new Promise<Record<string, unknown>>((r) => store.all((_e, s) => r((s ?? {}) as Record<string, unknown>)));
+    return Object.keys(all).filter((id) => id.startsWith('oidc-'));
+  }
+
+  it('skips it when the provider does not advertise backchannel_logout_supported', async () => {
+    expect(await indexRecordsAfterLogin(plain)).toEqual([]);
+  });
+
+  it('writes it when the provider advertises it, or when the app set routes.backchannelLogout itself', async () => {
+    expect(await indexRecordsAfterLogin(advertising)).toEqual([expect.stringMatching(/^oidc-sub:/)]);
+    expect(await indexRecordsAfterLogin(plain, { routes: { backchannelLogout: '/backchannel-logout' } })).toEqual([expect.stringMatching(/^oidc-sub:/)]);
+    expect(await indexRecordsAfterLogin(advertising, { routes: { backchannelLogout: false } })).toEqual([]);
+  });
+});

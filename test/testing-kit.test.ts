@@ -116,7 +116,7 @@ describe('loginAs()', () => {
   });
 
   it('says so when the app has the wrong client secret', async () => {
-    const wrong = createApp({ ...provider.options(), clientSecret: 'not-the-secret' });
+    const wrong = createApp({ ...provider.options(), clientSecret: 'not-the-secret', logger: false });
     await expect(loginAs(wrong, { sub: 'alice' })).rejects.toThrow(/callback .*answered 502.*ERR_OIDC_PROVIDER_RESPONSE/s);
   });
 
@@ -129,8 +129,15 @@ describe('loginAs()', () => {
   });
 
   it('says so when the session cookie is Secure and cannot work over http', async () => {
-    const secure = createApp({ ...provider.options(), logger: false }, { secure: true });
-    await expect(loginAs(secure, { sub: 'alice' })).rejects.toThrow(/Secure/);
+    for (const pendingLogins of ['cookie', 'session'] as const) {
+      const secure = createApp({ ...provider.options(), logger: false, pendingLogins }, { secure: true });
+      await expect(loginAs(secure, { sub: 'alice' })).rejects.toThrow(/Secure/);
+    }
+  });
+
+  it('logs in with pending logins in the session too', async () => {
+    const agent = await loginAs(createApp({ ...provider.options(), pendingLogins: 'session' }), { sub: 'alice' });
+    expect((await agent.get('/profile').expect(200)).body.sub).toBe('alice');
   });
 
   it('says so when the app does not log in at a test provider', async () => {

@@ -41,6 +41,13 @@ app.use(oidcLogin(options));
 oidcLogin({ issuer: 'https://idp.example.com', clientId: 'id', clientSecret: 'secret' });
 // @ts-expect-error clientAuthMethod is a closed set
 oidcLogin({ ...options, clientAuthMethod: 'none' });
+// Pending logins, their key (one, or several to rotate), form_post.
+oidcLogin({ ...options, pendingLogins: 'cookie', secret: ['new-secret-of-at-least-32-characters', 'old-secret-of-at-least-32-characters'], responseMode: 'form_post' });
+oidcLogin({ ...options, pendingLogins: 'session', secret: 'a-secret-of-at-least-32-characters!!' });
+// @ts-expect-error pendingLogins is 'cookie' or 'session'
+oidcLogin({ ...options, pendingLogins: 'redis' });
+// @ts-expect-error responseMode is 'query' or 'form_post'
+oidcLogin({ ...options, responseMode: 'fragment' });
 
 app.get('/p', requireAuth(claimIncludes('groups', 'admin'), claimEquals('email_verified', true), claimCheck((c) => c.sub !== '')), (req, res) => {
   // req.oidc is optional on Express.Request (routes may be mounted before the middleware)...
