@@ -58,7 +58,7 @@ const CONTENDERS = [
 
 const SIGNATURE = {
   bare: 'yes: openid-client `enableNonRepudiationChecks` (JWKS)',
-  ours: 'yes: always (jose `compactVerify`, cached JWKS)',
+  ours: 'yes: always (node:crypto `verify`, a KeyObject cached per JWKS key)',
   'eoc-cookie': 'only via our `afterCallback` (jose `jwtVerify`): its code flow does not',
   'eoc-store': 'only via our `afterCallback` (jose `jwtVerify`): its code flow does not',
   passport: 'yes: openid-client `enableNonRepudiationChecks` (JWKS)',
@@ -220,7 +220,7 @@ async function authenticate(c, app) {
   const unauth = await get(`${base}/api/me`, { accept: 'application/json' });
   if (unauth.status === 200) throw new Error(`${c.id}: /api/me answered 200 without a cookie`);
   return {
-    cookie: jar.header(),
+    cookie: jar.header('/api/me'),
     setCookieOnResponse: (me.headers['set-cookie'] ?? []).reduce((n, l) => n + l.length, 0),
   };
 }
@@ -511,10 +511,11 @@ function targets() {
     }
   }
   if (mem) {
-    const s0 = mem.store[0].kinds.pending;
-    const s1 = mem.store[1].kinds.pending;
-    const added = s1.entries - (s0?.entries ?? 0);
-    const expiring = s1.expiringWithin15Min - (s0?.expiringWithin15Min ?? 0);
+    // With pending logins in cookies there is no "pending" entry at all.
+    const s0 = mem.store[0]?.kinds.pending;
+    const s1 = mem.store[1]?.kinds.pending;
+    const added = (s1?.entries ?? 0) - (s0?.entries ?? 0);
+    const expiring = (s1?.expiringWithin15Min ?? 0) - (s0?.expiringWithin15Min ?? 0);
     out.push({
       target: `${fmt(MEMORY_N)} abandoned logins ≤ 5 MB`,
       measured: `${fmt(mem.abandonedHeapDelta / 1e6, 2)} MB heap (${fmt(mem.abandonedHeapDelta / mem.abandoned)} B each)`,
@@ -522,7 +523,10 @@ function targets() {
     });
     out.push({
       target: 'every abandoned login gone from the store within 15 minutes',
-      measured: `${fmt(expiring)} of ${fmt(added)} new entries expire within 15 min (stored cookie expiry: ${fmt(s1.latestExpiryInMin)} min at the latest)`,
+      measured:
+        added === 0
+          ? `no new store entry at all (${fmt(mem.abandoned)} abandoned logins)`
+          : `${fmt(expiring)} of ${fmt(added)} new entries expire within 15 min (stored cookie expiry: ${fmt(s1?.latestExpiryInMin)} min at the latest)`,
       met: expiring >= added ? 'yes' : 'no',
     });
   }

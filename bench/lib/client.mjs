@@ -31,7 +31,10 @@ export function get(url, headers = {}, timeoutMs = 10_000) {
   });
 }
 
-/** A cookie jar for one virtual user (one host: every cookie goes everywhere on the app). */
+/**
+ * A cookie jar for one virtual user (one host): a cookie goes to the paths under its `Path`, as
+ * a browser sends it (express-oidc-login's pending-login cookies go to /callback only).
+ */
 export class Jar {
   #cookies = new Map();
 
@@ -42,18 +45,26 @@ export class Jar {
       if (eq <= 0) continue;
       const name = pair.slice(0, eq).trim();
       const value = pair.slice(eq + 1).trim();
-      const expired = attrs.some((a) => {
-        const [k, v] = a.trim().split('=');
+      let path = '/';
+      let expired = false;
+      for (const a of attrs) {
+        const [k, v = ''] = a.trim().split('=');
         const key = k.toLowerCase();
-        return (key === 'max-age' && Number(v) <= 0) || (key === 'expires' && Date.parse(v) < Date.now());
-      });
-      if (expired || value === '') this.#cookies.delete(name);
-      else this.#cookies.set(name, value);
+        if (key === 'path' && v.startsWith('/')) path = v;
+        if ((key === 'max-age' && Number(v) <= 0) || (key === 'expires' && Date.parse(v) < Date.now())) expired = true;
+      }
+      const id = `${name};${path}`;
+      if (expired || value === '') this.#cookies.delete(id);
+      else this.#cookies.set(id, { name, value, path });
     }
   }
 
-  header() {
-    return [...this.#cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  /** The Cookie header for a request to `path`. */
+  header(path = '/') {
+    return [...this.#cookies.values()]
+      .filter((c) => c.path === '/' || path === c.path || path.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`))
+      .map((c) => `${c.name}=${c.value}`)
+      .join('; ');
   }
 
   get size() {
@@ -61,8 +72,8 @@ export class Jar {
   }
 }
 
-function cookieHeaders(jar) {
-  const cookie = jar.header();
+function cookieHeaders(jar, url) {
+  const cookie = jar.header(new URL(url).pathname);
   return cookie ? { cookie } : {};
 }
 
@@ -81,7 +92,7 @@ export async function login(appBase, issuer) {
   if (authz.status !== 302 || !authz.headers.location?.startsWith(`${appBase}/callback`)) {
     throw new Error(`/authorize answered ${authz.status} ${authz.body.slice(0, 200)}`);
   }
-  const done = await get(authz.headers.location, { ...cookieHeaders(jar), accept: 'text/html' });
+  const done = await get(authz.headers.location, { ...cookieHeaders(jar, authz.headers.location), accept: 'text/html' });
   jar.take(done.headers['set-cookie']);
   const home = done.headers.location;
   if (done.status !== 302 || !(home === '/' || home === appBase || home === `${appBase}/`)) {
@@ -98,7 +109,7 @@ export async function abandon(appBase) {
 
 /** GET the protected route with the jar's cookies. */
 export function whoami(appBase, jar) {
-  return get(`${appBase}/api/me`, { ...cookieHeaders(jar), accept: 'application/json' });
+  return get(`${appBase}/api/me`, { ...cookieHeaders(jar, `${appBase}/api/me`), accept: 'application/json' });
 }
 
 /**
