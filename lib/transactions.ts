@@ -205,7 +205,7 @@ function parsePayload(json: string): { state: string; tx: StoredTransaction } | 
 
 /**
  * Pending logins in cookies sealed with AES-256-GCM (lib/seal.ts): `HttpOnly`, `SameSite=Lax`,
- * `Secure` on an https `baseUrl`, `Path` = the callback, `Max-Age` = `transactionMaxAge`. The
+ * `Secure` on an https `baseUrl`, `Path` = the callback, `Max-Age` = `transactionMaxAge` + 1 min. The
  * sealed payload carries the full `state` (compared exactly) and `createdAt` (checked on open);
  * the associated data binds the cookie's name and the redirect URI. The login route writes no
  * session. Taken cookies are cleared, and their states remembered in this process until they
@@ -229,7 +229,9 @@ export class CookiePendingLogins implements PendingLogins {
     this.#callbackPath = new URL(config.redirectUri).pathname;
     this.#loginPath = config.loginUrlPath;
     this.#secure = config.baseUrl.protocol === 'https:';
-    this.#maxAge = Math.ceil(config.transactionMaxAge / 1000);
+    // A minute more than the login may take, as for a pre-login session: a late callback still
+    // brings its cookie and is told "expired" (by the time sealed inside), not "no login".
+    this.#maxAge = Math.ceil((config.transactionMaxAge + PRE_LOGIN_GRACE_MS) / 1000);
   }
 
   #context(name: string): string {

@@ -43,7 +43,7 @@ describe('/login', () => {
     // The pending login is a cookie for the callback only; no session is created for it.
     const [cookie, ...rest] = setCookies(res);
     expect(cookie).toMatch(new RegExp(`^oidc\\.tx\\.${p.get('state')!.slice(0, 8).replace(/-/g, '\\-')}=v1\\.`));
-    expect(cookie).toMatch(/; Path=\/callback; Max-Age=600; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
+    expect(cookie).toMatch(/; Path=\/callback; Max-Age=660; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
     expect(rest.map((c) => c.split('=')[0])).toEqual(['oidc.pending']);
   });
 

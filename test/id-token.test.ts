@@ -399,7 +399,7 @@ describe('token endpoint faults', () => {
   });
 
   it('answers 502 naming the client credentials when the provider refuses them (401 invalid_client + WWW-Authenticate)', async () => {
-    const a = await attempt(newApp({ clientSecret: 'not-the-secret' }));
+    const a = await attempt(newApp({ clientSecret: 'not-the-secret', logger: false }));
     await expectRejected(a, 502, 'ERR_OIDC_PROVIDER_RESPONSE');
     expect(a.res.body.message).toMatch(/client credentials/);
     expect(op.counts.token).toBe(1);

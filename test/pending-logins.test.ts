@@ -156,13 +156,13 @@ describe('the login flow with sealed cookies', () => {
     const { res, state } = await start(request(newApp()));
     const [tx, directory] = setCookies(res, 'oidc.');
     expect(tx).toMatch(new RegExp(`^oidc\\.tx\\.${state.slice(0, 8).replace(/-/g, '\\-')}=v1\\.[A-Za-z0-9_-]{6}\\.`));
-    expect(tx).toMatch(/; Path=\/callback; Max-Age=600; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
-    expect(directory).toMatch(/^oidc\.pending=[A-Za-z0-9_-]{8}:\d+; Path=\/login; Max-Age=600; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
+    expect(tx).toMatch(/; Path=\/callback; Max-Age=660; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
+    expect(directory).toMatch(/^oidc\.pending=[A-Za-z0-9_-]{8}:\d+; Path=\/login; Max-Age=660; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
     // About 330 bytes: the state, nonce, verifier, returnTo and createdAt, sealed.
     expect(tx!.split(';')[0]!.length).toBeLessThan(400);
 
     const https = await request(newApp({ baseUrl: 'https://app.example.com/sub', transactionMaxAge: 120_000, logger: false })).get('/login').expect(302);
-    for (const c of setCookies(https, 'oidc.')) expect(c).toMatch(/; Max-Age=120; .*; Secure$/);
+    for (const c of setCookies(https, 'oidc.')) expect(c).toMatch(/; Max-Age=180; .*; Secure$/);
     expect(setCookies(https, 'oidc.tx.')[0]).toMatch(/; Path=\/sub\/callback;/);
     expect(setCookies(https, 'oidc.pending=')[0]).toMatch(/; Path=\/sub\/login;/);
   });
