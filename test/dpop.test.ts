@@ -163,7 +163,8 @@ async function loggedIn(target: DPoPApp, op: TestProvider): Promise<{ browser: B
   const browser = newBrowser(target.url, op.issuer);
   const res = await login(browser);
   expect(res.status).toBe(302);
-  const cookie = String(res.headers['set-cookie']).split(';')[0]!;
+  // The session cookie (the callback also clears the pending login's oidc.tx.* cookie).
+  const cookie = ([] as string[]).concat(res.headers['set-cookie'] ?? []).find((c) => !c.startsWith('oidc.'))!.split(';')[0]!;
   const probe = (await browser.app.get('/probe/oidc').expect(200)).body;
   expect(probe.isAuthenticated).toBe(true);
   return { browser, sid: probe.sessionId, stored: (await storedLogin(target.store, probe.sessionId))!, cookie };

@@ -8,7 +8,7 @@ import { github, oidcLogin, requireAuth, type OidcEvent, type OidcLoginOptions }
 import { loginAs, startTestProvider } from '../lib/testing/index.js';
 import { jsonErrors } from './support/app.js';
 import { GH_CLIENT_ID, GH_CLIENT_SECRET, startFakeGitHub, type FakeGitHub } from './support/fake-github.js';
-import { authorizeAt, pathOf, type Agent } from './support/flow.js';
+import { authorizeAt, pathOf, txCookies, type Agent } from './support/flow.js';
 import {
   listenLoopback,
   logoutAtProvider,
@@ -182,6 +182,17 @@ async function probe(browser: Browser): Promise<{
   return (await browser.app.get('/probe').expect(200)).body;
 }
 
+/**
+ * The providers with a login pending in this browser, sorted: in the session
+ * (pendingLogins: 'session'; a default-provider transaction is null), or, by default, as sealed
+ * cookies for each provider's own callback (the agent holds them: the app cannot list them).
+ */
+async function pendingOf(agent: Agent): Promise<(string | null)[]> {
+  const inSession = (await agent.get('/probe').expect(200)).body.pending as (string | null)[];
+  const inCookies = ['a', 'b', 'github'].flatMap((name) => [...txCookies(agent, '127.0.0.1', `/callback/${name}`).keys()].map(() => name));
+  return [...inSession, ...inCookies].sort();
+}
+
 beforeAll(async () => {
   backchannel = await listenLoopback();
   [a, b] = await Promise.all([startOp('a', SECRET_A, backchannel.url), startOp('b', SECRET_B, backchannel.url)]);
@@ -208,7 +219,7 @@ describe('two providers in one app', () => {
     expect(authorizationUrl.origin).toBe(op.server.issuer);
     expect(authorizationUrl.searchParams.get('client_id')).toBe(op.clientId);
     expect(authorizationUrl.searchParams.get('redirect_uri')).toBe(`${APP_BASE_URL}/callback/${name}`);
-    expect((await probe(browser)).pending).toEqual([name]);
+    expect(await pendingOf(browser.app)).toEqual([name]);
 
     const callback = await authorizeAt({ app: browser.app, op: browser.ops[name] }, authorizationUrl);
     expect(callback.pathname).toBe(`/callback/${name}`);
@@ -220,6 +231,7 @@ describe('two providers in one app', () => {
 
     const after = await probe(browser);
     expect(after).toMatchObject({ isAuthenticated: true, provider: name, stored: name, sub: 'alice', iss: op.server.issuer, pending: [] });
+    expect(await pendingOf(browser.app)).toEqual([]);
     expect(m.events.find((e) => e.name === 'login')?.event).toMatchObject({ sub: 'alice', provider: name });
   });
 
@@ -238,10 +250,22 @@ describe('two providers in one app', () => {
   });
 
   describe('mix-up defence', () => {
+    // The sealed transaction names its provider too, but a cookie for a's callback is never even
+    // sent to b's: the binding to the provider is checked where the transaction is readable, in the
+    // session (pendingLogins: 'session'); the cookie mode is tested below.
+    let ms: MultiApp;
+    beforeAll(() => {
+      ms = createMultiApp(multiOptions({ pendingLogins: 'session' }));
+    });
+    beforeEach(() => {
+      ms.events.length = 0;
+    });
+
     it.each([
       ['a', 'b'],
       ['b', 'a'],
-    ] as const)("refuses %s's code and state at %s's callback: 400, no token request anywhere, the transaction gone", async (from, to) => {
+    ] as const)("refuses %s's code and state at %s's callback (session mode): 400, no token request anywhere, the transaction gone", async (from, to) => {
+      const m = ms;
       const browser = newBrowser(m.app);
       const callback = await authorizeWith(browser, from);
       const before = { a: a.tokenRequests, b: b.tokenRequests };
@@ -257,6 +281,26 @@ describe('two providers in one app', () => {
       const retry = await browser.app.get(pathOf(callback.href)).expect(400);
       expect(retry.body.code).toBe('ERR_OIDC_MISSING_TRANSACTION');
       expect({ a: a.tokenRequests, b: b.tokenRequests }).toEqual(before);
+    });
+
+    it.each([
+      ['a', 'b'],
+      ['b', 'a'],
+    ] as const)("refuses %s's code and state at %s's callback (cookie mode): the cookie is not sent there, and moved there it does not open", async (from, to) => {
+      const browser = newBrowser(m.app);
+      const callback = await authorizeWith(browser, from);
+      const before = { a: a.tokenRequests, b: b.tokenRequests };
+      const res = await browser.app.get(`/callback/${to}${callback.search}`).expect(400);
+      expect(res.body.code).toBe('ERR_OIDC_MISSING_TRANSACTION');
+      // A client that sent every cookie everywhere: the seal binds the cookie to its provider's redirect URI.
+      const [name, value] = [...txCookies(browser.app, '127.0.0.1', `/callback/${from}`)][0]!;
+      const moved = await request(m.app).get(`/callback/${to}${callback.search}`).set('Cookie', `${name}=${value}`).expect(400);
+      expect(moved.body.code).toBe('ERR_OIDC_TRANSACTION_INVALID');
+      expect({ a: a.tokenRequests, b: b.tokenRequests }).toEqual(before);
+      expect(await probe(browser)).toMatchObject({ isAuthenticated: false });
+      // Nothing was used up at the wrong callback: the right one still logs in.
+      await browser.app.get(pathOf(callback.href)).expect(302);
+      expect(await probe(browser)).toMatchObject({ isAuthenticated: true, provider: from });
     });
 
     it("refuses, at B's callback, a response that A issued for B's login (RFC 9207 iss): no token request", async () => {
@@ -286,14 +330,21 @@ describe('two providers in one app', () => {
       const { authorization_response_iss_parameter_supported: _supported, ...metadata } = discovered.serverMetadata();
       const configuration = new client.Configuration(metadata, b.clientId, undefined, client.ClientSecretBasic(SECRET_B));
       client.allowInsecureRequests(configuration);
-      const { app } = createMultiApp(multiOptions({ providers: { a: providerOptions(a, SECRET_A), b: { configuration } } }));
-      const browser = newBrowser(app);
-      const callback = await authorizeWith(browser, 'a');
-      callback.searchParams.delete('iss');
-      const before = { a: a.tokenRequests, b: b.tokenRequests };
-      const res = await browser.app.get(`/callback/b${callback.search}`).expect(400);
-      expect(res.body.code).toBe('ERR_OIDC_PROVIDER_MIXUP');
-      expect({ a: a.tokenRequests, b: b.tokenRequests }).toEqual(before);
+      for (const [pendingLogins, code] of [
+        ['session', 'ERR_OIDC_PROVIDER_MIXUP'],
+        ['cookie', 'ERR_OIDC_MISSING_TRANSACTION'],
+      ] as const) {
+        // A ready-made configuration has no credential to derive a key from: the cookie mode needs "secret".
+        const key = pendingLogins === 'cookie' ? { secret: 'a-cookie-secret-for-the-multi-provider-test' } : {};
+        const { app } = createMultiApp(multiOptions({ pendingLogins, ...key, providers: { a: providerOptions(a, SECRET_A), b: { configuration } } }));
+        const browser = newBrowser(app);
+        const callback = await authorizeWith(browser, 'a');
+        callback.searchParams.delete('iss');
+        const before = { a: a.tokenRequests, b: b.tokenRequests };
+        const res = await browser.app.get(`/callback/b${callback.search}`).expect(400);
+        expect(res.body.code).toBe(code);
+        expect({ a: a.tokenRequests, b: b.tokenRequests }).toEqual(before);
+      }
     });
 
     it("refuses A's callback carrying B's issuer as iss", async () => {
@@ -310,11 +361,13 @@ describe('two providers in one app', () => {
       const browser = newBrowser(m.app);
       const atB = await authorizeWith(browser, 'b');
       const atA = await authorizeWith(browser, 'a');
-      expect((await probe(browser)).pending.sort()).toEqual(['a', 'b']);
+      expect(await pendingOf(browser.app)).toEqual(['a', 'b']);
       await browser.app.get(pathOf(atA.href)).expect(302);
-      expect(await probe(browser)).toMatchObject({ provider: 'a', pending: ['b'] });
+      expect(await probe(browser)).toMatchObject({ provider: 'a' });
+      expect(await pendingOf(browser.app)).toEqual(['b']);
       await browser.app.get(pathOf(atB.href)).expect(302);
-      expect(await probe(browser)).toMatchObject({ provider: 'b', pending: [] });
+      expect(await probe(browser)).toMatchObject({ provider: 'b' });
+      expect(await pendingOf(browser.app)).toEqual([]);
     });
   });
 
@@ -649,7 +702,7 @@ describe('each provider on its own', () => {
 });
 
 describe('the single-provider form', () => {
-  it('reports its provider as "default" and stores no provider name', async () => {
+  it('reports its provider as "default" and stores no provider name (in the transaction: session mode, where it can be read)', async () => {
     const { app, store } = createMultiApp({
       issuer: a.server.issuer,
       clientId: a.clientId,
@@ -657,6 +710,7 @@ describe('the single-provider form', () => {
       baseUrl: APP_BASE_URL,
       dangerouslyAllowInsecureHttp: true,
       routes: { callback: '/callback/a' },
+      pendingLogins: 'session',
     });
     const agent = request.agent(app);
     const started = await agent.get('/login').expect(302);
@@ -766,19 +820,37 @@ describe('an OpenID provider and GitHub (plain OAuth 2.0) side by side', () => {
     expect((await request(m.app).get('/login').expect(200)).text).toContain('>Log in with GitHub</a>');
   });
 
-  it("refuses A's code (without iss) at GitHub's callback, and GitHub's at A's: no token request at either", async () => {
-    const browser = newBrowser(m.app);
+  it.each([
+    ['session', 'ERR_OIDC_PROVIDER_MIXUP'],
+    ['cookie', 'ERR_OIDC_MISSING_TRANSACTION'],
+  ] as const)("refuses A's code (without iss) at GitHub's callback, and GitHub's at A's: no token request at either (pendingLogins: %s)", async (pendingLogins, code) => {
+    // Cookie mode: a provider's pending-login cookie is sent to its own callback only.
+    const app =
+      pendingLogins === 'cookie'
+        ? m.app
+        : createMultiApp(
+            multiOptions({
+              pendingLogins,
+              providers: {
+                a: providerOptions(a, SECRET_A),
+                github: { ...github({ clientId: GH_CLIENT_ID, clientSecret: GH_CLIENT_SECRET, enterpriseUrl: gh.url }), label: 'GitHub' },
+              },
+            }),
+          ).app;
+    const browser = newBrowser(app);
     const fromA = await authorizeWith(browser, 'a');
     fromA.searchParams.delete('iss');
     const before = a.tokenRequests;
     const atGitHub = await browser.app.get(`/callback/github${fromA.search}`).expect(400);
-    expect(atGitHub.body.code).toBe('ERR_OIDC_PROVIDER_MIXUP');
+    expect(atGitHub.body.code).toBe(code);
 
     const fromGitHub = await authorizeAtGitHub(browser.app);
     const atA = await browser.app.get(`/callback/a${fromGitHub.search}`).expect(400);
-    expect(atA.body.code).toBe('ERR_OIDC_PROVIDER_MIXUP');
+    expect(atA.body.code).toBe(code);
     expect([gh.counts.token, a.tokenRequests - before]).toEqual([0, 0]);
-    expect(await probe(browser)).toMatchObject({ isAuthenticated: false, pending: [] });
+    expect(await probe(browser)).toMatchObject({ isAuthenticated: false });
+    // Session mode: both transactions were used up by the refusal; cookie mode: neither was touched.
+    expect(await pendingOf(browser.app)).toEqual(pendingLogins === 'session' ? [] : ['a', 'github']);
   });
 
   it('mounts back-channel logout for the OpenID provider only, and logs a GitHub login out locally', async () => {

@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import request, { type Response } from 'supertest';
-import { OidcConfigError, type OidcLoginOptions } from '../lib/index.js';
+import { oidcLogin, OidcConfigError, type OidcLoginOptions } from '../lib/index.js';
 import { resolveConfig } from '../lib/config.js';
 import { deriveSealKey, Sealer } from '../lib/seal.js';
 import { createApp, testOptions } from './support/app.js';
@@ -99,6 +99,13 @@ describe('options', () => {
   ])('refuses %s at start-up, naming the option', (_name, overrides, message) => {
     expect(() => resolveConfig({ ...base, ...overrides })).toThrow(OidcConfigError);
     expect(() => resolveConfig({ ...base, ...overrides })).toThrow(message);
+  });
+
+  it('takes pendingLogins and secret at the top level only, with providers; responseMode per provider', () => {
+    const entry = { issuer: 'https://idp.example.com', clientId: 'c', clientSecret: base.clientSecret! };
+    expect(() => oidcLogin({ baseUrl: base.baseUrl, providers: { a: { ...entry, secret: SECRET_A } as never } })).toThrow(/"providers\.a\.secret" is an app-level option/);
+    expect(() => oidcLogin({ baseUrl: base.baseUrl, providers: { a: { ...entry, pendingLogins: 'session' } as never } })).toThrow(/app-level/);
+    expect(() => oidcLogin({ baseUrl: base.baseUrl, secret: SECRET_A, pendingLogins: 'cookie', providers: { a: { ...entry, responseMode: 'form_post' } } })).not.toThrow();
   });
 
   it('defaults to cookies when a key can be had, to the session otherwise', () => {
