@@ -202,10 +202,14 @@ describe('ID token: signature and keys', () => {
     // generation inside the token request would spread them over seconds on a loaded machine).
     const strangers = await Promise.all(Array.from({ length: 6 }, () => generateSigningKey('RS256')));
     op.onToken = async (ctx) => ctx.tokenResponse(await signIdToken(ctx.claims(), strangers.pop()!));
+    const started = Date.now();
     const attempts = await Promise.all(Array.from({ length: 6 }, () => attempt(app)));
+    const seconds = (Date.now() - started) / 1000;
     for (const a of attempts) await expectRejected(a, 400, ID_TOKEN_INVALID);
-    // One shared refetch (at most one a second), not one per token.
-    expect(op.counts.jwks).toBeLessThanOrEqual(2);
+    // Shared refetches, at most one a second, not one per token: six tokens that a loaded machine
+    // spreads over more than a second may see a second refetch, never six.
+    expect(op.counts.jwks).toBeGreaterThanOrEqual(1);
+    expect(op.counts.jwks).toBeLessThanOrEqual(Math.min(5, 1 + Math.ceil(seconds)));
   });
 
   it('follows a key rotation: after a first login, a token with a new kid succeeds after one JWKS refetch', async () => {
