@@ -329,8 +329,8 @@ async function profilePhase() {
 
 /** The in-process micro-benchmarks (bench/micro/), each in its own process; their output verbatim. */
 async function microPhase() {
-  for (const name of ['middleware', 'crypto']) {
-    const out = await run(process.execPath, [path.join(here, 'micro', `${name}.mjs`)], 120_000);
+  for (const name of ['middleware', 'crypto', 'stack']) {
+    const out = await run(process.execPath, [path.join(here, 'micro', `${name}.mjs`)], 240_000);
     results.micro[name] = out.trim();
     log(`micro ${name}: ${out.trim().split('\n').at(-1)}`);
   }
@@ -597,12 +597,13 @@ function markdown(m) {
     }
     L.push('');
   }
-  if (results.micro.middleware || results.micro.crypto) {
+  if (results.micro.middleware || results.micro.crypto || results.micro.stack) {
     L.push('#### In-process micro-benchmarks ([`micro/`](micro/))');
     L.push('');
     L.push('```');
     if (results.micro.middleware) L.push(results.micro.middleware);
     if (results.micro.crypto) L.push(results.micro.crypto);
+    if (results.micro.stack) L.push(results.micro.stack);
     L.push('```');
     L.push('');
   }
