@@ -7,6 +7,7 @@ import type { Provider } from '../provider.js';
 import { endSessions, forgetJti, NoSessionStoreError, rememberJti, SessionStoreFailure } from '../session-index.js';
 import type { OidcRequest } from '../session.js';
 import { expectedIssuer } from '../entra.js';
+import { readLimitedBody } from '../body.js';
 
 const debug = createDebug('express-oidc-login:backchannel-logout');
 
@@ -155,39 +156,9 @@ async function readLogoutToken(req: OidcRequest): Promise<string> {
 }
 
 function readBody(req: OidcRequest): Promise<string> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) {
-    return Promise.reject(Object.assign(invalid('The request body is too large.'), { closeConnection: true }));
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const cleanup = () => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        cleanup();
-        req.resume(); // the rest is discarded
-        reject(Object.assign(invalid('The request body is too large.'), { closeConnection: true }));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve(Buffer.concat(chunks).toString('utf8'));
-    };
-    const onError = (err: unknown) => {
-      cleanup();
-      reject(invalid('The request body could not be read.', err));
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
+  return readLimitedBody(req, MAX_BODY_BYTES, {
+    tooLarge: () => Object.assign(invalid('The request body is too large.'), { closeConnection: true }),
+    unreadable: (err) => invalid('The request body could not be read.', err),
   });
 }
 

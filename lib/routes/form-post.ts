@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { OidcError } from '../errors.js';
 import type { OidcRequest } from '../session.js';
+import { readLimitedBody } from '../body.js';
 
 /**
  * `responseMode: 'form_post'` (OAuth 2.0 Form Post Response Mode): the provider answers with an
@@ -42,48 +43,21 @@ export async function readFormPost(req: OidcRequest): Promise<URLSearchParams> {
     if (typeof r.body === 'object' && r.body !== null) return fromParsedBody(r.body);
     throw invalidBody(400, 'its body was already read by other middleware.');
   }
-  const declared = Number(req.headers['content-length']);
-  if (declared > MAX_CALLBACK_BODY) throw tooLarge(req);
   return new URLSearchParams(await readBody(req));
 }
 
-function tooLarge(req: OidcRequest): OidcError {
+function tooLarge(): OidcError {
   // The rest of the body is not read; the connection closes after the answer.
-  req.resume();
   return new OidcError('ERR_OIDC_INVALID_CALLBACK', 413, 'The login response is invalid: it is too large. Start again from the login page.', {
     headers: { Connection: 'close' },
   });
 }
 
 function readBody(req: OidcRequest): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const cleanup = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > MAX_CALLBACK_BODY) {
-        cleanup();
-        reject(tooLarge(req));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      cleanup();
-      resolve(Buffer.concat(chunks).toString('utf8'));
-    };
-    const onError = (err: Error): void => {
-      cleanup();
-      reject(new OidcError('ERR_OIDC_INVALID_CALLBACK', 400, 'The login response could not be read. Start again from the login page.', { cause: err }));
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
+  return readLimitedBody(req, MAX_CALLBACK_BODY, {
+    tooLarge,
+    unreadable: (err) =>
+      new OidcError('ERR_OIDC_INVALID_CALLBACK', 400, 'The login response could not be read. Start again from the login page.', { cause: err }),
   });
 }
 
