@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { CLIENT_ID, CLIENT_SECRET, REDIRECT_URI } from './provider.js';
+import { readBody } from './net.js';
 
 /**
  * A "hostile" OpenID Provider: a small real HTTP server (node:http) on a loopback port that
@@ -173,14 +174,6 @@ export interface HostileProviderOptions {
   userinfo?: boolean;
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
 
 function send(res: ServerResponse, answer: TokenAnswer): void {
   const body = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
