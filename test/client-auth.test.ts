@@ -10,11 +10,12 @@ import type { ServerMetadata } from 'openid-client';
 import type { ClientMetadata } from 'oidc-provider';
 import { resolveConfig } from '../lib/config.js';
 import { checkProviderMetadata } from '../lib/config-check.js';
-import { oidcLogin, OidcConfigError, type OidcLoginOptions } from '../lib/index.js';
+import { oidcLogin, type OidcLoginOptions } from '../lib/index.js';
 import { createApp, testOptions } from './support/app.js';
 import { login, newBrowser } from './support/flow.js';
 import { freePort } from './support/net.js';
 import { CLIENT_SECRET, REDIRECT_URI, startProvider, type TestProvider } from './support/provider.js';
+import { expectConfigError } from './support/config-error.js';
 
 /**
  * Client authentication at the token endpoint beyond the client secret: client_secret_jwt,
@@ -364,15 +365,8 @@ describe('start-up validation', () => {
     ['a certificate that is not one', { ...BASE, clientAuthMethod: 'tls_client_auth', clientCertificate: { cert: MTLS.clientKey, key: MTLS.clientKey } }, /"clientCertificate.cert" could not be read/],
     ['pushedAuthorizationRequests not a boolean', { ...BASE, clientSecret: 's', pushedAuthorizationRequests: 'yes' }, /"pushedAuthorizationRequests" must be a boolean/],
   ])('refuses %s', (_name, options, message) => {
-    let thrown: unknown;
-    try {
-      oidcLogin(options as OidcLoginOptions);
-    } catch (err) {
-      thrown = err;
-    }
-    expect(thrown).toBeInstanceOf(OidcConfigError);
-    expect((thrown as Error).message).toMatch(message);
-    expect((thrown as Error).cause).toBeUndefined();
+    const thrown = expectConfigError(options, message);
+    expect(thrown.cause).toBeUndefined();
     // No message quotes key material.
     for (const secret of [...secretsOf(rsa.privateKey), ...secretsOf(ec.privateKey), MTLS.otherKey.split('\n')[1]!]) {
       expect((thrown as Error).message).not.toContain(secret);

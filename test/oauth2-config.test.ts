@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import { github, google, oidcLogin, OidcConfigError, type OidcLoginOptions } from '../lib/index.js';
+import { github, google } from '../lib/index.js';
 import { resolveConfig } from '../lib/config.js';
+import { expectConfigError } from './support/config-error.js';
 
 /** The options of plain OAuth 2.0 providers (`server`, `profile`), RFC 8414 discovery, and the presets. */
 
@@ -45,15 +46,7 @@ const INVALID: [string, unknown, RegExp][] = [
 
 describe('invalid plain OAuth 2.0 options throw at start-up with ERR_OIDC_INVALID_OPTION, naming the option', () => {
   it.each(INVALID)('%s', (_name, options, message) => {
-    let thrown: unknown;
-    try {
-      oidcLogin((typeof options === 'function' ? (options as () => unknown)() : options) as OidcLoginOptions);
-    } catch (err) {
-      thrown = err;
-    }
-    expect(thrown).toBeInstanceOf(OidcConfigError);
-    expect((thrown as OidcConfigError).code).toBe('ERR_OIDC_INVALID_OPTION');
-    expect((thrown as Error).message).toMatch(message);
+    expectConfigError(options, message);
   });
 });
 
