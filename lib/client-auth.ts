@@ -7,6 +7,7 @@ import { importJWK, type CryptoKey, type JWK } from 'jose';
 import type { ClientAuthMethod, ResolvedConfig } from './config.js';
 import { OidcConfigError } from './errors.js';
 import { deriveSealKey, type SealKey } from './seal.js';
+import { TENANT_PLACEHOLDER } from './entra.js';
 
 /**
  * Client authentication at the provider's token (and PAR, revocation...) endpoints:
@@ -392,6 +393,16 @@ function resolveClientCertificate(option: unknown): ClientTlsIdentity {
 }
 
 /** What openid-client needs for the configured method: the ClientAuth, client metadata, a fetch. */
+/**
+ * A client assertion's `aud` is the issuer (openid-client), which for an Entra multi-tenant
+ * endpoint is the template `.../{tenantid}/v2.0`: no audience Entra accepts. Entra documents the
+ * token endpoint as the assertion's audience, so that is sent there.
+ */
+function entraAudience(auth: client.ClientAuth): client.ClientAuth {
+  return (as, c, body, headers) =>
+    auth(as.issuer.includes(TENANT_PLACEHOLDER) && as.token_endpoint ? { ...as, issuer: as.token_endpoint } : as, c, body, headers);
+}
+
 export async function clientAuthentication(config: ResolvedConfig): Promise<{
   auth: client.ClientAuth;
   metadata: Partial<client.ClientMetadata>;
@@ -401,20 +412,22 @@ export async function clientAuthentication(config: ResolvedConfig): Promise<{
     case 'client_secret_post':
       return { auth: client.ClientSecretPost(config.clientSecret), metadata: {}, customFetch: undefined };
     case 'client_secret_jwt':
-      return { auth: client.ClientSecretJwt(config.clientSecret), metadata: {}, customFetch: undefined };
+      return { auth: entraAudience(client.ClientSecretJwt(config.clientSecret)), metadata: {}, customFetch: undefined };
     case 'private_key_jwt': {
       const key = config.clientKey!;
       const alg = key.alg;
       return {
         // The header's alg is the configured one: WebCrypto names an Ed25519 key "Ed25519", and a
         // client registered with token_endpoint_auth_signing_alg "EdDSA" must say "EdDSA".
-        auth: client.PrivateKeyJwt(
-          { key: await key.cryptoKey(), kid: key.kid },
-          {
-            [client.modifyAssertion]: (header) => {
-              header.alg = alg;
+        auth: entraAudience(
+          client.PrivateKeyJwt(
+            { key: await key.cryptoKey(), kid: key.kid },
+            {
+              [client.modifyAssertion]: (header) => {
+                header.alg = alg;
+              },
             },
-          },
+          ),
         ),
         metadata: { token_endpoint_auth_signing_alg: alg },
         customFetch: undefined,

@@ -1,4 +1,6 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { beforeEach, describe, expect, it } from '@jest/globals';
+import { jwtVerify } from 'jose';
 import express from 'express';
 import * as client from 'openid-client';
 import session from 'express-session';
@@ -303,6 +305,46 @@ describe('Microsoft Entra ID multi-tenant: https://login.microsoftonline.com/com
       await backchannel(app, { iss: issuerOf(TENANT_A), tid: TENANT_A }).then((res) => expect(res.status).toBe(200));
       expect((await agent.get('/probe/oidc')).body.isAuthenticated).toBe(false);
     });
+  });
+});
+
+describe('Microsoft Entra ID multi-tenant with a client assertion (private_key_jwt)', () => {
+  const op = useHostileProvider({
+    issuerPath: '/common/v2.0',
+    metadata: (issuer) => ({
+      issuer: issuer.replace('/common/v2.0', '/{tenantid}/v2.0'),
+      authorization_response_iss_parameter_supported: false,
+      token_endpoint_auth_methods_supported: ['private_key_jwt'],
+      token_endpoint_auth_signing_alg_values_supported: ['RS256'],
+    }),
+  });
+  beforeEach(() => withoutIss(op));
+
+  it("sends the token endpoint as the assertion's aud, not the {tenantid} template openid-client would use", async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const audiences: unknown[] = [];
+    op.onToken = async (ctx) => {
+      // What Entra checks of a client assertion: signed by the client's key, iss = sub = client id,
+      // aud = the token endpoint.
+      const { payload } = await jwtVerify(ctx.body.get('client_assertion') ?? '', publicKey, {
+        audience: `${op.origin}/token`,
+        issuer: CLIENT_ID,
+        subject: CLIENT_ID,
+        algorithms: ['RS256'],
+      });
+      audiences.push(payload.aud);
+      expect(ctx.body.get('client_assertion_type')).toBe('urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+      return ctx.tokenResponse(await signIdToken(ctx.claims({ iss: `${op.origin}/${TENANT_A}/v2.0`, tid: TENANT_A }), ctx.keys[0]!));
+    };
+    const app = createApp(
+      testOptions(op, {
+        allowedTenants: [TENANT_A],
+        clientAuthMethod: 'private_key_jwt',
+        clientPrivateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string,
+      }),
+    ).app;
+    expect(await expectLoggedIn(await attempt(app))).toMatchObject({ tid: TENANT_A });
+    expect(audiences).toEqual([`${op.origin}/token`]);
   });
 });
 
