@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { compactVerify, exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
+import { DPoPProofError, dpopVerifier } from './dpop.js';
 import { register, unregister, type ProviderInternals } from './registry.js';
 import { loadSupertest } from './supertest.js';
 import type {
@@ -22,6 +23,8 @@ const PROTOCOL_CLAIMS = ['iss', 'aud', 'exp', 'iat', 'nbf', 'nonce', 'azp', 'at_
 /** Claims about the authentication, not the user: in the ID token, not in userinfo. */
 const SESSION_CLAIMS = new Set(['sid', 'auth_time', 'acr', 'amr']);
 const ASYMMETRIC_ALGS = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']);
+/** `algs` of the DPoP challenge: what the provider verifies proofs with. */
+const DPOP_ALGS = [...ASYMMETRIC_ALGS].join(' ');
 const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 /** How long an authorization code can be redeemed, in seconds. */
 const CODE_TTL = 60;
@@ -94,6 +97,8 @@ interface Grant {
   /** Refresh tokens no longer work. */
   revoked: boolean;
   readonly accessTokens: Set<string>;
+  /** The thumbprint of the DPoP key of the code exchange: every refresh must prove it. */
+  readonly jkt: string | undefined;
 }
 
 interface CodeRecord {
@@ -130,6 +135,14 @@ function send(res: ServerResponse, answer: Answer): void {
 
 function oauthError(status: number, error: string, description: string, headers?: Record<string, string>): Answer {
   return { status, body: { error, error_description: description }, ...(headers && { headers }) };
+}
+
+/** A `WWW-Authenticate` challenge (RFC 6750 §3, RFC 9449 §7.1), its values cut to what a quoted string may hold. */
+function challenge(scheme: 'Bearer' | 'DPoP', params: Record<string, string>): string {
+  const quoted = (value: string) => value.replace(/"/g, "'").replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, '');
+  return `${scheme} ${Object.entries({ realm: 'test-provider', ...params })
+    .map(([key, value]) => `${key}="${quoted(value)}"`)
+    .join(', ')}`;
 }
 
 function readBody(req: IncomingMessage): Promise<string> {
@@ -179,9 +192,10 @@ function parseBasic(header: string): { id: string; secret: string } | undefined 
  * Starts a small OpenID Provider on `http://127.0.0.1:<free port>`, in this process: discovery,
  * JWKS (one key with a `kid`), an authorization endpoint that logs in at once (the user `loginAs`
  * asked for, else one queued with `queueLogin()`, else `defaultUser`), a token endpoint (codes with
- * PKCE S256, refresh tokens with rotation), userinfo, RP-Initiated Logout and revocation. It checks
- * what a real provider checks (client credentials, registered redirect URIs, PKCE, single-use
- * codes) and signs its ID tokens, so the app's middleware runs its real checks against it.
+ * PKCE S256, refresh tokens with rotation, DPoP-bound access tokens for requests with a DPoP proof),
+ * userinfo, RP-Initiated Logout and revocation. It checks what a real provider checks (client
+ * credentials, registered redirect URIs, PKCE, single-use codes, DPoP proofs) and signs its ID
+ * tokens, so the app's middleware runs its real checks against it.
  *
  * @example
  * const provider = await startTestProvider();
@@ -204,6 +218,7 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
     throw new TypeError('startTestProvider: "refreshTokens" must be "offline_access", "always" or "never".');
   }
   const idTokenOnRefresh = options.idTokenOnRefresh !== false;
+  const dpop = dpopVerifier([...ASYMMETRIC_ALGS], options.requireDPoPNonce === true ? random(16) : undefined);
   const defaultUser = options.defaultUser === null ? null : checkUser(options.defaultUser ?? { sub: 'test-user', name: 'Test User' }, 'startTestProvider: "defaultUser"');
   const redirectUris = [...(options.redirectUris ?? [`${baseUrl}/callback`])];
   const postLogoutRedirectUris = [...(options.postLogoutRedirectUris ?? [`${baseUrl}/`])];
@@ -219,7 +234,8 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
   /** Redeemed codes and the grant each started: a code used twice revokes what it gave (RFC 6749 4.1.2). */
   const usedCodes = new Map<string, Grant>();
   const redeemedStates = new Set<string>();
-  const accessTokens = new Map<string, { grant: Grant; expiresAt: number; revoked: boolean }>();
+  /** `jkt`: the thumbprint of the DPoP key the token is bound to (RFC 9449 §6), for a DPoP token. */
+  const accessTokens = new Map<string, { grant: Grant; expiresAt: number; revoked: boolean; jkt: string | undefined }>();
   const refreshTokens = new Map<string, { grant: Grant; rotated: boolean }>();
   const grants = new Set<Grant>();
   const logins: TestLoginRecord[] = [];
@@ -261,6 +277,7 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
     revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
     code_challenge_methods_supported: ['S256'],
+    dpop_signing_alg_values_supported: [...ASYMMETRIC_ALGS],
     claims_parameter_supported: false,
     request_parameter_supported: false,
     request_uri_parameter_supported: false,
@@ -288,9 +305,9 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
     return new SignJWT(payload).setProtectedHeader({ alg, kid, typ: 'JWT' }).sign(privateKey);
   }
 
-  function issueAccessToken(grant: Grant, expiresIn: number): string {
+  function issueAccessToken(grant: Grant, expiresIn: number, jkt: string | undefined): string {
     const token = random();
-    accessTokens.set(token, { grant, expiresAt: nowSeconds() + expiresIn, revoked: false });
+    accessTokens.set(token, { grant, expiresAt: nowSeconds() + expiresIn, revoked: false, jkt });
     grant.accessTokens.add(token);
     return token;
   }
@@ -332,7 +349,7 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
         return;
       case 'GET /userinfo':
       case 'POST /userinfo':
-        send(res, userinfo(req));
+        send(res, await userinfo(req));
         return;
       case 'GET /logout':
         send(res, await endSession(url.searchParams));
@@ -468,13 +485,21 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
       send(res, refused);
       return;
     }
+    let jkt: string | undefined;
+    try {
+      jkt = await dpop.verify(req, { htm: 'POST', htu: metadata.token_endpoint });
+    } catch (err) {
+      if (!(err instanceof DPoPProofError)) throw err;
+      send(res, oauthError(400, err.error, err.message, err.error === 'use_dpop_nonce' ? { 'dpop-nonce': dpop.nonce! } : undefined));
+      return;
+    }
     const grantType = body.get('grant_type');
-    if (grantType === 'authorization_code') send(res, await redeemCode(body));
-    else if (grantType === 'refresh_token') send(res, await refresh(body));
+    if (grantType === 'authorization_code') send(res, await redeemCode(body, jkt));
+    else if (grantType === 'refresh_token') send(res, await refresh(body, jkt));
     else send(res, oauthError(400, 'unsupported_grant_type', 'Supported: authorization_code, refresh_token.'));
   }
 
-  async function redeemCode(body: URLSearchParams): Promise<Answer> {
+  async function redeemCode(body: URLSearchParams, jkt: string | undefined): Promise<Answer> {
     const code = body.get('code');
     if (!code) return oauthError(400, 'invalid_request', 'code is missing.');
     const record = codes.get(code);
@@ -497,6 +522,7 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
       scope: record.scope,
       revoked: false,
       accessTokens: new Set(),
+      jkt,
     };
     grants.add(grant);
     usedCodes.set(code, grant);
@@ -505,12 +531,19 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
     const refreshToken = issueRefreshToken(grant);
     redeemedStates.add(record.state ?? '');
     const { sub, ...claims } = grant.user;
-    logins.push(Object.freeze({ sub, sid: grant.sid, claims: Object.freeze({ sub, ...claims, sid: grant.sid, auth_time: grant.authTime }) }));
+    logins.push(
+      Object.freeze({
+        sub,
+        sid: grant.sid,
+        claims: Object.freeze({ sub, ...claims, sid: grant.sid, auth_time: grant.authTime }),
+        ...(jkt !== undefined && { jkt }),
+      }),
+    );
     return {
       status: 200,
       body: {
-        access_token: issueAccessToken(grant, expiresIn),
-        token_type: 'Bearer',
+        access_token: issueAccessToken(grant, expiresIn, jkt),
+        token_type: jkt === undefined ? 'Bearer' : 'DPoP',
         expires_in: expiresIn,
         scope: grant.scope,
         id_token: idToken,
@@ -519,7 +552,7 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
     };
   }
 
-  async function refresh(body: URLSearchParams): Promise<Answer> {
+  async function refresh(body: URLSearchParams, jkt: string | undefined): Promise<Answer> {
     const presented = body.get('refresh_token');
     if (!presented) return oauthError(400, 'invalid_request', 'refresh_token is missing.');
     const entry = refreshTokens.get(presented);
@@ -531,6 +564,13 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
       revokeGrant(grant);
       return oauthError(400, 'invalid_grant', 'The refresh token was used already; the grant is revoked.');
     }
+    if (grant.jkt !== undefined && jkt !== grant.jkt) {
+      return oauthError(
+        400,
+        'invalid_grant',
+        jkt === undefined ? 'The login is DPoP-bound: a refresh needs a DPoP proof.' : 'The DPoP proof is made with another key than the login\'s.',
+      );
+    }
     const scope = body.get('scope');
     if (scope !== null && !scope.split(' ').every((s) => grant.scope.split(' ').includes(s))) {
       return oauthError(400, 'invalid_scope', 'A refresh cannot widen the scope.');
@@ -540,8 +580,8 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
     return {
       status: 200,
       body: {
-        access_token: issueAccessToken(grant, accessTokenTtl),
-        token_type: 'Bearer',
+        access_token: issueAccessToken(grant, accessTokenTtl, jkt),
+        token_type: jkt === undefined ? 'Bearer' : 'DPoP',
         expires_in: accessTokenTtl,
         scope: grant.scope,
         ...(idTokenOnRefresh && { id_token: await signIdToken(grant, null) }),
@@ -550,17 +590,41 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
     };
   }
 
-  function userinfo(req: IncomingMessage): Answer {
+  async function userinfo(req: IncomingMessage): Promise<Answer> {
     counts.userinfo++;
-    const m = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(req.headers.authorization ?? '');
+    const m = /^(Bearer|DPoP) ([A-Za-z0-9\-._~+/]+=*)$/i.exec(req.headers.authorization ?? '');
     if (!m) return { status: 401, headers: { 'www-authenticate': 'Bearer realm="test-provider"' }, body: { error: 'invalid_request' } };
-    const entry = accessTokens.get(m[1]!);
-    if (!entry || entry.revoked || entry.expiresAt <= nowSeconds()) {
+    const scheme = m[1]!.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer';
+    const token = m[2]!;
+    const entry = accessTokens.get(token);
+    // The DPoP scheme's challenge for a DPoP request or a DPoP-bound token (RFC 9449 §7.1).
+    const refuse = (error: string, description: string, headers: Record<string, string> = {}): Answer => {
+      const dpopChallenge = scheme === 'DPoP' || entry?.jkt !== undefined;
       return {
         status: 401,
-        headers: { 'www-authenticate': 'Bearer realm="test-provider", error="invalid_token", error_description="The access token is invalid or has expired."' },
-        body: { error: 'invalid_token' },
+        headers: {
+          ...headers,
+          'www-authenticate': dpopChallenge
+            ? challenge('DPoP', { error, error_description: description, algs: DPOP_ALGS })
+            : challenge('Bearer', { error, error_description: description }),
+        },
+        body: { error },
       };
+    };
+    if (!entry || entry.revoked || entry.expiresAt <= nowSeconds()) return refuse('invalid_token', 'The access token is invalid or has expired.');
+    if (scheme === 'Bearer') {
+      if (entry.jkt !== undefined) return refuse('invalid_token', 'The access token is DPoP-bound: send it as Authorization: DPoP, with a DPoP proof.');
+    } else {
+      let jkt: string | undefined;
+      try {
+        jkt = await dpop.verify(req, { htm: req.method ?? 'GET', htu: metadata.userinfo_endpoint, accessToken: token });
+      } catch (err) {
+        if (!(err instanceof DPoPProofError)) throw err;
+        return refuse(err.error, err.message, err.error === 'use_dpop_nonce' ? { 'dpop-nonce': dpop.nonce! } : {});
+      }
+      if (jkt === undefined) return refuse('invalid_dpop_proof', 'Authorization: DPoP needs a DPoP proof.');
+      if (entry.jkt === undefined) return refuse('invalid_token', 'The access token is not DPoP-bound: send it as Authorization: Bearer.');
+      if (jkt !== entry.jkt) return refuse('invalid_token', 'The DPoP proof is made with another key than the one the access token is bound to.');
     }
     const claims: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(entry.grant.user)) if (!SESSION_CLAIMS.has(key)) claims[key] = value;

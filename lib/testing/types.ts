@@ -53,6 +53,12 @@ export interface TestProviderOptions {
   idTokenOnRefresh?: boolean;
   /** The ID token signing algorithm (`RS256`, `PS256`, `ES256`, `EdDSA`…). Default `RS256`. */
   idTokenSigningAlg?: string;
+  /**
+   * Require a nonce of the provider's in DPoP proofs (RFC 9449 §8), as some providers do: a proof
+   * without it (the first of each client) is answered `use_dpop_nonce` with a `DPoP-Nonce` header,
+   * at the token endpoint (400) and at userinfo (401). Default false: a proof carries no nonce.
+   */
+  requireDPoPNonce?: boolean;
   /** Listen on this port of 127.0.0.1. Default: a free one. */
   port?: number;
 }
@@ -83,6 +89,11 @@ export interface TestLoginRecord {
   readonly sid: string;
   /** The ID token's claims (without `nonce`). */
   readonly claims: Readonly<Record<string, unknown>>;
+  /**
+   * For a DPoP login (the code exchange carried a DPoP proof): the RFC 7638 thumbprint of the proof's
+   * key, which the access tokens are bound to (`cnf.jkt`) and every refresh must prove.
+   */
+  readonly jkt?: string;
 }
 
 /** An RP-Initiated Logout the provider received at its end_session_endpoint. */
