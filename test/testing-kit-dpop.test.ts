@@ -106,6 +106,16 @@ describe('an app with dpop: true, tested with loginAs()', () => {
     await agent.get('/api/userinfo').expect(200);
   });
 
+  it('logs out: the refresh token is revoked without a proof, and the grant ends at the provider', async () => {
+    const agent = await loginAs(app, { sub: 'grace' });
+    const before = provider.counts;
+    await agent.post('/logout').expect(303);
+    expect(provider.counts.revocation - before.revocation).toBe(1);
+    await agent.get('/probe/login').expect(401);
+    // The login's grant is revoked at the provider already: nothing of grace's is left to revoke.
+    expect(provider.revokeRefreshTokens('grace')).toBe(0);
+  });
+
   it('leaves an app without dpop on Bearer tokens at the same provider', async () => {
     const bearer = createApp(provider.options());
     const agent = await loginAs(bearer, { sub: 'erin' });
