@@ -473,7 +473,8 @@ export const DEFAULTS = Object.freeze({
 /** The shortest `secret` accepted, and the shortest client secret a cookie key is derived from. */
 export const MIN_SECRET_LENGTH = 32;
 
-const KNOWN_OPTIONS = [
+/** Options about one provider and its client: with `providers`, set per provider (or as defaults at the top level). */
+const PROVIDER_LEVEL_OPTIONS = [
   'issuer',
   'discovery',
   'server',
@@ -482,9 +483,7 @@ const KNOWN_OPTIONS = [
   'clientId',
   'clientSecret',
   'configuration',
-  'baseUrl',
   'scope',
-  'routes',
   'authorizationParams',
   'clientAuthMethod',
   'clientPrivateKey',
@@ -496,26 +495,15 @@ const KNOWN_OPTIONS = [
   'allowedTenants',
   'httpTimeout',
   'clockTolerance',
-  'transactionMaxAge',
-  'maxPendingLogins',
-  'defaultReturnTo',
   'dangerouslyAllowInsecureHttp',
   'logout',
   'refreshLeeway',
   'autoRefresh',
   'fetchUserInfo',
-  'absoluteDuration',
-  'idleDuration',
-  'silentLogin',
-  'afterCallback',
-  'on',
-  'logger',
-  'providers',
-  'defaultProvider',
-  'pendingLogins',
-  'secret',
   'responseMode',
 ] as const;
+
+const KNOWN_OPTIONS = [...PROVIDER_LEVEL_OPTIONS, ...APP_LEVEL_OPTIONS, 'providers', 'defaultProvider'] as const;
 
 /** Names used by the peers (express-openid-connect, passport) that people will carry over. */
 const ALIASES: Record<string, string> = {
