@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import createDebug from 'debug';
-import type { OidcLoginOptions, ResolvedConfig } from './config.js';
+import type { OidcLoginOptions } from './config.js';
 import { checkFirstRequest, report } from './config-check.js';
 import { createContext } from './context.js';
 import { OidcError } from './errors.js';
@@ -12,9 +12,11 @@ import { chooseProviderHandler } from './routes/choose-provider.js';
 import { jwksHandler } from './routes/jwks.js';
 import { loginHandler } from './routes/login.js';
 import { logoutHandler } from './routes/logout.js';
-import { dropEndedLogin } from './session-index.js';
+import { dropEndedLogin, guardSessionStore } from './session-index.js';
 import type { Next, OidcRequest } from './session.js';
+import { forgetLogin, packLogin, unpackLogin } from './stored-login.js';
 import { createPendingLogins } from './transactions.js';
+import type { StoredOidcState } from './types.js';
 
 type Handler = (req: OidcRequest, res: ServerResponse) => Promise<void>;
 interface Route {
@@ -76,6 +78,7 @@ export function oidcLogin(options: OidcLoginOptions) {
   // private_key_jwt: the client's public JWKS, for the provider's jwks_uri.
   if (providers.jwks) routes.set(providers.jwks.path, { methods: ['GET', 'HEAD'], handler: jwksHandler(providers.jwks) });
 
+  const table = routeTable(routes);
   let checked = false;
 
   return function oidcLoginMiddleware(req: IncomingMessage, res: ServerResponse, next: Next): void {
@@ -86,10 +89,10 @@ export function oidcLogin(options: OidcLoginOptions) {
       report(config, checkFirstRequest(req, config));
     }
     r.oidc = createContext(r, providers);
-    const loginConfig = loginEntry(r, providers).config;
-    dropEndedLogin(r, loginConfig);
-    enforceLifetime(r, loginConfig);
-    const route = routes.get(routePath(req.url));
+    guardSessionStore(r);
+    const oidc = r.session?.oidc;
+    if (oidc?.login !== undefined) checkLogin(r, oidc, providers);
+    const route = findRoute(table, req.url);
     if (!route) {
       next();
       return;
@@ -101,20 +104,6 @@ export function oidcLogin(options: OidcLoginOptions) {
     }
     route.handler(r, res).catch(next);
   };
-}
-
-/**
- * The provider of the request's login (one `Map` lookup), else the app-level entry. A login whose
- * provider is not configured (any more) is removed: nothing of it may go to another provider.
- */
-function loginEntry(req: OidcRequest, providers: ProviderSet): ProviderEntry {
-  const login = req.session?.oidc?.login;
-  if (!login) return providers.app;
-  const entry = providers.of(login);
-  if (entry) return entry;
-  debug('dropping a login of provider %s, which is not configured', login.provider ?? DEFAULT_PROVIDER);
-  delete req.session!.oidc!.login;
-  return providers.app;
 }
 
 /** With `providers`: `/logout` ends the login at the provider that made it. */
@@ -130,12 +119,32 @@ function sharedLogoutHandler(providers: ProviderSet): Handler {
 }
 
 /**
- * Ends a login past `absoluteDuration` or `idleDuration`, server-side, and notes activity at most
- * once a minute (so an active user's session is written once a minute, not on every request).
+ * The request's login, once per request, before anything reads it: unpacked from the session
+ * (see stored-login.ts), then removed when its provider is not configured (any more: nothing of
+ * it may go to another provider), when a logout ended it, or past `absoluteDuration` or
+ * `idleDuration`. Activity is noted at most once a minute, so an active user's session is
+ * written once a minute, not on every request.
  */
-function enforceLifetime(req: OidcRequest, config: ResolvedConfig): void {
-  const login = req.session?.oidc?.login;
-  if (!login) return;
+function checkLogin(req: OidcRequest, oidc: StoredOidcState, providers: ProviderSet): void {
+  const login = unpackLogin(oidc.login, req.sessionID);
+  if (!login) {
+    debug('dropping a stored login that is not one');
+    delete oidc.login;
+    return;
+  }
+  oidc.login = login;
+  const entry = providers.of(login);
+  if (!entry) {
+    debug('dropping a login of provider %s, which is not configured', login.provider ?? DEFAULT_PROVIDER);
+    delete oidc.login;
+    forgetLogin(req.sessionID);
+    return;
+  }
+  const config = entry.config;
+  if (dropEndedLogin(req, config)) {
+    forgetLogin(req.sessionID);
+    return;
+  }
   const now = Date.now();
   const loggedInAt = login.loggedInAt ?? now;
   const activeAt = login.activeAt ?? loggedInAt;
@@ -143,17 +152,37 @@ function enforceLifetime(req: OidcRequest, config: ResolvedConfig): void {
     (config.absoluteDuration !== false && now - loggedInAt > config.absoluteDuration * 1000) ||
     (config.idleDuration !== false && now - activeAt > config.idleDuration * 1000)
   ) {
-    delete req.session!.oidc!.login;
+    delete oidc.login;
+    forgetLogin(req.sessionID);
     emit(config, 'logout', { sub: login.claims.sub, sessionId: req.sessionID, detail: 'expired' }, req);
     return;
   }
-  if (now - activeAt >= ACTIVITY_RESOLUTION_MS) login.activeAt = now;
+  if (now - activeAt >= ACTIVITY_RESOLUTION_MS) oidc.login = packLogin({ ...login, activeAt: now });
 }
 
-/** The request path without query and without one trailing slash ("/login/" is "/login"). */
-function routePath(url: string | undefined): string {
-  if (!url) return '';
-  const q = url.indexOf('?');
-  const path = q === -1 ? url : url.slice(0, q);
-  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+interface RouteTable {
+  /** The routes by the length of their path: most requests are told apart by their length alone. */
+  readonly byLength: readonly (readonly (readonly [string, Route])[] | undefined)[];
+}
+
+function routeTable(routes: Map<string, Route>): RouteTable {
+  const byLength: [string, Route][][] = [];
+  for (const [path, route] of routes) (byLength[path.length] ??= []).push([path, route]);
+  return { byLength };
+}
+
+/**
+ * The route of a request, matched on the path without query and without one trailing slash
+ * ("/login/" is "/login"). Every request passes here, so it allocates nothing: no sliced path,
+ * no hashing of it; an app's own path is usually refused by its length.
+ */
+function findRoute(table: RouteTable, url: string | undefined): Route | undefined {
+  if (!url) return undefined;
+  let end = url.indexOf('?');
+  if (end === -1) end = url.length;
+  if (end > 1 && url.charCodeAt(end - 1) === 0x2f /* / */) end--;
+  const bucket = table.byLength[end];
+  if (bucket === undefined) return undefined;
+  for (const [path, route] of bucket) if (url.startsWith(path)) return route;
+  return undefined;
 }

@@ -7,6 +7,7 @@ import { OidcError } from './errors.js';
 import { emit } from './events.js';
 import { providerError, type Provider } from './provider.js';
 import { requireSession, saveSession, type OidcRequest } from './session.js';
+import { packLogin, unpackLogin } from './stored-login.js';
 import { errorInTokenResponse } from './tokens.js';
 import type { StoredLogin } from './types.js';
 
@@ -125,32 +126,20 @@ async function settle(
     if (login.accessToken === outcome.tokens.accessToken) return login.accessToken;
     return getAccessToken(req, config, provider);
   }
-  applyTokens(login, outcome.tokens);
+  // The new tokens in place of the old; a field the refresh did not return (no new refresh token,
+  // no expiry, no scope, no DPoP key) is gone, as JSON drops what is undefined.
+  const refreshed = packLogin({ ...login, ...outcome.tokens });
+  session.oidc!.login = refreshed;
   if (leader) {
     await saveSession(session);
-    if (outcome.refreshed) emit(config, 'refresh', { sub: login.claims.sub, sessionId: req.sessionID }, req);
+    if (outcome.refreshed) emit(config, 'refresh', { sub: refreshed.claims.sub, sessionId: req.sessionID }, req);
   }
-  return login.accessToken;
+  return refreshed.accessToken;
 }
 
 function pickTokens(login: StoredLogin): TokenFields {
   const { idToken, claims, accessToken, refreshToken, tokenType, expiresAt, scope, dpop } = login;
   return { idToken, claims, accessToken, refreshToken, tokenType, expiresAt, scope, dpop };
-}
-
-function applyTokens(login: StoredLogin, tokens: TokenFields): void {
-  login.idToken = tokens.idToken;
-  login.claims = structuredClone(tokens.claims);
-  login.accessToken = tokens.accessToken;
-  login.tokenType = tokens.tokenType;
-  if (tokens.refreshToken === undefined) delete login.refreshToken;
-  else login.refreshToken = tokens.refreshToken;
-  if (tokens.expiresAt === undefined) delete login.expiresAt;
-  else login.expiresAt = tokens.expiresAt;
-  if (tokens.scope === undefined) delete login.scope;
-  else login.scope = tokens.scope;
-  if (tokens.dpop === undefined) delete login.dpop;
-  else login.dpop = tokens.dpop;
 }
 
 /** The same user at the same provider. */
@@ -179,8 +168,8 @@ function readStored(req: OidcRequest): Promise<StoredState> {
         }));
         return;
       }
-      const login = (data as { oidc?: { login?: StoredLogin } } | null | undefined)?.oidc?.login;
-      resolve(login && typeof login === 'object' ? { kind: 'login', login } : { kind: 'gone' });
+      const login = unpackLogin((data as { oidc?: { login?: unknown } } | null | undefined)?.oidc?.login);
+      resolve(login ? { kind: 'login', login } : { kind: 'gone' });
     });
   });
 }

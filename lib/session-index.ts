@@ -88,6 +88,7 @@ import type { ResolvedConfig } from './config.js';
 import { OidcError } from './errors.js';
 import type { OidcRequest } from './session.js';
 import type { StoredLogin } from './types.js';
+import { forgetLogin } from './stored-login.js';
 
 const debug = createDebug('express-oidc-login:session-index');
 
@@ -219,17 +220,25 @@ function loginEnded(registry: Registry, login: StoredLogin, sessionId: string | 
 
 /**
  * The middleware's hot-path check: deletes the request's login when a logout ended it (see
- * {@link isEnded}); express-session then saves the session without it. Also makes sure the
- * session store is guarded against late writes of ended sessions (once per store object).
- * Returns true when a login was dropped.
+ * {@link isEnded}); express-session then saves the session without it. Returns true when a
+ * login was dropped.
  */
 export function dropEndedLogin(req: OidcRequest, config: ResolvedConfig): boolean {
-  const store = req.sessionStore;
-  if (store && !guardedStores.has(store)) guardStore(store);
   if (!isEnded(req, config)) return false;
   debug('dropping a login ended by a logout (session %s)', req.sessionID);
   delete req.session!.oidc!.login;
   return true;
+}
+
+/** The store last seen guarded: one comparison per request instead of a WeakSet lookup. */
+let lastGuarded: Store | undefined;
+
+/** Makes sure the request's session store is guarded against late writes of ended sessions (once per store object). */
+export function guardSessionStore(req: OidcRequest): void {
+  const store = req.sessionStore;
+  if (store === undefined || store === lastGuarded) return;
+  if (!guardedStores.has(store)) guardStore(store);
+  lastGuarded = store;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -390,6 +399,7 @@ function requireStore(req: OidcRequest): Store {
 /** Tombstone, then destroy. Resolves to whether a logged-in session was there. */
 async function endOne(store: Store, sessionId: string): Promise<boolean> {
   const existing = (await storeGet(store, sessionId)) as Partial<SessionData> | undefined;
+  forgetLogin(sessionId);
   await storeSet(store, tombstoneKey(sessionId), { cookie: recordCookie(TOMBSTONE_TTL_MS), oidcEnded: 1 });
   await storeDestroy(store, sessionId);
   return existing?.oidc?.login !== undefined;

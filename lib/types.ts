@@ -92,7 +92,8 @@ export interface StoredLogin {
 export interface StoredOidcState {
   /** Pending logins keyed by `state`. */
   tx?: Record<string, StoredTransaction>;
-  login?: StoredLogin;
+  /** In the store: the login as one JSON string (see stored-login.ts); during a request: the frozen login. */
+  login?: Readonly<StoredLogin>;
   /** A silent login was tried in this session already (no second try, no loop). */
   silentTried?: boolean;
 }

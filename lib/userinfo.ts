@@ -7,6 +7,7 @@ import { dpopKey } from './dpop.js';
 import { OidcError } from './errors.js';
 import { providerError, type Provider } from './provider.js';
 import { getAccessToken } from './refresh.js';
+import { packLogin } from './stored-login.js';
 import { requireSession, saveSession, type OidcRequest } from './session.js';
 import { fetchProfile, tokensOf } from './profile.js';
 
@@ -40,8 +41,7 @@ export async function fetchUserInfo(req: OidcRequest, config: ResolvedConfig, pr
   const session = requireSession(req);
   const login = session.oidc?.login;
   if (!login || login.claims.sub !== sub) throw loginEnded();
-  login.user = user;
-  if (claims) login.claims = claims;
+  session.oidc!.login = packLogin({ ...login, user, ...(claims && { claims }) });
   await saveSession(session);
   return user;
 }

@@ -4,6 +4,7 @@ import type { OidcEvent, OidcLoginOptions } from '../lib/index.js';
 import { createApp, testOptions } from './support/app.js';
 import { authorizeAt, login, newBrowser, startLogin, visitCallback } from './support/flow.js';
 import { startProvider, type TestProvider } from './support/provider.js';
+import { decoded } from './support/stored-login.js';
 
 let op: TestProvider;
 beforeAll(async () => {
@@ -14,7 +15,7 @@ afterAll(async () => {
 });
 
 function sessions(store: ReturnType<typeof createApp>['store']): Promise<SessionData[]> {
-  return new Promise((resolve) => store.all!((_e, s) => resolve(Object.values((s ?? {}) as Record<string, SessionData>))));
+  return new Promise((resolve) => store.all!((_e, s) => resolve(Object.values((s ?? {}) as Record<string, SessionData>).map(decoded))));
 }
 
 describe('afterCallback', () => {

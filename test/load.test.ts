@@ -7,6 +7,7 @@ import { createApp, testOptions } from './support/app.js';
 import { login, newBrowser } from './support/flow.js';
 import { startHostileProvider, type HostileProvider } from './support/hostile-provider.js';
 import { startProvider, type TestProvider } from './support/provider.js';
+import { loginIn } from './support/stored-login.js';
 
 function listen(app: ReturnType<typeof createApp>['app']): Promise<{ server: Server; url: string }> {
   return new Promise((resolve) => {
@@ -42,7 +43,7 @@ describe('load', () => {
       const failures = results.filter((r) => r.status !== 302 || r.location !== '/protected' || r.me !== r.sub);
       expect(failures).toEqual([]);
       const all = await new Promise<Record<string, SessionData>>((r) => store.all!((_e, s) => r((s ?? {}) as Record<string, SessionData>)));
-      const subs = Object.values(all).flatMap((s) => (s.oidc?.login ? [s.oidc.login.claims.sub] : []));
+      const subs = Object.values(all).flatMap((s) => (s.oidc?.login ? [loginIn(s)!.claims.sub] : []));
       expect(subs.sort()).toEqual([...users].sort());
     } finally {
       server.close();

@@ -13,6 +13,7 @@ import { redirect } from './respond.js';
 import type { AfterCallback } from '../config.js';
 import { emit } from '../events.js';
 import { indexLogin } from '../session-index.js';
+import { packLogin } from '../stored-login.js';
 import type { StoredLogin } from '../types.js';
 import { userInfoAtLogin } from '../userinfo.js';
 import { fetchProfile } from '../profile.js';
@@ -192,7 +193,8 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
       const carried = pending.carryOver(req);
       // A new session id at login (no session fixation); other tabs' pending logins come along.
       const fresh = await regenerateSession(req);
-      fresh.oidc = carried ? { login, tx: carried } : { login };
+      const stored = packLogin(login);
+      fresh.oidc = carried ? { login: stored, tx: carried } : { login: stored };
       try {
         // Indexed first: a login that back-channel logout could not find is not stored at all.
         // Only when back-channel logout can happen: the provider says it supports it, or the app

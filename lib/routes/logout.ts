@@ -8,6 +8,7 @@ import { providerError, type Provider } from '../provider.js';
 import { markSessionEnded } from '../session-index.js';
 import { requireSession, type OidcRequest } from '../session.js';
 import type { Session, SessionData } from 'express-session';
+import { forgetLogin } from '../stored-login.js';
 
 const debug = createDebug('express-oidc-login:logout');
 
@@ -91,6 +92,7 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
 
     const sessionId = req.sessionID;
     await markSessionEnded(req, config);
+    forgetLogin(sessionId);
     await destroySession(session);
     debug('logged out (%s)', detail);
     emit(config, 'logout', { sub: login.claims.sub, sid: login.claims.sid as string | undefined, sessionId, detail }, req);

@@ -8,6 +8,7 @@ import { oidcLogin, type OidcLoginOptions } from '../../lib/index.js';
 import { jsonErrors } from './app.js';
 import type { Browser } from './flow.js';
 import { generateSigningKey, signIdToken, type SigningKey } from './hostile-provider.js';
+import { decoded } from './stored-login.js';
 
 /**
  * Helpers of the logout tests: an app whose session store is given (several instances can share
@@ -161,7 +162,7 @@ export async function logoutAtProvider(browser: Browser, query = ''): Promise<Re
 /** The session in `store` (undefined when there is none). */
 export function storedSession(store: Store, id: string): Promise<SessionData | undefined> {
   return new Promise((resolve, reject) => {
-    store.get(id, (err, s) => (err ? reject(err) : resolve(s ?? undefined)));
+    store.get(id, (err, s) => (err ? reject(err) : resolve(decoded(s ?? undefined))));
   });
 }
 

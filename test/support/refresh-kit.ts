@@ -1,11 +1,12 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
-import session, { MemoryStore, type Store } from 'express-session';
+import session, { MemoryStore, type SessionData, type Store } from 'express-session';
 import request, { type Response } from 'supertest';
 import { oidcLogin, requireAuth, type OidcLoginOptions, type StoredLogin } from '../../lib/index.js';
 import { jsonErrors } from './app.js';
 import type { TestProvider } from './provider.js';
+import { loginIn, patchedLogin } from './stored-login.js';
 
 /**
  * Test kit for getAccessToken(), autoRefresh and fetchUserInfo(): app instances that can share one
@@ -120,7 +121,7 @@ export function serve(handler: RequestListener): Promise<Served> {
 /** The login stored under session id `sid`, as the store has it now. */
 export function storedLogin(store: Store, sid: string): Promise<StoredLogin | undefined> {
   return new Promise((resolve, reject) => {
-    store.get(sid, (err, data) => (err ? reject(err) : resolve((data as { oidc?: { login?: StoredLogin } } | null)?.oidc?.login)));
+    store.get(sid, (err, data) => (err ? reject(err) : resolve(loginIn(data))));
   });
 }
 
@@ -132,13 +133,11 @@ export function patchStoredLogin(store: Store, sid: string, patch: (login: Store
         reject(err ?? new Error(`no session ${sid}`));
         return;
       }
-      const login = (data as { oidc?: { login?: StoredLogin } }).oidc?.login;
-      if (!login) {
+      if (!loginIn(data)) {
         reject(new Error(`no login in session ${sid}`));
         return;
       }
-      patch(login);
-      store.set(sid, data, (e) => (e ? reject(e) : resolve()));
+      store.set(sid, patchedLogin(data, patch) as SessionData, (e) => (e ? reject(e) : resolve()));
     });
   });
 }

@@ -1,0 +1,110 @@
+import type { StoredLogin } from './types.js';
+
+/**
+ * How a login sits in the session: one JSON string, not a tree of some 25 values.
+ *
+ * express-session hashes the whole session with a `JSON.stringify` replacer three or four times on
+ * every request (at load, before the headers, at the end, and again before a touch), and the
+ * store parses and serializes it on every load and touch. To each of those passes a login kept as
+ * one string is one value, so every request of a logged-in user costs less than with the same
+ * login stored as an object (≈ 4% of the whole request in bench/micro/stack.mjs, which is more
+ * than the middleware's own code costs).
+ *
+ * In memory a login is a deeply frozen object whose `toJSON()` returns that string, made once:
+ * a change is a new object ({@link packLogin}), so the string cannot go stale, and code that
+ * tries to change a login in place throws instead of losing the change.
+ */
+class PackedLogin {
+  /** The JSON this login was read from or made into; `undefined` for a login read as an object. */
+  readonly #json: string | undefined;
+
+  constructor(data: object, json: string | undefined) {
+    Object.assign(this, data);
+    this.#json = json;
+    deepFreeze(this);
+  }
+
+  /**
+   * What express-session and the store serialize. A login read as an object (stored by an older
+   * version, or by a store that keeps objects) stays one, so reading it is not a change that
+   * makes express-session write the session back; its next change packs it.
+   */
+  toJSON(): string | object {
+    return this.#json ?? { ...this };
+  }
+}
+
+/** Freezes the login and everything in it (JSON data: objects and arrays, no cycles). */
+function deepFreeze(value: object): void {
+  Object.freeze(value);
+  const keys = Object.keys(value);
+  for (let i = 0; i < keys.length; i++) {
+    const v = (value as Record<string, unknown>)[keys[i]!];
+    if (typeof v === 'object' && v !== null) deepFreeze(v);
+  }
+}
+
+/**
+ * A login for the session, from plain data: a copy through JSON (exactly what the store will
+ * hold, so this request sees what the next ones will), frozen, with its JSON kept.
+ */
+export function packLogin(login: StoredLogin): Readonly<StoredLogin> {
+  const json = JSON.stringify(login);
+  return new PackedLogin(JSON.parse(json) as object, json) as unknown as StoredLogin;
+}
+
+/**
+ * The login last read per session id, with the string it was read from: a session's next request
+ * that brings the same string gets the same (frozen, so shareable) login without parsing it
+ * again. At most {@link RECENT_MAX} sessions, the oldest read dropped first; an entry is replaced
+ * when the session's stored login changes, and forgotten when the session ends here.
+ */
+const recent = new Map<string, { readonly json: string; readonly login: PackedLogin }>();
+const RECENT_MAX = 500;
+
+/**
+ * The login of a session as the store gave it: a string (this version), a plain object (an older
+ * version, or a store that keeps objects), or already unpacked; `undefined` for anything else.
+ * A string that is not a login's JSON is not a login. With the session's id, a login read before
+ * from the very same string is reused.
+ */
+export function unpackLogin(stored: unknown, sessionId?: string): Readonly<StoredLogin> | undefined {
+  if (stored instanceof PackedLogin) return stored as unknown as StoredLogin;
+  if (typeof stored === 'string') {
+    if (sessionId !== undefined) {
+      const hit = recent.get(sessionId);
+      if (hit !== undefined && hit.json === stored) return hit.login as unknown as StoredLogin;
+    }
+    let data: unknown;
+    try {
+      data = JSON.parse(stored);
+    } catch {
+      return undefined;
+    }
+    if (!isLoginShaped(data)) return undefined;
+    const login = new PackedLogin(data, stored);
+    if (sessionId !== undefined) remember(sessionId, stored, login);
+    return login as unknown as StoredLogin;
+  }
+  return isLoginShaped(stored) ? (new PackedLogin(stored, undefined) as unknown as StoredLogin) : undefined;
+}
+
+function remember(sessionId: string, json: string, login: PackedLogin): void {
+  recent.delete(sessionId);
+  if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value!);
+  recent.set(sessionId, { json, login });
+}
+
+/** Drops what {@link unpackLogin} keeps of a session whose login ended (logout, expiry). */
+export function forgetLogin(sessionId: string | undefined): void {
+  if (sessionId !== undefined) recent.delete(sessionId);
+}
+
+/** How many sessions' logins are kept for reuse (for tests). */
+export function recentLogins(): number {
+  return recent.size;
+}
+
+function isLoginShaped(data: unknown): data is object {
+  return typeof data === 'object' && data !== null && !Array.isArray(data) && typeof (data as { claims?: unknown }).claims === 'object';
+}

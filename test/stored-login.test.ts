@@ -1,0 +1,216 @@
+import { createHmac } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import type { MemoryStore, SessionData } from 'express-session';
+import request from 'supertest';
+import { recentLogins } from '../lib/stored-login.js';
+import { createApp, testOptions } from './support/app.js';
+import { fakeClock } from './support/clock.js';
+import { login, newBrowser, type Browser } from './support/flow.js';
+import { APP_BASE_URL, startProvider, type TestProvider } from './support/provider.js';
+
+/**
+ * How a login sits in the session store (lib/stored-login.ts): one JSON string, read without
+ * being written back, frozen during a request, parsed once while it stays the same. Sessions
+ * stored by an older version, with the login as an object, keep working.
+ */
+
+let op: TestProvider;
+beforeAll(async () => {
+  op = await startProvider();
+});
+afterAll(async () => {
+  await op.close();
+});
+afterEach(() => {
+  jest.useRealTimers();
+});
+
+/** A session as the store holds it: the login is whatever was stored. */
+type RawSession = Omit<SessionData, 'oidc'> & { oidc?: { login?: unknown } };
+
+function raw(store: MemoryStore, sid: string): Promise<RawSession> {
+  return new Promise((resolve, reject) =>
+    store.get(sid, (err, data) => (err || !data ? reject(err ?? new Error(`no session ${sid}`)) : resolve(data as unknown as RawSession))),
+  );
+}
+
+function put(store: MemoryStore, sid: string, data: RawSession): Promise<void> {
+  return new Promise((resolve, reject) => store.set(sid, data as unknown as SessionData, (err) => (err ? reject(err) : resolve())));
+}
+
+/** Counts the store's writes from now on. */
+function countWrites(store: MemoryStore): { readonly count: number } {
+  const counter = { count: 0 };
+  const set = store.set.bind(store);
+  store.set = (sid, data, cb) => {
+    counter.count++;
+    set(sid, data, cb);
+  };
+  return counter;
+}
+
+async function probe(browser: Browser): Promise<{ isAuthenticated: boolean; sessionId: string; claims: { sub?: string } | null }> {
+  return (await browser.app.get('/probe/oidc').expect(200)).body;
+}
+
+async function loggedIn() {
+  const { app, store } = createApp(testOptions(op));
+  const browser = newBrowser(app, op.issuer);
+  await login(browser);
+  const { sessionId } = await probe(browser);
+  return { app, store, browser, sid: sessionId };
+}
+
+describe('the stored login', () => {
+  it('is one JSON string in the store, with the tokens and the verified claims', async () => {
+    const { store, sid } = await loggedIn();
+    const stored = (await raw(store, sid)).oidc?.login;
+    expect(typeof stored).toBe('string');
+    const login = JSON.parse(stored as string);
+    expect(login).toMatchObject({ accessToken: expect.any(String), idToken: expect.any(String), tokenType: expect.any(String), claims: { sub: 'alice', iss: op.issuer } });
+    expect(login.loggedInAt).toEqual(expect.any(Number));
+  });
+
+  it('is read on every request without being written back', async () => {
+    const { store, browser, sid } = await loggedIn();
+    const before = (await raw(store, sid)).oidc?.login;
+    const writes = countWrites(store);
+    for (let i = 0; i < 5; i++) {
+      expect((await probe(browser)).claims?.sub).toBe('alice');
+      await browser.app.get('/protected').expect(200);
+    }
+    expect(writes.count).toBe(0);
+    expect((await raw(store, sid)).oidc?.login).toBe(before);
+  });
+
+  it('is packed again, not patched, when it changes (activity): the new string holds the change', async () => {
+    const { store, browser, sid } = await loggedIn();
+    const before = JSON.parse((await raw(store, sid)).oidc!.login as string);
+    const clock = fakeClock();
+    clock.advance(61);
+    const writes = countWrites(store);
+    await browser.app.get('/protected').expect(200);
+    expect(writes.count).toBe(1);
+    const after = (await raw(store, sid)).oidc!.login;
+    expect(typeof after).toBe('string');
+    expect(JSON.parse(after as string)).toEqual({ ...before, activeAt: Date.now() });
+  });
+
+  it('is frozen during a request: changing req.oidc.claims in place throws, and the store keeps the verified claims', async () => {
+    const { app, store, browser, sid } = await loggedIn();
+    app.get('/tamper', (req, res) => {
+      try {
+        (req.oidc!.claims as Record<string, unknown>).sub = 'mallory';
+        res.json({ threw: false });
+      } catch (err) {
+        res.json({ threw: err instanceof TypeError, sub: req.oidc!.claims!.sub });
+      }
+    });
+    expect((await browser.app.get('/tamper').expect(200)).body).toEqual({ threw: true, sub: 'alice' });
+    expect(JSON.parse((await raw(store, sid)).oidc!.login as string).claims.sub).toBe('alice');
+    expect((await probe(browser)).claims?.sub).toBe('alice');
+  });
+});
+
+describe('a session stored by an older version (the login as an object)', () => {
+  it('is still logged in, is not written back for being read, and is packed at its next change', async () => {
+    const { store, browser, sid } = await loggedIn();
+    const data = await raw(store, sid);
+    const asObject = JSON.parse(data.oidc!.login as string);
+    await put(store, sid, { ...data, oidc: { ...data.oidc, login: asObject } });
+    const writes = countWrites(store);
+    expect(await probe(browser)).toMatchObject({ isAuthenticated: true, claims: { sub: 'alice' } });
+    await browser.app.get('/protected').expect(200);
+    expect(writes.count).toBe(0);
+    expect((await raw(store, sid)).oidc?.login).toEqual(asObject);
+
+    const clock = fakeClock();
+    clock.advance(61);
+    await browser.app.get('/protected').expect(200);
+    expect(writes.count).toBe(1);
+    const packed = (await raw(store, sid)).oidc?.login;
+    expect(typeof packed).toBe('string');
+    expect(JSON.parse(packed as string)).toEqual({ ...asObject, activeAt: Date.now() });
+  });
+});
+
+describe('a stored login that is not one', () => {
+  it.each([
+    ['JSON cut short', '{"accessToken":"x","claims":{"sub":'],
+    ['a JSON string', JSON.stringify('alice')],
+    ['a JSON array', '[1,2,3]'],
+    ['JSON without claims', JSON.stringify({ accessToken: 'x', tokenType: 'bearer' })],
+    ['a number', 42],
+  ])('(%s) is dropped: not logged in, 401 for the API, no crash, and the session is saved without it', async (_name, bad) => {
+    const { store, browser, sid } = await loggedIn();
+    const data = await raw(store, sid);
+    await put(store, sid, { ...data, oidc: { ...data.oidc, login: bad } });
+    expect((await probe(browser)).isAuthenticated).toBe(false);
+    expect((await browser.app.get('/protected').set('Accept', 'application/json').expect(401)).body.error).toBe('unauthenticated');
+    expect((await raw(store, sid)).oidc?.login).toBeUndefined();
+  });
+});
+
+describe('reading a session\'s login again', () => {
+  /** A probe that remembers the login object each request saw. */
+  function withProbe(app: ReturnType<typeof createApp>['app']): object[] {
+    const seen: object[] = [];
+    app.get('/seen', (req, res) => {
+      seen.push(req.session.oidc!.login!);
+      res.json({ name: req.oidc!.claims!.name ?? null });
+    });
+    return seen;
+  }
+
+  it('reuses the parsed login while the stored string is the same, and reads a changed one anew', async () => {
+    const { app, store, browser, sid } = await loggedIn();
+    const seen = withProbe(app);
+    await browser.app.get('/seen').expect(200);
+    await browser.app.get('/seen').expect(200);
+    expect(seen[1]).toBe(seen[0]);
+    // Another instance changes the stored login (a refresh, an update of the profile).
+    const data = await raw(store, sid);
+    const changed = { ...JSON.parse(data.oidc!.login as string), claims: { ...JSON.parse(data.oidc!.login as string).claims, name: 'Alice L.' } };
+    await put(store, sid, { ...data, oidc: { ...data.oidc, login: JSON.stringify(changed) } });
+    expect((await browser.app.get('/seen').expect(200)).body.name).toBe('Alice L.');
+    expect(seen[2]).not.toBe(seen[0]);
+  });
+
+  it('does not give one session another session\'s login, even with the same string stored', async () => {
+    const { app, store, browser, sid } = await loggedIn();
+    const seen = withProbe(app);
+    await browser.app.get('/seen').expect(200);
+    // A second session holding a byte-identical copy of the login: a login of its own all the same.
+    const data = await raw(store, sid);
+    await put(store, 'copied-session-id', data);
+    await request(app).get('/seen').set('Cookie', `sid=${signedSid('copied-session-id')}`).expect(200);
+    expect(seen).toHaveLength(2);
+    expect(seen[1]).not.toBe(seen[0]);
+    expect(seen[1]).toEqual(seen[0]);
+  });
+
+  it('forgets a session\'s login at logout', async () => {
+    const { app, browser } = await loggedIn();
+    withProbe(app);
+    await browser.app.get('/seen').expect(200);
+    const before = recentLogins();
+    await browser.app.post('/logout').set('Origin', APP_BASE_URL).expect(303);
+    expect(recentLogins()).toBe(before - 1);
+  });
+
+  it('keeps at most 500 sessions\' logins', async () => {
+    const { app, store, sid } = await loggedIn();
+    const data = await raw(store, sid);
+    for (let i = 0; i < 520; i++) await put(store, `many-${i}`, data);
+    for (let i = 0; i < 520; i++) {
+      expect((await request(app).get('/probe/oidc').set('Cookie', `sid=${signedSid(`many-${i}`)}`).expect(200)).body.isAuthenticated).toBe(true);
+    }
+    expect(recentLogins()).toBe(500);
+  });
+});
+
+/** An express-session cookie value for session id `id` (the test app's secret). */
+function signedSid(id: string): string {
+  const mac = createHmac('sha256', 'test-session-secret').update(id).digest('base64').replace(/=+$/, '');
+  return encodeURIComponent(`s:${id}.${mac}`);
+}
