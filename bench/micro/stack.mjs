@@ -8,11 +8,21 @@
  * Where the HTTP benchmark's per-round ratios span 0.6–1.8× on a shared machine, this one pairs
  * blocks a few milliseconds apart in one process (same JIT, same heap, same machine load) and
  * gives the ratio's median with a bootstrap 95% confidence interval: it says whether the
- * difference is measurable at all, and how large it is at most. A third arm, the floor with two
- * empty middleware layers in the same places as ours, tells what being middleware costs.
+ * difference is measurable at all, and how large it is at most. More arms tell where a difference
+ * comes from:
+ *   layers     the floor with two empty middleware layers in the same places as ours (what being
+ *              middleware costs);
+ *   packed     the floor storing its login as one JSON string as ours does (what that storage is
+ *              worth: express-session hashes a session 3–4 times per request);
+ *   floormiss, oursmiss   600 sessions taking turns, more than ours keeps parsed logins of (500),
+ *              so that every one of our requests parses its login.
  *
- *   npm run build && node bench/micro/stack.mjs      (about 70 s)
- *   BENCH_STACK_BLOCKS=60 BENCH_STACK_N=2000 node bench/micro/stack.mjs
+ * Ours and "packed" hold the login as ours stores it (one JSON string, lib/stored-login.ts), the
+ * floor and "layers" as a hand-written app would (an object): the same data. No arm may write
+ * its session during the measured requests, except ours noting activity once a minute (checked).
+ *
+ *   npm run build && node bench/micro/stack.mjs      (about 60 s)
+ *   BENCH_STACK_BLOCKS=300 BENCH_STACK_N=200 BENCH_STACK_ARMS=floor,ours node bench/micro/stack.mjs
  *   BENCH_STACK_ARMS=ours node --cpu-prof bench/micro/stack.mjs   (one arm, profiled)
  */
 import express from 'express';
@@ -21,10 +31,16 @@ import signature from 'cookie-signature';
 import inject from 'light-my-request';
 import { oidcLogin, requireAuth } from '../../dist/index.js';
 
-const BLOCKS = Number(process.env.BENCH_STACK_BLOCKS ?? 300);
-const N = Number(process.env.BENCH_STACK_N ?? 200);
+// Short blocks, many of them: arms a few milliseconds apart see the same machine.
+const BLOCKS = Number(process.env.BENCH_STACK_BLOCKS ?? 1500);
+const N = Number(process.env.BENCH_STACK_N ?? 20);
 const DEADLINE = Date.now() + Number(process.env.BENCH_STACK_MAX_SECONDS ?? 300) * 1000;
 const SECRET = 'bench-session-secret-0123456789abcdef0123456789';
+/**
+ * "oursmiss" takes turns among more sessions than ours keeps parsed logins of (500), so that every
+ * request parses its login; "floormiss" is the floor taking turns among as many sessions.
+ */
+const MISS_SESSIONS = 600;
 const ISSUER = 'https://idp.example.com';
 
 /** The stored login in express-oidc-login's shape, the same bytes for every arm. */
@@ -59,7 +75,7 @@ function build(kind) {
     }),
   );
   const pass = (_req, _res, next) => next();
-  if (kind === 'ours') {
+  if (kind === 'ours' || kind === 'oursmiss') {
     app.use(oidcLogin({ issuer: ISSUER, clientId: 'bench-client', clientSecret: 'bench-client-secret-0123456789abcdef', baseUrl: 'http://127.0.0.1:3000', logger: false }));
     app.get('/api/me', requireAuth(), (req, res) => {
       ok++;
@@ -68,7 +84,8 @@ function build(kind) {
   } else {
     if (kind === 'layers') app.use(pass);
     const check = (req, res) => {
-      const login = req.session.oidc?.login;
+      const stored = req.session.oidc?.login;
+      const login = kind === 'packed' ? stored && JSON.parse(stored) : stored;
       if (!login) {
         res.status(401).json({ error: 'unauthenticated' });
         return;
@@ -79,16 +96,28 @@ function build(kind) {
     if (kind === 'layers') app.get('/api/me', pass, check);
     else app.get('/api/me', check);
   }
-  const sid = `sid-${kind}-0123456789abcdef012345`;
   const expires = new Date(Date.now() + 24 * 60 * 60 * 1000);
-  store.set(sid, { cookie: { originalMaxAge: 24 * 60 * 60 * 1000, expires, httpOnly: true, path: '/', sameSite: 'lax', secure: false }, oidc: { login: storedLogin('u1') } }, () => {});
-  const cookie = `connect.sid=${encodeURIComponent(`s:${signature.sign(sid, SECRET)}`)}`;
-  return { app, cookie };
+  const cookies = [];
+  for (let i = 0; i < (kind === 'oursmiss' || kind === 'floormiss' ? MISS_SESSIONS : 1); i++) {
+    const sid = `sid-${kind}-${i}-0123456789abcdef012345`;
+    const login = kind === 'floor' || kind === 'layers' || kind === 'floormiss' ? storedLogin(`u${i}`) : JSON.stringify(storedLogin(`u${i}`));
+    store.set(sid, { cookie: { originalMaxAge: 24 * 60 * 60 * 1000, expires, httpOnly: true, path: '/', sameSite: 'lax', secure: false }, oidc: { login } }, () => {});
+    cookies.push(`connect.sid=${encodeURIComponent(`s:${signature.sign(sid, SECRET)}`)}`);
+  }
+  // From here on a write is a difference between the arms: counted, and checked at the end.
+  const arm = { app, cookies, turn: 0, writes: 0 };
+  const set = store.set.bind(store);
+  store.set = (...args) => {
+    arm.writes++;
+    return set(...args);
+  };
+  return arm;
 }
 
-// BENCH_STACK_ARMS=ours runs one arm alone (for --cpu-prof); the ratios need all three.
-const ARM_NAMES = (process.env.BENCH_STACK_ARMS ?? 'floor,ours,layers').split(',');
-const arms = ARM_NAMES.map((name) => ({ name, ...build(name), perRequest: [] }));
+// BENCH_STACK_ARMS=ours runs one arm alone (for --cpu-prof); the ratios need the floor and ours.
+const ARM_NAMES = (process.env.BENCH_STACK_ARMS ?? 'floor,ours,layers,packed,floormiss,oursmiss').split(',');
+const started = Date.now();
+const arms = ARM_NAMES.map((name) => Object.assign(build(name), { name, perRequest: [] }));
 
 async function block(arm, n) {
   // BENCH_STACK_GC=1 (with --expose-gc) starts each block from a collected heap. Off by default:
@@ -98,7 +127,7 @@ async function block(arm, n) {
   const before = ok;
   const c0 = process.cpuUsage();
   for (let i = 0; i < n; i++) {
-    const res = await inject(arm.app, { method: 'GET', url: '/api/me', headers: { cookie: arm.cookie, accept: 'application/json' } });
+    const res = await inject(arm.app, { method: 'GET', url: '/api/me', headers: { cookie: arm.cookies[arm.turn++ % arm.cookies.length], accept: 'application/json' } });
     if (res.statusCode !== 200) throw new Error(`${arm.name}: HTTP ${res.statusCode} ${res.payload}`);
   }
   const c = process.cpuUsage(c0);
@@ -113,7 +142,7 @@ for (let b = 0; b < BLOCKS && Date.now() < DEADLINE; b++) {
   // Rotate the order each block so that no arm always runs first (or right after a GC of another's garbage).
   const order = arms.map((_, i) => arms[(i + b) % arms.length]);
   for (const arm of order) arm.perRequest.push(await block(arm, N));
-  if ((b + 1) % 10 === 0) console.error(`stack: block ${b + 1}/${BLOCKS}`);
+  if ((b + 1) % 100 === 0) console.error(`stack: block ${b + 1}/${BLOCKS}`);
 }
 
 const median = (xs) => {
@@ -132,21 +161,32 @@ function ratio(a, b) {
   return { median: median(ratios), low: boots[Math.floor(0.025 * boots.length)], high: boots[Math.floor(0.975 * boots.length)], min: Math.min(...ratios), max: Math.max(...ratios) };
 }
 
-if (arms.length !== 3) {
+const byName = Object.fromEntries(arms.map((arm) => [arm.name, arm]));
+// Ours notes the user's activity once a minute (idleDuration), a write the others do not make.
+const activityWrites = Math.ceil((Date.now() - started) / 60_000);
+for (const arm of arms) {
+  const allowed = arm.name === 'ours' || arm.name === 'oursmiss' || arm.name === 'floormiss' ? activityWrites * arm.cookies.length : 0;
+  if (arm.writes > allowed) throw new Error(`${arm.name}: the session was written ${arm.writes} times during the measured requests (${allowed} expected at most)`);
+}
+const { floor, ours, oursmiss, floormiss, layers, packed } = byName;
+if (!floor || !ours) {
   for (const arm of arms) console.log(`${arm.name}: ${median(arm.perRequest).toFixed(2)} µs CPU per request (median of ${arm.perRequest.length} blocks)`);
   process.exit(0);
 }
-const [floor, ours, layers] = arms;
 const blocks = floor.perRequest.length;
 console.log(`${blocks} blocks of ${N} requests per arm, order rotated; CPU µs per request (median over blocks):`);
-for (const arm of arms) console.log(`  ${arm.name.padEnd(7)} ${median(arm.perRequest).toFixed(2).padStart(7)} µs`);
+for (const arm of arms) console.log(`  ${arm.name.padEnd(9)} ${median(arm.perRequest).toFixed(2).padStart(7)} µs`);
 for (const [label, a, b] of [
   ['ours ÷ floor', ours, floor],
+  ['600 sessions in turn: ours ÷ floor', oursmiss, floormiss],
   ['floor+2 empty layers ÷ floor', layers, floor],
   ['ours ÷ floor+2 empty layers', ours, layers],
+  ['floor, login as a string ÷ floor', packed, floor],
+  ['ours ÷ floor, login as a string', ours, packed],
 ]) {
+  if (!a || !b) continue;
   const r = ratio(a.perRequest, b.perRequest);
-  console.log(`${label.padEnd(30)} ${r.median.toFixed(4)}× (95% CI ${r.low.toFixed(4)}–${r.high.toFixed(4)}; blocks ${r.min.toFixed(3)}–${r.max.toFixed(3)})`);
+  console.log(`${label.padEnd(36)} ${r.median.toFixed(4)}× (95% CI ${r.low.toFixed(4)}–${r.high.toFixed(4)}; blocks ${r.min.toFixed(3)}–${r.max.toFixed(3)})`);
 }
 const added = median(ours.perRequest.map((x, i) => x - floor.perRequest[i]));
-console.log(`express-oidc-login adds ${added.toFixed(2)} µs per authenticated request in the whole stack (median of paired blocks).`);
+console.log(`express-oidc-login adds ${added.toFixed(2)} µs per authenticated request in the whole stack (median of paired blocks; negative: it saves).`);
