@@ -5,6 +5,7 @@ import { protectedFetch } from './resource-fetch.js';
 import { fetchUserInfo } from './userinfo.js';
 import type { OidcRequest } from './session.js';
 import type { LoginClaims, OidcContext, StoredLogin } from './types.js';
+import { loginOf } from './stored-login.js';
 
 /**
  * `req.oidc`. It holds only the request and reads the session on access, so an authenticated
@@ -25,7 +26,7 @@ class RequestContext implements OidcContext {
   }
 
   get #login(): StoredLogin | undefined {
-    return this.#req.session?.oidc?.login;
+    return loginOf(this.#req);
   }
 
   /** The login's provider; without a login, the app-level entry. */

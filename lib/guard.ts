@@ -7,6 +7,7 @@ import type { Next, OidcRequest } from './session.js';
 import { isValidAcrValues, isValidMaxAge, stepUpAnswered, stepUpChallenge, stepUpFailed, stepUpParams, unmetStepUp, type StepUp, type Unmet } from './step-up.js';
 import type { AuthenticatedOidcContext, LoginClaims, OidcContext } from './types.js';
 import { safeReturnTo } from './url.js';
+import { loginOf } from './stored-login.js';
 
 /**
  * A claim check for {@link requireAuth}: true lets the request through, false answers 403. It is
@@ -102,7 +103,7 @@ export function requireAuth(...args: (RequireAuthOptions | ClaimCheck)[]): Requi
       );
       return;
     }
-    const login = r.session.oidc?.login;
+    const login = loginOf(r);
     if (login && config.autoRefresh && needsRefresh(login, config)) {
       // Only an expired (or nearly expired) access token costs anything here: one refresh,
       // shared with the session's other requests.
@@ -180,7 +181,7 @@ function authorize(
     return;
   }
   if (stepUp) {
-    const login = (req as OidcRequest).session?.oidc?.login;
+    const login = loginOf(req as OidcRequest);
     const now = Date.now();
     const unmet = login && unmetStepUp(login, stepUp, config, now);
     if (unmet) {

@@ -14,7 +14,7 @@ import { loginHandler } from './routes/login.js';
 import { logoutHandler } from './routes/logout.js';
 import { dropEndedLogin, guardSessionStore } from './session-index.js';
 import type { Next, OidcRequest } from './session.js';
-import { forgetLogin, packLogin, unpackLogin } from './stored-login.js';
+import { forgetLogin, loginOf, packLogin, unpackLogin } from './stored-login.js';
 import { createPendingLogins } from './transactions.js';
 import type { StoredOidcState } from './types.js';
 
@@ -112,7 +112,7 @@ function sharedLogoutHandler(providers: ProviderSet): Handler {
   // Not logged in: the app-level logout options (postLogoutRedirectUri).
   const notLoggedIn = logoutHandler(providers.app.config, providers.app.provider);
   return function logout(req: OidcRequest, res: ServerResponse): Promise<void> {
-    const login = req.session?.oidc?.login;
+    const login = loginOf(req);
     const entry = login && providers.of(login);
     return (entry ? handlers.get(entry)! : notLoggedIn)(req, res);
   };

@@ -1,3 +1,5 @@
+import { isPackedLogin } from './stored-login.js';
+
 /**
  * Token material out of the errors the app's error handler is given (and may log): openid-client's
  * errors carry the response they failed on, so a malformed token response puts its access, refresh
@@ -58,10 +60,11 @@ function scrub(value: unknown, depth: number, seen: Seen): unknown {
     for (const v of value) copy.push(scrub(v, depth + 1, seen));
     return copy;
   }
-  if (!isPlainObject(value)) return value;
+  // A stored login (frozen, its JSON with every token in it): its members, scrubbed, as a plain copy.
+  if (!isPlainObject(value) && !isPackedLogin(value)) return value;
   const copy: Record<string, unknown> = {};
   seen.copies.set(value, copy);
-  for (const [key, v] of Object.entries(value)) {
+  for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
     copy[key] = TOKEN_MEMBERS.has(key) && v !== undefined ? REDACTED : scrub(v, depth + 1, seen);
   }
   return copy;

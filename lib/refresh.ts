@@ -7,7 +7,7 @@ import { OidcError } from './errors.js';
 import { emit } from './events.js';
 import { providerError, type Provider } from './provider.js';
 import { requireSession, saveSession, type OidcRequest } from './session.js';
-import { packLogin, unpackLogin } from './stored-login.js';
+import { loginOf, packLogin, unpackLogin } from './stored-login.js';
 import { errorInTokenResponse } from './tokens.js';
 import type { StoredLogin } from './types.js';
 
@@ -72,8 +72,8 @@ export async function getAccessToken(
   provider: Provider,
   options: { forceRefresh?: boolean } = {},
 ): Promise<string> {
-  const session = requireSession(req);
-  const login = session.oidc?.login;
+  requireSession(req);
+  const login = loginOf(req);
   if (!login) throw unauthenticated(NOT_LOGGED_IN);
   if (!(options.forceRefresh === true && login.refreshToken !== undefined) && !needsRefresh(login, config)) return login.accessToken;
   const refreshToken = login.refreshToken;
@@ -108,7 +108,7 @@ async function settle(
   leader: boolean,
 ): Promise<string> {
   const session = requireSession(req);
-  const login = session.oidc?.login;
+  const login = loginOf(req);
   if (outcome.ended) {
     if (login && login.refreshToken === usedRefreshToken) {
       delete session.oidc!.login;

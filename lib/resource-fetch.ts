@@ -5,6 +5,7 @@ import { OidcError } from './errors.js';
 import type { Provider } from './provider.js';
 import { getAccessToken } from './refresh.js';
 import { requireSession, type OidcRequest } from './session.js';
+import { loginOf } from './stored-login.js';
 
 const debug = createDebug('express-oidc-login:fetch');
 
@@ -73,7 +74,8 @@ export async function protectedFetch(
   }
   const accessToken = await getAccessToken(req, config, provider);
   // Read after getAccessToken(): a refresh replaces the token and the key it is bound to together.
-  const login = requireSession(req).oidc?.login;
+  requireSession(req);
+  const login = loginOf(req);
   if (!login || login.accessToken !== accessToken) {
     throw new OidcError('ERR_OIDC_UNAUTHENTICATED', 401, 'The login ended while its access token was being renewed. Log in again.');
   }

@@ -88,7 +88,7 @@ import type { ResolvedConfig } from './config.js';
 import { OidcError } from './errors.js';
 import type { OidcRequest } from './session.js';
 import type { StoredLogin } from './types.js';
-import { forgetLogin } from './stored-login.js';
+import { forgetLogin, loginOf } from './stored-login.js';
 
 const debug = createDebug('express-oidc-login:session-index');
 
@@ -191,7 +191,7 @@ function memoryKey(iss: string, value: string): string {
  * `oidcLogin()` instance. Map lookups only: no I/O, no crypto.
  */
 export function isEnded(req: OidcRequest, config: ResolvedConfig): boolean {
-  const login = req.session?.oidc?.login;
+  const login = loginOf(req);
   if (!login) return false;
   const registry = registries.get(config);
   if (!registry) return false;
@@ -348,7 +348,7 @@ function indexTtl(req: OidcRequest, config: ResolvedConfig): number {
 export async function indexLogin(req: OidcRequest, config: ResolvedConfig): Promise<void> {
   if (config.backchannelLogoutPath === false) return;
   const store = req.sessionStore;
-  const login = req.session?.oidc?.login;
+  const login = loginOf(req);
   const sessionId = req.sessionID;
   if (!store || !login || typeof sessionId !== 'string') {
     debug('not indexing this login: %s', !store ? 'req.sessionStore is missing (is express-session mounted?)' : 'no login or session id');

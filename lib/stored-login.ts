@@ -1,3 +1,5 @@
+import { inspect } from 'node:util';
+import type { OidcRequest } from './session.js';
 import type { StoredLogin } from './types.js';
 
 /**
@@ -32,6 +34,19 @@ class PackedLogin {
   toJSON(): string | object {
     return this.#json ?? { ...this };
   }
+
+  /** `console.log(req.session)` and `util.inspect` show the login without its tokens. */
+  [inspect.custom](): object {
+    const shown = { ...this } as Record<string, unknown>;
+    for (const key of ['idToken', 'accessToken', 'refreshToken']) if (shown[key] !== undefined) shown[key] = '[REDACTED]';
+    if (shown.dpop !== undefined) shown.dpop = '[REDACTED]';
+    return shown;
+  }
+}
+
+/** True for a login as {@link packLogin} and {@link unpackLogin} make it. */
+export function isPackedLogin(value: unknown): boolean {
+  return value instanceof PackedLogin;
 }
 
 /** Freezes the login and everything in it (JSON data: objects and arrays, no cycles). */
@@ -49,6 +64,7 @@ function deepFreeze(value: object): void {
  * hold, so this request sees what the next ones will), frozen, with its JSON kept.
  */
 export function packLogin(login: StoredLogin): Readonly<StoredLogin> {
+  if (login instanceof PackedLogin) return login;
   const json = JSON.stringify(login);
   return new PackedLogin(JSON.parse(json) as object, json) as unknown as StoredLogin;
 }
@@ -59,8 +75,13 @@ export function packLogin(login: StoredLogin): Readonly<StoredLogin> {
  * again. At most {@link RECENT_MAX} sessions, the oldest read dropped first; an entry is replaced
  * when the session's stored login changes, and forgotten when the session ends here.
  */
-const recent = new Map<string, { readonly json: string; readonly login: PackedLogin }>();
+const recent = new Map<string, { readonly json: string; readonly login: PackedLogin; readonly at: number }>();
 const RECENT_MAX = 500;
+/**
+ * How long an entry is kept at most (an active session's login changes once a minute anyway, when
+ * its activity is noted): the tokens of a session that ended elsewhere do not stay in memory.
+ */
+const RECENT_MS = 2 * 60_000;
 
 /**
  * The login of a session as the store gave it: a string (this version), a plain object (an older
@@ -90,9 +111,29 @@ export function unpackLogin(stored: unknown, sessionId?: string): Readonly<Store
 }
 
 function remember(sessionId: string, json: string, login: PackedLogin): void {
+  const now = Date.now();
   recent.delete(sessionId);
-  if (recent.size >= RECENT_MAX) recent.delete(recent.keys().next().value!);
-  recent.set(sessionId, { json, login });
+  // Oldest first (insertion order): drop the expired ones, then one more if full.
+  for (const [id, entry] of recent) {
+    if (now - entry.at <= RECENT_MS && recent.size < RECENT_MAX) break;
+    recent.delete(id);
+  }
+  recent.set(sessionId, { json, login, at: now });
+}
+
+/**
+ * The request's login wherever it is read: unpacked (and put back) when the session holds it as
+ * the store gave it, as after `req.session.reload()` or before the middleware ran; a stored value
+ * that is not a login is removed.
+ */
+export function loginOf(req: OidcRequest): Readonly<StoredLogin> | undefined {
+  const oidc = req.session?.oidc;
+  const stored: unknown = oidc?.login;
+  if (stored === undefined || stored instanceof PackedLogin) return stored as Readonly<StoredLogin> | undefined;
+  const login = unpackLogin(stored, req.sessionID);
+  if (login) oidc!.login = login;
+  else delete oidc!.login;
+  return login;
 }
 
 /** Drops what {@link unpackLogin} keeps of a session whose login ended (logout, expiry). */
@@ -100,11 +141,17 @@ export function forgetLogin(sessionId: string | undefined): void {
   if (sessionId !== undefined) recent.delete(sessionId);
 }
 
-/** How many sessions' logins are kept for reuse (for tests). */
-export function recentLogins(): number {
-  return recent.size;
+/** The ids of the sessions whose logins are kept for reuse (for tests). */
+export function recentLogins(): string[] {
+  return [...recent.keys()];
 }
 
+/**
+ * A login's shape: an object with claims and an access token. A top-level "__proto__" (an own
+ * member after JSON.parse) is refused: copied onto the login it would replace its prototype.
+ */
 function isLoginShaped(data: unknown): data is object {
-  return typeof data === 'object' && data !== null && !Array.isArray(data) && typeof (data as { claims?: unknown }).claims === 'object';
+  if (typeof data !== 'object' || data === null || Array.isArray(data) || Object.hasOwn(data, '__proto__')) return false;
+  const { claims, accessToken } = data as { claims?: unknown; accessToken?: unknown };
+  return typeof claims === 'object' && claims !== null && !Array.isArray(claims) && typeof accessToken === 'string';
 }

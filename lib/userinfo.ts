@@ -7,7 +7,7 @@ import { dpopKey } from './dpop.js';
 import { OidcError } from './errors.js';
 import { providerError, type Provider } from './provider.js';
 import { getAccessToken } from './refresh.js';
-import { packLogin } from './stored-login.js';
+import { loginOf, packLogin } from './stored-login.js';
 import { requireSession, saveSession, type OidcRequest } from './session.js';
 import { fetchProfile, tokensOf } from './profile.js';
 
@@ -19,7 +19,8 @@ const debug = createDebug('express-oidc-login:userinfo');
  */
 export async function fetchUserInfo(req: OidcRequest, config: ResolvedConfig, provider: Provider): Promise<Record<string, unknown>> {
   const accessToken = await getAccessToken(req, config, provider);
-  const current = requireSession(req).oidc?.login;
+  requireSession(req);
+  const current = loginOf(req);
   const sub = current?.claims.sub;
   if (sub === undefined) throw loginEnded();
   const configuration = await provider.getConfiguration();
@@ -39,7 +40,7 @@ export async function fetchUserInfo(req: OidcRequest, config: ResolvedConfig, pr
   }
   // Read again: the login may have ended (or changed) while the request was out.
   const session = requireSession(req);
-  const login = session.oidc?.login;
+  const login = loginOf(req);
   if (!login || login.claims.sub !== sub) throw loginEnded();
   session.oidc!.login = packLogin({ ...login, user, ...(claims && { claims }) });
   await saveSession(session);

@@ -1,8 +1,11 @@
 import { createHmac } from 'node:crypto';
+import { inspect } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { MemoryStore, SessionData } from 'express-session';
 import request from 'supertest';
-import { recentLogins } from '../lib/stored-login.js';
+import { redactTokens } from '../lib/redact.js';
+import { packLogin, recentLogins } from '../lib/stored-login.js';
+import type { StoredLogin } from '../lib/types.js';
 import { createApp, testOptions } from './support/app.js';
 import { fakeClock } from './support/clock.js';
 import { login, newBrowser, type Browser } from './support/flow.js';
@@ -141,6 +144,9 @@ describe('a stored login that is not one', () => {
     ['a JSON array', '[1,2,3]'],
     ['JSON without claims', JSON.stringify({ accessToken: 'x', tokenType: 'bearer' })],
     ['a number', 42],
+    ['claims null', JSON.stringify({ accessToken: 'x', tokenType: 'bearer', claims: null })],
+    ['no access token', JSON.stringify({ tokenType: 'bearer', claims: { sub: 'alice' } })],
+    ['a top-level "__proto__"', '{"__proto__":{"toJSON":1},"accessToken":"x","tokenType":"bearer","claims":{"sub":"alice"}}'],
   ])('(%s) is dropped: not logged in, 401 for the API, no crash, and the session is saved without it', async (_name, bad) => {
     const { store, browser, sid } = await loggedIn();
     const data = await raw(store, sid);
@@ -190,12 +196,12 @@ describe('reading a session\'s login again', () => {
   });
 
   it('forgets a session\'s login at logout', async () => {
-    const { app, browser } = await loggedIn();
+    const { app, browser, sid } = await loggedIn();
     withProbe(app);
     await browser.app.get('/seen').expect(200);
-    const before = recentLogins();
+    expect(recentLogins()).toContain(sid);
     await browser.app.post('/logout').set('Origin', APP_BASE_URL).expect(303);
-    expect(recentLogins()).toBe(before - 1);
+    expect(recentLogins()).not.toContain(sid);
   });
 
   it('keeps at most 500 sessions\' logins', async () => {
@@ -205,7 +211,7 @@ describe('reading a session\'s login again', () => {
     for (let i = 0; i < 520; i++) {
       expect((await request(app).get('/probe/oidc').set('Cookie', `sid=${signedSid(`many-${i}`)}`).expect(200)).body.isAuthenticated).toBe(true);
     }
-    expect(recentLogins()).toBe(500);
+    expect(recentLogins()).toHaveLength(500);
   });
 });
 
@@ -214,3 +220,75 @@ function signedSid(id: string): string {
   const mac = createHmac('sha256', 'test-session-secret').update(id).digest('base64').replace(/=+$/, '');
   return encodeURIComponent(`s:${id}.${mac}`);
 }
+
+describe('the login read outside the middleware\'s own step', () => {
+  it('is unpacked after req.session.reload(): the claims and the access token are the stored ones', async () => {
+    const { app, store, browser, sid } = await loggedIn();
+    app.get('/reloaded', (req, res) => {
+      req.session.reload(async (err: unknown) => {
+        if (err) {
+          res.status(500).json({ err: String(err) });
+          return;
+        }
+        res.json({ typeBefore: typeof (req.session.oidc as { login?: unknown }).login, sub: req.oidc!.claims?.sub ?? null, token: await req.oidc!.getAccessToken() });
+      });
+    });
+    const body = (await browser.app.get('/reloaded').expect(200)).body;
+    const stored = JSON.parse((await raw(store, sid)).oidc!.login as string);
+    expect(body).toEqual({ typeBefore: 'string', sub: 'alice', token: stored.accessToken });
+  });
+});
+
+describe('what a session\'s logins leave in memory', () => {
+  it('is dropped two minutes after it was read, when other sessions are read', async () => {
+    const first = await loggedIn();
+    expect(recentLogins()).toContain(first.sid);
+    const clock = fakeClock();
+    clock.advance(121);
+    const data = await raw(first.store, first.sid);
+    await put(first.store, 'later-session', data);
+    await request(first.app).get('/probe/oidc').set('Cookie', `sid=${signedSid('later-session')}`).expect(200);
+    expect(recentLogins()).toEqual(['later-session']);
+  });
+
+  it('is forgotten for the old session id when the browser logs in again (a new session id)', async () => {
+    const { browser, sid } = await loggedIn();
+    expect(recentLogins()).toContain(sid);
+    await login(browser);
+    const { sessionId } = await probe(browser);
+    expect(sessionId).not.toBe(sid);
+    expect(recentLogins()).not.toContain(sid);
+    expect(recentLogins()).toContain(sessionId);
+  });
+
+  it('shows no tokens when the session is inspected or an error carrying the login is redacted', async () => {
+    const { app, browser } = await loggedIn();
+    app.get('/inspect', (req, res) => {
+      const login = req.session.oidc!.login!;
+      res.json({
+        inspected: inspect(req.session, { depth: 10 }),
+        redacted: JSON.stringify(redactTokens(new Error('x', { cause: { login } })).cause),
+        accessToken: login.accessToken,
+        idToken: login.idToken,
+      });
+    });
+    const body = (await browser.app.get('/inspect').expect(200)).body;
+    for (const out of [body.inspected, body.redacted]) {
+      expect(out).toContain('alice');
+      expect(out).not.toContain(body.accessToken);
+      expect(out).not.toContain(body.idToken);
+    }
+  });
+});
+
+describe('packLogin()', () => {
+  it('takes a login it made as it is (no second encoding), and copies plain data', () => {
+    const data: StoredLogin = { accessToken: 'a', tokenType: 'bearer', claims: { iss: 'https://op.example', sub: 'alice', aud: 'app', exp: 2, iat: 1 }, loggedInAt: 1, activeAt: 1 };
+    const packed = packLogin(data);
+    expect(packLogin(packed as StoredLogin)).toBe(packed);
+    expect({ ...packed }).toEqual(data);
+    expect(JSON.parse(JSON.stringify({ login: packed })).login).toBe(JSON.stringify(data));
+    expect(Object.isFrozen(packed.claims)).toBe(true);
+    expect(Object.isFrozen(data.claims)).toBe(false);
+  });
+});

@@ -13,7 +13,7 @@ import { redirect } from './respond.js';
 import type { AfterCallback } from '../config.js';
 import { emit } from '../events.js';
 import { indexLogin } from '../session-index.js';
-import { packLogin } from '../stored-login.js';
+import { forgetLogin, packLogin } from '../stored-login.js';
 import type { StoredLogin } from '../types.js';
 import { userInfoAtLogin } from '../userinfo.js';
 import { fetchProfile } from '../profile.js';
@@ -192,7 +192,10 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
 
       const carried = pending.carryOver(req);
       // A new session id at login (no session fixation); other tabs' pending logins come along.
+      const previousId = req.sessionID;
       const fresh = await regenerateSession(req);
+      // A login the old session held (a step-up, a second login) is not kept for reuse.
+      forgetLogin(previousId);
       const stored = packLogin(login);
       fresh.oidc = carried ? { login: stored, tx: carried } : { login: stored };
       try {

@@ -8,7 +8,7 @@ import { providerError, type Provider } from '../provider.js';
 import { markSessionEnded } from '../session-index.js';
 import { requireSession, type OidcRequest } from '../session.js';
 import type { Session, SessionData } from 'express-session';
-import { forgetLogin } from '../stored-login.js';
+import { forgetLogin, loginOf } from '../stored-login.js';
 
 const debug = createDebug('express-oidc-login:logout');
 
@@ -38,7 +38,7 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
     assertSameOrigin(req, appOrigin);
     const status = req.method === 'POST' ? 303 : 302;
     const session = requireSession(req);
-    const login = session.oidc?.login;
+    const login = loginOf(req);
     if (!login) {
       redirect(res, status, postLogout);
       return;
