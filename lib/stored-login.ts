@@ -110,13 +110,19 @@ export function unpackLogin(stored: unknown, sessionId?: string): Readonly<Store
   return isLoginShaped(stored) ? (new PackedLogin(stored, undefined) as unknown as StoredLogin) : undefined;
 }
 
+/** When the expired entries are looked for next (at most every 10 s, and whenever the map is full). */
+let nextSweep = 0;
+
 function remember(sessionId: string, json: string, login: PackedLogin): void {
   const now = Date.now();
   recent.delete(sessionId);
-  // Oldest first (insertion order): drop the expired ones, then one more if full.
-  for (const [id, entry] of recent) {
-    if (now - entry.at <= RECENT_MS && recent.size < RECENT_MAX) break;
-    recent.delete(id);
+  if (recent.size >= RECENT_MAX || now >= nextSweep) {
+    nextSweep = now + 10_000;
+    // Oldest first (insertion order): drop the expired ones, then one more if full.
+    for (const [id, entry] of recent) {
+      if (now - entry.at <= RECENT_MS && recent.size < RECENT_MAX) break;
+      recent.delete(id);
+    }
   }
   recent.set(sessionId, { json, login, at: now });
 }
