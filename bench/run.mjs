@@ -329,7 +329,7 @@ async function profilePhase() {
 
 /** The in-process micro-benchmarks (bench/micro/), each in its own process; their output verbatim. */
 async function microPhase() {
-  for (const name of ['middleware', 'crypto', 'stack']) {
+  for (const name of ['middleware', 'crypto', 'stack', 'http-pair']) {
     const out = await run(process.execPath, [path.join(here, 'micro', `${name}.mjs`)], 240_000);
     results.micro[name] = out.trim();
     log(`micro ${name}: ${out.trim().split('\n').at(-1)}`);
@@ -495,6 +495,15 @@ function targets() {
       met: high <= 1.0 ? 'yes' : low <= 1.0 ? 'not distinguishable from 1.0×' : `no, by ${fmt((median - 1) * 100, 1)}%`,
     });
   }
+  const overHttp = /^ours ÷ floor\s+([\d.]+)× \(95% CI ([\d.]+)–([\d.]+)/m.exec(results.micro?.['http-pair'] ?? '');
+  if (overHttp) {
+    const [median, low, high] = overHttp.slice(1).map(Number);
+    out.push({
+      target: 'CPU per authenticated request ≤ 1.0× the bare floor, over HTTP paired ([micro/http-pair.mjs](micro/http-pair.mjs), one connection)',
+      measured: `${fmt(median, 3)}× (95% CI ${fmt(low, 3)}–${fmt(high, 3)})`,
+      met: high <= 1.0 ? 'yes' : low <= 1.0 ? 'not distinguishable from 1.0×' : `no, by ${fmt((median - 1) * 100, 1)}%`,
+    });
+  }
   if (auth.ours && auth['eoc-cookie']) {
     const paired = [];
     for (const t of usable('auth', auth.ours.trials)) {
@@ -607,13 +616,14 @@ function markdown(m) {
     }
     L.push('');
   }
-  if (results.micro.middleware || results.micro.crypto || results.micro.stack) {
+  if (results.micro.middleware || results.micro.crypto || results.micro.stack || results.micro['http-pair']) {
     L.push('#### In-process micro-benchmarks ([`micro/`](micro/))');
     L.push('');
     L.push('```');
     if (results.micro.middleware) L.push(results.micro.middleware);
     if (results.micro.crypto) L.push(results.micro.crypto);
     if (results.micro.stack) L.push(results.micro.stack);
+    if (results.micro['http-pair']) L.push(results.micro['http-pair']);
     L.push('```');
     L.push('');
   }
