@@ -20,6 +20,7 @@ import express from 'express';
 import session from 'express-session';
 import signature from 'cookie-signature';
 import { oidcLogin, requireAuth } from '../../dist/index.js';
+import { median, pairedRatio } from '../lib/paired.mjs';
 
 if (process.argv[2] === 'client') {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -111,21 +112,6 @@ if (process.argv[2] === 'client') {
   client.kill();
   for (const arm of arms) arm.server.close();
 
-  const median = (xs) => {
-    const s = [...xs].sort((x, y) => x - y);
-    const m = s.length >> 1;
-    return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-  };
-  /** Median of the per-block ratios and its bootstrap 95% interval (2,000 resamples, seeded). */
-  function ratio(a, c) {
-    const ratios = a.map((x, i) => x / c[i]);
-    let seed = 42;
-    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-    const boots = [];
-    for (let r = 0; r < 2000; r++) boots.push(median(ratios.map(() => ratios[Math.floor(rand() * ratios.length)])));
-    boots.sort((x, y) => x - y);
-    return { median: median(ratios), low: boots[Math.floor(0.025 * boots.length)], high: boots[Math.floor(0.975 * boots.length)] };
-  }
   const [floor, ours, layer] = arms;
   console.log(`${b} blocks of ${N} requests per arm over HTTP (one keep-alive connection), order rotated; CPU µs per request (median over blocks):`);
   for (const arm of arms) console.log(`  ${arm.name.padEnd(6)} ${median(arm.perRequest).toFixed(2).padStart(7)} µs`);
@@ -134,9 +120,9 @@ if (process.argv[2] === 'client') {
     ['floor+1 empty layer ÷ floor', layer, floor],
     ['ours ÷ floor+1 empty layer', ours, layer],
   ]) {
-    const r = ratio(x.perRequest, y.perRequest);
+    const r = pairedRatio(x.perRequest, y.perRequest);
     console.log(`${label.padEnd(28)} ${r.median.toFixed(4)}× (95% CI ${r.low.toFixed(4)}–${r.high.toFixed(4)})`);
   }
-  console.log(`over HTTP: ours ÷ floor ${ratio(ours.perRequest, floor.perRequest).median.toFixed(4)}×, ours ÷ floor with one empty layer ${ratio(ours.perRequest, layer.perRequest).median.toFixed(4)}×.`);
+  console.log(`over HTTP: ours ÷ floor ${pairedRatio(ours.perRequest, floor.perRequest).median.toFixed(4)}×, ours ÷ floor with one empty layer ${pairedRatio(ours.perRequest, layer.perRequest).median.toFixed(4)}×.`);
   process.exit(0);
 }

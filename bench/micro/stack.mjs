@@ -30,6 +30,7 @@ import session from 'express-session';
 import signature from 'cookie-signature';
 import inject from 'light-my-request';
 import { oidcLogin, requireAuth } from '../../dist/index.js';
+import { median, pairedRatio } from '../lib/paired.mjs';
 
 // Short blocks, many of them: arms a few milliseconds apart see the same machine.
 const BLOCKS = Number(process.env.BENCH_STACK_BLOCKS ?? 1500);
@@ -145,21 +146,6 @@ for (let b = 0; b < BLOCKS && Date.now() < DEADLINE; b++) {
   if ((b + 1) % 100 === 0) console.error(`stack: block ${b + 1}/${BLOCKS}`);
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-/** Median of the per-block ratios and its bootstrap 95% interval (2,000 resamples, seeded). */
-function ratio(a, b) {
-  const ratios = a.map((x, i) => x / b[i]);
-  let seed = 42;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-  const boots = [];
-  for (let r = 0; r < 2000; r++) boots.push(median(ratios.map(() => ratios[Math.floor(rand() * ratios.length)])));
-  boots.sort((x, y) => x - y);
-  return { median: median(ratios), low: boots[Math.floor(0.025 * boots.length)], high: boots[Math.floor(0.975 * boots.length)], min: Math.min(...ratios), max: Math.max(...ratios) };
-}
 
 const byName = Object.fromEntries(arms.map((arm) => [arm.name, arm]));
 // Ours notes the user's activity once a minute (idleDuration), a write the others do not make.
@@ -185,7 +171,7 @@ for (const [label, a, b] of [
   ['ours ÷ floor, login as a string', ours, packed],
 ]) {
   if (!a || !b) continue;
-  const r = ratio(a.perRequest, b.perRequest);
+  const r = pairedRatio(a.perRequest, b.perRequest);
   console.log(`${label.padEnd(36)} ${r.median.toFixed(4)}× (95% CI ${r.low.toFixed(4)}–${r.high.toFixed(4)}; blocks ${r.min.toFixed(3)}–${r.max.toFixed(3)})`);
 }
 const added = median(ours.perRequest.map((x, i) => x - floor.perRequest[i]));
