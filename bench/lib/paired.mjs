@@ -1,4 +1,19 @@
-/** Statistics of the paired micro-benchmarks (micro/stack.mjs, micro/http-pair.mjs). */
+/** What the paired micro-benchmarks (micro/stack.mjs, micro/http-pair.mjs) share: their login and statistics. */
+
+/** The stored login in express-oidc-login's shape (about 1.3 KB as JSON), the same data for every arm. */
+export function benchLogin(issuer, sub) {
+  const now = Date.now();
+  return {
+    idToken: `eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.${'x'.repeat(700)}.${'s'.repeat(342)}`,
+    accessToken: 'y'.repeat(43),
+    tokenType: 'bearer',
+    claims: { iss: issuer, sub, aud: 'bench-client', exp: Math.floor(now / 1000) + 3600, iat: Math.floor(now / 1000), name: 'Bench User', email: `${sub}@bench.example` },
+    loggedInAt: now,
+    activeAt: now,
+    expiresAt: Math.floor(now / 1000) + 3600,
+    scope: 'openid profile email',
+  };
+}
 
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);

@@ -20,7 +20,7 @@ import express from 'express';
 import session from 'express-session';
 import signature from 'cookie-signature';
 import { oidcLogin, requireAuth } from '../../dist/index.js';
-import { median, pairedRatio } from '../lib/paired.mjs';
+import { benchLogin, median, pairedRatio } from '../lib/paired.mjs';
 
 if (process.argv[2] === 'client') {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -48,17 +48,6 @@ if (process.argv[2] === 'client') {
   const SECRET = 'bench-session-secret-0123456789abcdef0123456789';
   const ISSUER = 'https://idp.example.com';
   const now = Date.now();
-  /** The stored login of stack.mjs, the same data for every arm. */
-  const storedLogin = (sub) => ({
-    idToken: `eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.${'x'.repeat(700)}.${'s'.repeat(342)}`,
-    accessToken: 'y'.repeat(43),
-    tokenType: 'bearer',
-    claims: { iss: ISSUER, sub, aud: 'bench-client', exp: Math.floor(now / 1000) + 3600, iat: Math.floor(now / 1000), name: 'Bench User', email: `${sub}@bench.example` },
-    loggedInAt: now,
-    activeAt: now,
-    expiresAt: Math.floor(now / 1000) + 3600,
-    scope: 'openid profile email',
-  });
 
   async function build(kind) {
     const store = new session.MemoryStore();
@@ -82,7 +71,7 @@ if (process.argv[2] === 'client') {
       });
     }
     const sid = `sid-${kind}-0123456789abcdef012345`;
-    const login = kind === 'ours' ? JSON.stringify(storedLogin('u1')) : storedLogin('u1');
+    const login = kind === 'ours' ? JSON.stringify(benchLogin(ISSUER, 'u1')) : benchLogin(ISSUER, 'u1');
     store.set(sid, { cookie: { originalMaxAge: 86_400_000, expires: new Date(now + 86_400_000), httpOnly: true, path: '/', sameSite: 'lax', secure: false }, oidc: { login } }, () => {});
     const server = http.createServer(app);
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));

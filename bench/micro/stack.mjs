@@ -30,7 +30,7 @@ import session from 'express-session';
 import signature from 'cookie-signature';
 import inject from 'light-my-request';
 import { oidcLogin, requireAuth } from '../../dist/index.js';
-import { median, pairedRatio } from '../lib/paired.mjs';
+import { benchLogin, median, pairedRatio } from '../lib/paired.mjs';
 
 // Short blocks, many of them: arms a few milliseconds apart see the same machine.
 const BLOCKS = Number(process.env.BENCH_STACK_BLOCKS ?? 1500);
@@ -43,21 +43,6 @@ const SECRET = 'bench-session-secret-0123456789abcdef0123456789';
  */
 const MISS_SESSIONS = 600;
 const ISSUER = 'https://idp.example.com';
-
-/** The stored login in express-oidc-login's shape, the same bytes for every arm. */
-function storedLogin(sub) {
-  const now = Date.now();
-  return {
-    idToken: `eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.${'x'.repeat(700)}.${'s'.repeat(342)}`,
-    accessToken: 'y'.repeat(43),
-    tokenType: 'bearer',
-    claims: { iss: ISSUER, sub, aud: 'bench-client', exp: Math.floor(now / 1000) + 3600, iat: Math.floor(now / 1000), name: 'Bench User', email: `${sub}@bench.example` },
-    loggedInAt: now,
-    activeAt: now,
-    expiresAt: Math.floor(now / 1000) + 3600,
-    scope: 'openid profile email',
-  };
-}
 
 let ok = 0;
 
@@ -101,7 +86,7 @@ function build(kind) {
   const cookies = [];
   for (let i = 0; i < (kind === 'oursmiss' || kind === 'floormiss' ? MISS_SESSIONS : 1); i++) {
     const sid = `sid-${kind}-${i}-0123456789abcdef012345`;
-    const login = kind === 'floor' || kind === 'layers' || kind === 'floormiss' ? storedLogin(`u${i}`) : JSON.stringify(storedLogin(`u${i}`));
+    const login = kind === 'floor' || kind === 'layers' || kind === 'floormiss' ? benchLogin(ISSUER, `u${i}`) : JSON.stringify(benchLogin(ISSUER, `u${i}`));
     store.set(sid, { cookie: { originalMaxAge: 24 * 60 * 60 * 1000, expires, httpOnly: true, path: '/', sameSite: 'lax', secure: false }, oidc: { login } }, () => {});
     cookies.push(`connect.sid=${encodeURIComponent(`s:${signature.sign(sid, SECRET)}`)}`);
   }
