@@ -7,8 +7,11 @@ import { isPackedLogin } from './stored-login.js';
  * keeping every error as it was otherwise (class, name, code, message, status, the rest of a body).
  */
 
-/** Members that hold a token, in token responses (RFC 6749 names) and in stored logins. */
-const TOKEN_MEMBERS = new Set(['access_token', 'refresh_token', 'id_token', 'accessToken', 'refreshToken', 'idToken']);
+/**
+ * Members that hold a token, in token responses (RFC 6749 names) and in stored logins, and a
+ * stored login's DPoP key (its private JWK).
+ */
+const TOKEN_MEMBERS = new Set(['access_token', 'refresh_token', 'id_token', 'accessToken', 'refreshToken', 'idToken', 'dpop']);
 /**
  * A compact JWS (3 parts) or JWE (5 parts), whose header is a base64url JSON object ("ey..."): an
  * ID token given as the cause itself (openid-client's "JWE decryption is not configured"), or in a member.

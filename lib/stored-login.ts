@@ -38,8 +38,7 @@ class PackedLogin {
   /** `console.log(req.session)` and `util.inspect` show the login without its tokens. */
   [inspect.custom](): object {
     const shown = { ...this } as Record<string, unknown>;
-    for (const key of ['idToken', 'accessToken', 'refreshToken']) if (shown[key] !== undefined) shown[key] = '[REDACTED]';
-    if (shown.dpop !== undefined) shown.dpop = '[REDACTED]';
+    for (const key of ['idToken', 'accessToken', 'refreshToken', 'dpop']) if (shown[key] !== undefined) shown[key] = '[REDACTED]';
     return shown;
   }
 }
@@ -94,7 +93,12 @@ export function unpackLogin(stored: unknown, sessionId?: string): Readonly<Store
   if (typeof stored === 'string') {
     if (sessionId !== undefined) {
       const hit = recent.get(sessionId);
-      if (hit !== undefined && hit.json === stored) return hit.login as unknown as StoredLogin;
+      if (hit !== undefined && hit.json === stored) {
+        const now = Date.now();
+        if (sweepDue(now)) sweep(now);
+        // Kept too long (or the clock stepped back past it): read again below, and kept anew.
+        if (isFresh(hit, now)) return hit.login as unknown as StoredLogin;
+      }
     }
     let data: unknown;
     try {
@@ -110,20 +114,36 @@ export function unpackLogin(stored: unknown, sessionId?: string): Readonly<Store
   return isLoginShaped(stored) ? (new PackedLogin(stored, undefined) as unknown as StoredLogin) : undefined;
 }
 
-/** When the expired entries are looked for next (at most every 10 s, and whenever the map is full). */
+/**
+ * When the expired entries are looked for next: every 10 s of requests with a login, whenever the
+ * map is full, and at once when the clock has stepped back.
+ */
 let nextSweep = 0;
+const SWEEP_EVERY_MS = 10_000;
+
+function sweepDue(now: number): boolean {
+  return now >= nextSweep || now < nextSweep - SWEEP_EVERY_MS;
+}
+
+/** Neither older than {@link RECENT_MS} nor stamped in the future (a clock that stepped back). */
+function isFresh(entry: { readonly at: number }, now: number): boolean {
+  const age = now - entry.at;
+  return age >= 0 && age <= RECENT_MS;
+}
+
+/** Oldest first (insertion order): drops the expired entries, then one more while full. */
+function sweep(now: number): void {
+  nextSweep = now + SWEEP_EVERY_MS;
+  for (const [id, entry] of recent) {
+    if (isFresh(entry, now) && recent.size < RECENT_MAX) break;
+    recent.delete(id);
+  }
+}
 
 function remember(sessionId: string, json: string, login: PackedLogin): void {
   const now = Date.now();
   recent.delete(sessionId);
-  if (recent.size >= RECENT_MAX || now >= nextSweep) {
-    nextSweep = now + 10_000;
-    // Oldest first (insertion order): drop the expired ones, then one more if full.
-    for (const [id, entry] of recent) {
-      if (now - entry.at <= RECENT_MS && recent.size < RECENT_MAX) break;
-      recent.delete(id);
-    }
-  }
+  if (recent.size >= RECENT_MAX || sweepDue(now)) sweep(now);
   recent.set(sessionId, { json, login, at: now });
 }
 
@@ -156,7 +176,7 @@ export function recentLogins(): string[] {
  * A login's shape: an object with claims and an access token. A top-level "__proto__" (an own
  * member after JSON.parse) is refused: copied onto the login it would replace its prototype.
  */
-function isLoginShaped(data: unknown): data is object {
+export function isLoginShaped(data: unknown): data is object {
   if (typeof data !== 'object' || data === null || Array.isArray(data) || Object.hasOwn(data, '__proto__')) return false;
   const { claims, accessToken } = data as { claims?: unknown; accessToken?: unknown };
   return typeof claims === 'object' && claims !== null && !Array.isArray(claims) && typeof accessToken === 'string';

@@ -8,7 +8,7 @@ import { packLogin, recentLogins } from '../lib/stored-login.js';
 import type { StoredLogin } from '../lib/types.js';
 import { createApp, testOptions } from './support/app.js';
 import { fakeClock } from './support/clock.js';
-import { login, newBrowser, type Browser } from './support/flow.js';
+import { authorizeAt, login, newBrowser, startLogin, visitCallback, type Browser } from './support/flow.js';
 import { APP_BASE_URL, startProvider, type TestProvider } from './support/provider.js';
 
 /**
@@ -251,6 +251,49 @@ describe('what a session\'s logins leave in memory', () => {
     expect(recentLogins()).toEqual(['later-session']);
   });
 
+  it('is dropped when the clock steps back past it (its age would never grow)', async () => {
+    const first = await loggedIn();
+    expect(recentLogins()).toContain(first.sid);
+    const clock = fakeClock();
+    clock.advance(-300);
+    const data = await raw(first.store, first.sid);
+    await put(first.store, 'after-the-step', data);
+    await request(first.app).get('/probe/oidc').set('Cookie', `sid=${signedSid('after-the-step')}`).expect(200);
+    expect(recentLogins()).toEqual(['after-the-step']);
+  });
+
+  it('is read again once past two minutes, even when its stored string is unchanged', async () => {
+    const a = await loggedIn();
+    const data = await raw(a.store, a.sid);
+    await put(a.store, 'other-session', data);
+    await request(a.app).get('/probe/oidc').set('Cookie', `sid=${signedSid('other-session')}`).expect(200);
+    expect(recentLogins()).toEqual(expect.arrayContaining([a.sid, 'other-session']));
+    const clock = fakeClock();
+    clock.advance(121);
+    // a's next request: its stored string is unchanged, but both entries are past two minutes.
+    await a.browser.app.get('/probe/oidc').expect(200);
+    expect(recentLogins()).toEqual([a.sid]);
+  });
+
+  it('is looked through for expired entries also on requests whose login is kept (no parse needed)', async () => {
+    const a = await loggedIn();
+    const data = await raw(a.store, a.sid);
+    // Activity already noted far ahead: no request below changes its stored login (no new parse).
+    const login = { ...JSON.parse(data.oidc!.login as string), activeAt: Date.now() + 86_400_000 };
+    const quiet = { ...data, oidc: { ...data.oidc, login: JSON.stringify(login) } };
+    await put(a.store, 'old-one', quiet);
+    await put(a.store, 'kept-one', quiet);
+    const visit = (id: string) => request(a.app).get('/probe/oidc').set('Cookie', `sid=${signedSid(id)}`).expect(200);
+    await visit('old-one');
+    const clock = fakeClock();
+    clock.advance(100);
+    await visit('kept-one');
+    clock.advance(30);
+    // old-one is 130 s old now; kept-one's request is answered from what is kept (30 s old).
+    await visit('kept-one');
+    expect(recentLogins()).toEqual(['kept-one']);
+  });
+
   it('is forgotten for the old session id when the browser logs in again (a new session id)', async () => {
     const { browser, sid } = await loggedIn();
     expect(recentLogins()).toContain(sid);
@@ -281,6 +324,22 @@ describe('what a session\'s logins leave in memory', () => {
   });
 });
 
+describe('an afterCallback that returns something that is not a login', () => {
+  it.each([
+    ['without its access token', (login: StoredLogin) => ({ ...login, accessToken: undefined as unknown as string })],
+    ['with claims null', (login: StoredLogin) => ({ ...login, claims: null as unknown as StoredLogin['claims'] })],
+  ])('(%s) fails the login with a 500 that says so, and stores no login', async (_name, hook) => {
+    const { app, store } = createApp(testOptions(op, { afterCallback: (_req, _res, login) => hook(login) }));
+    const browser = newBrowser(app, op.issuer);
+    const callback = await authorizeAt(browser, await startLogin(browser));
+    const res = await visitCallback(browser, callback);
+    expect(res.status).toBe(500);
+    expect(res.body.message).toMatch(/afterCallback returned something that is not a login/);
+    const all = await new Promise<Record<string, unknown>>((r) => store.all!((_e, x) => r((x ?? {}) as Record<string, unknown>)));
+    for (const data of Object.values(all)) expect((data as RawSession).oidc?.login).toBeUndefined();
+  });
+});
+
 describe('packLogin()', () => {
   it('takes a login it made as it is (no second encoding), and copies plain data', () => {
     const data: StoredLogin = { accessToken: 'a', tokenType: 'bearer', claims: { iss: 'https://op.example', sub: 'alice', aud: 'app', exp: 2, iat: 1 }, loggedInAt: 1, activeAt: 1 };
@@ -290,5 +349,21 @@ describe('packLogin()', () => {
     expect(JSON.parse(JSON.stringify({ login: packed })).login).toBe(JSON.stringify(data));
     expect(Object.isFrozen(packed.claims)).toBe(true);
     expect(Object.isFrozen(data.claims)).toBe(false);
+  });
+
+  it('keeps a DPoP login\'s private key out of util.inspect and redactTokens()', () => {
+    const packed = packLogin({
+      accessToken: 'at-secret',
+      tokenType: 'DPoP',
+      claims: { iss: 'https://op.example', sub: 'alice', aud: 'app', exp: 2, iat: 1 },
+      loggedInAt: 1,
+      activeAt: 1,
+      dpop: { alg: 'ES256', jkt: 'thumbprint', jwk: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'private-d-value' } },
+    });
+    for (const out of [inspect({ login: packed }, { depth: 10 }), JSON.stringify(redactTokens(new Error('x', { cause: { login: packed } })).cause)]) {
+      expect(out).toContain('alice');
+      expect(out).not.toContain('private-d-value');
+      expect(out).not.toContain('at-secret');
+    }
   });
 });

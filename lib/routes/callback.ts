@@ -13,7 +13,7 @@ import { redirect } from './respond.js';
 import type { AfterCallback } from '../config.js';
 import { emit } from '../events.js';
 import { indexLogin } from '../session-index.js';
-import { forgetLogin, packLogin } from '../stored-login.js';
+import { forgetLogin, isLoginShaped, packLogin } from '../stored-login.js';
 import type { StoredLogin } from '../types.js';
 import { userInfoAtLogin } from '../userinfo.js';
 import { fetchProfile } from '../profile.js';
@@ -229,7 +229,13 @@ async function runAfterCallback(hook: AfterCallback, req: OidcRequest, res: Serv
     const message = err instanceof Error && err.message ? err.message : 'This login was refused by the application.';
     throw new OidcError('ERR_OIDC_LOGIN_REFUSED', status, message, { cause: err });
   }
-  return result ?? login;
+  const accepted = result ?? login;
+  // A hook that drops the access token or the claims would store a login the next request drops,
+  // and the user would be sent to log in again and again: refused here, nothing stored.
+  if (!isLoginShaped(accepted)) {
+    throw new TypeError('express-oidc-login: afterCallback returned something that is not a login (it needs "claims" and "accessToken"). Return the login it was given, changed, or nothing.');
+  }
+  return accepted as StoredLogin;
 }
 
 /**
