@@ -172,6 +172,16 @@ export function report(config: ResolvedConfig, findings: readonly ConfigFinding[
 type AppLike = { get?: (name: string) => unknown };
 
 /** Checks what only a request shows: the session middleware, its cookie, its store, the proxy. */
+/** The `session` option was given, and a session middleware had already run: express-session is mounted twice. */
+export function sessionMountedTwice(): ConfigFinding {
+  return finding(
+    'warning',
+    'session-mounted-twice',
+    'req.session already exists when oidcLogin() runs its "session" option: express-session is also mounted with app.use(). ' +
+      'The first one mounted is the one in use; remove the other.',
+  );
+}
+
 export function checkFirstRequest(req: IncomingMessage, config: ResolvedConfig): ConfigFinding[] {
   const r = req as OidcRequest & { app?: AppLike };
   const found: ConfigFinding[] = [];
@@ -180,7 +190,7 @@ export function checkFirstRequest(req: IncomingMessage, config: ResolvedConfig):
       finding(
         'error',
         'session-missing',
-        'req.session is missing: mount express-session before oidcLogin() (app.use(session({ ... })) first). Until then every login answers 503.',
+        'req.session is missing: mount express-session before oidcLogin() (app.use(session({ ... })) first), or give it to oidcLogin({ session: session({ ... }) }). Until then every login answers 503.',
       ),
     );
     return found;

@@ -112,6 +112,16 @@ export interface OidcLoginOptions {
    * Default \`console\`; \`false\` to silence it.
    */
   logger?: OidcLogger | false;
+  /**
+   * express-session's middleware (\`session({ ... })\`), to run inside this one instead of in its
+   * own \`app.use()\`: one line, always mounted before the login middleware, and one router layer
+   * less on every request. Without it, mount express-session yourself, before \`oidcLogin()\`.
+   * Either way, mount \`oidcLogin()\` at the app's root: the session then exists on every route.
+   *
+   * @example
+   * app.use(oidcLogin({ issuer, clientId, clientSecret, baseUrl, session: session({ secret, resave: false, saveUninitialized: false }) }));
+   */
+  session?: SessionMiddleware;
   /** Extra authorization request parameters, e.g. `{ prompt: 'login', acr_values: '...', max_age: 3600 }`. */
   authorizationParams?: Record<string, string | number>;
   /** Token endpoint client authentication. Default `client_secret_basic`. */
@@ -282,6 +292,7 @@ export const APP_LEVEL_OPTIONS = [
   'afterCallback',
   'on',
   'logger',
+  'session',
   // Where the app keeps started logins, and the key of their cookies: one for the app (each
   // provider's cookies are apart anyway: their own callback path, their redirect URI in the seal).
   'pendingLogins',
@@ -345,6 +356,15 @@ export interface IdpLogoutContext {
 
 /** `logout.idpLogoutUrl`: the provider's logout URL (https), or `undefined` for the standard one. */
 export type IdpLogoutUrl = (ctx: IdpLogoutContext) => URL | string | undefined;
+
+/**
+ * A session middleware such as express-session's: \`(req, res, next)\`, setting \`req.session\`
+ * before it calls \`next()\`. Its parameters are compared both ways (as a method's are), so that
+ * express-session's own type, which asks for Express's request, fits.
+ */
+export type SessionMiddleware = {
+  bivariance(req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void;
+}['bivariance'];
 
 /** \`afterCallback(req, res, login)\`: accept (return the login), change, or refuse (throw) a login. */
 export type AfterCallback = (
@@ -413,6 +433,8 @@ export interface ResolvedConfig {
   readonly afterCallback: AfterCallback | undefined;
   readonly on: Readonly<OidcEventHandlers>;
   readonly logger: OidcLogger | undefined;
+  /** The \`session\` option: express-session run inside the login middleware. */
+  readonly session: SessionMiddleware | undefined;
   /** `baseUrl`'s path + login path: where `requireAuth` sends browsers. */
   readonly loginUrlPath: string;
   readonly authorizationParams: Readonly<Record<string, string>>;
@@ -940,6 +962,9 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     if (!(EVENT_KEYS as readonly string[]).includes(key)) fail(`unknown event "on.${key}". Known: ${EVENT_KEYS.join(', ')}.`);
     if (typeof fn !== 'function') fail(`"on.${key}" must be a function.`);
   }
+  if (o.session !== undefined && typeof o.session !== 'function') {
+    fail('"session" must be a session middleware (req, res, next), e.g. session({ secret, resave: false, saveUninitialized: false }) from express-session.');
+  }
   if (o.afterCallback !== undefined && typeof o.afterCallback !== 'function') fail('"afterCallback" must be a function (req, res, login) => login.');
   for (const key of ['autoRefresh', 'fetchUserInfo', 'silentLogin'] as const) {
     if (o[key] !== undefined && typeof o[key] !== 'boolean') fail(`"${key}" must be a boolean.`);
@@ -1066,6 +1091,7 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     idleDuration: duration('idleDuration'),
     silentLogin: o.silentLogin === true,
     afterCallback: o.afterCallback as AfterCallback | undefined,
+    session: o.session as SessionMiddleware | undefined,
     on: Object.freeze({ ...(rawOn as OidcEventHandlers) }),
     logger: (() => {
       if (o.logger === false) return undefined;

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import createDebug from 'debug';
 import type { OidcLoginOptions } from './config.js';
-import { checkFirstRequest, report } from './config-check.js';
+import { checkFirstRequest, report, sessionMountedTwice } from './config-check.js';
 import { createContext } from './context.js';
 import { OidcError } from './errors.js';
 import { emit } from './events.js';
@@ -30,7 +30,7 @@ const debug = createDebug('express-oidc-login:middleware');
 const ACTIVITY_RESOLUTION_MS = 60_000;
 
 /**
- * The login middleware. Mount it once, after express-session:
+ * The login middleware. Mount it once, at the app's root, after express-session (or give it `session`):
  * it answers `GET /login`, `GET /callback`, `POST /logout` and `POST /backchannel-logout`, and
  * sets `req.oidc` on every other request. With `providers`, each named provider has its own
  * `/login/<name>`, `/callback/<name>` and `/backchannel-logout/<name>`; `/logout` is shared and
@@ -40,9 +40,12 @@ const ACTIVITY_RESOLUTION_MS = 60_000;
  * It is a plain `(req, res, next)` function using Node's own request and response, so it mounts
  * the same way in Express 4, Express 5 and Connect.
  *
+ * With the `session` option, express-session runs inside it (first), in the same router layer.
+ *
  * @example
  * app.use(session({ secret, resave: false, saveUninitialized: false }));
  * app.use(oidcLogin({ issuer, clientId, clientSecret, baseUrl: 'https://app.example.com' }));
+ * app.use(oidcLogin({ issuer, clientId, clientSecret, baseUrl, session: session({ secret, resave: false, saveUninitialized: false }) }));
  * app.use(oidcLogin({ baseUrl, providers: { staff: { issuer, clientId, clientSecret }, partners: { ... } } }));
  * @see https://openid.net/specs/openid-connect-core-1_0.html#CodeFlowAuth
  */
@@ -81,7 +84,7 @@ export function oidcLogin(options: OidcLoginOptions) {
   const table = routeTable(routes);
   let checked = false;
 
-  return function oidcLoginMiddleware(req: IncomingMessage, res: ServerResponse, next: Next): void {
+  function oidcLoginMiddleware(req: IncomingMessage, res: ServerResponse, next: Next): void {
     const r = req as OidcRequest;
     if (!checked) {
       // The start-up check of what only a request shows (session middleware, cookie, store, proxy).
@@ -103,6 +106,21 @@ export function oidcLogin(options: OidcLoginOptions) {
       return;
     }
     route.handler(r, res).catch(next);
+  }
+
+  // The `session` option: express-session runs here, first, in this one router layer.
+  const sessionMiddleware = config.session;
+  if (sessionMiddleware === undefined) return oidcLoginMiddleware;
+  let sessionChecked = false;
+  return function oidcLoginWithSession(req: IncomingMessage, res: ServerResponse, next: Next): void {
+    if (!sessionChecked) {
+      sessionChecked = true;
+      if ((req as OidcRequest).session !== undefined) report(config, [sessionMountedTwice()]);
+    }
+    sessionMiddleware(req, res, (err?: unknown) => {
+      if (err !== undefined && err !== null) next(err);
+      else oidcLoginMiddleware(req, res, next);
+    });
   };
 }
 

@@ -22,7 +22,7 @@ export function requireSession(req: OidcRequest): Session & Partial<SessionData>
       'ERR_OIDC_SESSION_UNAVAILABLE',
       503,
       'Login needs a session, and req.session is missing: either express-session is not mounted before ' +
-        'oidcLogin(), or its session store is unavailable. Did you forget app.use(session({ ... }))?',
+        'oidcLogin(), or its session store is unavailable. Did you forget app.use(session({ ... })) (or oidcLogin({ session }))?',
     );
   }
   return session;

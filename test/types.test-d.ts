@@ -48,6 +48,11 @@ oidcLogin({ ...options, pendingLogins: 'session', secret: 'a-secret-of-at-least-
 oidcLogin({ ...options, pendingLogins: 'redis' });
 // @ts-expect-error responseMode is 'query' or 'form_post'
 oidcLogin({ ...options, responseMode: 'fragment' });
+// express-session inside the login middleware: its own type fits.
+app.use(oidcLogin({ ...options, session: session({ secret: 's', resave: false, saveUninitialized: false }) }));
+oidcLogin({ ...options, session: (_req, _res, next) => next() });
+// @ts-expect-error "session" is a middleware, not express-session's options
+oidcLogin({ ...options, session: { secret: 's' } });
 
 app.get('/p', requireAuth(claimIncludes('groups', 'admin'), claimEquals('email_verified', true), claimCheck((c) => c.sub !== '')), (req, res) => {
   // req.oidc is optional on Express.Request (routes may be mounted before the middleware)...

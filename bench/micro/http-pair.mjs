@@ -8,7 +8,8 @@
  * same difference is worth in a real server; where wrk's rounds span ±40%, this gives an interval.
  *
  * Arms: floor (the hand-written check in the route, the login stored as an object), ours
- * (`app.use(oidcLogin())` + `requireAuth()`, the login stored as ours stores it), and layer (the
+ * (`app.use(oidcLogin())` + `requireAuth()`, the login stored as ours stores it), inside (the same
+ * with express-session given as `oidcLogin({ session })`: one `app.use()` for both), and layer (the
  * floor with one empty `app.use()` layer: what being mounted costs).
  *
  *   npm run build && node bench/micro/http-pair.mjs      (about 40 s)
@@ -53,9 +54,11 @@ if (process.argv[2] === 'client') {
     const store = new session.MemoryStore();
     const app = express();
     app.disable('x-powered-by');
-    app.use(session({ secret: SECRET, resave: false, saveUninitialized: false, store, cookie: { httpOnly: true, sameSite: 'lax', secure: false, maxAge: 86_400_000 } }));
-    if (kind === 'ours') {
-      app.use(oidcLogin({ issuer: ISSUER, clientId: 'bench-client', clientSecret: 'bench-client-secret-0123456789abcdef', baseUrl: 'http://127.0.0.1:3000', logger: false }));
+    const sessionMiddleware = session({ secret: SECRET, resave: false, saveUninitialized: false, store, cookie: { httpOnly: true, sameSite: 'lax', secure: false, maxAge: 86_400_000 } });
+    if (kind !== 'inside') app.use(sessionMiddleware);
+    if (kind === 'ours' || kind === 'inside') {
+      const options = { issuer: ISSUER, clientId: 'bench-client', clientSecret: 'bench-client-secret-0123456789abcdef', baseUrl: 'http://127.0.0.1:3000', logger: false };
+      app.use(oidcLogin(kind === 'inside' ? { ...options, session: sessionMiddleware } : options));
       app.get('/api/me', requireAuth(), (req, res) => {
         res.json({ sub: req.oidc.claims.sub });
       });
@@ -71,14 +74,14 @@ if (process.argv[2] === 'client') {
       });
     }
     const sid = `sid-${kind}-0123456789abcdef012345`;
-    const login = kind === 'ours' ? JSON.stringify(benchLogin(ISSUER, 'u1')) : benchLogin(ISSUER, 'u1');
+    const login = kind === 'ours' || kind === 'inside' ? JSON.stringify(benchLogin(ISSUER, 'u1')) : benchLogin(ISSUER, 'u1');
     store.set(sid, { cookie: { originalMaxAge: 86_400_000, expires: new Date(now + 86_400_000), httpOnly: true, path: '/', sameSite: 'lax', secure: false }, oidc: { login } }, () => {});
     const server = http.createServer(app);
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
     return { name: kind, server, port: server.address().port, cookie: `connect.sid=${encodeURIComponent(`s:${signature.sign(sid, SECRET)}`)}`, perRequest: [] };
   }
 
-  const arms = [await build('floor'), await build('ours'), await build('layer')];
+  const arms = [await build('floor'), await build('ours'), await build('inside'), await build('layer')];
   const client = fork(fileURLToPath(import.meta.url), ['client']);
   const send = (arm, n) =>
     new Promise((resolve, reject) => {
@@ -101,17 +104,22 @@ if (process.argv[2] === 'client') {
   client.kill();
   for (const arm of arms) arm.server.close();
 
-  const [floor, ours, layer] = arms;
+  const [floor, ours, inside, layer] = arms;
   console.log(`${b} blocks of ${N} requests per arm over HTTP (one keep-alive connection), order rotated; CPU µs per request (median over blocks):`);
   for (const arm of arms) console.log(`  ${arm.name.padEnd(6)} ${median(arm.perRequest).toFixed(2).padStart(7)} µs`);
   for (const [label, x, y] of [
     ['ours ÷ floor', ours, floor],
+    ['ours, session option ÷ floor', inside, floor],
+    ['ours, session option ÷ ours', inside, ours],
     ['floor+1 empty layer ÷ floor', layer, floor],
     ['ours ÷ floor+1 empty layer', ours, layer],
   ]) {
     const r = pairedRatio(x.perRequest, y.perRequest);
-    console.log(`${label.padEnd(28)} ${r.median.toFixed(4)}× (95% CI ${r.low.toFixed(4)}–${r.high.toFixed(4)})`);
+    console.log(`${label.padEnd(30)} ${r.median.toFixed(4)}× (95% CI ${r.low.toFixed(4)}–${r.high.toFixed(4)})`);
   }
-  console.log(`over HTTP: ours ÷ floor ${pairedRatio(ours.perRequest, floor.perRequest).median.toFixed(4)}×, ours ÷ floor with one empty layer ${pairedRatio(ours.perRequest, layer.perRequest).median.toFixed(4)}×.`);
+  console.log(
+    `over HTTP: ours ÷ floor ${pairedRatio(ours.perRequest, floor.perRequest).median.toFixed(4)}×, with the session option ${pairedRatio(inside.perRequest, floor.perRequest).median.toFixed(4)}×, ` +
+      `ours ÷ floor with one empty layer ${pairedRatio(ours.perRequest, layer.perRequest).median.toFixed(4)}×.`,
+  );
   process.exit(0);
 }

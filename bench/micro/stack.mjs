@@ -2,7 +2,8 @@
 /**
  * The whole authenticated request in process, paired: express 5 + express-session (MemoryStore,
  * the bench's settings) + the protected route, for the floor (a hand-written check in the route)
- * and for express-oidc-login (`app.use(oidcLogin())`, then `requireAuth()` on the route), driven by
+ * and for express-oidc-login (`app.use(oidcLogin())`, then `requireAuth()` on the route; "inside":
+ * express-session given as `oidcLogin({ session })`, one `app.use()` for both), driven by
  * light-my-request (no sockets, no scheduler, no second process), in alternating blocks.
  *
  * Where the HTTP benchmark's per-round ratios span 0.6–1.8× on a shared machine, this one pairs
@@ -51,18 +52,18 @@ function build(kind) {
   const store = new session.MemoryStore();
   const app = express();
   app.disable('x-powered-by');
-  app.use(
-    session({
-      secret: SECRET,
-      resave: false,
-      saveUninitialized: false,
-      store,
-      cookie: { httpOnly: true, sameSite: 'lax', secure: false, maxAge: 24 * 60 * 60 * 1000 },
-    }),
-  );
+  const sessionMiddleware = session({
+    secret: SECRET,
+    resave: false,
+    saveUninitialized: false,
+    store,
+    cookie: { httpOnly: true, sameSite: 'lax', secure: false, maxAge: 24 * 60 * 60 * 1000 },
+  });
+  if (kind !== 'inside') app.use(sessionMiddleware);
   const pass = (_req, _res, next) => next();
-  if (kind === 'ours' || kind === 'oursmiss') {
-    app.use(oidcLogin({ issuer: ISSUER, clientId: 'bench-client', clientSecret: 'bench-client-secret-0123456789abcdef', baseUrl: 'http://127.0.0.1:3000', logger: false }));
+  if (kind === 'ours' || kind === 'oursmiss' || kind === 'inside') {
+    const options = { issuer: ISSUER, clientId: 'bench-client', clientSecret: 'bench-client-secret-0123456789abcdef', baseUrl: 'http://127.0.0.1:3000', logger: false };
+    app.use(oidcLogin(kind === 'inside' ? { ...options, session: sessionMiddleware } : options));
     app.get('/api/me', requireAuth(), (req, res) => {
       ok++;
       res.json({ sub: req.oidc.claims.sub });
@@ -101,7 +102,7 @@ function build(kind) {
 }
 
 // BENCH_STACK_ARMS=ours runs one arm alone (for --cpu-prof); the ratios need the floor and ours.
-const ARM_NAMES = (process.env.BENCH_STACK_ARMS ?? 'floor,ours,layers,packed,floormiss,oursmiss').split(',');
+const ARM_NAMES = (process.env.BENCH_STACK_ARMS ?? 'floor,ours,inside,layers,packed,floormiss,oursmiss').split(',');
 const started = Date.now();
 const arms = ARM_NAMES.map((name) => Object.assign(build(name), { name, perRequest: [] }));
 
@@ -136,10 +137,10 @@ const byName = Object.fromEntries(arms.map((arm) => [arm.name, arm]));
 // Ours notes the user's activity once a minute (idleDuration), a write the others do not make.
 const activityWrites = Math.ceil((Date.now() - started) / 60_000);
 for (const arm of arms) {
-  const allowed = arm.name === 'ours' || arm.name === 'oursmiss' || arm.name === 'floormiss' ? activityWrites * arm.cookies.length : 0;
+  const allowed = arm.name === 'ours' || arm.name === 'inside' || arm.name === 'oursmiss' || arm.name === 'floormiss' ? activityWrites * arm.cookies.length : 0;
   if (arm.writes > allowed) throw new Error(`${arm.name}: the session was written ${arm.writes} times during the measured requests (${allowed} expected at most)`);
 }
-const { floor, ours, oursmiss, floormiss, layers, packed } = byName;
+const { floor, ours, inside, oursmiss, floormiss, layers, packed } = byName;
 if (!floor || !ours) {
   for (const arm of arms) console.log(`${arm.name}: ${median(arm.perRequest).toFixed(2)} µs CPU per request (median of ${arm.perRequest.length} blocks)`);
   process.exit(0);
@@ -149,6 +150,8 @@ console.log(`${blocks} blocks of ${N} requests per arm, order rotated; CPU µs p
 for (const arm of arms) console.log(`  ${arm.name.padEnd(9)} ${median(arm.perRequest).toFixed(2).padStart(7)} µs`);
 for (const [label, a, b] of [
   ['ours ÷ floor', ours, floor],
+  ['ours, session option ÷ floor', inside, floor],
+  ['ours, session option ÷ ours', inside, ours],
   ['600 sessions in turn: ours ÷ floor', oursmiss, floormiss],
   ['floor+2 empty layers ÷ floor', layers, floor],
   ['ours ÷ floor+2 empty layers', ours, layers],
