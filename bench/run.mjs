@@ -107,9 +107,9 @@ function hasWrk() {
 
 const LOADGEN = process.env.BENCH_LOADGEN ?? (hasWrk() ? 'wrk' : 'autocannon');
 
-function run(cmd, argv, timeoutMs) {
+function run(cmd, argv, timeoutMs, env = process.env) {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], env });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => (out += d));
@@ -329,8 +329,15 @@ async function profilePhase() {
 
 /** The in-process micro-benchmarks (bench/micro/), each in its own process; their output verbatim. */
 async function microPhase() {
-  for (const name of ['middleware', 'crypto', 'stack', 'http-pair']) {
-    const out = await run(process.execPath, [path.join(here, 'micro', `${name}.mjs`)], 240_000);
+  // http-pair twice: one request at a time (the server idles between two), and 8 in flight.
+  for (const [name, script, env] of [
+    ['middleware', 'middleware', {}],
+    ['crypto', 'crypto', {}],
+    ['stack', 'stack', {}],
+    ['http-pair', 'http-pair', {}],
+    ['http-pair-c8', 'http-pair', { BENCH_HTTP_PAIR_CONCURRENCY: '8', BENCH_HTTP_PAIR_N: '80', BENCH_HTTP_PAIR_BLOCKS: '150' }],
+  ]) {
+    const out = await run(process.execPath, [path.join(here, 'micro', `${script}.mjs`)], 300_000, { ...process.env, ...env });
     results.micro[name] = out.trim();
     log(`micro ${name}: ${out.trim().split('\n').at(-1)}`);
   }
@@ -489,7 +496,8 @@ function targets() {
   // Ours as two app.use() (express-session, then oidcLogin) and with the `session` option (one).
   const micro = [
     ['stack', 'in process ([micro/stack.mjs](micro/stack.mjs), paired blocks)'],
-    ['http-pair', 'over HTTP paired ([micro/http-pair.mjs](micro/http-pair.mjs), one connection)'],
+    ['http-pair', 'over HTTP paired ([micro/http-pair.mjs](micro/http-pair.mjs), one request at a time)'],
+    ['http-pair-c8', 'over HTTP paired ([micro/http-pair.mjs](micro/http-pair.mjs), 8 requests in flight)'],
   ];
   const forms = [
     ['ours', 'express-session mounted apart'],
@@ -617,7 +625,7 @@ function markdown(m) {
     }
     L.push('');
   }
-  if (results.micro.middleware || results.micro.crypto || results.micro.stack || results.micro['http-pair']) {
+  if (results.micro.middleware || results.micro.crypto || results.micro.stack || results.micro['http-pair'] || results.micro['http-pair-c8']) {
     L.push('#### In-process micro-benchmarks ([`micro/`](micro/))');
     L.push('');
     L.push('```');
@@ -625,6 +633,7 @@ function markdown(m) {
     if (results.micro.crypto) L.push(results.micro.crypto);
     if (results.micro.stack) L.push(results.micro.stack);
     if (results.micro['http-pair']) L.push(results.micro['http-pair']);
+    if (results.micro['http-pair-c8']) L.push(results.micro['http-pair-c8']);
     L.push('```');
     L.push('');
   }

@@ -1,18 +1,25 @@
 /* global console, process */
 /**
- * The authenticated request over real HTTP, paired: the arms of stack.mjs served by node:http in
- * this process, one keep-alive connection from a client in a child process sending blocks of
- * sequential requests to one arm at a time. This process's CPU time over a block is then that
- * arm's (the client's is not in it), and neighbouring blocks of the arms see the same machine.
- * Where stack.mjs leaves out sockets and Node's HTTP parser, this keeps them, so it says what the
- * same difference is worth in a real server; where wrk's rounds span ±40%, this gives an interval.
+ * The authenticated request over real HTTP, paired: each arm is an app served by node:http in a
+ * process of its own, with a client process of its own sending blocks of sequential requests over
+ * one keep-alive connection. The parent asks one arm at a time for a block, in turns; the arm's
+ * CPU time over the block is its server's alone (the client's is not in it), and neighbouring
+ * blocks of the arms see the same machine. Four processes per arm: processes running the same code
+ * differ by about 1% (their JIT and heap layout), and the interval takes that in. Where stack.mjs leaves out sockets and Node's HTTP
+ * parser, this keeps them, so it says what the difference is worth in a real server; where wrk's
+ * rounds span ±40%, this gives an interval.
  *
  * Arms: floor (the hand-written check in the route, the login stored as an object), ours
  * (`app.use(oidcLogin())` + `requireAuth()`, the login stored as ours stores it), inside (the same
  * with express-session given as `oidcLogin({ session })`: one `app.use()` for both), and layer (the
  * floor with one empty `app.use()` layer: what being mounted costs).
  *
- *   npm run build && node bench/micro/http-pair.mjs      (about 40 s)
+ * Until 2026-12-02 the arms shared one process; that made the floor as slow as ours (see
+ * runArms() in ../lib/paired.mjs): ours ÷ floor read ≈ 1.00 there, and reads higher apart.
+ *
+ *   npm run build && node bench/micro/http-pair.mjs      (about 130 s)
+ *   BENCH_HTTP_PAIR_CONCURRENCY=8 BENCH_HTTP_PAIR_N=80 BENCH_HTTP_PAIR_BLOCKS=150 node bench/micro/http-pair.mjs   (8 requests in flight: a busy server)
+ *   BENCH_HTTP_PAIR_ARMS=floor,ours node --cpu-prof bench/micro/http-pair.mjs   (each arm profiled: the flag is passed on)
  */
 import { fork } from 'node:child_process';
 import http from 'node:http';
@@ -21,10 +28,13 @@ import express from 'express';
 import session from 'express-session';
 import signature from 'cookie-signature';
 import { oidcLogin, requireAuth } from '../../dist/index.js';
-import { benchLogin, median, pairedRatio } from '../lib/paired.mjs';
+import { benchLogin, replicaMedian, replicatedRatio, runArms, serveArm } from '../lib/paired.mjs';
 
 if (process.argv[2] === 'client') {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  // Requests in flight at once, each on a keep-alive connection of its own: 1 leaves the server
+  // idle between two requests (its caches go cold while the client works), more keep it busy.
+  const CONCURRENCY = Number(process.env.BENCH_HTTP_PAIR_CONCURRENCY ?? 1);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const get = (port, cookie) =>
     new Promise((resolve, reject) => {
       http
@@ -34,23 +44,29 @@ if (process.argv[2] === 'client') {
         })
         .on('error', reject);
     });
+  process.on('disconnect', () => process.exit(0));
   process.on('message', async ({ port, cookie, n }) => {
     try {
-      for (let i = 0; i < n; i++) await get(port, cookie);
+      let left = n;
+      const worker = async () => {
+        while (left > 0) {
+          left--;
+          await get(port, cookie);
+        }
+      };
+      await Promise.all(Array.from({ length: CONCURRENCY }, worker));
       process.send({ ok: true });
     } catch (err) {
       process.send({ ok: false, error: String(err) });
     }
   });
 } else {
-  const BLOCKS = Number(process.env.BENCH_HTTP_PAIR_BLOCKS ?? 1200);
-  const N = Number(process.env.BENCH_HTTP_PAIR_N ?? 20);
-  const DEADLINE = Date.now() + Number(process.env.BENCH_HTTP_PAIR_MAX_SECONDS ?? 180) * 1000;
   const SECRET = 'bench-session-secret-0123456789abcdef0123456789';
   const ISSUER = 'https://idp.example.com';
-  const now = Date.now();
 
+  /** The arm's app, listening on a loopback port, with one logged-in session; returns its port and cookie. */
   async function build(kind) {
+    const now = Date.now();
     const store = new session.MemoryStore();
     const app = express();
     app.disable('x-powered-by');
@@ -78,48 +94,68 @@ if (process.argv[2] === 'client') {
     store.set(sid, { cookie: { originalMaxAge: 86_400_000, expires: new Date(now + 86_400_000), httpOnly: true, path: '/', sameSite: 'lax', secure: false }, oidc: { login } }, () => {});
     const server = http.createServer(app);
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return { name: kind, server, port: server.address().port, cookie: `connect.sid=${encodeURIComponent(`s:${signature.sign(sid, SECRET)}`)}`, perRequest: [] };
+    return { port: server.address().port, cookie: `connect.sid=${encodeURIComponent(`s:${signature.sign(sid, SECRET)}`)}` };
   }
 
-  const arms = [await build('floor'), await build('ours'), await build('inside'), await build('layer')];
-  const client = fork(fileURLToPath(import.meta.url), ['client']);
-  const send = (arm, n) =>
-    new Promise((resolve, reject) => {
-      client.once('message', (m) => (m.ok ? resolve() : reject(new Error(`${arm.name}: ${m.error}`))));
-      client.send({ port: arm.port, cookie: arm.cookie, n });
+  if (process.argv[2] === 'arm') {
+    const kind = process.argv[3];
+    await serveArm(async () => {
+      const { port, cookie } = await build(kind);
+      // The client gets no profiler or other flags of this process.
+      const client = fork(fileURLToPath(import.meta.url), ['client'], { execArgv: [] });
+      process.on('exit', () => client.kill());
+      const send = (n) =>
+        new Promise((resolve, reject) => {
+          client.once('message', (m) => (m.ok ? resolve() : reject(new Error(`${kind}: ${m.error}`))));
+          client.send({ port, cookie, n });
+        });
+      // Warm-up: the arm's code paths optimised before anything counts.
+      await send(3000);
+      return {
+        async block(n) {
+          const c0 = process.cpuUsage();
+          await send(n);
+          const c = process.cpuUsage(c0);
+          return (c.user + c.system) / n;
+        },
+      };
     });
-
-  for (const arm of arms) await send(arm, 3000);
-  let b = 0;
-  for (; b < BLOCKS && Date.now() < DEADLINE; b++) {
-    const order = arms.map((_, i) => arms[(i + b) % arms.length]);
-    for (const arm of order) {
-      const c0 = process.cpuUsage();
-      await send(arm, N);
-      const c = process.cpuUsage(c0);
-      arm.perRequest.push((c.user + c.system) / N);
+  } else {
+    const CONCURRENCY = Number(process.env.BENCH_HTTP_PAIR_CONCURRENCY ?? 1);
+    const BLOCKS = Number(process.env.BENCH_HTTP_PAIR_BLOCKS ?? 400);
+    const N = Number(process.env.BENCH_HTTP_PAIR_N ?? 20);
+    const REPLICAS = Number(process.env.BENCH_HTTP_PAIR_REPLICAS ?? 4);
+    const names = (process.env.BENCH_HTTP_PAIR_ARMS ?? 'floor,ours,inside,layer').split(',');
+    const result = await runArms(fileURLToPath(import.meta.url), names, {
+      blocks: BLOCKS,
+      n: N,
+      replicas: REPLICAS,
+      maxSeconds: Number(process.env.BENCH_HTTP_PAIR_MAX_SECONDS ?? 200),
+      label: 'http-pair',
+    });
+    const arm = (name) => result.arms[name]?.perRequest;
+    console.log(
+      `${result.blocks} blocks of ${N} requests per process over HTTP (${CONCURRENCY} in flight, each on its own keep-alive connection), ${REPLICAS} processes per arm (each with its own client process), ` +
+        'order rotated; CPU µs per request (median over blocks of the mean over an arm\'s processes):',
+    );
+    for (const name of names) console.log(`  ${name.padEnd(6)} ${replicaMedian(arm(name)).toFixed(2).padStart(7)} µs`);
+    const ratios = {};
+    for (const [label, x, y] of [
+      ['ours ÷ floor', 'ours', 'floor'],
+      ['ours, session option ÷ floor', 'inside', 'floor'],
+      ['ours, session option ÷ ours', 'inside', 'ours'],
+      ['floor+1 empty layer ÷ floor', 'layer', 'floor'],
+      ['ours ÷ floor+1 empty layer', 'ours', 'layer'],
+    ]) {
+      if (!arm(x) || !arm(y)) continue;
+      const r = (ratios[label] = replicatedRatio(arm(x), arm(y)));
+      console.log(`${label.padEnd(30)} ${r.median.toFixed(4)}× (95% CI ${r.low.toFixed(4)}–${r.high.toFixed(4)}; each process: ${r.perProcess.map((v) => v.toFixed(3)).join(', ')})`);
     }
-    if ((b + 1) % 100 === 0) console.error(`http-pair: block ${b + 1}/${BLOCKS}`);
+    if (ratios['ours ÷ floor']) {
+      const last = [`over HTTP: ours ÷ floor ${ratios['ours ÷ floor'].median.toFixed(4)}×`];
+      if (ratios['ours, session option ÷ floor']) last.push(`with the session option ${ratios['ours, session option ÷ floor'].median.toFixed(4)}×`);
+      console.log(`${last.join(', ')}.`);
+    }
+    process.exit(0);
   }
-  client.kill();
-  for (const arm of arms) arm.server.close();
-
-  const [floor, ours, inside, layer] = arms;
-  console.log(`${b} blocks of ${N} requests per arm over HTTP (one keep-alive connection), order rotated; CPU µs per request (median over blocks):`);
-  for (const arm of arms) console.log(`  ${arm.name.padEnd(6)} ${median(arm.perRequest).toFixed(2).padStart(7)} µs`);
-  for (const [label, x, y] of [
-    ['ours ÷ floor', ours, floor],
-    ['ours, session option ÷ floor', inside, floor],
-    ['ours, session option ÷ ours', inside, ours],
-    ['floor+1 empty layer ÷ floor', layer, floor],
-    ['ours ÷ floor+1 empty layer', ours, layer],
-  ]) {
-    const r = pairedRatio(x.perRequest, y.perRequest);
-    console.log(`${label.padEnd(30)} ${r.median.toFixed(4)}× (95% CI ${r.low.toFixed(4)}–${r.high.toFixed(4)})`);
-  }
-  console.log(
-    `over HTTP: ours ÷ floor ${pairedRatio(ours.perRequest, floor.perRequest).median.toFixed(4)}×, with the session option ${pairedRatio(inside.perRequest, floor.perRequest).median.toFixed(4)}×, ` +
-      `ours ÷ floor with one empty layer ${pairedRatio(ours.perRequest, layer.perRequest).median.toFixed(4)}×.`,
-  );
-  process.exit(0);
 }

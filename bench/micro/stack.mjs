@@ -31,7 +31,20 @@ import session from 'express-session';
 import signature from 'cookie-signature';
 import inject from 'light-my-request';
 import { oidcLogin, requireAuth } from '../../dist/index.js';
-import { benchLogin, median, pairedRatio } from '../lib/paired.mjs';
+import { fileURLToPath } from 'node:url';
+import { benchLogin, median, pairedRatio, replicaMedian, replicatedRatio, runArms, serveArm } from '../lib/paired.mjs';
+
+/** The ratios printed: [label, arm, arm it is divided by]. */
+const RATIOS = [
+  ['ours ÷ floor', 'ours', 'floor'],
+  ['ours, session option ÷ floor', 'inside', 'floor'],
+  ['ours, session option ÷ ours', 'inside', 'ours'],
+  ['600 sessions in turn: ours ÷ floor', 'oursmiss', 'floormiss'],
+  ['floor+2 empty layers ÷ floor', 'layers', 'floor'],
+  ['ours ÷ floor+2 empty layers', 'ours', 'layers'],
+  ['floor, login as a string ÷ floor', 'packed', 'floor'],
+  ['ours ÷ floor, login as a string', 'ours', 'packed'],
+];
 
 // Short blocks, many of them: arms a few milliseconds apart see the same machine.
 const BLOCKS = Number(process.env.BENCH_STACK_BLOCKS ?? 1500);
@@ -101,11 +114,6 @@ function build(kind) {
   return arm;
 }
 
-// BENCH_STACK_ARMS=ours runs one arm alone (for --cpu-prof); the ratios need the floor and ours.
-const ARM_NAMES = (process.env.BENCH_STACK_ARMS ?? 'floor,ours,inside,layers,packed,floormiss,oursmiss').split(',');
-const started = Date.now();
-const arms = ARM_NAMES.map((name) => Object.assign(build(name), { name, perRequest: [] }));
-
 async function block(arm, n) {
   // BENCH_STACK_GC=1 (with --expose-gc) starts each block from a collected heap. Off by default:
   // a forced full GC also throws away optimised code that holds weak references (--trace-deopt:
@@ -122,45 +130,84 @@ async function block(arm, n) {
   return (c.user + c.system) / n;
 }
 
-// Warm-up: every arm's code paths optimised before anything counts.
-for (const arm of arms) await block(arm, 3000);
-
-for (let b = 0; b < BLOCKS && Date.now() < DEADLINE; b++) {
-  // Rotate the order each block so that no arm always runs first (or right after a GC of another's garbage).
-  const order = arms.map((_, i) => arms[(i + b) % arms.length]);
-  for (const arm of order) arm.perRequest.push(await block(arm, N));
-  if ((b + 1) % 100 === 0) console.error(`stack: block ${b + 1}/${BLOCKS}`);
+/** Ours notes the user's activity once a minute (idleDuration), a write the others do not make. */
+function checkWrites(name, writes, cookies, since) {
+  const activityWrites = Math.ceil((Date.now() - since) / 60_000);
+  const allowed = name === 'ours' || name === 'inside' || name === 'oursmiss' || name === 'floormiss' ? activityWrites * cookies : 0;
+  if (writes > allowed) throw new Error(`${name}: the session was written ${writes} times during the measured requests (${allowed} expected at most)`);
 }
 
+// BENCH_STACK_ARMS=ours runs one arm alone (for --cpu-prof); the ratios need the floor and ours.
+const ARM_NAMES = (process.env.BENCH_STACK_ARMS ?? 'floor,ours,inside,layers,packed,floormiss,oursmiss').split(',');
+// Processes per arm; 0: every arm in this one process (as until 2026-12-02, which moves the arms'
+// costs towards each other: see runArms() in ../lib/paired.mjs).
+const PROCESSES = Number(process.env.BENCH_STACK_PROCESSES ?? 3);
 
-const byName = Object.fromEntries(arms.map((arm) => [arm.name, arm]));
-// Ours notes the user's activity once a minute (idleDuration), a write the others do not make.
-const activityWrites = Math.ceil((Date.now() - started) / 60_000);
-for (const arm of arms) {
-  const allowed = arm.name === 'ours' || arm.name === 'inside' || arm.name === 'oursmiss' || arm.name === 'floormiss' ? activityWrites * arm.cookies.length : 0;
-  if (arm.writes > allowed) throw new Error(`${arm.name}: the session was written ${arm.writes} times during the measured requests (${allowed} expected at most)`);
-}
-const { floor, ours, inside, oursmiss, floormiss, layers, packed } = byName;
-if (!floor || !ours) {
-  for (const arm of arms) console.log(`${arm.name}: ${median(arm.perRequest).toFixed(2)} µs CPU per request (median of ${arm.perRequest.length} blocks)`);
+if (process.argv[2] === 'arm') {
+  const name = process.argv[3];
+  await serveArm(async () => {
+    const arm = Object.assign(build(name), { name });
+    await block(arm, 3000);
+    const since = Date.now();
+    arm.writes = 0;
+    return {
+      block: (n) => block(arm, n),
+      stats: () => {
+        checkWrites(name, arm.writes, arm.cookies.length, since);
+        return { writes: arm.writes };
+      },
+    };
+  });
+} else if (PROCESSES > 0) {
+  const result = await runArms(fileURLToPath(import.meta.url), ARM_NAMES, { blocks: Math.round(BLOCKS / 2), n: N, replicas: PROCESSES, maxSeconds: (DEADLINE - Date.now()) / 1000, label: 'stack' });
+  const arm = (name) => result.arms[name]?.perRequest;
+  console.log(`${result.blocks} blocks of ${N} requests per process, ${PROCESSES} processes per arm, order rotated; CPU µs per request (median over blocks of the mean over an arm's processes):`);
+  for (const name of ARM_NAMES) console.log(`  ${name.padEnd(9)} ${replicaMedian(arm(name)).toFixed(2).padStart(7)} µs`);
+  for (const [label, a, b] of RATIOS) {
+    if (!arm(a) || !arm(b)) continue;
+    const r = replicatedRatio(arm(a), arm(b));
+    console.log(`${label.padEnd(36)} ${r.median.toFixed(4)}× (95% CI ${r.low.toFixed(4)}–${r.high.toFixed(4)}; each process: ${r.perProcess.map((v) => v.toFixed(3)).join(', ')})`);
+  }
+  if (arm('ours') && arm('floor')) {
+    const ours = replicaMedian(arm('ours'));
+    const floor = replicaMedian(arm('floor'));
+    console.log(`express-oidc-login adds ${(ours - floor).toFixed(2)} µs per authenticated request in the whole stack (medians of the arms; negative: it saves).`);
+  }
   process.exit(0);
+} else {
+  const started = Date.now();
+  const arms = ARM_NAMES.map((name) => Object.assign(build(name), { name, perRequest: [] }));
+
+  // Warm-up: every arm's code paths optimised before anything counts.
+  for (const arm of arms) await block(arm, 3000);
+
+  for (let b = 0; b < BLOCKS && Date.now() < DEADLINE; b++) {
+    // Rotate the order each block so that no arm always runs first (or right after a GC of another's garbage).
+    const order = arms.map((_, i) => arms[(i + b) % arms.length]);
+    for (const arm of order) arm.perRequest.push(await block(arm, N));
+    if ((b + 1) % 100 === 0) console.error(`stack: block ${b + 1}/${BLOCKS}`);
+  }
+  sharedReport(arms, started);
 }
-const blocks = floor.perRequest.length;
-console.log(`${blocks} blocks of ${N} requests per arm, order rotated; CPU µs per request (median over blocks):`);
-for (const arm of arms) console.log(`  ${arm.name.padEnd(9)} ${median(arm.perRequest).toFixed(2).padStart(7)} µs`);
-for (const [label, a, b] of [
-  ['ours ÷ floor', ours, floor],
-  ['ours, session option ÷ floor', inside, floor],
-  ['ours, session option ÷ ours', inside, ours],
-  ['600 sessions in turn: ours ÷ floor', oursmiss, floormiss],
-  ['floor+2 empty layers ÷ floor', layers, floor],
-  ['ours ÷ floor+2 empty layers', ours, layers],
-  ['floor, login as a string ÷ floor', packed, floor],
-  ['ours ÷ floor, login as a string', ours, packed],
-]) {
-  if (!a || !b) continue;
-  const r = pairedRatio(a.perRequest, b.perRequest);
-  console.log(`${label.padEnd(36)} ${r.median.toFixed(4)}× (95% CI ${r.low.toFixed(4)}–${r.high.toFixed(4)}; blocks ${r.min.toFixed(3)}–${r.max.toFixed(3)})`);
+
+function sharedReport(arms, started) {
+  const byName = Object.fromEntries(arms.map((arm) => [arm.name, arm]));
+  for (const arm of arms) checkWrites(arm.name, arm.writes, arm.cookies.length, started);
+  const { floor, ours } = byName;
+  if (!floor || !ours) {
+    for (const arm of arms) console.log(`${arm.name}: ${median(arm.perRequest).toFixed(2)} µs CPU per request (median of ${arm.perRequest.length} blocks)`);
+    return;
+  }
+  const blocks = floor.perRequest.length;
+  console.log(`${blocks} blocks of ${N} requests per arm, order rotated; CPU µs per request (median over blocks):`);
+  for (const arm of arms) console.log(`  ${arm.name.padEnd(9)} ${median(arm.perRequest).toFixed(2).padStart(7)} µs`);
+  for (const [label, x, y] of RATIOS) {
+    const a = byName[x];
+    const b = byName[y];
+    if (!a || !b) continue;
+    const r = pairedRatio(a.perRequest, b.perRequest);
+    console.log(`${label.padEnd(36)} ${r.median.toFixed(4)}× (95% CI ${r.low.toFixed(4)}–${r.high.toFixed(4)}; blocks ${r.min.toFixed(3)}–${r.max.toFixed(3)})`);
+  }
+  const added = median(ours.perRequest.map((x, i) => x - floor.perRequest[i]));
+  console.log(`express-oidc-login adds ${added.toFixed(2)} µs per authenticated request in the whole stack (median of paired blocks; negative: it saves).`);
 }
-const added = median(ours.perRequest.map((x, i) => x - floor.perRequest[i]));
-console.log(`express-oidc-login adds ${added.toFixed(2)} µs per authenticated request in the whole stack (median of paired blocks; negative: it saves).`);
