@@ -1,13 +1,12 @@
 import { execFile } from 'node:child_process';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import connect from 'connect';
 import session from 'express-session';
 import express4 from 'express4';
 import type express from 'express';
-import { oidcLogin, requireAuth, type OidcContext } from '../lib/index.js';
-import { createApp, testOptions } from './support/app.js';
+import { oidcLogin } from '../lib/index.js';
+import { connectProtected, createApp, testOptions } from './support/app.js';
 import { login, newBrowser } from './support/flow.js';
 import { startProvider, type TestProvider } from './support/provider.js';
 
@@ -39,11 +38,7 @@ describe('Connect (no Express at all)', () => {
     // express-session is typed for Express; at run time it is a plain Connect middleware.
     app.use(session({ secret: 'connect-secret', resave: false, saveUninitialized: false }) as unknown as connect.NextHandleFunction);
     app.use(oidcLogin(testOptions(op)));
-    app.use('/protected', requireAuth());
-    app.use('/protected', (req: IncomingMessage, res: ServerResponse) => {
-      res.setHeader('Content-Type', 'application/json');
-      res.end(JSON.stringify({ sub: (req as IncomingMessage & { oidc?: OidcContext }).oidc?.claims?.sub }));
-    });
+    connectProtected(app);
     const browser = newBrowser(app, op.issuer);
     await browser.app.get('/protected').set('Accept', 'application/json').expect(401);
     const res = await login(browser, { query: '?returnTo=/protected' });

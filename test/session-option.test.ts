@@ -4,8 +4,8 @@ import connect from 'connect';
 import express, { type Express } from 'express';
 import session, { MemoryStore, type SessionData } from 'express-session';
 import express4 from 'express4';
-import { guardSessionStore, oidcLogin, requireAuth, type OidcContext, type OidcLoginOptions } from '../lib/index.js';
-import { jsonErrors, testOptions } from './support/app.js';
+import { guardSessionStore, oidcLogin, requireAuth, type OidcLoginOptions } from '../lib/index.js';
+import { connectProtected, jsonErrors, testOptions } from './support/app.js';
 import { expectConfigError } from './support/config-error.js';
 import { authorizeAt, login, newBrowser, startLogin, visitCallback } from './support/flow.js';
 import { APP_BASE_URL, CLIENT_ID, CLIENT_SECRET, startProvider, type TestProvider } from './support/provider.js';
@@ -107,11 +107,7 @@ describe('oidcLogin({ session })', () => {
 
     const app = connect();
     app.use(oidcLogin(testOptions(op, { session: countedSession().middleware })));
-    app.use('/protected', requireAuth());
-    app.use('/protected', (req: IncomingMessage, res: ServerResponse) => {
-      res.setHeader('Content-Type', 'application/json');
-      res.end(JSON.stringify({ sub: (req as IncomingMessage & { oidc?: OidcContext }).oidc?.claims?.sub }));
-    });
+    connectProtected(app);
     const browser = newBrowser(app, op.issuer);
     await browser.app.get('/protected').set('Accept', 'application/json').expect(401);
     await login(browser);

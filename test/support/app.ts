@@ -1,6 +1,8 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type connect from 'connect';
 import express, { type ErrorRequestHandler, type Express } from 'express';
 import session, { MemoryStore, type Store } from 'express-session';
-import { claimIncludes, oidcLogin, requireAuth, type OidcLoginOptions } from '../../lib/index.js';
+import { claimIncludes, oidcLogin, requireAuth, type OidcContext, type OidcLoginOptions } from '../../lib/index.js';
 import { APP_BASE_URL, CLIENT_ID, CLIENT_SECRET, type TestProvider } from './provider.js';
 
 export interface TestApp<S extends Store = MemoryStore> {
@@ -66,4 +68,13 @@ export function createApp<S extends Store = MemoryStore>(
   });
   app.use(jsonErrors);
   return { app, store };
+}
+
+/** A Connect app's `/protected`: `requireAuth()`, then the login's `sub` as JSON, with plain Node req/res. */
+export function connectProtected(app: connect.Server): void {
+  app.use('/protected', requireAuth());
+  app.use('/protected', (req: IncomingMessage, res: ServerResponse) => {
+    res.setHeader('Content-Type', 'application/json');
+    res.end(JSON.stringify({ sub: (req as IncomingMessage & { oidc?: OidcContext }).oidc?.claims?.sub }));
+  });
 }
