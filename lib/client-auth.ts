@@ -45,13 +45,21 @@ export type ClientAssertionAlg =
 export type ClientPrivateKeyMaterial = string | Buffer | JWK | KeyObject | CryptoKey;
 
 /**
- * `clientPrivateKey`: the key alone, or with its `kid` and `alg`. Without them, a JWK's own `kid`
- * and `alg` are used, else the RFC 7638 thumbprint and the key type's usual algorithm (RSA: RS256,
- * P-256: ES256, P-384: ES384, P-521: ES512, Ed25519: EdDSA).
+ * `clientPrivateKey`: the key alone, or with its `kid`, `alg` and X.509 `certificate`. Without
+ * them, a JWK's own `kid` and `alg` are used, else the RFC 7638 thumbprint and the key type's usual
+ * algorithm (RSA: RS256, P-256: ES256, P-384: ES384, P-521: ES512, Ed25519: EdDSA). With
+ * `certificate` (PEM, of this key), each client assertion names it by its thumbprints, `x5t`
+ * (SHA-1) and `x5t#S256` (SHA-256), as Microsoft Entra ID requires of certificate credentials.
  */
 export type ClientPrivateKey =
   | ClientPrivateKeyMaterial
-  | { key: ClientPrivateKeyMaterial; kid?: string; alg?: ClientAssertionAlg };
+  | { key: ClientPrivateKeyMaterial; kid?: string; alg?: ClientAssertionAlg; certificate?: string | Buffer };
+
+/** A certificate's thumbprints for a JWS header (RFC 7515 4.1.7, 4.1.8): base64url of the DER's SHA-1 and SHA-256. */
+export interface CertificateThumbprints {
+  readonly x5t: string;
+  readonly 'x5t#S256': string;
+}
 
 /** `clientCertificate`: the TLS client certificate for `tls_client_auth` (RFC 8705), PEM. */
 export interface ClientCertificate {
@@ -93,14 +101,17 @@ export class ClientSigningKey {
   readonly alg: ClientAssertionAlg;
   /** The public JWK (with `kid`, `alg`, `use: 'sig'`): what `routes.jwks` serves. */
   readonly publicJwk: Readonly<JWK>;
+  /** With `clientPrivateKey.certificate`: the thumbprints each assertion's header carries. */
+  readonly certificate: CertificateThumbprints | undefined;
   readonly #privateKey: KeyObject;
   #cryptoKey: Promise<CryptoKey> | undefined;
 
-  constructor(privateKey: KeyObject, kid: string, alg: ClientAssertionAlg, publicJwk: JWK) {
+  constructor(privateKey: KeyObject, kid: string, alg: ClientAssertionAlg, publicJwk: JWK, certificate?: CertificateThumbprints) {
     this.#privateKey = privateKey;
     this.kid = kid;
     this.alg = alg;
     this.publicJwk = Object.freeze({ ...publicJwk, kid, alg, use: 'sig' });
+    this.certificate = certificate && Object.freeze({ ...certificate });
   }
 
   /** A non-extractable WebCrypto key for `alg` (RSA-PSS or PKCS#1 v1.5 for the same RSA key). */
@@ -333,14 +344,16 @@ function resolveClientKey(option: unknown): ClientSigningKey {
   let material: unknown = option;
   let kid: unknown;
   let alg: unknown;
+  let certificate: unknown;
   if (typeof option === 'object' && option !== null && !Array.isArray(option) && 'key' in option && !('kty' in option) && !isCryptoKeyLike(option)) {
     const wrapper = option as Record<string, unknown>;
     for (const k of Object.keys(wrapper)) {
-      if (k !== 'key' && k !== 'kid' && k !== 'alg') fail(`unknown member "clientPrivateKey.${k}": give { key, kid?, alg? }.`);
+      if (k !== 'key' && k !== 'kid' && k !== 'alg' && k !== 'certificate') fail(`unknown member "clientPrivateKey.${k}": give { key, kid?, alg?, certificate? }.`);
     }
-    ({ key: material, kid, alg } = wrapper);
+    ({ key: material, kid, alg, certificate } = wrapper);
   }
   const { key, jwk } = readPrivateKey(material);
+  const thumbprints = certificate === undefined ? undefined : certificateOf(certificate, key);
   const { allowed, fallback, what } = algsFor(key);
   alg ??= jwk?.alg ?? fallback;
   if (typeof alg !== 'string' || !(ASSERTION_ALGS as readonly string[]).includes(alg)) {
@@ -355,7 +368,23 @@ function resolveClientKey(option: unknown): ClientSigningKey {
   const publicJwk = Object.fromEntries(members.map((m) => [m, publicFull[m]])) as JWK;
   kid ??= jwk?.kid ?? thumbprint(publicJwk as Record<string, unknown>);
   if (typeof kid !== 'string' || kid === '') fail('the "kid" of "clientPrivateKey" must be a non-empty string.');
-  return new ClientSigningKey(key, kid, alg as ClientAssertionAlg, publicJwk);
+  return new ClientSigningKey(key, kid, alg as ClientAssertionAlg, publicJwk, thumbprints);
+}
+
+/** `clientPrivateKey.certificate`: a PEM certificate of the private key; its thumbprints. */
+function certificateOf(value: unknown, key: KeyObject): CertificateThumbprints {
+  if (!pem(value)) fail('"clientPrivateKey.certificate" must be the key\'s X.509 certificate, PEM ("-----BEGIN CERTIFICATE-----").');
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(value);
+  } catch {
+    fail('"clientPrivateKey.certificate" could not be read as a PEM certificate.');
+  }
+  if (!x509.checkPrivateKey(key)) fail('"clientPrivateKey.certificate" is not the certificate of "clientPrivateKey.key": its public key is another one.');
+  return {
+    x5t: createHash('sha1').update(x509.raw).digest('base64url'),
+    'x5t#S256': createHash('sha256').update(x509.raw).digest('base64url'),
+  };
 }
 
 function pem(value: unknown): value is string | Buffer {
@@ -425,6 +454,8 @@ export async function clientAuthentication(config: ResolvedConfig): Promise<{
             {
               [client.modifyAssertion]: (header) => {
                 header.alg = alg;
+                // Certificate credentials (Entra ID): the certificate by its thumbprints.
+                if (key.certificate) Object.assign(header, { typ: 'JWT' }, key.certificate);
               },
             },
           ),

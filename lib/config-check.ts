@@ -120,12 +120,32 @@ function checkClientAuth(config: ResolvedConfig, metadata: ServerMetadata, clien
       ),
     );
   }
+  if (clientAuthMethod === 'private_key_jwt' && config.clientKey && !config.clientKey.certificate && isEntraEndpoint(metadata.token_endpoint)) {
+    found.push(
+      finding(
+        'warning',
+        'entra-certificate-missing',
+        'Microsoft Entra ID finds a certificate credential by its thumbprint (x5t#S256 in the client assertion), not by "kid": ' +
+          'give clientPrivateKey: { key, certificate } with the certificate uploaded to the app registration, or the token request is refused.',
+      ),
+    );
+  }
   if (config.clientSecret !== undefined && (clientAuthMethod === 'private_key_jwt' || clientAuthMethod === 'tls_client_auth') && !config.configuration) {
     found.push(
       finding('warning', 'client-secret-unused', `"clientSecret" is set but clientAuthMethod "${clientAuthMethod}" does not use it: remove it from the options.`),
     );
   }
   return found;
+}
+
+/** Microsoft Entra ID's token endpoint, in the public or a national cloud (login.microsoftonline.com, .us, login.partner.microsoftonline.cn). */
+function isEntraEndpoint(endpoint: unknown): boolean {
+  if (typeof endpoint !== 'string') return false;
+  try {
+    return /^login\.(?:partner\.)?microsoftonline\.[a-z]+$/i.test(new URL(endpoint).hostname);
+  } catch {
+    return false;
+  }
 }
 
 /** The `dpop` option against `dpop_signing_alg_values_supported` (RFC 9449 §5.1). */

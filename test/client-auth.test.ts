@@ -1,4 +1,4 @@
-import { createPublicKey, createSecretKey, generateKeyPairSync, webcrypto, type KeyObject, type X509Certificate } from 'node:crypto';
+import { createPrivateKey, createPublicKey, createSecretKey, generateKeyPairSync, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -153,6 +153,7 @@ const CLIENT_JWKS: Record<string, Record<string, unknown>[]> = {
   'pkjwt-eddsa': [publicJwk(ed.privateKey, { kid: 'ed-1' })],
   'pkjwt-ps256': [publicJwk(rsa.privateKey, { kid: 'rs-1' })],
   'pkjwt-es384': [publicJwk(ec384.privateKey, { kid: 'ec-384' })],
+  'pkjwt-cert': [publicJwk(createPrivateKey(MTLS.clientKey), { kid: 'cert-1' })],
 };
 beforeAll(async () => {
   appPort = await freePort();
@@ -170,6 +171,7 @@ beforeAll(async () => {
       client('pkjwt-eddsa', { token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'EdDSA', jwks_uri: keysAt('pkjwt-eddsa') }),
       client('pkjwt-ps256', { token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'PS256', jwks_uri: keysAt('pkjwt-ps256') }),
       client('pkjwt-es384', { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: keysAt('pkjwt-es384') }),
+      client('pkjwt-cert', { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: keysAt('pkjwt-cert') }),
       client('pkjwt-uri', { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: `http://127.0.0.1:${appPort}/.well-known/jwks.json` }),
       client('jwt-secret', { token_endpoint_auth_method: 'client_secret_jwt', client_secret: CLIENT_SECRET }),
     ],
@@ -262,6 +264,82 @@ describe('private_key_jwt against a real provider', () => {
     expect(res.body.code).toBe('ERR_OIDC_PROVIDER_MISMATCH');
     expect(res.body.message).toMatch(/does not accept ES384 client assertions \(token_endpoint_auth_signing_alg_values_supported: .*ES256/);
     expect(lines).toEqual([expect.stringMatching(/^error .*ES384/)]);
+  });
+});
+
+describe('private_key_jwt with the key\'s certificate (Entra ID certificate credentials)', () => {
+  /** The client assertions the app sends to the token endpoint, caught on their way out. */
+  async function assertionsDuring(run: () => Promise<unknown>): Promise<string[]> {
+    const sent: string[] = [];
+    const original = globalThis.fetch;
+    globalThis.fetch = (input: string | URL | Request, init?: RequestInit) => {
+      const body = init?.body;
+      const assertion = body instanceof URLSearchParams ? body.get('client_assertion') : typeof body === 'string' ? new URLSearchParams(body).get('client_assertion') : null;
+      if (assertion) sent.push(assertion);
+      return original(input, init);
+    };
+    try {
+      await run();
+    } finally {
+      globalThis.fetch = original;
+    }
+    return sent;
+  }
+  const headerOf = (jws: string) => JSON.parse(Buffer.from(jws.split('.')[0]!, 'base64url').toString()) as Record<string, unknown>;
+  /** A thumbprint from Node's own colon-separated hex fingerprint: computed another way than lib/ does. */
+  const fromFingerprint = (hex: string) => Buffer.from(hex.replaceAll(':', ''), 'hex').toString('base64url');
+
+  it('names the certificate by x5t and x5t#S256 in every client assertion, and the provider accepts it', async () => {
+    const app = appWith({ clientId: 'pkjwt-cert', clientAuthMethod: 'private_key_jwt', clientPrivateKey: { key: MTLS.clientKey, kid: 'cert-1', certificate: MTLS.clientCert } });
+    const browser = newBrowser(app, op.issuer);
+    const assertions = await assertionsDuring(async () => {
+      const res = await login(browser);
+      expect(res.status).toBe(302);
+    });
+    expect((await browser.app.get('/probe/oidc')).body.claims.sub).toBe('alice');
+    expect(assertions).toHaveLength(1);
+    const x509 = new X509Certificate(MTLS.clientCert);
+    expect(headerOf(assertions[0]!)).toEqual({
+      alg: 'ES256',
+      kid: 'cert-1',
+      typ: 'JWT',
+      x5t: fromFingerprint(x509.fingerprint),
+      'x5t#S256': fromFingerprint(x509.fingerprint256),
+    });
+  });
+
+  it('sends no certificate members without a certificate', async () => {
+    const app = appWith({ clientId: 'pkjwt-es256', clientAuthMethod: 'private_key_jwt', clientPrivateKey: privateJwk(ec.privateKey, { kid: 'ec-1' }) });
+    const assertions = await assertionsDuring(() => login(newBrowser(app, op.issuer)));
+    expect(assertions).toHaveLength(1);
+    expect(Object.keys(headerOf(assertions[0]!)).sort()).toEqual(['alg', 'kid']);
+  });
+
+  it('refuses a certificate of another key, and one that is not a certificate', () => {
+    const base = { ...testOptions(op), clientSecret: undefined, clientId: 'pkjwt-cert', clientAuthMethod: 'private_key_jwt' as const };
+    expect(() => resolveConfig({ ...base, clientPrivateKey: { key: pem(rsa.privateKey), certificate: MTLS.clientCert } })).toThrow(
+      /"clientPrivateKey.certificate" is not the certificate of "clientPrivateKey.key"/,
+    );
+    expect(() => resolveConfig({ ...base, clientPrivateKey: { key: MTLS.clientKey, certificate: 'not a certificate' } })).toThrow(/could not be read as a PEM certificate/);
+    expect(() => resolveConfig({ ...base, clientPrivateKey: { key: MTLS.clientKey, certificate: 42 } })).toThrow(/must be the key's X.509 certificate, PEM/);
+  });
+
+  it('warns at start-up when an Entra ID token endpoint gets private_key_jwt without a certificate', () => {
+    const entra = {
+      issuer: 'https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0',
+      authorization_endpoint: 'https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/authorize',
+      token_endpoint: 'https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/token',
+      jwks_uri: 'https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/discovery/v2.0/keys',
+      response_types_supported: ['code'],
+      token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
+    } as ServerMetadata;
+    const options = { issuer: entra.issuer, clientId: 'c', baseUrl: 'https://app.example', clientAuthMethod: 'private_key_jwt' as const };
+    const ids = (clientPrivateKey: unknown, metadata: ServerMetadata = entra) =>
+      checkProviderMetadata(resolveConfig({ ...options, clientPrivateKey }), metadata, 'private_key_jwt').map((f) => f.id);
+    expect(ids(MTLS.clientKey)).toContain('entra-certificate-missing');
+    expect(ids({ key: MTLS.clientKey, certificate: MTLS.clientCert })).not.toContain('entra-certificate-missing');
+    expect(ids(MTLS.clientKey, { ...entra, token_endpoint: 'https://idp.example/token' })).not.toContain('entra-certificate-missing');
+    expect(ids(MTLS.clientKey, { ...entra, token_endpoint: 'https://login.microsoftonline.us/t/oauth2/v2.0/token' })).toContain('entra-certificate-missing');
   });
 });
 

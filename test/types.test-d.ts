@@ -48,6 +48,8 @@ oidcLogin({ ...options, pendingLogins: 'session', secret: 'a-secret-of-at-least-
 oidcLogin({ ...options, pendingLogins: 'redis' });
 // @ts-expect-error responseMode is 'query' or 'form_post'
 oidcLogin({ ...options, responseMode: 'fragment' });
+// private_key_jwt with the key's certificate (Entra ID certificate credentials).
+oidcLogin({ ...options, clientAuthMethod: 'private_key_jwt', clientPrivateKey: { key: 'pem', certificate: 'pem', alg: 'PS256' } });
 // express-session inside the login middleware: its own type fits.
 app.use(oidcLogin({ ...options, session: session({ secret: 's', resave: false, saveUninitialized: false }) }));
 oidcLogin({ ...options, session: (_req, _res, next) => next() });
