@@ -61,6 +61,15 @@ export interface CertificateThumbprints {
   readonly 'x5t#S256': string;
 }
 
+/** `clientPrivateKey.certificate`, read: its thumbprints, its DER (for `x5c`) and its validity. */
+export interface ClientKeyCertificate {
+  readonly thumbprints: CertificateThumbprints;
+  /** The DER, standard base64: the JWK `x5c` member (RFC 7517 4.7). */
+  readonly der: string;
+  readonly validFrom: Date;
+  readonly validTo: Date;
+}
+
 /** `clientCertificate`: the TLS client certificate for `tls_client_auth` (RFC 8705), PEM. */
 export interface ClientCertificate {
   /** The client certificate (PEM), optionally followed by its intermediate CAs. */
@@ -101,17 +110,19 @@ export class ClientSigningKey {
   readonly alg: ClientAssertionAlg;
   /** The public JWK (with `kid`, `alg`, `use: 'sig'`): what `routes.jwks` serves. */
   readonly publicJwk: Readonly<JWK>;
-  /** With `clientPrivateKey.certificate`: the thumbprints each assertion's header carries. */
-  readonly certificate: CertificateThumbprints | undefined;
+  /** With `clientPrivateKey.certificate`: its thumbprints (each assertion's header carries them) and validity. */
+  readonly certificate: ClientKeyCertificate | undefined;
   readonly #privateKey: KeyObject;
   #cryptoKey: Promise<CryptoKey> | undefined;
 
-  constructor(privateKey: KeyObject, kid: string, alg: ClientAssertionAlg, publicJwk: JWK, certificate?: CertificateThumbprints) {
+  constructor(privateKey: KeyObject, kid: string, alg: ClientAssertionAlg, publicJwk: JWK, certificate?: ClientKeyCertificate) {
     this.#privateKey = privateKey;
     this.kid = kid;
     this.alg = alg;
-    this.publicJwk = Object.freeze({ ...publicJwk, kid, alg, use: 'sig' });
-    this.certificate = certificate && Object.freeze({ ...certificate });
+    // With a certificate, the served key names it too, as the assertions do.
+    const x5 = certificate && { x5c: [certificate.der], ...certificate.thumbprints };
+    this.publicJwk = Object.freeze({ ...publicJwk, kid, alg, use: 'sig', ...x5 });
+    this.certificate = certificate && Object.freeze({ ...certificate, thumbprints: Object.freeze({ ...certificate.thumbprints }) });
   }
 
   /** A non-extractable WebCrypto key for `alg` (RSA-PSS or PKCS#1 v1.5 for the same RSA key). */
@@ -353,7 +364,7 @@ function resolveClientKey(option: unknown): ClientSigningKey {
     ({ key: material, kid, alg, certificate } = wrapper);
   }
   const { key, jwk } = readPrivateKey(material);
-  const thumbprints = certificate === undefined ? undefined : certificateOf(certificate, key);
+  const cert = certificate === undefined ? undefined : certificateOf(certificate, key);
   const { allowed, fallback, what } = algsFor(key);
   alg ??= jwk?.alg ?? fallback;
   if (typeof alg !== 'string' || !(ASSERTION_ALGS as readonly string[]).includes(alg)) {
@@ -368,11 +379,11 @@ function resolveClientKey(option: unknown): ClientSigningKey {
   const publicJwk = Object.fromEntries(members.map((m) => [m, publicFull[m]])) as JWK;
   kid ??= jwk?.kid ?? thumbprint(publicJwk as Record<string, unknown>);
   if (typeof kid !== 'string' || kid === '') fail('the "kid" of "clientPrivateKey" must be a non-empty string.');
-  return new ClientSigningKey(key, kid, alg as ClientAssertionAlg, publicJwk, thumbprints);
+  return new ClientSigningKey(key, kid, alg as ClientAssertionAlg, publicJwk, cert);
 }
 
-/** `clientPrivateKey.certificate`: a PEM certificate of the private key; its thumbprints. */
-function certificateOf(value: unknown, key: KeyObject): CertificateThumbprints {
+/** `clientPrivateKey.certificate`: a PEM certificate of the private key; its thumbprints, DER and validity. */
+function certificateOf(value: unknown, key: KeyObject): ClientKeyCertificate {
   if (!pem(value)) fail('"clientPrivateKey.certificate" must be the key\'s X.509 certificate, PEM ("-----BEGIN CERTIFICATE-----").');
   let x509: X509Certificate;
   try {
@@ -382,8 +393,13 @@ function certificateOf(value: unknown, key: KeyObject): CertificateThumbprints {
   }
   if (!x509.checkPrivateKey(key)) fail('"clientPrivateKey.certificate" is not the certificate of "clientPrivateKey.key": its public key is another one.');
   return {
-    x5t: createHash('sha1').update(x509.raw).digest('base64url'),
-    'x5t#S256': createHash('sha256').update(x509.raw).digest('base64url'),
+    thumbprints: {
+      x5t: createHash('sha1').update(x509.raw).digest('base64url'),
+      'x5t#S256': createHash('sha256').update(x509.raw).digest('base64url'),
+    },
+    der: x509.raw.toString('base64'),
+    validFrom: new Date(x509.validFrom),
+    validTo: new Date(x509.validTo),
   };
 }
 
@@ -455,7 +471,7 @@ export async function clientAuthentication(config: ResolvedConfig): Promise<{
               [client.modifyAssertion]: (header) => {
                 header.alg = alg;
                 // Certificate credentials (Entra ID): the certificate by its thumbprints.
-                if (key.certificate) Object.assign(header, { typ: 'JWT' }, key.certificate);
+                if (key.certificate) Object.assign(header, { typ: 'JWT' }, key.certificate.thumbprints);
               },
             },
           ),

@@ -120,13 +120,32 @@ function checkClientAuth(config: ResolvedConfig, metadata: ServerMetadata, clien
       ),
     );
   }
-  if (clientAuthMethod === 'private_key_jwt' && config.clientKey && !config.clientKey.certificate && isEntraEndpoint(metadata.token_endpoint)) {
+  const key = clientAuthMethod === 'private_key_jwt' ? config.clientKey : undefined;
+  if (key && isEntraEndpoint(metadata.token_endpoint)) {
+    if (!key.certificate) {
+      found.push(
+        finding(
+          'warning',
+          'entra-certificate-missing',
+          'Microsoft Entra ID finds a certificate credential by its thumbprint (x5t#S256 in the client assertion), not by "kid": ' +
+            'give clientPrivateKey: { key, certificate } with the certificate uploaded to the app registration, or the token request is refused.',
+        ),
+      );
+    }
+    if (!/^(?:RS|PS)/.test(key.alg)) {
+      found.push(
+        finding('warning', 'entra-key-not-rsa', `Microsoft Entra ID certificate credentials are RSA (PS256 or RS256); "clientPrivateKey" signs ${key.alg}.`),
+      );
+    }
+  }
+  const cert = key?.certificate;
+  const now = Date.now();
+  if (cert && (cert.validTo.getTime() < now || cert.validFrom.getTime() > now)) {
     found.push(
       finding(
         'warning',
-        'entra-certificate-missing',
-        'Microsoft Entra ID finds a certificate credential by its thumbprint (x5t#S256 in the client assertion), not by "kid": ' +
-          'give clientPrivateKey: { key, certificate } with the certificate uploaded to the app registration, or the token request is refused.',
+        'client-certificate-not-valid',
+        `"clientPrivateKey.certificate" is valid from ${cert.validFrom.toISOString()} to ${cert.validTo.toISOString()}, not now: a provider that checks it refuses the token request.`,
       ),
     );
   }
@@ -138,11 +157,15 @@ function checkClientAuth(config: ResolvedConfig, metadata: ServerMetadata, clien
   return found;
 }
 
-/** Microsoft Entra ID's token endpoint, in the public or a national cloud (login.microsoftonline.com, .us, login.partner.microsoftonline.cn). */
+/**
+ * Microsoft Entra ID's token endpoint: the public and national clouds (login.microsoftonline.com,
+ * .us, login.partner.microsoftonline.cn, login.chinacloudapi.cn) and External ID (*.ciamlogin.com).
+ */
 function isEntraEndpoint(endpoint: unknown): boolean {
   if (typeof endpoint !== 'string') return false;
   try {
-    return /^login\.(?:partner\.)?microsoftonline\.[a-z]+$/i.test(new URL(endpoint).hostname);
+    const host = new URL(endpoint).hostname;
+    return /^login\.(?:partner\.)?microsoftonline\.[a-z]+$/i.test(host) || /^login\.chinacloudapi\.cn$/i.test(host) || /\.ciamlogin\.com$/i.test(host);
   } catch {
     return false;
   }
@@ -191,7 +214,6 @@ export function report(config: ResolvedConfig, findings: readonly ConfigFinding[
 
 type AppLike = { get?: (name: string) => unknown };
 
-/** Checks what only a request shows: the session middleware, its cookie, its store, the proxy. */
 /** The `session` option was given, and a session middleware had already run: express-session is mounted twice. */
 export function sessionMountedTwice(): ConfigFinding {
   return finding(
@@ -202,6 +224,7 @@ export function sessionMountedTwice(): ConfigFinding {
   );
 }
 
+/** Checks what only a request shows: the session middleware, its cookie, its store, the proxy. */
 export function checkFirstRequest(req: IncomingMessage, config: ResolvedConfig): ConfigFinding[] {
   const r = req as OidcRequest & { app?: AppLike };
   const found: ConfigFinding[] = [];

@@ -117,9 +117,22 @@ export function oidcLogin(options: OidcLoginOptions) {
       sessionChecked = true;
       if ((req as OidcRequest).session !== undefined) report(config, [sessionMountedTwice()]);
     }
+    let called = false;
     sessionMiddleware(req, res, (err?: unknown) => {
-      if (err !== undefined && err !== null) next(err);
-      else oidcLoginMiddleware(req, res, next);
+      // Once: a store that calls back again from its own catch must not run the chain twice.
+      if (called) return;
+      called = true;
+      if (err !== undefined && err !== null) {
+        next(err);
+        return;
+      }
+      // express-session calls back from the store's callback, outside the router's try/catch:
+      // what throws here is the request's error, not an uncaught exception.
+      try {
+        oidcLoginMiddleware(req, res, next);
+      } catch (thrown) {
+        next(thrown);
+      }
     });
   };
 }

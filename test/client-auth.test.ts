@@ -308,6 +308,24 @@ describe('private_key_jwt with the key\'s certificate (Entra ID certificate cred
     });
   });
 
+  it('serves the certificate in the JWKS (x5c and its thumbprints), with no private member', async () => {
+    const app = appWith({ clientId: 'pkjwt-cert', clientAuthMethod: 'private_key_jwt', clientPrivateKey: { key: MTLS.clientKey, kid: 'cert-1', certificate: MTLS.clientCert } });
+    const res = await request(app).get('/jwks.json').expect(200);
+    const x509 = new X509Certificate(MTLS.clientCert);
+    expect(res.body.keys).toEqual([
+      {
+        ...publicJwk(createPrivateKey(MTLS.clientKey)),
+        kid: 'cert-1',
+        alg: 'ES256',
+        use: 'sig',
+        x5c: [x509.raw.toString('base64')],
+        x5t: fromFingerprint(x509.fingerprint),
+        'x5t#S256': fromFingerprint(x509.fingerprint256),
+      },
+    ]);
+    for (const member of PRIVATE_MEMBERS) expect(res.body.keys[0]).not.toHaveProperty(member);
+  });
+
   it('sends no certificate members without a certificate', async () => {
     const app = appWith({ clientId: 'pkjwt-es256', clientAuthMethod: 'private_key_jwt', clientPrivateKey: privateJwk(ec.privateKey, { kid: 'ec-1' }) });
     const assertions = await assertionsDuring(() => login(newBrowser(app, op.issuer)));
@@ -340,6 +358,29 @@ describe('private_key_jwt with the key\'s certificate (Entra ID certificate cred
     expect(ids({ key: MTLS.clientKey, certificate: MTLS.clientCert })).not.toContain('entra-certificate-missing');
     expect(ids(MTLS.clientKey, { ...entra, token_endpoint: 'https://idp.example/token' })).not.toContain('entra-certificate-missing');
     expect(ids(MTLS.clientKey, { ...entra, token_endpoint: 'https://login.microsoftonline.us/t/oauth2/v2.0/token' })).toContain('entra-certificate-missing');
+    expect(ids(MTLS.clientKey, { ...entra, token_endpoint: 'https://contoso.ciamlogin.com/t/oauth2/v2.0/token' })).toContain('entra-certificate-missing');
+    // Entra certificate credentials are RSA: the test certificate's key is EC P-256.
+    const entraIds = (key: unknown) => ids(key).filter((id) => id.startsWith('entra-'));
+    expect(entraIds({ key: MTLS.clientKey, certificate: MTLS.clientCert })).toEqual(['entra-key-not-rsa']);
+    expect(entraIds({ key: pem(rsa.privateKey), alg: 'PS256' })).toEqual(['entra-certificate-missing']);
+  });
+
+  it('warns at start-up when the certificate is not valid now', () => {
+    const config = resolveConfig({ issuer: 'https://idp.example', clientId: 'c', baseUrl: 'https://app.example', clientAuthMethod: 'private_key_jwt', clientPrivateKey: { key: MTLS.clientKey, certificate: MTLS.clientCert } });
+    const metadata = { issuer: 'https://idp.example', authorization_endpoint: 'https://idp.example/a', token_endpoint: 'https://idp.example/t', jwks_uri: 'https://idp.example/j', response_types_supported: ['code'], code_challenge_methods_supported: ['S256'] } as ServerMetadata;
+    expect(checkProviderMetadata(config, metadata, 'private_key_jwt')).toEqual([]);
+    // The test certificate is valid 2020-2120: seen from 2019 and from 2121.
+    const realNow = Date.now;
+    try {
+      for (const at of ['2019-06-01T00:00:00Z', '2121-06-01T00:00:00Z']) {
+        Date.now = () => Date.parse(at);
+        expect(checkProviderMetadata(config, metadata, 'private_key_jwt')).toEqual([
+          expect.objectContaining({ id: 'client-certificate-not-valid', level: 'warning', message: expect.stringMatching(/valid from 2020-.* to 2120-.*, not now/) }),
+        ]);
+      }
+    } finally {
+      Date.now = realNow;
+    }
   });
 });
 

@@ -7,6 +7,7 @@ import express4 from 'express4';
 import { guardSessionStore, oidcLogin, requireAuth, type OidcLoginOptions } from '../lib/index.js';
 import { connectProtected, jsonErrors, testOptions } from './support/app.js';
 import { expectConfigError } from './support/config-error.js';
+import request from 'supertest';
 import { authorizeAt, login, newBrowser, startLogin, visitCallback } from './support/flow.js';
 import { APP_BASE_URL, CLIENT_ID, CLIENT_SECRET, startProvider, type TestProvider } from './support/provider.js';
 
@@ -36,24 +37,46 @@ function countedSession(store: session.Store = new MemoryStore()) {
   return counted;
 }
 
+/** What the store holds for a session id (null: nothing). */
+function stored(store: MemoryStore, sid: string): Promise<SessionData | null | undefined> {
+  return new Promise((resolve, reject) => store.get(sid, (err, data) => (err ? reject(err) : resolve(data))));
+}
+
 function appWith(options: OidcLoginOptions, framework: typeof express = express): Express {
   const app = framework();
   app.use(oidcLogin(options));
   app.get('/probe', (req, res) => {
     res.json({ sessionId: req.sessionID ?? null, hasSession: req.session !== undefined, sub: req.oidc?.claims?.sub ?? null });
   });
+  // Writes the session, so that it is stored (saveUninitialized: false) before a login.
+  app.post('/visit', (req, res) => {
+    req.session.visits = (req.session.visits ?? 0) + 1;
+    res.json({ sessionId: req.sessionID });
+  });
   app.get('/protected', requireAuth(), (req, res) => {
     res.json({ sub: req.oidc!.claims!.sub });
   });
+  // Whether the login middleware ran before the error.
+  app.use((err: unknown, req: express.Request, res: express.Response, next: express.NextFunction) => {
+    res.set('X-Had-Oidc', String(req.oidc !== undefined));
+    next(err);
+  });
   app.use(jsonErrors);
   return app;
+}
+
+declare module 'express-session' {
+  interface SessionData {
+    visits?: number;
+  }
 }
 
 describe('oidcLogin({ session })', () => {
   it.each(['cookie', 'session'] as const)(
     'logs in (pending logins in a %s), with a new session id, protects routes and logs out, running express-session once per request',
     async (pendingLogins) => {
-      const counted = countedSession();
+      const store = new MemoryStore();
+      const counted = countedSession(store);
       const app = appWith(testOptions(op, { pendingLogins, secret: 'a-secret-of-at-least-32-characters!!', session: counted.middleware }));
       const browser = newBrowser(app, op.issuer);
       let appRequests = 0;
@@ -64,10 +87,11 @@ describe('oidcLogin({ session })', () => {
       expect(page.headers.location).toBe('/login?returnTo=%2Fprotected');
       appRequests += 2;
 
-      // The session exists on the app's own routes too.
-      const before = await browser.app.get('/probe').expect(200);
-      expect(before.body).toMatchObject({ hasSession: true, sub: null });
-      appRequests++;
+      // The session exists on the app's own routes too, and is stored once written.
+      expect((await browser.app.get('/probe').expect(200)).body).toMatchObject({ hasSession: true, sub: null });
+      const before = await browser.app.post('/visit').expect(200);
+      expect(await stored(store, before.body.sessionId)).toMatchObject({ visits: 1 });
+      appRequests += 2;
 
       const authorizationUrl = await startLogin(browser, '?returnTo=/protected');
       appRequests++;
@@ -84,8 +108,9 @@ describe('oidcLogin({ session })', () => {
       const after = await browser.app.get('/probe').expect(200);
       appRequests++;
       expect(after.body.sub).toBe('alice');
-      // Session fixation: the login gets a session id of its own.
+      // Session fixation: the login gets a session id of its own, and the old one is gone from the store.
       expect(after.body.sessionId).not.toBe(before.body.sessionId);
+      expect((await stored(store, before.body.sessionId)) ?? null).toBeNull();
       if (pendingLogins === 'session') expect(after.body.sessionId).not.toBe(atLogin.body.sessionId);
       expect((await browser.app.get('/protected').expect(200)).body.sub).toBe('alice');
       appRequests++;
@@ -129,11 +154,35 @@ describe('oidcLogin({ session })', () => {
     store.failing = true;
     const down = await browser.app.get('/protected').set('Accept', 'application/json').expect(503);
     expect(down.body.code).toBe('ERR_OIDC_SESSION_STORE');
+    expect(down.headers['x-had-oidc']).toBe('false');
     expect(down.headers['retry-after']).toBe('5');
     // The callback with a valid-looking request is not reached either: the error comes first.
     expect((await browser.app.get('/callback?code=x&state=y').expect(503)).body.code).toBe('ERR_OIDC_SESSION_STORE');
     store.failing = false;
     expect((await browser.app.get('/protected').expect(200)).body.sub).toBe('alice');
+  });
+
+  it('turns a throw in the login middleware into the request\'s error, once, when express-session calls back from its store', async () => {
+    // Another instance's login, in the same store: the next request's session comes from store.get().
+    const store = new MemoryStore();
+    const first = appWith(testOptions(op, { session: countedSession(store).middleware }));
+    const browser = newBrowser(first, op.issuer);
+    await login(browser);
+    const cookie = browser.app.jar.getCookie('sid', { domain: '127.0.0.1', path: '/', secure: false, script: false });
+    expect(cookie).toBeTruthy();
+    // A logger that throws, on the first request's start-up check (X-Forwarded-Proto without trust proxy).
+    const logger = {
+      warn: () => {
+        throw new Error('logger down');
+      },
+      error: () => undefined,
+    };
+    const second = appWith(testOptions(op, { session: countedSession(store).middleware, logger }));
+    const res = await request(second).get('/protected').set('Cookie', `sid=${cookie!.value}`).set('X-Forwarded-Proto', 'https').set('Accept', 'application/json');
+    expect(res.status).toBe(500);
+    expect(res.body.message).toBe('logger down');
+    // The instance goes on serving.
+    expect((await request(second).get('/protected').set('Cookie', `sid=${cookie!.value}`).expect(200)).body.sub).toBe('alice');
   });
 
   it('warns once when express-session is also mounted with app.use(), and still works', async () => {
@@ -159,8 +208,11 @@ describe('oidcLogin({ session })', () => {
     expect(warnings.filter((w) => /session/.test(w))).toEqual([]);
   });
 
-  it('refuses what is not a middleware, and a "session" inside one of "providers"', () => {
+  it('refuses what is not a middleware (express-session\'s factory uncalled), and a "session" inside one of "providers"', () => {
     expectConfigError(testOptions(op, { session: { secret: 's' } as never }), /"session" must be a session middleware \(req, res, next\)/);
+    expectConfigError(testOptions(op, { session: session as never }), /not a function of 1 parameter: did you mean session\(\{ secret, \.\.\. \}\)\?/);
+    // A middleware that takes its arguments as a rest parameter is one.
+    expect(() => oidcLogin(testOptions(op, { session: (...args: Parameters<ReturnType<typeof countedSession>['middleware']>) => countedSession().middleware(...args) }))).not.toThrow();
     expectConfigError(
       {
         baseUrl: APP_BASE_URL,
