@@ -398,9 +398,16 @@ function certificateOf(value: unknown, key: KeyObject): ClientKeyCertificate {
       'x5t#S256': createHash('sha256').update(x509.raw).digest('base64url'),
     },
     der: x509.raw.toString('base64'),
-    validFrom: new Date(x509.validFrom),
-    validTo: new Date(x509.validTo),
+    validFrom: certificateDate(x509.validFrom),
+    validTo: certificateDate(x509.validTo),
   };
+}
+
+/** An X509Certificate date ("Jan  1 00:00:00 2020 GMT"); one that does not parse is refused rather than never checked. */
+function certificateDate(text: string): Date {
+  const date = new Date(text);
+  if (Number.isNaN(date.getTime())) fail(`"clientPrivateKey.certificate" has a validity date that cannot be read: ${JSON.stringify(text)}.`);
+  return date;
 }
 
 function pem(value: unknown): value is string | Buffer {

@@ -966,9 +966,8 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     fail('"session" must be a session middleware (req, res, next), e.g. session({ secret, resave: false, saveUninitialized: false }) from express-session.');
   }
   // express-session's own factory is session(options): given uncalled, every request would hang.
-  if (typeof o.session === 'function' && (o.session.length === 1 || o.session.length === 2)) {
-    fail('"session" takes the middleware (req, res, next) that session({ ... }) returns, not a function of ' +
-      `${o.session.length} parameter${o.session.length === 1 ? '' : 's'}: did you mean session({ secret, ... })?`);
+  if (typeof o.session === 'function' && o.session.length === 1) {
+    fail('"session" takes the middleware (req, res, next) that session({ ... }) returns, not a function of 1 parameter: did you mean session({ secret, ... })?');
   }
   if (o.afterCallback !== undefined && typeof o.afterCallback !== 'function') fail('"afterCallback" must be a function (req, res, login) => login.');
   for (const key of ['autoRefresh', 'fetchUserInfo', 'silentLogin'] as const) {

@@ -127,10 +127,17 @@ export function oidcLogin(options: OidcLoginOptions) {
         return;
       }
       // express-session calls back from the store's callback, outside the router's try/catch:
-      // what throws here is the request's error, not an uncaught exception.
+      // what throws here is the request's error, not an uncaught exception. Once `next` has run,
+      // a throw is the later middleware's, and goes on up.
+      let passed = false;
+      const onward: Next = (e) => {
+        passed = true;
+        next(e);
+      };
       try {
-        oidcLoginMiddleware(req, res, next);
+        oidcLoginMiddleware(req, res, onward);
       } catch (thrown) {
+        if (passed) throw thrown;
         next(thrown);
       }
     });

@@ -226,19 +226,22 @@ function clientJwks(routes: Record<string, unknown>, configs: readonly ResolvedC
   }
   const path = routePath('jwks', routes.jwks, DEFAULTS.jwksPath);
   if (path === false) return undefined;
-  const byKid = new Map<string, string>();
-  const served: object[] = [];
+  // One entry per kid. The same key given with its certificate for one provider and without it
+  // for another is one key: served with the certificate.
+  const byKid = new Map<string, { json: string; jwk: Readonly<Record<string, unknown>> }>();
   for (const key of keys) {
-    const json = JSON.stringify(key.publicJwk);
+    const { x5c, x5t, 'x5t#S256': _x5tS256, ...bare } = key.publicJwk as Record<string, unknown>;
+    const json = JSON.stringify(bare);
     const seen = byKid.get(key.kid);
-    if (seen === json) continue;
-    if (seen !== undefined) {
+    if (seen !== undefined && seen.json !== json) {
       fail(`two providers' "clientPrivateKey" have the kid ${JSON.stringify(key.kid)} but are different keys: give them different kids.`);
     }
-    byKid.set(key.kid, json);
-    served.push(key.publicJwk);
+    if (seen?.jwk.x5c !== undefined && x5c !== undefined && seen.jwk.x5t !== x5t) {
+      fail(`two providers' "clientPrivateKey" have the kid ${JSON.stringify(key.kid)} with different certificates: give them different kids.`);
+    }
+    if (seen === undefined || (seen.jwk.x5c === undefined && x5c !== undefined)) byKid.set(key.kid, { json, jwk: key.publicJwk as Readonly<Record<string, unknown>> });
   }
-  return { path, keys: Object.freeze(served) };
+  return { path, keys: Object.freeze([...byKid.values()].map((e) => e.jwk)) };
 }
 
 /** Every route of every provider, and the shared ones, at a path of its own. */

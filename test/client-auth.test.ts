@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import express from 'express';
 import request from 'supertest';
 import type { ServerMetadata } from 'openid-client';
 import type { ClientMetadata } from 'oidc-provider';
@@ -324,6 +325,25 @@ describe('private_key_jwt with the key\'s certificate (Entra ID certificate cred
       },
     ]);
     for (const member of PRIVATE_MEMBERS) expect(res.body.keys[0]).not.toHaveProperty(member);
+  });
+
+  it('with several providers, serves a key given with its certificate for one and without for another once, with the certificate', async () => {
+    const provider = (clientPrivateKey: unknown) => ({ issuer: op.issuer, clientId: 'pkjwt-cert', clientAuthMethod: 'private_key_jwt' as const, clientPrivateKey: clientPrivateKey as never });
+    const app = express();
+    app.use(
+      oidcLogin({
+        baseUrl: testOptions(op).baseUrl,
+        dangerouslyAllowInsecureHttp: true,
+        providers: { a: provider(MTLS.clientKey), b: provider({ key: MTLS.clientKey, certificate: MTLS.clientCert }), c: provider(MTLS.clientKey) },
+      }),
+    );
+    const res = await request(app).get('/jwks.json').expect(200);
+    expect(res.body.keys).toHaveLength(1);
+    expect(res.body.keys[0].x5c).toEqual([new X509Certificate(MTLS.clientCert).raw.toString('base64')]);
+    // Another key under the same kid is still refused.
+    expect(() => oidcLogin({ baseUrl: testOptions(op).baseUrl, dangerouslyAllowInsecureHttp: true, providers: { a: provider({ key: MTLS.clientKey, kid: 'k' }), b: provider({ key: pem(rsa.privateKey), kid: 'k' }) } })).toThrow(
+      /have the kid "k" but are different keys/,
+    );
   });
 
   it('sends no certificate members without a certificate', async () => {

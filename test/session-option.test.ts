@@ -185,6 +185,40 @@ describe('oidcLogin({ session })', () => {
     expect((await request(second).get('/protected').set('Cookie', `sid=${cookie!.value}`).expect(200)).body.sub).toBe('alice');
   });
 
+  it('runs the chain once when the store calls back twice (the second time from its own catch)', async () => {
+    class TwiceStore extends MemoryStore {
+      twice = false;
+      override get(sid: string, cb: (err: unknown, s?: SessionData | null) => void): void {
+        super.get(sid, (err, data) => {
+          cb(err, data);
+          if (this.twice) cb(new Error('called back again'));
+        });
+      }
+    }
+    const store = new TwiceStore();
+    const app = express();
+    let passes = 0;
+    const errors: unknown[] = [];
+    app.use(oidcLogin(testOptions(op, { session: countedSession(store).middleware })));
+    app.use((_req, _res, next) => {
+      passes++;
+      next();
+    });
+    app.get('/protected', requireAuth(), (req, res) => void res.json({ sub: req.oidc!.claims!.sub }));
+    app.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      errors.push(err);
+      if (!res.headersSent) res.status(500).end();
+    });
+    const browser = newBrowser(app, op.issuer);
+    await login(browser);
+    store.twice = true;
+    passes = 0;
+    expect((await browser.app.get('/protected').expect(200)).body.sub).toBe('alice');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(passes).toBe(1);
+    expect(errors).toEqual([]);
+  });
+
   it('warns once when express-session is also mounted with app.use(), and still works', async () => {
     const warnings: string[] = [];
     const logger = { warn: (m: string) => void warnings.push(m), error: (m: string) => void warnings.push(m) };
@@ -211,7 +245,10 @@ describe('oidcLogin({ session })', () => {
   it('refuses what is not a middleware (express-session\'s factory uncalled), and a "session" inside one of "providers"', () => {
     expectConfigError(testOptions(op, { session: { secret: 's' } as never }), /"session" must be a session middleware \(req, res, next\)/);
     expectConfigError(testOptions(op, { session: session as never }), /not a function of 1 parameter: did you mean session\(\{ secret, \.\.\. \}\)\?/);
-    // A middleware that takes its arguments as a rest parameter is one.
+    // A middleware that takes its arguments as a rest parameter, or names two and passes the rest on, is one.
+    expect(() =>
+      oidcLogin(testOptions(op, { session: (req: IncomingMessage, res: ServerResponse, ...rest: [(err?: unknown) => void]) => countedSession().middleware(req, res, ...rest) })),
+    ).not.toThrow();
     expect(() => oidcLogin(testOptions(op, { session: (...args: Parameters<ReturnType<typeof countedSession>['middleware']>) => countedSession().middleware(...args) }))).not.toThrow();
     expectConfigError(
       {
