@@ -174,6 +174,7 @@ beforeAll(async () => {
       client('pkjwt-es384', { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: keysAt('pkjwt-es384') }),
       client('pkjwt-cert', { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: keysAt('pkjwt-cert') }),
       client('pkjwt-uri', { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: `http://127.0.0.1:${appPort}/.well-known/jwks.json` }),
+      client('pkjwt-uri-cert', { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: `http://127.0.0.1:${appPort}/cert/jwks.json` }),
       client('jwt-secret', { token_endpoint_auth_method: 'client_secret_jwt', client_secret: CLIENT_SECRET }),
     ],
     configuration: { fetch: withoutSsrfGuard as never },
@@ -220,12 +221,16 @@ describe('private_key_jwt against a real provider', () => {
     expect(probe.body.claims.sub).toBe('alice');
   });
 
-  it('logs in with the key registered as a jwks_uri pointing at the app\'s own JWKS route', async () => {
+  // Two clients: the provider keeps a client's fetched JWKS for a while.
+  it.each([
+    ['a key', 'pkjwt-uri', '/.well-known/jwks.json', () => pem(otherRsa.privateKey)],
+    ['a key with its certificate (x5c in the JWKS the provider reads)', 'pkjwt-uri-cert', '/cert/jwks.json', () => ({ key: MTLS.clientKey, certificate: MTLS.clientCert })],
+  ])('logs in with %s registered as a jwks_uri pointing at the app\'s own JWKS route', async (_name, clientId, jwks, key) => {
     const app = appWith({
-      clientId: 'pkjwt-uri',
+      clientId,
       clientAuthMethod: 'private_key_jwt',
-      clientPrivateKey: pem(otherRsa.privateKey),
-      routes: { jwks: '/.well-known/jwks.json' },
+      clientPrivateKey: key() as OidcLoginOptions['clientPrivateKey'],
+      routes: { jwks },
     });
     const server: Server = await new Promise((resolve) => {
       const s = app.listen(appPort, '127.0.0.1', () => resolve(s));
