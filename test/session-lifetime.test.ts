@@ -1,18 +1,12 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import request from 'supertest';
 import type { OidcEvent, OidcLoginOptions } from '../lib/index.js';
 import { createApp, testOptions } from './support/app.js';
 import { fakeClock } from './support/clock.js';
 import { authorizeAt, login, newBrowser, setCookies, startLogin, visitCallback, type Browser } from './support/flow.js';
-import { startProvider, type TestProvider } from './support/provider.js';
+import { useProvider } from './support/use-provider.js';
 
-let op: TestProvider;
-beforeAll(async () => {
-  op = await startProvider();
-});
-afterAll(async () => {
-  await op.close();
-});
+const op = useProvider();
 afterEach(() => {
   jest.useRealTimers();
 });

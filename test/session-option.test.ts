@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import connect from 'connect';
 import express, { type Express } from 'express';
 import session, { MemoryStore, type SessionData } from 'express-session';
@@ -9,20 +9,15 @@ import { connectProtected, jsonErrors, testOptions } from './support/app.js';
 import { expectConfigError } from './support/config-error.js';
 import request from 'supertest';
 import { authorizeAt, login, newBrowser, startLogin, visitCallback } from './support/flow.js';
-import { APP_BASE_URL, CLIENT_ID, CLIENT_SECRET, startProvider, type TestProvider } from './support/provider.js';
+import { APP_BASE_URL, CLIENT_ID, CLIENT_SECRET, startProvider } from './support/provider.js';
+import { useProvider } from './support/use-provider.js';
 
 /**
  * The `session` option: express-session given to oidcLogin() and run inside it, first, instead of
  * in its own app.use(). Everything a separately mounted session gives must still hold.
  */
 
-let op: TestProvider;
-beforeAll(async () => {
-  op = await startProvider();
-});
-afterAll(async () => {
-  await op.close();
-});
+const op = useProvider();
 
 /** express-session that counts how often it runs. */
 function countedSession(store: session.Store = new MemoryStore()) {

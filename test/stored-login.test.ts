@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import { inspect } from 'node:util';
-import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import type { MemoryStore, SessionData } from 'express-session';
 import request from 'supertest';
 import { redactTokens } from '../lib/redact.js';
@@ -9,7 +9,8 @@ import type { StoredLogin } from '../lib/types.js';
 import { createApp, testOptions } from './support/app.js';
 import { fakeClock } from './support/clock.js';
 import { authorizeAt, login, newBrowser, startLogin, visitCallback, type Browser } from './support/flow.js';
-import { APP_BASE_URL, startProvider, type TestProvider } from './support/provider.js';
+import { APP_BASE_URL } from './support/provider.js';
+import { useProvider } from './support/use-provider.js';
 
 /**
  * How a login sits in the session store (lib/stored-login.ts): one JSON string, read without
@@ -17,13 +18,7 @@ import { APP_BASE_URL, startProvider, type TestProvider } from './support/provid
  * stored by an older version, with the login as an object, keep working.
  */
 
-let op: TestProvider;
-beforeAll(async () => {
-  op = await startProvider();
-});
-afterAll(async () => {
-  await op.close();
-});
+const op = useProvider();
 afterEach(() => {
   jest.useRealTimers();
 });
@@ -240,26 +235,18 @@ describe('the login read outside the middleware\'s own step', () => {
 });
 
 describe('what a session\'s logins leave in memory', () => {
-  it('is dropped two minutes after it was read, when other sessions are read', async () => {
+  it.each([
+    ['two minutes after it was read, when other sessions are read', 121, 'later-session'],
+    ['when the clock steps back past it (its age would never grow)', -300, 'after-the-step'],
+  ])('is dropped %s', async (_when, seconds, otherSid) => {
     const first = await loggedIn();
     expect(recentLogins()).toContain(first.sid);
     const clock = fakeClock();
-    clock.advance(121);
+    clock.advance(seconds);
     const data = await raw(first.store, first.sid);
-    await put(first.store, 'later-session', data);
-    await request(first.app).get('/probe/oidc').set('Cookie', `sid=${signedSid('later-session')}`).expect(200);
-    expect(recentLogins()).toEqual(['later-session']);
-  });
-
-  it('is dropped when the clock steps back past it (its age would never grow)', async () => {
-    const first = await loggedIn();
-    expect(recentLogins()).toContain(first.sid);
-    const clock = fakeClock();
-    clock.advance(-300);
-    const data = await raw(first.store, first.sid);
-    await put(first.store, 'after-the-step', data);
-    await request(first.app).get('/probe/oidc').set('Cookie', `sid=${signedSid('after-the-step')}`).expect(200);
-    expect(recentLogins()).toEqual(['after-the-step']);
+    await put(first.store, otherSid, data);
+    await request(first.app).get('/probe/oidc').set('Cookie', `sid=${signedSid(otherSid)}`).expect(200);
+    expect(recentLogins()).toEqual([otherSid]);
   });
 
   it('is read again once past two minutes, even when its stored string is unchanged', async () => {
