@@ -4,6 +4,7 @@ export type { ClaimCheck } from './guard.js';
 export { OidcError, OidcAuthorizationError, OidcConfigError } from './errors.js';
 export type { OidcErrorCode } from './errors.js';
 export { safeReturnTo } from './url.js';
+export { loginFromSession } from './stored-login.js';
 export { guardSessionStore } from './store-guard.js';
 export type { GuardSessionStoreOptions } from './store-guard.js';
 export type { OidcLoginOptions, ClientAuthMethod, LogoutOptions, AfterCallback, OidcEvent, OidcEventHandlers } from './config.js';

@@ -4,12 +4,14 @@ import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import type { MemoryStore, SessionData } from 'express-session';
 import request from 'supertest';
 import { redactTokens } from '../lib/redact.js';
+import { loginFromSession } from '../lib/index.js';
 import { packLogin, recentLogins } from '../lib/stored-login.js';
 import type { StoredLogin } from '../lib/types.js';
 import { createApp, testOptions } from './support/app.js';
 import { fakeClock } from './support/clock.js';
 import { authorizeAt, login, newBrowser, startLogin, visitCallback, type Browser } from './support/flow.js';
 import { APP_BASE_URL } from './support/provider.js';
+import { loginIn } from './support/stored-login.js';
 import { useProvider } from './support/use-provider.js';
 
 /**
@@ -19,6 +21,20 @@ import { useProvider } from './support/use-provider.js';
  */
 
 const op = useProvider();
+
+const b64url = (text: string): string => Buffer.from(text).toString('base64url');
+
+/** What a store keeps of a login: the string its toJSON() gives, parsed. */
+function asStored(login: Readonly<StoredLogin>): Record<string, unknown> {
+  const json: unknown = JSON.parse(JSON.stringify(login));
+  expect(typeof json).toBe('string');
+  return JSON.parse(json as string);
+}
+
+/** A JWT's payload, decoded here (not with the library's code). */
+function tokenPayload(jwt: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8'));
+}
 afterEach(() => {
   jest.useRealTimers();
 });
@@ -60,13 +76,49 @@ async function loggedIn() {
 }
 
 describe('the stored login', () => {
-  it('is one JSON string in the store, with the tokens and the verified claims', async () => {
-    const { store, sid } = await loggedIn();
+  it('is one JSON string in the store, with the tokens, and without the claims: they are the ID token\'s payload', async () => {
+    const { store, browser, sid } = await loggedIn();
     const stored = (await raw(store, sid)).oidc?.login;
     expect(typeof stored).toBe('string');
     const login = JSON.parse(stored as string);
-    expect(login).toMatchObject({ accessToken: expect.any(String), idToken: expect.any(String), tokenType: expect.any(String), claims: { sub: 'alice', iss: op.issuer } });
+    expect(login).toMatchObject({ accessToken: expect.any(String), idToken: expect.any(String), tokenType: expect.any(String) });
     expect(login.loggedInAt).toEqual(expect.any(Number));
+    expect(login).not.toHaveProperty('claims');
+    const payload = tokenPayload(login.idToken);
+    expect(payload).toMatchObject({ sub: 'alice', iss: op.issuer });
+    // What the app sees are the verified claims, all of them.
+    expect((await probe(browser)).claims).toEqual(payload);
+  });
+
+  it('gives the ID token\'s claims when it parses a stored login (another instance, or one not kept), and does not write it back', async () => {
+    const { store, browser, sid } = await loggedIn();
+    const data = await raw(store, sid);
+    const stored = data.oidc!.login as string;
+    const payload = tokenPayload(JSON.parse(stored).idToken);
+    // The same login as another string: not the one this process parsed and kept.
+    const respaced = stored.replace('{', '{ ');
+    await put(store, sid, { ...data, oidc: { ...data.oidc, login: respaced } });
+    const writes = countWrites(store);
+    expect((await probe(browser)).claims).toEqual(payload);
+    expect((await browser.app.get('/protected').expect(200)).body.sub).toBe('alice');
+    expect(writes.count).toBe(0);
+    expect((await raw(store, sid)).oidc?.login).toBe(respaced);
+  });
+
+  it('stores claims that are not the ID token\'s as they are (afterCallback changed them), and reads them back', async () => {
+    const { app, store } = createApp(
+      testOptions(op, { afterCallback: (_req, _res, login) => ({ ...login, claims: { ...login.claims, team: 'blue' } }) }),
+    );
+    const browser = newBrowser(app, op.issuer);
+    await login(browser);
+    const { sessionId, claims } = await probe(browser);
+    expect(claims).toMatchObject({ sub: 'alice', team: 'blue' });
+    const data = await raw(store, sessionId);
+    const stored = JSON.parse(data.oidc!.login as string);
+    expect(stored.claims).toEqual({ ...tokenPayload(stored.idToken), team: 'blue' });
+    // Parsed again from the store: still the changed claims.
+    await put(store, sessionId, { ...data, oidc: { ...data.oidc, login: (data.oidc!.login as string).replace('{', '{ ') } });
+    expect((await probe(browser)).claims).toMatchObject({ sub: 'alice', team: 'blue' });
   });
 
   it('is read on every request without being written back', async () => {
@@ -105,7 +157,7 @@ describe('the stored login', () => {
       }
     });
     expect((await browser.app.get('/tamper').expect(200)).body).toEqual({ threw: true, sub: 'alice' });
-    expect(JSON.parse((await raw(store, sid)).oidc!.login as string).claims.sub).toBe('alice');
+    expect(loginIn(await raw(store, sid))!.claims.sub).toBe('alice');
     expect((await probe(browser)).claims?.sub).toBe('alice');
   });
 });
@@ -114,7 +166,9 @@ describe('a session stored by an older version (the login as an object)', () => 
   it('is still logged in, is not written back for being read, and is packed at its next change', async () => {
     const { store, browser, sid } = await loggedIn();
     const data = await raw(store, sid);
-    const asObject = JSON.parse(data.oidc!.login as string);
+    // An older version's login: an object, with its claims.
+    const asObject = loginIn(data)!;
+    expect(asObject.claims.sub).toBe('alice');
     await put(store, sid, { ...data, oidc: { ...data.oidc, login: asObject } });
     const writes = countWrites(store);
     expect(await probe(browser)).toMatchObject({ isAuthenticated: true, claims: { sub: 'alice' } });
@@ -128,7 +182,9 @@ describe('a session stored by an older version (the login as an object)', () => 
     expect(writes.count).toBe(1);
     const packed = (await raw(store, sid)).oidc?.login;
     expect(typeof packed).toBe('string');
-    expect(JSON.parse(packed as string)).toEqual({ ...asObject, activeAt: Date.now() });
+    const { claims, ...rest } = asObject;
+    expect(JSON.parse(packed as string)).toEqual({ ...rest, activeAt: Date.now() });
+    expect(loginIn(await raw(store, sid))!.claims).toEqual(claims);
   });
 });
 
@@ -142,6 +198,11 @@ describe('a stored login that is not one', () => {
     ['claims null', JSON.stringify({ accessToken: 'x', tokenType: 'bearer', claims: null })],
     ['no access token', JSON.stringify({ tokenType: 'bearer', claims: { sub: 'alice' } })],
     ['a top-level "__proto__"', '{"__proto__":{"toJSON":1},"accessToken":"x","tokenType":"bearer","claims":{"sub":"alice"}}'],
+    ['no claims, an ID token that is not a JWT', JSON.stringify({ accessToken: 'x', tokenType: 'bearer', idToken: 'opaque' })],
+    ['no claims, an ID token whose payload is an array', JSON.stringify({ accessToken: 'x', tokenType: 'bearer', idToken: `e30.${b64url('["alice"]')}.sig` })],
+    ['no claims, an ID token whose payload is not JSON', JSON.stringify({ accessToken: 'x', tokenType: 'bearer', idToken: `e30.${b64url('{"sub":')}.sig` })],
+    ['no claims, an encrypted ID token (five parts)', JSON.stringify({ accessToken: 'x', tokenType: 'bearer', idToken: `e30.${b64url('{"sub":"alice"}')}.iv.ct.tag` })],
+    ['no claims, an ID token that is not a string', JSON.stringify({ accessToken: 'x', tokenType: 'bearer', idToken: { sub: 'alice' } })],
   ])('(%s) is dropped: not logged in, 401 for the API, no crash, and the session is saved without it', async (_name, bad) => {
     const { store, browser, sid } = await loggedIn();
     const data = await raw(store, sid);
@@ -327,6 +388,25 @@ describe('an afterCallback that returns something that is not a login', () => {
   });
 });
 
+describe('loginFromSession()', () => {
+  it('gives the login of a session read from the store itself (store.all()), with its claims; nothing for other sessions', async () => {
+    const { store, sid } = await loggedIn();
+    const other = 'not-logged-in-0123456789abcdef';
+    const { cookie } = await raw(store, sid);
+    await put(store, other, { cookie, oidc: {} });
+    const all = await new Promise<Record<string, unknown>>((r) => store.all!((_e, x) => r((x ?? {}) as Record<string, unknown>)));
+    const login = loginFromSession(all[sid]);
+    expect(login?.claims).toEqual(tokenPayload(login!.idToken!));
+    expect(login).toMatchObject({ claims: { sub: 'alice', iss: op.issuer }, accessToken: expect.any(String) });
+    expect(Object.isFrozen(login!.claims)).toBe(true);
+    expect(loginFromSession(all[other])).toBeUndefined();
+    for (const data of [undefined, null, 'x', {}, { oidc: { login: 'not json' } }]) expect(loginFromSession(data)).toBeUndefined();
+    // An older version's login, an object, as it is.
+    const asObject = loginIn(all[sid])!;
+    expect(loginFromSession({ oidc: { login: asObject } })?.claims).toEqual(asObject.claims);
+  });
+});
+
 describe('packLogin()', () => {
   it('takes a login it made as it is (no second encoding), and copies plain data', () => {
     const data: StoredLogin = { accessToken: 'a', tokenType: 'bearer', claims: { iss: 'https://op.example', sub: 'alice', aud: 'app', exp: 2, iat: 1 }, loggedInAt: 1, activeAt: 1 };
@@ -336,6 +416,37 @@ describe('packLogin()', () => {
     expect(JSON.parse(JSON.stringify({ login: packed })).login).toBe(JSON.stringify(data));
     expect(Object.isFrozen(packed.claims)).toBe(true);
     expect(Object.isFrozen(data.claims)).toBe(false);
+  });
+
+  it('leaves out claims that are its ID token\'s payload, and keeps claims that differ from it', () => {
+    const claims = { iss: 'https://op.example', sub: 'alice', aud: 'app', exp: 2, iat: 1, nonce: 'n', groups: ['a', 'b'], address: { country: 'NZ' } };
+    const idToken = `eyJhbGciOiJSUzI1NiJ9.${b64url(JSON.stringify(claims))}.c2ln`;
+    const data: StoredLogin = { idToken, accessToken: 'a', tokenType: 'bearer', claims: structuredClone(claims), loggedInAt: 1, activeAt: 1 };
+    const packed = packLogin(data);
+    expect(asStored(packed)).toEqual({ idToken, accessToken: 'a', tokenType: 'bearer', loggedInAt: 1, activeAt: 1 });
+    expect(packed.claims).toEqual(claims);
+    expect(Object.isFrozen(packed.claims)).toBe(true);
+
+    // Changed in something else (its activity): still without them.
+    const active = packLogin({ ...packed, activeAt: 2 });
+    expect(asStored(active)).not.toHaveProperty('claims');
+    expect(active.claims).toEqual(claims);
+
+    // Claims that are not the token's: one more, one less, one changed, or a token of other claims.
+    for (const other of [
+      { ...claims, team: 'blue' },
+      { ...claims, groups: undefined },
+      { ...claims, sub: 'mallory' },
+    ]) {
+      const kept = packLogin({ ...packed, claims: other as StoredLogin['claims'] });
+      expect(asStored(kept).claims).toEqual(JSON.parse(JSON.stringify(other)));
+    }
+    const otherToken = `eyJhbGciOiJSUzI1NiJ9.${b64url(JSON.stringify({ ...claims, sub: 'bob' }))}.c2ln`;
+    expect(asStored(packLogin({ ...packed, idToken: otherToken })).claims).toEqual(claims);
+    // No readable token: the claims are stored.
+    for (const token of [undefined, 'opaque', `${idToken}.iv.tag`]) {
+      expect(asStored(packLogin({ ...data, idToken: token })).claims).toEqual(claims);
+    }
   });
 
   it('keeps a DPoP login\'s private key out of util.inspect and redactTokens()', () => {

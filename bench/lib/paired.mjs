@@ -1,17 +1,43 @@
-/* global console, process, setTimeout, clearTimeout */
+/* global Buffer, console, process, setTimeout, clearTimeout */
 /** What the paired micro-benchmarks (micro/stack.mjs, micro/http-pair.mjs) share: their login and statistics. */
 
-/** The stored login in express-oidc-login's shape (about 1.3 KB as JSON), the same data for every arm. */
+/**
+ * A login as the floor stores it (an object) with a realistic ID token: its payload is `claims`
+ * (a Google-like set, ≈ 520 bytes of JSON; the token ≈ 1.1 KB), so that the claims a hand-written
+ * app keeps beside the token are as large as a real login's. The arms that are ours store it as
+ * express-oidc-login does: `packLogin()` of dist/stored-login.js (one JSON string, without the
+ * claims, which are the ID token's payload).
+ */
 export function benchLogin(issuer, sub) {
   const now = Date.now();
+  const t = Math.floor(now / 1000);
+  const claims = {
+    iss: issuer,
+    azp: 'bench-client',
+    aud: 'bench-client',
+    sub,
+    email: `${sub}@bench.example`,
+    email_verified: true,
+    at_hash: 'HK6E_P6Dh8Y93mRNtsDB1Q',
+    nonce: 'n-0S6_WzA2Mj-8Ka1sVf3xQm9Lr7TgUhYc2B',
+    name: 'Bench User',
+    picture: `https://pictures.bench.example/a/${'AOh14Gh2nWc7BkZp0uQ9vT3'.repeat(3)}=s96-c`,
+    given_name: 'Bench',
+    family_name: 'User',
+    locale: 'en',
+    sid: 'f7a1c2d3-0b1e-4c5f-9a8b-7c6d5e4f3a2b',
+    iat: t,
+    exp: t + 3600,
+  };
+  const header = Buffer.from(JSON.stringify({ alg: 'RS256', kid: 'k1', typ: 'JWT' })).toString('base64url');
   return {
-    idToken: `eyJhbGciOiJSUzI1NiIsImtpZCI6ImsxIn0.${'x'.repeat(700)}.${'s'.repeat(342)}`,
+    idToken: `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${'s'.repeat(342)}`,
     accessToken: 'y'.repeat(43),
     tokenType: 'bearer',
-    claims: { iss: issuer, sub, aud: 'bench-client', exp: Math.floor(now / 1000) + 3600, iat: Math.floor(now / 1000), name: 'Bench User', email: `${sub}@bench.example` },
+    claims,
     loggedInAt: now,
     activeAt: now,
-    expiresAt: Math.floor(now / 1000) + 3600,
+    expiresAt: t + 3600,
     scope: 'openid profile email',
   };
 }

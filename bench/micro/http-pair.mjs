@@ -28,6 +28,7 @@ import express from 'express';
 import session from 'express-session';
 import signature from 'cookie-signature';
 import { oidcLogin, requireAuth } from '../../dist/index.js';
+import { packLogin } from '../../dist/stored-login.js';
 import { benchLogin, replicaMedian, replicatedRatio, runArms, serveArm } from '../lib/paired.mjs';
 
 if (process.argv[2] === 'client') {
@@ -90,7 +91,9 @@ if (process.argv[2] === 'client') {
       });
     }
     const sid = `sid-${kind}-0123456789abcdef012345`;
-    const login = kind === 'ours' || kind === 'inside' ? JSON.stringify(benchLogin(ISSUER, 'u1')) : benchLogin(ISSUER, 'u1');
+    // Ours: the login as ours stores it (one string, without the claims: lib/stored-login.ts); the
+    // floor's: the same login as an object, as a hand-written app keeps it.
+    const login = kind === 'ours' || kind === 'inside' ? packLogin(benchLogin(ISSUER, 'u1')) : benchLogin(ISSUER, 'u1');
     store.set(sid, { cookie: { originalMaxAge: 86_400_000, expires: new Date(now + 86_400_000), httpOnly: true, path: '/', sameSite: 'lax', secure: false }, oidc: { login } }, () => {});
     const server = http.createServer(app);
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));

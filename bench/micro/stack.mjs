@@ -13,13 +13,16 @@
  * comes from:
  *   layers     the floor with two empty middleware layers in the same places as ours (what being
  *              middleware costs);
- *   packed     the floor storing its login as one JSON string as ours does (what that storage is
- *              worth: express-session hashes a session 3–4 times per request);
+ *   packed     the floor storing its login as one JSON string, claims included (what one string
+ *              is worth: express-session hashes a session 3–4 times per request);
+ *   slim       the floor storing exactly ours' string (no claims: they are the ID token's payload),
+ *              so that ours ÷ slim is what our code costs on the same bytes;
  *   floormiss, oursmiss   600 sessions taking turns, more than ours keeps parsed logins of (500),
  *              so that every one of our requests parses its login.
  *
- * Ours and "packed" hold the login as ours stores it (one JSON string, lib/stored-login.ts), the
- * floor and "layers" as a hand-written app would (an object): the same data. No arm may write
+ * Ours and "slim" hold the login as ours stores it (one JSON string without the claims, which ours
+ * reads from the ID token, lib/stored-login.ts), the floor and "layers" as a hand-written app would
+ * (an object, the claims beside the token): the same login. No arm may write
  * its session during the measured requests, except ours noting activity once a minute (checked).
  *
  *   npm run build && node bench/micro/stack.mjs      (about 60 s)
@@ -31,6 +34,7 @@ import session from 'express-session';
 import signature from 'cookie-signature';
 import inject from 'light-my-request';
 import { oidcLogin, requireAuth } from '../../dist/index.js';
+import { packLogin } from '../../dist/stored-login.js';
 import { fileURLToPath } from 'node:url';
 import { benchLogin, median, pairedRatio, replicaMedian, replicatedRatio, runArms, serveArm } from '../lib/paired.mjs';
 
@@ -44,6 +48,8 @@ const RATIOS = [
   ['ours ÷ floor+2 empty layers', 'ours', 'layers'],
   ['floor, login as a string ÷ floor', 'packed', 'floor'],
   ['ours ÷ floor, login as a string', 'ours', 'packed'],
+  ['floor, ours\' string (no claims) ÷ floor', 'slim', 'floor'],
+  ['ours ÷ floor with ours\' string', 'ours', 'slim'],
 ];
 
 // Short blocks, many of them: arms a few milliseconds apart see the same machine.
@@ -85,13 +91,15 @@ function build(kind) {
     if (kind === 'layers') app.use(pass);
     const check = (req, res) => {
       const stored = req.session.oidc?.login;
-      const login = kind === 'packed' ? stored && JSON.parse(stored) : stored;
+      const login = kind === 'packed' || kind === 'slim' ? stored && JSON.parse(stored) : stored;
       if (!login) {
         res.status(401).json({ error: 'unauthenticated' });
         return;
       }
       ok++;
-      res.json({ sub: login.claims.sub });
+      // "slim" holds no claims: it answers its one user's sub without reading the ID token, so
+      // that it costs the floor's work on ours' bytes and nothing more.
+      res.json({ sub: kind === 'slim' ? 'u0' : login.claims.sub });
     };
     if (kind === 'layers') app.get('/api/me', pass, check);
     else app.get('/api/me', check);
@@ -100,7 +108,10 @@ function build(kind) {
   const cookies = [];
   for (let i = 0; i < (kind === 'oursmiss' || kind === 'floormiss' ? MISS_SESSIONS : 1); i++) {
     const sid = `sid-${kind}-${i}-0123456789abcdef012345`;
-    const login = kind === 'floor' || kind === 'layers' || kind === 'floormiss' ? benchLogin(ISSUER, `u${i}`) : JSON.stringify(benchLogin(ISSUER, `u${i}`));
+    const data = benchLogin(ISSUER, `u${i}`);
+    // The floor's arms: an object (as a hand-written app); "packed": one string of the same data;
+    // ours and "slim": what ours stores (one string, without the claims: see lib/stored-login.ts).
+    const login = kind === 'packed' ? JSON.stringify(data) : kind === 'floor' || kind === 'layers' || kind === 'floormiss' ? data : packLogin(data);
     store.set(sid, { cookie: { originalMaxAge: 24 * 60 * 60 * 1000, expires, httpOnly: true, path: '/', sameSite: 'lax', secure: false }, oidc: { login } }, () => {});
     cookies.push(`connect.sid=${encodeURIComponent(`s:${signature.sign(sid, SECRET)}`)}`);
   }
@@ -138,7 +149,7 @@ function checkWrites(name, writes, cookies, since) {
 }
 
 // BENCH_STACK_ARMS=ours runs one arm alone (for --cpu-prof); the ratios need the floor and ours.
-const ARM_NAMES = (process.env.BENCH_STACK_ARMS ?? 'floor,ours,inside,layers,packed,floormiss,oursmiss').split(',');
+const ARM_NAMES = (process.env.BENCH_STACK_ARMS ?? 'floor,ours,inside,layers,packed,slim,floormiss,oursmiss').split(',');
 // Processes per arm; 0: every arm in this one process (as until 2026-12-02, which moves the arms'
 // costs towards each other: see runArms() in ../lib/paired.mjs).
 const PROCESSES = Number(process.env.BENCH_STACK_PROCESSES ?? 3);

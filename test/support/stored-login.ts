@@ -3,12 +3,17 @@ import type { StoredLogin } from '../../lib/types.js';
 
 /**
  * The login of a session as the store holds it, as data. The middleware stores a login as one
- * JSON string (lib/stored-login.ts); a plain object (an older version's) is returned as it is.
+ * JSON string (lib/stored-login.ts), without the claims when they are its ID token's payload:
+ * those are read here from the token (decoded here, not with the library's code). A plain object
+ * (an older version's) is returned as it is.
  */
 export function loginIn(data: unknown): StoredLogin | undefined {
   const login = (data as { oidc?: { login?: unknown } } | null | undefined)?.oidc?.login;
   if (login === undefined) return undefined;
-  return (typeof login === 'string' ? JSON.parse(login) : login) as StoredLogin;
+  if (typeof login !== 'string') return login as StoredLogin;
+  const parsed = JSON.parse(login) as StoredLogin;
+  if (parsed.claims === undefined && typeof parsed.idToken === 'string') parsed.claims = JSON.parse(Buffer.from(parsed.idToken.split('.')[1]!, 'base64url').toString());
+  return parsed;
 }
 
 /** A stored session with its login as data (see {@link loginIn}). */
