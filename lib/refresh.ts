@@ -7,7 +7,7 @@ import { OidcError } from './errors.js';
 import { emit } from './events.js';
 import { providerError, type Provider } from './provider.js';
 import { requireSession, saveSession, type OidcRequest } from './session.js';
-import { loginOf, packLogin, unpackLogin } from './stored-login.js';
+import { loginFromSession, loginOf, packLogin } from './stored-login.js';
 import { errorInTokenResponse } from './tokens.js';
 import type { StoredLogin } from './types.js';
 
@@ -168,8 +168,13 @@ function readStored(req: OidcRequest): Promise<StoredState> {
         }));
         return;
       }
-      const login = unpackLogin((data as { oidc?: { login?: unknown } } | null | undefined)?.oidc?.login);
-      resolve(login ? { kind: 'login', login } : { kind: 'gone' });
+      // In the store's callback: what throws here must reject, not escape as an uncaught exception.
+      try {
+        const login = loginFromSession(data);
+        resolve(login ? { kind: 'login', login } : { kind: 'gone' });
+      } catch (thrown) {
+        reject(thrown);
+      }
     });
   });
 }

@@ -12,12 +12,13 @@ import type { StoredLogin } from './types.js';
  * login stored as an object (≈ 4% of the whole request in bench/micro/stack.mjs, which is more
  * than the middleware's own code costs).
  *
- * The string leaves out the claims when they are the ID token's own: they are read back from the
- * token's payload when the string is parsed (once per session, see `recent`). They are a quarter
- * to a third of a login's bytes, and every one of those per-request passes is over the session's
- * bytes: a session that does not hold the claims twice costs ≈ 5% less per request (bench/README.md).
- * Claims that differ from the token's (changed by `afterCallback`, a plain OAuth 2.0 profile, an
- * encrypted ID token) are stored as they are.
+ * The string does not hold the claims when they are the ID token's own payload (`"claims":"idToken"`
+ * instead): they are read back from the stored token when the string is parsed (once per session,
+ * see `recent`), without verifying it again; it was verified at login, and the store is the
+ * server's. They are a quarter to a third of a login's bytes, and every one of those per-request
+ * passes is over all of the session's bytes (bench/README.md, 2026-12-02 morning). Claims that differ
+ * from the token's (changed by `afterCallback`, a plain OAuth 2.0 profile, an encrypted ID token)
+ * are stored as they are.
  *
  * In memory a login is a deeply frozen object whose `toJSON()` returns that string, made once:
  * a change is a new object ({@link packLogin}), so the string cannot go stale, and code that
@@ -71,66 +72,79 @@ function deepFreeze(value: object): void {
  */
 export function packLogin(login: StoredLogin): Readonly<StoredLogin> {
   if (login instanceof PackedLogin) return login;
-  const fromToken = claimsOfIdToken(login);
-  if (fromToken === undefined) {
-    const json = JSON.stringify(login);
-    return new PackedLogin(JSON.parse(json) as object, json) as unknown as StoredLogin;
-  }
-  const { claims: _claims, ...rest } = login;
-  const json = JSON.stringify(rest);
-  const data = JSON.parse(json) as Record<string, unknown>;
+  // What the store will hold, first: the comparison below is of that, not of getters or toJSON()s.
+  const whole = JSON.stringify(login);
+  const data = JSON.parse(whole) as Record<string, unknown>;
+  const fromToken = claimsOfIdToken(login, data);
+  if (fromToken === undefined) return new PackedLogin(data, whole) as unknown as StoredLogin;
+  data.claims = CLAIMS_IN_ID_TOKEN;
+  const json = JSON.stringify(data);
   data.claims = fromToken;
   const packed = new PackedLogin(data, json);
-  tokenClaims.set(fromToken, login.idToken!);
+  tokenClaims.set(fromToken, data.idToken as string);
   return packed as unknown as StoredLogin;
 }
 
 /**
+ * What a stored login has for `claims` when they are its ID token's payload (see the top of this
+ * file): `"claims":"idToken"`. A stored login without `claims` is not one, as before.
+ */
+const CLAIMS_IN_ID_TOKEN = 'idToken';
+
+/**
  * The claims objects that are their login's ID token payload, with that token: a login changed
  * in anything else (its activity noted, its access token refreshed) is packed without comparing
- * them again. The objects are frozen, so they stay what was compared.
+ * them again. Each is frozen before it is put here, so it stays what was compared.
  */
 const tokenClaims = new WeakMap<object, string>();
 
 /**
- * The login's ID token payload, parsed, when the login's claims are exactly that (the same JSON),
- * so that they need not be stored; `undefined` when they differ or there is no readable token.
+ * The claims to keep in memory when `data` (a login as it will be stored) has for claims exactly
+ * its ID token's payload (the same JSON), so that they need not be stored; `undefined` when they
+ * differ or there is no readable token. `login` is what `data` was made from: its own `claims`,
+ * when known to be that token's, spare the comparison.
  */
-function claimsOfIdToken(login: StoredLogin): object | undefined {
-  const { claims, idToken } = login as { claims?: unknown; idToken?: unknown };
+function claimsOfIdToken(login: StoredLogin, data: Record<string, unknown>): object | undefined {
+  const { claims, idToken } = data;
   if (typeof idToken !== 'string' || typeof claims !== 'object' || claims === null) return undefined;
-  if (tokenClaims.get(claims) === idToken) return claims;
-  const payload = idTokenPayload(idToken);
-  return payload !== undefined && JSON.stringify(payload) === JSON.stringify(claims) ? payload : undefined;
+  const own = Object.getOwnPropertyDescriptor(login, 'claims');
+  if (own !== undefined && 'value' in own && typeof own.value === 'object' && own.value !== null && tokenClaims.get(own.value) === idToken) {
+    return own.value as object;
+  }
+  const payload = idTokenPayloadJson(idToken);
+  return payload !== undefined && payload === JSON.stringify(claims) ? (JSON.parse(payload) as object) : undefined;
 }
 
 /**
- * The payload of a compact JWS (three parts) as a JSON object, else `undefined` (a JWE, an
- * opaque string). Not verified here: this reads back a token that was verified at login.
+ * The payload of a compact JWS (three parts) when it is a JSON object, as `JSON.stringify` writes
+ * it (so that its values are what a store's round trip would give: no `-0`, `Infinity` as null);
+ * else `undefined` (a JWE, an opaque string, not JSON). Not verified here: this reads back a token
+ * that was verified at login, from the server's own session store.
  */
-function idTokenPayload(idToken: string): Record<string, unknown> | undefined {
+function idTokenPayloadJson(idToken: string): string | undefined {
   const first = idToken.indexOf('.');
   const second = first === -1 ? -1 : idToken.indexOf('.', first + 1);
   if (first <= 0 || second === -1 || idToken.indexOf('.', second + 1) !== -1) return undefined;
-  let payload: unknown;
   try {
-    payload = JSON.parse(Buffer.from(idToken.slice(first + 1, second), 'base64url').toString('utf8'));
+    const payload: unknown = JSON.parse(Buffer.from(idToken.slice(first + 1, second), 'base64url').toString('utf8'));
+    return typeof payload === 'object' && payload !== null && !Array.isArray(payload) ? JSON.stringify(payload) : undefined;
   } catch {
+    // Not JSON, or nested too deeply to write back.
     return undefined;
   }
-  return typeof payload === 'object' && payload !== null && !Array.isArray(payload) ? (payload as Record<string, unknown>) : undefined;
 }
 
 /**
- * Stored data without claims gets its ID token's (see {@link packLogin}); true when it did. Data
- * without claims and without a readable ID token is left without them: it is not a login.
+ * Stored data whose claims are marked as its ID token's gets them from the token (see
+ * {@link packLogin}); true when it did. With the mark and no readable token, its claims stay the
+ * mark: it is not a login.
  */
 function addTokenClaims(data: unknown): boolean {
-  if (typeof data !== 'object' || data === null || Object.hasOwn(data, 'claims')) return false;
+  if (typeof data !== 'object' || data === null || (data as { claims?: unknown }).claims !== CLAIMS_IN_ID_TOKEN) return false;
   const { idToken } = data as { idToken?: unknown };
-  const claims = typeof idToken === 'string' ? idTokenPayload(idToken) : undefined;
-  if (claims === undefined) return false;
-  (data as Record<string, unknown>).claims = claims;
+  const payload = typeof idToken === 'string' ? idTokenPayloadJson(idToken) : undefined;
+  if (payload === undefined) return false;
+  (data as Record<string, unknown>).claims = JSON.parse(payload);
   return true;
 }
 
@@ -174,12 +188,23 @@ export function unpackLogin(stored: unknown, sessionId?: string): Readonly<Store
     }
     const claimsFromToken = addTokenClaims(data);
     if (!isLoginShaped(data)) return undefined;
-    const login = new PackedLogin(data, stored);
+    let login: PackedLogin;
+    try {
+      login = new PackedLogin(data, stored);
+    } catch {
+      // Nested too deeply to freeze: not a login this middleware made.
+      return undefined;
+    }
     if (claimsFromToken) tokenClaims.set((data as StoredLogin).claims, (data as StoredLogin).idToken!);
     if (sessionId !== undefined) remember(sessionId, stored, login);
     return login as unknown as StoredLogin;
   }
-  return isLoginShaped(stored) ? (new PackedLogin(stored, undefined) as unknown as StoredLogin) : undefined;
+  if (!isLoginShaped(stored)) return undefined;
+  try {
+    return new PackedLogin(stored, undefined) as unknown as StoredLogin;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

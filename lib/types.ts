@@ -92,7 +92,11 @@ export interface StoredLogin {
 export interface StoredOidcState {
   /** Pending logins keyed by `state`. */
   tx?: Record<string, StoredTransaction>;
-  /** In the store: the login as one JSON string (see stored-login.ts); during a request: the frozen login. */
+  /**
+   * In the store: the login as one JSON string (see stored-login.ts), whose `claims` are `"idToken"`
+   * when they are its ID token's payload (read them with `loginFromSession()`); during a request:
+   * the frozen login, with its claims.
+   */
   login?: Readonly<StoredLogin>;
   /** A silent login was tried in this session already (no second try, no loop). */
   silentTried?: boolean;

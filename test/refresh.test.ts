@@ -7,6 +7,7 @@ import type { OidcLoginOptions } from '../lib/index.js';
 import { testOptions } from './support/app.js';
 import { login, newBrowser, type Browser } from './support/flow.js';
 import { generateSigningKey, signIdToken, type TokenContext, type TokenHook } from './support/hostile-provider.js';
+import { tokenPayload } from './support/stored-login.js';
 import { useHostileProvider } from './support/use-hostile-provider.js';
 import { startProvider, type TestProvider } from './support/provider.js';
 import {
@@ -404,18 +405,25 @@ describe('against a hostile provider', () => {
     return { instance, ...session, stored };
   }
 
-  it('accepts a refreshed ID token about the same authentication and stores it', async () => {
+  it('accepts a refreshed ID token about the same authentication and stores it, its claims the new token\'s', async () => {
     let original: Record<string, unknown> = {};
     const endpoint = rotatingTokenEndpoint({
-      idToken: (ctx) => signIdToken(ctx.claims({ auth_time: original.auth_time }), ctx.keys[0]!),
+      idToken: (ctx) => signIdToken(ctx.claims({ auth_time: original.auth_time, refreshed: 'yes' }), ctx.keys[0]!),
     });
     const { instance, agent, sid, stored } = await loggedIn({}, endpoint);
     original = stored.claims;
+    expect(original).not.toHaveProperty('refreshed');
     const res = await agent.get('/token').expect(200);
     const after = (await storedLogin(instance.store, sid))!;
     expect(after.accessToken).toBe(res.body.accessToken);
     expect(after.idToken).not.toBe(stored.idToken);
     expect(after.claims.sub).toBe(stored.claims.sub);
+    // Stored once, in the new token (not beside it), and what the app sees is that token's payload.
+    const raw = await new Promise<{ oidc: { login: string } }>((r, j) => instance.store.get(sid, (e, d) => (e ? j(e) : r(d as never))));
+    expect(JSON.parse(raw.oidc.login).claims).toBe('idToken');
+    const probe = (await agent.get('/probe/oidc').expect(200)).body;
+    expect(probe.claims).toEqual(tokenPayload(after.idToken!));
+    expect(probe.claims.refreshed).toBe('yes');
   });
 
   const mismatches: Array<[string, (ctx: TokenContext, original: Record<string, unknown>) => Promise<string>]> = [

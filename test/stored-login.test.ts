@@ -5,13 +5,13 @@ import type { MemoryStore, SessionData } from 'express-session';
 import request from 'supertest';
 import { redactTokens } from '../lib/redact.js';
 import { loginFromSession } from '../lib/index.js';
-import { packLogin, recentLogins } from '../lib/stored-login.js';
+import { packLogin, recentLogins, unpackLogin } from '../lib/stored-login.js';
 import type { StoredLogin } from '../lib/types.js';
 import { createApp, testOptions } from './support/app.js';
 import { fakeClock } from './support/clock.js';
 import { authorizeAt, login, newBrowser, startLogin, visitCallback, type Browser } from './support/flow.js';
 import { APP_BASE_URL } from './support/provider.js';
-import { loginIn } from './support/stored-login.js';
+import { loginIn, tokenPayload } from './support/stored-login.js';
 import { useProvider } from './support/use-provider.js';
 
 /**
@@ -31,10 +31,7 @@ function asStored(login: Readonly<StoredLogin>): Record<string, unknown> {
   return JSON.parse(json as string);
 }
 
-/** A JWT's payload, decoded here (not with the library's code). */
-function tokenPayload(jwt: string): Record<string, unknown> {
-  return JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8'));
-}
+
 afterEach(() => {
   jest.useRealTimers();
 });
@@ -76,14 +73,14 @@ async function loggedIn() {
 }
 
 describe('the stored login', () => {
-  it('is one JSON string in the store, with the tokens, and without the claims: they are the ID token\'s payload', async () => {
+  it('is one JSON string in the store, with the tokens, and the claims not twice: "idToken", whose payload they are', async () => {
     const { store, browser, sid } = await loggedIn();
     const stored = (await raw(store, sid)).oidc?.login;
     expect(typeof stored).toBe('string');
     const login = JSON.parse(stored as string);
     expect(login).toMatchObject({ accessToken: expect.any(String), idToken: expect.any(String), tokenType: expect.any(String) });
     expect(login.loggedInAt).toEqual(expect.any(Number));
-    expect(login).not.toHaveProperty('claims');
+    expect(login.claims).toBe('idToken');
     const payload = tokenPayload(login.idToken);
     expect(payload).toMatchObject({ sub: 'alice', iss: op.issuer });
     // What the app sees are the verified claims, all of them.
@@ -182,9 +179,8 @@ describe('a session stored by an older version (the login as an object)', () => 
     expect(writes.count).toBe(1);
     const packed = (await raw(store, sid)).oidc?.login;
     expect(typeof packed).toBe('string');
-    const { claims, ...rest } = asObject;
-    expect(JSON.parse(packed as string)).toEqual({ ...rest, activeAt: Date.now() });
-    expect(loginIn(await raw(store, sid))!.claims).toEqual(claims);
+    expect(JSON.parse(packed as string)).toEqual({ ...asObject, claims: 'idToken', activeAt: Date.now() });
+    expect(loginIn(await raw(store, sid))!.claims).toEqual(asObject.claims);
   });
 });
 
@@ -198,11 +194,23 @@ describe('a stored login that is not one', () => {
     ['claims null', JSON.stringify({ accessToken: 'x', tokenType: 'bearer', claims: null })],
     ['no access token', JSON.stringify({ tokenType: 'bearer', claims: { sub: 'alice' } })],
     ['a top-level "__proto__"', '{"__proto__":{"toJSON":1},"accessToken":"x","tokenType":"bearer","claims":{"sub":"alice"}}'],
-    ['no claims, an ID token that is not a JWT', JSON.stringify({ accessToken: 'x', tokenType: 'bearer', idToken: 'opaque' })],
-    ['no claims, an ID token whose payload is an array', JSON.stringify({ accessToken: 'x', tokenType: 'bearer', idToken: `e30.${b64url('["alice"]')}.sig` })],
-    ['no claims, an ID token whose payload is not JSON', JSON.stringify({ accessToken: 'x', tokenType: 'bearer', idToken: `e30.${b64url('{"sub":')}.sig` })],
-    ['no claims, an encrypted ID token (five parts)', JSON.stringify({ accessToken: 'x', tokenType: 'bearer', idToken: `e30.${b64url('{"sub":"alice"}')}.iv.ct.tag` })],
-    ['no claims, an ID token that is not a string', JSON.stringify({ accessToken: 'x', tokenType: 'bearer', idToken: { sub: 'alice' } })],
+    ['no claims, beside a readable ID token', JSON.stringify({ accessToken: 'x', tokenType: 'bearer', idToken: `e30.${b64url('{"sub":"alice"}')}.sig` })],
+    ['claims null, beside a readable ID token', JSON.stringify({ accessToken: 'x', tokenType: 'bearer', claims: null, idToken: `e30.${b64url('{"sub":"alice"}')}.sig` })],
+    ...(
+      [
+        ['that is not a JWT', 'opaque'],
+        ['of two parts', `e30.${b64url('{"sub":"alice"}')}`],
+        ['with an empty header', `.${b64url('{"sub":"alice"}')}.sig`],
+        ['whose payload is an array', `e30.${b64url('["alice"]')}.sig`],
+        ['whose payload is not JSON', `e30.${b64url('{"sub":')}.sig`],
+        ['whose payload starts with a byte order mark', `e30.${b64url('\ufeff{"sub":"alice"}')}.sig`],
+        ['nested too deeply to write back', `e30.${b64url(`${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}`)}.sig`],
+        ['that is encrypted (five parts)', `e30.${b64url('{"sub":"alice"}')}.iv.ct.tag`],
+        ['that is not a string', { sub: 'alice' }],
+        ['that is missing', undefined],
+      ] as const
+    ).map(([what, idToken]): [string, string] => [`claims "idToken", an ID token ${what}`, JSON.stringify({ accessToken: 'x', tokenType: 'bearer', claims: 'idToken', idToken })]),
+    ['claims nested too deeply to freeze', `{"accessToken":"x","tokenType":"bearer","claims":${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}}`],
   ])('(%s) is dropped: not logged in, 401 for the API, no crash, and the session is saved without it', async (_name, bad) => {
     const { store, browser, sid } = await loggedIn();
     const data = await raw(store, sid);
@@ -232,7 +240,9 @@ describe('reading a session\'s login again', () => {
     expect(seen[1]).toBe(seen[0]);
     // Another instance changes the stored login (a refresh, an update of the profile).
     const data = await raw(store, sid);
-    const changed = { ...JSON.parse(data.oidc!.login as string), claims: { ...JSON.parse(data.oidc!.login as string).claims, name: 'Alice L.' } };
+    const before = loginIn(data)!;
+    expect(before.claims.sub).toBe('alice');
+    const changed = { ...before, claims: { ...before.claims, name: 'Alice L.' } };
     await put(store, sid, { ...data, oidc: { ...data.oidc, login: JSON.stringify(changed) } });
     expect((await browser.app.get('/seen').expect(200)).body.name).toBe('Alice L.');
     expect(seen[2]).not.toBe(seen[0]);
@@ -423,13 +433,13 @@ describe('packLogin()', () => {
     const idToken = `eyJhbGciOiJSUzI1NiJ9.${b64url(JSON.stringify(claims))}.c2ln`;
     const data: StoredLogin = { idToken, accessToken: 'a', tokenType: 'bearer', claims: structuredClone(claims), loggedInAt: 1, activeAt: 1 };
     const packed = packLogin(data);
-    expect(asStored(packed)).toEqual({ idToken, accessToken: 'a', tokenType: 'bearer', loggedInAt: 1, activeAt: 1 });
+    expect(asStored(packed)).toEqual({ idToken, accessToken: 'a', tokenType: 'bearer', claims: 'idToken', loggedInAt: 1, activeAt: 1 });
     expect(packed.claims).toEqual(claims);
     expect(Object.isFrozen(packed.claims)).toBe(true);
 
     // Changed in something else (its activity): still without them.
     const active = packLogin({ ...packed, activeAt: 2 });
-    expect(asStored(active)).not.toHaveProperty('claims');
+    expect(asStored(active).claims).toBe('idToken');
     expect(active.claims).toEqual(claims);
 
     // Claims that are not the token's: one more, one less, one changed, or a token of other claims.
@@ -447,6 +457,45 @@ describe('packLogin()', () => {
     for (const token of [undefined, 'opaque', `${idToken}.iv.tag`]) {
       expect(asStored(packLogin({ ...data, idToken: token })).claims).toEqual(claims);
     }
+  });
+
+  it('reads claims back from the token as a store\'s round trip gives them: a "__proto__" claim is data, -0 is 0, a number too large is null', () => {
+    const payload = '{"iss":"https://op.example","sub":"alice","__proto__":{"admin":true},"n":-0,"big":1e400}';
+    const idToken = `e30.${b64url(payload)}.sig`;
+    const claims = JSON.parse(payload);
+    const before = JSON.parse(JSON.stringify(claims));
+    const packed = packLogin({ idToken, accessToken: 'a', tokenType: 'bearer', claims, loggedInAt: 1, activeAt: 1 });
+    expect(asStored(packed).claims).toBe('idToken');
+    const stored = JSON.stringify(asStored(packed));
+    for (const login of [packed, unpackLogin(stored)!]) {
+      expect(Object.getPrototypeOf(login.claims)).toBe(Object.prototype);
+      expect((login.claims as { admin?: unknown }).admin).toBeUndefined();
+      expect(Object.hasOwn(login.claims, '__proto__')).toBe(true);
+      expect(Object.is((login.claims as { n?: unknown }).n, 0)).toBe(true);
+      expect((login.claims as { big?: unknown }).big).toBeNull();
+      expect(JSON.stringify(login.claims)).toBe(JSON.stringify(before));
+    }
+  });
+
+  it('compares what it stores: a login whose claims are a getter is stored with them as they were serialized', () => {
+    const claims = { iss: 'https://op.example', sub: 'alice' };
+    const idToken = `e30.${b64url(JSON.stringify(claims))}.sig`;
+    let reads = 0;
+    const tricky = {
+      idToken,
+      accessToken: 'a',
+      tokenType: 'bearer',
+      loggedInAt: 1,
+      activeAt: 1,
+      // The first read (serializing) sees other claims than any later one.
+      get claims() {
+        return reads++ === 0 ? { ...claims, sub: 'mallory' } : claims;
+      },
+    } as unknown as StoredLogin;
+    const packed = packLogin(tricky);
+    expect(asStored(packed).claims).toEqual({ ...claims, sub: 'mallory' });
+    expect(packed.claims.sub).toBe('mallory');
+    expect(unpackLogin(JSON.stringify(asStored(packed)))!.claims.sub).toBe('mallory');
   });
 
   it('keeps a DPoP login\'s private key out of util.inspect and redactTokens()', () => {

@@ -44,6 +44,7 @@ export function createInstance(options: OidcLoginOptions, kit: InstanceOptions =
     res.json({
       isAuthenticated: oidc.isAuthenticated(),
       sub: oidc.claims?.sub ?? null,
+      claims: oidc.claims ?? null,
       idToken: oidc.idToken ?? null,
       accessToken: oidc.accessToken ?? null,
       refreshToken: oidc.refreshToken ?? null,

@@ -3,8 +3,8 @@ import type { StoredLogin } from '../../lib/types.js';
 
 /**
  * The login of a session as the store holds it, as data. The middleware stores a login as one
- * JSON string (lib/stored-login.ts), without the claims when they are its ID token's payload:
- * those are read here from the token (decoded here, not with the library's code). A plain object
+ * JSON string (lib/stored-login.ts), with `"claims":"idToken"` when they are its ID token's
+ * payload: those are read here from the token (decoded here, not with the library's code). A plain object
  * (an older version's) is returned as it is.
  */
 export function loginIn(data: unknown): StoredLogin | undefined {
@@ -12,8 +12,13 @@ export function loginIn(data: unknown): StoredLogin | undefined {
   if (login === undefined) return undefined;
   if (typeof login !== 'string') return login as StoredLogin;
   const parsed = JSON.parse(login) as StoredLogin;
-  if (parsed.claims === undefined && typeof parsed.idToken === 'string') parsed.claims = JSON.parse(Buffer.from(parsed.idToken.split('.')[1]!, 'base64url').toString());
+  if ((parsed.claims as unknown) === 'idToken') parsed.claims = tokenPayload(parsed.idToken!) as StoredLogin['claims'];
   return parsed;
+}
+
+/** A JWT's payload, decoded here (not with the library's code). */
+export function tokenPayload(jwt: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString('utf8'));
 }
 
 /** A stored session with its login as data (see {@link loginIn}). */
@@ -31,5 +36,9 @@ export function patchedLogin(data: Partial<SessionData>, patch: (login: StoredLo
   const login = loginIn(data);
   if (!login) throw new Error('no login in this session');
   patch(login);
-  return { ...data, oidc: { ...data.oidc, login: (typeof raw === 'string' ? JSON.stringify(login) : login) as unknown as StoredLogin } };
+  if (typeof raw !== 'string') return { ...data, oidc: { ...data.oidc, login } };
+  // Stored as the middleware stores it: claims that are the ID token's payload as "idToken".
+  const sameAsToken = typeof login.idToken === 'string' && JSON.stringify(login.claims) === JSON.stringify(tokenPayload(login.idToken));
+  const stored = sameAsToken ? { ...login, claims: 'idToken' } : login;
+  return { ...data, oidc: { ...data.oidc, login: JSON.stringify(stored) as unknown as StoredLogin } };
 }
