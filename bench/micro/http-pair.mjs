@@ -82,18 +82,21 @@ if (process.argv[2] === 'client') {
     } else {
       if (kind === 'layer') app.use((_req, _res, next) => next());
       app.get('/api/me', (req, res) => {
-        const login = req.session.oidc?.login;
+        const stored = req.session.oidc?.login;
+        const login = kind === 'slim' ? stored && JSON.parse(stored) : stored;
         if (!login) {
           res.status(401).json({ error: 'unauthenticated' });
           return;
         }
-        res.json({ sub: login.claims.sub });
+        // "slim" holds ours' string (no claims): it answers its one user's sub without reading the
+        // ID token, so that it costs the floor's work on ours' bytes and nothing more.
+        res.json({ sub: kind === 'slim' ? 'u1' : login.claims.sub });
       });
     }
     const sid = `sid-${kind}-0123456789abcdef012345`;
     // Ours: the login as ours stores it (one string, without the claims: lib/stored-login.ts); the
     // floor's: the same login as an object, as a hand-written app keeps it.
-    const login = kind === 'ours' || kind === 'inside' ? packLogin(benchLogin(ISSUER, 'u1')) : benchLogin(ISSUER, 'u1');
+    const login = kind === 'ours' || kind === 'inside' || kind === 'slim' ? packLogin(benchLogin(ISSUER, 'u1')) : benchLogin(ISSUER, 'u1');
     store.set(sid, { cookie: { originalMaxAge: 86_400_000, expires: new Date(now + 86_400_000), httpOnly: true, path: '/', sameSite: 'lax', secure: false }, oidc: { login } }, () => {});
     const server = http.createServer(app);
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -149,6 +152,8 @@ if (process.argv[2] === 'client') {
       ['ours, session option ÷ ours', 'inside', 'ours'],
       ['floor+1 empty layer ÷ floor', 'layer', 'floor'],
       ['ours ÷ floor+1 empty layer', 'ours', 'layer'],
+      ['floor, ours\' string ÷ floor', 'slim', 'floor'],
+      ['ours ÷ floor with ours\' string', 'ours', 'slim'],
     ]) {
       if (!arm(x) || !arm(y)) continue;
       const r = (ratios[label] = replicatedRatio(arm(x), arm(y)));
