@@ -25,6 +25,10 @@ class RequestContext implements OidcContext {
     return context instanceof RequestContext ? context.#entry.config : undefined;
   }
 
+  static providersOf(context: OidcContext | undefined): ProviderSet | undefined {
+    return context instanceof RequestContext ? context.#providers : undefined;
+  }
+
   get #login(): StoredLogin | undefined {
     return loginOf(this.#req);
   }
@@ -103,4 +107,9 @@ export function createContext(req: OidcRequest, providers: ProviderSet): OidcCon
 /** The configuration of the login's provider, else the app-level one, of the `oidcLogin()` that made this context (for `requireAuth`). */
 export function contextConfig(context: OidcContext): ResolvedConfig | undefined {
   return RequestContext.configOf(context);
+}
+
+/** The providers of the `oidcLogin()` that made this context; `undefined` for anything else. */
+export function contextProviders(context: OidcContext | undefined): ProviderSet | undefined {
+  return RequestContext.providersOf(context);
 }

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import createDebug from 'debug';
 import type { OidcLoginOptions } from './config.js';
 import { checkFirstRequest, report, sessionMountedTwice } from './config-check.js';
-import { createContext } from './context.js';
+import { contextProviders, createContext } from './context.js';
 import { OidcError } from './errors.js';
 import { emit } from './events.js';
 import { DEFAULT_PROVIDER, resolveProviders, type ProviderEntry, type ProviderSet } from './providers.js';
@@ -14,7 +14,7 @@ import { loginHandler } from './routes/login.js';
 import { logoutHandler } from './routes/logout.js';
 import { dropEndedLogin, guardSessionStore } from './session-index.js';
 import type { Next, OidcRequest } from './session.js';
-import { forgetLogin, loginOf, packLogin, unpackLogin } from './stored-login.js';
+import { forgetLogin, loginOf, packLogin, setLoginCheck, unpackLogin } from './stored-login.js';
 import { createPendingLogins } from './transactions.js';
 import type { StoredOidcState } from './types.js';
 
@@ -197,6 +197,15 @@ function checkLogin(req: OidcRequest, oidc: StoredOidcState, providers: Provider
   }
   if (now - activeAt >= ACTIVITY_RESOLUTION_MS) oidc.login = packLogin({ ...login, activeAt: now });
 }
+
+// A login read again during a request (after `req.session.reload()`) is checked as at its start.
+setLoginCheck((req) => {
+  const providers = contextProviders(req.oidc);
+  const oidc = req.session?.oidc;
+  if (providers === undefined || oidc === undefined) return false;
+  checkLogin(req, oidc, providers);
+  return true;
+});
 
 interface RouteTable {
   /** The routes by the length of their path: most requests are told apart by their length alone. */

@@ -241,14 +241,32 @@ function remember(sessionId: string, json: string, login: PackedLogin): void {
 }
 
 /**
+ * How the middleware checks a login it reads from the session (its provider still configured, not
+ * ended by a logout, within its lifetimes), for a login read again during a request; true when it
+ * did (the request is one of its own). Set by middleware.ts.
+ */
+type LoginCheck = (req: OidcRequest) => boolean;
+let checkReadAgain: LoginCheck | undefined;
+
+export function setLoginCheck(check: LoginCheck): void {
+  checkReadAgain = check;
+}
+
+/**
  * The request's login wherever it is read: unpacked (and put back) when the session holds it as
  * the store gave it, as after `req.session.reload()` or before the middleware ran; a stored value
- * that is not a login is removed.
+ * that is not a login is removed. On a request the middleware has seen, a login read again (after
+ * `reload()`) is checked as the middleware checks every request's: a login that a logout ended, or
+ * that is past its lifetime, meanwhile, is not given.
  */
 export function loginOf(req: OidcRequest): Readonly<StoredLogin> | undefined {
   const oidc = req.session?.oidc;
   const stored: unknown = oidc?.login;
   if (stored === undefined || stored instanceof PackedLogin) return stored as Readonly<StoredLogin> | undefined;
+  if (checkReadAgain?.(req)) {
+    const checked: unknown = req.session?.oidc?.login;
+    return checked instanceof PackedLogin ? (checked as unknown as StoredLogin) : undefined;
+  }
   const login = unpackLogin(stored, req.sessionID);
   if (login) oidc!.login = login;
   else delete oidc!.login;

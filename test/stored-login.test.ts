@@ -303,6 +303,41 @@ describe('the login read outside the middleware\'s own step', () => {
     const stored = JSON.parse((await raw(store, sid)).oidc!.login as string);
     expect(body).toEqual({ typeBefore: 'string', sub: 'alice', token: stored.accessToken });
   });
+
+  it('is checked again after req.session.reload(): a login past its lifetime meanwhile is not given, and the session is saved without it', async () => {
+    const { app, store } = createApp(testOptions(op, { absoluteDuration: 3600 }));
+    const browser = newBrowser(app, op.issuer);
+    await login(browser);
+    const { sessionId: sid } = await probe(browser);
+    app.get('/reloaded', async (req, res) => {
+      const before = req.oidc!.isAuthenticated();
+      // Meanwhile (another instance, an admin tool) the stored login became one of three hours ago.
+      const data = await raw(store, sid);
+      const old = { ...loginIn(data)!, loggedInAt: Date.now() - 3 * 3600_000 };
+      await put(store, sid, { ...data, oidc: { ...data.oidc, login: JSON.stringify(old) } });
+      req.session.reload((err: unknown) => {
+        if (err) {
+          res.status(500).json({ err: String(err) });
+          return;
+        }
+        res.json({ before, after: req.oidc!.isAuthenticated(), claims: req.oidc!.claims ?? null });
+      });
+    });
+    expect((await browser.app.get('/reloaded').expect(200)).body).toEqual({ before: true, after: false, claims: null });
+    expect((await raw(store, sid)).oidc?.login).toBeUndefined();
+    expect((await probe(browser)).isAuthenticated).toBe(false);
+  });
+
+  it('is checked again after req.session.reload(): a stored value that is not a login is dropped', async () => {
+    const { app, store, browser, sid } = await loggedIn();
+    app.get('/reloaded', async (req, res) => {
+      const data = await raw(store, sid);
+      await put(store, sid, { ...data, oidc: { ...data.oidc, login: '{"accessToken":"x","claims":"idToken","idToken":"opaque"}' } });
+      req.session.reload(() => res.json({ after: req.oidc!.isAuthenticated() }));
+    });
+    expect((await browser.app.get('/reloaded').expect(200)).body).toEqual({ after: false });
+    expect((await raw(store, sid)).oidc?.login).toBeUndefined();
+  });
 });
 
 describe('what a session\'s logins leave in memory', () => {
