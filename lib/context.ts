@@ -15,10 +15,21 @@ import { loginOf } from './stored-login.js';
 class RequestContext implements OidcContext {
   readonly #req: OidcRequest;
   readonly #providers: ProviderSet;
+  /** When the middleware found this request's login active (its start), if it kept one. */
+  #activeAt: number | undefined;
 
   constructor(req: OidcRequest, providers: ProviderSet) {
     this.#req = req;
     this.#providers = providers;
+    this.#activeAt = undefined;
+  }
+
+  static noteActivity(context: OidcContext, at: number | undefined): void {
+    if (context instanceof RequestContext) context.#activeAt = at;
+  }
+
+  static activeAtOf(context: OidcContext | undefined): number | undefined {
+    return context instanceof RequestContext ? context.#activeAt : undefined;
   }
 
   static configOf(context: OidcContext): ResolvedConfig | undefined {
@@ -112,4 +123,14 @@ export function contextConfig(context: OidcContext): ResolvedConfig | undefined 
 /** The providers of the `oidcLogin()` that made this context; `undefined` for anything else. */
 export function contextProviders(context: OidcContext | undefined): ProviderSet | undefined {
   return RequestContext.providersOf(context);
+}
+
+/** Notes when the middleware found the request's login active (`undefined`: it kept none). */
+export function noteActivity(context: OidcContext, at: number | undefined): void {
+  RequestContext.noteActivity(context, at);
+}
+
+/** When the middleware found this request's login active, if it kept one. */
+export function contextActiveAt(context: OidcContext | undefined): number | undefined {
+  return RequestContext.activeAtOf(context);
 }

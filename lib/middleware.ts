@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import createDebug from 'debug';
 import type { OidcLoginOptions } from './config.js';
 import { checkFirstRequest, report, sessionMountedTwice } from './config-check.js';
-import { contextProviders, createContext } from './context.js';
+import { contextActiveAt, contextProviders, createContext, noteActivity } from './context.js';
 import { OidcError } from './errors.js';
 import { emit } from './events.js';
 import { DEFAULT_PROVIDER, resolveProviders, type ProviderEntry, type ProviderSet } from './providers.js';
@@ -91,10 +91,11 @@ export function oidcLogin(options: OidcLoginOptions) {
       checked = true;
       report(config, checkFirstRequest(req, config));
     }
-    r.oidc = createContext(r, providers);
+    const context = createContext(r, providers);
+    r.oidc = context;
     guardSessionStore(r);
     const oidc = r.session?.oidc;
-    if (oidc?.login !== undefined) checkLogin(r, oidc, providers);
+    if (oidc?.login !== undefined) noteActivity(context, checkLogin(r, oidc, providers));
     const route = findRoute(table, req.url);
     if (!route) {
       next();
@@ -163,12 +164,12 @@ function sharedLogoutHandler(providers: ProviderSet): Handler {
  * `idleDuration`. Activity is noted at most once a minute, so an active user's session is
  * written once a minute, not on every request.
  */
-function checkLogin(req: OidcRequest, oidc: StoredOidcState, providers: ProviderSet): void {
+function checkLogin(req: OidcRequest, oidc: StoredOidcState, providers: ProviderSet, activeSince?: number): number | undefined {
   const login = unpackLogin(oidc.login, req.sessionID);
   if (!login) {
     debug('dropping a stored login that is not one');
     delete oidc.login;
-    return;
+    return undefined;
   }
   oidc.login = login;
   const entry = providers.of(login);
@@ -176,16 +177,18 @@ function checkLogin(req: OidcRequest, oidc: StoredOidcState, providers: Provider
     debug('dropping a login of provider %s, which is not configured', login.provider ?? DEFAULT_PROVIDER);
     delete oidc.login;
     forgetLogin(req.sessionID);
-    return;
+    return undefined;
   }
   const config = entry.config;
   if (dropEndedLogin(req, config)) {
     forgetLogin(req.sessionID);
-    return;
+    return undefined;
   }
   const now = Date.now();
   const loggedInAt = login.loggedInAt ?? now;
-  const activeAt = login.activeAt ?? loggedInAt;
+  // Read again during a request: the request itself was activity, noted at its start in memory
+  // only (a reload drops that), so the idle time counts from then at the latest.
+  const activeAt = Math.max(login.activeAt ?? loggedInAt, activeSince ?? 0);
   if (
     (config.absoluteDuration !== false && now - loggedInAt > config.absoluteDuration * 1000) ||
     (config.idleDuration !== false && now - activeAt > config.idleDuration * 1000)
@@ -193,17 +196,21 @@ function checkLogin(req: OidcRequest, oidc: StoredOidcState, providers: Provider
     delete oidc.login;
     forgetLogin(req.sessionID);
     emit(config, 'logout', { sub: login.claims.sub, sessionId: req.sessionID, detail: 'expired' }, req);
-    return;
+    return undefined;
   }
   if (now - activeAt >= ACTIVITY_RESOLUTION_MS) oidc.login = packLogin({ ...login, activeAt: now });
+  return now;
 }
 
 // A login read again during a request (after `req.session.reload()`) is checked as at its start.
 setLoginCheck((req) => {
   const providers = contextProviders(req.oidc);
   const oidc = req.session?.oidc;
-  if (providers === undefined || oidc === undefined) return false;
-  checkLogin(req, oidc, providers);
+  if (providers === undefined || oidc === undefined) {
+    if (req.oidc !== undefined) debug('a login read again on a request whose req.oidc is not this middleware\'s: not checked again');
+    return false;
+  }
+  noteActivity(req.oidc!, checkLogin(req, oidc, providers, contextActiveAt(req.oidc)));
   return true;
 });
 

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import type { MemoryStore, SessionData } from 'express-session';
 import request from 'supertest';
 import { redactTokens } from '../lib/redact.js';
-import { loginFromSession } from '../lib/index.js';
+import { loginFromSession, type OidcEvent } from '../lib/index.js';
 import { packLogin, recentLogins, unpackLogin } from '../lib/stored-login.js';
 import type { StoredLogin } from '../lib/types.js';
 import { createApp, testOptions } from './support/app.js';
@@ -305,7 +305,8 @@ describe('the login read outside the middleware\'s own step', () => {
   });
 
   it('is checked again after req.session.reload(): a login past its lifetime meanwhile is not given, and the session is saved without it', async () => {
-    const { app, store } = createApp(testOptions(op, { absoluteDuration: 3600 }));
+    const events: OidcEvent[] = [];
+    const { app, store } = createApp(testOptions(op, { absoluteDuration: 3600, on: { logout: (e) => void events.push(e) } }));
     const browser = newBrowser(app, op.issuer);
     await login(browser);
     const { sessionId: sid } = await probe(browser);
@@ -324,19 +325,46 @@ describe('the login read outside the middleware\'s own step', () => {
       });
     });
     expect((await browser.app.get('/reloaded').expect(200)).body).toEqual({ before: true, after: false, claims: null });
+    expect(events).toEqual([expect.objectContaining({ sub: 'alice', sessionId: sid, detail: 'expired' })]);
     expect((await raw(store, sid)).oidc?.login).toBeUndefined();
     expect((await probe(browser)).isAuthenticated).toBe(false);
   });
 
-  it('is checked again after req.session.reload(): a stored value that is not a login is dropped', async () => {
+  it('is checked again after req.session.reload(): a login of a provider that is not configured is not given', async () => {
     const { app, store, browser, sid } = await loggedIn();
     app.get('/reloaded', async (req, res) => {
+      const before = req.oidc!.isAuthenticated();
       const data = await raw(store, sid);
-      await put(store, sid, { ...data, oidc: { ...data.oidc, login: '{"accessToken":"x","claims":"idToken","idToken":"opaque"}' } });
+      const elsewhere = { ...loginIn(data)!, provider: 'elsewhere' };
+      await put(store, sid, { ...data, oidc: { ...data.oidc, login: JSON.stringify(elsewhere) } });
+      req.session.reload(() => res.json({ before, after: req.oidc!.isAuthenticated() }));
+    });
+    expect((await browser.app.get('/reloaded').expect(200)).body).toEqual({ before: true, after: false });
+    expect((await raw(store, sid)).oidc?.login).toBeUndefined();
+  });
+
+  it('counts the request itself as activity when it checks a reloaded login: a long request does not make its own user idle', async () => {
+    const events: unknown[] = [];
+    const { app, store } = createApp(testOptions(op, { idleDuration: 900, on: { logout: (e) => void events.push(e) } }));
+    const browser = newBrowser(app, op.issuer);
+    await login(browser);
+    const { sessionId: sid } = await probe(browser);
+    // The user's last noted activity: 14 minutes ago (idle after 15).
+    const data = await raw(store, sid);
+    await put(store, sid, { ...data, oidc: { ...data.oidc, login: JSON.stringify({ ...loginIn(data)!, activeAt: Date.now() - 14 * 60_000 }) } });
+    const clock = fakeClock();
+    app.get('/long', (req, res) => {
+      // Two minutes into this request (a stream, a slow upstream), past the 15 minutes counted
+      // from the stored activity, the handler reloads the session.
+      clock.advance(120);
       req.session.reload(() => res.json({ after: req.oidc!.isAuthenticated() }));
     });
-    expect((await browser.app.get('/reloaded').expect(200)).body).toEqual({ after: false });
-    expect((await raw(store, sid)).oidc?.login).toBeUndefined();
+    expect((await browser.app.get('/long').expect(200)).body).toEqual({ after: true });
+    expect(events).toEqual([]);
+    // It is the request's time that counts, not any later one: 16 idle minutes after it, logged out.
+    clock.advance(16 * 60);
+    expect((await probe(browser)).isAuthenticated).toBe(false);
+    expect(events).toHaveLength(1);
   });
 });
 
