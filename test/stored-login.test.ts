@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import type { MemoryStore, SessionData } from 'express-session';
 import request from 'supertest';
 import { redactTokens } from '../lib/redact.js';
-import { loginFromSession, type OidcEvent } from '../lib/index.js';
+import { loginFromSession, type OidcEvent, type OidcLoginOptions } from '../lib/index.js';
 import { packLogin, recentLogins, unpackLogin } from '../lib/stored-login.js';
 import type { StoredLogin } from '../lib/types.js';
 import { createApp, testOptions } from './support/app.js';
@@ -64,8 +64,8 @@ async function probe(browser: Browser): Promise<{ isAuthenticated: boolean; sess
   return (await browser.app.get('/probe/oidc').expect(200)).body;
 }
 
-async function loggedIn() {
-  const { app, store } = createApp(testOptions(op));
+async function loggedIn(overrides: Partial<OidcLoginOptions> = {}) {
+  const { app, store } = createApp(testOptions(op, overrides));
   const browser = newBrowser(app, op.issuer);
   await login(browser);
   const { sessionId } = await probe(browser);
@@ -306,10 +306,7 @@ describe('the login read outside the middleware\'s own step', () => {
 
   it('is checked again after req.session.reload(): a login past its lifetime meanwhile is not given, and the session is saved without it', async () => {
     const events: OidcEvent[] = [];
-    const { app, store } = createApp(testOptions(op, { absoluteDuration: 3600, on: { logout: (e) => void events.push(e) } }));
-    const browser = newBrowser(app, op.issuer);
-    await login(browser);
-    const { sessionId: sid } = await probe(browser);
+    const { app, store, browser, sid } = await loggedIn({ absoluteDuration: 3600, on: { logout: (e) => void events.push(e) } });
     app.get('/reloaded', async (req, res) => {
       const before = req.oidc!.isAuthenticated();
       // Meanwhile (another instance, an admin tool) the stored login became one of three hours ago.
@@ -344,11 +341,8 @@ describe('the login read outside the middleware\'s own step', () => {
   });
 
   it('counts the request itself as activity when it checks a reloaded login: a long request does not make its own user idle', async () => {
-    const events: unknown[] = [];
-    const { app, store } = createApp(testOptions(op, { idleDuration: 900, on: { logout: (e) => void events.push(e) } }));
-    const browser = newBrowser(app, op.issuer);
-    await login(browser);
-    const { sessionId: sid } = await probe(browser);
+    const events: OidcEvent[] = [];
+    const { app, store, browser, sid } = await loggedIn({ idleDuration: 900, on: { logout: (e) => void events.push(e) } });
     // The user's last noted activity: 14 minutes ago (idle after 15).
     const data = await raw(store, sid);
     await put(store, sid, { ...data, oidc: { ...data.oidc, login: JSON.stringify({ ...loginIn(data)!, activeAt: Date.now() - 14 * 60_000 }) } });
