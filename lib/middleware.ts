@@ -158,11 +158,13 @@ function sharedLogoutHandler(providers: ProviderSet): Handler {
 }
 
 /**
- * The request's login, once per request, before anything reads it: unpacked from the session
- * (see stored-login.ts), then removed when its provider is not configured (any more: nothing of
- * it may go to another provider), when a logout ended it, or past `absoluteDuration` or
- * `idleDuration`. Activity is noted at most once a minute, so an active user's session is
- * written once a minute, not on every request.
+ * The request's login, once per request, before anything reads it (and again when it is read
+ * again after a reload): unpacked from the session (see stored-login.ts), then removed when its
+ * provider is not configured (any more: nothing of it may go to another provider), when a logout
+ * ended it, or past `absoluteDuration` or `idleDuration`. Activity is noted at most once a minute,
+ * so an active user's session is written once a minute, not on every request. Returns the time it
+ * found the login active, `undefined` when it removed it; `activeSince` is an earlier such time of
+ * this request, which the idle time counts from at the latest.
  */
 function checkLogin(req: OidcRequest, oidc: StoredOidcState, providers: ProviderSet, activeSince?: number): number | undefined {
   const login = unpackLogin(oidc.login, req.sessionID);
