@@ -1,11 +1,11 @@
-import type { ResolvedConfig } from './config.js';
-import type { ProviderEntry, ProviderSet } from './providers.js';
-import { getAccessToken } from './refresh.js';
-import { protectedFetch } from './resource-fetch.js';
-import { fetchUserInfo } from './userinfo.js';
-import type { OidcRequest } from './session.js';
+import type { ResolvedConfig } from './options/config.js';
+import type { ProviderEntry, ProviderSet } from './flow/provider-set.js';
+import { getAccessToken } from './flow/refresh.js';
+import { protectedFetch } from './flow/resource-fetch.js';
+import { fetchUserInfo } from './flow/userinfo.js';
+import type { OidcRequest } from './session/express-session.js';
 import type { LoginClaims, OidcContext, StoredLogin } from './types.js';
-import { loginOf } from './stored-login.js';
+import { loginOf } from './session/stored-login.js';
 
 /**
  * `req.oidc`. It holds only the request and reads the session on access, so an authenticated

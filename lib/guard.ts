@@ -1,13 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ResolvedConfig } from './config.js';
+import type { ResolvedConfig } from './options/config.js';
 import { contextConfig } from './context.js';
-import { OidcError } from './errors.js';
-import { needsRefresh } from './refresh.js';
-import type { Next, OidcRequest } from './session.js';
-import { isValidAcrValues, isValidMaxAge, stepUpAnswered, stepUpChallenge, stepUpFailed, stepUpParams, unmetStepUp, type StepUp, type Unmet } from './step-up.js';
+import { OidcError } from './util/errors.js';
+import { needsRefresh } from './flow/refresh.js';
+import type { Next, OidcRequest } from './session/express-session.js';
+import { isValidAcrValues, isValidMaxAge, stepUpAnswered, stepUpChallenge, stepUpFailed, stepUpParams, unmetStepUp, type StepUp, type Unmet } from './flow/step-up.js';
 import type { AuthenticatedOidcContext, LoginClaims, OidcContext } from './types.js';
-import { safeReturnTo } from './url.js';
-import { loginOf } from './stored-login.js';
+import { safeReturnTo } from './util/url.js';
+import { loginOf } from './session/stored-login.js';
 
 /**
  * A claim check for {@link requireAuth}: true lets the request through, false answers 403. It is

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import express from 'express';
 import { oidcLogin } from '../lib/index.js';
-import { resolveConfig } from '../lib/config.js';
+import { resolveConfig } from '../lib/options/config.js';
 import { expectConfigError } from './support/config-error.js';
 
 const GOOD = {

@@ -1,10 +1,10 @@
 import { generateKeyPairSync, sign as nodeSign, type KeyObject } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { CompactSign, exportJWK, generateKeyPair, type JWK } from 'jose';
-import { JwsInvalidError, NoMatchingKeyError, VerificationKeys } from '../lib/jws-verify.js';
+import { JwsInvalidError, NoMatchingKeyError, VerificationKeys } from '../lib/flow/jws-verify.js';
 
 /**
- * The ID token signature check with node:crypto (lib/jws-verify.ts), for every algorithm
+ * The ID token signature check with node:crypto (lib/flow/jws-verify.ts), for every algorithm
  * idTokenSigningAlg accepts, against tokens signed by jose: what verifies, and each way a token
  * or a key set is refused. test/id-token.test.ts runs the same checks through the login.
  */

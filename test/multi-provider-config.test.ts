@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from '@jest/globals';
 import { github, google } from '../lib/index.js';
-import { resolveProviders } from '../lib/providers.js';
+import { resolveProviders } from '../lib/flow/provider-set.js';
 import { expectConfigError } from './support/config-error.js';
 
 /** `providers: { ... }` at start-up: what is refused (each with its code) and what it resolves to. */

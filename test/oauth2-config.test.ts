@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { github, google } from '../lib/index.js';
-import { resolveConfig } from '../lib/config.js';
+import { resolveConfig } from '../lib/options/config.js';
 import { expectConfigError } from './support/config-error.js';
 
 /** The options of plain OAuth 2.0 providers (`server`, `profile`), RFC 8414 discovery, and the presets. */

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { safeReturnTo } from '../lib/url.js';
+import { safeReturnTo } from '../lib/util/url.js';
 import { createApp, testOptions } from './support/app.js';
 import { login, newBrowser } from './support/flow.js';
 import { startProvider, type TestProvider } from './support/provider.js';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import express from 'express';
 import { MemoryStore, type SessionData } from 'express-session';
-import { guardSessionStore } from '../lib/store-guard.js';
+import { guardSessionStore } from '../lib/session/store-guard.js';
 import { createApp, testOptions } from './support/app.js';
 import { authorizeAt, login, newBrowser, visitCallback } from './support/flow.js';
 import { startProvider, type TestProvider } from './support/provider.js';

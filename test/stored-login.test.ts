@@ -3,9 +3,9 @@ import { inspect } from 'node:util';
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import type { MemoryStore, SessionData } from 'express-session';
 import request from 'supertest';
-import { redactTokens } from '../lib/redact.js';
+import { redactTokens } from '../lib/util/redact.js';
 import { loginFromSession, type OidcEvent, type OidcLoginOptions } from '../lib/index.js';
-import { packLogin, recentLogins, unpackLogin } from '../lib/stored-login.js';
+import { packLogin, recentLogins, unpackLogin } from '../lib/session/stored-login.js';
 import type { StoredLogin } from '../lib/types.js';
 import { createApp, testOptions } from './support/app.js';
 import { fakeClock } from './support/clock.js';
@@ -15,7 +15,7 @@ import { loginIn, tokenPayload } from './support/stored-login.js';
 import { useProvider } from './support/use-provider.js';
 
 /**
- * How a login sits in the session store (lib/stored-login.ts): one JSON string, read without
+ * How a login sits in the session store (lib/session/stored-login.ts): one JSON string, read without
  * being written back, frozen during a request, parsed once while it stays the same. Sessions
  * stored by an older version, with the login as an object, keep working.
  */

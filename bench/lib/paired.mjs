@@ -5,7 +5,7 @@
  * A login as the floor stores it (an object) with a realistic ID token: its payload is `claims`
  * (a Google-like set, ≈ 520 bytes of JSON; the token ≈ 1.1 KB), so that the claims a hand-written
  * app keeps beside the token are as large as a real login's. The arms that are ours store it as
- * express-oidc-login does: `packLogin()` of dist/stored-login.js (one JSON string, without the
+ * express-oidc-login does: `packLogin()` of dist/session/stored-login.js (one JSON string, without the
  * claims, which are the ID token's payload).
  */
 export function benchLogin(issuer, sub) {

@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import session from 'express-session';
 import * as client from 'openid-client';
 import { oidcLogin } from '../../dist/index.js';
-import { createDPoPKey, dpopKey } from '../../dist/dpop.js';
+import { createDPoPKey, dpopKey } from '../../dist/flow/dpop.js';
 
 const N = Number(process.env.BENCH_DPOP_N ?? 2000);
 

@@ -28,7 +28,7 @@ import express from 'express';
 import session from 'express-session';
 import signature from 'cookie-signature';
 import { oidcLogin, requireAuth } from '../../dist/index.js';
-import { packLogin } from '../../dist/stored-login.js';
+import { packLogin } from '../../dist/session/stored-login.js';
 import { benchLogin, replicaMedian, replicatedRatio, runArms, serveArm } from '../lib/paired.mjs';
 
 if (process.argv[2] === 'client') {
@@ -94,7 +94,7 @@ if (process.argv[2] === 'client') {
       });
     }
     const sid = `sid-${kind}-0123456789abcdef012345`;
-    // Ours: the login as ours stores it (one string, without the claims: lib/stored-login.ts); the
+    // Ours: the login as ours stores it (one string, without the claims: lib/session/stored-login.ts); the
     // floor's: the same login as an object, as a hand-written app keeps it.
     const login = kind === 'ours' || kind === 'inside' || kind === 'slim' ? packLogin(benchLogin(ISSUER, 'u1')) : benchLogin(ISSUER, 'u1');
     store.set(sid, { cookie: { originalMaxAge: 86_400_000, expires: new Date(now + 86_400_000), httpOnly: true, path: '/', sameSite: 'lax', secure: false }, oidc: { login } }, () => {});

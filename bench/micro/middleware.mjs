@@ -34,7 +34,7 @@ const middleware = oidcLogin({
 });
 const guard = requireAuth();
 
-/** The login as ours stores it (one JSON string, lib/stored-login.ts); the hand-written check's is an object. */
+/** The login as ours stores it (one JSON string, lib/session/stored-login.ts); the hand-written check's is an object. */
 const packed = JSON.stringify(login);
 
 function request(stored = login, sessionID = 'abc') {

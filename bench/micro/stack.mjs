@@ -21,7 +21,7 @@
  *              so that every one of our requests parses its login.
  *
  * Ours and "slim" hold the login as ours stores it (one JSON string without the claims, which ours
- * reads from the ID token, lib/stored-login.ts), the floor and "layers" as a hand-written app would
+ * reads from the ID token, lib/session/stored-login.ts), the floor and "layers" as a hand-written app would
  * (an object, the claims beside the token): the same login. No arm may write
  * its session during the measured requests, except ours noting activity once a minute (checked).
  *
@@ -34,7 +34,7 @@ import session from 'express-session';
 import signature from 'cookie-signature';
 import inject from 'light-my-request';
 import { oidcLogin, requireAuth } from '../../dist/index.js';
-import { packLogin } from '../../dist/stored-login.js';
+import { packLogin } from '../../dist/session/stored-login.js';
 import { fileURLToPath } from 'node:url';
 import { benchLogin, median, pairedRatio, replicaMedian, replicatedRatio, runArms, serveArm } from '../lib/paired.mjs';
 
@@ -110,7 +110,7 @@ function build(kind) {
     const sid = `sid-${kind}-${i}-0123456789abcdef012345`;
     const data = benchLogin(ISSUER, `u${i}`);
     // The floor's arms: an object (as a hand-written app); "packed": one string of the same data;
-    // ours and "slim": what ours stores (one string, without the claims: see lib/stored-login.ts).
+    // ours and "slim": what ours stores (one string, without the claims: see lib/session/stored-login.ts).
     const login = kind === 'packed' ? JSON.stringify(data) : kind === 'floor' || kind === 'layers' || kind === 'floormiss' ? data : packLogin(data);
     store.set(sid, { cookie: { originalMaxAge: 24 * 60 * 60 * 1000, expires, httpOnly: true, path: '/', sameSite: 'lax', secure: false }, oidc: { login } }, () => {});
     cookies.push(`connect.sid=${encodeURIComponent(`s:${signature.sign(sid, SECRET)}`)}`);

@@ -1,13 +1,13 @@
 import type { ServerResponse } from 'node:http';
 import createDebug from 'debug';
-import type { ResolvedConfig } from '../config.js';
-import { OidcError } from '../errors.js';
-import { emit } from '../events.js';
-import type { Provider } from '../provider.js';
-import { endSessions, forgetJti, NoSessionStoreError, rememberJti, SessionStoreFailure } from '../session-index.js';
-import type { OidcRequest } from '../session.js';
-import { expectedIssuer } from '../entra.js';
-import { readLimitedBody } from '../body.js';
+import type { ResolvedConfig } from '../options/config.js';
+import { OidcError } from '../util/errors.js';
+import { emit } from '../flow/events.js';
+import type { Provider } from '../flow/provider.js';
+import { endSessions, forgetJti, NoSessionStoreError, rememberJti, SessionStoreFailure } from '../session/session-index.js';
+import type { OidcRequest } from '../session/express-session.js';
+import { expectedIssuer } from '../vendors/entra.js';
+import { readLimitedBody } from '../util/body.js';
 
 const debug = createDebug('express-oidc-login:backchannel-logout');
 

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { OidcError } from '../errors.js';
-import type { OidcRequest } from '../session.js';
-import { readLimitedBody } from '../body.js';
+import { OidcError } from '../util/errors.js';
+import type { OidcRequest } from '../session/express-session.js';
+import { readLimitedBody } from '../util/body.js';
 
 /**
  * `responseMode: 'form_post'` (OAuth 2.0 Form Post Response Mode): the provider answers with an

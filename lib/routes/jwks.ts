@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { OidcRequest } from '../session.js';
+import type { OidcRequest } from '../session/express-session.js';
 
 /**
  * `GET /jwks.json` (`routes.jwks`, private_key_jwt only): the client's PUBLIC key (with `providers`,

@@ -1,14 +1,14 @@
 import type { ServerResponse } from 'node:http';
 import * as client from 'openid-client';
 import createDebug from 'debug';
-import type { ResolvedConfig } from '../config.js';
-import { OidcError } from '../errors.js';
-import { emit } from '../events.js';
-import { providerError, type Provider } from '../provider.js';
-import { markSessionEnded } from '../session-index.js';
-import { requireSession, type OidcRequest } from '../session.js';
+import type { ResolvedConfig } from '../options/config.js';
+import { OidcError } from '../util/errors.js';
+import { emit } from '../flow/events.js';
+import { providerError, type Provider } from '../flow/provider.js';
+import { markSessionEnded } from '../session/session-index.js';
+import { requireSession, type OidcRequest } from '../session/express-session.js';
 import type { Session, SessionData } from 'express-session';
-import { forgetLogin, loginOf } from '../stored-login.js';
+import { forgetLogin, loginOf } from '../session/stored-login.js';
 
 const debug = createDebug('express-oidc-login:logout');
 

@@ -12,7 +12,7 @@
  * Not imported by the main entry; needs supertest (the app's own devDependency) for `loginAs` and
  * `backchannelLogout` only. Never use it outside tests: the provider logs in anyone you ask for.
  */
-export { startTestProvider } from './provider.js';
+export { startTestProvider } from './test-provider.js';
 export { loginAs } from './login-as.js';
 export type {
   BackchannelLogoutOptions,

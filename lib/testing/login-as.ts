@@ -1,4 +1,4 @@
-import { checkUser, excerpt } from './provider.js';
+import { checkUser, excerpt } from './test-provider.js';
 import { providerAt, runningProviders, type ProviderInternals } from './registry.js';
 import { loadSupertest } from './supertest.js';
 import type { LoginAsOptions, TestAgent, TestApp, TestResponse, TestUser } from './types.js';

@@ -3,7 +3,7 @@ import type { StoredLogin } from '../../lib/types.js';
 
 /**
  * The login of a session as the store holds it, as data. The middleware stores a login as one
- * JSON string (lib/stored-login.ts), with `"claims":"idToken"` when they are its ID token's
+ * JSON string (lib/session/stored-login.ts), with `"claims":"idToken"` when they are its ID token's
  * payload: those are read here from the token (decoded here, not with the library's code). A plain object
  * (an older version's) is returned as it is.
  */

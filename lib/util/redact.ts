@@ -1,4 +1,4 @@
-import { isPackedLogin } from './stored-login.js';
+import { isPackedLogin } from '../session/stored-login.js';
 
 /**
  * Token material out of the errors the app's error handler is given (and may log): openid-client's

@@ -1,6 +1,6 @@
 import createDebug from 'debug';
-import type { MappedProfile, OidcLoginOptions, ProfileApi, ProfileMapper } from './config.js';
-import { OidcConfigError } from './errors.js';
+import type { MappedProfile, OidcLoginOptions, ProfileApi, ProfileMapper } from '../options/config.js';
+import { OidcConfigError } from '../util/errors.js';
 
 const debug = createDebug('express-oidc-login:presets');
 

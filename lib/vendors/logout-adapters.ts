@@ -1,5 +1,5 @@
-import type { IdpLogoutContext, IdpLogoutUrl } from './config.js';
-import { OidcConfigError } from './errors.js';
+import type { IdpLogoutContext, IdpLogoutUrl } from '../options/config.js';
+import { OidcConfigError } from '../util/errors.js';
 
 /**
  * Ready-made `logout.idpLogoutUrl` functions for providers whose logout is not OpenID Connect

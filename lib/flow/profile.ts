@@ -1,10 +1,10 @@
 import * as client from 'openid-client';
 import createDebug from 'debug';
 import type { Configuration, TokenEndpointResponse } from 'openid-client';
-import type { ProfileApi, ResolvedConfig } from './config.js';
-import { OidcError } from './errors.js';
+import type { ProfileApi, ResolvedConfig } from '../options/config.js';
+import { OidcError } from '../util/errors.js';
 import { providerError } from './provider.js';
-import type { ProfileClaims, StoredLogin } from './types.js';
+import type { ProfileClaims, StoredLogin } from '../types.js';
 
 /**
  * Plain OAuth 2.0 logins (no `openid` in `scope`, so no ID token): the user is whoever the

@@ -1,11 +1,11 @@
 import createDebug from 'debug';
-import { isLoopbackTarget, type ResolvedConfig } from './config.js';
+import { isLoopbackTarget, type ResolvedConfig } from '../options/config.js';
 import { dpopKey, type DPoPKey } from './dpop.js';
-import { OidcError } from './errors.js';
+import { OidcError } from '../util/errors.js';
 import type { Provider } from './provider.js';
 import { getAccessToken } from './refresh.js';
-import { requireSession, type OidcRequest } from './session.js';
-import { loginOf } from './stored-login.js';
+import { requireSession, type OidcRequest } from '../session/express-session.js';
+import { loginOf } from '../session/stored-login.js';
 
 const debug = createDebug('express-oidc-login:fetch');
 

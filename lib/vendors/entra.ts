@@ -1,6 +1,6 @@
 import * as client from 'openid-client';
 import createDebug from 'debug';
-import { OidcError } from './errors.js';
+import { OidcError } from '../util/errors.js';
 
 const debug = createDebug('express-oidc-login:entra');
 

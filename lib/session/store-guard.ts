@@ -1,5 +1,5 @@
 import type { Store } from 'express-session';
-import { OidcError } from './errors.js';
+import { OidcError } from '../util/errors.js';
 
 type Callback = (err?: unknown, value?: unknown) => void;
 

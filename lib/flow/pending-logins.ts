@@ -1,11 +1,11 @@
 import type { ServerResponse } from 'node:http';
 import type { SessionData } from 'express-session';
-import type { ResolvedConfig } from './config.js';
-import { appendSetCookie, readCookies, serializeCookie } from './cookies.js';
-import { OidcError } from './errors.js';
-import type { OpenFailure, Sealer } from './seal.js';
-import { oidcState, requireSession, saveSession, type OidcRequest } from './session.js';
-import type { StoredTransaction } from './types.js';
+import type { ResolvedConfig } from '../options/config.js';
+import { appendSetCookie, readCookies, serializeCookie } from '../util/cookies.js';
+import { OidcError } from '../util/errors.js';
+import type { OpenFailure, Sealer } from '../util/seal.js';
+import { oidcState, requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
+import type { StoredTransaction } from '../types.js';
 
 /**
  * Pending logins: what `/login` keeps for the callback (state, nonce, PKCE verifier, returnTo,
@@ -204,7 +204,7 @@ function parsePayload(json: string): { state: string; tx: StoredTransaction } | 
 }
 
 /**
- * Pending logins in cookies sealed with AES-256-GCM (lib/seal.ts): `HttpOnly`, `SameSite=Lax`,
+ * Pending logins in cookies sealed with AES-256-GCM (lib/util/seal.ts): `HttpOnly`, `SameSite=Lax`,
  * `Secure` on an https `baseUrl`, `Path` = the callback, `Max-Age` = `transactionMaxAge` + 1 min. The
  * sealed payload carries the full `state` (compared exactly) and `createdAt` (checked on open);
  * the associated data binds the cookie's name and the redirect URI. The login route writes no

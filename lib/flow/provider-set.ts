@@ -1,7 +1,7 @@
-import { APP_LEVEL_OPTIONS, DEFAULTS, resolveConfig, routePath, type OidcLogger, type ResolvedConfig } from './config.js';
-import { OidcConfigError } from './errors.js';
+import { APP_LEVEL_OPTIONS, DEFAULTS, resolveConfig, routePath, type OidcLogger, type ResolvedConfig } from '../options/config.js';
+import { OidcConfigError } from '../util/errors.js';
 import { Provider } from './provider.js';
-import type { StoredLogin } from './types.js';
+import type { StoredLogin } from '../types.js';
 
 /**
  * Several named providers in one `oidcLogin()`. Each one is resolved by the single-provider

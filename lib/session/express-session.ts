@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Session, SessionData, Store } from 'express-session';
-import { OidcError } from './errors.js';
-import type { OidcContext, StoredOidcState } from './types.js';
+import { OidcError } from '../util/errors.js';
+import type { OidcContext, StoredOidcState } from '../types.js';
 
 /** A request as the handlers see it: Node's own, plus what express-session and we add. */
 export type OidcRequest = IncomingMessage & {

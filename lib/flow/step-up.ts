@@ -1,6 +1,6 @@
-import type { ResolvedConfig } from './config.js';
-import { OidcError } from './errors.js';
-import type { StoredLogin } from './types.js';
+import type { ResolvedConfig } from '../options/config.js';
+import { OidcError } from '../util/errors.js';
+import type { StoredLogin } from '../types.js';
 
 /**
  * Step-up authentication: a route that needs a recent login (`max_age`) or a stronger one

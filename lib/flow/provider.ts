@@ -1,11 +1,11 @@
 import * as client from 'openid-client';
 import type { JSONWebKeySet } from 'jose';
 import createDebug from 'debug';
-import type { ResolvedConfig } from './config.js';
+import type { ResolvedConfig } from '../options/config.js';
 import { clientAuthentication } from './client-auth.js';
-import { checkProviderMetadata, report } from './config-check.js';
-import { checkDiscoveredIssuer, checkTenant, discoveryUrl, issuerTemplate, templateCodeGrant, tenantIssuer, TENANT_PLACEHOLDER } from './entra.js';
-import { OidcError } from './errors.js';
+import { checkProviderMetadata, report } from '../options/config-check.js';
+import { checkDiscoveredIssuer, checkTenant, discoveryUrl, issuerTemplate, templateCodeGrant, tenantIssuer, TENANT_PLACEHOLDER } from '../vendors/entra.js';
+import { OidcError } from '../util/errors.js';
 import { NoMatchingKeyError, VerificationKeys } from './jws-verify.js';
 
 const debug = createDebug('express-oidc-login:provider');
@@ -48,7 +48,7 @@ export class Provider {
 
   async #discover(): Promise<client.Configuration> {
     const c = this.#config;
-    // client_secret_basic / _post / _jwt, private_key_jwt or tls_client_auth (lib/client-auth.ts).
+    // client_secret_basic / _post / _jwt, private_key_jwt or tls_client_auth (lib/flow/client-auth.ts).
     const { auth, metadata: authMetadata, customFetch } = await clientAuthentication(c);
     const metadata: Partial<client.ClientMetadata> = {
       id_token_signed_response_alg: c.idTokenSigningAlg,
@@ -180,7 +180,7 @@ export class Provider {
 
   /**
    * Verifies a JWS (an ID token) against the provider's JWKS with the one allowed algorithm
-   * (node:crypto, a KeyObject cached per key: lib/jws-verify.ts).
+   * (node:crypto, a KeyObject cached per key: lib/flow/jws-verify.ts).
    * A `kid` not in the cached set refetches the JWKS once (key rotation), then fails.
    */
   async verifySignature(jws: string, algorithm: string): Promise<void> {

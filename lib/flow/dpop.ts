@@ -2,9 +2,9 @@ import { createHash, createPrivateKey, randomBytes, sign, type KeyObject } from 
 import * as client from 'openid-client';
 import { calculateJwkThumbprint } from 'jose';
 import createDebug from 'debug';
-import { OidcError } from './errors.js';
+import { OidcError } from '../util/errors.js';
 import type { Provider } from './provider.js';
-import type { DPoPAlg, StoredDPoPKey } from './types.js';
+import type { DPoPAlg, StoredDPoPKey } from '../types.js';
 
 const debug = createDebug('express-oidc-login:dpop');
 

@@ -1,15 +1,15 @@
 import * as client from 'openid-client';
 import createDebug from 'debug';
 import type { IDToken } from 'openid-client';
-import type { ResolvedConfig } from './config.js';
+import type { ResolvedConfig } from '../options/config.js';
 import { dpopKey, dpopNotBound, isDPoPTokenType } from './dpop.js';
-import { OidcError } from './errors.js';
+import { OidcError } from '../util/errors.js';
 import { emit } from './events.js';
 import { providerError, type Provider } from './provider.js';
-import { requireSession, saveSession, type OidcRequest } from './session.js';
-import { loginFromSession, loginOf, packLogin } from './stored-login.js';
+import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
+import { loginFromSession, loginOf, packLogin } from '../session/stored-login.js';
 import { errorInTokenResponse } from './tokens.js';
-import type { StoredLogin } from './types.js';
+import type { StoredLogin } from '../types.js';
 
 const debug = createDebug('express-oidc-login:refresh');
 

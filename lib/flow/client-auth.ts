@@ -4,10 +4,10 @@ import { Agent, request as httpsRequest } from 'node:https';
 import { inspect } from 'node:util';
 import * as client from 'openid-client';
 import { importJWK, type CryptoKey, type JWK } from 'jose';
-import type { ClientAuthMethod, ResolvedConfig } from './config.js';
-import { OidcConfigError } from './errors.js';
-import { deriveSealKey, type SealKey } from './seal.js';
-import { TENANT_PLACEHOLDER } from './entra.js';
+import type { ClientAuthMethod, ResolvedConfig } from '../options/config.js';
+import { OidcConfigError } from '../util/errors.js';
+import { deriveSealKey, type SealKey } from '../util/seal.js';
+import { TENANT_PLACEHOLDER } from '../vendors/entra.js';
 
 /**
  * Client authentication at the provider's token (and PAR, revocation...) endpoints:

@@ -1,17 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Configuration, ServerMetadata, TokenEndpointResponse } from 'openid-client';
-import { OidcConfigError } from './errors.js';
+import { OidcConfigError } from '../util/errors.js';
 import {
   resolveClientAuth,
   type ClientCertificate,
   type ClientPrivateKey,
   type ClientSigningKey,
   type ClientTlsIdentity,
-} from './client-auth.js';
-import { DPOP_ALGS, REFUSED_DPOP_ALGS } from './dpop.js';
-import { deriveSealKey, Sealer } from './seal.js';
-import type { DPoPAlg, StoredLogin } from './types.js';
-import { isEntraMultiTenantIssuer, isTenantId, TENANT_PLACEHOLDER } from './entra.js';
+} from '../flow/client-auth.js';
+import { DPOP_ALGS, REFUSED_DPOP_ALGS } from '../flow/dpop.js';
+import { deriveSealKey, Sealer } from '../util/seal.js';
+import type { DPoPAlg, StoredLogin } from '../types.js';
+import { isEntraMultiTenantIssuer, isTenantId, TENANT_PLACEHOLDER } from '../vendors/entra.js';
 
 /** How the client authenticates at the token endpoint. */
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'client_secret_jwt' | 'private_key_jwt' | 'tls_client_auth';
@@ -828,7 +828,7 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   for (const key of Object.keys(o)) {
     if (!(KNOWN_OPTIONS as readonly string[]).includes(key)) fail(`unknown option "${key}".${didYouMean(key)}`);
   }
-  // Several providers are resolved one by one by resolveProviders() (lib/providers.ts).
+  // Several providers are resolved one by one by resolveProviders() (lib/flow/provider-set.ts).
   if (o.providers !== undefined) fail('"providers" cannot be nested: give it once, at the top level of the options.');
   if (o.defaultProvider !== undefined) {
     fail('"defaultProvider" picks one of "providers", and there are none: remove it, or give "providers".');

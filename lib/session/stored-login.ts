@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
-import type { OidcRequest } from './session.js';
-import type { StoredLogin } from './types.js';
+import type { OidcRequest } from './express-session.js';
+import type { StoredLogin } from '../types.js';
 
 /**
  * How a login sits in the session: one JSON string, not a tree of some 25 values.

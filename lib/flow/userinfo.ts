@@ -1,14 +1,14 @@
 import * as client from 'openid-client';
 import createDebug from 'debug';
 import type { Configuration, DPoPHandle } from 'openid-client';
-import type { ProfileClaims } from './types.js';
-import type { ResolvedConfig } from './config.js';
+import type { ProfileClaims } from '../types.js';
+import type { ResolvedConfig } from '../options/config.js';
 import { dpopKey } from './dpop.js';
-import { OidcError } from './errors.js';
+import { OidcError } from '../util/errors.js';
 import { providerError, type Provider } from './provider.js';
 import { getAccessToken } from './refresh.js';
-import { loginOf, packLogin } from './stored-login.js';
-import { requireSession, saveSession, type OidcRequest } from './session.js';
+import { loginOf, packLogin } from '../session/stored-login.js';
+import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
 import { fetchProfile, tokensOf } from './profile.js';
 
 const debug = createDebug('express-oidc-login:userinfo');

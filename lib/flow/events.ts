@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import createDebug from 'debug';
-import type { OidcEvent, OidcEventHandlers, ResolvedConfig } from './config.js';
+import type { OidcEvent, OidcEventHandlers, ResolvedConfig } from '../options/config.js';
 
 const debug = createDebug('express-oidc-login:events');
 

@@ -1,8 +1,8 @@
 import type { IDToken, TokenEndpointResponse } from 'openid-client';
-import type { ResolvedConfig } from './config.js';
-import { OidcError } from './errors.js';
+import type { ResolvedConfig } from '../options/config.js';
+import { OidcError } from '../util/errors.js';
 import { stepUpFailed } from './step-up.js';
-import type { LoginClaims, StoredLogin, StoredTransaction } from './types.js';
+import type { LoginClaims, StoredLogin, StoredTransaction } from '../types.js';
 
 /**
  * What a token response becomes in the session: plain JSON with an absolute `expiresAt`. `claims`

@@ -84,10 +84,10 @@
 import { createHash } from 'node:crypto';
 import type { SessionData, Store } from 'express-session';
 import createDebug from 'debug';
-import type { ResolvedConfig } from './config.js';
-import { OidcError } from './errors.js';
-import type { OidcRequest } from './session.js';
-import type { StoredLogin } from './types.js';
+import type { ResolvedConfig } from '../options/config.js';
+import { OidcError } from '../util/errors.js';
+import type { OidcRequest } from './express-session.js';
+import type { StoredLogin } from '../types.js';
 import { forgetLogin, loginOf } from './stored-login.js';
 
 const debug = createDebug('express-oidc-login:session-index');
