@@ -95,7 +95,13 @@ function readBody(req) {
 function isAllowedRedirect(uri) {
   try {
     const u = new URL(uri);
-    return u.protocol === 'http:' && u.hostname === '127.0.0.1' && u.pathname === '/callback' && u.search === '' && u.hash === '';
+    return (
+      u.protocol === 'http:' &&
+      u.hostname === '127.0.0.1' &&
+      u.pathname === '/callback' &&
+      u.search === '' &&
+      u.hash === ''
+    );
   } catch {
     return false;
   }
@@ -110,7 +116,8 @@ function clientCredentials(req, body) {
     const dec = (s) => decodeURIComponent(s.replace(/\+/g, ' '));
     return { id: dec(decoded.slice(0, colon)), secret: dec(decoded.slice(colon + 1)) };
   }
-  if (body.has('client_id') && body.has('client_secret')) return { id: body.get('client_id'), secret: body.get('client_secret') };
+  if (body.has('client_id') && body.has('client_secret'))
+    return { id: body.get('client_id'), secret: body.get('client_secret') };
   return undefined;
 }
 
@@ -181,7 +188,9 @@ async function token(req, res) {
   const body = new URLSearchParams(await readBody(req));
   const client = clientCredentials(req, body);
   if (!client || client.id !== CLIENT_ID || client.secret !== CLIENT_SECRET) {
-    oauthError(res, 401, 'invalid_client', 'client authentication failed', { 'www-authenticate': 'Basic realm="bench"' });
+    oauthError(res, 401, 'invalid_client', 'client authentication failed', {
+      'www-authenticate': 'Basic realm="bench"',
+    });
     return;
   }
   if (body.get('grant_type') !== 'authorization_code') {

@@ -51,10 +51,23 @@ const CONTENDERS = [
   { id: 'bare', label: 'bare express-session + hand-written check (floor)', script: 'bare.mjs', env: {} },
   { id: 'ours', label: 'express-oidc-login', script: 'ours.mjs', env: {} },
   { id: 'eoc-cookie', label: 'express-openid-connect, default cookie session', script: 'eoc.mjs', env: {} },
-  { id: 'eoc-store', label: 'express-openid-connect, server-side store (MemoryStore)', script: 'eoc.mjs', env: { BENCH_EOC_STORE: '1' } },
+  {
+    id: 'eoc-store',
+    label: 'express-openid-connect, server-side store (MemoryStore)',
+    script: 'eoc.mjs',
+    env: { BENCH_EOC_STORE: '1' },
+  },
   { id: 'passport', label: 'passport + openid-client/passport', script: 'passport.mjs', env: {} },
-  { id: 'bare-small', label: 'the floor with a minimal session ({ sub } only)', script: 'bare.mjs', env: { BENCH_BARE_SESSION: 'small' }, optional: true },
-].filter((c) => (process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').includes(c.id) || c.id === 'bare' : !c.optional));
+  {
+    id: 'bare-small',
+    label: 'the floor with a minimal session ({ sub } only)',
+    script: 'bare.mjs',
+    env: { BENCH_BARE_SESSION: 'small' },
+    optional: true,
+  },
+].filter((c) =>
+  process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').includes(c.id) || c.id === 'bare' : !c.optional,
+);
 
 const SIGNATURE = {
   bare: 'yes: openid-client `enableNonRepudiationChecks` (JWKS)',
@@ -85,10 +98,21 @@ function quantile(sorted, q) {
 
 function describe(values) {
   const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  return { median: quantile(v, 0.5), min: v[0], max: v[v.length - 1], q1: quantile(v, 0.25), q3: quantile(v, 0.75), n: v.length, values };
+  return {
+    median: quantile(v, 0.5),
+    min: v[0],
+    max: v[v.length - 1],
+    q1: quantile(v, 0.25),
+    q3: quantile(v, 0.75),
+    n: v.length,
+    values,
+  };
 }
 
-const fmt = (x, digits = 0) => (Number.isFinite(x) ? x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '–');
+const fmt = (x, digits = 0) =>
+  Number.isFinite(x)
+    ? x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+    : '–';
 const range = (d, digits = 0) => `${fmt(d.median, digits)} (${fmt(d.min, digits)}–${fmt(d.max, digits)})`;
 const ratio = (d) => (Number.isFinite(d?.median) ? `${fmt(d.median, 2)}× (${fmt(d.min, 2)}–${fmt(d.max, 2)})` : '–');
 
@@ -151,7 +175,14 @@ async function loadgen(url, headers, seconds) {
       detail: socketErrors,
     };
   }
-  const argv = [path.join(root, 'node_modules/autocannon/autocannon.js'), '-c', String(CONNECTIONS), '-d', String(seconds), '-j'];
+  const argv = [
+    path.join(root, 'node_modules/autocannon/autocannon.js'),
+    '-c',
+    String(CONNECTIONS),
+    '-d',
+    String(seconds),
+    '-j',
+  ];
   for (const [k, v] of Object.entries(headers)) argv.push('-H', `${k}=${v}`);
   argv.push(url);
   const out = JSON.parse(await run(process.execPath, argv, (seconds + 30) * 1000));
@@ -209,14 +240,22 @@ process.on('SIGINT', () => {
 // ---------------------------------------------------------------------------------------------
 // Phases
 
-const results = { micro: {}, contenders: CONTENDERS.map(({ id, label }) => ({ id, label, signature: SIGNATURE[id] })), auth: {}, login: {}, memory: {}, profile: {} };
+const results = {
+  micro: {},
+  contenders: CONTENDERS.map(({ id, label }) => ({ id, label, signature: SIGNATURE[id] })),
+  auth: {},
+  login: {},
+  memory: {},
+  profile: {},
+};
 
 /** A logged-in cookie for each app, checked against the protected route. */
 async function authenticate(c, app) {
   const base = app.info.baseUrl;
   const jar = await login(base, provider.info.issuer);
   const me = await whoami(base, jar);
-  if (me.status !== 200 || !/"sub":"u\d+"/.test(me.body)) throw new Error(`${c.id}: /api/me answered ${me.status} ${me.body.slice(0, 200)}`);
+  if (me.status !== 200 || !/"sub":"u\d+"/.test(me.body))
+    throw new Error(`${c.id}: /api/me answered ${me.status} ${me.body.slice(0, 200)}`);
   const unauth = await get(`${base}/api/me`, { accept: 'application/json' });
   if (unauth.status === 200) throw new Error(`${c.id}: /api/me answered 200 without a cookie`);
   return {
@@ -226,7 +265,9 @@ async function authenticate(c, app) {
 }
 
 async function authPhase(apps) {
-  log(`authenticated requests: ${ROUNDS} rounds × ${apps.length} contenders × ${DURATION_S}s, ${CONNECTIONS} connections, ${LOADGEN}`);
+  log(
+    `authenticated requests: ${ROUNDS} rounds × ${apps.length} contenders × ${DURATION_S}s, ${CONNECTIONS} connections, ${LOADGEN}`,
+  );
   const cookies = new Map();
   for (const { c, app } of apps) {
     const a = await authenticate(c, app);
@@ -239,7 +280,11 @@ async function authPhase(apps) {
     const order = apps.map((_, i) => apps[(i + r) % apps.length]);
     for (const { c, app } of order) {
       const before = await app.stats();
-      const lg = await loadgen(`${app.info.baseUrl}/api/me`, { cookie: cookies.get(c.id).cookie, accept: 'application/json' }, DURATION_S);
+      const lg = await loadgen(
+        `${app.info.baseUrl}/api/me`,
+        { cookie: cookies.get(c.id).cookie, accept: 'application/json' },
+        DURATION_S,
+      );
       await sleep(200); // requests still in flight when the load generator stopped finish first
       const after = await app.stats();
       const requests = after.counters.requests - before.counters.requests;
@@ -266,11 +311,15 @@ async function authPhase(apps) {
 }
 
 async function loginPhase(apps) {
-  log(`logins: ${LOGIN_ROUNDS} rounds × ${apps.length} contenders × ${LOGINS} logins at concurrency ${LOGIN_CONCURRENCY}`);
+  log(
+    `logins: ${LOGIN_ROUNDS} rounds × ${apps.length} contenders × ${LOGINS} logins at concurrency ${LOGIN_CONCURRENCY}`,
+  );
   for (const { c, app } of apps) {
     results.login[c.id] = { trials: [] };
     // Warm-up (JIT, JWKS and connection caches), not measured.
-    const warm = await pool(quick ? 50 : 200, LOGIN_CONCURRENCY, 60_000, () => login(app.info.baseUrl, provider.info.issuer));
+    const warm = await pool(quick ? 50 : 200, LOGIN_CONCURRENCY, 60_000, () =>
+      login(app.info.baseUrl, provider.info.issuer),
+    );
     if (warm.failed) throw new Error(`${c.id}: warm-up logins failed: ${warm.firstError?.message}`);
   }
   for (let r = 0; r < LOGIN_ROUNDS; r++) {
@@ -335,9 +384,16 @@ async function microPhase() {
     ['crypto', 'crypto', {}],
     ['stack', 'stack', {}],
     ['http-pair', 'http-pair', {}],
-    ['http-pair-c8', 'http-pair', { BENCH_HTTP_PAIR_CONCURRENCY: '8', BENCH_HTTP_PAIR_N: '80', BENCH_HTTP_PAIR_BLOCKS: '150' }],
+    [
+      'http-pair-c8',
+      'http-pair',
+      { BENCH_HTTP_PAIR_CONCURRENCY: '8', BENCH_HTTP_PAIR_N: '80', BENCH_HTTP_PAIR_BLOCKS: '150' },
+    ],
   ]) {
-    const out = await run(process.execPath, [path.join(here, 'micro', `${script}.mjs`)], 300_000, { ...process.env, ...env });
+    const out = await run(process.execPath, [path.join(here, 'micro', `${script}.mjs`)], 300_000, {
+      ...process.env,
+      ...env,
+    });
     results.micro[name] = out.trim();
     log(`micro ${name}: ${out.trim().split('\n').at(-1)}`);
   }
@@ -362,7 +418,13 @@ async function memoryPhase() {
       };
       const ab = await pool(MEMORY_N, 16, 300_000, () => abandon(base), progress('abandoned'));
       const s1 = await app.stats({ gc: true, store: true });
-      const done = await pool(MEMORY_N, LOGIN_CONCURRENCY, 600_000, () => login(base, provider.info.issuer), progress('completed'));
+      const done = await pool(
+        MEMORY_N,
+        LOGIN_CONCURRENCY,
+        600_000,
+        () => login(base, provider.info.issuer),
+        progress('completed'),
+      );
       const s2 = await app.stats({ gc: true, store: true });
       const m = {
         abandoned: ab.done,
@@ -424,7 +486,8 @@ function machine() {
   let git = '?';
   try {
     const sha = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'lib'], { cwd: root, encoding: 'utf8' }).trim() !== '';
+    const dirty =
+      execFileSync('git', ['status', '--porcelain', '--', 'lib'], { cwd: root, encoding: 'utf8' }).trim() !== '';
     git = `${sha}${dirty ? ' + uncommitted lib/ changes' : ''}`;
   } catch {
     /* not a git checkout */
@@ -437,10 +500,22 @@ function machine() {
     memGiB: Math.round(os.totalmem() / 2 ** 30),
     node: process.version,
     os: `${os.type()} ${os.release()}`,
-    loadavgAtStart: os.loadavg().map((x) => x.toFixed(2)).join(' '),
+    loadavgAtStart: os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' '),
     loadgen: loadgenVersion,
     versions: versions(),
-    settings: { rounds: ROUNDS, loginRounds: LOGIN_ROUNDS, durationS: DURATION_S, connections: CONNECTIONS, loginsPerTrial: LOGINS, loginConcurrency: LOGIN_CONCURRENCY, memoryN: MEMORY_N, quick },
+    settings: {
+      rounds: ROUNDS,
+      loginRounds: LOGIN_ROUNDS,
+      durationS: DURATION_S,
+      connections: CONNECTIONS,
+      loginsPerTrial: LOGINS,
+      loginConcurrency: LOGIN_CONCURRENCY,
+      memoryN: MEMORY_N,
+      quick,
+    },
   };
 }
 
@@ -462,7 +537,8 @@ function pairedRatios(section, id, metric) {
 function summarize() {
   for (const section of ['auth', 'login']) {
     for (const [id, r] of Object.entries(results[section])) {
-      const metrics = section === 'auth' ? ['rps', 'p99', 'cpuUsPerReq'] : ['cpuMsPerLogin', 'loginsPerSec', 'providerCpuMsPerLogin'];
+      const metrics =
+        section === 'auth' ? ['rps', 'p99', 'cpuUsPerReq'] : ['cpuMsPerLogin', 'loginsPerSec', 'providerCpuMsPerLogin'];
       r.summary = {};
       r.vsFloor = {};
       for (const m of metrics) {
@@ -504,7 +580,9 @@ function targets() {
     ['ours, session option', 'the `session` option'],
   ];
   for (const [[name, where], [label, how]] of micro.flatMap((m) => forms.map((f) => [m, f]))) {
-    const found = new RegExp(`^${label} ÷ floor\\s+([\\d.]+)× \\(95% CI ([\\d.]+)–([\\d.]+)`, 'm').exec(results.micro?.[name] ?? '');
+    const found = new RegExp(`^${label} ÷ floor\\s+([\\d.]+)× \\(95% CI ([\\d.]+)–([\\d.]+)`, 'm').exec(
+      results.micro?.[name] ?? '',
+    );
     if (!found) continue;
     const [median, low, high] = found.slice(1).map(Number);
     out.push({
@@ -564,47 +642,67 @@ function targets() {
 function markdown(m) {
   const L = [];
   const ids = CONTENDERS.map((c) => c.id);
-  L.push(`Run of ${m.date.slice(0, 10)} (${m.date}), ${m.settings.quick ? 'QUICK settings (not for comparison), ' : ''}` +
-    `${m.nproc} cores (${m.cpu}), ${m.memGiB} GiB, Node ${m.node}, ${m.os}; load average (1, 5, 15 min) ${m.loadavgAtStart} at the start, ` +
-    `${m.loadavgAtEnd} at the end; ${m.minutes} minutes.`);
+  L.push(
+    `Run of ${m.date.slice(0, 10)} (${m.date}), ${m.settings.quick ? 'QUICK settings (not for comparison), ' : ''}` +
+      `${m.nproc} cores (${m.cpu}), ${m.memGiB} GiB, Node ${m.node}, ${m.os}; load average (1, 5, 15 min) ${m.loadavgAtStart} at the start, ` +
+      `${m.loadavgAtEnd} at the end; ${m.minutes} minutes.`,
+  );
   L.push('');
-  L.push(`express-oidc-login: dist/ built from ${m.git}. Versions: ${Object.entries(m.versions).map(([k, v]) => `${k} ${v}`).join(', ')}; load generator ${m.loadgen}. ` +
-    `Settings: contenders alternated, order rotated each round; ${m.settings.rounds} rounds of ${m.settings.durationS} s per authenticated-request trial at ` +
-    `${m.settings.connections} connections; ${m.settings.loginRounds} rounds of ${m.settings.loginsPerTrial} logins per login trial at concurrency ${m.settings.loginConcurrency}. ` +
-    'Figures: median (min–max) over the rounds; "× floor" is the median (min–max) of the per-round ratios to the bare floor measured in the same round.');
+  L.push(
+    `express-oidc-login: dist/ built from ${m.git}. Versions: ${Object.entries(m.versions)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}; load generator ${m.loadgen}. ` +
+      `Settings: contenders alternated, order rotated each round; ${m.settings.rounds} rounds of ${m.settings.durationS} s per authenticated-request trial at ` +
+      `${m.settings.connections} connections; ${m.settings.loginRounds} rounds of ${m.settings.loginsPerTrial} logins per login trial at concurrency ${m.settings.loginConcurrency}. ` +
+      'Figures: median (min–max) over the rounds; "× floor" is the median (min–max) of the per-round ratios to the bare floor measured in the same round.',
+  );
   L.push('');
   if (Object.keys(results.auth).length) {
     L.push('#### 1. Authenticated request (`GET /api/me` behind the guard)');
     L.push('');
-    L.push('| contender | req/s | × floor | p99 latency ms | app CPU µs/request | × floor | cookie sent (B) | Set-Cookie per response (B) |');
+    L.push(
+      '| contender | req/s | × floor | p99 latency ms | app CPU µs/request | × floor | cookie sent (B) | Set-Cookie per response (B) |',
+    );
     L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const id of ids) {
       const r = results.auth[id];
       if (!r?.summary) continue;
       const bad = r.invalidTrials ? ` (**${r.invalidTrials} invalid trials**)` : '';
-      L.push(`| ${id}${bad} | ${range(r.summary.rps)} | ${id === 'bare' ? '1' : ratio(r.vsFloor.rps)} | ${range(r.summary.p99, 2)} | ` +
-        `${range(r.summary.cpuUsPerReq)} | ${id === 'bare' ? '1' : ratio(r.vsFloor.cpuUsPerReq)} | ${r.cookieBytes} | ${r.setCookieBytesPerResponse} |`);
+      L.push(
+        `| ${id}${bad} | ${range(r.summary.rps)} | ${id === 'bare' ? '1' : ratio(r.vsFloor.rps)} | ${range(r.summary.p99, 2)} | ` +
+          `${range(r.summary.cpuUsPerReq)} | ${id === 'bare' ? '1' : ratio(r.vsFloor.cpuUsPerReq)} | ${r.cookieBytes} | ${r.setCookieBytesPerResponse} |`,
+      );
     }
     L.push('');
   }
   if (Object.keys(results.login).length) {
-    L.push(`#### 2. Complete login (\`/login\` → provider → \`/callback\`), concurrency ${m.settings.loginConcurrency}`);
+    L.push(
+      `#### 2. Complete login (\`/login\` → provider → \`/callback\`), concurrency ${m.settings.loginConcurrency}`,
+    );
     L.push('');
-    L.push('| contender | app CPU ms/login | × floor | logins/s | provider CPU ms/login | ID token signature verified |');
+    L.push(
+      '| contender | app CPU ms/login | × floor | logins/s | provider CPU ms/login | ID token signature verified |',
+    );
     L.push('| --- | ---: | ---: | ---: | ---: | --- |');
     for (const id of ids) {
       const r = results.login[id];
       if (!r?.summary) continue;
       const bad = r.invalidTrials ? ` (**${r.invalidTrials} trials with failures**)` : '';
-      L.push(`| ${id}${bad} | ${range(r.summary.cpuMsPerLogin, 2)} | ${id === 'bare' ? '1' : ratio(r.vsFloor.cpuMsPerLogin)} | ${range(r.summary.loginsPerSec)} | ` +
-        `${fmt(r.summary.providerCpuMsPerLogin.median, 2)} | ${SIGNATURE[id]} |`);
+      L.push(
+        `| ${id}${bad} | ${range(r.summary.cpuMsPerLogin, 2)} | ${id === 'bare' ? '1' : ratio(r.vsFloor.cpuMsPerLogin)} | ${range(r.summary.loginsPerSec)} | ` +
+          `${fmt(r.summary.providerCpuMsPerLogin.median, 2)} | ${SIGNATURE[id]} |`,
+      );
     }
     L.push('');
   }
   if (Object.keys(results.memory).length) {
-    L.push(`#### 3. Memory: ${fmt(m.settings.memoryN)} abandoned \`/login\`s, then ${fmt(m.settings.memoryN)} completed logins (heapUsed after \`gc()\`)`);
+    L.push(
+      `#### 3. Memory: ${fmt(m.settings.memoryN)} abandoned \`/login\`s, then ${fmt(m.settings.memoryN)} completed logins (heapUsed after \`gc()\`)`,
+    );
     L.push('');
-    L.push('| contender | abandoned: heap Δ | per login | new store entries | stored bytes each | of which expire ≤ 15 min | their latest expiry | completed: heap Δ | per login | new store entries |');
+    L.push(
+      '| contender | abandoned: heap Δ | per login | new store entries | stored bytes each | of which expire ≤ 15 min | their latest expiry | completed: heap Δ | per login | new store entries |',
+    );
     L.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const id of ids) {
       const r = results.memory[id];
@@ -619,13 +717,22 @@ function markdown(m) {
         : newPending === 0
           ? '0 | – | – | –'
           : `${fmt(newPending)} | ${fmt((p1.bytes - (p0?.bytes ?? 0)) / newPending)} | ${fmt(p1.expiringWithin15Min - (p0?.expiringWithin15Min ?? 0))} | ${fmt(p1.latestExpiryInMin)} min`;
-      const fail = r.abandonedFailed || r.completedFailed ? ` (**${r.abandonedFailed + r.completedFailed} failed**)` : '';
-      L.push(`| ${id}${fail} | ${fmt(r.abandonedHeapDelta / 1e6, 2)} MB | ${fmt(r.abandonedHeapDelta / r.abandoned)} B | ${abandonedCols} | ` +
-        `${fmt(r.completedHeapDelta / 1e6, 2)} MB | ${fmt(r.completedHeapDelta / r.completed)} B | ${ent(s1, s2)} |`);
+      const fail =
+        r.abandonedFailed || r.completedFailed ? ` (**${r.abandonedFailed + r.completedFailed} failed**)` : '';
+      L.push(
+        `| ${id}${fail} | ${fmt(r.abandonedHeapDelta / 1e6, 2)} MB | ${fmt(r.abandonedHeapDelta / r.abandoned)} B | ${abandonedCols} | ` +
+          `${fmt(r.completedHeapDelta / 1e6, 2)} MB | ${fmt(r.completedHeapDelta / r.completed)} B | ${ent(s1, s2)} |`,
+      );
     }
     L.push('');
   }
-  if (results.micro.middleware || results.micro.crypto || results.micro.stack || results.micro['http-pair'] || results.micro['http-pair-c8']) {
+  if (
+    results.micro.middleware ||
+    results.micro.crypto ||
+    results.micro.stack ||
+    results.micro['http-pair'] ||
+    results.micro['http-pair-c8']
+  ) {
     L.push('#### In-process micro-benchmarks ([`micro/`](micro/))');
     L.push('');
     L.push('```');
@@ -654,11 +761,19 @@ function profileMarkdown() {
   for (const [name, p] of Object.entries(results.profile)) {
     L.push(`##### \`${name}\` (${fmt(p.busyMs)} ms busy, ${fmt(p.totalMs - p.busyMs)} ms idle; whole process life)`);
     L.push('');
-    L.push('By package (self time): ' + p.areas.slice(0, 12).map((a) => `${a.area} ${fmt(a.pct, 1)}%`).join(', ') + '.');
+    L.push(
+      'By package (self time): ' +
+        p.areas
+          .slice(0, 12)
+          .map((a) => `${a.area} ${fmt(a.pct, 1)}%`)
+          .join(', ') +
+        '.',
+    );
     L.push('');
     L.push('| self % | function | where |');
     L.push('| ---: | --- | --- |');
-    for (const f of p.top.slice(0, 15)) L.push(`| ${fmt(f.pct, 1)} | \`${f.name}\` | ${f.where ? `\`${f.where}\`` : f.area} |`);
+    for (const f of p.top.slice(0, 15))
+      L.push(`| ${fmt(f.pct, 1)} | \`${f.name}\` | ${f.where ? `\`${f.where}\`` : f.area} |`);
     L.push('');
   }
   return L.join('\n');
@@ -676,10 +791,13 @@ function replaceBlock(text, marker, content) {
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
-  if (!existsSync(path.join(root, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` first (npm run bench does).');
+  if (!existsSync(path.join(root, 'dist', 'index.js')))
+    throw new Error('dist/ is missing: run `npm run build` first (npm run bench does).');
   const m = machine();
   results.machine = m;
-  log(`${m.nproc} cores, ${m.cpu}, Node ${m.node}, load generator ${m.loadgen}, load average ${m.loadavgAtStart}${quick ? ', QUICK' : ''}`);
+  log(
+    `${m.nproc} cores, ${m.cpu}, Node ${m.node}, load generator ${m.loadgen}, load average ${m.loadavgAtStart}${quick ? ', QUICK' : ''}`,
+  );
   await startProvider();
   log(`provider at ${provider.info.issuer}`);
 
@@ -697,7 +815,10 @@ async function main() {
   if (PHASES.has('profile') && timeLeft() > 60_000) await profilePhase();
   if (PHASES.has('memory')) await memoryPhase();
 
-  m.loadavgAtEnd = os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  m.loadavgAtEnd = os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
   m.minutes = Math.round((Date.now() - t0) / 6000) / 10;
   summarize();
   const md = markdown(m);

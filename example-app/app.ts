@@ -47,7 +47,9 @@ export function checkHttpUrl(name: string, value: string): URL {
     throw new Error(`${name} must be an absolute URL such as https://example.com; got ${JSON.stringify(value)}.`);
   }
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
-    throw new Error(`${name} must use https (plain http is accepted for localhost, 127.0.0.1 and [::1] only); got ${value}.`);
+    throw new Error(
+      `${name} must use https (plain http is accepted for localhost, 127.0.0.1 and [::1] only); got ${value}.`,
+    );
   }
   return url;
 }
@@ -135,14 +137,21 @@ export function createApp(settings: AppSettings): express.Express {
 
   app.get('/', (req, res) => {
     if (!isAuthenticated(req)) {
-      send(res, 'Home', html`<h1>Welcome</h1>
+      send(
+        res,
+        'Home',
+        html`<h1>Welcome</h1>
 <p>This app shows how <code>express-oidc-login</code> logs people in with OpenID Connect.</p>
 <p><a class="button" href="/login">Log in</a></p>
-<p class="muted">After the login you will see your claims on <a href="/profile">your profile</a>.</p>`);
+<p class="muted">After the login you will see your claims on <a href="/profile">your profile</a>.</p>`,
+      );
       return;
     }
     const claims = req.oidc.claims;
-    send(res, 'Home', html`<h1>Hello, ${displayName(claims)}</h1>
+    send(
+      res,
+      'Home',
+      html`<h1>Hello, ${displayName(claims)}</h1>
 <p>You are logged in.</p>
 <ul class="links">
 <li><a href="/profile">Your profile</a>: the claims of your ID token</li>
@@ -150,12 +159,16 @@ export function createApp(settings: AppSettings): express.Express {
 <li><a href="/tokens">Your tokens</a>: the decoded ID token, the access token's expiry, a refresh</li>
 <li><a href="/admin">Admin area</a>: for members of the group <code>admin</code></li>
 </ul>
-<form method="post" action="/logout"><button type="submit">Log out</button></form>`);
+<form method="post" action="/logout"><button type="submit">Log out</button></form>`,
+    );
   });
 
   app.get('/profile', requireAuth(), (req, res) => {
     const { claims, expiresAt, scope, refreshToken } = login(req);
-    send(res, 'Profile', html`<h1>${displayName(claims)}</h1>
+    send(
+      res,
+      'Profile',
+      html`<h1>${displayName(claims)}</h1>
 <h2>Claims</h2>
 <table>
 <tbody>
@@ -170,13 +183,17 @@ ${Object.entries(claims).map(([name, value]) => html`<tr><th scope="row">${name}
 <tr><th scope="row">Refresh token</th><td>${refreshToken ? 'yes' : 'no'}</td></tr>
 </tbody>
 </table>
-<p><a href="/">Home</a></p>`);
+<p><a href="/">Home</a></p>`,
+    );
   });
 
   app.get('/tokens', requireAuth(), (req, res) => {
     const { idToken, expiresAt, refreshToken } = login(req);
     const [header, payload] = idToken.split('.').slice(0, 2).map(decodeJwtPart);
-    send(res, 'Tokens', html`<h1>Your tokens</h1>
+    send(
+      res,
+      'Tokens',
+      html`<h1>Your tokens</h1>
 <h2>ID token header</h2>
 <pre class="token">${JSON.stringify(header, null, 2)}</pre>
 <h2>ID token claims</h2>
@@ -189,7 +206,8 @@ ${Object.entries(claims).map(([name, value]) => html`<tr><th scope="row">${name}
 </tbody>
 </table>
 ${refreshToken ? html`<form method="post" action="/tokens/refresh"><button type="submit">Refresh now</button></form>` : ''}
-<p><a href="/">Home</a></p>`);
+<p><a href="/">Home</a></p>`,
+    );
   });
 
   // A POST that changes state: only from this app's own pages (no cross-site request forgery).
@@ -204,9 +222,13 @@ ${refreshToken ? html`<form method="post" action="/tokens/refresh"><button type=
   });
 
   app.get('/admin', requireAuth(claimIncludes('groups', 'admin')), (req, res) => {
-    send(res, 'Admin', html`<h1>Admin area</h1>
+    send(
+      res,
+      'Admin',
+      html`<h1>Admin area</h1>
 <p>Welcome, ${displayName(login(req).claims)}: your <code>groups</code> claim includes <code>admin</code>.</p>
-<p><a href="/">Home</a></p>`);
+<p><a href="/">Home</a></p>`,
+    );
   });
 
   app.use((_req, _res, next) => {
@@ -231,19 +253,27 @@ function sameOrigin(origin: string) {
     const site = req.get('sec-fetch-site');
     const from = req.get('origin');
     const ok = site !== undefined ? site === 'same-origin' : from === undefined || from === origin;
-    next(ok ? undefined : Object.assign(new Error('This form must be sent from this site.'), { status: 403, expose: true }));
+    next(
+      ok
+        ? undefined
+        : Object.assign(new Error('This form must be sent from this site.'), { status: 403, expose: true }),
+    );
   };
 }
 
 /** The login of a request that requireAuth() let through (an OpenID Connect login: it has an ID token). */
 function login(req: Request): OpenIdLoginContext {
-  if (!isAuthenticated(req) || req.oidc.idToken === undefined) throw new Error('requireAuth() must run before this route (an OpenID Connect login).');
+  if (!isAuthenticated(req) || req.oidc.idToken === undefined)
+    throw new Error('requireAuth() must run before this route (an OpenID Connect login).');
   return req.oidc;
 }
 
 function send(res: Response, title: string, body: Html, status = 200): void {
   const user = typeof res.locals.user === 'string' ? res.locals.user : undefined;
-  res.status(status).type('html').send(page({ site: SITE, title, body, user }));
+  res
+    .status(status)
+    .type('html')
+    .send(page({ site: SITE, title, body, user }));
 }
 
 function displayName(claims: LoginClaims): string {
@@ -258,7 +288,8 @@ const TIMESTAMP_CLAIMS = new Set(['iat', 'exp', 'auth_time', 'nbf', 'updated_at'
 
 function claimValue(name: string, value: unknown): string {
   if (typeof value === 'string') return value;
-  if (typeof value === 'number' && TIMESTAMP_CLAIMS.has(name)) return `${value} (${new Date(value * 1000).toISOString()})`;
+  if (typeof value === 'number' && TIMESTAMP_CLAIMS.has(name))
+    return `${value} (${new Date(value * 1000).toISOString()})`;
   if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value.join(', ');
   return JSON.stringify(value) ?? String(value);
 }
@@ -274,7 +305,12 @@ const EXPLANATIONS: Readonly<Record<number, string>> = {
   504: 'The identity provider did not answer in time.',
 };
 
-const ERROR_NAMES: Readonly<Record<number, string>> = { 401: 'unauthenticated', 403: 'forbidden', 404: 'not_found', 405: 'method_not_allowed' };
+const ERROR_NAMES: Readonly<Record<number, string>> = {
+  401: 'unauthenticated',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+};
 
 interface HttpErrorLike {
   status?: unknown;
@@ -297,7 +333,10 @@ function errorHandler(err: unknown, req: Request, res: Response, next: NextFunct
   }
   const e: HttpErrorLike = typeof err === 'object' && err !== null ? err : {};
   const rawStatus = typeof e.status === 'number' ? e.status : e.statusCode;
-  const status = typeof rawStatus === 'number' && Number.isInteger(rawStatus) && rawStatus >= 400 && rawStatus <= 599 ? rawStatus : 500;
+  const status =
+    typeof rawStatus === 'number' && Number.isInteger(rawStatus) && rawStatus >= 400 && rawStatus <= 599
+      ? rawStatus
+      : 500;
   // http-errors and OidcError mark messages fit for users with `expose`; others stay in the log.
   const message =
     e.expose === true && typeof e.message === 'string'
@@ -317,10 +356,14 @@ function errorHandler(err: unknown, req: Request, res: Response, next: NextFunct
     for (const [name, value] of Object.entries(e.headers)) if (typeof value === 'string') res.set(name, value);
   }
   if (req.path.startsWith('/api/') || req.accepts(['html', 'json']) === 'json') {
-    res.status(status).json({ error: code ?? ERROR_NAMES[status] ?? (status >= 500 ? 'server_error' : 'bad_request'), message });
+    res
+      .status(status)
+      .json({ error: code ?? ERROR_NAMES[status] ?? (status >= 500 ? 'server_error' : 'bad_request'), message });
     return;
   }
-  const explanation = EXPLANATIONS[status] ?? (status >= 500 ? 'Something went wrong on our side.' : 'The request could not be completed.');
+  const explanation =
+    EXPLANATIONS[status] ??
+    (status >= 500 ? 'Something went wrong on our side.' : 'The request could not be completed.');
   send(
     res,
     `Error ${status}`,

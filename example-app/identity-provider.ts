@@ -222,11 +222,15 @@ function providerApp(provider: Provider, clients: ClientMetadata[], users: Map<s
     const interaction = await details(req, res);
     if (interaction.prompt.name === 'login') {
       const hint = interaction.params.login_hint;
-      res.type('html').send(loginPage(interaction.uid, clientName(interaction), { login: typeof hint === 'string' ? hint : '' }));
+      res
+        .type('html')
+        .send(loginPage(interaction.uid, clientName(interaction), { login: typeof hint === 'string' ? hint : '' }));
       return;
     }
     if (interaction.prompt.name === 'consent') {
-      await provider.interactionFinished(req, res, await autoConsent(provider, interaction), { mergeWithLastSubmission: true });
+      await provider.interactionFinished(req, res, await autoConsent(provider, interaction), {
+        mergeWithLastSubmission: true,
+      });
       return;
     }
     throw new Error(`unsupported interaction prompt "${interaction.prompt.name}"`);
@@ -241,7 +245,9 @@ function providerApp(provider: Provider, clients: ClientMetadata[], users: Map<s
     const login = field(body, 'login').trim();
     const user = users.get(login);
     if (!passwordMatches(user, field(body, 'password'))) {
-      res.type('html').send(loginPage(interaction.uid, clientName(interaction), { login, error: 'Wrong user name or password.' }));
+      res
+        .type('html')
+        .send(loginPage(interaction.uid, clientName(interaction), { login, error: 'Wrong user name or password.' }));
       return;
     }
     await provider.interactionFinished(req, res, { login: { accountId: login } }, { mergeWithLastSubmission: false });
@@ -270,7 +276,9 @@ async function autoConsent(provider: Provider, interaction: Interaction): Promis
   const accountId = interaction.session?.accountId;
   const clientId = interaction.params.client_id;
   if (!accountId || typeof clientId !== 'string') throw new errors.SessionNotFound('no login for this consent');
-  const grant = (interaction.grantId && (await provider.Grant.find(interaction.grantId))) || new provider.Grant({ accountId, clientId });
+  const grant =
+    (interaction.grantId && (await provider.Grant.find(interaction.grantId))) ||
+    new provider.Grant({ accountId, clientId });
   const { missingOIDCScope, missingOIDCClaims, missingResourceScopes } = interaction.prompt.details;
   if (isStringArray(missingOIDCScope)) grant.addOIDCScope(missingOIDCScope.join(' '));
   if (isStringArray(missingOIDCClaims)) grant.addOIDCClaims(missingOIDCClaims);
@@ -325,7 +333,10 @@ Go back to the application and log in again.</p>`,
     );
 }
 
-async function renderError(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string | undefined }): Promise<void> {
+async function renderError(
+  ctx: KoaContextWithOIDC,
+  out: { error: string; error_description?: string | undefined },
+): Promise<void> {
   ctx.type = 'html';
   ctx.body = page({
     site: SITE,
@@ -353,7 +364,11 @@ ${new Html(form)}
 
 async function postLogoutSuccessSource(ctx: KoaContextWithOIDC): Promise<void> {
   ctx.type = 'html';
-  ctx.body = page({ site: SITE, title: 'Logged out', body: html`<h1>You are logged out</h1><p>You may close this page.</p>` });
+  ctx.body = page({
+    site: SITE,
+    title: 'Logged out',
+    body: html`<h1>You are logged out</h1><p>You may close this page.</p>`,
+  });
 }
 
 function field(body: unknown, name: string): string {

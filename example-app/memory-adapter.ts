@@ -9,7 +9,13 @@ interface Entry {
 const SWEEP_EVERY_MS = 60_000;
 
 /** The models whose entries revokeByGrantId removes. */
-const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+const GRANTABLE = new Set([
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+]);
 
 /**
  * oidc-provider's storage for the demo identity provider: everything in this process's memory,

@@ -23,7 +23,8 @@ function portFromEnv(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const port = Number(raw);
-  if (!/^\d+$/.test(raw) || port > 65535) throw new StartupError(`${name} must be a port number from 0 to 65535; got ${JSON.stringify(raw)}.`);
+  if (!/^\d+$/.test(raw) || port > 65535)
+    throw new StartupError(`${name} must be a port number from 0 to 65535; got ${JSON.stringify(raw)}.`);
   return port;
 }
 
@@ -100,7 +101,9 @@ async function main(): Promise<void> {
       idp = await startIdentityProvider({ port: idpPort, appBaseUrl: baseUrl });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-        throw new StartupError(`port ${idpPort} is already in use: stop what runs there or set IDP_PORT to another port.`);
+        throw new StartupError(
+          `port ${idpPort} is already in use: stop what runs there or set IDP_PORT to another port.`,
+        );
       }
       throw err;
     }
@@ -134,9 +137,14 @@ async function main(): Promise<void> {
   ];
   if (idp) {
     lines.push(`Open ${baseUrl} and log in as one of the demo users:`, ...demoUsers, '');
-    lines.push('To use your own provider, set OIDC_ISSUER_URL, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET (see example-app/README.md).');
+    lines.push(
+      'To use your own provider, set OIDC_ISSUER_URL, OIDC_CLIENT_ID and OIDC_CLIENT_SECRET (see example-app/README.md).',
+    );
   } else {
-    lines.push(`The provider must accept ${baseUrl}/callback as a redirect URI of this client.`, `Open ${baseUrl} and log in.`);
+    lines.push(
+      `The provider must accept ${baseUrl}/callback as a redirect URI of this client.`,
+      `Open ${baseUrl} and log in.`,
+    );
   }
   lines.push('Press Ctrl+C to stop.', '');
   console.log(lines.join('\n'));

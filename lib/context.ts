@@ -107,7 +107,13 @@ class RequestContext implements OidcContext {
   }
 
   toJSON(): object {
-    return { isAuthenticated: this.isAuthenticated(), provider: this.provider, claims: this.claims, expiresAt: this.expiresAt, scope: this.scope };
+    return {
+      isAuthenticated: this.isAuthenticated(),
+      provider: this.provider,
+      claims: this.claims,
+      expiresAt: this.expiresAt,
+      scope: this.scope,
+    };
   }
 }
 

@@ -4,7 +4,17 @@ import { contextConfig } from './context.js';
 import { OidcError } from './util/errors.js';
 import { needsRefresh } from './flow/refresh.js';
 import type { Next, OidcRequest } from './session/express-session.js';
-import { isValidAcrValues, isValidMaxAge, stepUpAnswered, stepUpChallenge, stepUpFailed, stepUpParams, unmetStepUp, type StepUp, type Unmet } from './flow/step-up.js';
+import {
+  isValidAcrValues,
+  isValidMaxAge,
+  stepUpAnswered,
+  stepUpChallenge,
+  stepUpFailed,
+  stepUpParams,
+  unmetStepUp,
+  type StepUp,
+  type Unmet,
+} from './flow/step-up.js';
 import type { AuthenticatedOidcContext, LoginClaims, OidcContext } from './types.js';
 import { safeReturnTo } from './util/url.js';
 import { loginOf } from './session/stored-login.js';
@@ -35,7 +45,9 @@ export type RequireAuthHandler = (req: IncomingMessage, res: ServerResponse, nex
  * @example
  * if (isAuthenticated(req)) res.send(`Hello ${req.oidc.claims.sub}`);
  */
-export function isAuthenticated<R extends { oidc?: OidcContext }>(req: R): req is R & { oidc: AuthenticatedOidcContext } {
+export function isAuthenticated<R extends { oidc?: OidcContext }>(
+  req: R,
+): req is R & { oidc: AuthenticatedOidcContext } {
   return req.oidc?.isAuthenticated() === true;
 }
 
@@ -84,7 +96,9 @@ export function requireAuth(...args: (RequireAuthOptions | ClaimCheck)[]): Requi
   const checks = (hasOptions ? args.slice(1) : args) as ClaimCheck[];
   for (const check of checks) {
     if (typeof check !== 'function') {
-      throw new TypeError('requireAuth() takes claim checks such as claimEquals("email_verified", true); got a ' + typeof check + '.');
+      throw new TypeError(
+        'requireAuth() takes claim checks such as claimEquals("email_verified", true); got a ' + typeof check + '.',
+      );
     }
   }
   return function requireAuthMiddleware(req: IncomingMessage, res: ServerResponse, next: Next): void {
@@ -92,14 +106,21 @@ export function requireAuth(...args: (RequireAuthOptions | ClaimCheck)[]): Requi
     const oidc = r.oidc;
     const config = oidc && contextConfig(oidc);
     if (!oidc || !config) {
-      next(new Error('requireAuth() found no req.oidc: mount app.use(oidcLogin({ ... })) before the routes it protects.'));
+      next(
+        new Error('requireAuth() found no req.oidc: mount app.use(oidcLogin({ ... })) before the routes it protects.'),
+      );
       return;
     }
     if (!r.session) {
       next(
-        new OidcError('ERR_OIDC_SESSION_UNAVAILABLE', 503, 'The session is unavailable (express-session missing, or its store is down).', {
-          headers: { 'Retry-After': '5' },
-        }),
+        new OidcError(
+          'ERR_OIDC_SESSION_UNAVAILABLE',
+          503,
+          'The session is unavailable (express-session missing, or its store is down).',
+          {
+            headers: { 'Retry-After': '5' },
+          },
+        ),
       );
       return;
     }
@@ -107,16 +128,18 @@ export function requireAuth(...args: (RequireAuthOptions | ClaimCheck)[]): Requi
     if (login && config.autoRefresh && needsRefresh(login, config)) {
       // Only an expired (or nearly expired) access token costs anything here: one refresh,
       // shared with the session's other requests.
-      oidc.getAccessToken().then(
-        () => authorize(req, res, next, oidc, config, checks, stepUp),
-        (err: unknown) => {
-          // 401 (not logged in, refresh token revoked, expired without refresh token), or a
-          // refresh that ended the login (a bad refreshed ID token): not logged in. An outage or a
-          // store failure is an error for this request; the login stays.
-          if ((err as { status?: unknown })?.status === 401 || !oidc.isAuthenticated()) sendToLogin(req, res, config);
-          else next(err);
-        },
-      )
+      oidc
+        .getAccessToken()
+        .then(
+          () => authorize(req, res, next, oidc, config, checks, stepUp),
+          (err: unknown) => {
+            // 401 (not logged in, refresh token revoked, expired without refresh token), or a
+            // refresh that ended the login (a bad refreshed ID token): not logged in. An outage or a
+            // store failure is an error for this request; the login stays.
+            if ((err as { status?: unknown })?.status === 401 || !oidc.isAuthenticated()) sendToLogin(req, res, config);
+            else next(err);
+          },
+        )
         // A claim check that throws.
         .catch(next);
       return;
@@ -129,7 +152,8 @@ export function requireAuth(...args: (RequireAuthOptions | ClaimCheck)[]): Requi
 function stepUpOptions(options: object): StepUp | undefined {
   const o = options as Record<string, unknown>;
   for (const key of Object.keys(o)) {
-    if (key !== 'maxAge' && key !== 'acrValues') throw new TypeError(`requireAuth() options are { maxAge, acrValues }; got "${key}".`);
+    if (key !== 'maxAge' && key !== 'acrValues')
+      throw new TypeError(`requireAuth() options are { maxAge, acrValues }; got "${key}".`);
   }
   if (o.maxAge !== undefined && !isValidMaxAge(o.maxAge)) {
     throw new TypeError('requireAuth({ maxAge }) must be a whole number of seconds, 0 or more.');
@@ -204,7 +228,13 @@ function authorize(
 }
 
 /** Log in again with `max_age` / `acr_values`: a page load goes to the login route, the rest get 401. */
-function sendToStepUp(req: IncomingMessage, res: ServerResponse, config: ResolvedConfig, stepUp: StepUp, unmet: Unmet): void {
+function sendToStepUp(
+  req: IncomingMessage,
+  res: ServerResponse,
+  config: ResolvedConfig,
+  stepUp: StepUp,
+  unmet: Unmet,
+): void {
   if (isBrowserNavigation(req)) {
     const returnTo = safeReturnTo((req as OidcRequest).originalUrl ?? req.url);
     const query = new URLSearchParams({ ...(returnTo && { returnTo }), ...stepUpParams(stepUp) });
@@ -217,7 +247,9 @@ function sendToStepUp(req: IncomingMessage, res: ServerResponse, config: Resolve
   res.setHeader('WWW-Authenticate', stepUpChallenge(stepUp, unmet));
   sendJson(res, 401, {
     error: 'insufficient_authentication',
-    message: unmet.acr ? 'Log in again with a stronger method to use this resource.' : 'Log in again to use this resource.',
+    message: unmet.acr
+      ? 'Log in again with a stronger method to use this resource.'
+      : 'Log in again to use this resource.',
     ...(stepUp.maxAge !== undefined && { max_age: stepUp.maxAge }),
     ...(stepUp.acrValues && { acr_values: stepUp.acrValues.join(' ') }),
   });
@@ -226,9 +258,16 @@ function sendToStepUp(req: IncomingMessage, res: ServerResponse, config: Resolve
 /** The provider's answer to a step-up for this route still does not do: 403, not another round. */
 function refuseStepUp(req: IncomingMessage, res: ServerResponse, next: Next): void {
   if (isBrowserNavigation(req)) {
-    next(stepUpFailed('The identity provider did not confirm the recent or stronger login this page needs. Try again later, or log out and in.'));
+    next(
+      stepUpFailed(
+        'The identity provider did not confirm the recent or stronger login this page needs. Try again later, or log out and in.',
+      ),
+    );
   } else {
-    sendJson(res, 403, { error: 'step_up_failed', message: 'The identity provider did not confirm the recent or stronger login this resource needs.' });
+    sendJson(res, 403, {
+      error: 'step_up_failed',
+      message: 'The identity provider did not confirm the recent or stronger login this resource needs.',
+    });
   }
 }
 

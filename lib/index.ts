@@ -7,7 +7,14 @@ export { safeReturnTo } from './util/url.js';
 export { loginFromSession } from './session/stored-login.js';
 export { guardSessionStore } from './session/store-guard.js';
 export type { GuardSessionStoreOptions } from './session/store-guard.js';
-export type { OidcLoginOptions, ClientAuthMethod, LogoutOptions, AfterCallback, OidcEvent, OidcEventHandlers } from './options/config.js';
+export type {
+  OidcLoginOptions,
+  ClientAuthMethod,
+  LogoutOptions,
+  AfterCallback,
+  OidcEvent,
+  OidcEventHandlers,
+} from './options/config.js';
 export type { ServerEndpoints, ProfileMapper, MappedProfile, ProfileApi } from './options/config.js';
 export { github, google } from './vendors/presets.js';
 export type { ProviderPreset, GitHubOptions, GoogleOptions } from './vendors/presets.js';
@@ -32,4 +39,9 @@ export type {
 export type { RequireAuthOptions, RequireAuthHandler } from './guard.js';
 export { auth0Logout, cognitoLogout } from './vendors/logout-adapters.js';
 export type { IdpLogoutUrl, IdpLogoutContext } from './options/config.js';
-export type { ClientPrivateKey, ClientPrivateKeyMaterial, ClientAssertionAlg, ClientCertificate } from './flow/client-auth.js';
+export type {
+  ClientPrivateKey,
+  ClientPrivateKeyMaterial,
+  ClientAssertionAlg,
+  ClientCertificate,
+} from './flow/client-auth.js';

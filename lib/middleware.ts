@@ -58,7 +58,8 @@ export function oidcLogin(options: OidcLoginOptions) {
     // Each provider keeps its pending logins apart (cookies for its own callback, or the session).
     const pending = createPendingLogins(c);
     // GET only: a HEAD (a link preview, a prefetch) must not start a login or use up a callback.
-    if (c.loginPath !== false) routes.set(c.loginPath, { methods: ['GET'], handler: loginHandler(c, provider, pending) });
+    if (c.loginPath !== false)
+      routes.set(c.loginPath, { methods: ['GET'], handler: loginHandler(c, provider, pending) });
     if (c.callbackPath !== false) {
       routes.set(c.callbackPath, {
         // form_post: the provider's page POSTs the response (GET still answers providers that ignore response_mode).
@@ -71,7 +72,8 @@ export function oidcLogin(options: OidcLoginOptions) {
     }
   }
   // Several providers: GET /login goes to the default one, or shows the chooser.
-  if (providers.multi && config.loginPath !== false) routes.set(config.loginPath, { methods: ['GET'], handler: chooseProviderHandler(providers) });
+  if (providers.multi && config.loginPath !== false)
+    routes.set(config.loginPath, { methods: ['GET'], handler: chooseProviderHandler(providers) });
   if (config.logoutPath !== false) {
     routes.set(config.logoutPath, {
       methods: config.logout.allowGet ? ['POST', 'GET'] : ['POST'],
@@ -79,7 +81,8 @@ export function oidcLogin(options: OidcLoginOptions) {
     });
   }
   // private_key_jwt: the client's public JWKS, for the provider's jwks_uri.
-  if (providers.jwks) routes.set(providers.jwks.path, { methods: ['GET', 'HEAD'], handler: jwksHandler(providers.jwks) });
+  if (providers.jwks)
+    routes.set(providers.jwks.path, { methods: ['GET', 'HEAD'], handler: jwksHandler(providers.jwks) });
 
   const table = routeTable(routes);
   let checked = false;
@@ -147,7 +150,9 @@ export function oidcLogin(options: OidcLoginOptions) {
 
 /** With `providers`: `/logout` ends the login at the provider that made it. */
 function sharedLogoutHandler(providers: ProviderSet): Handler {
-  const handlers = new Map<ProviderEntry, Handler>(providers.entries.map((e) => [e, logoutHandler(e.config, e.provider)]));
+  const handlers = new Map<ProviderEntry, Handler>(
+    providers.entries.map((e) => [e, logoutHandler(e.config, e.provider)]),
+  );
   // Not logged in: the app-level logout options (postLogoutRedirectUri).
   const notLoggedIn = logoutHandler(providers.app.config, providers.app.provider);
   return function logout(req: OidcRequest, res: ServerResponse): Promise<void> {
@@ -166,7 +171,12 @@ function sharedLogoutHandler(providers: ProviderSet): Handler {
  * found the login active, `undefined` when it removed it; `activeSince` is an earlier such time of
  * this request, which the idle time counts from at the latest.
  */
-function checkLogin(req: OidcRequest, oidc: StoredOidcState, providers: ProviderSet, activeSince?: number): number | undefined {
+function checkLogin(
+  req: OidcRequest,
+  oidc: StoredOidcState,
+  providers: ProviderSet,
+  activeSince?: number,
+): number | undefined {
   const login = unpackLogin(oidc.login, req.sessionID);
   if (!login) {
     debug('dropping a stored login that is not one');
@@ -209,7 +219,8 @@ setLoginCheck((req) => {
   const providers = contextProviders(req.oidc);
   const oidc = req.session?.oidc;
   if (providers === undefined || oidc === undefined) {
-    if (req.oidc !== undefined) debug('a login read again on a request whose req.oidc is not this middleware\'s: not checked again');
+    if (req.oidc !== undefined)
+      debug("a login read again on a request whose req.oidc is not this middleware's: not checked again");
     return false;
   }
   noteActivity(req.oidc!, checkLogin(req, oidc, providers, contextActiveAt(req.oidc)));

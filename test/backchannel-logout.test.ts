@@ -96,7 +96,14 @@ async function logIn(account = 'alice', app: LogoutApp = a): Promise<User> {
   const probe = (await browser.app.get('/probe/oidc').expect(200)).body;
   expect(probe.isAuthenticated).toBe(true);
   expect(typeof probe.claims.sid).toBe('string');
-  return { browser, cookie: sessionCookie(res), sessionId: probe.sessionId, sid: probe.claims.sid, sub: probe.claims.sub, idToken: probe.idToken };
+  return {
+    browser,
+    cookie: sessionCookie(res),
+    sessionId: probe.sessionId,
+    sid: probe.claims.sid,
+    sub: probe.claims.sub,
+    idToken: probe.idToken,
+  };
 }
 
 async function isAuthenticated(user: User): Promise<boolean> {
@@ -123,7 +130,9 @@ describe('logging out at the provider', () => {
     expect(await isAuthenticated(first)).toBe(false);
     expect(await storedSession(store, first.sessionId)).toBeUndefined();
     expect(await isAuthenticated(second)).toBe(true);
-    expect(events).toEqual([{ instance: 'A', name: 'backchannelLogout', event: { sub: 'alice', sid: first.sid, detail: 1 } }]);
+    expect(events).toEqual([
+      { instance: 'A', name: 'backchannelLogout', event: { sub: 'alice', sid: first.sid, detail: 1 } },
+    ]);
   });
 
   it('ends the session the user holds on instance A when instance B receives the logout token', async () => {
@@ -140,12 +149,14 @@ describe('logging out at the provider', () => {
     const res = await post(a, await signLogoutToken(claims({ sid: 'no-such-sid', sub: 'alice' }), key)).expect(200);
     expect(res.headers['cache-control']).toBe('no-store');
     expect(res.text).toBe('');
-    expect(events).toEqual([{ instance: 'A', name: 'backchannelLogout', event: { sub: 'alice', sid: 'no-such-sid', detail: 0 } }]);
+    expect(events).toEqual([
+      { instance: 'A', name: 'backchannelLogout', event: { sub: 'alice', sid: 'no-such-sid', detail: 0 } },
+    ]);
   });
 });
 
 describe('a logout token with only a sub', () => {
-  it('ends every session of that user, and no one else\'s', async () => {
+  it("ends every session of that user, and no one else's", async () => {
     const first = await logIn('carol');
     const second = await logIn('carol');
     const bob = await logIn('bob');
@@ -161,7 +172,9 @@ describe('a logout token with only a sub', () => {
     const second = await logIn('dave');
     // oidc-provider's own delivery (Client#backchannelLogout, untyped), without a sid: what it
     // sends a client registered without backchannel_logout_session_required.
-    const client = (await op.provider.Client.find(CLIENT_ID)) as unknown as { backchannelLogout(sub: string, sid?: string): Promise<void> };
+    const client = (await op.provider.Client.find(CLIENT_ID)) as unknown as {
+      backchannelLogout(sub: string, sid?: string): Promise<void>;
+    };
     await client.backchannelLogout('dave', undefined);
     expect(await isAuthenticated(first)).toBe(false);
     expect(await isAuthenticated(second)).toBe(false);
@@ -190,7 +203,11 @@ describe('an invalid logout token', () => {
     expect(events.filter((e) => e.name === 'backchannelLogout')).toEqual([]);
   });
 
-  async function expectRefused(token: string | Promise<string>, description: RegExp, app: LogoutApp = a): Promise<void> {
+  async function expectRefused(
+    token: string | Promise<string>,
+    description: RegExp,
+    app: LogoutApp = a,
+  ): Promise<void> {
     const res = await post(app, await token).expect(400);
     expect(res.headers['cache-control']).toBe('no-store');
     expect(res.headers['content-type']).toMatch(/^application\/json/);
@@ -199,7 +216,7 @@ describe('an invalid logout token', () => {
 
   const mine = (overrides: Record<string, unknown> = {}) => claims({ sid: user.sid, sub: user.sub, ...overrides });
 
-  it('bad signature (another key under the provider\'s kid)', async () => {
+  it("bad signature (another key under the provider's kid)", async () => {
     const impostor = await generateSigningKey('RS256', key.kid);
     await expectRefused(signLogoutToken(mine(), impostor), /signature/);
   });
@@ -218,7 +235,10 @@ describe('an invalid logout token', () => {
   it('"events" member not an object', async () => {
     await expectRefused(signLogoutToken(mine({ events: { [BACKCHANNEL_EVENT]: 'yes' } }), key), /"events"/);
     await expectRefused(signLogoutToken(mine({ events: { [BACKCHANNEL_EVENT]: [] } }), key), /"events"/);
-    await expectRefused(signLogoutToken(mine({ events: { 'http://schemas.openid.net/event/other': {} } }), key), /"events"/);
+    await expectRefused(
+      signLogoutToken(mine({ events: { 'http://schemas.openid.net/event/other': {} } }), key),
+      /"events"/,
+    );
     await expectRefused(signLogoutToken(mine({ events: [BACKCHANNEL_EVENT] }), key), /"events"/);
   });
 
@@ -283,14 +303,26 @@ describe('an invalid logout token', () => {
   });
 
   it('a garbage body', async () => {
-    for (const body of ['logout_token=garbage', 'logout_token=a.b.c', 'logout_token=..', 'logout_token=e30.e30.', 'nothing=here', '', '%%%']) {
+    for (const body of [
+      'logout_token=garbage',
+      'logout_token=a.b.c',
+      'logout_token=..',
+      'logout_token=e30.e30.',
+      'nothing=here',
+      '',
+      '%%%',
+    ]) {
       const res = await request(a.app).post('/backchannel-logout').type('form').send(body).expect(400);
       expect(res.body.error).toBe('invalid_request');
       expect(res.headers['cache-control']).toBe('no-store');
     }
     // Two logout_token parameters.
     const token = await signLogoutToken(mine(), key);
-    const res = await request(a.app).post('/backchannel-logout').type('form').send(`logout_token=${token}&logout_token=${token}`).expect(400);
+    const res = await request(a.app)
+      .post('/backchannel-logout')
+      .type('form')
+      .send(`logout_token=${token}&logout_token=${token}`)
+      .expect(400);
     expect(res.body.error_description).toMatch(/exactly one/);
   });
 
@@ -330,7 +362,11 @@ describe('an invalid logout token', () => {
     const token = await signLogoutToken(mine(), key);
     await request(a.app).post('/backchannel-logout').send({ logout_token: token }).expect(400);
     await request(a.app).post('/backchannel-logout').field('logout_token', token).expect(400);
-    const res = await request(a.app).post('/backchannel-logout').set('Content-Type', 'text/plain').send(`logout_token=${token}`).expect(400);
+    const res = await request(a.app)
+      .post('/backchannel-logout')
+      .set('Content-Type', 'text/plain')
+      .send(`logout_token=${token}`)
+      .expect(400);
     expect(res.body.error_description).toMatch(/x-www-form-urlencoded/);
   });
 
@@ -382,8 +418,11 @@ describe('a session the index does not list', () => {
   it('is still logged out on the instance that received the logout (by its sid), while a new login stays', async () => {
     const user = await logIn('frank');
     // Lose the index records (an evicted key, a lost update): the store alone cannot find the session.
-    const all = await new Promise<Record<string, unknown>>((resolve) => store.all((_e, s) => resolve((s ?? {}) as Record<string, unknown>)));
-    for (const key of Object.keys(all)) if (key.startsWith('oidc-sid:') || key.startsWith('oidc-sub:')) store.destroy(key);
+    const all = await new Promise<Record<string, unknown>>((resolve) =>
+      store.all((_e, s) => resolve((s ?? {}) as Record<string, unknown>)),
+    );
+    for (const key of Object.keys(all))
+      if (key.startsWith('oidc-sid:') || key.startsWith('oidc-sub:')) store.destroy(key);
     await post(a, await signLogoutToken(claims({ sid: user.sid, sub: user.sub }), key)).expect(200);
     expect(events.map((e) => e.event.detail)).toEqual([0]);
     expect(await isAuthenticated(user)).toBe(false);
@@ -453,7 +492,9 @@ describe('the request body and the session store', () => {
   it('writes index records that look like sessions (with a TTL) under hashed keys', async () => {
     const own = new MemoryStore();
     const user = await logIn('alice', createLogoutApp(appOptions('A'), own));
-    const all = await new Promise<Record<string, SessionData>>((resolve) => own.all((_e, s) => resolve((s ?? {}) as Record<string, SessionData>)));
+    const all = await new Promise<Record<string, SessionData>>((resolve) =>
+      own.all((_e, s) => resolve((s ?? {}) as Record<string, SessionData>)),
+    );
     const keys = Object.keys(all);
     const index = keys.filter((k) => k.startsWith('oidc-'));
     expect(index.map((k) => k.replace(/:.*/, '')).sort()).toEqual(['oidc-sid', 'oidc-sub']);
@@ -508,14 +549,19 @@ describe('the back-channel index is written only where a logout token can come',
     await Promise.all([plain.close(), advertising.close()]);
   });
 
-  async function indexRecordsAfterLogin(provider: HostileProvider, overrides: Partial<OidcLoginOptions> = {}): Promise<string[]> {
+  async function indexRecordsAfterLogin(
+    provider: HostileProvider,
+    overrides: Partial<OidcLoginOptions> = {},
+  ): Promise<string[]> {
     const store = new MemoryStore();
     const { app } = createLogoutApp(testOptions(provider, overrides), store);
     const agent = request.agent(app);
     const start = await agent.get('/login').expect(302);
     const back = new URL((await fetch(start.headers.location!, { redirect: 'manual' })).headers.get('location')!);
     await agent.get(back.pathname + back.search).expect(302);
-    const all = await new Promise<Record<string, unknown>>((r) => store.all((_e, s) => r((s ?? {}) as Record<string, unknown>)));
+    const all = await new Promise<Record<string, unknown>>((r) =>
+      store.all((_e, s) => r((s ?? {}) as Record<string, unknown>)),
+    );
     return Object.keys(all).filter((id) => id.startsWith('oidc-'));
   }
 
@@ -525,7 +571,9 @@ describe('the back-channel index is written only where a logout token can come',
 
   it('writes it when the provider advertises it, or when the app set routes.backchannelLogout itself', async () => {
     expect(await indexRecordsAfterLogin(advertising)).toEqual([expect.stringMatching(/^oidc-sub:/)]);
-    expect(await indexRecordsAfterLogin(plain, { routes: { backchannelLogout: '/backchannel-logout' } })).toEqual([expect.stringMatching(/^oidc-sub:/)]);
+    expect(await indexRecordsAfterLogin(plain, { routes: { backchannelLogout: '/backchannel-logout' } })).toEqual([
+      expect.stringMatching(/^oidc-sub:/),
+    ]);
     expect(await indexRecordsAfterLogin(advertising, { routes: { backchannelLogout: false } })).toEqual([]);
   });
 });

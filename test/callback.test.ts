@@ -1,7 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { createApp, testOptions } from './support/app.js';
-import { authorizeAt, login, newBrowser, setCookies, startLogin, txCookies, visitCallback, type Browser } from './support/flow.js';
+import {
+  authorizeAt,
+  login,
+  newBrowser,
+  setCookies,
+  startLogin,
+  txCookies,
+  visitCallback,
+  type Browser,
+} from './support/flow.js';
 import { startProvider, type TestProvider } from './support/provider.js';
 
 let op: TestProvider;
@@ -70,7 +79,12 @@ describe('/login', () => {
     const browser = newBrowser(app, op.issuer);
     const states: string[] = [];
     for (let i = 0; i < 6; i++) states.push((await startLogin(browser)).searchParams.get('state')!);
-    expect([...txCookies(browser.app).keys()].sort()).toEqual(states.slice(3).map((s) => `oidc.tx.${s.slice(0, 8)}`).sort());
+    expect([...txCookies(browser.app).keys()].sort()).toEqual(
+      states
+        .slice(3)
+        .map((s) => `oidc.tx.${s.slice(0, 8)}`)
+        .sort(),
+    );
   });
 
   it('keeps at most maxPendingLogins transactions in one session (session mode)', async () => {
@@ -88,33 +102,36 @@ describe('/login', () => {
 });
 
 describe('/callback', () => {
-  it.each(['cookie', 'session'] as const)('regenerates the session id at login (pendingLogins: %s)', async (pendingLogins) => {
-    const { app, store } = createApp(testOptions(op, { pendingLogins }));
-    app.get('/visit', (req, res) => {
-      (req.session as unknown as { visited: boolean }).visited = true;
-      res.send('ok');
-    });
-    const browser = newBrowser(app, op.issuer);
-    // The browser has a session (of the app's) before it logs in.
-    await browser.app.get('/visit').expect(200);
-    await startLogin(browser);
-    const before = (await probe(browser)).sessionId;
-    expect((await probe(browser)).sessionId).toBe(before);
-    const authorizationUrl = await startLogin(browser);
-    const callback = await authorizeAt(browser, authorizationUrl);
-    await visitCallback(browser, callback).expect(302);
-    const after = await probe(browser);
-    expect(after.isAuthenticated).toBe(true);
-    expect(after.sessionId).not.toBe(before);
-    // The pre-login session is gone from the store, not merely abandoned.
-    await new Promise<void>((resolve) =>
-      store.get(before, (err, data) => {
-        expect(err).toBeFalsy();
-        expect(data).toBeFalsy();
-        resolve();
-      }),
-    );
-  });
+  it.each(['cookie', 'session'] as const)(
+    'regenerates the session id at login (pendingLogins: %s)',
+    async (pendingLogins) => {
+      const { app, store } = createApp(testOptions(op, { pendingLogins }));
+      app.get('/visit', (req, res) => {
+        (req.session as unknown as { visited: boolean }).visited = true;
+        res.send('ok');
+      });
+      const browser = newBrowser(app, op.issuer);
+      // The browser has a session (of the app's) before it logs in.
+      await browser.app.get('/visit').expect(200);
+      await startLogin(browser);
+      const before = (await probe(browser)).sessionId;
+      expect((await probe(browser)).sessionId).toBe(before);
+      const authorizationUrl = await startLogin(browser);
+      const callback = await authorizeAt(browser, authorizationUrl);
+      await visitCallback(browser, callback).expect(302);
+      const after = await probe(browser);
+      expect(after.isAuthenticated).toBe(true);
+      expect(after.sessionId).not.toBe(before);
+      // The pre-login session is gone from the store, not merely abandoned.
+      await new Promise<void>((resolve) =>
+        store.get(before, (err, data) => {
+          expect(err).toBeFalsy();
+          expect(data).toBeFalsy();
+          resolve();
+        }),
+      );
+    },
+  );
 
   it('answers 400 ERR_OIDC_MISSING_STATE when state is missing', async () => {
     const { app } = createApp(testOptions(op));
@@ -140,13 +157,16 @@ describe('/callback', () => {
     expect((await probe(browser)).isAuthenticated).toBe(false);
   });
 
-  it.each(['__proto__', 'constructor', 'toString', 'hasOwnProperty'])('finds no transaction for state=%s', async (state) => {
-    const { app } = createApp(testOptions(op));
-    const browser = newBrowser(app, op.issuer);
-    await startLogin(browser);
-    const res = await browser.app.get(`/callback?code=abc&state=${state}`).expect(400);
-    expect(res.body.code).toBe('ERR_OIDC_MISSING_TRANSACTION');
-  });
+  it.each(['__proto__', 'constructor', 'toString', 'hasOwnProperty'])(
+    'finds no transaction for state=%s',
+    async (state) => {
+      const { app } = createApp(testOptions(op));
+      const browser = newBrowser(app, op.issuer);
+      await startLogin(browser);
+      const res = await browser.app.get(`/callback?code=abc&state=${state}`).expect(400);
+      expect(res.body.code).toBe('ERR_OIDC_MISSING_TRANSACTION');
+    },
+  );
 
   it('refuses a repeated state parameter', async () => {
     const { app } = createApp(testOptions(op));
@@ -173,17 +193,26 @@ describe('/callback', () => {
     expect((await probe(other)).isAuthenticated).toBe(false);
   });
 
-  it.each(['cookie', 'session'] as const)('fails cleanly when the callback arrives without the browser\'s cookies (pendingLogins: %s)', async (pendingLogins) => {
-    const { app, store } = createApp(testOptions(op, { pendingLogins }));
-    const browser = newBrowser(app, op.issuer);
-    const callback = await authorizeAt(browser, await startLogin(browser));
-    const before = Object.keys((await new Promise<Record<string, unknown>>((r) => store.all((_e, s) => r(s ?? {}))))).length;
-    const res = await request(app).get(callback.pathname + callback.search).expect(400);
-    expect(res.body.code).toBe('ERR_OIDC_MISSING_TRANSACTION');
-    expect(res.headers['set-cookie']).toBeUndefined();
-    const after = Object.keys((await new Promise<Record<string, unknown>>((r) => store.all((_e, s) => r(s ?? {}))))).length;
-    expect(after).toBe(before);
-  });
+  it.each(['cookie', 'session'] as const)(
+    "fails cleanly when the callback arrives without the browser's cookies (pendingLogins: %s)",
+    async (pendingLogins) => {
+      const { app, store } = createApp(testOptions(op, { pendingLogins }));
+      const browser = newBrowser(app, op.issuer);
+      const callback = await authorizeAt(browser, await startLogin(browser));
+      const before = Object.keys(
+        await new Promise<Record<string, unknown>>((r) => store.all((_e, s) => r(s ?? {}))),
+      ).length;
+      const res = await request(app)
+        .get(callback.pathname + callback.search)
+        .expect(400);
+      expect(res.body.code).toBe('ERR_OIDC_MISSING_TRANSACTION');
+      expect(res.headers['set-cookie']).toBeUndefined();
+      const after = Object.keys(
+        await new Promise<Record<string, unknown>>((r) => store.all((_e, s) => r(s ?? {}))),
+      ).length;
+      expect(after).toBe(before);
+    },
+  );
 
   it('does not let a code from one browser log in another (login finished in another browser)', async () => {
     const { app } = createApp(testOptions(op));
@@ -204,7 +233,9 @@ describe('/callback', () => {
     const state = authorizationUrl.searchParams.get('state')!;
     const desc = encodeURIComponent('<script>alert(1)</script>');
     const res = await browser.app
-      .get(`/callback?error=access_denied&error_description=${desc}&state=${state}&iss=${encodeURIComponent(op.issuer)}`)
+      .get(
+        `/callback?error=access_denied&error_description=${desc}&state=${state}&iss=${encodeURIComponent(op.issuer)}`,
+      )
       .expect(401);
     expect(res.body.code).toBe('ERR_OIDC_ACCESS_DENIED');
     expect(res.body.message).not.toMatch(/script/);
@@ -246,7 +277,7 @@ describe('/callback', () => {
     expect(txCookies(browser.app).size).toBe(0);
   });
 
-  it('logs two tabs in at once in session mode (the other tab\'s pending login survives the first login)', async () => {
+  it("logs two tabs in at once in session mode (the other tab's pending login survives the first login)", async () => {
     const { app } = createApp(testOptions(op, { pendingLogins: 'session' }));
     const browser = newBrowser(app, op.issuer);
     const tab1 = await startLogin(browser, '?returnTo=/one');

@@ -1,4 +1,12 @@
-import { createPrivateKey, createPublicKey, createSecretKey, generateKeyPairSync, webcrypto, X509Certificate, type KeyObject } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  createSecretKey,
+  generateKeyPairSync,
+  webcrypto,
+  X509Certificate,
+  type KeyObject,
+} from 'node:crypto';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -169,12 +177,26 @@ beforeAll(async () => {
     clients: [
       client('pkjwt-rs256', { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: keysAt('pkjwt-rs256') }),
       client('pkjwt-es256', { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: keysAt('pkjwt-es256') }),
-      client('pkjwt-eddsa', { token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'EdDSA', jwks_uri: keysAt('pkjwt-eddsa') }),
-      client('pkjwt-ps256', { token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_signing_alg: 'PS256', jwks_uri: keysAt('pkjwt-ps256') }),
+      client('pkjwt-eddsa', {
+        token_endpoint_auth_method: 'private_key_jwt',
+        token_endpoint_auth_signing_alg: 'EdDSA',
+        jwks_uri: keysAt('pkjwt-eddsa'),
+      }),
+      client('pkjwt-ps256', {
+        token_endpoint_auth_method: 'private_key_jwt',
+        token_endpoint_auth_signing_alg: 'PS256',
+        jwks_uri: keysAt('pkjwt-ps256'),
+      }),
       client('pkjwt-es384', { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: keysAt('pkjwt-es384') }),
       client('pkjwt-cert', { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: keysAt('pkjwt-cert') }),
-      client('pkjwt-uri', { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: `http://127.0.0.1:${appPort}/.well-known/jwks.json` }),
-      client('pkjwt-uri-cert', { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: `http://127.0.0.1:${appPort}/cert/jwks.json` }),
+      client('pkjwt-uri', {
+        token_endpoint_auth_method: 'private_key_jwt',
+        jwks_uri: `http://127.0.0.1:${appPort}/.well-known/jwks.json`,
+      }),
+      client('pkjwt-uri-cert', {
+        token_endpoint_auth_method: 'private_key_jwt',
+        jwks_uri: `http://127.0.0.1:${appPort}/cert/jwks.json`,
+      }),
       client('jwt-secret', { token_endpoint_auth_method: 'client_secret_jwt', client_secret: CLIENT_SECRET }),
     ],
     configuration: { fetch: withoutSsrfGuard as never },
@@ -211,7 +233,11 @@ describe('private_key_jwt against a real provider', () => {
             alg: 'PS256' as const,
           }
         : key;
-    const app = appWith({ clientId, clientAuthMethod: 'private_key_jwt', clientPrivateKey: clientPrivateKey as OidcLoginOptions['clientPrivateKey'] });
+    const app = appWith({
+      clientId,
+      clientAuthMethod: 'private_key_jwt',
+      clientPrivateKey: clientPrivateKey as OidcLoginOptions['clientPrivateKey'],
+    });
     const browser = newBrowser(app, op.issuer);
     const res = await login(browser);
     expect(res.status).toBe(302);
@@ -224,30 +250,43 @@ describe('private_key_jwt against a real provider', () => {
   // Two clients: the provider keeps a client's fetched JWKS for a while.
   it.each([
     ['a key', 'pkjwt-uri', '/.well-known/jwks.json', () => pem(otherRsa.privateKey)],
-    ['a key with its certificate (x5c in the JWKS the provider reads)', 'pkjwt-uri-cert', '/cert/jwks.json', () => ({ key: MTLS.clientKey, certificate: MTLS.clientCert })],
-  ])('logs in with %s registered as a jwks_uri pointing at the app\'s own JWKS route', async (_name, clientId, jwks, key) => {
-    const app = appWith({
-      clientId,
-      clientAuthMethod: 'private_key_jwt',
-      clientPrivateKey: key() as OidcLoginOptions['clientPrivateKey'],
-      routes: { jwks },
-    });
-    const server: Server = await new Promise((resolve) => {
-      const s = app.listen(appPort, '127.0.0.1', () => resolve(s));
-    });
-    try {
-      const res = await login(newBrowser(app, op.issuer));
-      expect(res.status).toBe(302);
-      expect(res.headers.location).toBe('/');
-    } finally {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    }
-  });
+    [
+      'a key with its certificate (x5c in the JWKS the provider reads)',
+      'pkjwt-uri-cert',
+      '/cert/jwks.json',
+      () => ({ key: MTLS.clientKey, certificate: MTLS.clientCert }),
+    ],
+  ])(
+    "logs in with %s registered as a jwks_uri pointing at the app's own JWKS route",
+    async (_name, clientId, jwks, key) => {
+      const app = appWith({
+        clientId,
+        clientAuthMethod: 'private_key_jwt',
+        clientPrivateKey: key() as OidcLoginOptions['clientPrivateKey'],
+        routes: { jwks },
+      });
+      const server: Server = await new Promise((resolve) => {
+        const s = app.listen(appPort, '127.0.0.1', () => resolve(s));
+      });
+      try {
+        const res = await login(newBrowser(app, op.issuer));
+        expect(res.status).toBe(302);
+        expect(res.headers.location).toBe('/');
+      } finally {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    },
+  );
 
   it('is refused by the provider with a wrong key: 502 naming the client credentials, the key in no message or log', async () => {
     const { logger, lines } = logged();
-    const app = appWith({ clientId: 'pkjwt-rs256', clientAuthMethod: 'private_key_jwt', clientPrivateKey: { key: pem(otherRsa.privateKey), kid: 'rs-1' }, logger });
+    const app = appWith({
+      clientId: 'pkjwt-rs256',
+      clientAuthMethod: 'private_key_jwt',
+      clientPrivateKey: { key: pem(otherRsa.privateKey), kid: 'rs-1' },
+      logger,
+    });
     const res = await login(newBrowser(app, op.issuer));
     expect(res.status).toBe(502);
     expect(res.body.code).toBe('ERR_OIDC_PROVIDER_RESPONSE');
@@ -258,29 +297,51 @@ describe('private_key_jwt against a real provider', () => {
 
   it('accepts a clientSecret alongside, unused, and says so at start-up', async () => {
     const { logger, lines } = logged();
-    const app = appWith({ clientId: 'pkjwt-es256', clientSecret: 'left-over', clientAuthMethod: 'private_key_jwt', clientPrivateKey: privateJwk(ec.privateKey, { kid: 'ec-1' }), logger });
+    const app = appWith({
+      clientId: 'pkjwt-es256',
+      clientSecret: 'left-over',
+      clientAuthMethod: 'private_key_jwt',
+      clientPrivateKey: privateJwk(ec.privateKey, { kid: 'ec-1' }),
+      logger,
+    });
     expect((await login(newBrowser(app, op.issuer))).status).toBe(302);
-    expect(lines).toEqual([expect.stringMatching(/^warn express-oidc-login: "clientSecret" is set but clientAuthMethod "private_key_jwt" does not use it/)]);
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /^warn express-oidc-login: "clientSecret" is set but clientAuthMethod "private_key_jwt" does not use it/,
+      ),
+    ]);
   });
 
-  it('answers 502 ERR_OIDC_PROVIDER_MISMATCH when the provider does not accept the key\'s algorithm (ES384)', async () => {
+  it("answers 502 ERR_OIDC_PROVIDER_MISMATCH when the provider does not accept the key's algorithm (ES384)", async () => {
     const { logger, lines } = logged();
-    const app = appWith({ clientId: 'pkjwt-es384', clientAuthMethod: 'private_key_jwt', clientPrivateKey: ec384.privateKey, logger });
+    const app = appWith({
+      clientId: 'pkjwt-es384',
+      clientAuthMethod: 'private_key_jwt',
+      clientPrivateKey: ec384.privateKey,
+      logger,
+    });
     const res = await request(app).get('/login').expect(502);
     expect(res.body.code).toBe('ERR_OIDC_PROVIDER_MISMATCH');
-    expect(res.body.message).toMatch(/does not accept ES384 client assertions \(token_endpoint_auth_signing_alg_values_supported: .*ES256/);
+    expect(res.body.message).toMatch(
+      /does not accept ES384 client assertions \(token_endpoint_auth_signing_alg_values_supported: .*ES256/,
+    );
     expect(lines).toEqual([expect.stringMatching(/^error .*ES384/)]);
   });
 });
 
-describe('private_key_jwt with the key\'s certificate (Entra ID certificate credentials)', () => {
+describe("private_key_jwt with the key's certificate (Entra ID certificate credentials)", () => {
   /** The client assertions the app sends to the token endpoint, caught on their way out. */
   async function assertionsDuring(run: () => Promise<unknown>): Promise<string[]> {
     const sent: string[] = [];
     const original = globalThis.fetch;
     globalThis.fetch = (input: string | URL | Request, init?: RequestInit) => {
       const body = init?.body;
-      const assertion = body instanceof URLSearchParams ? body.get('client_assertion') : typeof body === 'string' ? new URLSearchParams(body).get('client_assertion') : null;
+      const assertion =
+        body instanceof URLSearchParams
+          ? body.get('client_assertion')
+          : typeof body === 'string'
+            ? new URLSearchParams(body).get('client_assertion')
+            : null;
       if (assertion) sent.push(assertion);
       return original(input, init);
     };
@@ -291,12 +352,17 @@ describe('private_key_jwt with the key\'s certificate (Entra ID certificate cred
     }
     return sent;
   }
-  const headerOf = (jws: string) => JSON.parse(Buffer.from(jws.split('.')[0]!, 'base64url').toString()) as Record<string, unknown>;
+  const headerOf = (jws: string) =>
+    JSON.parse(Buffer.from(jws.split('.')[0]!, 'base64url').toString()) as Record<string, unknown>;
   /** A thumbprint from Node's own colon-separated hex fingerprint: computed another way than lib/ does. */
   const fromFingerprint = (hex: string) => Buffer.from(hex.replaceAll(':', ''), 'hex').toString('base64url');
 
   it('names the certificate by x5t and x5t#S256 in every client assertion, and the provider accepts it', async () => {
-    const app = appWith({ clientId: 'pkjwt-cert', clientAuthMethod: 'private_key_jwt', clientPrivateKey: { key: MTLS.clientKey, kid: 'cert-1', certificate: MTLS.clientCert } });
+    const app = appWith({
+      clientId: 'pkjwt-cert',
+      clientAuthMethod: 'private_key_jwt',
+      clientPrivateKey: { key: MTLS.clientKey, kid: 'cert-1', certificate: MTLS.clientCert },
+    });
     const browser = newBrowser(app, op.issuer);
     const assertions = await assertionsDuring(async () => {
       const res = await login(browser);
@@ -315,7 +381,11 @@ describe('private_key_jwt with the key\'s certificate (Entra ID certificate cred
   });
 
   it('serves the certificate in the JWKS (x5c and its thumbprints), with no private member', async () => {
-    const app = appWith({ clientId: 'pkjwt-cert', clientAuthMethod: 'private_key_jwt', clientPrivateKey: { key: MTLS.clientKey, kid: 'cert-1', certificate: MTLS.clientCert } });
+    const app = appWith({
+      clientId: 'pkjwt-cert',
+      clientAuthMethod: 'private_key_jwt',
+      clientPrivateKey: { key: MTLS.clientKey, kid: 'cert-1', certificate: MTLS.clientCert },
+    });
     const res = await request(app).get('/jwks.json').expect(200);
     const x509 = new X509Certificate(MTLS.clientCert);
     expect(res.body.keys).toEqual([
@@ -333,57 +403,100 @@ describe('private_key_jwt with the key\'s certificate (Entra ID certificate cred
   });
 
   it('with several providers, serves a key given with its certificate for one and without for another once, with the certificate', async () => {
-    const provider = (clientPrivateKey: unknown) => ({ issuer: op.issuer, clientId: 'pkjwt-cert', clientAuthMethod: 'private_key_jwt' as const, clientPrivateKey: clientPrivateKey as never });
+    const provider = (clientPrivateKey: unknown) => ({
+      issuer: op.issuer,
+      clientId: 'pkjwt-cert',
+      clientAuthMethod: 'private_key_jwt' as const,
+      clientPrivateKey: clientPrivateKey as never,
+    });
     const app = express();
     app.use(
       oidcLogin({
         baseUrl: testOptions(op).baseUrl,
         dangerouslyAllowInsecureHttp: true,
-        providers: { a: provider(MTLS.clientKey), b: provider({ key: MTLS.clientKey, certificate: MTLS.clientCert }), c: provider(MTLS.clientKey) },
+        providers: {
+          a: provider(MTLS.clientKey),
+          b: provider({ key: MTLS.clientKey, certificate: MTLS.clientCert }),
+          c: provider(MTLS.clientKey),
+        },
       }),
     );
     const res = await request(app).get('/jwks.json').expect(200);
     expect(res.body.keys).toHaveLength(1);
     expect(res.body.keys[0].x5c).toEqual([new X509Certificate(MTLS.clientCert).raw.toString('base64')]);
     // Another key under the same kid is still refused.
-    expect(() => oidcLogin({ baseUrl: testOptions(op).baseUrl, dangerouslyAllowInsecureHttp: true, providers: { a: provider({ key: MTLS.clientKey, kid: 'k' }), b: provider({ key: pem(rsa.privateKey), kid: 'k' }) } })).toThrow(
-      /have the kid "k" but are different keys/,
-    );
+    expect(() =>
+      oidcLogin({
+        baseUrl: testOptions(op).baseUrl,
+        dangerouslyAllowInsecureHttp: true,
+        providers: {
+          a: provider({ key: MTLS.clientKey, kid: 'k' }),
+          b: provider({ key: pem(rsa.privateKey), kid: 'k' }),
+        },
+      }),
+    ).toThrow(/have the kid "k" but are different keys/);
   });
 
   it('sends no certificate members without a certificate', async () => {
-    const app = appWith({ clientId: 'pkjwt-es256', clientAuthMethod: 'private_key_jwt', clientPrivateKey: privateJwk(ec.privateKey, { kid: 'ec-1' }) });
+    const app = appWith({
+      clientId: 'pkjwt-es256',
+      clientAuthMethod: 'private_key_jwt',
+      clientPrivateKey: privateJwk(ec.privateKey, { kid: 'ec-1' }),
+    });
     const assertions = await assertionsDuring(() => login(newBrowser(app, op.issuer)));
     expect(assertions).toHaveLength(1);
     expect(Object.keys(headerOf(assertions[0]!)).sort()).toEqual(['alg', 'kid']);
   });
 
   it('refuses a certificate of another key, and one that is not a certificate', () => {
-    const base = { ...testOptions(op), clientSecret: undefined, clientId: 'pkjwt-cert', clientAuthMethod: 'private_key_jwt' as const };
-    expect(() => resolveConfig({ ...base, clientPrivateKey: { key: pem(rsa.privateKey), certificate: MTLS.clientCert } })).toThrow(
-      /"clientPrivateKey.certificate" is not the certificate of "clientPrivateKey.key"/,
+    const base = {
+      ...testOptions(op),
+      clientSecret: undefined,
+      clientId: 'pkjwt-cert',
+      clientAuthMethod: 'private_key_jwt' as const,
+    };
+    expect(() =>
+      resolveConfig({ ...base, clientPrivateKey: { key: pem(rsa.privateKey), certificate: MTLS.clientCert } }),
+    ).toThrow(/"clientPrivateKey.certificate" is not the certificate of "clientPrivateKey.key"/);
+    expect(() =>
+      resolveConfig({ ...base, clientPrivateKey: { key: MTLS.clientKey, certificate: 'not a certificate' } }),
+    ).toThrow(/could not be read as a PEM certificate/);
+    expect(() => resolveConfig({ ...base, clientPrivateKey: { key: MTLS.clientKey, certificate: 42 } })).toThrow(
+      /must be the key's X.509 certificate, PEM/,
     );
-    expect(() => resolveConfig({ ...base, clientPrivateKey: { key: MTLS.clientKey, certificate: 'not a certificate' } })).toThrow(/could not be read as a PEM certificate/);
-    expect(() => resolveConfig({ ...base, clientPrivateKey: { key: MTLS.clientKey, certificate: 42 } })).toThrow(/must be the key's X.509 certificate, PEM/);
   });
 
   it('warns at start-up when an Entra ID token endpoint gets private_key_jwt without a certificate', () => {
     const entra = {
       issuer: 'https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0',
-      authorization_endpoint: 'https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/authorize',
+      authorization_endpoint:
+        'https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/authorize',
       token_endpoint: 'https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/oauth2/v2.0/token',
       jwks_uri: 'https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/discovery/v2.0/keys',
       response_types_supported: ['code'],
       token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
     } as ServerMetadata;
-    const options = { issuer: entra.issuer, clientId: 'c', baseUrl: 'https://app.example', clientAuthMethod: 'private_key_jwt' as const };
+    const options = {
+      issuer: entra.issuer,
+      clientId: 'c',
+      baseUrl: 'https://app.example',
+      clientAuthMethod: 'private_key_jwt' as const,
+    };
     const ids = (clientPrivateKey: unknown, metadata: ServerMetadata = entra) =>
-      checkProviderMetadata(resolveConfig({ ...options, clientPrivateKey }), metadata, 'private_key_jwt').map((f) => f.id);
+      checkProviderMetadata(resolveConfig({ ...options, clientPrivateKey }), metadata, 'private_key_jwt').map(
+        (f) => f.id,
+      );
     expect(ids(MTLS.clientKey)).toContain('entra-certificate-missing');
     expect(ids({ key: MTLS.clientKey, certificate: MTLS.clientCert })).not.toContain('entra-certificate-missing');
-    expect(ids(MTLS.clientKey, { ...entra, token_endpoint: 'https://idp.example/token' })).not.toContain('entra-certificate-missing');
-    expect(ids(MTLS.clientKey, { ...entra, token_endpoint: 'https://login.microsoftonline.us/t/oauth2/v2.0/token' })).toContain('entra-certificate-missing');
-    expect(ids(MTLS.clientKey, { ...entra, token_endpoint: 'https://contoso.ciamlogin.com/t/oauth2/v2.0/token' })).toContain('entra-certificate-missing');
+    expect(ids(MTLS.clientKey, { ...entra, token_endpoint: 'https://idp.example/token' })).not.toContain(
+      'entra-certificate-missing',
+    );
+    expect(
+      ids(MTLS.clientKey, { ...entra, token_endpoint: 'https://login.microsoftonline.us/t/oauth2/v2.0/token' }),
+    ).toContain('entra-certificate-missing');
+    expect(
+      ids(MTLS.clientKey, { ...entra, token_endpoint: 'https://contoso.ciamlogin.com/t/oauth2/v2.0/token' }),
+    ).toContain('entra-certificate-missing');
     // Entra certificate credentials are RSA: the test certificate's key is EC P-256.
     const entraIds = (key: unknown) => ids(key).filter((id) => id.startsWith('entra-'));
     expect(entraIds({ key: MTLS.clientKey, certificate: MTLS.clientCert })).toEqual(['entra-key-not-rsa']);
@@ -391,8 +504,21 @@ describe('private_key_jwt with the key\'s certificate (Entra ID certificate cred
   });
 
   it('warns at start-up when the certificate is not valid now', () => {
-    const config = resolveConfig({ issuer: 'https://idp.example', clientId: 'c', baseUrl: 'https://app.example', clientAuthMethod: 'private_key_jwt', clientPrivateKey: { key: MTLS.clientKey, certificate: MTLS.clientCert } });
-    const metadata = { issuer: 'https://idp.example', authorization_endpoint: 'https://idp.example/a', token_endpoint: 'https://idp.example/t', jwks_uri: 'https://idp.example/j', response_types_supported: ['code'], code_challenge_methods_supported: ['S256'] } as ServerMetadata;
+    const config = resolveConfig({
+      issuer: 'https://idp.example',
+      clientId: 'c',
+      baseUrl: 'https://app.example',
+      clientAuthMethod: 'private_key_jwt',
+      clientPrivateKey: { key: MTLS.clientKey, certificate: MTLS.clientCert },
+    });
+    const metadata = {
+      issuer: 'https://idp.example',
+      authorization_endpoint: 'https://idp.example/a',
+      token_endpoint: 'https://idp.example/t',
+      jwks_uri: 'https://idp.example/j',
+      response_types_supported: ['code'],
+      code_challenge_methods_supported: ['S256'],
+    } as ServerMetadata;
     expect(checkProviderMetadata(config, metadata, 'private_key_jwt')).toEqual([]);
     // The test certificate is valid 2020-2120: seen from 2019 and from 2121.
     const realNow = Date.now;
@@ -400,7 +526,11 @@ describe('private_key_jwt with the key\'s certificate (Entra ID certificate cred
       for (const at of ['2019-06-01T00:00:00Z', '2121-06-01T00:00:00Z']) {
         Date.now = () => Date.parse(at);
         expect(checkProviderMetadata(config, metadata, 'private_key_jwt')).toEqual([
-          expect.objectContaining({ id: 'client-certificate-not-valid', level: 'warning', message: expect.stringMatching(/valid from 2020-.* to 2120-.*, not now/) }),
+          expect.objectContaining({
+            id: 'client-certificate-not-valid',
+            level: 'warning',
+            message: expect.stringMatching(/valid from 2020-.* to 2120-.*, not now/),
+          }),
         ]);
       }
     } finally {
@@ -418,7 +548,11 @@ describe('client_secret_jwt against a real provider', () => {
   });
 
   it('is refused with a wrong secret: 502 naming the client credentials', async () => {
-    const app = appWith({ clientId: 'jwt-secret', clientSecret: `${CLIENT_SECRET}-wrong`, clientAuthMethod: 'client_secret_jwt' });
+    const app = appWith({
+      clientId: 'jwt-secret',
+      clientSecret: `${CLIENT_SECRET}-wrong`,
+      clientAuthMethod: 'client_secret_jwt',
+    });
     const res = await login(newBrowser(app, op.issuer));
     expect(res.status).toBe(502);
     expect(res.body.code).toBe('ERR_OIDC_PROVIDER_RESPONSE');
@@ -428,7 +562,12 @@ describe('client_secret_jwt against a real provider', () => {
 
 describe('the JWKS route (private_key_jwt)', () => {
   const options = (overrides: Partial<OidcLoginOptions> = {}) =>
-    testOptions(op, { clientSecret: undefined, clientAuthMethod: 'private_key_jwt', clientPrivateKey: { key: pem(rsa.privateKey), kid: 'rs-1' }, ...overrides });
+    testOptions(op, {
+      clientSecret: undefined,
+      clientAuthMethod: 'private_key_jwt',
+      clientPrivateKey: { key: pem(rsa.privateKey), kid: 'rs-1' },
+      ...overrides,
+    });
 
   it('serves the public key only, with its kid and alg, cacheable, at /jwks.json by default', async () => {
     const res = await request(createApp(options()).app).get('/jwks.json').expect(200);
@@ -441,17 +580,28 @@ describe('the JWKS route (private_key_jwt)', () => {
   });
 
   it.each([
-    ['EC P-256 (JWK)', privateJwk(ec.privateKey, { kid: 'ec-1' }), ec.privateKey, { kty: 'EC', crv: 'P-256', kid: 'ec-1', alg: 'ES256' }],
+    [
+      'EC P-256 (JWK)',
+      privateJwk(ec.privateKey, { kid: 'ec-1' }),
+      ec.privateKey,
+      { kty: 'EC', crv: 'P-256', kid: 'ec-1', alg: 'ES256' },
+    ],
     ['Ed25519 (KeyObject)', ed.privateKey, ed.privateKey, { kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA' }],
   ] as const)('serves an %s public key without its private part', async (_name, key, keyObject, expected) => {
-    const res = await request(createApp(options({ clientPrivateKey: key })).app).get('/jwks.json').expect(200);
+    const res = await request(createApp(options({ clientPrivateKey: key })).app)
+      .get('/jwks.json')
+      .expect(200);
     expect(res.body.keys).toEqual([expect.objectContaining({ ...publicJwk(keyObject), ...expected })]);
-    expect(Object.keys(res.body.keys[0]).sort()).toEqual([...Object.keys(publicJwk(keyObject)), 'kid', 'alg', 'use'].sort());
+    expect(Object.keys(res.body.keys[0]).sort()).toEqual(
+      [...Object.keys(publicJwk(keyObject)), 'kid', 'alg', 'use'].sort(),
+    );
     for (const member of PRIVATE_MEMBERS) expect(res.body.keys[0]).not.toHaveProperty(member);
   });
 
   it('names a key without a kid by its RFC 7638 thumbprint', async () => {
-    const res = await request(createApp(options({ clientPrivateKey: pem(ec.privateKey) })).app).get('/jwks.json').expect(200);
+    const res = await request(createApp(options({ clientPrivateKey: pem(ec.privateKey) })).app)
+      .get('/jwks.json')
+      .expect(200);
     const { calculateJwkThumbprint } = await import('jose');
     expect(res.body.keys[0].kid).toBe(await calculateJwkThumbprint(publicJwk(ec.privateKey) as never));
   });
@@ -466,7 +616,9 @@ describe('the JWKS route (private_key_jwt)', () => {
   });
 
   it('is not there without private_key_jwt', async () => {
-    await request(createApp(testOptions(op)).app).get('/jwks.json').expect(404);
+    await request(createApp(testOptions(op)).app)
+      .get('/jwks.json')
+      .expect(404);
   });
 
   it('keeps the private key out of the resolved options (inspect, JSON)', () => {
@@ -483,31 +635,131 @@ describe('start-up validation', () => {
   const rsaPem = pem(rsa.privateKey);
 
   it.each([
-    ['an unknown method', { ...BASE, clientSecret: 's', clientAuthMethod: 'private_key_jwt_v2' }, /"clientAuthMethod" must be one of client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt, tls_client_auth/],
+    [
+      'an unknown method',
+      { ...BASE, clientSecret: 's', clientAuthMethod: 'private_key_jwt_v2' },
+      /"clientAuthMethod" must be one of client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt, tls_client_auth/,
+    ],
     ['private_key_jwt without a key', PK, /"private_key_jwt" needs "clientPrivateKey"/],
-    ['a symmetric JWK', { ...PK, clientPrivateKey: { kty: 'oct', k: 'c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0' } }, /symmetric JWK/],
-    ['a symmetric KeyObject', { ...PK, clientPrivateKey: createSecretKey(Buffer.alloc(32, 1)) }, /symmetric \(secret\) key/],
+    [
+      'a symmetric JWK',
+      { ...PK, clientPrivateKey: { kty: 'oct', k: 'c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0' } },
+      /symmetric JWK/,
+    ],
+    [
+      'a symmetric KeyObject',
+      { ...PK, clientPrivateKey: createSecretKey(Buffer.alloc(32, 1)) },
+      /symmetric \(secret\) key/,
+    ],
     ['a public JWK', { ...PK, clientPrivateKey: publicJwk(rsa.privateKey) }, /public JWK \(no "d"\)/],
-    ['a public PEM', { ...PK, clientPrivateKey: rsa.publicKey.export({ format: 'pem', type: 'spki' }) }, /is a public key or a certificate/],
+    [
+      'a public PEM',
+      { ...PK, clientPrivateKey: rsa.publicKey.export({ format: 'pem', type: 'spki' }) },
+      /is a public key or a certificate/,
+    ],
     ['a public KeyObject', { ...PK, clientPrivateKey: rsa.publicKey }, /is a public key/],
-    ['a damaged PEM', { ...PK, clientPrivateKey: rsaPem.slice(0, 200) + rsaPem.slice(260) }, /could not be read as a PEM private key/],
-    ['an encrypted PEM', { ...PK, clientPrivateKey: rsa.privateKey.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: 'pw' }) }, /encrypted PEM/],
+    [
+      'a damaged PEM',
+      { ...PK, clientPrivateKey: rsaPem.slice(0, 200) + rsaPem.slice(260) },
+      /could not be read as a PEM private key/,
+    ],
+    [
+      'an encrypted PEM',
+      {
+        ...PK,
+        clientPrivateKey: rsa.privateKey.export({
+          format: 'pem',
+          type: 'pkcs8',
+          cipher: 'aes-256-cbc',
+          passphrase: 'pw',
+        }),
+      },
+      /encrypted PEM/,
+    ],
     ['a number', { ...PK, clientPrivateKey: 42 }, /must be a PEM private key string, a private JWK/],
-    ['an RSA key for ES256', { ...PK, clientPrivateKey: { key: rsaPem, alg: 'ES256' } }, /an RSA key, which cannot sign ES256: use RS256 or RS384/],
-    ['an EC key for RS256', { ...PK, clientPrivateKey: { key: ec.privateKey, alg: 'RS256' } }, /EC prime256v1 key, which cannot sign RS256: use ES256/],
-    ['HS256 for a key', { ...PK, clientPrivateKey: { key: rsaPem, alg: 'HS256' } }, /"alg" of "clientPrivateKey" must be one of/],
-    ['a 1024-bit RSA key', { ...PK, clientPrivateKey: generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey }, /1024-bit RSA key: RSA keys must be at least 2048 bits/],
-    ['an empty kid', { ...PK, clientPrivateKey: { key: rsaPem, kid: '' } }, /"kid" of "clientPrivateKey" must be a non-empty string/],
-    ['an unknown wrapper member', { ...PK, clientPrivateKey: { key: rsaPem, use: 'sig' } }, /unknown member "clientPrivateKey.use"/],
-    ['a key with client_secret_basic', { ...BASE, clientSecret: 's', clientPrivateKey: rsaPem }, /"clientPrivateKey" is used by clientAuthMethod "private_key_jwt" only/],
-    ['client_secret_jwt without a secret', { ...BASE, clientAuthMethod: 'client_secret_jwt' }, /"clientSecret" is required/],
-    ['routes.jwks without private_key_jwt', { ...BASE, clientSecret: 's', routes: { jwks: '/jwks.json' } }, /"routes.jwks" serves the public key of "clientPrivateKey"/],
-    ['routes.jwks on the login path', { ...PK, clientPrivateKey: rsaPem, routes: { jwks: '/login' } }, /must all differ/],
-    ['tls_client_auth without a certificate', { ...BASE, clientAuthMethod: 'tls_client_auth' }, /"tls_client_auth" needs "clientCertificate/],
-    ['a certificate with private_key_jwt', { ...PK, clientPrivateKey: rsaPem, clientCertificate: { cert: MTLS.clientCert, key: MTLS.clientKey } }, /"clientCertificate" is used by clientAuthMethod "tls_client_auth" only/],
-    ['a certificate with another key', { ...BASE, clientAuthMethod: 'tls_client_auth', clientCertificate: { cert: MTLS.clientCert, key: MTLS.otherKey } }, /"clientCertificate.key" is not the private key of "clientCertificate.cert"/],
-    ['a certificate that is not one', { ...BASE, clientAuthMethod: 'tls_client_auth', clientCertificate: { cert: MTLS.clientKey, key: MTLS.clientKey } }, /"clientCertificate.cert" could not be read/],
-    ['pushedAuthorizationRequests not a boolean', { ...BASE, clientSecret: 's', pushedAuthorizationRequests: 'yes' }, /"pushedAuthorizationRequests" must be a boolean/],
+    [
+      'an RSA key for ES256',
+      { ...PK, clientPrivateKey: { key: rsaPem, alg: 'ES256' } },
+      /an RSA key, which cannot sign ES256: use RS256 or RS384/,
+    ],
+    [
+      'an EC key for RS256',
+      { ...PK, clientPrivateKey: { key: ec.privateKey, alg: 'RS256' } },
+      /EC prime256v1 key, which cannot sign RS256: use ES256/,
+    ],
+    [
+      'HS256 for a key',
+      { ...PK, clientPrivateKey: { key: rsaPem, alg: 'HS256' } },
+      /"alg" of "clientPrivateKey" must be one of/,
+    ],
+    [
+      'a 1024-bit RSA key',
+      { ...PK, clientPrivateKey: generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey },
+      /1024-bit RSA key: RSA keys must be at least 2048 bits/,
+    ],
+    [
+      'an empty kid',
+      { ...PK, clientPrivateKey: { key: rsaPem, kid: '' } },
+      /"kid" of "clientPrivateKey" must be a non-empty string/,
+    ],
+    [
+      'an unknown wrapper member',
+      { ...PK, clientPrivateKey: { key: rsaPem, use: 'sig' } },
+      /unknown member "clientPrivateKey.use"/,
+    ],
+    [
+      'a key with client_secret_basic',
+      { ...BASE, clientSecret: 's', clientPrivateKey: rsaPem },
+      /"clientPrivateKey" is used by clientAuthMethod "private_key_jwt" only/,
+    ],
+    [
+      'client_secret_jwt without a secret',
+      { ...BASE, clientAuthMethod: 'client_secret_jwt' },
+      /"clientSecret" is required/,
+    ],
+    [
+      'routes.jwks without private_key_jwt',
+      { ...BASE, clientSecret: 's', routes: { jwks: '/jwks.json' } },
+      /"routes.jwks" serves the public key of "clientPrivateKey"/,
+    ],
+    [
+      'routes.jwks on the login path',
+      { ...PK, clientPrivateKey: rsaPem, routes: { jwks: '/login' } },
+      /must all differ/,
+    ],
+    [
+      'tls_client_auth without a certificate',
+      { ...BASE, clientAuthMethod: 'tls_client_auth' },
+      /"tls_client_auth" needs "clientCertificate/,
+    ],
+    [
+      'a certificate with private_key_jwt',
+      { ...PK, clientPrivateKey: rsaPem, clientCertificate: { cert: MTLS.clientCert, key: MTLS.clientKey } },
+      /"clientCertificate" is used by clientAuthMethod "tls_client_auth" only/,
+    ],
+    [
+      'a certificate with another key',
+      {
+        ...BASE,
+        clientAuthMethod: 'tls_client_auth',
+        clientCertificate: { cert: MTLS.clientCert, key: MTLS.otherKey },
+      },
+      /"clientCertificate.key" is not the private key of "clientCertificate.cert"/,
+    ],
+    [
+      'a certificate that is not one',
+      {
+        ...BASE,
+        clientAuthMethod: 'tls_client_auth',
+        clientCertificate: { cert: MTLS.clientKey, key: MTLS.clientKey },
+      },
+      /"clientCertificate.cert" could not be read/,
+    ],
+    [
+      'pushedAuthorizationRequests not a boolean',
+      { ...BASE, clientSecret: 's', pushedAuthorizationRequests: 'yes' },
+      /"pushedAuthorizationRequests" must be a boolean/,
+    ],
   ])('refuses %s', (_name, options, message) => {
     const thrown = expectConfigError(options, message);
     expect(thrown.cause).toBeUndefined();
@@ -520,9 +772,14 @@ describe('start-up validation', () => {
   it('refuses a key or a certificate next to a ready-made configuration', async () => {
     const { Configuration } = await import('openid-client');
     const configuration = new Configuration({ issuer: 'https://idp.example.com' }, 'app');
-    expect(() => oidcLogin({ configuration, baseUrl: BASE.baseUrl, clientAuthMethod: 'private_key_jwt', clientPrivateKey: rsaPem })).toThrow(
-      /with "configuration", client authentication is the Configuration's own/,
-    );
+    expect(() =>
+      oidcLogin({
+        configuration,
+        baseUrl: BASE.baseUrl,
+        clientAuthMethod: 'private_key_jwt',
+        clientPrivateKey: rsaPem,
+      }),
+    ).toThrow(/with "configuration", client authentication is the Configuration's own/);
   });
 
   it('needs no clientSecret with private_key_jwt or tls_client_auth; defaults kid and alg from the key', () => {
@@ -530,11 +787,24 @@ describe('start-up validation', () => {
     expect(rs.clientSecret).toBeUndefined();
     expect(rs.clientKey).toMatchObject({ alg: 'RS256', kid: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
     expect(rs.jwksPath).toBe('/jwks.json');
-    expect(resolveConfig({ ...PK, clientPrivateKey: privateJwk(ec.privateKey, { kid: 'from-jwk' }) }).clientKey).toMatchObject({ alg: 'ES256', kid: 'from-jwk' });
-    expect(resolveConfig({ ...PK, clientPrivateKey: privateJwk(rsa.privateKey, { alg: 'PS256' }) }).clientKey!.alg).toBe('PS256');
-    expect(resolveConfig({ ...PK, clientPrivateKey: { key: ed.privateKey, kid: 'k' } }).clientKey).toMatchObject({ alg: 'EdDSA', kid: 'k' });
-    expect(resolveConfig({ ...PK, clientPrivateKey: JSON.stringify(privateJwk(ec384.privateKey)) }).clientKey!.alg).toBe('ES384');
-    const tls = resolveConfig({ ...BASE, clientAuthMethod: 'tls_client_auth', clientCertificate: { cert: MTLS.clientCert, key: MTLS.clientKey } });
+    expect(
+      resolveConfig({ ...PK, clientPrivateKey: privateJwk(ec.privateKey, { kid: 'from-jwk' }) }).clientKey,
+    ).toMatchObject({ alg: 'ES256', kid: 'from-jwk' });
+    expect(
+      resolveConfig({ ...PK, clientPrivateKey: privateJwk(rsa.privateKey, { alg: 'PS256' }) }).clientKey!.alg,
+    ).toBe('PS256');
+    expect(resolveConfig({ ...PK, clientPrivateKey: { key: ed.privateKey, kid: 'k' } }).clientKey).toMatchObject({
+      alg: 'EdDSA',
+      kid: 'k',
+    });
+    expect(
+      resolveConfig({ ...PK, clientPrivateKey: JSON.stringify(privateJwk(ec384.privateKey)) }).clientKey!.alg,
+    ).toBe('ES384');
+    const tls = resolveConfig({
+      ...BASE,
+      clientAuthMethod: 'tls_client_auth',
+      clientCertificate: { cert: MTLS.clientCert, key: MTLS.clientKey },
+    });
     expect(tls.clientCertificate?.subject).toBe('CN=test-app-mtls');
     expect(tls.jwksPath).toBe(false);
     expect(inspect(tls) + JSON.stringify(tls)).not.toContain(MTLS.clientKey.split('\n')[1]);
@@ -559,22 +829,59 @@ describe('the start-up check of client authentication', () => {
     const config = resolveConfig({ ...BASE, clientAuthMethod: 'private_key_jwt', clientPrivateKey: rsa.privateKey });
     expect(checkProviderMetadata(config, METADATA, 'private_key_jwt')).toEqual([]);
     const es = resolveConfig({ ...BASE, clientAuthMethod: 'private_key_jwt', clientPrivateKey: ec.privateKey });
-    expect(checkProviderMetadata(es, { ...METADATA, token_endpoint_auth_signing_alg_values_supported: undefined }, 'private_key_jwt')).toEqual([]);
+    expect(
+      checkProviderMetadata(
+        es,
+        { ...METADATA, token_endpoint_auth_signing_alg_values_supported: undefined },
+        'private_key_jwt',
+      ),
+    ).toEqual([]);
   });
 
   it.each([
-    ['private_key_jwt ES256 not listed', { clientAuthMethod: 'private_key_jwt', clientPrivateKey: ec.privateKey }, {}, 'client-auth-alg-unsupported', /does not accept ES256 client assertions/],
-    ['client_secret_jwt without HS256', { clientAuthMethod: 'client_secret_jwt', clientSecret: 's' }, { token_endpoint_auth_signing_alg_values_supported: ['RS256'] }, 'client-auth-alg-unsupported', /HS256/],
-    ['an unsupported method', { clientAuthMethod: 'tls_client_auth', clientCertificate: { cert: MTLS.clientCert, key: MTLS.clientKey } }, {}, 'client-auth-unsupported', /"tls_client_auth".*registered with the same token_endpoint_auth_method/],
+    [
+      'private_key_jwt ES256 not listed',
+      { clientAuthMethod: 'private_key_jwt', clientPrivateKey: ec.privateKey },
+      {},
+      'client-auth-alg-unsupported',
+      /does not accept ES256 client assertions/,
+    ],
+    [
+      'client_secret_jwt without HS256',
+      { clientAuthMethod: 'client_secret_jwt', clientSecret: 's' },
+      { token_endpoint_auth_signing_alg_values_supported: ['RS256'] },
+      'client-auth-alg-unsupported',
+      /HS256/,
+    ],
+    [
+      'an unsupported method',
+      { clientAuthMethod: 'tls_client_auth', clientCertificate: { cert: MTLS.clientCert, key: MTLS.clientKey } },
+      {},
+      'client-auth-unsupported',
+      /"tls_client_auth".*registered with the same token_endpoint_auth_method/,
+    ],
   ] as const)('says %s', (_name, options, patch, id, message) => {
     const config = resolveConfig({ ...BASE, ...options });
-    const findings = checkProviderMetadata(config, { ...METADATA, ...patch } as ServerMetadata, config.clientAuthMethod);
-    expect(findings).toEqual([expect.objectContaining({ id, level: 'error', message: expect.stringMatching(message) })]);
+    const findings = checkProviderMetadata(
+      config,
+      { ...METADATA, ...patch } as ServerMetadata,
+      config.clientAuthMethod,
+    );
+    expect(findings).toEqual([
+      expect.objectContaining({ id, level: 'error', message: expect.stringMatching(message) }),
+    ]);
   });
 
   it('warns that a clientSecret is unused with private_key_jwt', () => {
-    const config = resolveConfig({ ...BASE, clientSecret: 's', clientAuthMethod: 'private_key_jwt', clientPrivateKey: rsa.privateKey });
-    expect(checkProviderMetadata(config, METADATA, 'private_key_jwt')).toEqual([expect.objectContaining({ id: 'client-secret-unused', level: 'warning' })]);
+    const config = resolveConfig({
+      ...BASE,
+      clientSecret: 's',
+      clientAuthMethod: 'private_key_jwt',
+      clientPrivateKey: rsa.privateKey,
+    });
+    expect(checkProviderMetadata(config, METADATA, 'private_key_jwt')).toEqual([
+      expect.objectContaining({ id: 'client-secret-unused', level: 'warning' }),
+    ]);
   });
 });
 
@@ -595,7 +902,12 @@ describe('tls_client_auth (RFC 8705) against a real provider', () => {
     const peer = (ctx: { req: { socket: TLSSocket } }): X509Certificate | undefined =>
       typeof ctx.req.socket.getPeerX509Certificate === 'function' ? ctx.req.socket.getPeerX509Certificate() : undefined;
     mtlsOp = await startProvider({
-      clients: [client('mtls-app', { token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_subject_dn: 'CN=test-app-mtls' })],
+      clients: [
+        client('mtls-app', {
+          token_endpoint_auth_method: 'tls_client_auth',
+          tls_client_auth_subject_dn: 'CN=test-app-mtls',
+        }),
+      ],
       configuration: {
         clientAuthMethods: ['client_secret_basic', 'tls_client_auth'],
         features: {
@@ -604,7 +916,8 @@ describe('tls_client_auth (RFC 8705) against a real provider', () => {
             enabled: true,
             tlsClientAuth: true,
             getCertificate: peer as never,
-            certificateAuthorized: ((ctx: { req: { socket: TLSSocket } }) => ctx.req.socket.authorized === true) as never,
+            certificateAuthorized: ((ctx: { req: { socket: TLSSocket } }) =>
+              ctx.req.socket.authorized === true) as never,
             certificateSubjectMatches: ((ctx: { req: { socket: TLSSocket } }, property: string, expected: string) =>
               property === 'tls_client_auth_subject_dn' && peer(ctx)?.subject === expected) as never,
           },
@@ -621,7 +934,12 @@ describe('tls_client_auth (RFC 8705) against a real provider', () => {
   });
 
   const options = (cert: string, key: string) =>
-    testOptions(mtlsOp, { clientId: 'mtls-app', clientSecret: undefined, clientAuthMethod: 'tls_client_auth', clientCertificate: { cert, key, ca: MTLS.caCert } });
+    testOptions(mtlsOp, {
+      clientId: 'mtls-app',
+      clientSecret: undefined,
+      clientAuthMethod: 'tls_client_auth',
+      clientCertificate: { cert, key, ca: MTLS.caCert },
+    });
 
   it('logs in presenting the client certificate at the mTLS token endpoint alias', async () => {
     const browser = newBrowser(createApp(options(MTLS.clientCert, MTLS.clientKey)).app, mtlsOp.issuer);

@@ -10,7 +10,12 @@ import { jsonErrors, testOptions } from './support/app.js';
 import { startHostileProvider } from './support/hostile-provider.js';
 import { startProvider, type TestProvider } from './support/provider.js';
 
-const config = resolveConfig({ issuer: 'https://idp.example', clientId: 'c', clientSecret: 's', baseUrl: 'https://app.example' });
+const config = resolveConfig({
+  issuer: 'https://idp.example',
+  clientId: 'c',
+  clientSecret: 's',
+  baseUrl: 'https://app.example',
+});
 const GOOD: ServerMetadata = {
   issuer: 'https://idp.example',
   authorization_endpoint: 'https://idp.example/auth',
@@ -36,7 +41,9 @@ describe('the provider metadata check', () => {
     ['jwks-missing', 'error', { jwks_uri: undefined }],
   ] as const)('says %s (%s)', (id, level, patch) => {
     const findings = checkProviderMetadata(config, { ...GOOD, ...patch } as ServerMetadata, 'client_secret_basic');
-    expect(findings).toEqual([expect.objectContaining({ id, level, message: expect.stringMatching(/^express-oidc-login: /) })]);
+    expect(findings).toEqual([
+      expect.objectContaining({ id, level, message: expect.stringMatching(/^express-oidc-login: /) }),
+    ]);
   });
 });
 
@@ -67,11 +74,16 @@ describe('the first-request check', () => {
   it('says a Secure cookie cannot work on an http baseUrl, and SameSite=Strict breaks the callback', async () => {
     const { logger, lines } = logged();
     const app = express();
-    app.use(session({ secret: 's', resave: false, saveUninitialized: false, cookie: { secure: true, sameSite: 'strict' } }));
+    app.use(
+      session({ secret: 's', resave: false, saveUninitialized: false, cookie: { secure: true, sameSite: 'strict' } }),
+    );
     app.use(oidcLogin(testOptions(op, { logger })));
     await request(app).get('/');
     await request(app).get('/'); // reported once, not per request
-    expect(lines).toEqual([expect.stringMatching(/^error .*Secure but "baseUrl" is http/), expect.stringMatching(/^error .*SameSite=Strict/)]);
+    expect(lines).toEqual([
+      expect.stringMatching(/^error .*Secure but "baseUrl" is http/),
+      expect.stringMatching(/^error .*SameSite=Strict/),
+    ]);
   });
 
   it('says trust proxy is not set when requests come through a proxy', async () => {
@@ -106,7 +118,9 @@ describe('the first-request check', () => {
   });
 
   it('fails discovery with the reason when the provider cannot take this client authentication', async () => {
-    const picky = await startHostileProvider({ metadata: { token_endpoint_auth_methods_supported: ['private_key_jwt'] } });
+    const picky = await startHostileProvider({
+      metadata: { token_endpoint_auth_methods_supported: ['private_key_jwt'] },
+    });
     try {
       const { logger, lines } = logged();
       const app = express();

@@ -14,13 +14,25 @@ const GOOD = {
 const INVALID: [string, unknown, RegExp][] = [
   ['no options', undefined, /needs an options object/],
   ['a string', 'https://idp.example.com', /needs an options object/],
-  ['clientID (typo)', { ...GOOD, clientId: undefined, clientID: 'app' }, /unknown option "clientID"\. Did you mean "clientId"\?/],
-  ['issuerBaseURL (express-openid-connect name)', { ...GOOD, issuer: undefined, issuerBaseURL: 'https://x' }, /Did you mean "issuer"\?/],
+  [
+    'clientID (typo)',
+    { ...GOOD, clientId: undefined, clientID: 'app' },
+    /unknown option "clientID"\. Did you mean "clientId"\?/,
+  ],
+  [
+    'issuerBaseURL (express-openid-connect name)',
+    { ...GOOD, issuer: undefined, issuerBaseURL: 'https://x' },
+    /Did you mean "issuer"\?/,
+  ],
   ['secret (close to nothing)', { ...GOOD, secert: 'x' }, /unknown option "secert"/],
   ['baseURL', { ...GOOD, baseUrl: undefined, baseURL: 'https://a' }, /Did you mean "baseUrl"\?/],
   ['missing issuer', { ...GOOD, issuer: undefined }, /"issuer" is required/],
   ['relative issuer', { ...GOOD, issuer: 'idp.example.com' }, /"issuer" must be an absolute URL/],
-  ['http issuer', { ...GOOD, issuer: 'http://idp.example.com' }, /"issuer" must use https.*dangerouslyAllowInsecureHttp/],
+  [
+    'http issuer',
+    { ...GOOD, issuer: 'http://idp.example.com' },
+    /"issuer" must use https.*dangerouslyAllowInsecureHttp/,
+  ],
   ['ftp issuer', { ...GOOD, issuer: 'ftp://idp.example.com' }, /"issuer" must be an http\(s\) URL/],
   ['issuer with query', { ...GOOD, issuer: 'https://idp.example.com/?a=1' }, /"issuer" must not have a query/],
   ['missing clientId', { ...GOOD, clientId: undefined }, /"clientId" is required/],
@@ -35,10 +47,22 @@ const INVALID: [string, unknown, RegExp][] = [
   ['route without slash', { ...GOOD, routes: { login: 'login' } }, /"routes.login" must be a path/],
   ['protocol-relative route', { ...GOOD, routes: { callback: '//cb' } }, /"routes.callback" must be a path/],
   ['same login and callback', { ...GOOD, routes: { login: '/auth', callback: '/auth' } }, /must all differ/],
-  ['authorizationParams.state', { ...GOOD, authorizationParams: { state: 'x' } }, /"authorizationParams.state" is set by the middleware/],
-  ['authorizationParams.redirect_uri', { ...GOOD, authorizationParams: { redirect_uri: 'https://evil' } }, /cannot be overridden/],
+  [
+    'authorizationParams.state',
+    { ...GOOD, authorizationParams: { state: 'x' } },
+    /"authorizationParams.state" is set by the middleware/,
+  ],
+  [
+    'authorizationParams.redirect_uri',
+    { ...GOOD, authorizationParams: { redirect_uri: 'https://evil' } },
+    /cannot be overridden/,
+  ],
   ['authorizationParams.scope', { ...GOOD, authorizationParams: { scope: 'openid' } }, /with the "scope" option/],
-  ['authorizationParams value an object', { ...GOOD, authorizationParams: { prompt: {} } }, /must be a string or a number/],
+  [
+    'authorizationParams value an object',
+    { ...GOOD, authorizationParams: { prompt: {} } },
+    /must be a string or a number/,
+  ],
   ['bad max_age', { ...GOOD, authorizationParams: { max_age: 'soon' } }, /max_age/],
   ['clientAuthMethod unknown', { ...GOOD, clientAuthMethod: 'client_secret_magic' }, /"clientAuthMethod" must be/],
   ['HS256 ID tokens', { ...GOOD, idTokenSigningAlg: 'HS256' }, /Symmetric \(HS\*\) and unsigned/],
@@ -51,7 +75,11 @@ const INVALID: [string, unknown, RegExp][] = [
   ['maxPendingLogins fractional', { ...GOOD, maxPendingLogins: 2.5 }, /whole number/],
   ['additionalAudiences not an array', { ...GOOD, additionalAudiences: 'api' }, /"additionalAudiences"/],
   ['dangerouslyAllowInsecureHttp as string', { ...GOOD, dangerouslyAllowInsecureHttp: 'yes' }, /must be a boolean/],
-  ['configuration not a Configuration', { baseUrl: GOOD.baseUrl, configuration: {} }, /"configuration" must be an openid-client Configuration/],
+  [
+    'configuration not a Configuration',
+    { baseUrl: GOOD.baseUrl, configuration: {} },
+    /"configuration" must be an openid-client Configuration/,
+  ],
 ];
 
 describe('invalid options throw at start-up, naming the option and the fix', () => {

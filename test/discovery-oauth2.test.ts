@@ -139,10 +139,20 @@ describe('a plain OAuth 2.0 provider found by RFC 8414 metadata', () => {
     const start = await agent.get('/login').expect(302);
     const authorize = new URL(start.headers.location!);
     expect(authorize.searchParams.has('nonce')).toBe(false);
-    const back = new URL((await request(gh.url).get(authorize.pathname + authorize.search).expect(302)).headers.location!);
+    const back = new URL(
+      (
+        await request(gh.url)
+          .get(authorize.pathname + authorize.search)
+          .expect(302)
+      ).headers.location!,
+    );
     await agent.get(back.pathname + back.search).expect(302);
     const probe = (await agent.get('/probe/oidc').expect(200)).body;
-    expect(probe).toMatchObject({ isAuthenticated: true, idToken: null, claims: { sub: '583231', preferred_username: 'octocat' } });
+    expect(probe).toMatchObject({
+      isAuthenticated: true,
+      idToken: null,
+      claims: { sub: '583231', preferred_username: 'octocat' },
+    });
     expect(gh.counts.metadata).toBe(1);
   });
 

@@ -10,8 +10,23 @@ import type { ClientMetadata } from 'oidc-provider';
 import { oidcLogin, requireAuth, type OidcLoginOptions, type StoredLogin } from '../lib/index.js';
 import { jsonErrors, testOptions } from './support/app.js';
 import { login, newBrowser, type Browser } from './support/flow.js';
-import { ACCOUNTS, APP_BASE_URL, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, startProvider, type TestProvider } from './support/provider.js';
-import { closedPort, expireAccessToken, hostileAttempt, serve, storedLogin, type Served } from './support/refresh-kit.js';
+import {
+  ACCOUNTS,
+  APP_BASE_URL,
+  CLIENT_ID,
+  CLIENT_SECRET,
+  REDIRECT_URI,
+  startProvider,
+  type TestProvider,
+} from './support/provider.js';
+import {
+  closedPort,
+  expireAccessToken,
+  hostileAttempt,
+  serve,
+  storedLogin,
+  type Served,
+} from './support/refresh-kit.js';
 import { startResourceServer, type ResourceServer } from './support/resource-server.js';
 import { useHostileProvider } from './support/use-hostile-provider.js';
 
@@ -84,8 +99,12 @@ async function dpopProvider(dPoP: Record<string, unknown> = {}): Promise<DPoPPro
   });
   type Failure = { error?: string; statusCode?: number };
   op.provider.on('grant.success', () => seen.push({ path: '/token', status: 200 }));
-  op.provider.on('grant.error', (_ctx: unknown, err: Failure) => seen.push({ path: '/token', status: err.statusCode ?? 0, error: err.error ?? '' }));
-  op.provider.on('userinfo.error', (_ctx: unknown, err: Failure) => seen.push({ path: '/me', status: err.statusCode ?? 0, error: err.error ?? '' }));
+  op.provider.on('grant.error', (_ctx: unknown, err: Failure) =>
+    seen.push({ path: '/token', status: err.statusCode ?? 0, error: err.error ?? '' }),
+  );
+  op.provider.on('userinfo.error', (_ctx: unknown, err: Failure) =>
+    seen.push({ path: '/me', status: err.statusCode ?? 0, error: err.error ?? '' }),
+  );
   return { op, seen };
 }
 
@@ -159,21 +178,33 @@ async function dpopApp(options: OidcLoginOptions, store: Store = new MemoryStore
   return { url: s.url, store };
 }
 
-async function loggedIn(target: DPoPApp, op: TestProvider): Promise<{ browser: Browser; sid: string; stored: StoredLogin; cookie: string }> {
+async function loggedIn(
+  target: DPoPApp,
+  op: TestProvider,
+): Promise<{ browser: Browser; sid: string; stored: StoredLogin; cookie: string }> {
   const browser = newBrowser(target.url, op.issuer);
   const res = await login(browser);
   expect(res.status).toBe(302);
   // The session cookie (the callback also clears the pending login's oidc.tx.* cookie).
-  const cookie = ([] as string[]).concat(res.headers['set-cookie'] ?? []).find((c) => !c.startsWith('oidc.'))!.split(';')[0]!;
+  const cookie = ([] as string[])
+    .concat(res.headers['set-cookie'] ?? [])
+    .find((c) => !c.startsWith('oidc.'))!
+    .split(';')[0]!;
   const probe = (await browser.app.get('/probe/oidc').expect(200)).body;
   expect(probe.isAuthenticated).toBe(true);
   return { browser, sid: probe.sessionId, stored: (await storedLogin(target.store, probe.sessionId))!, cookie };
 }
 
-async function introspect(op: TestProvider, token: string): Promise<{ active: boolean; cnf?: { jkt?: string }; token_type?: string }> {
+async function introspect(
+  op: TestProvider,
+  token: string,
+): Promise<{ active: boolean; cnf?: { jkt?: string }; token_type?: string }> {
   const res = await fetch(`${op.issuer}/token/introspection`, {
     method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from(`${RS_CLIENT_ID}:${RS_SECRET}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    headers: {
+      authorization: `Basic ${Buffer.from(`${RS_CLIENT_ID}:${RS_SECRET}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
     body: new URLSearchParams({ token }).toString(),
   });
   return (await res.json()) as { active: boolean; cnf?: { jkt?: string }; token_type?: string };
@@ -218,9 +249,10 @@ describe('a provider whose client requires DPoP-bound tokens', () => {
     seen.length = 0;
   });
 
-  const options = (overrides: Partial<OidcLoginOptions> = {}) => testOptions(op, { scope: SCOPE, dpop: true, logger: false, ...overrides });
+  const options = (overrides: Partial<OidcLoginOptions> = {}) =>
+    testOptions(op, { scope: SCOPE, dpop: true, logger: false, ...overrides });
 
-  it('logs in with a DPoP-bound access token, the login\'s key kept in the session store as a JWK', async () => {
+  it("logs in with a DPoP-bound access token, the login's key kept in the session store as a JWK", async () => {
     const target = await dpopApp(options());
     const browser = newBrowser(target.url, op.issuer);
     const callback = await login(browser);
@@ -230,7 +262,11 @@ describe('a provider whose client requires DPoP-bound tokens', () => {
 
     // MemoryStore keeps sessions as JSON strings: this is the login after a JSON round-trip.
     const stored = (await storedLogin(target.store, probe.sessionId))!;
-    expect(stored.dpop).toEqual({ alg: 'ES256', jkt: expect.any(String), jwk: { kty: 'EC', crv: 'P-256', x: expect.any(String), y: expect.any(String), d: expect.any(String) } });
+    expect(stored.dpop).toEqual({
+      alg: 'ES256',
+      jkt: expect.any(String),
+      jwk: { kty: 'EC', crv: 'P-256', x: expect.any(String), y: expect.any(String), d: expect.any(String) },
+    });
     const { d: _d, ...publicJwk } = stored.dpop!.jwk;
     expect(await calculateJwkThumbprint(publicJwk as JWK)).toBe(stored.dpop!.jkt);
     // The provider bound the access token to exactly that key.
@@ -249,7 +285,7 @@ describe('a provider whose client requires DPoP-bound tokens', () => {
     expect(a.stored.dpop!.jwk.d).not.toBe(b.stored.dpop!.jwk.d);
   });
 
-  it('req.oidc.fetch() calls the provider\'s userinfo endpoint with a proof, and the token is useless without one', async () => {
+  it("req.oidc.fetch() calls the provider's userinfo endpoint with a proof, and the token is useless without one", async () => {
     const target = await dpopApp(options());
     const { browser, stored } = await loggedIn(target, op);
     const res = await call(browser, `${op.issuer}/me`).expect(200);
@@ -259,7 +295,11 @@ describe('a provider whose client requires DPoP-bound tokens', () => {
     // The binding: the same token as a Bearer token, as DPoP without a proof, or with another key's proof.
     expect((await userinfoBy(op, `Bearer ${stored.accessToken}`)).status).toBe(401);
     expect((await userinfoBy(op, `DPoP ${stored.accessToken}`)).status).toBe(400);
-    const foreign = await userinfoBy(op, `DPoP ${stored.accessToken}`, foreignProof(`${op.issuer}/me`, stored.accessToken));
+    const foreign = await userinfoBy(
+      op,
+      `DPoP ${stored.accessToken}`,
+      foreignProof(`${op.issuer}/me`, stored.accessToken),
+    );
     expect(foreign.status).toBe(401);
     expect(foreign.headers.get('www-authenticate')).toMatch(/invalid_token/);
   });
@@ -267,15 +307,27 @@ describe('a provider whose client requires DPoP-bound tokens', () => {
   it('req.oidc.fetch() sends a proof the resource server verifies: htm, htu without the query, ath, iat, jti, jkt = cnf.jkt', async () => {
     const target = await dpopApp(options());
     const { browser, stored } = await loggedIn(target, op);
-    const res = await call(browser, `${rs.url}/orders/42?expand=lines#top`, { method: 'post', body: '{"qty":2}' }).expect(200);
+    const res = await call(browser, `${rs.url}/orders/42?expand=lines#top`, {
+      method: 'post',
+      body: '{"qty":2}',
+    }).expect(200);
     expect(res.body.status).toBe(200);
-    expect(JSON.parse(res.body.body)).toEqual({ sub: 'alice', scheme: 'DPoP', jkt: stored.dpop!.jkt, body: '{"qty":2}' });
+    expect(JSON.parse(res.body.body)).toEqual({
+      sub: 'alice',
+      scheme: 'DPoP',
+      jkt: stored.dpop!.jkt,
+      body: '{"qty":2}',
+    });
 
     const seen = rs.requests[0]!;
     expect(seen.method).toBe('POST');
     expect(seen.headers.authorization).toBe(`DPoP ${stored.accessToken}`);
     expect(seen.headers['x-request-id']).toBe('r-1');
-    expect(seen.proof!.header).toEqual({ typ: 'dpop+jwt', alg: 'ES256', jwk: { kty: 'EC', crv: 'P-256', x: stored.dpop!.jwk.x, y: stored.dpop!.jwk.y } });
+    expect(seen.proof!.header).toEqual({
+      typ: 'dpop+jwt',
+      alg: 'ES256',
+      jwk: { kty: 'EC', crv: 'P-256', x: stored.dpop!.jwk.x, y: stored.dpop!.jwk.y },
+    });
     expect(seen.proof!.payload).toEqual({
       jti: expect.any(String),
       htm: 'POST',
@@ -307,7 +359,9 @@ describe('a provider whose client requires DPoP-bound tokens', () => {
     const second = await dpopApp(options(), store);
     const other = (path: string) => request(second.url).get(path).set('Cookie', cookie);
     await expireAccessToken(store, sid);
-    const res = await other('/call').query({ url: `${rs.url}/me` }).expect(200);
+    const res = await other('/call')
+      .query({ url: `${rs.url}/me` })
+      .expect(200);
     expect(JSON.parse(res.body.body)).toMatchObject({ scheme: 'DPoP', jkt: stored.dpop!.jkt });
     const third = (await storedLogin(store, sid))!;
     expect(third.accessToken).not.toBe(refreshed);
@@ -326,7 +380,7 @@ describe('a provider whose client requires DPoP-bound tokens', () => {
     ]);
   });
 
-  it('imports a login\'s key once per process, and an authenticated request that makes no DPoP call does no key work', async () => {
+  it("imports a login's key once per process, and an authenticated request that makes no DPoP call does no key work", async () => {
     const store = new MemoryStore();
     const first = await dpopApp(options(), store);
     const { sid, cookie, stored } = await loggedIn(first, op);
@@ -335,7 +389,10 @@ describe('a provider whose client requires DPoP-bound tokens', () => {
     const importKey = jest.spyOn(crypto.subtle, 'importKey');
     // Imports of this login's private key (the in-process provider imports the public one from
     // each proof, and jose the provider's ID token keys).
-    const imports = () => importKey.mock.calls.filter((args) => (args as unknown[])[0] === 'jwk' && (args[1] as JsonWebKey).d === stored.dpop!.jwk.d).length;
+    const imports = () =>
+      importKey.mock.calls.filter(
+        (args) => (args as unknown[])[0] === 'jwk' && (args[1] as JsonWebKey).d === stored.dpop!.jwk.d,
+      ).length;
     try {
       await other('/protected').expect(200);
       await other('/probe/oidc').expect(200);
@@ -345,14 +402,16 @@ describe('a provider whose client requires DPoP-bound tokens', () => {
       await other('/token?force').expect(200);
       await other('/userinfo').expect(200);
       await expireAccessToken(store, sid);
-      await other('/call').query({ url: `${rs.url}/x` }).expect(200);
+      await other('/call')
+        .query({ url: `${rs.url}/x` })
+        .expect(200);
       expect(imports()).toBe(1);
     } finally {
       importKey.mockRestore();
     }
   });
 
-  it('revokes a DPoP login\'s refresh token at logout', async () => {
+  it("revokes a DPoP login's refresh token at logout", async () => {
     const target = await dpopApp(options());
     const { browser, stored } = await loggedIn(target, op);
     expect((await introspect(op, stored.refreshToken!)).active).toBe(true);
@@ -363,7 +422,10 @@ describe('a provider whose client requires DPoP-bound tokens', () => {
 
   it('req.oidc.fetch() rejects with 401 ERR_OIDC_UNAUTHENTICATED when not logged in, sending nothing', async () => {
     const target = await dpopApp(options());
-    const res = await request(target.url).get('/call').query({ url: `${rs.url}/x` }).expect(401);
+    const res = await request(target.url)
+      .get('/call')
+      .query({ url: `${rs.url}/x` })
+      .expect(401);
     expect(res.body.code).toBe('ERR_OIDC_UNAUTHENTICATED');
     expect(rs.requests).toEqual([]);
   });
@@ -397,7 +459,11 @@ describe('a provider whose client requires DPoP-bound tokens', () => {
       ...rest,
       scope: 'profile offline_access',
       // The profile comes from the resource server, which answers { sub, scheme, jkt } after checking the proof.
-      server: { authorizationEndpoint: `${op.issuer}/auth`, tokenEndpoint: `${op.issuer}/token`, userinfoEndpoint: `${rs.url}/profile` },
+      server: {
+        authorizationEndpoint: `${op.issuer}/auth`,
+        tokenEndpoint: `${op.issuer}/token`,
+        userinfoEndpoint: `${rs.url}/profile`,
+      },
     });
     const { browser, stored } = await loggedIn(target, op);
     expect(stored.idToken).toBeUndefined();
@@ -411,7 +477,8 @@ describe('a provider whose client requires DPoP-bound tokens', () => {
   it('does not follow redirects: the token and proof go only to the URL given', async () => {
     const target = await dpopApp(options());
     const { browser } = await loggedIn(target, op);
-    rs.override = (r) => (r.path === '/moved' ? { status: 302, headers: { location: `${rs.url}/elsewhere` } } : undefined);
+    rs.override = (r) =>
+      r.path === '/moved' ? { status: 302, headers: { location: `${rs.url}/elsewhere` } } : undefined;
     const res = await call(browser, `${rs.url}/moved`).expect(200);
     expect(res.body).toMatchObject({ status: 302, location: `${rs.url}/elsewhere` });
     expect(rs.requests.map((r) => r.path)).toEqual(['/moved']);
@@ -432,7 +499,7 @@ describe('a provider whose client requires DPoP-bound tokens', () => {
     expect((await browser.app.get('/probe/oidc').expect(200)).body.isAuthenticated).toBe(true);
   });
 
-  it('httpTimeout bounds the wait for the headers, not the body: a body still streaming is read whole, or cut by the caller\'s signal', async () => {
+  it("httpTimeout bounds the wait for the headers, not the body: a body still streaming is read whole, or cut by the caller's signal", async () => {
     // Headers and a first chunk at once, the rest 1.2 s later: after httpTimeout (800 ms).
     const slow = await serve((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
@@ -489,9 +556,10 @@ describe('a provider that requires DPoP nonces (features.dPoP.nonceSecret, requi
     rs.reset();
     seen.length = 0;
   });
-  const options = (overrides: Partial<OidcLoginOptions> = {}) => testOptions(op, { scope: SCOPE, dpop: true, logger: false, ...overrides });
+  const options = (overrides: Partial<OidcLoginOptions> = {}) =>
+    testOptions(op, { scope: SCOPE, dpop: true, logger: false, ...overrides });
 
-  it('answers the token endpoint\'s use_dpop_nonce once at login, then uses the nonce for the refresh and userinfo', async () => {
+  it("answers the token endpoint's use_dpop_nonce once at login, then uses the nonce for the refresh and userinfo", async () => {
     const target = await dpopApp(options());
     const { browser, stored } = await loggedIn(target, op);
     expect(stored.tokenType).toBe('dpop');
@@ -507,7 +575,7 @@ describe('a provider that requires DPoP nonces (features.dPoP.nonceSecret, requi
     expect(seen.map((s) => s.status)).toEqual([200, 200]);
   });
 
-  it('req.oidc.fetch() retries the provider\'s userinfo once with its nonce', async () => {
+  it("req.oidc.fetch() retries the provider's userinfo once with its nonce", async () => {
     const target = await dpopApp(options());
     const { browser } = await loggedIn(target, op);
     seen.length = 0;
@@ -520,7 +588,7 @@ describe('a provider that requires DPoP nonces (features.dPoP.nonceSecret, requi
     ]);
   });
 
-  it('req.oidc.fetch() retries a resource server\'s use_dpop_nonce once, then sends its nonce first time', async () => {
+  it("req.oidc.fetch() retries a resource server's use_dpop_nonce once, then sends its nonce first time", async () => {
     const target = await dpopApp(options());
     const { browser } = await loggedIn(target, op);
     rs.requireNonce = true;
@@ -578,7 +646,11 @@ describe.each(ALL_ALGS.filter((a) => a !== 'ES256'))('dpop: { alg: %s }', (alg) 
     expect(JSON.parse(res.body.body)).toMatchObject({ scheme: 'DPoP', jkt: stored.dpop!.jkt });
     expect(rs.requests[0]!.proof!.header.alg).toBe(alg);
     expect(Object.keys(rs.requests[0]!.proof!.header.jwk as object).sort()).toEqual(
-      alg.startsWith('E') && alg !== 'EdDSA' && alg !== 'Ed25519' ? ['crv', 'kty', 'x', 'y'] : alg.startsWith('Ed') ? ['crv', 'kty', 'x'] : ['e', 'kty', 'n'],
+      alg.startsWith('E') && alg !== 'EdDSA' && alg !== 'Ed25519'
+        ? ['crv', 'kty', 'x', 'y']
+        : alg.startsWith('Ed')
+          ? ['crv', 'kty', 'x']
+          : ['e', 'kty', 'n'],
     );
   });
 });
@@ -586,13 +658,21 @@ describe.each(ALL_ALGS.filter((a) => a !== 'ES256'))('dpop: { alg: %s }', (alg) 
 describe('a provider with DPoP switched off (it ignores the proof and issues Bearer tokens)', () => {
   let op: TestProvider;
   beforeAll(async () => {
-    op = await startProvider({ configuration: { features: { devInteractions: { enabled: true }, dPoP: { enabled: false } } } });
+    op = await startProvider({
+      configuration: { features: { devInteractions: { enabled: true }, dPoP: { enabled: false } } },
+    });
   });
   afterAll(() => op.close());
 
   it('refuses the login with 502 ERR_OIDC_DPOP_NOT_BOUND, stores nothing, and the start-up check says why', async () => {
     const lines: string[] = [];
-    const target = await dpopApp(testOptions(op, { scope: SCOPE, dpop: true, logger: { warn: (m) => lines.push(`warn ${m}`), error: (m) => lines.push(`error ${m}`) } }));
+    const target = await dpopApp(
+      testOptions(op, {
+        scope: SCOPE,
+        dpop: true,
+        logger: { warn: (m) => lines.push(`warn ${m}`), error: (m) => lines.push(`error ${m}`) },
+      }),
+    );
     const browser = newBrowser(target.url, op.issuer);
     const res = await login(browser);
     expect(res.status).toBe(502);
@@ -619,10 +699,14 @@ describe('the start-up check', () => {
 
   it('refuses a dpop.alg the provider does not list (502 ERR_OIDC_PROVIDER_MISMATCH, naming the option)', async () => {
     const lines: string[] = [];
-    const target = await dpopApp(testOptions(op, { dpop: { alg: 'ES384' }, logger: { warn: (m) => lines.push(m), error: (m) => lines.push(m) } }));
+    const target = await dpopApp(
+      testOptions(op, { dpop: { alg: 'ES384' }, logger: { warn: (m) => lines.push(m), error: (m) => lines.push(m) } }),
+    );
     const res = await request(target.url).get('/login').expect(502);
     expect(res.body.code).toBe('ERR_OIDC_PROVIDER_MISMATCH');
-    expect(res.body.message).toContain('does not accept ES384 DPoP proofs (dpop_signing_alg_values_supported: ES256, Ed25519, EdDSA). Set "dpop: { alg }"');
+    expect(res.body.message).toContain(
+      'does not accept ES384 DPoP proofs (dpop_signing_alg_values_supported: ES256, Ed25519, EdDSA). Set "dpop: { alg }"',
+    );
     expect(lines).toHaveLength(1);
   });
 
@@ -633,7 +717,12 @@ describe('the start-up check', () => {
 });
 
 describe('a provider that answers a DPoP refresh with a Bearer token (hostile)', () => {
-  const op = useHostileProvider({ metadata: { dpop_signing_alg_values_supported: ['ES256'], grant_types_supported: ['authorization_code', 'refresh_token'] } });
+  const op = useHostileProvider({
+    metadata: {
+      dpop_signing_alg_values_supported: ['ES256'],
+      grant_types_supported: ['authorization_code', 'refresh_token'],
+    },
+  });
 
   it('ends the login with 502 ERR_OIDC_DPOP_NOT_BOUND and stores nothing of the Bearer answer', async () => {
     op.onToken = async (ctx) => {
@@ -664,7 +753,9 @@ describe('req.oidc.fetch() arguments', () => {
   it('refuses a relative URL, http to another host (without dangerouslyAllowInsecureHttp, *.localhost included) and redirect: "follow" before anything is sent', async () => {
     const op = await startProvider();
     try {
-      const configuration = await client.discovery(new URL(op.issuer), CLIENT_ID, CLIENT_SECRET, undefined, { execute: [client.allowInsecureRequests] });
+      const configuration = await client.discovery(new URL(op.issuer), CLIENT_ID, CLIENT_SECRET, undefined, {
+        execute: [client.allowInsecureRequests],
+      });
       const app = express();
       app.use(session({ secret: 's', resave: false, saveUninitialized: false }));
       app.use(oidcLogin({ configuration, baseUrl: APP_BASE_URL, logger: false }));
@@ -687,7 +778,11 @@ describe('req.oidc.fetch() arguments', () => {
           }
         }
         // http to this machine is allowed; not logged in, so it stops there.
-        for (const [name, url] of [['loopback', 'http://127.0.0.1:1/x'], ['localhost', 'http://localhost:1/x'], ['ipv6', 'http://[::1]:1/x']]) {
+        for (const [name, url] of [
+          ['loopback', 'http://127.0.0.1:1/x'],
+          ['localhost', 'http://localhost:1/x'],
+          ['ipv6', 'http://[::1]:1/x'],
+        ]) {
           try {
             await req.oidc!.fetch(url!);
           } catch (err) {
@@ -720,7 +815,12 @@ describe('req.oidc.fetch() arguments', () => {
 });
 
 describe('the dpop option', () => {
-  const base = { issuer: 'https://idp.example.com', clientId: 'id', clientSecret: 'secret', baseUrl: 'https://app.example.com' };
+  const base = {
+    issuer: 'https://idp.example.com',
+    clientId: 'id',
+    clientSecret: 'secret',
+    baseUrl: 'https://app.example.com',
+  };
   const bad: Array<[string, unknown, RegExp]> = [
     ['a string', 'ES256', /"dpop" must be true or an object: write dpop: \{ alg: "ES256" \}/],
     ['a number', 1, /"dpop" must be true, false or \{ alg \}/],
@@ -728,7 +828,11 @@ describe('the dpop option', () => {
     ['null', null, /"dpop" must be true, false or \{ alg \}/],
     ['a symmetric alg', { alg: 'HS256' }, /"dpop.alg" must be one of ES256, ES384, EdDSA, Ed25519; got "HS256"/],
     // An RSA key pair per login costs ~170 ms of CPU at every callback that reaches the token request.
-    ['RS256', { alg: 'RS256' }, /"dpop.alg" RS256 is not offered: .*RSA key pair.*Use ES256 \(the default\), ES384, EdDSA or Ed25519/],
+    [
+      'RS256',
+      { alg: 'RS256' },
+      /"dpop.alg" RS256 is not offered: .*RSA key pair.*Use ES256 \(the default\), ES384, EdDSA or Ed25519/,
+    ],
     ['PS256', { alg: 'PS256' }, /"dpop.alg" PS256 is not offered/],
     ['alg none', { alg: 'none' }, /"dpop.alg" must be one of/],
     ['a lowercase alg', { alg: 'es256' }, /"dpop.alg" must be one of/],
@@ -746,10 +850,13 @@ describe('the dpop option', () => {
   });
 
   it('suggests "dpop" for "DPoP"', () => {
-    expect(() => oidcLogin({ ...base, DPoP: true } as unknown as OidcLoginOptions)).toThrow('unknown option "DPoP". Did you mean "dpop"?');
+    expect(() => oidcLogin({ ...base, DPoP: true } as unknown as OidcLoginOptions)).toThrow(
+      'unknown option "DPoP". Did you mean "dpop"?',
+    );
   });
 
   it('accepts true, false, {} and every listed alg', () => {
-    for (const dpop of [true, false, {}, ...ALL_ALGS.map((alg) => ({ alg }))]) expect(() => oidcLogin({ ...base, dpop })).not.toThrow();
+    for (const dpop of [true, false, {}, ...ALL_ALGS.map((alg) => ({ alg }))])
+      expect(() => oidcLogin({ ...base, dpop })).not.toThrow();
   });
 });

@@ -79,7 +79,10 @@ async function follow(browser: Browser, first: Response, from: URL, hops: Respon
     const location = res.headers.location;
     if (res.status < 300 || res.status >= 400 || !location) return { res, url, hops };
     url = new URL(location, url);
-    res = await agentFor(browser, url).get(url.pathname + url.search).set('Accept', 'text/html').redirects(0);
+    res = await agentFor(browser, url)
+      .get(url.pathname + url.search)
+      .set('Accept', 'text/html')
+      .redirects(0);
     hops.push(res);
   }
   throw new Error('too many redirects');
@@ -88,12 +91,19 @@ async function follow(browser: Browser, first: Response, from: URL, hops: Respon
 /** A page load: GET with Accept: text/html, following redirects between the app and the provider. */
 async function navigate(browser: Browser, path: string): Promise<Visit> {
   const url = new URL(path, appUrl);
-  const res = await agentFor(browser, url).get(url.pathname + url.search).set('Accept', 'text/html').redirects(0);
+  const res = await agentFor(browser, url)
+    .get(url.pathname + url.search)
+    .set('Accept', 'text/html')
+    .redirects(0);
   return follow(browser, res, url);
 }
 
 /** Submits the provider's login form shown by `page` (or its Cancel button), then follows redirects. */
-async function submitLogin(browser: Browser, page: Visit, fields: { login: string; password: string } | 'cancel'): Promise<Visit> {
+async function submitLogin(
+  browser: Browser,
+  page: Visit,
+  fields: { login: string; password: string } | 'cancel',
+): Promise<Visit> {
   expect(page.url.origin).toBe(new URL(idp.issuer).origin);
   const pattern = fields === 'cancel' ? /formaction="([^"]+)"/ : /<form[^>]*action="([^"]+)"/;
   const action = pattern.exec(page.res.text)?.[1];
@@ -128,7 +138,7 @@ describe('example app, logged out', () => {
     expect(res.headers['content-type']).toMatch(/^text\/css/);
   });
 
-  it('sends helmet\'s headers with a strict Content-Security-Policy (no inline scripts or styles)', async () => {
+  it("sends helmet's headers with a strict Content-Security-Policy (no inline scripts or styles)", async () => {
     const res = await request(appUrl).get('/').expect(200);
     const csp = res.headers['content-security-policy'];
     expect(csp).toContain("default-src 'self'");
@@ -169,16 +179,23 @@ describe('example app, logged out', () => {
     expect(tx).toMatch(/; HttpOnly/);
     expect(tx).toMatch(/; SameSite=Lax/);
     expect(tx).not.toMatch(/; Secure/);
-    const landed = await submitLogin(browser, await follow(browser, start, new URL('/login', appUrl)), { login: 'alice', password: 'alice' });
+    const landed = await submitLogin(browser, await follow(browser, start, new URL('/login', appUrl)), {
+      login: 'alice',
+      password: 'alice',
+    });
     // The hop that answered the callback: the one that clears the pending login's cookie.
-    const callback = landed.hops.find((h) => ([] as string[]).concat(h.headers['set-cookie'] ?? []).some((c) => c.startsWith('oidc.tx.')))!;
+    const callback = landed.hops.find((h) =>
+      ([] as string[]).concat(h.headers['set-cookie'] ?? []).some((c) => c.startsWith('oidc.tx.')),
+    )!;
     expect(landed.url.pathname).toBe('/');
     const sid = ([] as string[]).concat(callback.headers['set-cookie'] ?? []).find((c) => c.startsWith('sid='));
     expect(sid).toMatch(/; HttpOnly/);
     expect(sid).toMatch(/; SameSite=Lax/);
     expect(sid).not.toMatch(/; Secure/);
     // The pending login's cookie is cleared by the callback.
-    expect(([] as string[]).concat(callback.headers['set-cookie'] ?? []).find((c) => c.startsWith('oidc.tx.'))).toMatch(/^oidc\.tx\.[^=]+=; .*Max-Age=0/);
+    expect(([] as string[]).concat(callback.headers['set-cookie'] ?? []).find((c) => c.startsWith('oidc.tx.'))).toMatch(
+      /^oidc\.tx\.[^=]+=; .*Max-Age=0/,
+    );
   });
 
   it('with an https BASE_URL (behind a TLS proxy): Secure cookies, HSTS, upgrade-insecure-requests', async () => {
@@ -231,7 +248,9 @@ describe('example app, logged out', () => {
   it('refuses plain http for anything but this machine', () => {
     const settings = { issuer: idp.issuer, clientId: 'c', clientSecret: 's', sessionSecret: 'x' };
     expect(() => createApp({ ...settings, baseUrl: 'http://app.example.com' })).toThrow(/BASE_URL must use https/);
-    expect(() => createApp({ ...settings, baseUrl: appUrl, issuer: 'http://idp.example.com' })).toThrow(/must use https/);
+    expect(() => createApp({ ...settings, baseUrl: appUrl, issuer: 'http://idp.example.com' })).toThrow(
+      /must use https/,
+    );
     expect(() => createApp({ ...settings, baseUrl: 'https://app.example.com/sub' })).toThrow(/without a path/);
     expect(() => createApp({ ...settings, baseUrl: 'http://[::1]:3000' })).not.toThrow();
   });
@@ -264,7 +283,12 @@ describe('logging in at the demo identity provider', () => {
     expect(callback).toBeDefined();
 
     const me = await browser.app.get('/api/me').expect(200);
-    expect(me.body).toMatchObject({ sub: 'alice', name: 'Alice Liddell', email: 'alice@example.com', groups: ['users'] });
+    expect(me.body).toMatchObject({
+      sub: 'alice',
+      name: 'Alice Liddell',
+      email: 'alice@example.com',
+      groups: ['users'],
+    });
     expect(Object.keys(me.body)[0]).toBe('sub');
 
     const home = await browser.app.get('/').set('Accept', 'text/html').expect(200);

@@ -25,7 +25,8 @@ afterAll(async () => {
   await op.close();
 });
 
-const formPost = (overrides: Partial<OidcLoginOptions> = {}) => testOptions(op, { responseMode: 'form_post', ...overrides });
+const formPost = (overrides: Partial<OidcLoginOptions> = {}) =>
+  testOptions(op, { responseMode: 'form_post', ...overrides });
 
 interface FormPostAnswer {
   action: string;
@@ -35,7 +36,10 @@ interface FormPostAnswer {
 function hiddenFields(html: string): Record<string, string> {
   const fields: Record<string, string> = {};
   for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"\/?>/g)) {
-    fields[m[1]!] = m[2]!.replace(/&#(\d+);/g, (_x, n: string) => String.fromCharCode(Number(n))).replace(/&amp;/g, '&').replace(/&quot;/g, '"');
+    fields[m[1]!] = m[2]!
+      .replace(/&#(\d+);/g, (_x, n: string) => String.fromCharCode(Number(n)))
+      .replace(/&amp;/g, '&')
+      .replace(/&quot;/g, '"');
   }
   return fields;
 }
@@ -53,11 +57,17 @@ async function authorizeFormPost(browser: Browser, authorizationUrl: URL, accoun
     if (res.status === 200 && action?.startsWith(APP_BASE_URL)) return { action, fields: hiddenFields(res.text) };
     const prompt = /name="prompt" value="([a-z]+)"/.exec(res.text ?? '')?.[1];
     if (res.status === 200 && action && prompt === 'login') {
-      res = await browser.op.post(pathOf(new URL(action, authorizationUrl).href)).type('form').send({ prompt: 'login', login: account, password: account });
+      res = await browser.op
+        .post(pathOf(new URL(action, authorizationUrl).href))
+        .type('form')
+        .send({ prompt: 'login', login: account, password: account });
       continue;
     }
     if (res.status === 200 && action && prompt === 'consent') {
-      res = await browser.op.post(pathOf(new URL(action, authorizationUrl).href)).type('form').send({ prompt: 'consent' });
+      res = await browser.op
+        .post(pathOf(new URL(action, authorizationUrl).href))
+        .type('form')
+        .send({ prompt: 'consent' });
       continue;
     }
     throw new Error(`unexpected provider response ${res.status}: ${String(res.text).slice(0, 300)}`);
@@ -95,7 +105,7 @@ describe('responseMode: form_post', () => {
     expect(txCookies(browser.app).size).toBe(0);
   });
 
-  it('answers the cross-site POST (no cookies) with a page that POSTs it again from this origin, taking nothing; that POST logs in, in the browser\'s own session', async () => {
+  it("answers the cross-site POST (no cookies) with a page that POSTs it again from this origin, taking nothing; that POST logs in, in the browser's own session", async () => {
     const { app, store } = createApp(formPost());
     app.get('/visit', (req, res) => {
       (req.session as unknown as { visited: boolean }).visited = true;
@@ -112,7 +122,9 @@ describe('responseMode: form_post', () => {
     expect(crossSite.headers['referrer-policy']).toBe('no-referrer');
     expect(crossSite.headers['x-frame-options']).toBe('DENY');
     const csp = crossSite.headers['content-security-policy'];
-    expect(csp).toMatch(/^default-src 'none'; script-src 'sha256-[A-Za-z0-9+/=]+'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'$/);
+    expect(csp).toMatch(
+      /^default-src 'none'; script-src 'sha256-[A-Za-z0-9+/=]+'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'$/,
+    );
     expect(crossSite.text).toContain('<form method="post" action="/callback">');
     expect(crossSite.text).toContain('<script>document.forms[0].submit();</script>');
     expect(crossSite.text).toContain('<button type="submit">Continue</button>');
@@ -160,7 +172,9 @@ describe('responseMode: form_post', () => {
     const app = express();
     app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: true, store, name: 'sid' }));
     app.use(oidcLogin(formPost()));
-    app.get('/probe/oidc', (req, res) => res.json({ isAuthenticated: req.oidc!.isAuthenticated(), sessionId: req.sessionID }));
+    app.get('/probe/oidc', (req, res) =>
+      res.json({ isAuthenticated: req.oidc!.isAuthenticated(), sessionId: req.sessionID }),
+    );
     app.use(jsonErrors);
     const browser = newBrowser(app, op.issuer);
     const form = await startFormPost(browser);
@@ -201,7 +215,11 @@ describe('responseMode: form_post', () => {
     const { app } = createApp(formPost());
     const browser = newBrowser(app, op.issuer);
     const form = await startFormPost(browser);
-    const repeated = await browser.app.post('/callback').type('form').send(`${new URLSearchParams(form.fields)}&state=${form.fields.state}`).expect(400);
+    const repeated = await browser.app
+      .post('/callback')
+      .type('form')
+      .send(`${new URLSearchParams(form.fields)}&state=${form.fields.state}`)
+      .expect(400);
     expect(repeated.body.code).toBe('ERR_OIDC_INVALID_CALLBACK');
     const noState = await post(browser.app, { code: 'x' }).expect(400);
     expect(noState.body.code).toBe('ERR_OIDC_MISSING_STATE');
@@ -220,7 +238,11 @@ describe('responseMode: form_post', () => {
   it.each([
     ['JSON', 'application/json', '{"state":"x"}'],
     ['text', 'text/plain', 'state=x'],
-    ['multipart', 'multipart/form-data; boundary=b', '--b\r\nContent-Disposition: form-data; name="state"\r\n\r\nx\r\n--b--'],
+    [
+      'multipart',
+      'multipart/form-data; boundary=b',
+      '--b\r\nContent-Disposition: form-data; name="state"\r\n\r\nx\r\n--b--',
+    ],
   ])('refuses a %s body with 415', async (_name, type, body) => {
     const { app } = createApp(formPost());
     const res = await request(app).post('/callback').set('Content-Type', type).send(body).expect(415);
@@ -245,7 +267,8 @@ describe('responseMode: form_post', () => {
       const { port } = server.address() as { port: number };
       const stream = new ReadableStream({
         start(controller) {
-          for (let i = 0; i < 8; i++) controller.enqueue(new TextEncoder().encode(big.slice(i * 5000, (i + 1) * 5000) || 'c'.repeat(5000)));
+          for (let i = 0; i < 8; i++)
+            controller.enqueue(new TextEncoder().encode(big.slice(i * 5000, (i + 1) * 5000) || 'c'.repeat(5000)));
           controller.close();
         },
       });
@@ -264,7 +287,11 @@ describe('responseMode: form_post', () => {
   });
 
   it('uses req.body when a body parser already read it (express.urlencoded, Express 5 and 4), and refuses nested fields', async () => {
-    for (const [framework, extended] of [[express, false], [express, true], [express4 as unknown as typeof express, true]] as const) {
+    for (const [framework, extended] of [
+      [express, false],
+      [express, true],
+      [express4 as unknown as typeof express, true],
+    ] as const) {
       const store = new MemoryStore();
       const app = framework();
       app.use(framework.urlencoded({ extended }));

@@ -36,7 +36,13 @@ describe('Connect (no Express at all)', () => {
   it('logs in and protects routes with plain Node req/res', async () => {
     const app = connect();
     // express-session is typed for Express; at run time it is a plain Connect middleware.
-    app.use(session({ secret: 'connect-secret', resave: false, saveUninitialized: false }) as unknown as connect.NextHandleFunction);
+    app.use(
+      session({
+        secret: 'connect-secret',
+        resave: false,
+        saveUninitialized: false,
+      }) as unknown as connect.NextHandleFunction,
+    );
     app.use(oidcLogin(testOptions(op)));
     connectProtected(app);
     const browser = newBrowser(app, op.issuer);

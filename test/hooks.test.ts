@@ -15,11 +15,13 @@ afterAll(async () => {
 });
 
 function sessions(store: ReturnType<typeof createApp>['store']): Promise<SessionData[]> {
-  return new Promise((resolve) => store.all!((_e, s) => resolve(Object.values((s ?? {}) as Record<string, SessionData>).map(decoded))));
+  return new Promise((resolve) =>
+    store.all!((_e, s) => resolve(Object.values((s ?? {}) as Record<string, SessionData>).map(decoded))),
+  );
 }
 
 describe('afterCallback', () => {
-  it('refuses a login with the hook\'s status and message, and leaves no login behind', async () => {
+  it("refuses a login with the hook's status and message, and leaves no login behind", async () => {
     const options: Partial<OidcLoginOptions> = {
       afterCallback: async (_req, _res, login) => {
         if (login.claims.email !== 'bob@example.com') {

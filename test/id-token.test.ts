@@ -233,7 +233,9 @@ describe('ID token: signature and keys', () => {
 
   it('ignores a key embedded in the header (jwk) and rejects the token', async () => {
     const attacker = await generateSigningKey('RS256');
-    const a = await attemptWith(async (ctx) => ctx.tokenResponse(await signIdToken(ctx.claims(), attacker, { jwk: attacker.publicJwk })));
+    const a = await attemptWith(async (ctx) =>
+      ctx.tokenResponse(await signIdToken(ctx.claims(), attacker, { jwk: attacker.publicJwk })),
+    );
     await expectRejected(a, 400, ID_TOKEN_INVALID);
   });
 
@@ -245,7 +247,9 @@ describe('ID token: signature and keys', () => {
   });
 
   it('accepts a token without kid when the JWKS holds one key', async () => {
-    const a = await attemptWith(async (ctx) => ctx.tokenResponse(await signIdToken(ctx.claims(), ctx.keys[0]!, { kid: undefined })));
+    const a = await attemptWith(async (ctx) =>
+      ctx.tokenResponse(await signIdToken(ctx.claims(), ctx.keys[0]!, { kid: undefined })),
+    );
     await expectLoggedIn(a);
   });
 
@@ -254,7 +258,9 @@ describe('ID token: signature and keys', () => {
     try {
       const second = await generateSigningKey('RS256');
       op.setKeys([second, ...before]);
-      const a = await attemptWith(async (ctx) => ctx.tokenResponse(await signIdToken(ctx.claims(), second, { kid: undefined })));
+      const a = await attemptWith(async (ctx) =>
+        ctx.tokenResponse(await signIdToken(ctx.claims(), second, { kid: undefined })),
+      );
       await expectRejected(a, 400, ID_TOKEN_INVALID);
     } finally {
       op.setKeys(before);
@@ -284,7 +290,9 @@ describe('ID token: signature and keys', () => {
   });
 
   it('rejects RS384 when RS256 is pinned (even with a key the JWKS serves)', async () => {
-    const a = await attemptWith(async (ctx) => ctx.tokenResponse(await signIdToken(ctx.claims(), await withAlg(ctx.keys[0]!, 'RS384'))));
+    const a = await attemptWith(async (ctx) =>
+      ctx.tokenResponse(await signIdToken(ctx.claims(), await withAlg(ctx.keys[0]!, 'RS384'))),
+    );
     await expectRejected(a, 400, ID_TOKEN_INVALID);
   });
 });
@@ -335,7 +343,11 @@ describe('ID token: exp, iat', () => {
 
   it('rejects an iat before the login began (beyond the clock tolerance)', async () => {
     const now = Math.floor(Date.now() / 1000);
-    await expectRejected(await attemptWith(idTokenWith({ iat: now - 120, auth_time: now - 120 })), 400, ID_TOKEN_INVALID);
+    await expectRejected(
+      await attemptWith(idTokenWith({ iat: now - 120, auth_time: now - 120 })),
+      400,
+      ID_TOKEN_INVALID,
+    );
   });
 });
 
@@ -347,7 +359,11 @@ describe('ID token: auth_time with max_age', () => {
   });
 
   it('rejects a missing auth_time when max_age was requested', async () => {
-    await expectRejected(await attemptWith(idTokenWithout('auth_time'), { authorizationParams: { max_age: 60 } }), 400, ID_TOKEN_INVALID);
+    await expectRejected(
+      await attemptWith(idTokenWithout('auth_time'), { authorizationParams: { max_age: 60 } }),
+      400,
+      ID_TOKEN_INVALID,
+    );
   });
 
   it('rejects an auth_time older than max_age (beyond the clock tolerance)', async () => {
@@ -377,7 +393,11 @@ describe('token endpoint faults', () => {
   });
 
   it('answers 502 when the token endpoint answers 500 (plain text)', async () => {
-    await expectRejected(await attemptWith(() => ({ status: 500, body: 'Internal Server Error' })), 502, 'ERR_OIDC_PROVIDER_RESPONSE');
+    await expectRejected(
+      await attemptWith(() => ({ status: 500, body: 'Internal Server Error' })),
+      502,
+      'ERR_OIDC_PROVIDER_RESPONSE',
+    );
   });
 
   it('answers 502 when the token endpoint answers 500 with an OAuth server_error body', async () => {
@@ -386,7 +406,11 @@ describe('token endpoint faults', () => {
   });
 
   it('answers 502 when the token endpoint answers invalid JSON', async () => {
-    const a = await attemptWith(() => ({ status: 200, headers: { 'content-type': 'application/json' }, body: '{"access_token": "x", ' }));
+    const a = await attemptWith(() => ({
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: '{"access_token": "x", ',
+    }));
     await expectRejected(a, 502, 'ERR_OIDC_PROVIDER_RESPONSE');
   });
 
@@ -410,7 +434,10 @@ describe('token endpoint faults', () => {
   });
 
   it('answers 400 ERR_OIDC_TOKEN_REJECTED for invalid_grant', async () => {
-    const a = await attemptWith(() => ({ status: 400, body: { error: 'invalid_grant', error_description: 'code expired' } }));
+    const a = await attemptWith(() => ({
+      status: 400,
+      body: { error: 'invalid_grant', error_description: 'code expired' },
+    }));
     await expectRejected(a, 400, 'ERR_OIDC_TOKEN_REJECTED');
   });
 });
@@ -432,7 +459,12 @@ describe('authorization response', () => {
 
   it('rejects a repeated iss without calling the token endpoint', async () => {
     op.onAuthorize = ({ params, code, issuer }) =>
-      new URLSearchParams([['code', code], ['state', params.get('state')!], ['iss', issuer], ['iss', issuer]]);
+      new URLSearchParams([
+        ['code', code],
+        ['state', params.get('state')!],
+        ['iss', issuer],
+        ['iss', issuer],
+      ]);
     const a = await attempt(newApp());
     await expectRejected(a, 400, 'ERR_OIDC_INVALID_CALLBACK');
     expect(op.counts.token).toBe(0);
@@ -440,21 +472,34 @@ describe('authorization response', () => {
 
   it('rejects a repeated code without calling the token endpoint', async () => {
     op.onAuthorize = ({ params, code, issuer }) =>
-      new URLSearchParams([['code', code], ['code', 'other'], ['state', params.get('state')!], ['iss', issuer]]);
+      new URLSearchParams([
+        ['code', code],
+        ['code', 'other'],
+        ['state', params.get('state')!],
+        ['iss', issuer],
+      ]);
     const a = await attempt(newApp());
     await expectRejected(a, 400, 'ERR_OIDC_INVALID_CALLBACK');
     expect(op.counts.token).toBe(0);
   });
 
   it('checks iss before honouring an error response (mix-up: an error from another provider)', async () => {
-    op.onAuthorize = ({ params }) => ({ error: 'access_denied', state: params.get('state')!, iss: 'http://127.0.0.1:1' });
+    op.onAuthorize = ({ params }) => ({
+      error: 'access_denied',
+      state: params.get('state')!,
+      iss: 'http://127.0.0.1:1',
+    });
     const a = await attempt(newApp());
     await expectRejected(a, 400, 'ERR_OIDC_INVALID_CALLBACK');
     expect(op.counts.token).toBe(0);
   });
 
   it('does not reflect a malformed error code', async () => {
-    op.onAuthorize = ({ params, issuer }) => ({ error: '<img src=x onerror=alert(1)>', state: params.get('state')!, iss: issuer });
+    op.onAuthorize = ({ params, issuer }) => ({
+      error: '<img src=x onerror=alert(1)>',
+      state: params.get('state')!,
+      iss: issuer,
+    });
     const a = await attempt(newApp());
     await expectRejected(a, 400, 'ERR_OIDC_AUTHORIZATION_ERROR');
     expect(a.res.text).not.toContain('<img');

@@ -7,7 +7,13 @@ import session from 'express-session';
 import request, { type Response } from 'supertest';
 import { oidcLogin, OidcConfigError, type OidcLoginOptions } from '../lib/index.js';
 import { createApp, jsonErrors, testOptions } from './support/app.js';
-import { generateSigningKey, signIdToken, type HostileProvider, type TokenContext, type TokenHook } from './support/hostile-provider.js';
+import {
+  generateSigningKey,
+  signIdToken,
+  type HostileProvider,
+  type TokenContext,
+  type TokenHook,
+} from './support/hostile-provider.js';
 import { useHostileProvider } from './support/use-hostile-provider.js';
 import { logoutClaims } from './support/logout-kit.js';
 import { APP_BASE_URL, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI } from './support/provider.js';
@@ -83,8 +89,10 @@ describe('Microsoft Entra ID multi-tenant: https://login.microsoftonline.com/com
 
   const issuerOf = (tid: string) => `${op.origin}/${tid}/v2.0`;
   /** A valid ID token of a user in tenant `tid`. */
-  const tenantToken = (tid: string, overrides: Record<string, unknown> = {}): TokenHook => idTokenWith({ iss: issuerOf(tid), tid, ...overrides });
-  const newApp = (overrides: Partial<OidcLoginOptions> = {}): App => createApp(testOptions(op, { allowedTenants: [TENANT_A], ...overrides })).app;
+  const tenantToken = (tid: string, overrides: Record<string, unknown> = {}): TokenHook =>
+    idTokenWith({ iss: issuerOf(tid), tid, ...overrides });
+  const newApp = (overrides: Partial<OidcLoginOptions> = {}): App =>
+    createApp(testOptions(op, { allowedTenants: [TENANT_A], ...overrides })).app;
 
   describe('logins', () => {
     it('logs in a user of an allowed tenant with one token request; the claims keep its iss and tid', async () => {
@@ -122,7 +130,11 @@ describe('Microsoft Entra ID multi-tenant: https://login.microsoftonline.com/com
   describe('the ID token must name its own tenant', () => {
     it('refuses an iss that names another tenant than tid, even when both are allowed', async () => {
       op.onToken = tenantToken(TENANT_A, { iss: issuerOf(TENANT_B) });
-      const message = await expectRejected(await attempt(newApp({ allowedTenants: [TENANT_A, TENANT_B] })), 400, 'ERR_OIDC_ID_TOKEN_INVALID');
+      const message = await expectRejected(
+        await attempt(newApp({ allowedTenants: [TENANT_A, TENANT_B] })),
+        400,
+        'ERR_OIDC_ID_TOKEN_INVALID',
+      );
       expect(message).toMatch(/"iss" does not name the tenant in "tid"/);
     });
 
@@ -137,7 +149,11 @@ describe('Microsoft Entra ID multi-tenant: https://login.microsoftonline.com/com
         const iss = typeof tid === 'string' ? issuerOf(tid) : issuerOf(TENANT_A);
         return ctx.tokenResponse(await signIdToken(ctx.claims({ iss, tid }), ctx.keys[0]!));
       };
-      const message = await expectRejected(await attempt(newApp({ allowedTenants: 'any' })), 400, 'ERR_OIDC_ID_TOKEN_INVALID');
+      const message = await expectRejected(
+        await attempt(newApp({ allowedTenants: 'any' })),
+        400,
+        'ERR_OIDC_ID_TOKEN_INVALID',
+      );
       expect(message).toMatch(/"tid" must be the tenant ID/);
     });
 
@@ -149,7 +165,8 @@ describe('Microsoft Entra ID multi-tenant: https://login.microsoftonline.com/com
     it('still verifies the signature, the nonce and the audience of the tenant token', async () => {
       const app = newApp();
       const impostor = await generateSigningKey('RS256', op.keys[0]!.kid);
-      op.onToken = async (ctx) => ctx.tokenResponse(await signIdToken(ctx.claims({ iss: issuerOf(TENANT_A), tid: TENANT_A }), impostor));
+      op.onToken = async (ctx) =>
+        ctx.tokenResponse(await signIdToken(ctx.claims({ iss: issuerOf(TENANT_A), tid: TENANT_A }), impostor));
       await expectRejected(await attempt(app), 400, 'ERR_OIDC_ID_TOKEN_INVALID');
       op.onToken = tenantToken(TENANT_A, { nonce: 'another-nonce' });
       await expectRejected(await attempt(app), 400, 'ERR_OIDC_ID_TOKEN_INVALID');
@@ -158,7 +175,10 @@ describe('Microsoft Entra ID multi-tenant: https://login.microsoftonline.com/com
     });
 
     it('handles a refused code as with any provider: 400 ERR_OIDC_TOKEN_REJECTED', async () => {
-      op.onToken = () => ({ status: 400, body: { error: 'invalid_grant', error_description: 'AADSTS54005: the code was already redeemed' } });
+      op.onToken = () => ({
+        status: 400,
+        body: { error: 'invalid_grant', error_description: 'AADSTS54005: the code was already redeemed' },
+      });
       await expectRejected(await attempt(newApp()), 400, 'ERR_OIDC_TOKEN_REJECTED');
       expect(op.counts.token).toBe(1);
     });
@@ -177,20 +197,39 @@ describe('Microsoft Entra ID multi-tenant: https://login.microsoftonline.com/com
     });
 
     it.each([
-      ['invalid_grant: the code is refused', 400, { error: 'invalid_grant', error_description: 'AADSTS54005: the code was already redeemed' }, 400, 'ERR_OIDC_TOKEN_REJECTED'],
-      ['invalid_client: the client credentials are refused', 401, { error: 'invalid_client', error_description: 'AADSTS7000215: invalid client secret' }, 502, 'ERR_OIDC_PROVIDER_RESPONSE'],
-    ])('reports a token error response as it is, not as another tenant (%s)', async (_name, tokenStatus, body, status, code) => {
-      withIss(issuerOf(TENANT_A));
-      op.onToken = () => ({ status: tokenStatus, body });
-      const message = await expectRejected(await attempt(newApp()), status, code);
-      expect(message).not.toMatch(/tenant/);
-      expect(op.counts.token).toBe(1);
-    });
+      [
+        'invalid_grant: the code is refused',
+        400,
+        { error: 'invalid_grant', error_description: 'AADSTS54005: the code was already redeemed' },
+        400,
+        'ERR_OIDC_TOKEN_REJECTED',
+      ],
+      [
+        'invalid_client: the client credentials are refused',
+        401,
+        { error: 'invalid_client', error_description: 'AADSTS7000215: invalid client secret' },
+        502,
+        'ERR_OIDC_PROVIDER_RESPONSE',
+      ],
+    ])(
+      'reports a token error response as it is, not as another tenant (%s)',
+      async (_name, tokenStatus, body, status, code) => {
+        withIss(issuerOf(TENANT_A));
+        op.onToken = () => ({ status: tokenStatus, body });
+        const message = await expectRejected(await attempt(newApp()), status, code);
+        expect(message).not.toMatch(/tenant/);
+        expect(op.counts.token).toBe(1);
+      },
+    );
 
     it('refuses an ID token of another tenant than the iss of the authorization response', async () => {
       withIss(issuerOf(TENANT_B));
       op.onToken = tenantToken(TENANT_A);
-      await expectRejected(await attempt(newApp({ allowedTenants: [TENANT_A, TENANT_B] })), 400, 'ERR_OIDC_ID_TOKEN_INVALID');
+      await expectRejected(
+        await attempt(newApp({ allowedTenants: [TENANT_A, TENANT_B] })),
+        400,
+        'ERR_OIDC_ID_TOKEN_INVALID',
+      );
     });
 
     it.each([
@@ -224,11 +263,16 @@ describe('Microsoft Entra ID multi-tenant: https://login.microsoftonline.com/com
     function tokens(tid: string, onRefresh: (ctx: TokenContext) => Promise<Record<string, unknown>>): TokenHook {
       return async (ctx) => {
         if (ctx.body.get('grant_type') === 'refresh_token') {
-          return ctx.tokenResponse(await signIdToken(ctx.claims({ auth_time: undefined, ...(await onRefresh(ctx)) }), ctx.keys[0]!), {
-            refresh_token: `rt-${Math.random()}`,
-          });
+          return ctx.tokenResponse(
+            await signIdToken(ctx.claims({ auth_time: undefined, ...(await onRefresh(ctx)) }), ctx.keys[0]!),
+            {
+              refresh_token: `rt-${Math.random()}`,
+            },
+          );
         }
-        return ctx.tokenResponse(await signIdToken(ctx.claims({ iss: issuerOf(tid), tid }), ctx.keys[0]!), { refresh_token: 'rt-0' });
+        return ctx.tokenResponse(await signIdToken(ctx.claims({ iss: issuerOf(tid), tid }), ctx.keys[0]!), {
+          refresh_token: 'rt-0',
+        });
       };
     }
 
@@ -258,7 +302,9 @@ describe('Microsoft Entra ID multi-tenant: https://login.microsoftonline.com/com
       const store = new session.MemoryStore();
       const make = (allowedTenants: readonly string[]) => {
         const app = express();
-        app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false, store, name: 'sid' }));
+        app.use(
+          session({ secret: 'test-session-secret', resave: false, saveUninitialized: false, store, name: 'sid' }),
+        );
         app.use(oidcLogin(testOptions(op, { allowedTenants })));
         app.get('/probe/oidc', (req, res) => res.json({ isAuthenticated: req.oidc!.isAuthenticated() }));
         app.get('/token', (req, res) => {
@@ -283,7 +329,9 @@ describe('Microsoft Entra ID multi-tenant: https://login.microsoftonline.com/com
 
     /** POST /backchannel-logout with `claims` signed by the provider. */
     async function backchannel(app: App, claims: Record<string, unknown>): Promise<Response> {
-      const token = await signIdToken(logoutClaims('', CLIENT_ID, { sub: 'hostile-user-1', ...claims }), op.keys[0]!, { typ: 'logout+jwt' });
+      const token = await signIdToken(logoutClaims('', CLIENT_ID, { sub: 'hostile-user-1', ...claims }), op.keys[0]!, {
+        typ: 'logout+jwt',
+      });
       return request(app).post('/backchannel-logout').type('form').send({ logout_token: token });
     }
 
@@ -334,7 +382,9 @@ describe('Microsoft Entra ID multi-tenant with a client assertion (private_key_j
       });
       audiences.push(payload.aud);
       expect(ctx.body.get('client_assertion_type')).toBe('urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
-      return ctx.tokenResponse(await signIdToken(ctx.claims({ iss: `${op.origin}/${TENANT_A}/v2.0`, tid: TENANT_A }), ctx.keys[0]!));
+      return ctx.tokenResponse(
+        await signIdToken(ctx.claims({ iss: `${op.origin}/${TENANT_A}/v2.0`, tid: TENANT_A }), ctx.keys[0]!),
+      );
     };
     const app = createApp(
       testOptions(op, {
@@ -352,7 +402,10 @@ describe('Microsoft Entra ID consumers: a fixed tenant in the discovery document
   // /consumers/v2.0 discovers the personal accounts' tenant itself, not a template.
   const op = useHostileProvider({
     issuerPath: '/consumers/v2.0',
-    metadata: (issuer) => ({ issuer: issuer.replace('/consumers/v2.0', `/${CONSUMERS}/v2.0`), authorization_response_iss_parameter_supported: false }),
+    metadata: (issuer) => ({
+      issuer: issuer.replace('/consumers/v2.0', `/${CONSUMERS}/v2.0`),
+      authorization_response_iss_parameter_supported: false,
+    }),
   });
   beforeEach(() => withoutIss(op));
   const issuerOf = (tid: string) => `${op.origin}/${tid}/v2.0`;
@@ -388,7 +441,9 @@ describe('Microsoft Entra ID: what discovery may announce', () => {
     it('is refused with a hint at the multi-tenant endpoint (502 ERR_OIDC_PROVIDER_MISMATCH)', async () => {
       const res = await loginWith(op, {});
       expect({ status: res.status, code: res.body.code }).toEqual({ status: 502, code: 'ERR_OIDC_PROVIDER_MISMATCH' });
-      expect(res.body.message).toMatch(/multi-tenant endpoint: set "issuer" to .*organizations\/v2\.0 .*"allowedTenants"/);
+      expect(res.body.message).toMatch(
+        /multi-tenant endpoint: set "issuer" to .*organizations\/v2\.0 .*"allowedTenants"/,
+      );
       expect(op.counts.authorize).toBe(0);
     });
   });
@@ -406,7 +461,10 @@ describe('Microsoft Entra ID: what discovery may announce', () => {
   });
 
   describe('a multi-tenant issuer whose document names something else', () => {
-    const op = useHostileProvider({ issuerPath: '/organizations/v2.0', metadata: () => ({ issuer: 'http://127.0.0.1:1/{tenantid}/v2.0' }) });
+    const op = useHostileProvider({
+      issuerPath: '/organizations/v2.0',
+      metadata: () => ({ issuer: 'http://127.0.0.1:1/{tenantid}/v2.0' }),
+    });
 
     it('refuses a template on another origin', async () => {
       const res = await loginWith(op, { allowedTenants: 'any' });
@@ -430,12 +488,24 @@ describe('allowedTenants at start-up', () => {
   const start = (options: Partial<OidcLoginOptions>) => () => oidcLogin({ ...base, ...options });
 
   it.each([
-    ['common', 'https://login.microsoftonline.com/common/v2.0', /any Microsoft Entra organisation and any personal Microsoft account/],
-    ['organizations', 'https://login.microsoftonline.com/organizations/v2.0', /the users of any Microsoft Entra organisation can/],
+    [
+      'common',
+      'https://login.microsoftonline.com/common/v2.0',
+      /any Microsoft Entra organisation and any personal Microsoft account/,
+    ],
+    [
+      'organizations',
+      'https://login.microsoftonline.com/organizations/v2.0',
+      /the users of any Microsoft Entra organisation can/,
+    ],
     ['consumers', 'https://login.microsoftonline.com/consumers/v2.0', /any personal Microsoft account can/],
     ['a trailing slash', 'https://login.microsoftonline.com/common/v2.0/', /any personal Microsoft account/],
     ['another case', 'https://login.microsoftonline.com/Organizations/v2.0', /any Microsoft Entra organisation/],
-    ['a national cloud', 'https://login.microsoftonline.us/organizations/v2.0', /login\.microsoftonline\.us\/<tenant id>\/v2\.0/],
+    [
+      'a national cloud',
+      'https://login.microsoftonline.us/organizations/v2.0',
+      /login\.microsoftonline\.us\/<tenant id>\/v2\.0/,
+    ],
   ])('is required with a multi-tenant issuer (%s), and the error says how to set it', (_name, issuer, who) => {
     const attemptStart = start({ issuer });
     expect(attemptStart).toThrow(OidcConfigError);
@@ -449,7 +519,9 @@ describe('allowedTenants at start-up', () => {
     ['another provider', 'https://idp.example.com'],
     ['a v1 multi-tenant issuer', 'https://login.microsoftonline.com/common'],
   ])('is refused with %s', (_name, issuer) => {
-    expect(start({ issuer, allowedTenants: [TENANT_A] })).toThrow(/"allowedTenants" is for a Microsoft Entra ID multi-tenant issuer/);
+    expect(start({ issuer, allowedTenants: [TENANT_A] })).toThrow(
+      /"allowedTenants" is for a Microsoft Entra ID multi-tenant issuer/,
+    );
   });
 
   it.each([
@@ -460,23 +532,36 @@ describe('allowedTenants at start-up', () => {
     ['a string other than any', 'all'],
     ['an object', { tenants: [TENANT_A] }],
   ])('must list tenant IDs or be any (%s)', (_name, allowedTenants) => {
-    const attemptStart = start({ issuer: 'https://login.microsoftonline.com/organizations/v2.0', allowedTenants: allowedTenants as never });
+    const attemptStart = start({
+      issuer: 'https://login.microsoftonline.com/organizations/v2.0',
+      allowedTenants: allowedTenants as never,
+    });
     expect(attemptStart).toThrow(OidcConfigError);
     expect(attemptStart).toThrow(/"allowedTenants" must/);
   });
 
   it('is required with a ready-made configuration whose issuer is the {tenantid} template', () => {
     const configuration = new client.Configuration(
-      { issuer: 'https://login.microsoftonline.com/{tenantid}/v2.0', authorization_endpoint: 'https://login.microsoftonline.com/common/oauth2/v2.0/authorize' },
+      {
+        issuer: 'https://login.microsoftonline.com/{tenantid}/v2.0',
+        authorization_endpoint: 'https://login.microsoftonline.com/common/oauth2/v2.0/authorize',
+      },
       CLIENT_ID,
       CLIENT_SECRET,
     );
-    expect(() => oidcLogin({ configuration, baseUrl: APP_BASE_URL })).toThrow(/The "configuration" issuer is Microsoft Entra ID's multi-tenant endpoint/);
+    expect(() => oidcLogin({ configuration, baseUrl: APP_BASE_URL })).toThrow(
+      /The "configuration" issuer is Microsoft Entra ID's multi-tenant endpoint/,
+    );
     expect(() => oidcLogin({ configuration, baseUrl: APP_BASE_URL, allowedTenants: [TENANT_A] })).not.toThrow();
   });
 
   it('accepts tenant IDs or any', () => {
-    expect(start({ issuer: 'https://login.microsoftonline.com/organizations/v2.0', allowedTenants: [TENANT_A, TENANT_B.toUpperCase()] })).not.toThrow();
+    expect(
+      start({
+        issuer: 'https://login.microsoftonline.com/organizations/v2.0',
+        allowedTenants: [TENANT_A, TENANT_B.toUpperCase()],
+      }),
+    ).not.toThrow();
     expect(start({ issuer: 'https://login.microsoftonline.com/common/v2.0', allowedTenants: 'any' })).not.toThrow();
   });
 });
@@ -498,7 +583,6 @@ describe('an issuer written with a trailing slash the provider does not write', 
     await expectRejected(await attempt(app), 400, 'ERR_OIDC_INVALID_CALLBACK');
     expect(op.counts.token).toBe(0);
   });
-
 });
 
 describe('an issuer that differs by more than a trailing slash', () => {
@@ -508,7 +592,9 @@ describe('an issuer that differs by more than a trailing slash', () => {
   it('is still refused, naming both (502 ERR_OIDC_PROVIDER_MISMATCH)', async () => {
     const res = await request(createApp(testOptions(op, { issuer: `${op.issuer}/` })).app).get('/login');
     expect({ status: res.status, code: res.body.code }).toEqual({ status: 502, code: 'ERR_OIDC_PROVIDER_MISMATCH' });
-    expect(res.body.message).toContain(`names the issuer "${op.issuer}2/", not the configured "issuer" "${op.issuer}/"`);
+    expect(res.body.message).toContain(
+      `names the issuer "${op.issuer}2/", not the configured "issuer" "${op.issuer}/"`,
+    );
     expect(op.counts).toMatchObject({ discovery: 1, authorize: 0 });
   });
 });

@@ -9,7 +9,19 @@ import { JwsInvalidError, NoMatchingKeyError, VerificationKeys } from '../lib/fl
  * or a key set is refused. test/id-token.test.ts runs the same checks through the login.
  */
 
-const ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
+const ALGS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+] as const;
 
 async function keyFor(alg: string, kid = `k-${alg}`): Promise<{ privateKey: CryptoKey; jwk: JWK }> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
@@ -17,13 +29,24 @@ async function keyFor(alg: string, kid = `k-${alg}`): Promise<{ privateKey: Cryp
 }
 
 /** RSA PKCS#1 v1.5 with node:crypto, for what jose will not sign (another hash than the key's, a short key). */
-function rawRsaSign(privateKey: KeyObject, header: Record<string, unknown>, hash: string, payload = '{"sub":"alice"}'): string {
+function rawRsaSign(
+  privateKey: KeyObject,
+  header: Record<string, unknown>,
+  hash: string,
+  payload = '{"sub":"alice"}',
+): string {
   const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(payload).toString('base64url')}`;
   return `${input}.${nodeSign(hash, Buffer.from(input), privateKey).toString('base64url')}`;
 }
 
-async function sign(privateKey: CryptoKey, header: Record<string, unknown>, payload = '{"sub":"alice"}'): Promise<string> {
-  return new CompactSign(new TextEncoder().encode(payload)).setProtectedHeader(header as { alg: string }).sign(privateKey);
+async function sign(
+  privateKey: CryptoKey,
+  header: Record<string, unknown>,
+  payload = '{"sub":"alice"}',
+): Promise<string> {
+  return new CompactSign(new TextEncoder().encode(payload))
+    .setProtectedHeader(header as { alg: string })
+    .sign(privateKey);
 }
 
 describe('VerificationKeys', () => {
@@ -41,7 +64,8 @@ describe('VerificationKeys', () => {
   it('verifies many tokens with the one KeyObject it made for a key', async () => {
     const { privateKey, jwk } = await keyFor('RS256');
     const keys = new VerificationKeys([jwk]);
-    for (let i = 0; i < 5; i++) keys.verify(await sign(privateKey, { alg: 'RS256', kid: jwk.kid }, `{"n":${i}}`), 'RS256');
+    for (let i = 0; i < 5; i++)
+      keys.verify(await sign(privateKey, { alg: 'RS256', kid: jwk.kid }, `{"n":${i}}`), 'RS256');
   });
 
   it('refuses an alg other than the one allowed, and none', async () => {

@@ -37,12 +37,20 @@ describe('load', () => {
           const browser = newBrowser(url, op.issuer);
           const res = await login(browser, { account: sub, query: `?returnTo=/protected` });
           const me = await browser.app.get('/protected');
-          return { sub, status: res.status, location: res.headers.location, me: me.body.sub as string, code: res.body?.code };
+          return {
+            sub,
+            status: res.status,
+            location: res.headers.location,
+            me: me.body.sub as string,
+            code: res.body?.code,
+          };
         }),
       );
       const failures = results.filter((r) => r.status !== 302 || r.location !== '/protected' || r.me !== r.sub);
       expect(failures).toEqual([]);
-      const all = await new Promise<Record<string, SessionData>>((r) => store.all!((_e, s) => r((s ?? {}) as Record<string, SessionData>)));
+      const all = await new Promise<Record<string, SessionData>>((r) =>
+        store.all!((_e, s) => r((s ?? {}) as Record<string, SessionData>)),
+      );
       const subs = Object.values(all).flatMap((s) => (s.oidc?.login ? [loginIn(s)!.claims.sub] : []));
       expect(subs.sort()).toEqual([...users].sort());
     } finally {

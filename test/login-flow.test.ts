@@ -57,7 +57,10 @@ describe('client authentication at the token endpoint', () => {
   it('sends the client secret in the Basic header by default (client_secret_basic)', async () => {
     const seen = await tokenRequestWith('client_secret_basic');
     // RFC 6749 2.3.1: id and secret are form-urlencoded inside the Basic credentials.
-    const [id, secret] = Buffer.from(seen.authorization!.replace(/^Basic /, ''), 'base64').toString().split(':').map(decodeURIComponent);
+    const [id, secret] = Buffer.from(seen.authorization!.replace(/^Basic /, ''), 'base64')
+      .toString()
+      .split(':')
+      .map(decodeURIComponent);
     expect([id, secret]).toEqual([CLIENT_ID, CLIENT_SECRET]);
     expect(seen.body.has('client_secret')).toBe(false);
   });

@@ -11,7 +11,8 @@ import {
   type IdpLogoutContext,
   type IdpLogoutUrl,
   type OidcEvent,
-  type OidcLoginOptions } from '../lib/index.js';
+  type OidcLoginOptions,
+} from '../lib/index.js';
 import { testOptions } from './support/app.js';
 import { login as loginAtProvider, newBrowser } from './support/flow.js';
 import { startHostileProvider } from './support/hostile-provider.js';
@@ -39,10 +40,17 @@ interface LoggedIn {
 }
 
 /** An app with `logout` options, logged in through the hostile provider. */
-async function loggedIn(logout: OidcLoginOptions['logout'], overrides: Partial<OidcLoginOptions> = {}, issuer: string = op.issuer): Promise<LoggedIn> {
+async function loggedIn(
+  logout: OidcLoginOptions['logout'],
+  overrides: Partial<OidcLoginOptions> = {},
+  issuer: string = op.issuer,
+): Promise<LoggedIn> {
   const events: OidcEvent[] = [];
   const store = new MemoryStore();
-  const { app } = createLogoutApp(testOptions({ issuer }, { logout, on: { logout: (e) => events.push(e) }, ...overrides }), store);
+  const { app } = createLogoutApp(
+    testOptions({ issuer }, { logout, on: { logout: (e) => events.push(e) }, ...overrides }),
+    store,
+  );
   const agent = request.agent(app);
   const start = await agent.get('/login').expect(302);
   const atProvider = await fetch(start.headers.location!, { redirect: 'manual' });
@@ -65,14 +73,19 @@ describe('auth0Logout()', () => {
   it('redirects POST /logout to https://<issuer host>/v2/logout with client_id and returnTo, and ends the local session', async () => {
     const s = await loggedIn({ idpLogoutUrl: auth0Logout() });
     const res = await s.agent.post('/logout').set(SAME_ORIGIN).expect(303);
-    expect(res.headers.location).toBe(`https://${issuerHost()}/v2/logout?client_id=${CLIENT_ID}&returnTo=${encodeURIComponent(`${APP_BASE_URL}/`)}`);
+    expect(res.headers.location).toBe(
+      `https://${issuerHost()}/v2/logout?client_id=${CLIENT_ID}&returnTo=${encodeURIComponent(`${APP_BASE_URL}/`)}`,
+    );
     expect(res.headers['cache-control']).toBe('no-store');
     await expectLoggedOut(s);
     expect(s.events).toEqual([expect.objectContaining({ sub: 'hostile-user-1', detail: 'provider' })]);
   });
 
   it('uses the given domain and the configured postLogoutRedirectUri', async () => {
-    const s = await loggedIn({ idpLogoutUrl: auth0Logout({ domain: 'login.example.com' }), postLogoutRedirectUri: `${APP_BASE_URL}/bye` });
+    const s = await loggedIn({
+      idpLogoutUrl: auth0Logout({ domain: 'login.example.com' }),
+      postLogoutRedirectUri: `${APP_BASE_URL}/bye`,
+    });
     const res = await s.agent.post('/logout').set(SAME_ORIGIN).expect(303);
     const url = new URL(res.headers.location!);
     expect(url.origin + url.pathname).toBe('https://login.example.com/v2/logout');
@@ -93,7 +106,15 @@ describe('auth0Logout()', () => {
   it('takes an https origin as domain, and refuses anything but a host name', () => {
     expect(typeof auth0Logout({ domain: 'https://tenant.eu.auth0.com' })).toBe('function');
     expect(typeof auth0Logout({ domain: 'tenant.eu.auth0.com:8443' })).toBe('function');
-    for (const domain of ['', 'http://tenant.auth0.com', 'tenant.auth0.com/v2', 'https://u:p@tenant.auth0.com', 'tenant.auth0.com?x=1', 'a b', 42]) {
+    for (const domain of [
+      '',
+      'http://tenant.auth0.com',
+      'tenant.auth0.com/v2',
+      'https://u:p@tenant.auth0.com',
+      'tenant.auth0.com?x=1',
+      'a b',
+      42,
+    ]) {
       expect(() => auth0Logout({ domain: domain as string })).toThrow(OidcConfigError);
     }
   });
@@ -105,12 +126,14 @@ describe('cognitoLogout({ domain })', () => {
   it('redirects POST /logout to https://<domain>/logout with client_id and logout_uri, and ends the local session', async () => {
     const s = await loggedIn({ idpLogoutUrl: cognitoLogout({ domain }) });
     const res = await s.agent.post('/logout').set(SAME_ORIGIN).expect(303);
-    expect(res.headers.location).toBe(`https://${domain}/logout?client_id=${CLIENT_ID}&logout_uri=${encodeURIComponent(`${APP_BASE_URL}/`)}`);
+    expect(res.headers.location).toBe(
+      `https://${domain}/logout?client_id=${CLIENT_ID}&logout_uri=${encodeURIComponent(`${APP_BASE_URL}/`)}`,
+    );
     await expectLoggedOut(s);
     expect(s.events).toEqual([expect.objectContaining({ detail: 'provider' })]);
   });
 
-  it('needs a domain (the hosted UI domain is not the issuer\'s host)', () => {
+  it("needs a domain (the hosted UI domain is not the issuer's host)", () => {
     expect(() => cognitoLogout(undefined as never)).toThrow(OidcConfigError);
     expect(() => cognitoLogout({} as never)).toThrow(/needs "domain"/);
     expect(() => cognitoLogout({ domain: 'http://myapp.auth.eu-west-1.amazoncognito.com' })).toThrow(/https/);
@@ -138,7 +161,9 @@ describe('logout.idpLogoutUrl: a function of your own', () => {
       .type('form')
       .send({ returnTo: 'https://evil.example' })
       .expect(303);
-    expect(res.headers.location).toBe(`https://sso.example.com/signout?app=${CLIENT_ID}&next=${encodeURIComponent(`${APP_BASE_URL}/bye`)}`);
+    expect(res.headers.location).toBe(
+      `https://sso.example.com/signout?app=${CLIENT_ID}&next=${encodeURIComponent(`${APP_BASE_URL}/bye`)}`,
+    );
     expect(seen).toHaveLength(1);
     const ctx = seen[0]!;
     expect(Object.keys(ctx).sort()).toEqual(['clientId', 'idToken', 'metadata', 'postLogoutRedirectUri', 'state']);
@@ -152,7 +177,10 @@ describe('logout.idpLogoutUrl: a function of your own', () => {
   });
 
   it('may return a string', async () => {
-    const s = await loggedIn({ idpLogoutUrl: ({ postLogoutRedirectUri }) => `https://sso.example.com/out?to=${encodeURIComponent(postLogoutRedirectUri)}` });
+    const s = await loggedIn({
+      idpLogoutUrl: ({ postLogoutRedirectUri }) =>
+        `https://sso.example.com/out?to=${encodeURIComponent(postLogoutRedirectUri)}`,
+    });
     const res = await s.agent.post('/logout').set(SAME_ORIGIN).expect(303);
     expect(res.headers.location).toBe(`https://sso.example.com/out?to=${encodeURIComponent(`${APP_BASE_URL}/`)}`);
     await expectLoggedOut(s);
@@ -160,30 +188,42 @@ describe('logout.idpLogoutUrl: a function of your own', () => {
 
   it.each<[string, IdpLogoutUrl]>([
     ['returns undefined', () => undefined],
-    ['throws', () => {
-      throw new Error('bug in the app');
-    }],
+    [
+      'throws',
+      () => {
+        throw new Error('bug in the app');
+      },
+    ],
     ['returns a relative URL', () => '/v2/logout'],
     ['returns a javascript: URL', () => 'javascript:alert(1)'],
     ['returns an ftp URL', () => new URL('ftp://example.com/logout')],
     ['returns a URL with credentials', () => 'https://user:secret@sso.example.com/logout'],
-  ])('keeps the standard behaviour when it %s: here (no end_session_endpoint) straight to the post-logout URI', async (_name, idpLogoutUrl) => {
-    const s = await loggedIn({ idpLogoutUrl });
-    const res = await s.agent.post('/logout').set(SAME_ORIGIN).expect(303);
-    expect(res.headers.location).toBe(`${APP_BASE_URL}/`);
-    await expectLoggedOut(s);
-    expect(s.events).toEqual([expect.objectContaining({ detail: 'local' })]);
-  });
+  ])(
+    'keeps the standard behaviour when it %s: here (no end_session_endpoint) straight to the post-logout URI',
+    async (_name, idpLogoutUrl) => {
+      const s = await loggedIn({ idpLogoutUrl });
+      const res = await s.agent.post('/logout').set(SAME_ORIGIN).expect(303);
+      expect(res.headers.location).toBe(`${APP_BASE_URL}/`);
+      await expectLoggedOut(s);
+      expect(s.events).toEqual([expect.objectContaining({ detail: 'local' })]);
+    },
+  );
 
   it('refuses an http URL unless dangerouslyAllowInsecureHttp is on', async () => {
     const idpLogoutUrl = () => 'http://sso.example.com/logout';
     const dev = await loggedIn({ idpLogoutUrl });
-    expect((await dev.agent.post('/logout').set(SAME_ORIGIN).expect(303)).headers.location).toBe('http://sso.example.com/logout');
+    expect((await dev.agent.post('/logout').set(SAME_ORIGIN).expect(303)).headers.location).toBe(
+      'http://sso.example.com/logout',
+    );
 
     // In production (an https provider, no dangerouslyAllowInsecureHttp): a ready-made
     // Configuration, and a login put in the session directly, so that nothing goes over the network.
     const configuration = new client.Configuration(
-      { issuer: 'https://idp.example.com', authorization_endpoint: 'https://idp.example.com/authorize', token_endpoint: 'https://idp.example.com/token' },
+      {
+        issuer: 'https://idp.example.com',
+        authorization_endpoint: 'https://idp.example.com/authorize',
+        token_endpoint: 'https://idp.example.com/token',
+      },
       CLIENT_ID,
       CLIENT_SECRET,
     );
@@ -194,7 +234,9 @@ describe('logout.idpLogoutUrl: a function of your own', () => {
       app.get('/seed', (req, res) => {
         const now = Date.now();
         const claims = { iss: 'https://idp.example.com', sub: 'u1', aud: CLIENT_ID, iat: 0, exp: 0 };
-        req.session.oidc = { login: { idToken: 'x.y.z', accessToken: 'at', tokenType: 'Bearer', claims, loggedInAt: now, activeAt: now } };
+        req.session.oidc = {
+          login: { idToken: 'x.y.z', accessToken: 'at', tokenType: 'Bearer', claims, loggedInAt: now, activeAt: now },
+        };
         res.end();
       });
       app.get('/probe/oidc', (req, res) => res.json({ isAuthenticated: req.oidc!.isAuthenticated() }));
@@ -243,7 +285,9 @@ describe('logout.idpLogoutUrl: a function of your own', () => {
   });
 
   it('is refused at start-up when it is not a function', () => {
-    expect(() => oidcLogin(testOptions(op, { logout: { idpLogoutUrl: 'https://sso.example.com/logout' as never } }))).toThrow(/logout\.idpLogoutUrl/);
+    expect(() =>
+      oidcLogin(testOptions(op, { logout: { idpLogoutUrl: 'https://sso.example.com/logout' as never } })),
+    ).toThrow(/logout\.idpLogoutUrl/);
   });
 });
 
@@ -258,12 +302,17 @@ describe('logout.idpLogoutUrl with a provider that has an end_session_endpoint',
 
   it('is used in place of the end_session_endpoint', async () => {
     const store = new MemoryStore();
-    const { app } = createLogoutApp(testOptions(real, { logout: { idpLogoutUrl: auth0Logout({ domain: 'login.example.com' }) } }), store);
+    const { app } = createLogoutApp(
+      testOptions(real, { logout: { idpLogoutUrl: auth0Logout({ domain: 'login.example.com' }) } }),
+      store,
+    );
     const browser = newBrowser(app, real.issuer);
     await loginAtProvider(browser);
     const { sessionId } = (await browser.app.get('/probe/oidc').expect(200)).body;
     const res = await browser.app.post('/logout').set(SAME_ORIGIN).expect(303);
-    expect(res.headers.location).toBe(`https://login.example.com/v2/logout?client_id=${CLIENT_ID}&returnTo=${encodeURIComponent(`${APP_BASE_URL}/`)}`);
+    expect(res.headers.location).toBe(
+      `https://login.example.com/v2/logout?client_id=${CLIENT_ID}&returnTo=${encodeURIComponent(`${APP_BASE_URL}/`)}`,
+    );
     expect(await storedSession(store, sessionId)).toBeUndefined();
   });
 
@@ -277,7 +326,7 @@ describe('logout.idpLogoutUrl with a provider that has an end_session_endpoint',
 });
 
 describe('a provider that cannot be reached at logout', () => {
-  it('still gets the adapter\'s URL (built from the metadata fetched at login: no request to the provider) and ends the local session', async () => {
+  it("still gets the adapter's URL (built from the metadata fetched at login: no request to the provider) and ends the local session", async () => {
     const down = await startHostileProvider();
     let calls = 0;
     const s = await loggedIn(
@@ -293,7 +342,9 @@ describe('a provider that cannot be reached at logout', () => {
     await down.close();
     // The discovery document was fetched at login: logout needs no request to the provider.
     const res = await s.agent.post('/logout').set(SAME_ORIGIN).expect(303);
-    expect(res.headers.location).toBe('https://myapp.auth.eu-west-1.amazoncognito.com/logout?client_id=test-app&logout_uri=http%3A%2F%2Fapp.localhost%2F');
+    expect(res.headers.location).toBe(
+      'https://myapp.auth.eu-west-1.amazoncognito.com/logout?client_id=test-app&logout_uri=http%3A%2F%2Fapp.localhost%2F',
+    );
     expect(calls).toBe(1);
     await expectLoggedOut(s);
   });

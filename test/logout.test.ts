@@ -6,7 +6,14 @@ import type { OidcEvent, OidcLoginOptions } from '../lib/index.js';
 import { testOptions } from './support/app.js';
 import { login, newBrowser, type Browser } from './support/flow.js';
 import { createLogoutApp, sessionCookie, storedSession, type LogoutApp } from './support/logout-kit.js';
-import { APP_BASE_URL, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, startProvider, type TestProvider } from './support/provider.js';
+import {
+  APP_BASE_URL,
+  CLIENT_ID,
+  CLIENT_SECRET,
+  REDIRECT_URI,
+  startProvider,
+  type TestProvider,
+} from './support/provider.js';
 
 /**
  * `POST /logout` and `GET /logout` against a real oidc-provider (RP-Initiated Logout 1.0 and
@@ -35,7 +42,11 @@ interface Session {
   events: { name: string; event: OidcEvent }[];
 }
 
-async function loggedIn(overrides: Partial<OidcLoginOptions> = {}, provider: Pick<TestProvider, 'issuer'> = op, account = 'alice'): Promise<Session> {
+async function loggedIn(
+  overrides: Partial<OidcLoginOptions> = {},
+  provider: Pick<TestProvider, 'issuer'> = op,
+  account = 'alice',
+): Promise<Session> {
   const events: Session['events'] = [];
   const kit = createLogoutApp(
     testOptions(provider, {
@@ -109,7 +120,9 @@ describe('POST /logout', () => {
     const page = await s.browser.op.get(location.pathname + location.search).expect(200);
     const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.text)![1]!;
     const done = await s.browser.op.post('/session/end/confirm').type('form').send({ xsrf, logout: 'yes' }).expect(303);
-    expect(new URL(done.headers.location!).href).toBe(`${APP_BASE_URL}/bye?state=${location.searchParams.get('state')}`);
+    expect(new URL(done.headers.location!).href).toBe(
+      `${APP_BASE_URL}/bye?state=${location.searchParams.get('state')}`,
+    );
   });
 
   it('destroys the local session before redirecting; the old cookie authenticates nothing afterwards', async () => {
@@ -182,7 +195,11 @@ describe('GET /logout', () => {
 describe('a cross-site logout request', () => {
   const CROSS_SITE: [string, 'get' | 'post', Record<string, string>][] = [
     ['POST, Sec-Fetch-Site: cross-site', 'post', { 'Sec-Fetch-Site': 'cross-site', Origin: 'https://evil.example' }],
-    ['POST, Sec-Fetch-Site: same-site (a sibling subdomain)', 'post', { 'Sec-Fetch-Site': 'same-site', Origin: 'http://evil.app.localhost' }],
+    [
+      'POST, Sec-Fetch-Site: same-site (a sibling subdomain)',
+      'post',
+      { 'Sec-Fetch-Site': 'same-site', Origin: 'http://evil.app.localhost' },
+    ],
     ['POST, Origin of another site (no Sec-Fetch-Site)', 'post', { Origin: 'https://evil.example' }],
     ['POST, Origin: null (sandboxed frame, redirect chain)', 'post', { Origin: 'null' }],
     ['POST, Origin of the same host on another port', 'post', { Origin: 'http://app.localhost:8080' }],
@@ -191,16 +208,19 @@ describe('a cross-site logout request', () => {
     ['GET, Referer of another site', 'get', { Referer: 'https://evil.example/page' }],
   ];
 
-  it.each(CROSS_SITE)('is refused with 403 ERR_OIDC_CROSS_SITE and logs nobody out: %s', async (_name, method, headers) => {
-    const s = await loggedIn();
-    const res = await s.browser.app[method]('/logout').set(headers).expect(403);
-    expect(res.body.code).toBe('ERR_OIDC_CROSS_SITE');
-    expect(res.headers.location).toBeUndefined();
-    expect(res.headers['cache-control']).toBe('no-store');
-    expect(await isAuthenticated(s)).toBe(true);
-    expect(await storedSession(s.kit.store, s.sessionId)).toBeDefined();
-    expect(s.events.filter((e) => e.name === 'logout')).toEqual([]);
-  });
+  it.each(CROSS_SITE)(
+    'is refused with 403 ERR_OIDC_CROSS_SITE and logs nobody out: %s',
+    async (_name, method, headers) => {
+      const s = await loggedIn();
+      const res = await s.browser.app[method]('/logout').set(headers).expect(403);
+      expect(res.body.code).toBe('ERR_OIDC_CROSS_SITE');
+      expect(res.headers.location).toBeUndefined();
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect(await isAuthenticated(s)).toBe(true);
+      expect(await storedSession(s.kit.store, s.sessionId)).toBeDefined();
+      expect(s.events.filter((e) => e.name === 'logout')).toEqual([]);
+    },
+  );
 
   it('passes with the app origin in Origin or Referer, and without any browser header (curl)', async () => {
     for (const headers of [{ Origin: APP_BASE_URL }, { Referer: `${APP_BASE_URL}/account?x=1` }, {}]) {
@@ -247,7 +267,11 @@ describe('logout and the provider', () => {
   });
 
   it('leaves the refresh token alone with revokeTokens: false (the control of the test above)', async () => {
-    const s = await loggedIn({ scope: 'openid offline_access', authorizationParams: { prompt: 'consent' }, logout: { revokeTokens: false } });
+    const s = await loggedIn({
+      scope: 'openid offline_access',
+      authorizationParams: { prompt: 'consent' },
+      logout: { revokeTokens: false },
+    });
     await s.browser.app.post('/logout').set(SAME_ORIGIN).expect(303);
     expect(await refreshStatus(s.refreshToken!)).toBe(200);
   });
@@ -273,7 +297,10 @@ describe('logout and the provider', () => {
     const sockets = new Set<Socket>();
     const blackHole = createNetServer((socket) => sockets.add(socket)); // accepts, never answers
     try {
-      const s = await loggedIn({ scope: 'openid offline_access', authorizationParams: { prompt: 'consent' }, httpTimeout: 400 }, hanging);
+      const s = await loggedIn(
+        { scope: 'openid offline_access', authorizationParams: { prompt: 'consent' }, httpTimeout: 400 },
+        hanging,
+      );
       await hanging.stop();
       await new Promise<void>((resolve) => blackHole.listen(hanging.port, '127.0.0.1', resolve));
       const started = Date.now();
@@ -322,7 +349,10 @@ describe('a request in flight during the logout', () => {
     const store = s.kit.store as MemoryStore;
     const other = createLogoutApp(testOptions(op, { logout: { idpLogout: false } }), store);
     const held = other.hold();
-    const inFlight = request(other.app).get('/slow').set('Cookie', s.cookie).then((r) => r);
+    const inFlight = request(other.app)
+      .get('/slow')
+      .set('Cookie', s.cookie)
+      .then((r) => r);
     await held.entered;
     await s.browser.app.post('/logout').set(SAME_ORIGIN).expect(303);
     held.release();

@@ -11,7 +11,10 @@ const B = { issuer: 'https://b.example.com', clientId: 'app-b', clientSecret: 's
 const GOOD = { baseUrl: 'https://app.example.com', providers: { a: A, b: B } };
 
 function pkcs8(): string {
-  return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+    type: 'pkcs8',
+    format: 'pem',
+  }) as string;
 }
 
 const INVALID: [string, unknown, RegExp][] = [
@@ -24,52 +27,187 @@ const INVALID: [string, unknown, RegExp][] = [
   ['a name of 33 characters', { ...GOOD, providers: { ['a'.repeat(33)]: A } }, /is not allowed: use 1 to 32/],
   ['a name with a dot', { ...GOOD, providers: { 'a.b': A } }, /the provider name "a.b" is not allowed/],
   ['a name with a slash', { ...GOOD, providers: { 'a/b': A } }, /the provider name "a\/b" is not allowed/],
-  ['the name __proto__', { ...GOOD, providers: JSON.parse('{"__proto__": {}}') }, /the provider name "__proto__" is not allowed/],
-  ['a top-level issuer next to providers', { ...GOOD, issuer: A.issuer }, /"issuer" belongs to each provider when "providers" is given: move it into providers\.<name>\.issuer/],
+  [
+    'the name __proto__',
+    { ...GOOD, providers: JSON.parse('{"__proto__": {}}') },
+    /the provider name "__proto__" is not allowed/,
+  ],
+  [
+    'a top-level issuer next to providers',
+    { ...GOOD, issuer: A.issuer },
+    /"issuer" belongs to each provider when "providers" is given: move it into providers\.<name>\.issuer/,
+  ],
   ['a top-level clientId next to providers', { ...GOOD, clientId: 'x' }, /"clientId" belongs to each provider/],
-  ['a top-level clientSecret next to providers', { ...GOOD, clientSecret: 'x' }, /"clientSecret" belongs to each provider/],
-  ['a top-level configuration next to providers', { ...GOOD, configuration: {} }, /"configuration" belongs to each provider/],
-  ['a top-level server next to providers', { ...GOOD, server: { authorizationEndpoint: 'https://x/a', tokenEndpoint: 'https://x/t' } }, /"server" belongs to each provider/],
-  ['an unknown defaultProvider', { ...GOOD, defaultProvider: 'c' }, /"defaultProvider" must be the name of one of "providers" \(a, b\); got "c"/],
-  ['a defaultProvider that is not a string', { ...GOOD, defaultProvider: 1 }, /"defaultProvider" must be the name of one of "providers"/],
-  ['a defaultProvider inherited from Object', { ...GOOD, defaultProvider: 'toString' }, /"defaultProvider" must be the name/],
-  ['defaultProvider without providers', { ...A, baseUrl: GOOD.baseUrl, defaultProvider: 'a' }, /"defaultProvider" picks one of "providers", and there are none/],
-  ['a provider that is not an object', { ...GOOD, providers: { a: 'https://a.example.com' } }, /"providers\.a" must be an object of that provider's options/],
-  ['baseUrl inside a provider', { ...GOOD, providers: { a: { ...A, baseUrl: 'https://x.example.com' } } }, /"providers\.a\.baseUrl" is an app-level option, the same for every provider: set "baseUrl" next to "providers"/],
-  ['routes inside a provider', { ...GOOD, providers: { a: { ...A, routes: { login: '/x' } } } }, /"providers\.a\.routes" is an app-level option/],
-  ['on inside a provider', { ...GOOD, providers: { a: { ...A, on: {} } } }, /"providers\.a\.on" is an app-level option/],
-  ['transactionMaxAge inside a provider', { ...GOOD, providers: { b: { ...B, transactionMaxAge: 1000 } } }, /"providers\.b\.transactionMaxAge" is an app-level option/],
-  ['logout.allowGet inside a provider', { ...GOOD, providers: { a: { ...A, logout: { allowGet: false } } } }, /"providers\.a\.logout\.allowGet" is app-level/],
-  ['providers inside a provider', { ...GOOD, providers: { a: { ...A, providers: {} } } }, /"providers\.a\.providers" cannot be nested/],
-  ['an empty label', { ...GOOD, providers: { a: { ...A, label: ' ' } } }, /"providers\.a\.label" must be a non-empty string/],
-  ['a provider without clientId', { ...GOOD, providers: { a: A, b: { issuer: B.issuer, clientSecret: 's' } } }, /^express-oidc-login: providers\.b: "clientId" is required/],
-  ['a provider without issuer', { ...GOOD, providers: { a: { clientId: 'x', clientSecret: 's' } } }, /^express-oidc-login: providers\.a: "issuer" is required/],
-  ['a typo in a provider', { ...GOOD, providers: { a: { ...A, clientID: 'x' } } }, /^express-oidc-login: providers\.a: unknown option "clientID"\. Did you mean "clientId"\?/],
-  ['an http issuer in a provider', { ...GOOD, providers: { a: { ...A, issuer: 'http://a.example.com' } } }, /^express-oidc-login: providers\.a: "issuer" must use https/],
-  ['a bad provider-level option in a provider', { ...GOOD, providers: { a: { ...A, idTokenSigningAlg: 'HS256' } } }, /^express-oidc-login: providers\.a: "idTokenSigningAlg"/],
-  ['a typo at the top level', { ...GOOD, scopes: 'openid' }, /^express-oidc-login: unknown option "scopes"\. Did you mean "scope"\?/],
-  ['a typo of providers', { ...A, baseUrl: GOOD.baseUrl, provider: {} }, /unknown option "provider"\. Did you mean "providers"\?/],
-  ['an http baseUrl', { ...GOOD, baseUrl: 'http://app.example.com' }, /^express-oidc-login: "baseUrl" must use https[^]*\.$/],
+  [
+    'a top-level clientSecret next to providers',
+    { ...GOOD, clientSecret: 'x' },
+    /"clientSecret" belongs to each provider/,
+  ],
+  [
+    'a top-level configuration next to providers',
+    { ...GOOD, configuration: {} },
+    /"configuration" belongs to each provider/,
+  ],
+  [
+    'a top-level server next to providers',
+    { ...GOOD, server: { authorizationEndpoint: 'https://x/a', tokenEndpoint: 'https://x/t' } },
+    /"server" belongs to each provider/,
+  ],
+  [
+    'an unknown defaultProvider',
+    { ...GOOD, defaultProvider: 'c' },
+    /"defaultProvider" must be the name of one of "providers" \(a, b\); got "c"/,
+  ],
+  [
+    'a defaultProvider that is not a string',
+    { ...GOOD, defaultProvider: 1 },
+    /"defaultProvider" must be the name of one of "providers"/,
+  ],
+  [
+    'a defaultProvider inherited from Object',
+    { ...GOOD, defaultProvider: 'toString' },
+    /"defaultProvider" must be the name/,
+  ],
+  [
+    'defaultProvider without providers',
+    { ...A, baseUrl: GOOD.baseUrl, defaultProvider: 'a' },
+    /"defaultProvider" picks one of "providers", and there are none/,
+  ],
+  [
+    'a provider that is not an object',
+    { ...GOOD, providers: { a: 'https://a.example.com' } },
+    /"providers\.a" must be an object of that provider's options/,
+  ],
+  [
+    'baseUrl inside a provider',
+    { ...GOOD, providers: { a: { ...A, baseUrl: 'https://x.example.com' } } },
+    /"providers\.a\.baseUrl" is an app-level option, the same for every provider: set "baseUrl" next to "providers"/,
+  ],
+  [
+    'routes inside a provider',
+    { ...GOOD, providers: { a: { ...A, routes: { login: '/x' } } } },
+    /"providers\.a\.routes" is an app-level option/,
+  ],
+  [
+    'on inside a provider',
+    { ...GOOD, providers: { a: { ...A, on: {} } } },
+    /"providers\.a\.on" is an app-level option/,
+  ],
+  [
+    'transactionMaxAge inside a provider',
+    { ...GOOD, providers: { b: { ...B, transactionMaxAge: 1000 } } },
+    /"providers\.b\.transactionMaxAge" is an app-level option/,
+  ],
+  [
+    'logout.allowGet inside a provider',
+    { ...GOOD, providers: { a: { ...A, logout: { allowGet: false } } } },
+    /"providers\.a\.logout\.allowGet" is app-level/,
+  ],
+  [
+    'providers inside a provider',
+    { ...GOOD, providers: { a: { ...A, providers: {} } } },
+    /"providers\.a\.providers" cannot be nested/,
+  ],
+  [
+    'an empty label',
+    { ...GOOD, providers: { a: { ...A, label: ' ' } } },
+    /"providers\.a\.label" must be a non-empty string/,
+  ],
+  [
+    'a provider without clientId',
+    { ...GOOD, providers: { a: A, b: { issuer: B.issuer, clientSecret: 's' } } },
+    /^express-oidc-login: providers\.b: "clientId" is required/,
+  ],
+  [
+    'a provider without issuer',
+    { ...GOOD, providers: { a: { clientId: 'x', clientSecret: 's' } } },
+    /^express-oidc-login: providers\.a: "issuer" is required/,
+  ],
+  [
+    'a typo in a provider',
+    { ...GOOD, providers: { a: { ...A, clientID: 'x' } } },
+    /^express-oidc-login: providers\.a: unknown option "clientID"\. Did you mean "clientId"\?/,
+  ],
+  [
+    'an http issuer in a provider',
+    { ...GOOD, providers: { a: { ...A, issuer: 'http://a.example.com' } } },
+    /^express-oidc-login: providers\.a: "issuer" must use https/,
+  ],
+  [
+    'a bad provider-level option in a provider',
+    { ...GOOD, providers: { a: { ...A, idTokenSigningAlg: 'HS256' } } },
+    /^express-oidc-login: providers\.a: "idTokenSigningAlg"/,
+  ],
+  [
+    'a typo at the top level',
+    { ...GOOD, scopes: 'openid' },
+    /^express-oidc-login: unknown option "scopes"\. Did you mean "scope"\?/,
+  ],
+  [
+    'a typo of providers',
+    { ...A, baseUrl: GOOD.baseUrl, provider: {} },
+    /unknown option "provider"\. Did you mean "providers"\?/,
+  ],
+  [
+    'an http baseUrl',
+    { ...GOOD, baseUrl: 'http://app.example.com' },
+    /^express-oidc-login: "baseUrl" must use https[^]*\.$/,
+  ],
   [
     'a top-level default that does not fit one provider',
-    { ...GOOD, allowedTenants: 'any', providers: { entra: { issuer: 'https://login.microsoftonline.com/common/v2.0', clientId: 'x', clientSecret: 's' }, b: B } },
+    {
+      ...GOOD,
+      allowedTenants: 'any',
+      providers: {
+        entra: { issuer: 'https://login.microsoftonline.com/common/v2.0', clientId: 'x', clientSecret: 's' },
+        b: B,
+      },
+    },
     /"allowedTenants" is for a Microsoft Entra ID multi-tenant issuer.*"allowedTenants" is set at the top level, as a default for every provider, and does not fit providers\.b: move it into the providers it is for\./,
   ],
   [
     'an Entra multi-tenant provider without allowedTenants',
-    { ...GOOD, providers: { a: A, entra: { issuer: 'https://login.microsoftonline.com/organizations/v2.0', clientId: 'x', clientSecret: 's' } } },
+    {
+      ...GOOD,
+      providers: {
+        a: A,
+        entra: { issuer: 'https://login.microsoftonline.com/organizations/v2.0', clientId: 'x', clientSecret: 's' },
+      },
+    },
     /^express-oidc-login: providers\.entra: "issuer" https:\/\/login\.microsoftonline\.com\/organizations\/v2\.0 is Microsoft Entra ID's multi-tenant endpoint/,
   ],
-  ['a bad top-level default', { ...GOOD, scope: 'profile' }, /^express-oidc-login: "scope" must be a space-separated string that includes "openid"/],
-  ['a route of a provider that is a shared route', { ...GOOD, routes: { logout: '/login/out' }, providers: { a: A, out: B } }, /the route \/login\/out would serve both logout \(routes\.logout\) and provider "out"'s login/],
-  ['routes.jwks without private_key_jwt', { ...GOOD, routes: { jwks: '/keys' } }, /"routes\.jwks" serves the public keys of "clientPrivateKey".*no provider has one/],
+  [
+    'a bad top-level default',
+    { ...GOOD, scope: 'profile' },
+    /^express-oidc-login: "scope" must be a space-separated string that includes "openid"/,
+  ],
+  [
+    'a route of a provider that is a shared route',
+    { ...GOOD, routes: { logout: '/login/out' }, providers: { a: A, out: B } },
+    /the route \/login\/out would serve both logout \(routes\.logout\) and provider "out"'s login/,
+  ],
+  [
+    'routes.jwks without private_key_jwt',
+    { ...GOOD, routes: { jwks: '/keys' } },
+    /"routes\.jwks" serves the public keys of "clientPrivateKey".*no provider has one/,
+  ],
   [
     'two different client keys with one kid',
     {
       ...GOOD,
       providers: {
-        a: { issuer: A.issuer, clientId: 'a', clientAuthMethod: 'private_key_jwt', clientPrivateKey: { key: pkcs8(), kid: 'k1' } },
-        b: { issuer: B.issuer, clientId: 'b', clientAuthMethod: 'private_key_jwt', clientPrivateKey: { key: pkcs8(), kid: 'k1' } },
+        a: {
+          issuer: A.issuer,
+          clientId: 'a',
+          clientAuthMethod: 'private_key_jwt',
+          clientPrivateKey: { key: pkcs8(), kid: 'k1' },
+        },
+        b: {
+          issuer: B.issuer,
+          clientId: 'b',
+          clientAuthMethod: 'private_key_jwt',
+          clientPrivateKey: { key: pkcs8(), kid: 'k1' },
+        },
       },
     },
     /two providers' "clientPrivateKey" have the kid "k1" but are different keys/,
@@ -87,11 +225,23 @@ describe('what providers resolve to', () => {
     const set = resolveProviders({ ...GOOD, baseUrl: 'https://app.example.com/portal' });
     expect(set.multi).toBe(true);
     expect(set.defaultEntry).toBeUndefined();
-    expect(set.entries.map((e) => [e.name, e.config.providerName, e.config.loginPath, e.config.callbackPath, e.config.backchannelLogoutPath, e.config.logoutPath])).toEqual([
+    expect(
+      set.entries.map((e) => [
+        e.name,
+        e.config.providerName,
+        e.config.loginPath,
+        e.config.callbackPath,
+        e.config.backchannelLogoutPath,
+        e.config.logoutPath,
+      ]),
+    ).toEqual([
       ['a', 'a', '/login/a', '/callback/a', '/backchannel-logout/a', false],
       ['b', 'b', '/login/b', '/callback/b', '/backchannel-logout/b', false],
     ]);
-    expect(set.entries.map((e) => e.config.redirectUri)).toEqual(['https://app.example.com/portal/callback/a', 'https://app.example.com/portal/callback/b']);
+    expect(set.entries.map((e) => e.config.redirectUri)).toEqual([
+      'https://app.example.com/portal/callback/a',
+      'https://app.example.com/portal/callback/b',
+    ]);
     expect(set.entries.map((e) => e.config.loginUrlPath)).toEqual(['/portal/login/a', '/portal/login/b']);
     expect(set.app.config.loginUrlPath).toBe('/portal/login');
     expect(set.app.config.logoutPath).toBe('/logout');
@@ -102,14 +252,19 @@ describe('what providers resolve to', () => {
   });
 
   it('puts the provider name under renamed routes, and turns a route off for all', () => {
-    const set = resolveProviders({ ...GOOD, routes: { login: '/auth/login/', callback: '/auth/cb', backchannelLogout: false } });
-    expect(set.entries.map((e) => [e.config.loginPath, e.config.callbackPath, e.config.backchannelLogoutPath])).toEqual([
-      ['/auth/login/a', '/auth/cb/a', false],
-      ['/auth/login/b', '/auth/cb/b', false],
-    ]);
+    const set = resolveProviders({
+      ...GOOD,
+      routes: { login: '/auth/login/', callback: '/auth/cb', backchannelLogout: false },
+    });
+    expect(set.entries.map((e) => [e.config.loginPath, e.config.callbackPath, e.config.backchannelLogoutPath])).toEqual(
+      [
+        ['/auth/login/a', '/auth/cb/a', false],
+        ['/auth/login/b', '/auth/cb/b', false],
+      ],
+    );
   });
 
-  it('takes top-level provider options as defaults; a provider\'s own replace them, logout key by key', () => {
+  it("takes top-level provider options as defaults; a provider's own replace them, logout key by key", () => {
     const set = resolveProviders({
       ...GOOD,
       scope: 'openid profile',
@@ -117,31 +272,70 @@ describe('what providers resolve to', () => {
       fetchUserInfo: true,
       logout: { postLogoutRedirectUri: 'https://app.example.com/bye', revokeTokens: false },
       providers: {
-        a: { ...A, scope: 'openid email', idTokenSigningAlg: 'ES256', additionalAudiences: ['api'], clockTolerance: 5, logout: { idpLogout: false } },
-        b: { ...B, refreshLeeway: 10, autoRefresh: true, pushedAuthorizationRequests: true, authorizationParams: { prompt: 'login' } },
+        a: {
+          ...A,
+          scope: 'openid email',
+          idTokenSigningAlg: 'ES256',
+          additionalAudiences: ['api'],
+          clockTolerance: 5,
+          logout: { idpLogout: false },
+        },
+        b: {
+          ...B,
+          refreshLeeway: 10,
+          autoRefresh: true,
+          pushedAuthorizationRequests: true,
+          authorizationParams: { prompt: 'login' },
+        },
       },
     });
     const [a, b] = set.entries.map((e) => e.config);
-    expect([a!.scope, a!.idTokenSigningAlg, a!.additionalAudiences, a!.clockTolerance, a!.httpTimeout, a!.fetchUserInfo]).toEqual(['openid email', 'ES256', ['api'], 5, 3000, true]);
-    expect([b!.scope, b!.idTokenSigningAlg, b!.refreshLeeway, b!.autoRefresh, b!.pushedAuthorizationRequests, b!.authorizationParams]).toEqual([
-      'openid profile',
-      'RS256',
-      10,
-      true,
-      true,
-      { prompt: 'login' },
-    ]);
-    expect(a!.logout).toMatchObject({ idpLogout: false, revokeTokens: false, postLogoutRedirectUri: 'https://app.example.com/bye' });
-    expect(b!.logout).toMatchObject({ idpLogout: true, revokeTokens: false, postLogoutRedirectUri: 'https://app.example.com/bye' });
+    expect([
+      a!.scope,
+      a!.idTokenSigningAlg,
+      a!.additionalAudiences,
+      a!.clockTolerance,
+      a!.httpTimeout,
+      a!.fetchUserInfo,
+    ]).toEqual(['openid email', 'ES256', ['api'], 5, 3000, true]);
+    expect([
+      b!.scope,
+      b!.idTokenSigningAlg,
+      b!.refreshLeeway,
+      b!.autoRefresh,
+      b!.pushedAuthorizationRequests,
+      b!.authorizationParams,
+    ]).toEqual(['openid profile', 'RS256', 10, true, true, { prompt: 'login' }]);
+    expect(a!.logout).toMatchObject({
+      idpLogout: false,
+      revokeTokens: false,
+      postLogoutRedirectUri: 'https://app.example.com/bye',
+    });
+    expect(b!.logout).toMatchObject({
+      idpLogout: true,
+      revokeTokens: false,
+      postLogoutRedirectUri: 'https://app.example.com/bye',
+    });
     // The app-level logout options are the top-level ones, whatever a provider says.
-    expect(set.app.config.logout).toMatchObject({ idpLogout: true, postLogoutRedirectUri: 'https://app.example.com/bye' });
+    expect(set.app.config.logout).toMatchObject({
+      idpLogout: true,
+      postLogoutRedirectUri: 'https://app.example.com/bye',
+    });
   });
 
   it('takes a provider-level option added to resolveConfig() in an entry unchanged (allowedTenants)', () => {
     const tenant = '72f988bf-86f1-41af-91ab-2d7cd011db47';
     const set = resolveProviders({
       ...GOOD,
-      providers: { a: A, entra: { issuer: 'https://login.microsoftonline.com/common/v2.0', clientId: 'x', clientSecret: 's', allowedTenants: [tenant] } },
+      providers: {
+        a: A,
+        entra: {
+          issuer: 'https://login.microsoftonline.com/common/v2.0',
+          clientId: 'x',
+          clientSecret: 's',
+          allowedTenants: [tenant],
+        },
+      },
     });
     expect(set.entries.map((e) => e.config.allowedTenants)).toEqual([undefined, [tenant]]);
   });
@@ -150,9 +344,14 @@ describe('what providers resolve to', () => {
     const set = resolveProviders({
       ...GOOD,
       routes: { backchannelLogout: '/bcl' },
-      providers: { gh: github({ clientId: 'x', clientSecret: 's' }), google: google({ clientId: 'g', clientSecret: 's' }) },
+      providers: {
+        gh: github({ clientId: 'x', clientSecret: 's' }),
+        google: google({ clientId: 'g', clientSecret: 's' }),
+      },
     });
-    expect(set.entries.map((e) => [e.name, e.config.openid, e.config.callbackPath, e.config.backchannelLogoutPath])).toEqual([
+    expect(
+      set.entries.map((e) => [e.name, e.config.openid, e.config.callbackPath, e.config.backchannelLogoutPath]),
+    ).toEqual([
       ['gh', false, '/callback/gh', false],
       ['google', true, '/callback/google', '/bcl/google'],
     ]);

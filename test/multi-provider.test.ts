@@ -189,7 +189,9 @@ async function probe(browser: Browser): Promise<{
  */
 async function pendingOf(agent: Agent): Promise<(string | null)[]> {
   const inSession = (await agent.get('/probe').expect(200)).body.pending as (string | null)[];
-  const inCookies = ['a', 'b', 'github'].flatMap((name) => [...txCookies(agent, '127.0.0.1', `/callback/${name}`).keys()].map(() => name));
+  const inCookies = ['a', 'b', 'github'].flatMap((name) =>
+    [...txCookies(agent, '127.0.0.1', `/callback/${name}`).keys()].map(() => name),
+  );
   return [...inSession, ...inCookies].sort();
 }
 
@@ -227,10 +229,19 @@ describe('two providers in one app', () => {
     const before = { a: a.tokenRequests, b: b.tokenRequests };
     const done = await browser.app.get(pathOf(callback.href)).expect(302);
     expect(done.headers.location).toBe('/');
-    expect({ a: a.tokenRequests - before.a, b: b.tokenRequests - before.b }).toEqual(name === 'a' ? { a: 1, b: 0 } : { a: 0, b: 1 });
+    expect({ a: a.tokenRequests - before.a, b: b.tokenRequests - before.b }).toEqual(
+      name === 'a' ? { a: 1, b: 0 } : { a: 0, b: 1 },
+    );
 
     const after = await probe(browser);
-    expect(after).toMatchObject({ isAuthenticated: true, provider: name, stored: name, sub: 'alice', iss: op.server.issuer, pending: [] });
+    expect(after).toMatchObject({
+      isAuthenticated: true,
+      provider: name,
+      stored: name,
+      sub: 'alice',
+      iss: op.server.issuer,
+      pending: [],
+    });
     expect(await pendingOf(browser.app)).toEqual([]);
     expect(m.events.find((e) => e.name === 'login')?.event).toMatchObject({ sub: 'alice', provider: name });
   });
@@ -264,50 +275,64 @@ describe('two providers in one app', () => {
     it.each([
       ['a', 'b'],
       ['b', 'a'],
-    ] as const)("refuses %s's code and state at %s's callback (session mode): 400, no token request anywhere, the transaction gone", async (from, to) => {
-      const m = ms;
-      const browser = newBrowser(m.app);
-      const callback = await authorizeWith(browser, from);
-      const before = { a: a.tokenRequests, b: b.tokenRequests };
+    ] as const)(
+      "refuses %s's code and state at %s's callback (session mode): 400, no token request anywhere, the transaction gone",
+      async (from, to) => {
+        const m = ms;
+        const browser = newBrowser(m.app);
+        const callback = await authorizeWith(browser, from);
+        const before = { a: a.tokenRequests, b: b.tokenRequests };
 
-      const res = await browser.app.get(`/callback/${to}${callback.search}`).expect(400);
-      expect(res.body.code).toBe('ERR_OIDC_PROVIDER_MIXUP');
-      expect(res.headers['cache-control']).toBe('no-store');
-      expect({ a: a.tokenRequests, b: b.tokenRequests }).toEqual(before);
-      expect(await probe(browser)).toMatchObject({ isAuthenticated: false, pending: [] });
-      expect(m.events.find((e) => e.name === 'loginFailed')?.event).toMatchObject({ code: 'ERR_OIDC_PROVIDER_MIXUP', provider: to });
+        const res = await browser.app.get(`/callback/${to}${callback.search}`).expect(400);
+        expect(res.body.code).toBe('ERR_OIDC_PROVIDER_MIXUP');
+        expect(res.headers['cache-control']).toBe('no-store');
+        expect({ a: a.tokenRequests, b: b.tokenRequests }).toEqual(before);
+        expect(await probe(browser)).toMatchObject({ isAuthenticated: false, pending: [] });
+        expect(m.events.find((e) => e.name === 'loginFailed')?.event).toMatchObject({
+          code: 'ERR_OIDC_PROVIDER_MIXUP',
+          provider: to,
+        });
 
-      // The transaction was consumed: not even the right callback can use it now.
-      const retry = await browser.app.get(pathOf(callback.href)).expect(400);
-      expect(retry.body.code).toBe('ERR_OIDC_MISSING_TRANSACTION');
-      expect({ a: a.tokenRequests, b: b.tokenRequests }).toEqual(before);
-    });
+        // The transaction was consumed: not even the right callback can use it now.
+        const retry = await browser.app.get(pathOf(callback.href)).expect(400);
+        expect(retry.body.code).toBe('ERR_OIDC_MISSING_TRANSACTION');
+        expect({ a: a.tokenRequests, b: b.tokenRequests }).toEqual(before);
+      },
+    );
 
     it.each([
       ['a', 'b'],
       ['b', 'a'],
-    ] as const)("refuses %s's code and state at %s's callback (cookie mode): the cookie is not sent there, and moved there it does not open", async (from, to) => {
-      const browser = newBrowser(m.app);
-      const callback = await authorizeWith(browser, from);
-      const before = { a: a.tokenRequests, b: b.tokenRequests };
-      const res = await browser.app.get(`/callback/${to}${callback.search}`).expect(400);
-      expect(res.body.code).toBe('ERR_OIDC_MISSING_TRANSACTION');
-      // A client that sent every cookie everywhere: the seal binds the cookie to its provider's redirect URI.
-      const [name, value] = [...txCookies(browser.app, '127.0.0.1', `/callback/${from}`)][0]!;
-      const moved = await request(m.app).get(`/callback/${to}${callback.search}`).set('Cookie', `${name}=${value}`).expect(400);
-      expect(moved.body.code).toBe('ERR_OIDC_TRANSACTION_INVALID');
-      expect({ a: a.tokenRequests, b: b.tokenRequests }).toEqual(before);
-      expect(await probe(browser)).toMatchObject({ isAuthenticated: false });
-      // Nothing was used up at the wrong callback: the right one still logs in.
-      await browser.app.get(pathOf(callback.href)).expect(302);
-      expect(await probe(browser)).toMatchObject({ isAuthenticated: true, provider: from });
-    });
+    ] as const)(
+      "refuses %s's code and state at %s's callback (cookie mode): the cookie is not sent there, and moved there it does not open",
+      async (from, to) => {
+        const browser = newBrowser(m.app);
+        const callback = await authorizeWith(browser, from);
+        const before = { a: a.tokenRequests, b: b.tokenRequests };
+        const res = await browser.app.get(`/callback/${to}${callback.search}`).expect(400);
+        expect(res.body.code).toBe('ERR_OIDC_MISSING_TRANSACTION');
+        // A client that sent every cookie everywhere: the seal binds the cookie to its provider's redirect URI.
+        const [name, value] = [...txCookies(browser.app, '127.0.0.1', `/callback/${from}`)][0]!;
+        const moved = await request(m.app)
+          .get(`/callback/${to}${callback.search}`)
+          .set('Cookie', `${name}=${value}`)
+          .expect(400);
+        expect(moved.body.code).toBe('ERR_OIDC_TRANSACTION_INVALID');
+        expect({ a: a.tokenRequests, b: b.tokenRequests }).toEqual(before);
+        expect(await probe(browser)).toMatchObject({ isAuthenticated: false });
+        // Nothing was used up at the wrong callback: the right one still logs in.
+        await browser.app.get(pathOf(callback.href)).expect(302);
+        expect(await probe(browser)).toMatchObject({ isAuthenticated: true, provider: from });
+      },
+    );
 
     it("refuses, at B's callback, a response that A issued for B's login (RFC 9207 iss): no token request", async () => {
       // The classic mix-up: the login was started at B, the browser was sent on to A, and A's
       // code comes back with B's state. The transaction is B's, so only "iss" can tell.
       const browser = newBrowser(m.app);
-      const stateOfB = new URL((await browser.app.get('/login/b').expect(302)).headers.location!).searchParams.get('state')!;
+      const stateOfB = new URL((await browser.app.get('/login/b').expect(302)).headers.location!).searchParams.get(
+        'state',
+      )!;
       const atA = new URL((await browser.app.get('/login/a').expect(302)).headers.location!);
       atA.searchParams.set('state', stateOfB);
       const fromA = await authorizeAt({ app: browser.app, op: browser.ops.a }, atA);
@@ -324,11 +349,22 @@ describe('two providers in one app', () => {
 
     it('refuses the other provider\'s response at a provider without RFC 9207 "iss": the transaction is bound to its provider', async () => {
       // Many providers do not send "iss" (nor advertise it): then only the binding tells.
-      const discovered = await client.discovery(new URL(b.server.issuer), b.clientId, undefined, client.ClientSecretBasic(SECRET_B), {
-        execute: [client.allowInsecureRequests],
-      });
+      const discovered = await client.discovery(
+        new URL(b.server.issuer),
+        b.clientId,
+        undefined,
+        client.ClientSecretBasic(SECRET_B),
+        {
+          execute: [client.allowInsecureRequests],
+        },
+      );
       const { authorization_response_iss_parameter_supported: _supported, ...metadata } = discovered.serverMetadata();
-      const configuration = new client.Configuration(metadata, b.clientId, undefined, client.ClientSecretBasic(SECRET_B));
+      const configuration = new client.Configuration(
+        metadata,
+        b.clientId,
+        undefined,
+        client.ClientSecretBasic(SECRET_B),
+      );
       client.allowInsecureRequests(configuration);
       for (const [pendingLogins, code] of [
         ['session', 'ERR_OIDC_PROVIDER_MIXUP'],
@@ -336,7 +372,9 @@ describe('two providers in one app', () => {
       ] as const) {
         // A ready-made configuration has no credential to derive a key from: the cookie mode needs "secret".
         const key = pendingLogins === 'cookie' ? { secret: 'a-cookie-secret-for-the-multi-provider-test' } : {};
-        const { app } = createMultiApp(multiOptions({ pendingLogins, ...key, providers: { a: providerOptions(a, SECRET_A), b: { configuration } } }));
+        const { app } = createMultiApp(
+          multiOptions({ pendingLogins, ...key, providers: { a: providerOptions(a, SECRET_A), b: { configuration } } }),
+        );
         const browser = newBrowser(app);
         const callback = await authorizeWith(browser, 'a');
         callback.searchParams.delete('iss');
@@ -528,7 +566,10 @@ describe('two providers in one app', () => {
       });
       // The same sessions, served by an app whose provider A is named "default" (a migration from
       // the single-provider form): the login stays, and is A's.
-      const migrated = createMultiApp(multiOptions({ providers: { default: providerOptions(a, SECRET_A), b: providerOptions(b, SECRET_B) } }), m.store);
+      const migrated = createMultiApp(
+        multiOptions({ providers: { default: providerOptions(a, SECRET_A), b: providerOptions(b, SECRET_B) } }),
+        m.store,
+      );
       const seen = await request(migrated.app).get('/probe').set('Cookie', cookie).expect(200);
       expect(seen.body).toMatchObject({ isAuthenticated: true, provider: 'default', iss: a.server.issuer });
       // Without a provider named "default", such a login is dropped.
@@ -546,7 +587,11 @@ describe('two providers in one app', () => {
 
       const done = await logoutAtProvider({ app: atA.app, op: atA.ops.a });
       expect(done.status).toBe(303);
-      expect(m.events.find((e) => e.name === 'backchannelLogout')?.event).toMatchObject({ sub: 'alice', provider: 'a', detail: 1 });
+      expect(m.events.find((e) => e.name === 'backchannelLogout')?.event).toMatchObject({
+        sub: 'alice',
+        provider: 'a',
+        detail: 1,
+      });
       expect((await probe(atA)).isAuthenticated).toBe(false);
       expect(await probe(atB)).toMatchObject({ isAuthenticated: true, provider: 'b' });
     });
@@ -555,7 +600,11 @@ describe('two providers in one app', () => {
       const atB = newBrowser(m.app);
       await loginAt(atB, 'b');
       const token = await signLogoutToken(logoutClaims(a.server.issuer, a.clientId, { sub: 'alice' }), a.key);
-      const res = await request(m.app).post('/backchannel-logout/b').type('form').send({ logout_token: token }).expect(400);
+      const res = await request(m.app)
+        .post('/backchannel-logout/b')
+        .type('form')
+        .send({ logout_token: token })
+        .expect(400);
       expect(res.body.error).toBe('invalid_request');
       expect((await probe(atB)).isAuthenticated).toBe(true);
     });
@@ -588,7 +637,10 @@ describe('two clients of one issuer', () => {
   async function loginWith(name: 'one' | 'two'): Promise<Agent> {
     const agent = request.agent(m.app);
     const started = await agent.get(`/login/${name}`).expect(302);
-    const callback = await authorizeAt({ app: agent, op: request.agent(op.issuer) }, new URL(started.headers.location!));
+    const callback = await authorizeAt(
+      { app: agent, op: request.agent(op.issuer) },
+      new URL(started.headers.location!),
+    );
     await agent.get(pathOf(callback.href)).expect(302);
     return agent;
   }
@@ -599,7 +651,11 @@ describe('two clients of one issuer', () => {
     const token = await signLogoutToken(logoutClaims(op.issuer, 'client-one', { sub: 'alice' }), key);
     await request(m.app).post('/backchannel-logout/one').type('form').send({ logout_token: token }).expect(200);
     expect((await one.get('/probe').expect(200)).body.isAuthenticated).toBe(false);
-    expect((await two.get('/probe').expect(200)).body).toMatchObject({ isAuthenticated: true, provider: 'two', sub: 'alice' });
+    expect((await two.get('/probe').expect(200)).body).toMatchObject({
+      isAuthenticated: true,
+      provider: 'two',
+      sub: 'alice',
+    });
     expect(m.events.find((e) => e.name === 'backchannelLogout')?.event).toMatchObject({ provider: 'one', detail: 1 });
   });
 });
@@ -620,20 +676,28 @@ describe('each provider on its own', () => {
     await request(app).get('/login/b').expect(302);
   });
 
-  it('takes top-level provider options as defaults, and each provider\'s own over them', async () => {
+  it("takes top-level provider options as defaults, and each provider's own over them", async () => {
     const { app } = createMultiApp(
       multiOptions({
         scope: 'openid profile',
         authorizationParams: { prompt: 'login' },
         providers: {
-          a: { ...providerOptions(a, SECRET_A), scope: 'openid email offline_access', authorizationParams: { ui_locales: 'fr' } },
+          a: {
+            ...providerOptions(a, SECRET_A),
+            scope: 'openid email offline_access',
+            authorizationParams: { ui_locales: 'fr' },
+          },
           b: providerOptions(b, SECRET_B),
         },
       }),
     );
     const atA = new URL((await request(app).get('/login/a').expect(302)).headers.location!).searchParams;
     const atB = new URL((await request(app).get('/login/b').expect(302)).headers.location!).searchParams;
-    expect([atA.get('scope'), atA.get('prompt'), atA.get('ui_locales')]).toEqual(['openid email offline_access', null, 'fr']);
+    expect([atA.get('scope'), atA.get('prompt'), atA.get('ui_locales')]).toEqual([
+      'openid email offline_access',
+      null,
+      'fr',
+    ]);
     expect([atB.get('scope'), atB.get('prompt'), atB.get('ui_locales')]).toEqual(['openid profile', 'login', null]);
   });
 
@@ -659,7 +723,11 @@ describe('each provider on its own', () => {
       res.end('{}');
     });
     try {
-      const { app, store } = createMultiApp(multiOptions({ providers: { a: { ...providerOptions(a, SECRET_A), dpop: true }, b: providerOptions(b, SECRET_B) } }));
+      const { app, store } = createMultiApp(
+        multiOptions({
+          providers: { a: { ...providerOptions(a, SECRET_A), dpop: true }, b: providerOptions(b, SECRET_B) },
+        }),
+      );
       app.get('/call', async (req, res, next) => {
         try {
           res.json({ status: (await req.oidc!.fetch(`${api.url}/orders`)).status });
@@ -671,7 +739,8 @@ describe('each provider on its own', () => {
       const atB = newBrowser(app);
       await loginAt(atA, 'a');
       await loginAt(atB, 'b');
-      const stored = async (browser: Browser) => (await storedSession(store, (await probe(browser)).sessionId))!.oidc!.login!;
+      const stored = async (browser: Browser) =>
+        (await storedSession(store, (await probe(browser)).sessionId))!.oidc!.login!;
       expect([(await stored(atA)).tokenType.toLowerCase(), (await stored(atA)).dpop?.alg]).toEqual(['dpop', 'ES256']);
       expect([(await stored(atB)).tokenType.toLowerCase(), (await stored(atB)).dpop]).toEqual(['bearer', undefined]);
       await atA.app.get('/call').expect(200);
@@ -691,12 +760,19 @@ describe('each provider on its own', () => {
     const { app } = createMultiApp(
       multiOptions({
         logger,
-        providers: { a: providerOptions(a, SECRET_A), b: { ...providerOptions(b, SECRET_B), idTokenSigningAlg: 'ES256' } },
+        providers: {
+          a: providerOptions(a, SECRET_A),
+          b: { ...providerOptions(b, SECRET_B), idTokenSigningAlg: 'ES256' },
+        },
       }),
     );
     const res = await request(app).get('/login/b').expect(502);
     expect(res.body.code).toBe('ERR_OIDC_PROVIDER_MISMATCH');
-    expect(messages).toEqual([expect.stringMatching(/^express-oidc-login: provider "b": the provider signs ID tokens with RS256, not with "ES256"/)]);
+    expect(messages).toEqual([
+      expect.stringMatching(
+        /^express-oidc-login: provider "b": the provider signs ID tokens with RS256, not with "ES256"/,
+      ),
+    ]);
     await request(app).get('/login/a').expect(302);
   });
 });
@@ -715,7 +791,10 @@ describe('the single-provider form', () => {
     const agent = request.agent(app);
     const started = await agent.get('/login').expect(302);
     expect(Object.values((await agent.get('/probe').expect(200)).body.pending)).toEqual([null]);
-    const callback = await authorizeAt({ app: agent, op: request.agent(a.server.issuer) }, new URL(started.headers.location!));
+    const callback = await authorizeAt(
+      { app: agent, op: request.agent(a.server.issuer) },
+      new URL(started.headers.location!),
+    );
     await agent.get(pathOf(callback.href)).expect(302);
     const seen = (await agent.get('/probe').expect(200)).body;
     expect(seen).toMatchObject({ isAuthenticated: true, provider: 'default', stored: null });
@@ -724,7 +803,7 @@ describe('the single-provider form', () => {
 });
 
 describe('the client JWKS with several private_key_jwt providers', () => {
-  it('serves every provider\'s public key at one routes.jwks', async () => {
+  it("serves every provider's public key at one routes.jwks", async () => {
     const { generateKeyPairSync } = await import('node:crypto');
     const pem = (type: 'ec' | 'rsa') =>
       (type === 'ec'
@@ -742,7 +821,11 @@ describe('the client JWKS with several private_key_jwt providers', () => {
         baseUrl: APP_BASE_URL,
         dangerouslyAllowInsecureHttp: true,
         logger: false, // no express-session here: the JWKS route needs none
-        providers: { a: pkjwt(a.server.issuer, 'key-a', 'ec'), b: pkjwt(b.server.issuer, 'key-b', 'rsa'), c: { issuer: b.server.issuer, clientId: 'c', clientSecret: 's' } },
+        providers: {
+          a: pkjwt(a.server.issuer, 'key-a', 'ec'),
+          b: pkjwt(b.server.issuer, 'key-b', 'rsa'),
+          c: { issuer: b.server.issuer, clientId: 'c', clientSecret: 's' },
+        },
       }),
     );
     const res = await request(app).get('/jwks.json').expect(200);
@@ -762,8 +845,15 @@ describe('express-oidc-login/testing with several providers', () => {
     try {
       const app = express();
       app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false }));
-      app.use(oidcLogin({ baseUrl: staff.baseUrl, providers: { staff: staff.providerOptions('staff'), partners: partners.providerOptions('partners') } }));
-      app.get('/who', requireAuth(), (req, res) => res.json({ provider: req.oidc!.provider, sub: req.oidc!.claims!.sub }));
+      app.use(
+        oidcLogin({
+          baseUrl: staff.baseUrl,
+          providers: { staff: staff.providerOptions('staff'), partners: partners.providerOptions('partners') },
+        }),
+      );
+      app.get('/who', requireAuth(), (req, res) =>
+        res.json({ provider: req.oidc!.provider, sub: req.oidc!.claims!.sub }),
+      );
       const atStaff = await loginAs(app, { sub: 'alice' }, { loginPath: '/login/staff' });
       const atPartners = await loginAs(app, { sub: 'alice' }, { loginPath: '/login/partners' });
       expect((await atStaff.get('/who').expect(200)).body).toEqual({ provider: 'staff', sub: 'alice' });
@@ -790,7 +880,10 @@ describe('an OpenID provider and GitHub (plain OAuth 2.0) side by side', () => {
       multiOptions({
         providers: {
           a: providerOptions(a, SECRET_A),
-          github: { ...github({ clientId: GH_CLIENT_ID, clientSecret: GH_CLIENT_SECRET, enterpriseUrl: gh.url }), label: 'GitHub' },
+          github: {
+            ...github({ clientId: GH_CLIENT_ID, clientSecret: GH_CLIENT_SECRET, enterpriseUrl: gh.url }),
+            label: 'GitHub',
+          },
         },
       }),
     );
@@ -812,7 +905,12 @@ describe('an OpenID provider and GitHub (plain OAuth 2.0) side by side', () => {
     const callback = await authorizeAtGitHub(atGitHub.app);
     expect(callback.pathname).toBe('/callback/github');
     await atGitHub.app.get(pathOf(callback.href)).expect(302);
-    expect(await probe(atGitHub)).toMatchObject({ isAuthenticated: true, provider: 'github', sub: '583231', iss: gh.url });
+    expect(await probe(atGitHub)).toMatchObject({
+      isAuthenticated: true,
+      provider: 'github',
+      sub: '583231',
+      iss: gh.url,
+    });
 
     const atA = newBrowser(m.app);
     await loginAt(atA, 'a');
@@ -823,35 +921,41 @@ describe('an OpenID provider and GitHub (plain OAuth 2.0) side by side', () => {
   it.each([
     ['session', 'ERR_OIDC_PROVIDER_MIXUP'],
     ['cookie', 'ERR_OIDC_MISSING_TRANSACTION'],
-  ] as const)("refuses A's code (without iss) at GitHub's callback, and GitHub's at A's: no token request at either (pendingLogins: %s)", async (pendingLogins, code) => {
-    // Cookie mode: a provider's pending-login cookie is sent to its own callback only.
-    const app =
-      pendingLogins === 'cookie'
-        ? m.app
-        : createMultiApp(
-            multiOptions({
-              pendingLogins,
-              providers: {
-                a: providerOptions(a, SECRET_A),
-                github: { ...github({ clientId: GH_CLIENT_ID, clientSecret: GH_CLIENT_SECRET, enterpriseUrl: gh.url }), label: 'GitHub' },
-              },
-            }),
-          ).app;
-    const browser = newBrowser(app);
-    const fromA = await authorizeWith(browser, 'a');
-    fromA.searchParams.delete('iss');
-    const before = a.tokenRequests;
-    const atGitHub = await browser.app.get(`/callback/github${fromA.search}`).expect(400);
-    expect(atGitHub.body.code).toBe(code);
+  ] as const)(
+    "refuses A's code (without iss) at GitHub's callback, and GitHub's at A's: no token request at either (pendingLogins: %s)",
+    async (pendingLogins, code) => {
+      // Cookie mode: a provider's pending-login cookie is sent to its own callback only.
+      const app =
+        pendingLogins === 'cookie'
+          ? m.app
+          : createMultiApp(
+              multiOptions({
+                pendingLogins,
+                providers: {
+                  a: providerOptions(a, SECRET_A),
+                  github: {
+                    ...github({ clientId: GH_CLIENT_ID, clientSecret: GH_CLIENT_SECRET, enterpriseUrl: gh.url }),
+                    label: 'GitHub',
+                  },
+                },
+              }),
+            ).app;
+      const browser = newBrowser(app);
+      const fromA = await authorizeWith(browser, 'a');
+      fromA.searchParams.delete('iss');
+      const before = a.tokenRequests;
+      const atGitHub = await browser.app.get(`/callback/github${fromA.search}`).expect(400);
+      expect(atGitHub.body.code).toBe(code);
 
-    const fromGitHub = await authorizeAtGitHub(browser.app);
-    const atA = await browser.app.get(`/callback/a${fromGitHub.search}`).expect(400);
-    expect(atA.body.code).toBe(code);
-    expect([gh.counts.token, a.tokenRequests - before]).toEqual([0, 0]);
-    expect(await probe(browser)).toMatchObject({ isAuthenticated: false });
-    // Session mode: both transactions were used up by the refusal; cookie mode: neither was touched.
-    expect(await pendingOf(browser.app)).toEqual(pendingLogins === 'session' ? [] : ['a', 'github']);
-  });
+      const fromGitHub = await authorizeAtGitHub(browser.app);
+      const atA = await browser.app.get(`/callback/a${fromGitHub.search}`).expect(400);
+      expect(atA.body.code).toBe(code);
+      expect([gh.counts.token, a.tokenRequests - before]).toEqual([0, 0]);
+      expect(await probe(browser)).toMatchObject({ isAuthenticated: false });
+      // Session mode: both transactions were used up by the refusal; cookie mode: neither was touched.
+      expect(await pendingOf(browser.app)).toEqual(pendingLogins === 'session' ? [] : ['a', 'github']);
+    },
+  );
 
   it('mounts back-channel logout for the OpenID provider only, and logs a GitHub login out locally', async () => {
     await request(m.app).post('/backchannel-logout/github').type('form').send({ logout_token: 'x' }).expect(404);

@@ -84,7 +84,9 @@ type App = ReturnType<typeof gitHubApp>['app'];
 async function loginWithGitHub(app: App, query = '', agent = request.agent(app)) {
   const start = await agent.get(`/login${query}`).expect(302);
   const authorize = new URL(start.headers.location!);
-  const back = await request(gh.url).get(authorize.pathname + authorize.search).expect(302);
+  const back = await request(gh.url)
+    .get(authorize.pathname + authorize.search)
+    .expect(302);
   const callback = new URL(back.headers.location!);
   const res = await agent.get(callback.pathname + callback.search);
   return { agent, start, authorize, callback, res };
@@ -196,7 +198,13 @@ describe('a complete GitHub login', () => {
     const { app } = gitHubApp();
     const { agent } = await loginWithGitHub(app);
     const { claims } = await probe(agent);
-    expect(claims).toEqual({ iss: gh.url, sub: '583231', preferred_username: 'octocat', picture: OCTOCAT.avatar_url, profile: OCTOCAT.html_url });
+    expect(claims).toEqual({
+      iss: gh.url,
+      sub: '583231',
+      preferred_username: 'octocat',
+      picture: OCTOCAT.avatar_url,
+      profile: OCTOCAT.html_url,
+    });
   });
 
   it('keeps the raw profile as req.oidc.user with fetchUserInfo: true', async () => {
@@ -232,7 +240,13 @@ describe('state and the code are enforced as for OpenID Connect', () => {
     const agent = request.agent(app);
     const start = await agent.get('/login').expect(302);
     const authorize = new URL(start.headers.location!);
-    const back = new URL((await request(gh.url).get(authorize.pathname + authorize.search).expect(302)).headers.location!);
+    const back = new URL(
+      (
+        await request(gh.url)
+          .get(authorize.pathname + authorize.search)
+          .expect(302)
+      ).headers.location!,
+    );
     back.searchParams.set('state', 'x'.repeat(43));
     const res = await agent.get(back.pathname + back.search).expect(400);
     expect(res.body.code).toBe('ERR_OIDC_MISSING_TRANSACTION');
@@ -246,10 +260,19 @@ describe('state and the code are enforced as for OpenID Connect', () => {
       const agent = request.agent(app);
       const start = await agent.get('/login').expect(302);
       const authorize = new URL(start.headers.location!);
-      return { callback: new URL((await request(gh.url).get(authorize.pathname + authorize.search)).headers.location!), agent };
+      return {
+        callback: new URL((await request(gh.url).get(authorize.pathname + authorize.search)).headers.location!),
+        agent,
+      };
     })();
     callback.searchParams.delete('state');
-    expect((await request(app).get(callback.pathname + callback.search).expect(400)).body.code).toBe('ERR_OIDC_MISSING_STATE');
+    expect(
+      (
+        await request(app)
+          .get(callback.pathname + callback.search)
+          .expect(400)
+      ).body.code,
+    ).toBe('ERR_OIDC_MISSING_STATE');
     expect(gh.counts.token).toBe(0);
   });
 
@@ -258,7 +281,9 @@ describe('state and the code are enforced as for OpenID Connect', () => {
     const { agent, callback } = await loginWithGitHub(app);
     const again = await agent.get(callback.pathname + callback.search).expect(302);
     expect(again.headers.location).toBe('/');
-    const other = await request(app).get(callback.pathname + callback.search).expect(400);
+    const other = await request(app)
+      .get(callback.pathname + callback.search)
+      .expect(400);
     expect(other.body.code).toBe('ERR_OIDC_MISSING_TRANSACTION');
     expect(gh.counts.token).toBe(1);
   });
@@ -281,7 +306,9 @@ describe('state and the code are enforced as for OpenID Connect', () => {
     const victim = request.agent(app);
     const victimStart = await victim.get('/login').expect(302);
     const victimAuthorize = new URL(victimStart.headers.location!);
-    const stolen = new URL((await request(gh.url).get(victimAuthorize.pathname + victimAuthorize.search)).headers.location!).searchParams.get('code')!;
+    const stolen = new URL(
+      (await request(gh.url).get(victimAuthorize.pathname + victimAuthorize.search)).headers.location!,
+    ).searchParams.get('code')!;
     // The attacker's own login, finished with the stolen code.
     const attacker = request.agent(app);
     const attackerStart = await attacker.get('/login').expect(302);
@@ -306,15 +333,18 @@ describe('state and the code are enforced as for OpenID Connect', () => {
   it.each([
     [500, 502, 'ERR_OIDC_PROVIDER_RESPONSE'],
     ['hang', 504, 'ERR_OIDC_PROVIDER_TIMEOUT'],
-  ] as const)('a token endpoint that answers %p: %i %s, no profile request, no session', async (fault, status, code) => {
-    gh.fail.token = fault;
-    const { app } = gitHubApp();
-    const { res, agent } = await loginWithGitHub(app);
-    expect(res.status).toBe(status);
-    expect(res.body.code).toBe(code);
-    expect(gh.counts.user).toBe(0);
-    expect((await probe(agent)).isAuthenticated).toBe(false);
-  });
+  ] as const)(
+    'a token endpoint that answers %p: %i %s, no profile request, no session',
+    async (fault, status, code) => {
+      gh.fail.token = fault;
+      const { app } = gitHubApp();
+      const { res, agent } = await loginWithGitHub(app);
+      expect(res.status).toBe(status);
+      expect(res.body.code).toBe(code);
+      expect(gh.counts.user).toBe(0);
+      expect((await probe(agent)).isAuthenticated).toBe(false);
+    },
+  );
 
   it('refused client credentials are a 502 naming them', async () => {
     const { app } = gitHubApp({ clientSecret: 'not-the-secret' });
@@ -352,9 +382,12 @@ describe('the profile request fails: no session', () => {
 
 describe('the profile mapping', () => {
   const refusals: [string, OidcLoginOptions['profile']][] = [
-    ['throws', () => {
-      throw new Error('no such field');
-    }],
+    [
+      'throws',
+      () => {
+        throw new Error('no such field');
+      },
+    ],
     ['rejects', () => Promise.reject(new Error('later'))],
     ['returns no sub', () => ({ name: 'x' }) as unknown as { sub: string }],
     ['returns an empty sub', () => ({ sub: '' })],
@@ -404,7 +437,11 @@ describe('the profile mapping', () => {
     });
     const { agent } = await loginWithGitHub(app);
     const p = await probe(agent);
-    expect(p.claims).toEqual({ iss: gh.url, sub: 'gh-583231', emails: ['octocat@users.noreply.github.com', 'octo.private@example.com'] });
+    expect(p.claims).toEqual({
+      iss: gh.url,
+      sub: 'gh-583231',
+      emails: ['octocat@users.noreply.github.com', 'octo.private@example.com'],
+    });
     expect(seen).toEqual([p.accessToken, 'bearer']);
   });
 
@@ -426,7 +463,9 @@ describe('the profile mapping', () => {
 it('an ID token a plain OAuth 2.0 login did not ask for is refused, even a well-signed one', async () => {
   const key = await generateSigningKey();
   const now = Math.floor(Date.now() / 1000);
-  gh.extraTokenFields = { id_token: await signIdToken({ iss: gh.url, aud: GH_CLIENT_ID, sub: '583231', iat: now, exp: now + 300 }, key) };
+  gh.extraTokenFields = {
+    id_token: await signIdToken({ iss: gh.url, aud: GH_CLIENT_ID, sub: '583231', iat: now, exp: now + 300 }, key),
+  };
   const { app } = gitHubApp();
   const { res, agent } = await loginWithGitHub(app);
   expect(res.status).toBe(400);
@@ -451,7 +490,12 @@ describe('tokens and the profile after the login', () => {
     expect(refreshed.get('grant_type')).toBe('refresh_token');
     expect(refreshed.get('refresh_token')).toBe(before.refreshToken);
     const after = await probe(agent);
-    expect(after).toMatchObject({ isAuthenticated: true, accessToken: token, idToken: null, claims: { ...OCTOCAT_CLAIMS, iss: gh.url } });
+    expect(after).toMatchObject({
+      isAuthenticated: true,
+      accessToken: token,
+      idToken: null,
+      claims: { ...OCTOCAT_CLAIMS, iss: gh.url },
+    });
     expect(after.refreshToken).not.toBe(before.refreshToken);
     // The new access token works at the API.
     await agent.get('/userinfo').expect(200);
@@ -589,7 +633,8 @@ describe('what the profile cannot vouch for', () => {
     const { agent } = await loginWithGitHub(app);
     const { claims } = await probe(agent);
     expect(claims).toMatchObject({ iss: gh.url, sub: '583231', login: 'octocat' });
-    for (const name of ['aud', 'azp', 'nonce', 'acr', 'amr', 'auth_time', 'sid', 'tid', 'exp', 'iat', 'nbf']) expect(claims).not.toHaveProperty(name);
+    for (const name of ['aud', 'azp', 'nonce', 'acr', 'amr', 'auth_time', 'sid', 'tid', 'exp', 'iat', 'nbf'])
+      expect(claims).not.toHaveProperty(name);
   });
 
   it('"iss" is the configured issuer even when the mapping sets one; server.issuer when given', async () => {
@@ -603,12 +648,19 @@ describe('what the profile cannot vouch for', () => {
 
   it('github.com and a GitHub Enterprise Server are different issuers', () => {
     const dotcom = github({ clientId: GH_CLIENT_ID, clientSecret: GH_CLIENT_SECRET });
-    const enterprise = github({ clientId: GH_CLIENT_ID, clientSecret: GH_CLIENT_SECRET, enterpriseUrl: 'https://github.example.com' });
-    expect([dotcom.server!.issuer, enterprise.server!.issuer]).toEqual(['https://github.com', 'https://github.example.com']);
+    const enterprise = github({
+      clientId: GH_CLIENT_ID,
+      clientSecret: GH_CLIENT_SECRET,
+      enterpriseUrl: 'https://github.example.com',
+    });
+    expect([dotcom.server!.issuer, enterprise.server!.issuer]).toEqual([
+      'https://github.com',
+      'https://github.example.com',
+    ]);
   });
 });
 
-describe('profile\'s api.get() sends the access token to the provider only', () => {
+describe("profile's api.get() sends the access token to the provider only", () => {
   let other: { url: string; seen: (string | undefined)[]; close(): Promise<void> };
   beforeAll(async () => {
     const seen: (string | undefined)[] = [];
@@ -635,7 +687,7 @@ describe('profile\'s api.get() sends the access token to the provider only', () 
     orgs: (await api.get(String(user.organizations_url))) as never,
   });
 
-  it('refuses a URL on another origin than the userinfo endpoint\'s before sending anything: no login', async () => {
+  it("refuses a URL on another origin than the userinfo endpoint's before sending anything: no login", async () => {
     gh.user = { ...OCTOCAT, organizations_url: `${other.url}/steal` };
     const errors: unknown[] = [];
     const { app } = gitHubApp({
@@ -669,16 +721,34 @@ describe('profile\'s api.get() sends the access token to the provider only', () 
 
   it.each([
     ['not an array', 'https://api.example.com', /"profileApiOrigins" must be an array of origins/],
-    ['a URL with a path', ['https://api.example.com/v1'], /"profileApiOrigins" must list origins .* not "https:\/\/api.example.com\/v1"/],
+    [
+      'a URL with a path',
+      ['https://api.example.com/v1'],
+      /"profileApiOrigins" must list origins .* not "https:\/\/api.example.com\/v1"/,
+    ],
     ['not a URL', ['api.example.com'], /"profileApiOrigins" must list origins/],
     ['http without dangerouslyAllowInsecureHttp', ['http://api.example.com'], /"profileApiOrigins" must use https/],
   ])('refuses profileApiOrigins %s at start-up', (_name, value, message) => {
-    expect(() => oidcLogin({ ...options({ dangerouslyAllowInsecureHttp: false, server: { ...github({ clientId: 'a', clientSecret: 'b' }).server! } }), profileApiOrigins: value as string[] })).toThrow(message);
+    expect(() =>
+      oidcLogin({
+        ...options({
+          dangerouslyAllowInsecureHttp: false,
+          server: { ...github({ clientId: 'a', clientSecret: 'b' }).server! },
+        }),
+        profileApiOrigins: value as string[],
+      }),
+    ).toThrow(message);
   });
 
   it('refuses profileApiOrigins for an OpenID Connect login (no profile mapping)', () => {
     expect(() =>
-      oidcLogin({ issuer: 'https://idp.example.com', clientId: 'a', clientSecret: 'b', baseUrl: APP_BASE_URL, profileApiOrigins: ['https://api.example.com'] }),
+      oidcLogin({
+        issuer: 'https://idp.example.com',
+        clientId: 'a',
+        clientSecret: 'b',
+        baseUrl: APP_BASE_URL,
+        profileApiOrigins: ['https://api.example.com'],
+      }),
     ).toThrow(/"profileApiOrigins" is for "profile"/);
   });
 });

@@ -8,7 +8,14 @@ import { createApp, testOptions } from './support/app.js';
 import { authorizeAt, login, newBrowser, setCookies, startLogin, txCookies, visitCallback } from './support/flow.js';
 import { startHostileProvider, type HostileProvider } from './support/hostile-provider.js';
 import { freePort } from './support/net.js';
-import { APP_BASE_URL, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, startProvider, type TestProvider } from './support/provider.js';
+import {
+  APP_BASE_URL,
+  CLIENT_ID,
+  CLIENT_SECRET,
+  REDIRECT_URI,
+  startProvider,
+  type TestProvider,
+} from './support/provider.js';
 
 /**
  * Pushed Authorization Requests (RFC 9126): used when the provider requires them (its metadata) or
@@ -17,7 +24,15 @@ import { APP_BASE_URL, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, startProvider, ty
  */
 
 /** The parameters the middleware owns, none of which may travel in the front channel with PAR. */
-const BACK_CHANNEL_ONLY = ['state', 'nonce', 'code_challenge', 'code_challenge_method', 'redirect_uri', 'scope', 'response_type'];
+const BACK_CHANNEL_ONLY = [
+  'state',
+  'nonce',
+  'code_challenge',
+  'code_challenge_method',
+  'redirect_uri',
+  'scope',
+  'response_type',
+];
 
 function expectPushed(url: URL, issuer: string): void {
   expect(url.origin + url.pathname).toMatch(new RegExp(`^${issuer}/`));
@@ -74,9 +89,20 @@ describe('PAR against a provider that offers it', () => {
     };
     op = await startProvider({
       clients: [
-        { ...base, client_id: CLIENT_ID, client_secret: CLIENT_SECRET, token_endpoint_auth_method: 'client_secret_basic' },
+        {
+          ...base,
+          client_id: CLIENT_ID,
+          client_secret: CLIENT_SECRET,
+          token_endpoint_auth_method: 'client_secret_basic',
+        },
         // A client the provider registered as PAR-only (RFC 9126 6): the metadata does not say so.
-        { ...base, client_id: 'par-only', client_secret: CLIENT_SECRET, token_endpoint_auth_method: 'client_secret_jwt', require_pushed_authorization_requests: true },
+        {
+          ...base,
+          client_id: 'par-only',
+          client_secret: CLIENT_SECRET,
+          token_endpoint_auth_method: 'client_secret_jwt',
+          require_pushed_authorization_requests: true,
+        },
       ],
     });
   });
@@ -98,7 +124,11 @@ describe('PAR against a provider that offers it', () => {
   });
 
   it('logs in a PAR-only client (client_secret_jwt at the PAR and token endpoints) with the option', async () => {
-    const options = testOptions(op, { clientId: 'par-only', clientAuthMethod: 'client_secret_jwt', pushedAuthorizationRequests: true });
+    const options = testOptions(op, {
+      clientId: 'par-only',
+      clientAuthMethod: 'client_secret_jwt',
+      pushedAuthorizationRequests: true,
+    });
     const browser = newBrowser(createApp(options).app, op.issuer);
     const res = await login(browser);
     expect(res.status).toBe(302);
@@ -125,10 +155,15 @@ describe('a failing PAR endpoint', () => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        received.push({ body: new URLSearchParams(Buffer.concat(chunks).toString()), authorization: req.headers.authorization });
+        received.push({
+          body: new URLSearchParams(Buffer.concat(chunks).toString()),
+          authorization: req.headers.authorization,
+        });
         if (answer === 'hang') return;
         const text = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
-        res.writeHead(answer.status, { 'content-type': typeof answer.body === 'string' ? 'text/html' : 'application/json' });
+        res.writeHead(answer.status, {
+          'content-type': typeof answer.body === 'string' ? 'text/html' : 'application/json',
+        });
         res.end(text);
       });
     });
@@ -170,11 +205,41 @@ describe('a failing PAR endpoint', () => {
   });
 
   it.each([
-    ['a 500 with an HTML page', { status: 500, body: '<h1>Internal Server Error</h1>' }, 502, 'ERR_OIDC_PROVIDER_RESPONSE', /invalid answer \(the pushed authorization request\)/],
-    ['a 503 with a JSON error', { status: 503, body: { error: 'temporarily_unavailable' } }, 502, 'ERR_OIDC_PROVIDER_RESPONSE', /invalid answer \(the pushed authorization request\)/],
-    ['400 invalid_request', { status: 400, body: { error: 'invalid_request', error_description: 'nope' } }, 502, 'ERR_OIDC_PROVIDER_RESPONSE', /refused the pushed authorization request \(invalid_request\)/],
-    ['401 invalid_client', { status: 401, body: { error: 'invalid_client' } }, 502, 'ERR_OIDC_PROVIDER_RESPONSE', /client credentials/],
-    ['a 201 without request_uri', { status: 201, body: { expires_in: 60 } }, 502, 'ERR_OIDC_PROVIDER_RESPONSE', /invalid answer/],
+    [
+      'a 500 with an HTML page',
+      { status: 500, body: '<h1>Internal Server Error</h1>' },
+      502,
+      'ERR_OIDC_PROVIDER_RESPONSE',
+      /invalid answer \(the pushed authorization request\)/,
+    ],
+    [
+      'a 503 with a JSON error',
+      { status: 503, body: { error: 'temporarily_unavailable' } },
+      502,
+      'ERR_OIDC_PROVIDER_RESPONSE',
+      /invalid answer \(the pushed authorization request\)/,
+    ],
+    [
+      '400 invalid_request',
+      { status: 400, body: { error: 'invalid_request', error_description: 'nope' } },
+      502,
+      'ERR_OIDC_PROVIDER_RESPONSE',
+      /refused the pushed authorization request \(invalid_request\)/,
+    ],
+    [
+      '401 invalid_client',
+      { status: 401, body: { error: 'invalid_client' } },
+      502,
+      'ERR_OIDC_PROVIDER_RESPONSE',
+      /client credentials/,
+    ],
+    [
+      'a 201 without request_uri',
+      { status: 201, body: { expires_in: 60 } },
+      502,
+      'ERR_OIDC_PROVIDER_RESPONSE',
+      /invalid answer/,
+    ],
   ] as const)('answers %s with a clean error, storing nothing', async (_name, failure, status, code, message) => {
     for (const pendingLogins of ['cookie', 'session'] as const) {
       answer = failure;
@@ -223,7 +288,10 @@ describe('a failing PAR endpoint', () => {
 
   it('answers 503 when the PAR endpoint cannot be reached', async () => {
     const down = await startHostileProvider({
-      metadata: { pushed_authorization_request_endpoint: `http://127.0.0.1:${await freePort()}/par`, require_pushed_authorization_requests: true },
+      metadata: {
+        pushed_authorization_request_endpoint: `http://127.0.0.1:${await freePort()}/par`,
+        require_pushed_authorization_requests: true,
+      },
     });
     try {
       const { app: a, store } = createApp(testOptions(down));
@@ -240,11 +308,16 @@ describe('a failing PAR endpoint', () => {
     try {
       const lines: string[] = [];
       const { app: a } = createApp(
-        testOptions(plain, { pushedAuthorizationRequests: true, logger: { warn: (m) => lines.push(m), error: (m) => lines.push(m) } }),
+        testOptions(plain, {
+          pushedAuthorizationRequests: true,
+          logger: { warn: (m) => lines.push(m), error: (m) => lines.push(m) },
+        }),
       );
       const res = await request(a).get('/login').expect(502);
       expect(res.body.code).toBe('ERR_OIDC_PROVIDER_MISMATCH');
-      expect(res.body.message).toMatch(/"pushedAuthorizationRequests" is true but the provider has no pushed_authorization_request_endpoint/);
+      expect(res.body.message).toMatch(
+        /"pushedAuthorizationRequests" is true but the provider has no pushed_authorization_request_endpoint/,
+      );
       expect(lines).toEqual([expect.stringMatching(/pushed_authorization_request_endpoint/)]);
     } finally {
       await plain.close();

@@ -40,16 +40,23 @@ describe('sealing', () => {
     const sealed = sealer(SECRET_A).seal('ctx', 'hello');
     expect(sealer(SECRET_A).open('ctx', sealed)).toEqual({ plaintext: 'hello' });
     expect(sealer(SECRET_B).open('ctx', sealed)).toEqual({ failure: 'unknown-key' });
-    expect(new Sealer([deriveSealKey(SECRET_A, 'another label')]).open('ctx', sealed)).toEqual({ failure: 'unknown-key' });
+    expect(new Sealer([deriveSealKey(SECRET_A, 'another label')]).open('ctx', sealed)).toEqual({
+      failure: 'unknown-key',
+    });
   });
 
   it('refuses a value sealed for another context (another cookie name, another app)', () => {
     const s = sealer(SECRET_A);
-    expect(s.open('oidc.tx.BBBBBBBB http://app/callback', s.seal('oidc.tx.AAAAAAAA http://app/callback', 'x'))).toEqual({ failure: 'forged' });
+    expect(s.open('oidc.tx.BBBBBBBB http://app/callback', s.seal('oidc.tx.AAAAAAAA http://app/callback', 'x'))).toEqual(
+      { failure: 'forged' },
+    );
   });
 
   it.each([
-    ['a flipped character in the ciphertext', (v: string) => v.slice(0, 20) + (v[20] === 'A' ? 'B' : 'A') + v.slice(21)],
+    [
+      'a flipped character in the ciphertext',
+      (v: string) => v.slice(0, 20) + (v[20] === 'A' ? 'B' : 'A') + v.slice(21),
+    ],
     ['a flipped character in the tag', (v: string) => v.slice(0, -2) + (v.at(-2) === 'A' ? 'B' : 'A') + v.slice(-1)],
     ['another key id', (v: string) => `v1.AAAAAA${v.slice(9)}`],
   ])('refuses %s', (_name, tamper) => {
@@ -58,12 +65,17 @@ describe('sealing', () => {
     expect('failure' in opened).toBe(true);
   });
 
-  it.each(['', 'garbage', 'v2.AAAAAA.AAAA', 'v1.AAAAAA.', 'v1.AAAAAA.AAAA', 'v1.short.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', 'v1.AAAAAA.a+b/c='])(
-    'refuses the malformed value %j',
-    (value) => {
-      expect(sealer(SECRET_A).open('ctx', value)).toEqual({ failure: 'malformed' });
-    },
-  );
+  it.each([
+    '',
+    'garbage',
+    'v2.AAAAAA.AAAA',
+    'v1.AAAAAA.',
+    'v1.AAAAAA.AAAA',
+    'v1.short.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+    'v1.AAAAAA.a+b/c=',
+  ])('refuses the malformed value %j', (value) => {
+    expect(sealer(SECRET_A).open('ctx', value)).toEqual({ failure: 'malformed' });
+  });
 
   it('rotates: the first key seals, every key opens; a key rotated out no longer opens', () => {
     const old = sealer(SECRET_A).seal('ctx', 'before the rotation');
@@ -78,7 +90,11 @@ describe('sealing', () => {
   it('never shows its keys (inspect, JSON)', () => {
     const s = sealer(SECRET_A);
     const key = deriveSealKey(SECRET_A, 'test').key;
-    for (const shown of [inspect(s, { depth: 5, showHidden: true }), JSON.stringify(s), inspect(resolveConfig(testOptions({ issuer: 'https://idp.example.com' }, { secret: SECRET_A })), { depth: 5 })]) {
+    for (const shown of [
+      inspect(s, { depth: 5, showHidden: true }),
+      JSON.stringify(s),
+      inspect(resolveConfig(testOptions({ issuer: 'https://idp.example.com' }, { secret: SECRET_A })), { depth: 5 }),
+    ]) {
       expect(shown).not.toContain(key.toString('hex'));
       expect(shown).not.toContain(SECRET_A);
     }
@@ -93,9 +109,21 @@ describe('options', () => {
     ['an empty secret list', { secret: [] }, /"secret"/],
     ['a list with a short secret', { secret: [SECRET_A, 'short'] }, /"secret"/],
     ['a secret that is not a string', { secret: 42 as unknown as string }, /"secret"/],
-    ['an unknown pendingLogins', { pendingLogins: 'redis' as 'cookie' }, /"pendingLogins" must be 'cookie' or 'session'/],
-    ['an unknown responseMode', { responseMode: 'fragment' as 'query' }, /"responseMode" must be 'query' or 'form_post'/],
-    ['cookie mode with nothing to derive a key from', { clientSecret: 'short', pendingLogins: 'cookie' }, /needs a key.*"secret"/],
+    [
+      'an unknown pendingLogins',
+      { pendingLogins: 'redis' as 'cookie' },
+      /"pendingLogins" must be 'cookie' or 'session'/,
+    ],
+    [
+      'an unknown responseMode',
+      { responseMode: 'fragment' as 'query' },
+      /"responseMode" must be 'query' or 'form_post'/,
+    ],
+    [
+      'cookie mode with nothing to derive a key from',
+      { clientSecret: 'short', pendingLogins: 'cookie' },
+      /needs a key.*"secret"/,
+    ],
   ])('refuses %s at start-up, naming the option', (_name, overrides, message) => {
     expect(() => resolveConfig({ ...base, ...overrides })).toThrow(OidcConfigError);
     expect(() => resolveConfig({ ...base, ...overrides })).toThrow(message);
@@ -103,15 +131,28 @@ describe('options', () => {
 
   it('takes pendingLogins and secret at the top level only, with providers; responseMode per provider', () => {
     const entry = { issuer: 'https://idp.example.com', clientId: 'c', clientSecret: base.clientSecret! };
-    expect(() => oidcLogin({ baseUrl: base.baseUrl, providers: { a: { ...entry, secret: SECRET_A } as never } })).toThrow(/"providers\.a\.secret" is an app-level option/);
-    expect(() => oidcLogin({ baseUrl: base.baseUrl, providers: { a: { ...entry, pendingLogins: 'session' } as never } })).toThrow(/app-level/);
-    expect(() => oidcLogin({ baseUrl: base.baseUrl, secret: SECRET_A, pendingLogins: 'cookie', providers: { a: { ...entry, responseMode: 'form_post' } } })).not.toThrow();
+    expect(() =>
+      oidcLogin({ baseUrl: base.baseUrl, providers: { a: { ...entry, secret: SECRET_A } as never } }),
+    ).toThrow(/"providers\.a\.secret" is an app-level option/);
+    expect(() =>
+      oidcLogin({ baseUrl: base.baseUrl, providers: { a: { ...entry, pendingLogins: 'session' } as never } }),
+    ).toThrow(/app-level/);
+    expect(() =>
+      oidcLogin({
+        baseUrl: base.baseUrl,
+        secret: SECRET_A,
+        pendingLogins: 'cookie',
+        providers: { a: { ...entry, responseMode: 'form_post' } },
+      }),
+    ).not.toThrow();
   });
 
   it('defaults to cookies when a key can be had, to the session otherwise', () => {
     expect(resolveConfig(base).pendingLogins).toBe('cookie');
     expect(resolveConfig({ ...base, clientSecret: 'a-short-client-secret' }).pendingLogins).toBe('session');
-    expect(resolveConfig({ ...base, clientSecret: 'a-short-client-secret', secret: SECRET_A }).pendingLogins).toBe('cookie');
+    expect(resolveConfig({ ...base, clientSecret: 'a-short-client-secret', secret: SECRET_A }).pendingLogins).toBe(
+      'cookie',
+    );
     expect(resolveConfig({ ...base, pendingLogins: 'session' }).pendingLogins).toBe('session');
     expect(resolveConfig({ ...base, pendingLogins: 'session' }).sealer).toBeUndefined();
   });
@@ -136,7 +177,10 @@ describe('the login flow with sealed cookies', () => {
   const newApp = (overrides: Partial<OidcLoginOptions> = {}): App => createApp(testOptions(op, overrides)).app;
 
   /** GET /login; the provider answers at once; returns the callback path and the tx cookie set. */
-  async function start(agent: { get(url: string): request.Test }, query = ''): Promise<{ callback: string; state: string; cookie: string; res: Response }> {
+  async function start(
+    agent: { get(url: string): request.Test },
+    query = '',
+  ): Promise<{ callback: string; state: string; cookie: string; res: Response }> {
     const res = await agent.get(`/login${query}`).expect(302);
     const authorizationUrl = new URL(res.headers.location!);
     const state = authorizationUrl.searchParams.get('state')!;
@@ -164,17 +208,23 @@ describe('the login flow with sealed cookies', () => {
     const [tx, directory] = setCookies(res, 'oidc.');
     expect(tx).toMatch(new RegExp(`^oidc\\.tx\\.${state.slice(0, 8).replace(/-/g, '\\-')}=v1\\.[A-Za-z0-9_-]{6}\\.`));
     expect(tx).toMatch(/; Path=\/callback; Max-Age=660; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
-    expect(directory).toMatch(/^oidc\.pending=[A-Za-z0-9_-]{8}:\d+; Path=\/login; Max-Age=660; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
+    expect(directory).toMatch(
+      /^oidc\.pending=[A-Za-z0-9_-]{8}:\d+; Path=\/login; Max-Age=660; Expires=[^;]+; HttpOnly; SameSite=Lax$/,
+    );
     // About 330 bytes: the state, nonce, verifier, returnTo and createdAt, sealed.
     expect(tx!.split(';')[0]!.length).toBeLessThan(400);
 
-    const https = await request(newApp({ baseUrl: 'https://app.example.com/sub', transactionMaxAge: 120_000, logger: false })).get('/login').expect(302);
+    const https = await request(
+      newApp({ baseUrl: 'https://app.example.com/sub', transactionMaxAge: 120_000, logger: false }),
+    )
+      .get('/login')
+      .expect(302);
     for (const c of setCookies(https, 'oidc.')) expect(c).toMatch(/; Max-Age=180; .*; Secure$/);
     expect(setCookies(https, 'oidc.tx.')[0]).toMatch(/; Path=\/sub\/callback;/);
     expect(setCookies(https, 'oidc.pending=')[0]).toMatch(/; Path=\/sub\/login;/);
   });
 
-  it('clears the cookie after a successful login, and leaves the other tabs\' cookies alone', async () => {
+  it("clears the cookie after a successful login, and leaves the other tabs' cookies alone", async () => {
     const app = newApp();
     const agent = request.agent(app);
     const first = await start(agent, '?returnTo=/one');
@@ -182,7 +232,9 @@ describe('the login flow with sealed cookies', () => {
     expect(txCookies(agent).size).toBe(2);
     const done = await agent.get(first.callback).expect(302);
     expect(done.headers.location).toBe('/one');
-    expect(setCookies(done, 'oidc.tx.')).toEqual([`${first.cookie.split('=')[0]}=; Path=/callback; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax`]);
+    expect(setCookies(done, 'oidc.tx.')).toEqual([
+      `${first.cookie.split('=')[0]}=; Path=/callback; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax`,
+    ]);
     expect([...txCookies(agent).keys()]).toEqual([second.cookie.split('=')[0]]);
     expect((await agent.get(second.callback).expect(302)).headers.location).toBe('/two');
     expect(txCookies(agent).size).toBe(0);
@@ -202,19 +254,22 @@ describe('the login flow with sealed cookies', () => {
     ['a cut-off value', (v) => v.slice(0, 40)],
     ['garbage', () => 'not-a-sealed-value'],
     ['another key id', (v) => `v1.AAAAAA${v.slice(9)}`],
-  ])('refuses %s with 400 ERR_OIDC_TRANSACTION_INVALID before any token request, and clears it', async (_name, tamper) => {
-    const app = newApp();
-    const { callback, cookie } = await start(request(app));
-    const [name, value] = [cookie.slice(0, cookie.indexOf('=')), cookie.slice(cookie.indexOf('=') + 1)];
-    const res = await callbackWith(app, callback, `${name}=${tamper(value)}`);
-    await expectRefused(res, 400, 'ERR_OIDC_TRANSACTION_INVALID');
-    expect(setCookies(res, `${name}=;`)).toHaveLength(1);
-    expect(op.counts.token).toBe(0);
-    // The untouched cookie still works: nothing was used up by the forgery.
-    await callbackWith(app, callback, cookie).expect(302);
-  });
+  ])(
+    'refuses %s with 400 ERR_OIDC_TRANSACTION_INVALID before any token request, and clears it',
+    async (_name, tamper) => {
+      const app = newApp();
+      const { callback, cookie } = await start(request(app));
+      const [name, value] = [cookie.slice(0, cookie.indexOf('=')), cookie.slice(cookie.indexOf('=') + 1)];
+      const res = await callbackWith(app, callback, `${name}=${tamper(value)}`);
+      await expectRefused(res, 400, 'ERR_OIDC_TRANSACTION_INVALID');
+      expect(setCookies(res, `${name}=;`)).toHaveLength(1);
+      expect(op.counts.token).toBe(0);
+      // The untouched cookie still works: nothing was used up by the forgery.
+      await callbackWith(app, callback, cookie).expect(302);
+    },
+  );
 
-  it('refuses a cookie moved to another login\'s name (the name is bound in the seal)', async () => {
+  it("refuses a cookie moved to another login's name (the name is bound in the seal)", async () => {
     const app = newApp();
     const a = await start(request(app));
     const b = await start(request(app));
@@ -263,7 +318,7 @@ describe('the login flow with sealed cookies', () => {
     expect(op.counts.token).toBe(0);
   });
 
-  it('a login started in one browser and finished in another fails cleanly, and the other browser\'s own login is untouched', async () => {
+  it("a login started in one browser and finished in another fails cleanly, and the other browser's own login is untouched", async () => {
     const app = newApp();
     const victim = request.agent(app);
     const { callback } = await start(victim);
@@ -297,7 +352,12 @@ describe('the login flow with sealed cookies', () => {
     const started: { callback: string; cookie: string }[] = [];
     for (let i = 0; i < 40; i++) started.push(await start(agent));
     const held = txCookies(agent);
-    expect([...held.keys()].sort()).toEqual(started.slice(-5).map((s) => s.cookie.split('=')[0]).sort());
+    expect([...held.keys()].sort()).toEqual(
+      started
+        .slice(-5)
+        .map((s) => s.cookie.split('=')[0])
+        .sort(),
+    );
     const header = [...held].map(([k, v]) => `${k}=${v}`).join('; ');
     expect(header.length).toBeLessThan(6 * 1024);
     // The newest ones work; the oldest were dropped.
@@ -320,7 +380,10 @@ describe('the login flow with sealed cookies', () => {
 
   it('ignores a malformed directory cookie and another cookie of the same name (only ours opens)', async () => {
     const app = newApp();
-    const res = await request(app).get('/login').set('Cookie', 'oidc.pending=<script>; oidc.pending=a:b.c:d').expect(302);
+    const res = await request(app)
+      .get('/login')
+      .set('Cookie', 'oidc.pending=<script>; oidc.pending=a:b.c:d')
+      .expect(302);
     expect(setCookies(res, 'oidc.pending=')[0]).toMatch(/^oidc\.pending=[A-Za-z0-9_-]{8}:\d+;/);
     const { callback, cookie } = await start(request(app));
     const name = cookie.split('=')[0]!;

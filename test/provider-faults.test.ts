@@ -26,7 +26,10 @@ function newApp(overrides: Partial<OidcLoginOptions> = {}): App {
   return createApp(testOptions(op, overrides)).app;
 }
 
-async function attempt(app: App, agent: request.Agent = request.agent(app)): Promise<{ agent: request.Agent; res: Response }> {
+async function attempt(
+  app: App,
+  agent: request.Agent = request.agent(app),
+): Promise<{ agent: request.Agent; res: Response }> {
   const login = await agent.get('/login').expect(302);
   const atProvider = await fetch(login.headers.location!, { redirect: 'manual' });
   expect(atProvider.status).toBe(302);
@@ -119,7 +122,10 @@ describe('discovery answers garbage', () => {
   async function broken(status: number, body: string, type = 'application/json') {
     const server = createServer((_req, res) => res.writeHead(status, { 'content-type': type }).end(body));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    return { issuer: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => new Promise((r) => server.close(r)) };
+    return {
+      issuer: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: () => new Promise((r) => server.close(r)),
+    };
   }
 
   it.each([
@@ -127,18 +133,24 @@ describe('discovery answers garbage', () => {
     ['invalid JSON', 200, '{"issuer": '],
     ['JSON that is not an object', 200, '[1,2,3]'],
     ['HTML', 200, '<html>maintenance</html>'],
-  ])('answers 502 ERR_OIDC_PROVIDER_RESPONSE at /login for %s, and tries again on the next request', async (_name, status, body) => {
-    const bad = await broken(status, body);
-    try {
-      const app = createApp(testOptions(bad)).app;
-      for (let i = 0; i < 2; i++) {
-        const res = await request(app).get('/login');
-        expect({ status: res.status, code: res.body.code }).toEqual({ status: 502, code: 'ERR_OIDC_PROVIDER_RESPONSE' });
+  ])(
+    'answers 502 ERR_OIDC_PROVIDER_RESPONSE at /login for %s, and tries again on the next request',
+    async (_name, status, body) => {
+      const bad = await broken(status, body);
+      try {
+        const app = createApp(testOptions(bad)).app;
+        for (let i = 0; i < 2; i++) {
+          const res = await request(app).get('/login');
+          expect({ status: res.status, code: res.body.code }).toEqual({
+            status: 502,
+            code: 'ERR_OIDC_PROVIDER_RESPONSE',
+          });
+        }
+      } finally {
+        await bad.close();
       }
-    } finally {
-      await bad.close();
-    }
-  });
+    },
+  );
 });
 
 describe('token endpoint: answers that are not a token response', () => {
@@ -177,7 +189,7 @@ describe('token endpoint: answers that are not a token response', () => {
   });
 });
 
-describe('token material never reaches the app\'s error handler', () => {
+describe("token material never reaches the app's error handler", () => {
   const AT = 'AT-SECRET-0123456789';
   const RT = 'RT-SECRET-0123456789';
 
@@ -187,7 +199,10 @@ describe('token material never reaches the app\'s error handler', () => {
     app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false }));
     app.use(oidcLogin(testOptions(op, { logger: false })));
     app.get('/probe/oidc', (req, res) => {
-      res.json({ isAuthenticated: req.oidc!.isAuthenticated(), pending: Object.keys(req.session.oidc?.tx ?? {}).length });
+      res.json({
+        isAuthenticated: req.oidc!.isAuthenticated(),
+        pending: Object.keys(req.session.oidc?.tx ?? {}).length,
+      });
     });
     const keep: ErrorRequestHandler = (err, req, res, next) => {
       seen.push(err);
@@ -204,26 +219,30 @@ describe('token material never reaches the app\'s error handler', () => {
     ['"expires_in" is not a number', { expires_in: 'soon' }],
     ['"token_type" is not supported', { token_type: 'mac' }],
     ['"scope" is not a string', { scope: 42 }],
-  ])('a malformed token response (%s): 502, and neither its access, refresh nor ID token in the error or its causes', async (_name, fault) => {
-    let idToken = '';
-    op.onToken = async (ctx) => {
-      idToken = await signIdToken(ctx.claims({}), ctx.keys[0]!);
-      return ctx.tokenResponse(idToken, { access_token: AT, refresh_token: RT, ...fault });
-    };
-    const seen: unknown[] = [];
-    await expectRejected(await attempt(capturing(seen)), 502, 'ERR_OIDC_PROVIDER_RESPONSE');
-    expect(seen).toHaveLength(1);
-    const text = dump(seen[0]);
-    for (const secret of [AT, RT, idToken]) expect(text).not.toContain(secret);
-    // openid-client's error is still there, as it was: its class, code and message.
-    const cause = (seen[0] as Error).cause as client.ClientError;
-    expect(cause).toBeInstanceOf(client.ClientError);
-    expect(text).toContain(cause.message);
-    expect(text).toContain(String(cause.code));
-  });
+  ])(
+    'a malformed token response (%s): 502, and neither its access, refresh nor ID token in the error or its causes',
+    async (_name, fault) => {
+      let idToken = '';
+      op.onToken = async (ctx) => {
+        idToken = await signIdToken(ctx.claims({}), ctx.keys[0]!);
+        return ctx.tokenResponse(idToken, { access_token: AT, refresh_token: RT, ...fault });
+      };
+      const seen: unknown[] = [];
+      await expectRejected(await attempt(capturing(seen)), 502, 'ERR_OIDC_PROVIDER_RESPONSE');
+      expect(seen).toHaveLength(1);
+      const text = dump(seen[0]);
+      for (const secret of [AT, RT, idToken]) expect(text).not.toContain(secret);
+      // openid-client's error is still there, as it was: its class, code and message.
+      const cause = (seen[0] as Error).cause as client.ClientError;
+      expect(cause).toBeInstanceOf(client.ClientError);
+      expect(text).toContain(cause.message);
+      expect(text).toContain(String(cause.code));
+    },
+  );
 
   it('an ID token that cannot be processed (encrypted, no key): 400, and the token is not in the causes', async () => {
-    const jwe = 'eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.OKOawDo13gRp2ojaHV7LFpZcgV7T6DVZKTyKOMTYUmKoTCVJRgckCL9kiMT03JGe.48V1_ALb6US04U3b.5eym8TW_c8SuK0ltJ3rpYIzOeDQz7TALvtu6UG9oMo4vpzs9tX_EFShS8iB7j6jiSdiwkIr3ajwQzaBtQD_A.XFBoMYUZodetZdvTiFvSkQ';
+    const jwe =
+      'eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.OKOawDo13gRp2ojaHV7LFpZcgV7T6DVZKTyKOMTYUmKoTCVJRgckCL9kiMT03JGe.48V1_ALb6US04U3b.5eym8TW_c8SuK0ltJ3rpYIzOeDQz7TALvtu6UG9oMo4vpzs9tX_EFShS8iB7j6jiSdiwkIr3ajwQzaBtQD_A.XFBoMYUZodetZdvTiFvSkQ';
     op.onToken = (ctx) => ctx.tokenResponse(jwe, { access_token: AT, refresh_token: RT });
     const seen: unknown[] = [];
     await expectRejected(await attempt(capturing(seen)), 400, 'ERR_OIDC_ID_TOKEN_INVALID');
@@ -235,13 +254,26 @@ describe('token material never reaches the app\'s error handler', () => {
 
 describe('redactTokens()', () => {
   it('replaces token members and compact JWTs in a cause chain, keeping each error, its class and everything else', () => {
-    const body = { access_token: 'at', refresh_token: 'rt', id_token: 'x.y.z', token_type: 'bearer', expires_in: 'soon', iss: 'accounts.google.com' };
-    const inner = new TypeError('"response" body "expires_in" property must be a number', { cause: { body, again: body } });
-    const outer = Object.assign(new Error('invalid response encountered', { cause: inner }), { code: 'OAUTH_INVALID_RESPONSE' });
+    const body = {
+      access_token: 'at',
+      refresh_token: 'rt',
+      id_token: 'x.y.z',
+      token_type: 'bearer',
+      expires_in: 'soon',
+      iss: 'accounts.google.com',
+    };
+    const inner = new TypeError('"response" body "expires_in" property must be a number', {
+      cause: { body, again: body },
+    });
+    const outer = Object.assign(new Error('invalid response encountered', { cause: inner }), {
+      code: 'OAUTH_INVALID_RESPONSE',
+    });
     const cyclic: Record<string, unknown> = { jws: 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln' };
     cyclic.self = cyclic;
     const sibling = new Error('unsupported operation', { cause: cyclic });
-    const wrapped = new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, 'x', { cause: new AggregateError([outer, sibling]) });
+    const wrapped = new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, 'x', {
+      cause: new AggregateError([outer, sibling]),
+    });
     const [first, second] = (wrapped.cause as AggregateError).errors as [Error, Error];
     expect(first).toBe(outer);
     expect(first).toMatchObject({ message: 'invalid response encountered', code: 'OAUTH_INVALID_RESPONSE' });

@@ -52,22 +52,25 @@ describeRedis('two app instances sharing one Redis session store, no sticky sess
 
   // Cookie mode: both instances derive the same key (from the client secret); session mode: the
   // pending login is in the shared store.
-  it.each(['cookie', 'session'] as const)('starts the login on instance A and finishes it on instance B (pendingLogins: %s)', async (pendingLogins) => {
-    const { a, b } = await twoInstances({ pendingLogins });
-    const browser = balancedBrowser([a, b]);
-    const login = await browser.send('/login?returnTo=/protected', 0);
-    expect(login.status).toBe(302);
-    const callback = await authorizeAt({ app: request.agent(a), op: browser.op }, new URL(login.headers.location!));
-    const done = await browser.send(pathOf(callback.href), 1);
-    expect(done.status).toBe(302);
-    expect(done.headers.location).toBe('/protected');
-    // Requests alternate between the instances; each sees the same login.
-    for (let i = 0; i < 6; i++) {
-      const res = await browser.send('/protected');
-      expect(res.status).toBe(200);
-      expect(res.body.sub).toBe('alice');
-    }
-  });
+  it.each(['cookie', 'session'] as const)(
+    'starts the login on instance A and finishes it on instance B (pendingLogins: %s)',
+    async (pendingLogins) => {
+      const { a, b } = await twoInstances({ pendingLogins });
+      const browser = balancedBrowser([a, b]);
+      const login = await browser.send('/login?returnTo=/protected', 0);
+      expect(login.status).toBe(302);
+      const callback = await authorizeAt({ app: request.agent(a), op: browser.op }, new URL(login.headers.location!));
+      const done = await browser.send(pathOf(callback.href), 1);
+      expect(done.status).toBe(302);
+      expect(done.headers.location).toBe('/protected');
+      // Requests alternate between the instances; each sees the same login.
+      for (let i = 0; i < 6; i++) {
+        const res = await browser.send('/protected');
+        expect(res.status).toBe(200);
+        expect(res.body.sub).toBe('alice');
+      }
+    },
+  );
 
   it('a refresh-token rotation race between A and B does not log the user out', async () => {
     const options = testOptions(op, { scope: 'openid profile email offline_access' });

@@ -21,7 +21,8 @@ import {
   tapRefreshGrants,
   type Instance,
   type RefreshTap,
-  type Served } from './support/refresh-kit.js';
+  type Served,
+} from './support/refresh-kit.js';
 
 /**
  * req.oidc.getAccessToken(): refresh on expiry with the rotated refresh token saved, one token
@@ -83,7 +84,8 @@ describe('against a real provider (oidc-provider, rotating refresh tokens)', () 
   });
   beforeEach(() => tap.reset());
 
-  const options = (overrides: Partial<OidcLoginOptions> = {}) => testOptions(op, { scope: SCOPE, refreshLeeway: 60, ...overrides });
+  const options = (overrides: Partial<OidcLoginOptions> = {}) =>
+    testOptions(op, { scope: SCOPE, refreshLeeway: 60, ...overrides });
 
   it('answers 401 ERR_OIDC_UNAUTHENTICATED when not logged in', async () => {
     const url = await served(createInstance(options()));
@@ -126,7 +128,9 @@ describe('against a real provider (oidc-provider, rotating refresh tokens)', () 
 
   it('makes ONE token request for 100 concurrent requests of one session, and each of them sees the new tokens', async () => {
     const arrived = barrier(100);
-    const instance = createInstance(options(), { beforeToken: (_req, _res, next) => void arrived().then(() => next()) });
+    const instance = createInstance(options(), {
+      beforeToken: (_req, _res, next) => void arrived().then(() => next()),
+    });
     const { browser, sid, first } = await loginAt(await served(instance), op.issuer);
 
     // All 100 have loaded the session (with the old tokens) before any of them asks for a token;
@@ -144,7 +148,8 @@ describe('against a real provider (oidc-provider, rotating refresh tokens)', () 
     const stored = (await storedLogin(instance.store, sid))!;
     expect(stored.accessToken).toBe([...tokens][0]);
     expect(stored.refreshToken).not.toBe(first.refreshToken);
-    for (const r of responses) expect(r.body.session).toEqual({ accessToken: stored.accessToken, refreshToken: stored.refreshToken });
+    for (const r of responses)
+      expect(r.body.session).toEqual({ accessToken: stored.accessToken, refreshToken: stored.refreshToken });
     expect((await browser.app.get('/token').expect(200)).body.accessToken).toBe([...tokens][0]);
     expect(tap.succeeded).toBe(1);
   });
@@ -186,7 +191,9 @@ describe('against a real provider (oidc-provider, rotating refresh tokens)', () 
     const a = createInstance(options(), { store });
     const b = createInstance(options(), { store });
     // One "load balancer", one browser cookie: x-instance picks the instance.
-    const url = await served({ app: (req: IncomingMessage, res: ServerResponse) => (req.headers['x-instance'] === 'b' ? b.app : a.app)(req, res) });
+    const url = await served({
+      app: (req: IncomingMessage, res: ServerResponse) => (req.headers['x-instance'] === 'b' ? b.app : a.app)(req, res),
+    });
     const { browser, sid, first } = await loginAt(url, op.issuer);
     // Both instances have discovered the provider (so that both token requests leave together).
     await browser.app.get('/userinfo').set('x-instance', 'a').expect(200);
@@ -211,7 +218,11 @@ describe('against a real provider (oidc-provider, rotating refresh tokens)', () 
     expect(stored.refreshToken).not.toBe(first.refreshToken);
     for (const instance of ['a', 'b']) {
       const probe = (await browser.app.get('/probe/oidc').set('x-instance', instance).expect(200)).body;
-      expect(probe).toMatchObject({ isAuthenticated: true, accessToken: ra.body.accessToken, refreshToken: stored.refreshToken });
+      expect(probe).toMatchObject({
+        isAuthenticated: true,
+        accessToken: ra.body.accessToken,
+        refreshToken: stored.refreshToken,
+      });
     }
     // Note: oidc-provider treats the reuse of a rotated refresh token as theft and revokes the
     // whole grant, so these adopted tokens are dead at the provider (see the hostile-provider test
@@ -374,16 +385,20 @@ function rotatingTokenEndpoint(options: { idToken?: (ctx: TokenContext) => Promi
       if (answer.status === 200) (answer.body as Record<string, unknown>).refresh_token = issue();
       return answer;
     }
-    if (ctx.body.get('grant_type') !== 'refresh_token') return { status: 400, body: { error: 'unsupported_grant_type' } };
+    if (ctx.body.get('grant_type') !== 'refresh_token')
+      return { status: 400, body: { error: 'unsupported_grant_type' } };
     const presented = ctx.body.get('refresh_token') ?? '';
-    if (!valid.delete(presented)) return { status: 400, body: { error: 'invalid_grant', error_description: 'refresh token used or unknown' } };
+    if (!valid.delete(presented))
+      return { status: 400, body: { error: 'invalid_grant', error_description: 'refresh token used or unknown' } };
     return ctx.tokenResponse(await options.idToken?.(ctx), { refresh_token: issue() });
   };
   return { hook, valid };
 }
 
 /** A login at the hostile provider. */
-async function hostileLogin(url: string): Promise<{ agent: request.Agent; sid: string; login: Record<string, unknown> }> {
+async function hostileLogin(
+  url: string,
+): Promise<{ agent: request.Agent; sid: string; login: Record<string, unknown> }> {
   const { agent, res } = await hostileAttempt(url);
   expect(res.status).toBe(302);
   const probe = (await agent.get('/probe/oidc').expect(200)).body;
@@ -405,7 +420,7 @@ describe('against a hostile provider', () => {
     return { instance, ...session, stored };
   }
 
-  it('accepts a refreshed ID token about the same authentication and stores it, its claims the new token\'s', async () => {
+  it("accepts a refreshed ID token about the same authentication and stores it, its claims the new token's", async () => {
     let original: Record<string, unknown> = {};
     const endpoint = rotatingTokenEndpoint({
       idToken: (ctx) => signIdToken(ctx.claims({ auth_time: original.auth_time, refreshed: 'yes' }), ctx.keys[0]!),
@@ -419,7 +434,9 @@ describe('against a hostile provider', () => {
     expect(after.idToken).not.toBe(stored.idToken);
     expect(after.claims.sub).toBe(stored.claims.sub);
     // Stored once, in the new token (not beside it), and what the app sees is that token's payload.
-    const raw = await new Promise<{ oidc: { login: string } }>((r, j) => instance.store.get(sid, (e, d) => (e ? j(e) : r(d as never))));
+    const raw = await new Promise<{ oidc: { login: string } }>((r, j) =>
+      instance.store.get(sid, (e, d) => (e ? j(e) : r(d as never))),
+    );
     expect(JSON.parse(raw.oidc.login).claims).toBe('idToken');
     const probe = (await agent.get('/probe/oidc').expect(200)).body;
     expect(probe.claims).toEqual(tokenPayload(after.idToken!));
@@ -428,11 +445,31 @@ describe('against a hostile provider', () => {
 
   const mismatches: Array<[string, (ctx: TokenContext, original: Record<string, unknown>) => Promise<string>]> = [
     ['another sub', (ctx, o) => signIdToken(ctx.claims({ sub: 'someone-else', auth_time: o.auth_time }), ctx.keys[0]!)],
-    ['another aud', (ctx, o) => signIdToken(ctx.claims({ aud: ['test-app', 'other-app'], azp: 'test-app', auth_time: o.auth_time }), ctx.keys[0]!)],
-    ['another auth_time', (ctx, o) => signIdToken(ctx.claims({ auth_time: (o.auth_time as number) - 3600 }), ctx.keys[0]!)],
-    ['an azp the first one had not', (ctx, o) => signIdToken(ctx.claims({ azp: 'test-app', auth_time: o.auth_time }), ctx.keys[0]!)],
-    ['a bad signature', async (ctx, o) => signIdToken(ctx.claims({ auth_time: o.auth_time }), await generateSigningKey('RS256', ctx.keys[0]!.kid))],
-    ['another iss', (ctx, o) => signIdToken(ctx.claims({ iss: 'https://evil.example', auth_time: o.auth_time }), ctx.keys[0]!)],
+    [
+      'another aud',
+      (ctx, o) =>
+        signIdToken(
+          ctx.claims({ aud: ['test-app', 'other-app'], azp: 'test-app', auth_time: o.auth_time }),
+          ctx.keys[0]!,
+        ),
+    ],
+    [
+      'another auth_time',
+      (ctx, o) => signIdToken(ctx.claims({ auth_time: (o.auth_time as number) - 3600 }), ctx.keys[0]!),
+    ],
+    [
+      'an azp the first one had not',
+      (ctx, o) => signIdToken(ctx.claims({ azp: 'test-app', auth_time: o.auth_time }), ctx.keys[0]!),
+    ],
+    [
+      'a bad signature',
+      async (ctx, o) =>
+        signIdToken(ctx.claims({ auth_time: o.auth_time }), await generateSigningKey('RS256', ctx.keys[0]!.kid)),
+    ],
+    [
+      'another iss',
+      (ctx, o) => signIdToken(ctx.claims({ iss: 'https://evil.example', auth_time: o.auth_time }), ctx.keys[0]!),
+    ],
   ];
   it.each(mismatches)('ends the login when the refreshed ID token has %s', async (_name, make) => {
     let original: Record<string, unknown> = {};
@@ -473,43 +510,53 @@ describe('against a hostile provider', () => {
   it.each([
     [500, 'down', 502],
     [503, { error: 'temporarily_unavailable' }, 502],
-  ] as const)('answers %i from the token endpoint with a 5xx of its own and keeps the login', async (status, body, expected) => {
-    const { instance, agent, sid, stored } = await loggedIn();
-    op.onToken = () => ({ status, body });
-    const res = await agent.get('/token').expect(expected);
-    expect(res.body.code).toMatch(/^ERR_OIDC_PROVIDER_/);
-    expect((await storedLogin(instance.store, sid))!.refreshToken).toBe(stored.refreshToken);
-  });
+  ] as const)(
+    'answers %i from the token endpoint with a 5xx of its own and keeps the login',
+    async (status, body, expected) => {
+      const { instance, agent, sid, stored } = await loggedIn();
+      op.onToken = () => ({ status, body });
+      const res = await agent.get('/token').expect(expected);
+      expect(res.body.code).toMatch(/^ERR_OIDC_PROVIDER_/);
+      expect((await storedLogin(instance.store, sid))!.refreshToken).toBe(stored.refreshToken);
+    },
+  );
 
   it.each([
     ['"expires_in" is not a number', { expires_in: 'soon' }],
     ['"token_type" is not supported', { token_type: 'mac' }],
-  ])('a malformed refresh response (%s): 502, the login kept, and none of its tokens in the error or its causes', async (_name, fault) => {
-    const errors: unknown[] = [];
-    op.onToken = rotatingTokenEndpoint().hook;
-    const instance = createInstance(options(), { errors });
-    const { agent, sid } = await hostileLogin(await served(instance));
-    await expireAccessToken(instance.store, sid);
-    const sent: string[] = [];
-    op.onToken = async (ctx) => {
-      const idToken = await signIdToken(ctx.claims({}), ctx.keys[0]!);
-      const answer = ctx.tokenResponse(idToken, { refresh_token: 'RT-SECRET-refreshed', ...fault });
-      const body = answer.body as Record<string, string>;
-      sent.push(body.access_token!, body.refresh_token!, idToken);
-      return answer;
-    };
-    expect((await agent.get('/token').expect(502)).body.code).toBe('ERR_OIDC_PROVIDER_RESPONSE');
-    expect(await storedLogin(instance.store, sid)).toBeDefined();
-    expect(errors).toHaveLength(1);
-    const text = inspect(errors[0], { depth: 10, showHidden: true });
-    expect(sent).toHaveLength(3);
-    for (const secret of sent) expect(text).not.toContain(secret);
-    expect(text).toContain('OAUTH_');
-  });
+  ])(
+    'a malformed refresh response (%s): 502, the login kept, and none of its tokens in the error or its causes',
+    async (_name, fault) => {
+      const errors: unknown[] = [];
+      op.onToken = rotatingTokenEndpoint().hook;
+      const instance = createInstance(options(), { errors });
+      const { agent, sid } = await hostileLogin(await served(instance));
+      await expireAccessToken(instance.store, sid);
+      const sent: string[] = [];
+      op.onToken = async (ctx) => {
+        const idToken = await signIdToken(ctx.claims({}), ctx.keys[0]!);
+        const answer = ctx.tokenResponse(idToken, { refresh_token: 'RT-SECRET-refreshed', ...fault });
+        const body = answer.body as Record<string, string>;
+        sent.push(body.access_token!, body.refresh_token!, idToken);
+        return answer;
+      };
+      expect((await agent.get('/token').expect(502)).body.code).toBe('ERR_OIDC_PROVIDER_RESPONSE');
+      expect(await storedLogin(instance.store, sid)).toBeDefined();
+      expect(errors).toHaveLength(1);
+      const text = inspect(errors[0], { depth: 10, showHidden: true });
+      expect(sent).toHaveLength(3);
+      for (const secret of sent) expect(text).not.toContain(secret);
+      expect(text).toContain('OAUTH_');
+    },
+  );
 
   it('answers 502 when the provider refuses the client credentials on refresh, and keeps the login', async () => {
     const { instance, agent, sid } = await loggedIn();
-    op.onToken = () => ({ status: 401, headers: { 'www-authenticate': 'Basic realm="x"' }, body: { error: 'invalid_client' } });
+    op.onToken = () => ({
+      status: 401,
+      headers: { 'www-authenticate': 'Basic realm="x"' },
+      body: { error: 'invalid_client' },
+    });
     const res = await agent.get('/token').expect(502);
     expect(res.body.code).toBe('ERR_OIDC_PROVIDER_RESPONSE');
     expect(await storedLogin(instance.store, sid)).toBeDefined();
@@ -521,7 +568,9 @@ describe('against a hostile provider', () => {
     const store = new MemoryStore();
     const a = createInstance(options(), { store });
     const b = createInstance(options(), { store });
-    const url = await served({ app: (req: IncomingMessage, res: ServerResponse) => (req.headers['x-instance'] === 'b' ? b.app : a.app)(req, res) });
+    const url = await served({
+      app: (req: IncomingMessage, res: ServerResponse) => (req.headers['x-instance'] === 'b' ? b.app : a.app)(req, res),
+    });
     const { agent, sid } = await hostileLogin(url);
     const original = (await storedLogin(store, sid))!;
     // Instance b refreshes once (and so discovers the provider; a did at login).
@@ -546,7 +595,10 @@ describe('against a hostile provider', () => {
       return answer;
     };
     // The winner consumes the token first: the loser's request is only handled once both arrived.
-    const [ra, rb] = await Promise.all([agent.get('/token').set('x-instance', 'a'), agent.get('/token').set('x-instance', 'b')]);
+    const [ra, rb] = await Promise.all([
+      agent.get('/token').set('x-instance', 'a'),
+      agent.get('/token').set('x-instance', 'b'),
+    ]);
     expect([ra.status, rb.status]).toEqual([200, 200]);
     expect(op.counts.token).toBe(2);
     expect(ra.body.accessToken).toBe(rb.body.accessToken);

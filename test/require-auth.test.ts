@@ -50,7 +50,9 @@ describe('requireAuth() when not logged in', () => {
   });
 
   it('keeps a baseUrl path prefix in the login redirect', async () => {
-    const prefixed = createApp(testOptions({ issuer: 'http://127.0.0.1:9' }, { baseUrl: 'http://app.localhost/app' })).app;
+    const prefixed = createApp(
+      testOptions({ issuer: 'http://127.0.0.1:9' }, { baseUrl: 'http://app.localhost/app' }),
+    ).app;
     const res = await request(prefixed).get('/protected').set('Accept', HTML).expect(302);
     expect(res.headers.location).toBe('/app/login?returnTo=%2Fprotected');
   });

@@ -73,15 +73,16 @@ describe('idleDuration', () => {
   });
 });
 
-describe('a session that holds only pending logins (pendingLogins: \'session\')', () => {
+describe("a session that holds only pending logins (pendingLogins: 'session')", () => {
   function cookieExpiry(res: request.Response): number | undefined {
     const cookie = ([] as string[]).concat(res.headers['set-cookie'] ?? []).find((c) => c.startsWith('sid='));
     const expires = cookie && /Expires=([^;]+)/.exec(cookie)?.[1];
     return expires ? Date.parse(expires) : undefined;
   }
-  const sessionMode = (overrides: Partial<OidcLoginOptions> = {}) => testOptions(op, { pendingLogins: 'session', ...overrides });
+  const sessionMode = (overrides: Partial<OidcLoginOptions> = {}) =>
+    testOptions(op, { pendingLogins: 'session', ...overrides });
 
-  it('lives as long as a login may take, not for the cookie\'s full age', async () => {
+  it("lives as long as a login may take, not for the cookie's full age", async () => {
     const { app } = createApp(sessionMode());
     const res = await request(app).get('/login').expect(302);
     const expiry = cookieExpiry(res);
@@ -100,7 +101,7 @@ describe('a session that holds only pending logins (pendingLogins: \'session\')'
     expect(cookieExpiry(res)).toBeUndefined();
   });
 
-  it('leaves a session that holds the app\'s own data alone', async () => {
+  it("leaves a session that holds the app's own data alone", async () => {
     const { app } = createApp(sessionMode());
     app.get('/cart', (req, res) => {
       (req.session as unknown as { cart: string[] }).cart = ['book'];
@@ -114,7 +115,7 @@ describe('a session that holds only pending logins (pendingLogins: \'session\')'
 });
 
 describe('pending logins in cookies (the default)', () => {
-  it('/login creates no session: no session cookie, nothing in the store, and the app\'s session is not written', async () => {
+  it("/login creates no session: no session cookie, nothing in the store, and the app's session is not written", async () => {
     const { app, store } = createApp(testOptions(op));
     let writes = 0;
     const set = store.set.bind(store);

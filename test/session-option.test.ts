@@ -21,7 +21,13 @@ const op = useProvider();
 
 /** express-session that counts how often it runs. */
 function countedSession(store: session.Store = new MemoryStore()) {
-  const inner = session({ secret: 'session-option-secret', resave: false, saveUninitialized: false, store, name: 'sid' });
+  const inner = session({
+    secret: 'session-option-secret',
+    resave: false,
+    saveUninitialized: false,
+    store,
+    name: 'sid',
+  });
   const counted = {
     runs: 0,
     middleware: (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => {
@@ -41,7 +47,11 @@ function appWith(options: OidcLoginOptions, framework: typeof express = express)
   const app = framework();
   app.use(oidcLogin(options));
   app.get('/probe', (req, res) => {
-    res.json({ sessionId: req.sessionID ?? null, hasSession: req.session !== undefined, sub: req.oidc?.claims?.sub ?? null });
+    res.json({
+      sessionId: req.sessionID ?? null,
+      hasSession: req.session !== undefined,
+      sub: req.oidc?.claims?.sub ?? null,
+    });
   });
   // Writes the session, so that it is stored (saveUninitialized: false) before a login.
   app.post('/visit', (req, res) => {
@@ -72,7 +82,9 @@ describe('oidcLogin({ session })', () => {
     async (pendingLogins) => {
       const store = new MemoryStore();
       const counted = countedSession(store);
-      const app = appWith(testOptions(op, { pendingLogins, secret: 'a-secret-of-at-least-32-characters!!', session: counted.middleware }));
+      const app = appWith(
+        testOptions(op, { pendingLogins, secret: 'a-secret-of-at-least-32-characters!!', session: counted.middleware }),
+      );
       const browser = newBrowser(app, op.issuer);
       let appRequests = 0;
 
@@ -120,7 +132,10 @@ describe('oidcLogin({ session })', () => {
   );
 
   it('works in Express 4 and in Connect', async () => {
-    const on4 = appWith(testOptions(op, { session: countedSession().middleware }), express4 as unknown as typeof express);
+    const on4 = appWith(
+      testOptions(op, { session: countedSession().middleware }),
+      express4 as unknown as typeof express,
+    );
     const b4 = newBrowser(on4, op.issuer);
     expect((await login(b4, { query: '?returnTo=/protected' })).headers.location).toBe('/protected');
     expect((await b4.app.get('/protected').expect(200)).body.sub).toBe('alice');
@@ -157,7 +172,7 @@ describe('oidcLogin({ session })', () => {
     expect((await browser.app.get('/protected').expect(200)).body.sub).toBe('alice');
   });
 
-  it('turns a throw in the login middleware into the request\'s error, once, when express-session calls back from its store', async () => {
+  it("turns a throw in the login middleware into the request's error, once, when express-session calls back from its store", async () => {
     // Another instance's login, in the same store: the next request's session comes from store.get().
     const store = new MemoryStore();
     const first = appWith(testOptions(op, { session: countedSession(store).middleware }));
@@ -173,11 +188,17 @@ describe('oidcLogin({ session })', () => {
       error: () => undefined,
     };
     const second = appWith(testOptions(op, { session: countedSession(store).middleware, logger }));
-    const res = await request(second).get('/protected').set('Cookie', `sid=${cookie!.value}`).set('X-Forwarded-Proto', 'https').set('Accept', 'application/json');
+    const res = await request(second)
+      .get('/protected')
+      .set('Cookie', `sid=${cookie!.value}`)
+      .set('X-Forwarded-Proto', 'https')
+      .set('Accept', 'application/json');
     expect(res.status).toBe(500);
     expect(res.body.message).toBe('logger down');
     // The instance goes on serving.
-    expect((await request(second).get('/protected').set('Cookie', `sid=${cookie!.value}`).expect(200)).body.sub).toBe('alice');
+    expect((await request(second).get('/protected').set('Cookie', `sid=${cookie!.value}`).expect(200)).body.sub).toBe(
+      'alice',
+    );
   });
 
   it('runs the chain once when the store calls back twice (the second time from its own catch)', async () => {
@@ -238,18 +259,43 @@ describe('oidcLogin({ session })', () => {
   });
 
   it('refuses what is not a middleware (express-session\'s factory uncalled), and a "session" inside one of "providers"', () => {
-    expectConfigError(testOptions(op, { session: { secret: 's' } as never }), /"session" must be a session middleware \(req, res, next\)/);
-    expectConfigError(testOptions(op, { session: session as never }), /not a function of 1 parameter: did you mean session\(\{ secret, \.\.\. \}\)\?/);
+    expectConfigError(
+      testOptions(op, { session: { secret: 's' } as never }),
+      /"session" must be a session middleware \(req, res, next\)/,
+    );
+    expectConfigError(
+      testOptions(op, { session: session as never }),
+      /not a function of 1 parameter: did you mean session\(\{ secret, \.\.\. \}\)\?/,
+    );
     // A middleware that takes its arguments as a rest parameter, or names two and passes the rest on, is one.
     expect(() =>
-      oidcLogin(testOptions(op, { session: (req: IncomingMessage, res: ServerResponse, ...rest: [(err?: unknown) => void]) => countedSession().middleware(req, res, ...rest) })),
+      oidcLogin(
+        testOptions(op, {
+          session: (req: IncomingMessage, res: ServerResponse, ...rest: [(err?: unknown) => void]) =>
+            countedSession().middleware(req, res, ...rest),
+        }),
+      ),
     ).not.toThrow();
-    expect(() => oidcLogin(testOptions(op, { session: (...args: Parameters<ReturnType<typeof countedSession>['middleware']>) => countedSession().middleware(...args) }))).not.toThrow();
+    expect(() =>
+      oidcLogin(
+        testOptions(op, {
+          session: (...args: Parameters<ReturnType<typeof countedSession>['middleware']>) =>
+            countedSession().middleware(...args),
+        }),
+      ),
+    ).not.toThrow();
     expectConfigError(
       {
         baseUrl: APP_BASE_URL,
         dangerouslyAllowInsecureHttp: true,
-        providers: { main: { issuer: op.issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, session: countedSession().middleware } },
+        providers: {
+          main: {
+            issuer: op.issuer,
+            clientId: CLIENT_ID,
+            clientSecret: CLIENT_SECRET,
+            session: countedSession().middleware,
+          },
+        },
       },
       /"providers\.main\.session" is an app-level option/,
     );

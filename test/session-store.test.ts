@@ -62,25 +62,30 @@ describe('a failing session store', () => {
     expect((await browser.app.get('/probe').expect(200)).body.isAuthenticated).toBe(false);
   });
 
-  it.each(['cookie', 'session'] as const)('makes a login whose final save fails a failed login, not a half-logged-in session (pendingLogins: %s)', async (pendingLogins) => {
-    const store = new FlakyStore();
-    const app = appWith(store, pendingLogins);
-    const browser = newBrowser(app, op.issuer);
-    const callback = await authorizeAt(browser, await startLogin(browser));
-    // Session mode: the callback saves the consumed transaction, writes the back-channel index
-    // record (sub: this client has no sid), then the new login; cookie mode: the index record, then
-    // the login. Fail the login's save only: the store is back for express-session's own save at
-    // the end of the response.
-    store.failAfter = pendingLogins === 'session' ? 2 : 1;
-    store.failures = 1;
-    const res = await visitCallback(browser, callback).expect(503);
-    expect(res.body.code).toBe('ERR_OIDC_SESSION_STORE');
-    store.failAfter = Infinity;
-    const probe = await browser.app.get('/probe').expect(200);
-    expect(probe.body.isAuthenticated).toBe(false);
-    const sessions = await new Promise<Record<string, SessionData>>((r) => store.all((_e, s) => r((s ?? {}) as Record<string, SessionData>)));
-    for (const data of Object.values(sessions)) expect(data.oidc?.login).toBeUndefined();
-  });
+  it.each(['cookie', 'session'] as const)(
+    'makes a login whose final save fails a failed login, not a half-logged-in session (pendingLogins: %s)',
+    async (pendingLogins) => {
+      const store = new FlakyStore();
+      const app = appWith(store, pendingLogins);
+      const browser = newBrowser(app, op.issuer);
+      const callback = await authorizeAt(browser, await startLogin(browser));
+      // Session mode: the callback saves the consumed transaction, writes the back-channel index
+      // record (sub: this client has no sid), then the new login; cookie mode: the index record, then
+      // the login. Fail the login's save only: the store is back for express-session's own save at
+      // the end of the response.
+      store.failAfter = pendingLogins === 'session' ? 2 : 1;
+      store.failures = 1;
+      const res = await visitCallback(browser, callback).expect(503);
+      expect(res.body.code).toBe('ERR_OIDC_SESSION_STORE');
+      store.failAfter = Infinity;
+      const probe = await browser.app.get('/probe').expect(200);
+      expect(probe.body.isAuthenticated).toBe(false);
+      const sessions = await new Promise<Record<string, SessionData>>((r) =>
+        store.all((_e, s) => r((s ?? {}) as Record<string, SessionData>)),
+      );
+      for (const data of Object.values(sessions)) expect(data.oidc?.login).toBeUndefined();
+    },
+  );
 
   it('does not exchange the code when the consumed transaction cannot be saved (session mode)', async () => {
     const store = new FlakyStore();

@@ -14,7 +14,12 @@ import {
 import { jsonErrors, testOptions } from './support/app.js';
 import { fakeClock } from './support/clock.js';
 import { authorizeAt, newBrowser, txCookies, visitCallback, type Browser } from './support/flow.js';
-import { signIdToken, startHostileProvider, type HostileProvider, type TokenContext } from './support/hostile-provider.js';
+import {
+  signIdToken,
+  startHostileProvider,
+  type HostileProvider,
+  type TokenContext,
+} from './support/hostile-provider.js';
 import { startProvider, type TestProvider } from './support/provider.js';
 
 /**
@@ -30,10 +35,22 @@ const JSON_ACCEPT = 'application/json';
 /** express + express-session + oidcLogin, with routes that need a recent or a strong login. */
 function stepUpApp(options: OidcLoginOptions): Express {
   const app = express();
-  app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false, store: new MemoryStore(), name: 'sid' }));
+  app.use(
+    session({
+      secret: 'test-session-secret',
+      resave: false,
+      saveUninitialized: false,
+      store: new MemoryStore(),
+      name: 'sid',
+    }),
+  );
   app.use(oidcLogin(options));
   const show: express.RequestHandler = (req, res) => {
-    res.json({ sub: req.oidc!.claims!.sub, auth_time: req.oidc!.claims!.auth_time ?? null, acr: req.oidc!.claims!.acr ?? null });
+    res.json({
+      sub: req.oidc!.claims!.sub,
+      auth_time: req.oidc!.claims!.auth_time ?? null,
+      acr: req.oidc!.claims!.acr ?? null,
+    });
   };
   app.get('/protected', requireAuth(), show);
   app.get('/recent', requireAuth({ maxAge: 300 }), show);
@@ -67,7 +84,11 @@ describe('requireAuth({ maxAge }) against a real oidc-provider', () => {
   });
 
   /** A login through the app's /login?query, the user typing `account` at the provider when asked. */
-  async function loginVia(browser: Browser, query: string, account = 'alice'): Promise<{ authorizationUrl: URL; res: request.Response }> {
+  async function loginVia(
+    browser: Browser,
+    query: string,
+    account = 'alice',
+  ): Promise<{ authorizationUrl: URL; res: request.Response }> {
     const start = await browser.app.get(`/login${query}`).expect(302);
     const authorizationUrl = new URL(start.headers.location!);
     const callback = await authorizeAt(browser, authorizationUrl, account);
@@ -127,7 +148,7 @@ describe('requireAuth({ maxAge }) against a real oidc-provider', () => {
     expect((await browser.app.get('/probe').expect(200)).body.isAuthenticated).toBe(true);
   });
 
-  it('a step-up with acr_values that oidc-provider\'s dev login cannot honour (no acr) fails at the callback with 403; the old login stays', async () => {
+  it("a step-up with acr_values that oidc-provider's dev login cannot honour (no acr) fails at the callback with 403; the old login stays", async () => {
     const browser = newBrowser(stepUpApp(testOptions(op)), op.issuer);
     await loginVia(browser, '');
     const before = (await browser.app.get('/probe').expect(200)).body;
@@ -190,7 +211,10 @@ describe('step-up against the hostile provider', () => {
   }
 
   /** Follows a step-up redirect from a protected route. */
-  async function stepUp(agent: request.Agent, path: string): Promise<{ location: string; authorizationUrl: URL; res: request.Response }> {
+  async function stepUp(
+    agent: request.Agent,
+    path: string,
+  ): Promise<{ location: string; authorizationUrl: URL; res: request.Response }> {
     const page = await agent.get(path).set('Accept', HTML).expect(302);
     const location = page.headers.location!;
     expect(location.startsWith('/login?')).toBe(true);
@@ -236,7 +260,12 @@ describe('step-up against the hostile provider', () => {
       'Bearer error="insufficient_user_authentication", error_description="A stronger authentication is required", ' +
         'max_age="300", acr_values="urn:mfa urn:hw"',
     );
-    expect(api.body).toEqual({ error: 'insufficient_authentication', message: expect.any(String), max_age: 300, acr_values: 'urn:mfa urn:hw' });
+    expect(api.body).toEqual({
+      error: 'insufficient_authentication',
+      message: expect.any(String),
+      max_age: 300,
+      acr_values: 'urn:mfa urn:hw',
+    });
   });
 
   it('asks for both max_age and acr_values when a route needs both, and accepts any of the acceptable acr values', async () => {
@@ -282,7 +311,8 @@ describe('step-up against the hostile provider', () => {
 
   it('refuses with a clear 403 a provider that ignores the requested max_age (an old auth_time), and does not loop', async () => {
     const oldAuthTime = Math.floor(Date.now() / 1000) - 3600;
-    op.onToken = async (ctx) => ctx.tokenResponse(await signIdToken(ctx.claims({ auth_time: oldAuthTime }), ctx.keys[0]!));
+    op.onToken = async (ctx) =>
+      ctx.tokenResponse(await signIdToken(ctx.claims({ auth_time: oldAuthTime }), ctx.keys[0]!));
     const agent = newAgent();
     await loginVia(agent);
     const before = await probe(agent);
@@ -336,7 +366,9 @@ describe('step-up against the hostile provider', () => {
     // A provider that does not quite re-authenticate: auth_time 330 s ago for max_age=300 passes the
     // callback's check (60 s clock tolerance), and stops satisfying the route 31 s later.
     op.onToken = async (ctx) => {
-      const stale = authorizationOf(ctx).get('max_age') ? { auth_time: Math.floor(Date.now() / 1000) - 330 } : { auth_time: Math.floor(Date.now() / 1000) - 3600 };
+      const stale = authorizationOf(ctx).get('max_age')
+        ? { auth_time: Math.floor(Date.now() / 1000) - 330 }
+        : { auth_time: Math.floor(Date.now() / 1000) - 3600 };
       return ctx.tokenResponse(await signIdToken(ctx.claims(stale), ctx.keys[0]!));
     };
     const agent = newAgent();
@@ -358,7 +390,7 @@ describe('step-up against the hostile provider', () => {
     expect(again.headers.location).toBe('/login?returnTo=%2Frecent&max_age=300');
   });
 
-  it('answers 403 when the step-up login\'s acr was changed after the callback (afterCallback), not another round', async () => {
+  it("answers 403 when the step-up login's acr was changed after the callback (afterCallback), not another round", async () => {
     op.onToken = honestAcr;
     const agent = newAgent({
       afterCallback: (_req, _res, login) => {
@@ -383,10 +415,13 @@ describe('step-up against the hostile provider', () => {
     expect(page.headers.location).toBe('/login?returnTo=%2Fmfa&acr_values=urn%3Amfa');
   });
 
-  describe('the login route\'s max_age and acr_values', () => {
+  describe("the login route's max_age and acr_values", () => {
     // What the transaction keeps, read where the session mode keeps it; the cookie mode seals the
     // same object (the callback's checks of it are tested above, in the default mode).
-    async function authorizationFor(query: string, overrides: Partial<OidcLoginOptions> = {}): Promise<{ url: URL; tx: Record<string, unknown> }> {
+    async function authorizationFor(
+      query: string,
+      overrides: Partial<OidcLoginOptions> = {},
+    ): Promise<{ url: URL; tx: Record<string, unknown> }> {
       const agent = newAgent({ pendingLogins: 'session', ...overrides });
       const start = await agent.get(`/login${query}`).expect(302);
       const { tx } = await probe(agent);
@@ -395,9 +430,13 @@ describe('step-up against the hostile provider', () => {
     }
 
     it('puts valid values in the authorization request and the transaction', async () => {
-      const { url, tx } = await authorizationFor('?max_age=0&acr_values=urn:mfa%20http://schemas.openid.net/pape/policies/2007/06/multi-factor');
+      const { url, tx } = await authorizationFor(
+        '?max_age=0&acr_values=urn:mfa%20http://schemas.openid.net/pape/policies/2007/06/multi-factor',
+      );
       expect(url.searchParams.get('max_age')).toBe('0');
-      expect(url.searchParams.get('acr_values')).toBe('urn:mfa http://schemas.openid.net/pape/policies/2007/06/multi-factor');
+      expect(url.searchParams.get('acr_values')).toBe(
+        'urn:mfa http://schemas.openid.net/pape/policies/2007/06/multi-factor',
+      );
       expect(tx.maxAge).toBe(0);
       expect(tx.acrValues).toEqual(['urn:mfa', 'http://schemas.openid.net/pape/policies/2007/06/multi-factor']);
     });

@@ -31,7 +31,6 @@ function asStored(login: Readonly<StoredLogin>): Record<string, unknown> {
   return JSON.parse(json as string);
 }
 
-
 afterEach(() => {
   jest.useRealTimers();
 });
@@ -41,12 +40,16 @@ type RawSession = Omit<SessionData, 'oidc'> & { oidc?: { login?: unknown } };
 
 function raw(store: MemoryStore, sid: string): Promise<RawSession> {
   return new Promise((resolve, reject) =>
-    store.get(sid, (err, data) => (err || !data ? reject(err ?? new Error(`no session ${sid}`)) : resolve(data as unknown as RawSession))),
+    store.get(sid, (err, data) =>
+      err || !data ? reject(err ?? new Error(`no session ${sid}`)) : resolve(data as unknown as RawSession),
+    ),
   );
 }
 
 function put(store: MemoryStore, sid: string, data: RawSession): Promise<void> {
-  return new Promise((resolve, reject) => store.set(sid, data as unknown as SessionData, (err) => (err ? reject(err) : resolve())));
+  return new Promise((resolve, reject) =>
+    store.set(sid, data as unknown as SessionData, (err) => (err ? reject(err) : resolve())),
+  );
 }
 
 /** Counts the store's writes from now on. */
@@ -60,7 +63,9 @@ function countWrites(store: MemoryStore): { readonly count: number } {
   return counter;
 }
 
-async function probe(browser: Browser): Promise<{ isAuthenticated: boolean; sessionId: string; claims: { sub?: string } | null }> {
+async function probe(
+  browser: Browser,
+): Promise<{ isAuthenticated: boolean; sessionId: string; claims: { sub?: string } | null }> {
   return (await browser.app.get('/probe/oidc').expect(200)).body;
 }
 
@@ -78,7 +83,11 @@ describe('the stored login', () => {
     const stored = (await raw(store, sid)).oidc?.login;
     expect(typeof stored).toBe('string');
     const login = JSON.parse(stored as string);
-    expect(login).toMatchObject({ accessToken: expect.any(String), idToken: expect.any(String), tokenType: expect.any(String) });
+    expect(login).toMatchObject({
+      accessToken: expect.any(String),
+      idToken: expect.any(String),
+      tokenType: expect.any(String),
+    });
     expect(login.loggedInAt).toEqual(expect.any(Number));
     expect(login.claims).toBe('idToken');
     const payload = tokenPayload(login.idToken);
@@ -87,7 +96,7 @@ describe('the stored login', () => {
     expect((await probe(browser)).claims).toEqual(payload);
   });
 
-  it('gives the ID token\'s claims when it parses a stored login (another instance, or one not kept), and does not write it back', async () => {
+  it("gives the ID token's claims when it parses a stored login (another instance, or one not kept), and does not write it back", async () => {
     const { store, browser, sid } = await loggedIn();
     const data = await raw(store, sid);
     const stored = data.oidc!.login as string;
@@ -102,9 +111,11 @@ describe('the stored login', () => {
     expect((await raw(store, sid)).oidc?.login).toBe(respaced);
   });
 
-  it('stores claims that are not the ID token\'s as they are (afterCallback changed them), and reads them back', async () => {
+  it("stores claims that are not the ID token's as they are (afterCallback changed them), and reads them back", async () => {
     const { app, store } = createApp(
-      testOptions(op, { afterCallback: (_req, _res, login) => ({ ...login, claims: { ...login.claims, team: 'blue' } }) }),
+      testOptions(op, {
+        afterCallback: (_req, _res, login) => ({ ...login, claims: { ...login.claims, team: 'blue' } }),
+      }),
     );
     const browser = newBrowser(app, op.issuer);
     await login(browser);
@@ -114,7 +125,10 @@ describe('the stored login', () => {
     const stored = JSON.parse(data.oidc!.login as string);
     expect(stored.claims).toEqual({ ...tokenPayload(stored.idToken), team: 'blue' });
     // Parsed again from the store: still the changed claims.
-    await put(store, sessionId, { ...data, oidc: { ...data.oidc, login: (data.oidc!.login as string).replace('{', '{ ') } });
+    await put(store, sessionId, {
+      ...data,
+      oidc: { ...data.oidc, login: (data.oidc!.login as string).replace('{', '{ ') },
+    });
     expect((await probe(browser)).claims).toMatchObject({ sub: 'alice', team: 'blue' });
   });
 
@@ -193,9 +207,23 @@ describe('a stored login that is not one', () => {
     ['a number', 42],
     ['claims null', JSON.stringify({ accessToken: 'x', tokenType: 'bearer', claims: null })],
     ['no access token', JSON.stringify({ tokenType: 'bearer', claims: { sub: 'alice' } })],
-    ['a top-level "__proto__"', '{"__proto__":{"toJSON":1},"accessToken":"x","tokenType":"bearer","claims":{"sub":"alice"}}'],
-    ['no claims, beside a readable ID token', JSON.stringify({ accessToken: 'x', tokenType: 'bearer', idToken: `e30.${b64url('{"sub":"alice"}')}.sig` })],
-    ['claims null, beside a readable ID token', JSON.stringify({ accessToken: 'x', tokenType: 'bearer', claims: null, idToken: `e30.${b64url('{"sub":"alice"}')}.sig` })],
+    [
+      'a top-level "__proto__"',
+      '{"__proto__":{"toJSON":1},"accessToken":"x","tokenType":"bearer","claims":{"sub":"alice"}}',
+    ],
+    [
+      'no claims, beside a readable ID token',
+      JSON.stringify({ accessToken: 'x', tokenType: 'bearer', idToken: `e30.${b64url('{"sub":"alice"}')}.sig` }),
+    ],
+    [
+      'claims null, beside a readable ID token',
+      JSON.stringify({
+        accessToken: 'x',
+        tokenType: 'bearer',
+        claims: null,
+        idToken: `e30.${b64url('{"sub":"alice"}')}.sig`,
+      }),
+    ],
     ...(
       [
         ['that is not a JWT', 'opaque'],
@@ -209,19 +237,30 @@ describe('a stored login that is not one', () => {
         ['that is not a string', { sub: 'alice' }],
         ['that is missing', undefined],
       ] as const
-    ).map(([what, idToken]): [string, string] => [`claims "idToken", an ID token ${what}`, JSON.stringify({ accessToken: 'x', tokenType: 'bearer', claims: 'idToken', idToken })]),
-    ['claims nested too deeply to freeze', `{"accessToken":"x","tokenType":"bearer","claims":${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}}`],
-  ])('(%s) is dropped: not logged in, 401 for the API, no crash, and the session is saved without it', async (_name, bad) => {
-    const { store, browser, sid } = await loggedIn();
-    const data = await raw(store, sid);
-    await put(store, sid, { ...data, oidc: { ...data.oidc, login: bad } });
-    expect((await probe(browser)).isAuthenticated).toBe(false);
-    expect((await browser.app.get('/protected').set('Accept', 'application/json').expect(401)).body.error).toBe('unauthenticated');
-    expect((await raw(store, sid)).oidc?.login).toBeUndefined();
-  });
+    ).map(([what, idToken]): [string, string] => [
+      `claims "idToken", an ID token ${what}`,
+      JSON.stringify({ accessToken: 'x', tokenType: 'bearer', claims: 'idToken', idToken }),
+    ]),
+    [
+      'claims nested too deeply to freeze',
+      `{"accessToken":"x","tokenType":"bearer","claims":${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}}`,
+    ],
+  ])(
+    '(%s) is dropped: not logged in, 401 for the API, no crash, and the session is saved without it',
+    async (_name, bad) => {
+      const { store, browser, sid } = await loggedIn();
+      const data = await raw(store, sid);
+      await put(store, sid, { ...data, oidc: { ...data.oidc, login: bad } });
+      expect((await probe(browser)).isAuthenticated).toBe(false);
+      expect((await browser.app.get('/protected').set('Accept', 'application/json').expect(401)).body.error).toBe(
+        'unauthenticated',
+      );
+      expect((await raw(store, sid)).oidc?.login).toBeUndefined();
+    },
+  );
 });
 
-describe('reading a session\'s login again', () => {
+describe("reading a session's login again", () => {
   /** A probe that remembers the login object each request saw. */
   function withProbe(app: ReturnType<typeof createApp>['app']): object[] {
     const seen: object[] = [];
@@ -248,20 +287,23 @@ describe('reading a session\'s login again', () => {
     expect(seen[2]).not.toBe(seen[0]);
   });
 
-  it('does not give one session another session\'s login, even with the same string stored', async () => {
+  it("does not give one session another session's login, even with the same string stored", async () => {
     const { app, store, browser, sid } = await loggedIn();
     const seen = withProbe(app);
     await browser.app.get('/seen').expect(200);
     // A second session holding a byte-identical copy of the login: a login of its own all the same.
     const data = await raw(store, sid);
     await put(store, 'copied-session-id', data);
-    await request(app).get('/seen').set('Cookie', `sid=${signedSid('copied-session-id')}`).expect(200);
+    await request(app)
+      .get('/seen')
+      .set('Cookie', `sid=${signedSid('copied-session-id')}`)
+      .expect(200);
     expect(seen).toHaveLength(2);
     expect(seen[1]).not.toBe(seen[0]);
     expect(seen[1]).toEqual(seen[0]);
   });
 
-  it('forgets a session\'s login at logout', async () => {
+  it("forgets a session's login at logout", async () => {
     const { app, browser, sid } = await loggedIn();
     withProbe(app);
     await browser.app.get('/seen').expect(200);
@@ -270,12 +312,19 @@ describe('reading a session\'s login again', () => {
     expect(recentLogins()).not.toContain(sid);
   });
 
-  it('keeps at most 500 sessions\' logins', async () => {
+  it("keeps at most 500 sessions' logins", async () => {
     const { app, store, sid } = await loggedIn();
     const data = await raw(store, sid);
     for (let i = 0; i < 520; i++) await put(store, `many-${i}`, data);
     for (let i = 0; i < 520; i++) {
-      expect((await request(app).get('/probe/oidc').set('Cookie', `sid=${signedSid(`many-${i}`)}`).expect(200)).body.isAuthenticated).toBe(true);
+      expect(
+        (
+          await request(app)
+            .get('/probe/oidc')
+            .set('Cookie', `sid=${signedSid(`many-${i}`)}`)
+            .expect(200)
+        ).body.isAuthenticated,
+      ).toBe(true);
     }
     expect(recentLogins()).toHaveLength(500);
   });
@@ -287,7 +336,7 @@ function signedSid(id: string): string {
   return encodeURIComponent(`s:${id}.${mac}`);
 }
 
-describe('the login read outside the middleware\'s own step', () => {
+describe("the login read outside the middleware's own step", () => {
   it('is unpacked after req.session.reload(): the claims and the access token are the stored ones', async () => {
     const { app, store, browser, sid } = await loggedIn();
     app.get('/reloaded', (req, res) => {
@@ -296,7 +345,11 @@ describe('the login read outside the middleware\'s own step', () => {
           res.status(500).json({ err: String(err) });
           return;
         }
-        res.json({ typeBefore: typeof (req.session.oidc as { login?: unknown }).login, sub: req.oidc!.claims?.sub ?? null, token: await req.oidc!.getAccessToken() });
+        res.json({
+          typeBefore: typeof (req.session.oidc as { login?: unknown }).login,
+          sub: req.oidc!.claims?.sub ?? null,
+          token: await req.oidc!.getAccessToken(),
+        });
       });
     });
     const body = (await browser.app.get('/reloaded').expect(200)).body;
@@ -306,7 +359,10 @@ describe('the login read outside the middleware\'s own step', () => {
 
   it('is checked again after req.session.reload(): a login past its lifetime meanwhile is not given, and the session is saved without it', async () => {
     const events: OidcEvent[] = [];
-    const { app, store, browser, sid } = await loggedIn({ absoluteDuration: 3600, on: { logout: (e) => void events.push(e) } });
+    const { app, store, browser, sid } = await loggedIn({
+      absoluteDuration: 3600,
+      on: { logout: (e) => void events.push(e) },
+    });
     app.get('/reloaded', async (req, res) => {
       const before = req.oidc!.isAuthenticated();
       // Meanwhile (another instance, an admin tool) the stored login became one of three hours ago.
@@ -342,10 +398,16 @@ describe('the login read outside the middleware\'s own step', () => {
 
   it('counts the request itself as activity when it checks a reloaded login: a long request does not make its own user idle', async () => {
     const events: OidcEvent[] = [];
-    const { app, store, browser, sid } = await loggedIn({ idleDuration: 900, on: { logout: (e) => void events.push(e) } });
+    const { app, store, browser, sid } = await loggedIn({
+      idleDuration: 900,
+      on: { logout: (e) => void events.push(e) },
+    });
     // The user's last noted activity: 14 minutes ago (idle after 15).
     const data = await raw(store, sid);
-    await put(store, sid, { ...data, oidc: { ...data.oidc, login: JSON.stringify({ ...loginIn(data)!, activeAt: Date.now() - 14 * 60_000 }) } });
+    await put(store, sid, {
+      ...data,
+      oidc: { ...data.oidc, login: JSON.stringify({ ...loginIn(data)!, activeAt: Date.now() - 14 * 60_000 }) },
+    });
     const clock = fakeClock();
     app.get('/long', (req, res) => {
       // Two minutes into this request (a stream, a slow upstream), past the 15 minutes counted
@@ -362,7 +424,7 @@ describe('the login read outside the middleware\'s own step', () => {
   });
 });
 
-describe('what a session\'s logins leave in memory', () => {
+describe("what a session's logins leave in memory", () => {
   it.each([
     ['two minutes after it was read, when other sessions are read', 121, 'later-session'],
     ['when the clock steps back past it (its age would never grow)', -300, 'after-the-step'],
@@ -373,7 +435,10 @@ describe('what a session\'s logins leave in memory', () => {
     clock.advance(seconds);
     const data = await raw(first.store, first.sid);
     await put(first.store, otherSid, data);
-    await request(first.app).get('/probe/oidc').set('Cookie', `sid=${signedSid(otherSid)}`).expect(200);
+    await request(first.app)
+      .get('/probe/oidc')
+      .set('Cookie', `sid=${signedSid(otherSid)}`)
+      .expect(200);
     expect(recentLogins()).toEqual([otherSid]);
   });
 
@@ -381,7 +446,10 @@ describe('what a session\'s logins leave in memory', () => {
     const a = await loggedIn();
     const data = await raw(a.store, a.sid);
     await put(a.store, 'other-session', data);
-    await request(a.app).get('/probe/oidc').set('Cookie', `sid=${signedSid('other-session')}`).expect(200);
+    await request(a.app)
+      .get('/probe/oidc')
+      .set('Cookie', `sid=${signedSid('other-session')}`)
+      .expect(200);
     expect(recentLogins()).toEqual(expect.arrayContaining([a.sid, 'other-session']));
     const clock = fakeClock();
     clock.advance(121);
@@ -398,7 +466,11 @@ describe('what a session\'s logins leave in memory', () => {
     const quiet = { ...data, oidc: { ...data.oidc, login: JSON.stringify(login) } };
     await put(a.store, 'old-one', quiet);
     await put(a.store, 'kept-one', quiet);
-    const visit = (id: string) => request(a.app).get('/probe/oidc').set('Cookie', `sid=${signedSid(id)}`).expect(200);
+    const visit = (id: string) =>
+      request(a.app)
+        .get('/probe/oidc')
+        .set('Cookie', `sid=${signedSid(id)}`)
+        .expect(200);
     await visit('old-one');
     const clock = fakeClock();
     clock.advance(100);
@@ -450,7 +522,9 @@ describe('an afterCallback that returns something that is not a login', () => {
     const res = await visitCallback(browser, callback);
     expect(res.status).toBe(500);
     expect(res.body.message).toMatch(/afterCallback returned something that is not a login/);
-    const all = await new Promise<Record<string, unknown>>((r) => store.all!((_e, x) => r((x ?? {}) as Record<string, unknown>)));
+    const all = await new Promise<Record<string, unknown>>((r) =>
+      store.all!((_e, x) => r((x ?? {}) as Record<string, unknown>)),
+    );
     for (const data of Object.values(all)) expect((data as RawSession).oidc?.login).toBeUndefined();
   });
 });
@@ -461,13 +535,16 @@ describe('loginFromSession()', () => {
     const other = 'not-logged-in-0123456789abcdef';
     const { cookie } = await raw(store, sid);
     await put(store, other, { cookie, oidc: {} });
-    const all = await new Promise<Record<string, unknown>>((r) => store.all!((_e, x) => r((x ?? {}) as Record<string, unknown>)));
+    const all = await new Promise<Record<string, unknown>>((r) =>
+      store.all!((_e, x) => r((x ?? {}) as Record<string, unknown>)),
+    );
     const login = loginFromSession(all[sid]);
     expect(login?.claims).toEqual(tokenPayload(login!.idToken!));
     expect(login).toMatchObject({ claims: { sub: 'alice', iss: op.issuer }, accessToken: expect.any(String) });
     expect(Object.isFrozen(login!.claims)).toBe(true);
     expect(loginFromSession(all[other])).toBeUndefined();
-    for (const data of [undefined, null, 'x', {}, { oidc: { login: 'not json' } }]) expect(loginFromSession(data)).toBeUndefined();
+    for (const data of [undefined, null, 'x', {}, { oidc: { login: 'not json' } }])
+      expect(loginFromSession(data)).toBeUndefined();
     // An older version's login, an object, as it is.
     const asObject = loginIn(all[sid])!;
     expect(loginFromSession({ oidc: { login: asObject } })?.claims).toEqual(asObject.claims);
@@ -476,7 +553,13 @@ describe('loginFromSession()', () => {
 
 describe('packLogin()', () => {
   it('takes a login it made as it is (no second encoding), and copies plain data', () => {
-    const data: StoredLogin = { accessToken: 'a', tokenType: 'bearer', claims: { iss: 'https://op.example', sub: 'alice', aud: 'app', exp: 2, iat: 1 }, loggedInAt: 1, activeAt: 1 };
+    const data: StoredLogin = {
+      accessToken: 'a',
+      tokenType: 'bearer',
+      claims: { iss: 'https://op.example', sub: 'alice', aud: 'app', exp: 2, iat: 1 },
+      loggedInAt: 1,
+      activeAt: 1,
+    };
     const packed = packLogin(data);
     expect(packLogin(packed as StoredLogin)).toBe(packed);
     expect({ ...packed }).toEqual(data);
@@ -485,12 +568,35 @@ describe('packLogin()', () => {
     expect(Object.isFrozen(data.claims)).toBe(false);
   });
 
-  it('leaves out claims that are its ID token\'s payload, and keeps claims that differ from it', () => {
-    const claims = { iss: 'https://op.example', sub: 'alice', aud: 'app', exp: 2, iat: 1, nonce: 'n', groups: ['a', 'b'], address: { country: 'NZ' } };
+  it("leaves out claims that are its ID token's payload, and keeps claims that differ from it", () => {
+    const claims = {
+      iss: 'https://op.example',
+      sub: 'alice',
+      aud: 'app',
+      exp: 2,
+      iat: 1,
+      nonce: 'n',
+      groups: ['a', 'b'],
+      address: { country: 'NZ' },
+    };
     const idToken = `eyJhbGciOiJSUzI1NiJ9.${b64url(JSON.stringify(claims))}.c2ln`;
-    const data: StoredLogin = { idToken, accessToken: 'a', tokenType: 'bearer', claims: structuredClone(claims), loggedInAt: 1, activeAt: 1 };
+    const data: StoredLogin = {
+      idToken,
+      accessToken: 'a',
+      tokenType: 'bearer',
+      claims: structuredClone(claims),
+      loggedInAt: 1,
+      activeAt: 1,
+    };
     const packed = packLogin(data);
-    expect(asStored(packed)).toEqual({ idToken, accessToken: 'a', tokenType: 'bearer', claims: 'idToken', loggedInAt: 1, activeAt: 1 });
+    expect(asStored(packed)).toEqual({
+      idToken,
+      accessToken: 'a',
+      tokenType: 'bearer',
+      claims: 'idToken',
+      loggedInAt: 1,
+      activeAt: 1,
+    });
     expect(packed.claims).toEqual(claims);
     expect(Object.isFrozen(packed.claims)).toBe(true);
 
@@ -555,7 +661,7 @@ describe('packLogin()', () => {
     expect(unpackLogin(JSON.stringify(asStored(packed)))!.claims.sub).toBe('mallory');
   });
 
-  it('keeps a DPoP login\'s private key out of util.inspect and redactTokens()', () => {
+  it("keeps a DPoP login's private key out of util.inspect and redactTokens()", () => {
     const packed = packLogin({
       accessToken: 'at-secret',
       tokenType: 'DPoP',
@@ -564,7 +670,10 @@ describe('packLogin()', () => {
       activeAt: 1,
       dpop: { alg: 'ES256', jkt: 'thumbprint', jwk: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'private-d-value' } },
     });
-    for (const out of [inspect({ login: packed }, { depth: 10 }), JSON.stringify(redactTokens(new Error('x', { cause: { login: packed } })).cause)]) {
+    for (const out of [
+      inspect({ login: packed }, { depth: 10 }),
+      JSON.stringify(redactTokens(new Error('x', { cause: { login: packed } })).cause),
+    ]) {
       expect(out).toContain('alice');
       expect(out).not.toContain('private-d-value');
       expect(out).not.toContain('at-secret');

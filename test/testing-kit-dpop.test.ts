@@ -20,7 +20,11 @@ function createApp(oidc: OidcLoginOptions) {
   app.use(session({ secret: 'a-test-session-secret', resave: false, saveUninitialized: false }));
   app.use(oidcLogin({ scope: SCOPE, logger: false, ...oidc }));
   app.get('/probe/login', requireAuth(), (req, res) => {
-    res.json({ tokenType: req.oidc!.tokenType, jkt: req.session.oidc?.login?.dpop?.jkt ?? null, user: req.oidc!.user ?? null });
+    res.json({
+      tokenType: req.oidc!.tokenType,
+      jkt: req.session.oidc?.login?.dpop?.jkt ?? null,
+      user: req.oidc!.user ?? null,
+    });
   });
   app.get('/api/token', requireAuth(), async (req, res) => {
     res.json({ accessToken: await req.oidc!.getAccessToken() });
@@ -57,7 +61,7 @@ describe('an app with dpop: true, tested with loginAs()', () => {
     app = createApp({ ...provider.options(), dpop: true });
   });
 
-  it('logs in with a DPoP-bound access token, bound to the login\'s key in the session', async () => {
+  it("logs in with a DPoP-bound access token, bound to the login's key in the session", async () => {
     const agent = await loginAs(app, { sub: 'alice', email: 'alice@example.com' });
     const { body } = await agent.get('/probe/login').expect(200);
     expect(body.tokenType).toBe('dpop');
@@ -66,7 +70,7 @@ describe('an app with dpop: true, tested with loginAs()', () => {
     expect(provider.logins.at(-1)).toMatchObject({ sub: 'alice', jkt: body.jkt });
   });
 
-  it('calls the kit\'s userinfo with req.oidc.fetch(); the same token as a Bearer token, or without a proof, is refused', async () => {
+  it("calls the kit's userinfo with req.oidc.fetch(); the same token as a Bearer token, or without a proof, is refused", async () => {
     const agent = await loginAs(app, { sub: 'bob', email: 'bob@example.com', sid: 'b-1' });
     const called = await agent.get('/api/userinfo').expect(200);
     expect(called.body.body).toEqual({ sub: 'bob', email: 'bob@example.com' });
@@ -144,7 +148,7 @@ describe('an app with dpop: true, tested with loginAs()', () => {
   });
 });
 
-describe('the kit\'s DPoP checks, as any client sees them', () => {
+describe("the kit's DPoP checks, as any client sees them", () => {
   const b64 = (bytes = 32) => randomBytes(bytes).toString('base64url');
   const basic = (p: TestProvider) => `Basic ${Buffer.from(`${p.clientId}:${p.clientSecret}`).toString('base64')}`;
   const ath = (token: string) => createHash('sha256').update(token).digest('base64url');
@@ -161,13 +165,23 @@ describe('the kit\'s DPoP checks, as any client sees them', () => {
   }
 
   /** A DPoP proof; `claims` and `header` override the valid ones. */
-  function proof(key: Key, claims: Record<string, unknown>, header: Record<string, unknown> = {}, signer: KeyObject = key.privateKey): Promise<string> {
+  function proof(
+    key: Key,
+    claims: Record<string, unknown>,
+    header: Record<string, unknown> = {},
+    signer: KeyObject = key.privateKey,
+  ): Promise<string> {
     const payload = Object.fromEntries(
-      Object.entries({ jti: b64(16), iat: Math.floor(Date.now() / 1000), ...claims }).filter(([, value]) => value !== undefined),
+      Object.entries({ jti: b64(16), iat: Math.floor(Date.now() / 1000), ...claims }).filter(
+        ([, value]) => value !== undefined,
+      ),
     );
-    return new SignJWT(payload).setProtectedHeader({ typ: 'dpop+jwt', alg: 'ES256', jwk: key.jwk, ...header } as never).sign(signer);
+    return new SignJWT(payload)
+      .setProtectedHeader({ typ: 'dpop+jwt', alg: 'ES256', jwk: key.jwk, ...header } as never)
+      .sign(signer);
   }
-  const tokenProof = (p: TestProvider, key: Key, claims: Record<string, unknown> = {}) => proof(key, { htm: 'POST', htu: `${p.issuer}/token`, ...claims });
+  const tokenProof = (p: TestProvider, key: Key, claims: Record<string, unknown> = {}) =>
+    proof(key, { htm: 'POST', htu: `${p.issuer}/token`, ...claims });
 
   /** A code for the client, from an authorization request as the middleware makes it. */
   async function code(p: TestProvider): Promise<{ code: string; verifier: string; redirectUri: string }> {
@@ -194,41 +208,72 @@ describe('the kit\'s DPoP checks, as any client sees them', () => {
   }
   async function codeGrant(p: TestProvider, dpop?: string | string[], issued?: Awaited<ReturnType<typeof code>>) {
     const { code: c, verifier, redirectUri } = issued ?? (await code(p));
-    return tokenRequest(p, { grant_type: 'authorization_code', code: c, code_verifier: verifier, redirect_uri: redirectUri }, dpop);
+    return tokenRequest(
+      p,
+      { grant_type: 'authorization_code', code: c, code_verifier: verifier, redirect_uri: redirectUri },
+      dpop,
+    );
   }
 
   it('advertises the proof algorithms it verifies', async () => {
-    const metadata = (await (await fetch(`${provider.issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
-    expect(metadata.dpop_signing_alg_values_supported).toEqual(expect.arrayContaining(['ES256', 'ES384', 'EdDSA', 'Ed25519']));
+    const metadata = (await (await fetch(`${provider.issuer}/.well-known/openid-configuration`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(metadata.dpop_signing_alg_values_supported).toEqual(
+      expect.arrayContaining(['ES256', 'ES384', 'EdDSA', 'Ed25519']),
+    );
     expect(metadata.dpop_signing_alg_values_supported).not.toContain('HS256');
   });
 
-  it('binds the access token to the proof\'s key; userinfo wants it as DPoP with a proof of that key and its hash', async () => {
+  it("binds the access token to the proof's key; userinfo wants it as DPoP with a proof of that key and its hash", async () => {
     const key = await newKey();
     const { res, body } = await codeGrant(provider, await tokenProof(provider, key));
     expect(res.status).toBe(200);
     expect(body.token_type).toBe('DPoP');
     expect(provider.logins.at(-1)!.jkt).toBe(key.jkt);
     const token = body.access_token!;
-    const info = (claims: Record<string, unknown> = {}, k = key) => proof(k, { htm: 'GET', htu: `${provider.issuer}/userinfo`, ath: ath(token), ...claims });
+    const info = (claims: Record<string, unknown> = {}, k = key) =>
+      proof(k, { htm: 'GET', htu: `${provider.issuer}/userinfo`, ath: ath(token), ...claims });
 
     expect((await userinfo(provider, `DPoP ${token}`, await info())).status).toBe(200);
     // htu is compared without query and fragment (RFC 9449 §4.3).
-    expect((await userinfo(provider, `DPoP ${token}`, await info({ htu: `${provider.issuer}/userinfo?x=1#y` }))).status).toBe(200);
+    expect(
+      (await userinfo(provider, `DPoP ${token}`, await info({ htu: `${provider.issuer}/userinfo?x=1#y` }))).status,
+    ).toBe(200);
 
     const refusals: [string, Response, RegExp][] = [
       ['as Bearer', await userinfo(provider, `Bearer ${token}`, await info()), /error="invalid_token"/],
-      ['without ath', await userinfo(provider, `DPoP ${token}`, await info({ ath: undefined })), /error="invalid_dpop_proof"/],
-      ['another token\'s ath', await userinfo(provider, `DPoP ${token}`, await info({ ath: ath('other') })), /error="invalid_dpop_proof"/],
-      ['POST for GET', await userinfo(provider, `DPoP ${token}`, await info({ htm: 'POST' })), /error="invalid_dpop_proof"/],
-      ['another key', await userinfo(provider, `DPoP ${token}`, await info({}, await newKey())), /error="invalid_token"/],
+      [
+        'without ath',
+        await userinfo(provider, `DPoP ${token}`, await info({ ath: undefined })),
+        /error="invalid_dpop_proof"/,
+      ],
+      [
+        "another token's ath",
+        await userinfo(provider, `DPoP ${token}`, await info({ ath: ath('other') })),
+        /error="invalid_dpop_proof"/,
+      ],
+      [
+        'POST for GET',
+        await userinfo(provider, `DPoP ${token}`, await info({ htm: 'POST' })),
+        /error="invalid_dpop_proof"/,
+      ],
+      [
+        'another key',
+        await userinfo(provider, `DPoP ${token}`, await info({}, await newKey())),
+        /error="invalid_token"/,
+      ],
     ];
     const replayed = await info();
     expect((await userinfo(provider, `DPoP ${token}`, replayed)).status).toBe(200);
     refusals.push(['replayed', await userinfo(provider, `DPoP ${token}`, replayed), /error="invalid_dpop_proof"/]);
     for (const [what, answer, error] of refusals) {
       expect({ what, status: answer.status }).toEqual({ what, status: 401 });
-      expect({ what, challenge: answer.headers.get('www-authenticate') }).toEqual({ what, challenge: expect.stringMatching(new RegExp(`^DPoP .*${error.source}`)) });
+      expect({ what, challenge: answer.headers.get('www-authenticate') }).toEqual({
+        what,
+        challenge: expect.stringMatching(new RegExp(`^DPoP .*${error.source}`)),
+      });
     }
   });
 
@@ -242,9 +287,19 @@ describe('the kit\'s DPoP checks, as any client sees them', () => {
 
     const cases: [string, string | string[]][] = [
       ['replayed (same jti)', used],
-      ['signed by another key than its jwk', await proof(key, { htm: 'POST', htu: `${provider.issuer}/token` }, {}, other.privateKey)],
+      [
+        'signed by another key than its jwk',
+        await proof(key, { htm: 'POST', htu: `${provider.issuer}/token` }, {}, other.privateKey),
+      ],
       ['typ JWT', await proof(key, { htm: 'POST', htu: `${provider.issuer}/token` }, { typ: 'JWT' })],
-      ['a private key in jwk', await proof(key, { htm: 'POST', htu: `${provider.issuer}/token` }, { jwk: key.privateKey.export({ format: 'jwk' }) })],
+      [
+        'a private key in jwk',
+        await proof(
+          key,
+          { htm: 'POST', htu: `${provider.issuer}/token` },
+          { jwk: key.privateKey.export({ format: 'jwk' }) },
+        ),
+      ],
       ['htm GET', await tokenProof(provider, key, { htm: 'GET' })],
       ['htu of userinfo', await tokenProof(provider, key, { htu: `${provider.issuer}/userinfo` })],
       ['htu of another origin', await tokenProof(provider, key, { htu: 'https://idp.example.com/token' })],
@@ -254,13 +309,25 @@ describe('the kit\'s DPoP checks, as any client sees them', () => {
       ['a nonce the provider never gave', await tokenProof(provider, key, { nonce: 'made-up' })],
       ['two DPoP headers', [await tokenProof(provider, key), await tokenProof(provider, key)]],
       ['not a JWT', 'not-a-proof'],
-      ['HS256', await new SignJWT({ htm: 'POST', htu: `${provider.issuer}/token`, iat: Math.floor(Date.now() / 1000), jti: b64() })
-        .setProtectedHeader({ typ: 'dpop+jwt', alg: 'HS256', jwk: hs256 } as never)
-        .sign(Buffer.from(hs256.k, 'base64url'))],
+      [
+        'HS256',
+        await new SignJWT({
+          htm: 'POST',
+          htu: `${provider.issuer}/token`,
+          iat: Math.floor(Date.now() / 1000),
+          jti: b64(),
+        })
+          .setProtectedHeader({ typ: 'dpop+jwt', alg: 'HS256', jwk: hs256 } as never)
+          .sign(Buffer.from(hs256.k, 'base64url')),
+      ],
     ];
     for (const [what, dpop] of cases) {
       const { res, body } = await codeGrant(provider, dpop, issued);
-      expect({ what, status: res.status, error: body.error }).toEqual({ what, status: 400, error: 'invalid_dpop_proof' });
+      expect({ what, status: res.status, error: body.error }).toEqual({
+        what,
+        status: 400,
+        error: 'invalid_dpop_proof',
+      });
     }
     // None of them used the code up.
     const { body } = await codeGrant(provider, await tokenProof(provider, key), issued);
@@ -271,12 +338,19 @@ describe('the kit\'s DPoP checks, as any client sees them', () => {
     const key = await newKey();
     const login = await codeGrant(provider, await tokenProof(provider, key));
     const refreshToken = login.body.refresh_token!;
-    const refresh = (dpop?: string) => tokenRequest(provider, { grant_type: 'refresh_token', refresh_token: refreshToken }, dpop);
+    const refresh = (dpop?: string) =>
+      tokenRequest(provider, { grant_type: 'refresh_token', refresh_token: refreshToken }, dpop);
 
     const without = await refresh();
-    expect(without.body).toMatchObject({ error: 'invalid_grant', error_description: expect.stringMatching(/needs a DPoP proof/) });
+    expect(without.body).toMatchObject({
+      error: 'invalid_grant',
+      error_description: expect.stringMatching(/needs a DPoP proof/),
+    });
     const otherKey = await refresh(await tokenProof(provider, await newKey()));
-    expect(otherKey.body).toMatchObject({ error: 'invalid_grant', error_description: expect.stringMatching(/another key/) });
+    expect(otherKey.body).toMatchObject({
+      error: 'invalid_grant',
+      error_description: expect.stringMatching(/another key/),
+    });
 
     const same = await refresh(await tokenProof(provider, key));
     expect(same.res.status).toBe(200);
@@ -293,7 +367,11 @@ describe('the kit\'s DPoP checks, as any client sees them', () => {
     const token = body.access_token!;
     expect((await userinfo(provider, `Bearer ${token}`)).status).toBe(200);
     const key = await newKey();
-    const asDPoP = await userinfo(provider, `DPoP ${token}`, await proof(key, { htm: 'GET', htu: `${provider.issuer}/userinfo`, ath: ath(token) }));
+    const asDPoP = await userinfo(
+      provider,
+      `DPoP ${token}`,
+      await proof(key, { htm: 'GET', htu: `${provider.issuer}/userinfo`, ath: ath(token) }),
+    );
     expect(asDPoP.status).toBe(401);
     expect(asDPoP.headers.get('www-authenticate')).toMatch(/^DPoP .*error="invalid_token".*not DPoP-bound/);
   });
@@ -308,12 +386,15 @@ describe('the kit\'s DPoP checks, as any client sees them', () => {
       expect(first.body.error).toBe('use_dpop_nonce');
       const nonce = first.res.headers.get('dpop-nonce')!;
       expect(nonce).toMatch(/^[A-Za-z0-9_-]{16,}$/);
-      expect((await codeGrant(strict, await tokenProof(strict, key, { nonce: 'stale' }), issued)).body.error).toBe('use_dpop_nonce');
+      expect((await codeGrant(strict, await tokenProof(strict, key, { nonce: 'stale' }), issued)).body.error).toBe(
+        'use_dpop_nonce',
+      );
 
       const { body } = await codeGrant(strict, await tokenProof(strict, key, { nonce }), issued);
       expect(body.token_type).toBe('DPoP');
       const token = body.access_token!;
-      const info = (claims: Record<string, unknown>) => proof(key, { htm: 'GET', htu: `${strict.issuer}/userinfo`, ath: ath(token), ...claims });
+      const info = (claims: Record<string, unknown>) =>
+        proof(key, { htm: 'GET', htu: `${strict.issuer}/userinfo`, ath: ath(token), ...claims });
       const asked = await userinfo(strict, `DPoP ${token}`, await info({}));
       expect(asked.status).toBe(401);
       expect(asked.headers.get('www-authenticate')).toMatch(/^DPoP .*error="use_dpop_nonce"/);

@@ -56,7 +56,7 @@ afterEach(() => {
 });
 
 describe('loginAs()', () => {
-  it('logs in through the app\'s own /login and /callback; the agent sees the protected page with the claims', async () => {
+  it("logs in through the app's own /login and /callback; the agent sees the protected page with the claims", async () => {
     await request(app).get('/profile').expect(401);
     const before = { ...provider.counts };
 
@@ -101,7 +101,7 @@ describe('loginAs()', () => {
     expect((await agent.get('/profile').expect(200)).body.sub).toBe('erin');
   });
 
-  it('runs the app\'s real checks: an ES256 provider works with its options(), and not with an app that insists on RS256', async () => {
+  it("runs the app's real checks: an ES256 provider works with its options(), and not with an app that insists on RS256", async () => {
     const es256 = await startTestProvider({ idTokenSigningAlg: 'ES256' });
     try {
       const matching = createApp(es256.options());
@@ -117,12 +117,16 @@ describe('loginAs()', () => {
 
   it('says so when the app has the wrong client secret', async () => {
     const wrong = createApp({ ...provider.options(), clientSecret: 'not-the-secret', logger: false });
-    await expect(loginAs(wrong, { sub: 'alice' })).rejects.toThrow(/callback .*answered 502.*ERR_OIDC_PROVIDER_RESPONSE/s);
+    await expect(loginAs(wrong, { sub: 'alice' })).rejects.toThrow(
+      /callback .*answered 502.*ERR_OIDC_PROVIDER_RESPONSE/s,
+    );
   });
 
-  it('says so when the app\'s redirect URI is not registered at the provider', async () => {
+  it("says so when the app's redirect URI is not registered at the provider", async () => {
     const elsewhere = createApp({ ...provider.options(), baseUrl: 'http://localhost:4444' });
-    await expect(loginAs(elsewhere, { sub: 'alice' })).rejects.toThrow(/redirect_uri "http:\/\/localhost:4444\/callback" is not registered/);
+    await expect(loginAs(elsewhere, { sub: 'alice' })).rejects.toThrow(
+      /redirect_uri "http:\/\/localhost:4444\/callback" is not registered/,
+    );
     // provider.options(baseUrl) registers it.
     const registered = createApp(provider.options('http://localhost:4444'));
     await loginAs(registered, { sub: 'alice' });
@@ -145,19 +149,25 @@ describe('loginAs()', () => {
     other.get('/login', (_req, res) => {
       res.redirect('https://idp.example.com/authorize?client_id=x');
     });
-    await expect(loginAs(other, { sub: 'alice' })).rejects.toThrow(/https:\/\/idp\.example\.com, which is not a test provider/);
+    await expect(loginAs(other, { sub: 'alice' })).rejects.toThrow(
+      /https:\/\/idp\.example\.com, which is not a test provider/,
+    );
     await expect(loginAs(express(), { sub: 'alice' })).rejects.toThrow(/GET \/login answered 404/);
   });
 
   it('refuses claims that the provider sets itself, and a missing sub', async () => {
     await expect(loginAs(app, { sub: '' })).rejects.toThrow(/"sub" is required/);
-    await expect(loginAs(app, { sub: 'alice', iss: 'https://evil.example' })).rejects.toThrow(/"iss" is set by the test provider/);
+    await expect(loginAs(app, { sub: 'alice', iss: 'https://evil.example' })).rejects.toThrow(
+      /"iss" is set by the test provider/,
+    );
     await expect(loginAs(app, { sub: 'alice', nonce: 'n' })).rejects.toThrow(/"nonce"/);
   });
 
   it('reports a login the provider refused', async () => {
     provider.failNextAuthorization('access_denied', 'The user said no.');
-    await expect(loginAs(app, { sub: 'alice' })).rejects.toThrow(/error=access_denied \(The user said no\.\); the app's callback answered 401/);
+    await expect(loginAs(app, { sub: 'alice' })).rejects.toThrow(
+      /error=access_denied \(The user said no\.\); the app's callback answered 401/,
+    );
     provider.failNextTokenRequest(503);
     await expect(loginAs(app, { sub: 'alice' })).rejects.toThrow(/callback .* answered 502/);
     // Each failure is for one request only.
@@ -256,7 +266,7 @@ describe('simulations', () => {
     expect(me.body).toEqual({ sub: 'ivan', email: 'ivan@example.com' });
   });
 
-  it('logoutToken() is a back-channel logout token signed with the provider\'s published key', async () => {
+  it("logoutToken() is a back-channel logout token signed with the provider's published key", async () => {
     const token = await provider.logoutToken({ sub: 'alice', sid: 's-1' });
     const jwks = createRemoteJWKSet(new URL(`${provider.issuer}/jwks`));
     const { payload, protectedHeader } = await jwtVerify(token, jwks, {
@@ -266,7 +276,11 @@ describe('simulations', () => {
       algorithms: ['RS256'],
     });
     expect(protectedHeader.kid).toEqual(expect.any(String));
-    expect(payload).toMatchObject({ sub: 'alice', sid: 's-1', events: { 'http://schemas.openid.net/event/backchannel-logout': {} } });
+    expect(payload).toMatchObject({
+      sub: 'alice',
+      sid: 's-1',
+      events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
+    });
     expect(payload.jti).toEqual(expect.any(String));
     expect(payload).not.toHaveProperty('nonce');
     expect(() => provider.logoutToken({})).toThrow(/"sub", "sid" or both/);
@@ -275,7 +289,8 @@ describe('simulations', () => {
 
 describe('the test provider, as any client sees it', () => {
   const b64 = (bytes = 32) => randomBytes(bytes).toString('base64url');
-  const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+  const basic = (id: string, secret: string) =>
+    `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
   /** An authorization request as the middleware makes it; resolves with the redirect back. */
   async function authorize(p: TestProvider, overrides: Record<string, string | null> = {}) {
@@ -295,7 +310,13 @@ describe('the test provider, as any client sees it', () => {
     for (const [key, value] of Object.entries(params)) if (value !== null) url.searchParams.set(key, value);
     const res = await fetch(url, { redirect: 'manual' });
     const location = res.headers.get('location');
-    return { res, verifier, params, back: location ? new URL(location) : undefined, text: location ? '' : await res.text() };
+    return {
+      res,
+      verifier,
+      params,
+      back: location ? new URL(location) : undefined,
+      text: location ? '' : await res.text(),
+    };
   }
 
   function tokenRequest(p: TestProvider, body: Record<string, string>, auth: 'basic' | 'post' = 'basic') {
@@ -312,12 +333,19 @@ describe('the test provider, as any client sees it', () => {
   async function codeGrant(p: TestProvider, auth: 'basic' | 'post' = 'basic') {
     const { back, verifier, params } = await authorize(p);
     const code = back!.searchParams.get('code')!;
-    const res = await tokenRequest(p, { grant_type: 'authorization_code', code, redirect_uri: params.redirect_uri!, code_verifier: verifier }, auth);
+    const res = await tokenRequest(
+      p,
+      { grant_type: 'authorization_code', code, redirect_uri: params.redirect_uri!, code_verifier: verifier },
+      auth,
+    );
     return { res, body: (await res.json()) as Record<string, unknown>, code, verifier, params };
   }
 
   it('publishes the discovery document an OpenID Connect client needs', async () => {
-    const metadata = (await (await fetch(`${provider.issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+    const metadata = (await (await fetch(`${provider.issuer}/.well-known/openid-configuration`)).json()) as Record<
+      string,
+      unknown
+    >;
     expect(metadata).toMatchObject({
       issuer: provider.issuer,
       authorization_endpoint: `${provider.issuer}/authorize`,
@@ -359,7 +387,12 @@ describe('the test provider, as any client sees it', () => {
       issuer: provider.issuer,
       audience: provider.clientId,
     });
-    expect(payload).toMatchObject({ sub: 'test-user', nonce: params.nonce, auth_time: expect.any(Number), sid: expect.any(String) });
+    expect(payload).toMatchObject({
+      sub: 'test-user',
+      nonce: params.nonce,
+      auth_time: expect.any(Number),
+      sid: expect.any(String),
+    });
   });
 
   it('checks client authentication (basic or post, not both), PKCE and single use of codes', async () => {
@@ -369,12 +402,24 @@ describe('the test provider, as any client sees it', () => {
     const code = back!.searchParams.get('code')!;
     const wrongSecret = await fetch(`${provider.issuer}/token`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(provider.clientId, 'wrong') },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: params.redirect_uri!, code_verifier: verifier }),
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: basic(provider.clientId, 'wrong'),
+      },
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: params.redirect_uri!,
+        code_verifier: verifier,
+      }),
     });
     expect(wrongSecret.status).toBe(401);
     expect(await wrongSecret.json()).toMatchObject({ error: 'invalid_client' });
-    const both = await tokenRequest(provider, { grant_type: 'authorization_code', code, client_secret: provider.clientSecret });
+    const both = await tokenRequest(provider, {
+      grant_type: 'authorization_code',
+      code,
+      client_secret: provider.clientSecret,
+    });
     expect(both.status).toBe(400);
 
     const wrongVerifier = await authorize(provider);
@@ -388,25 +433,41 @@ describe('the test provider, as any client sees it', () => {
 
     // A code used twice: refused, and what it gave the first time is revoked.
     const first = await codeGrant(provider);
-    const replay = await tokenRequest(provider, { grant_type: 'authorization_code', code: first.code, redirect_uri: first.params.redirect_uri!, code_verifier: first.verifier });
+    const replay = await tokenRequest(provider, {
+      grant_type: 'authorization_code',
+      code: first.code,
+      redirect_uri: first.params.redirect_uri!,
+      code_verifier: first.verifier,
+    });
     expect(await replay.json()).toMatchObject({ error: 'invalid_grant' });
-    const userinfo = await fetch(`${provider.issuer}/userinfo`, { headers: { authorization: `Bearer ${first.body.access_token as string}` } });
+    const userinfo = await fetch(`${provider.issuer}/userinfo`, {
+      headers: { authorization: `Bearer ${first.body.access_token as string}` },
+    });
     expect(userinfo.status).toBe(401);
   });
 
   it('rotates refresh tokens; a rotated one used again revokes the grant', async () => {
     const { body } = await codeGrant(provider);
     const rt1 = body.refresh_token as string;
-    const refreshed = (await (await tokenRequest(provider, { grant_type: 'refresh_token', refresh_token: rt1 })).json()) as Record<string, unknown>;
+    const refreshed = (await (
+      await tokenRequest(provider, { grant_type: 'refresh_token', refresh_token: rt1 })
+    ).json()) as Record<string, unknown>;
     const rt2 = refreshed.refresh_token as string;
     expect(rt2).toEqual(expect.any(String));
     expect(rt2).not.toBe(rt1);
     expect(refreshed.id_token).toEqual(expect.any(String));
-    const { payload } = await jwtVerify(refreshed.id_token as string, createRemoteJWKSet(new URL(`${provider.issuer}/jwks`)));
+    const { payload } = await jwtVerify(
+      refreshed.id_token as string,
+      createRemoteJWKSet(new URL(`${provider.issuer}/jwks`)),
+    );
     expect(payload.nonce).toBeUndefined();
 
-    expect(await (await tokenRequest(provider, { grant_type: 'refresh_token', refresh_token: rt1 })).json()).toMatchObject({ error: 'invalid_grant' });
-    expect(await (await tokenRequest(provider, { grant_type: 'refresh_token', refresh_token: rt2 })).json()).toMatchObject({ error: 'invalid_grant' });
+    expect(
+      await (await tokenRequest(provider, { grant_type: 'refresh_token', refresh_token: rt1 })).json(),
+    ).toMatchObject({ error: 'invalid_grant' });
+    expect(
+      await (await tokenRequest(provider, { grant_type: 'refresh_token', refresh_token: rt2 })).json(),
+    ).toMatchObject({ error: 'invalid_grant' });
   });
 
   it('issues refresh tokens for offline_access only (by default)', async () => {
@@ -420,16 +481,20 @@ describe('the test provider, as any client sees it', () => {
     expect(await res.json()).not.toHaveProperty('refresh_token');
   });
 
-  it('answers userinfo with the user\'s claims while the access token is valid', async () => {
+  it("answers userinfo with the user's claims while the access token is valid", async () => {
     provider.queueLogin({ sub: 'frank', email: 'frank@example.com', sid: 'f-1' });
     const { body } = await codeGrant(provider);
-    const res = await fetch(`${provider.issuer}/userinfo`, { headers: { authorization: `Bearer ${body.access_token as string}` } });
+    const res = await fetch(`${provider.issuer}/userinfo`, {
+      headers: { authorization: `Bearer ${body.access_token as string}` },
+    });
     expect(await res.json()).toEqual({ sub: 'frank', email: 'frank@example.com' });
 
     provider.queueLogin({ sub: 'frank' }, { expiresIn: 0 });
     const expired = await codeGrant(provider);
     expect(expired.body.expires_in).toBe(0);
-    const refused = await fetch(`${provider.issuer}/userinfo`, { headers: { authorization: `Bearer ${expired.body.access_token as string}` } });
+    const refused = await fetch(`${provider.issuer}/userinfo`, {
+      headers: { authorization: `Bearer ${expired.body.access_token as string}` },
+    });
     expect(refused.status).toBe(401);
     expect(refused.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
   });
@@ -438,11 +503,18 @@ describe('the test provider, as any client sees it', () => {
     const { body } = await codeGrant(provider);
     const revoked = await fetch(`${provider.issuer}/revoke`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(provider.clientId, provider.clientSecret) },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: basic(provider.clientId, provider.clientSecret),
+      },
       body: new URLSearchParams({ token: body.refresh_token as string, token_type_hint: 'refresh_token' }),
     });
     expect(revoked.status).toBe(200);
-    expect(await (await tokenRequest(provider, { grant_type: 'refresh_token', refresh_token: body.refresh_token as string })).json()).toMatchObject({
+    expect(
+      await (
+        await tokenRequest(provider, { grant_type: 'refresh_token', refresh_token: body.refresh_token as string })
+      ).json(),
+    ).toMatchObject({
       error: 'invalid_grant',
     });
   });
@@ -457,7 +529,11 @@ describe('the test provider, as any client sees it', () => {
     const res = await fetch(url, { redirect: 'manual' });
     expect(res.status).toBe(302);
     expect(res.headers.get('location')).toBe(`${provider.postLogoutRedirectUris[0]}?state=xyz`);
-    expect(provider.logouts.at(-1)).toEqual({ sub: 'grace', sid: 'g-1', postLogoutRedirectUri: provider.postLogoutRedirectUris[0] });
+    expect(provider.logouts.at(-1)).toEqual({
+      sub: 'grace',
+      sid: 'g-1',
+      postLogoutRedirectUri: provider.postLogoutRedirectUris[0],
+    });
 
     url.searchParams.set('post_logout_redirect_uri', 'https://evil.example/');
     expect((await fetch(url, { redirect: 'manual' })).status).toBe(400);

@@ -42,55 +42,83 @@ oidcLogin({ issuer: 'https://idp.example.com', clientId: 'id', clientSecret: 'se
 // @ts-expect-error clientAuthMethod is a closed set
 oidcLogin({ ...options, clientAuthMethod: 'none' });
 // Pending logins, their key (one, or several to rotate), form_post.
-oidcLogin({ ...options, pendingLogins: 'cookie', secret: ['new-secret-of-at-least-32-characters', 'old-secret-of-at-least-32-characters'], responseMode: 'form_post' });
+oidcLogin({
+  ...options,
+  pendingLogins: 'cookie',
+  secret: ['new-secret-of-at-least-32-characters', 'old-secret-of-at-least-32-characters'],
+  responseMode: 'form_post',
+});
 oidcLogin({ ...options, pendingLogins: 'session', secret: 'a-secret-of-at-least-32-characters!!' });
 // @ts-expect-error pendingLogins is 'cookie' or 'session'
 oidcLogin({ ...options, pendingLogins: 'redis' });
 // @ts-expect-error responseMode is 'query' or 'form_post'
 oidcLogin({ ...options, responseMode: 'fragment' });
 // private_key_jwt with the key's certificate (Entra ID certificate credentials).
-oidcLogin({ ...options, clientAuthMethod: 'private_key_jwt', clientPrivateKey: { key: 'pem', certificate: 'pem', alg: 'PS256' } });
+oidcLogin({
+  ...options,
+  clientAuthMethod: 'private_key_jwt',
+  clientPrivateKey: { key: 'pem', certificate: 'pem', alg: 'PS256' },
+});
 // express-session inside the login middleware: its own type fits.
 app.use(oidcLogin({ ...options, session: session({ secret: 's', resave: false, saveUninitialized: false }) }));
 oidcLogin({ ...options, session: (_req, _res, next) => next() });
 // @ts-expect-error "session" is a middleware, not express-session's options
 oidcLogin({ ...options, session: { secret: 's' } });
 
-app.get('/p', requireAuth(claimIncludes('groups', 'admin'), claimEquals('email_verified', true), claimCheck((c) => c.sub !== '')), (req, res) => {
-  // req.oidc is optional on Express.Request (routes may be mounted before the middleware)...
-  const maybe: LoginClaims | undefined = req.oidc?.claims;
-  void maybe;
-  // ...and narrowed by isAuthenticated().
-  if (isAuthenticated(req)) {
-    const sub: string = req.oidc.claims.sub;
-    const token: string = req.oidc.accessToken;
-    // An ID token tells an OpenID Connect login from a plain OAuth 2.0 one.
-    if (req.oidc.idToken !== undefined) {
-      const claims: IDToken = req.oidc.claims;
-      const idToken: string = req.oidc.idToken;
-      void [claims.iss, idToken];
-    } else {
-      const claims: ProfileClaims = req.oidc.claims;
-      // The configured issuer: (iss, sub) names the user for both kinds of login.
-      const iss: string = claims.iss;
-      // @ts-expect-error a mapped profile has no typed "auth_time" (only an ID token vouches for it)
-      const authTime: number = claims.auth_time;
-      void [iss, authTime];
+app.get(
+  '/p',
+  requireAuth(
+    claimIncludes('groups', 'admin'),
+    claimEquals('email_verified', true),
+    claimCheck((c) => c.sub !== ''),
+  ),
+  (req, res) => {
+    // req.oidc is optional on Express.Request (routes may be mounted before the middleware)...
+    const maybe: LoginClaims | undefined = req.oidc?.claims;
+    void maybe;
+    // ...and narrowed by isAuthenticated().
+    if (isAuthenticated(req)) {
+      const sub: string = req.oidc.claims.sub;
+      const token: string = req.oidc.accessToken;
+      // An ID token tells an OpenID Connect login from a plain OAuth 2.0 one.
+      if (req.oidc.idToken !== undefined) {
+        const claims: IDToken = req.oidc.claims;
+        const idToken: string = req.oidc.idToken;
+        void [claims.iss, idToken];
+      } else {
+        const claims: ProfileClaims = req.oidc.claims;
+        // The configured issuer: (iss, sub) names the user for both kinds of login.
+        const iss: string = claims.iss;
+        // @ts-expect-error a mapped profile has no typed "auth_time" (only an ID token vouches for it)
+        const authTime: number = claims.auth_time;
+        void [iss, authTime];
+      }
+      res.json({ sub, token });
     }
-    res.json({ sub, token });
-  }
-});
+  },
+);
 
 // Plain OAuth 2.0 providers: the presets spread into the options, or the endpoints by hand.
 app.use(oidcLogin({ ...github({ clientId: 'id', clientSecret: 's' }), baseUrl: 'https://app.example.com' }));
-app.use(oidcLogin({ ...google({ clientId: 'id', clientSecret: 's', offline: true }), baseUrl: 'https://app.example.com' }));
+app.use(
+  oidcLogin({ ...google({ clientId: 'id', clientSecret: 's', offline: true }), baseUrl: 'https://app.example.com' }),
+);
 oidcLogin({
-  server: { authorizationEndpoint: 'https://as/authorize', tokenEndpoint: 'https://as/token', userinfoEndpoint: 'https://as/me' },
+  server: {
+    authorizationEndpoint: 'https://as/authorize',
+    tokenEndpoint: 'https://as/token',
+    userinfoEndpoint: 'https://as/me',
+  },
   clientId: 'id',
   clientSecret: 's',
   baseUrl: 'https://app.example.com',
   scope: 'profile',
-  profile: async (user, tokens, api) => ({ sub: String(user.id), name: user.name, scope: tokens.scope, orgs: await api.get('https://as/orgs') }),
+  profile: async (user, tokens, api) => ({
+    sub: String(user.id),
+    name: user.name,
+    scope: tokens.scope,
+    orgs: await api.get('https://as/orgs'),
+  }),
 });
 oidcLogin({ ...options, discovery: 'oauth2' });
 // @ts-expect-error discovery is 'oidc' or 'oauth2'
@@ -137,7 +165,11 @@ app.get('/dpop', (req, res) => {
 // req.oidc.fetch(): fetch's own signature, resolving with a Response.
 app.get('/orders', async (req, res, next) => {
   if (!isAuthenticated(req)) return next();
-  const r: Response = await req.oidc.fetch('https://api.example.com/orders', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  const r: Response = await req.oidc.fetch('https://api.example.com/orders', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{}',
+  });
   const r2: Response = await req.oidc.fetch(new URL('https://api.example.com/orders'));
   // @ts-expect-error a URL string or URL object only
   await req.oidc.fetch(42);
@@ -150,19 +182,44 @@ const multi: OidcLoginOptions = {
   scope: 'openid profile',
   defaultProvider: 'staff',
   providers: {
-    staff: { issuer: 'https://idp.example.com', clientId: 'id', clientSecret: 'secret', label: 'Staff', logout: { idpLogout: false } },
-    partners: { issuer: 'https://partners.example.com', clientId: 'id', clientAuthMethod: 'client_secret_post', clientSecret: 's' },
+    staff: {
+      issuer: 'https://idp.example.com',
+      clientId: 'id',
+      clientSecret: 'secret',
+      label: 'Staff',
+      logout: { idpLogout: false },
+    },
+    partners: {
+      issuer: 'https://partners.example.com',
+      clientId: 'id',
+      clientAuthMethod: 'client_secret_post',
+      clientSecret: 's',
+    },
   },
 };
 app.use(oidcLogin(multi));
 // The presets are entries as they are.
-oidcLogin({ baseUrl: 'https://app.example.com', providers: { github: { ...github({ clientId: 'id', clientSecret: 's' }), label: 'GitHub' }, google: google({ clientId: 'g', clientSecret: 's' }) } });
-const entry: ProviderOptions = { issuer: 'https://idp.example.com', clientId: 'id', clientSecret: 'secret', scope: 'openid' };
+oidcLogin({
+  baseUrl: 'https://app.example.com',
+  providers: {
+    github: { ...github({ clientId: 'id', clientSecret: 's' }), label: 'GitHub' },
+    google: google({ clientId: 'g', clientSecret: 's' }),
+  },
+});
+const entry: ProviderOptions = {
+  issuer: 'https://idp.example.com',
+  clientId: 'id',
+  clientSecret: 'secret',
+  scope: 'openid',
+};
 void entry;
+// prettier-ignore
 // @ts-expect-error baseUrl is app-level: not inside a provider
 oidcLogin({ baseUrl: 'https://app.example.com', providers: { a: { issuer: 'https://a', clientId: 'id', baseUrl: 'https://x' } } });
+// prettier-ignore
 // @ts-expect-error routes are app-level: each provider's are derived from them
 oidcLogin({ baseUrl: 'https://app.example.com', providers: { a: { issuer: 'https://a', clientId: 'id', routes: { login: '/x' } } } });
+// prettier-ignore
 // @ts-expect-error logout.allowGet is app-level (the /logout route is shared)
 oidcLogin({ baseUrl: 'https://app.example.com', providers: { a: { issuer: 'https://a', clientId: 'id', logout: { allowGet: false } } } });
 // @ts-expect-error a provider's label is a string

@@ -53,7 +53,8 @@ describe('against a real provider', () => {
   });
   beforeEach(() => tap.reset());
 
-  const options = (overrides: Partial<OidcLoginOptions> = {}) => testOptions(op, { scope: SCOPE, refreshLeeway: 60, ...overrides });
+  const options = (overrides: Partial<OidcLoginOptions> = {}) =>
+    testOptions(op, { scope: SCOPE, refreshLeeway: 60, ...overrides });
   const alice = { sub: 'alice', name: ACCOUNTS.alice!.name, email: ACCOUNTS.alice!.email, email_verified: true };
 
   it('fetchUserInfo: true keeps the userinfo claims as req.oidc.user at login', async () => {
@@ -88,7 +89,9 @@ describe('against a real provider', () => {
   });
 
   it('answers 401 ERR_OIDC_UNAUTHENTICATED when not logged in', async () => {
-    const res = await request(await served(createInstance(options()))).get('/userinfo').expect(401);
+    const res = await request(await served(createInstance(options())))
+      .get('/userinfo')
+      .expect(401);
     expect(res.body.code).toBe('ERR_OIDC_UNAUTHENTICATED');
   });
 });
@@ -102,7 +105,9 @@ describe('against a hostile provider', () => {
   beforeAll(async () => {
     op = await startHostileProvider({ userinfo: true });
     bare = await startHostileProvider();
-    down = await startHostileProvider({ metadata: { userinfo_endpoint: `http://127.0.0.1:${await closedPort()}/userinfo` } });
+    down = await startHostileProvider({
+      metadata: { userinfo_endpoint: `http://127.0.0.1:${await closedPort()}/userinfo` },
+    });
   });
   afterAll(async () => {
     await Promise.all([op.close(), bare.close(), down.close()]);
@@ -114,10 +119,15 @@ describe('against a hostile provider', () => {
     for (const p of [op, bare, down]) expect(p.errors).toEqual([]);
   });
 
-  const app = (provider: HostileProvider, overrides: Partial<OidcLoginOptions> = {}) => served(createInstance(testOptions(provider, overrides)));
+  const app = (provider: HostileProvider, overrides: Partial<OidcLoginOptions> = {}) =>
+    served(createInstance(testOptions(provider, overrides)));
 
   /** The login failed with `status` / `code`, and nothing was stored. */
-  async function expectNoLogin(a: { agent: request.Agent; res: request.Response }, status: number, code: string): Promise<void> {
+  async function expectNoLogin(
+    a: { agent: request.Agent; res: request.Response },
+    status: number,
+    code: string,
+  ): Promise<void> {
     expect({ status: a.res.status, code: a.res.body.code }).toEqual({ status, code });
     const probe = (await a.agent.get('/probe/oidc').expect(200)).body;
     expect(probe).toMatchObject({ isAuthenticated: false, user: null, pending: 0 });
@@ -150,12 +160,20 @@ describe('against a hostile provider', () => {
 
   it('answers 502 and stores nothing when the userinfo endpoint answers 500', async () => {
     op.onUserInfo = () => ({ status: 500, body: 'down' });
-    await expectNoLogin(await hostileAttempt(await app(op, { fetchUserInfo: true })), 502, 'ERR_OIDC_PROVIDER_RESPONSE');
+    await expectNoLogin(
+      await hostileAttempt(await app(op, { fetchUserInfo: true })),
+      502,
+      'ERR_OIDC_PROVIDER_RESPONSE',
+    );
   });
 
   it('answers 502 and stores nothing when the userinfo endpoint refuses the fresh access token', async () => {
     op.onUserInfo = () => ({ status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' }, body: '' });
-    await expectNoLogin(await hostileAttempt(await app(op, { fetchUserInfo: true })), 502, 'ERR_OIDC_PROVIDER_RESPONSE');
+    await expectNoLogin(
+      await hostileAttempt(await app(op, { fetchUserInfo: true })),
+      502,
+      'ERR_OIDC_PROVIDER_RESPONSE',
+    );
   });
 
   it('answers 503 and stores nothing when the userinfo endpoint is unreachable', async () => {
@@ -173,7 +191,11 @@ describe('against a hostile provider', () => {
   });
 
   it('answers 502 and stores nothing when fetchUserInfo is on but the provider has no userinfo endpoint', async () => {
-    await expectNoLogin(await hostileAttempt(await app(bare, { fetchUserInfo: true })), 502, 'ERR_OIDC_PROVIDER_RESPONSE');
+    await expectNoLogin(
+      await hostileAttempt(await app(bare, { fetchUserInfo: true })),
+      502,
+      'ERR_OIDC_PROVIDER_RESPONSE',
+    );
   });
 
   it('makes no userinfo request after an invalid ID token', async () => {

@@ -9,15 +9,32 @@
  */
 import express from 'express';
 import * as client from 'openid-client';
-import { CLIENT_ID, CLIENT_SECRET, ISSUER, SCOPE, countRequests, counters, newStore, serve, sessionMiddleware, storedLogin } from './common.mjs';
+import {
+  CLIENT_ID,
+  CLIENT_SECRET,
+  ISSUER,
+  SCOPE,
+  countRequests,
+  counters,
+  newStore,
+  serve,
+  sessionMiddleware,
+  storedLogin,
+} from './common.mjs';
 
 const small = process.env.BENCH_BARE_SESSION === 'small';
 
 await serve(async (baseUrl) => {
   const redirectUri = `${baseUrl}/callback`;
-  const config = await client.discovery(new URL(ISSUER), CLIENT_ID, { id_token_signed_response_alg: 'RS256' }, client.ClientSecretBasic(CLIENT_SECRET), {
-    execute: [client.allowInsecureRequests],
-  });
+  const config = await client.discovery(
+    new URL(ISSUER),
+    CLIENT_ID,
+    { id_token_signed_response_alg: 'RS256' },
+    client.ClientSecretBasic(CLIENT_SECRET),
+    {
+      execute: [client.allowInsecureRequests],
+    },
+  );
   client.enableNonRepudiationChecks(config);
 
   const store = newStore();

@@ -89,7 +89,11 @@ function storeStats(store) {
     // express-session writes an ISO date; express-openid-connect's store records a number (ms).
     const raw = data?.cookie?.expires;
     const expires = typeof raw === 'number' ? raw : typeof raw === 'string' ? Date.parse(raw) : NaN;
-    const kind = id.includes(':') ? id.slice(0, id.indexOf(':')) : data?.oidc?.login || data?.passport || data?.data ? 'login' : 'pending';
+    const kind = id.includes(':')
+      ? id.slice(0, id.indexOf(':'))
+      : data?.oidc?.login || data?.passport || data?.data
+        ? 'login'
+        : 'pending';
     for (const t of [total, (kinds[kind] ??= newTally())]) {
       t.entries++;
       t.bytes += id.length + json.length;
@@ -101,8 +105,16 @@ function storeStats(store) {
     }
     samples[kind] ??= { id, json };
   }
-  const finish = (t) => ({ ...t, latestExpiry: undefined, latestExpiryInMin: t.latestExpiry ? Math.round((t.latestExpiry - now) / 60000) : null });
-  return { ...finish(total), kinds: Object.fromEntries(Object.entries(kinds).map(([k, t]) => [k, finish(t)])), samples };
+  const finish = (t) => ({
+    ...t,
+    latestExpiry: undefined,
+    latestExpiryInMin: t.latestExpiry ? Math.round((t.latestExpiry - now) / 60000) : null,
+  });
+  return {
+    ...finish(total),
+    kinds: Object.fromEntries(Object.entries(kinds).map(([k, t]) => [k, finish(t)])),
+    samples,
+  };
 }
 
 function newTally() {

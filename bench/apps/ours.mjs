@@ -5,7 +5,16 @@
  */
 import express from 'express';
 import { oidcLogin, requireAuth } from '../../dist/index.js';
-import { CLIENT_ID, CLIENT_SECRET, ISSUER, countRequests, counters, newStore, serve, sessionMiddleware } from './common.mjs';
+import {
+  CLIENT_ID,
+  CLIENT_SECRET,
+  ISSUER,
+  countRequests,
+  counters,
+  newStore,
+  serve,
+  sessionMiddleware,
+} from './common.mjs';
 
 await serve(async (baseUrl) => {
   const store = newStore();

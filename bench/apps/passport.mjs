@@ -11,12 +11,29 @@ import express from 'express';
 import passport from 'passport';
 import * as client from 'openid-client';
 import { Strategy } from 'openid-client/passport';
-import { CLIENT_ID, CLIENT_SECRET, ISSUER, SCOPE, countRequests, counters, newStore, serve, sessionMiddleware, storedLogin } from './common.mjs';
+import {
+  CLIENT_ID,
+  CLIENT_SECRET,
+  ISSUER,
+  SCOPE,
+  countRequests,
+  counters,
+  newStore,
+  serve,
+  sessionMiddleware,
+  storedLogin,
+} from './common.mjs';
 
 await serve(async (baseUrl) => {
-  const config = await client.discovery(new URL(ISSUER), CLIENT_ID, { id_token_signed_response_alg: 'RS256' }, client.ClientSecretBasic(CLIENT_SECRET), {
-    execute: [client.allowInsecureRequests],
-  });
+  const config = await client.discovery(
+    new URL(ISSUER),
+    CLIENT_ID,
+    { id_token_signed_response_alg: 'RS256' },
+    client.ClientSecretBasic(CLIENT_SECRET),
+    {
+      execute: [client.allowInsecureRequests],
+    },
+  );
   client.enableNonRepudiationChecks(config);
 
   passport.use(

@@ -8,7 +8,8 @@ import http from 'node:http';
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 64 });
 
 function assertLoopback(url) {
-  if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost') throw new Error(`refusing a non-loopback URL: ${url.origin}`);
+  if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost')
+    throw new Error(`refusing a non-loopback URL: ${url.origin}`);
 }
 
 /** GET `url` with `headers`; resolves with status and headers once the body is drained. */
@@ -17,11 +18,21 @@ export function get(url, headers = {}, timeoutMs = 10_000) {
   assertLoopback(u);
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { agent, host: u.hostname, port: u.port, path: u.pathname + u.search, method: 'GET', headers, timeout: timeoutMs },
+      {
+        agent,
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname + u.search,
+        method: 'GET',
+        headers,
+        timeout: timeoutMs,
+      },
       (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+        );
         res.on('error', reject);
       },
     );
@@ -92,7 +103,10 @@ export async function login(appBase, issuer) {
   if (authz.status !== 302 || !authz.headers.location?.startsWith(`${appBase}/callback`)) {
     throw new Error(`/authorize answered ${authz.status} ${authz.body.slice(0, 200)}`);
   }
-  const done = await get(authz.headers.location, { ...cookieHeaders(jar, authz.headers.location), accept: 'text/html' });
+  const done = await get(authz.headers.location, {
+    ...cookieHeaders(jar, authz.headers.location),
+    accept: 'text/html',
+  });
   jar.take(done.headers['set-cookie']);
   const home = done.headers.location;
   if (done.status !== 302 || !(home === '/' || home === appBase || home === `${appBase}/`)) {

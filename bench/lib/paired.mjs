@@ -81,7 +81,11 @@ export function pairedRatio(a, b) {
  * Returns, per arm name, the CPU µs per request of every block of every replica (`perRequest[r][b]`)
  * and what each replica reported at the end.
  */
-export async function runArms(file, names, { blocks, maxSeconds, n, label, replicas = 1, execArgv = process.execArgv }) {
+export async function runArms(
+  file,
+  names,
+  { blocks, maxSeconds, n, label, replicas = 1, execArgv = process.execArgv },
+) {
   const { fork } = await import('node:child_process');
   const deadline = Date.now() + maxSeconds * 1000;
   const procs = names.flatMap((name) =>
@@ -167,7 +171,8 @@ export function replicatedRatio(a, b) {
   let seed = 42;
   const rand = (k) => Math.floor(((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * k);
   const boots = [];
-  for (let r = 0; r < 2000; r++) boots.push(mean(la.map(() => la[rand(la.length)])) / mean(lb.map(() => lb[rand(lb.length)])));
+  for (let r = 0; r < 2000; r++)
+    boots.push(mean(la.map(() => la[rand(la.length)])) / mean(lb.map(() => lb[rand(lb.length)])));
   boots.sort((x, y) => x - y);
   return {
     median: mean(la) / mean(lb),

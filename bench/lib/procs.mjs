@@ -31,14 +31,18 @@ export async function start(script, { env = {}, execArgv = [], name = script, re
   const exitPromise = new Promise((resolve) => {
     child.on('exit', (code, signal) => {
       exited = true;
-      for (const w of pending.values()) w.reject(new Error(`${name} exited (${code ?? signal}): ${stderr.slice(-2000)}`));
+      for (const w of pending.values())
+        w.reject(new Error(`${name} exited (${code ?? signal}): ${stderr.slice(-2000)}`));
       pending.clear();
       resolve({ code, signal });
     });
   });
 
   const info = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} was not ready within ${readyTimeoutMs} ms: ${stderr.slice(-2000)}`)), readyTimeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`${name} was not ready within ${readyTimeoutMs} ms: ${stderr.slice(-2000)}`)),
+      readyTimeoutMs,
+    );
     child.on('message', function onReady(msg) {
       if (msg?.type !== 'ready') return;
       clearTimeout(timer);

@@ -9,8 +9,10 @@ export function areaOf(url, functionName) {
     if (functionName === '(program)') return 'V8/native (program)';
     return 'V8/native';
   }
-  if (url.startsWith('node:internal/deps/')) return `${url.slice('node:internal/deps/'.length).split('/')[0]} (bundled in node)`;
-  if (url.startsWith('node:internal/')) return `node:internal/${url.slice('node:internal/'.length).split('/')[0].replace(/\.js$/, '')}`;
+  if (url.startsWith('node:internal/deps/'))
+    return `${url.slice('node:internal/deps/'.length).split('/')[0]} (bundled in node)`;
+  if (url.startsWith('node:internal/'))
+    return `node:internal/${url.slice('node:internal/'.length).split('/')[0].replace(/\.js$/, '')}`;
   if (url.startsWith('node:')) return url;
   const nm = url.lastIndexOf('/node_modules/');
   if (nm !== -1) {

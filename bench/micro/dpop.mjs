@@ -23,7 +23,9 @@ async function measure(name, fn, n = N) {
   const c = process.cpuUsage(c0);
   const t = performance.now() - t0;
   const cpu = (c.user + c.system) / n;
-  console.log(`${name.padEnd(58)} ${cpu.toFixed(0).padStart(6)} µs CPU ${((t * 1000) / n).toFixed(0).padStart(6)} µs wall`);
+  console.log(
+    `${name.padEnd(58)} ${cpu.toFixed(0).padStart(6)} µs CPU ${((t * 1000) / n).toFixed(0).padStart(6)} µs wall`,
+  );
   return cpu;
 }
 
@@ -85,7 +87,13 @@ const login = {
 };
 function requestWith(stored) {
   const req = { method: 'GET', url: '/api', headers: {}, sessionID: 's1', sessionStore: new session.MemoryStore() };
-  req.session = { oidc: { login: stored }, cookie: {}, save: (cb) => cb(), regenerate: (cb) => cb(), destroy: (cb) => cb() };
+  req.session = {
+    oidc: { login: stored },
+    cookie: {},
+    save: (cb) => cb(),
+    regenerate: (cb) => cb(),
+    destroy: (cb) => cb(),
+  };
   middleware(req, {}, () => {});
   return req;
 }

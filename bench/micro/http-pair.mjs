@@ -39,10 +39,13 @@ if (process.argv[2] === 'client') {
   const get = (port, cookie) =>
     new Promise((resolve, reject) => {
       http
-        .get({ host: '127.0.0.1', port, path: '/api/me', agent, headers: { cookie, accept: 'application/json' } }, (res) => {
-          res.resume();
-          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
-        })
+        .get(
+          { host: '127.0.0.1', port, path: '/api/me', agent, headers: { cookie, accept: 'application/json' } },
+          (res) => {
+            res.resume();
+            res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
+          },
+        )
         .on('error', reject);
     });
   process.on('disconnect', () => process.exit(0));
@@ -71,10 +74,22 @@ if (process.argv[2] === 'client') {
     const store = new session.MemoryStore();
     const app = express();
     app.disable('x-powered-by');
-    const sessionMiddleware = session({ secret: SECRET, resave: false, saveUninitialized: false, store, cookie: { httpOnly: true, sameSite: 'lax', secure: false, maxAge: 86_400_000 } });
+    const sessionMiddleware = session({
+      secret: SECRET,
+      resave: false,
+      saveUninitialized: false,
+      store,
+      cookie: { httpOnly: true, sameSite: 'lax', secure: false, maxAge: 86_400_000 },
+    });
     if (kind !== 'inside') app.use(sessionMiddleware);
     if (kind === 'ours' || kind === 'inside') {
-      const options = { issuer: ISSUER, clientId: 'bench-client', clientSecret: 'bench-client-secret-0123456789abcdef', baseUrl: 'http://127.0.0.1:3000', logger: false };
+      const options = {
+        issuer: ISSUER,
+        clientId: 'bench-client',
+        clientSecret: 'bench-client-secret-0123456789abcdef',
+        baseUrl: 'http://127.0.0.1:3000',
+        logger: false,
+      };
       app.use(oidcLogin(kind === 'inside' ? { ...options, session: sessionMiddleware } : options));
       app.get('/api/me', requireAuth(), (req, res) => {
         res.json({ sub: req.oidc.claims.sub });
@@ -96,11 +111,31 @@ if (process.argv[2] === 'client') {
     const sid = `sid-${kind}-0123456789abcdef012345`;
     // Ours: the login as ours stores it (one string, without the claims: lib/session/stored-login.ts); the
     // floor's: the same login as an object, as a hand-written app keeps it.
-    const login = kind === 'ours' || kind === 'inside' || kind === 'slim' ? packLogin(benchLogin(ISSUER, 'u1')) : benchLogin(ISSUER, 'u1');
-    store.set(sid, { cookie: { originalMaxAge: 86_400_000, expires: new Date(now + 86_400_000), httpOnly: true, path: '/', sameSite: 'lax', secure: false }, oidc: { login } }, () => {});
+    const login =
+      kind === 'ours' || kind === 'inside' || kind === 'slim'
+        ? packLogin(benchLogin(ISSUER, 'u1'))
+        : benchLogin(ISSUER, 'u1');
+    store.set(
+      sid,
+      {
+        cookie: {
+          originalMaxAge: 86_400_000,
+          expires: new Date(now + 86_400_000),
+          httpOnly: true,
+          path: '/',
+          sameSite: 'lax',
+          secure: false,
+        },
+        oidc: { login },
+      },
+      () => {},
+    );
     const server = http.createServer(app);
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return { port: server.address().port, cookie: `connect.sid=${encodeURIComponent(`s:${signature.sign(sid, SECRET)}`)}` };
+    return {
+      port: server.address().port,
+      cookie: `connect.sid=${encodeURIComponent(`s:${signature.sign(sid, SECRET)}`)}`,
+    };
   }
 
   if (process.argv[2] === 'arm') {
@@ -142,7 +177,7 @@ if (process.argv[2] === 'client') {
     const arm = (name) => result.arms[name]?.perRequest;
     console.log(
       `${result.blocks} blocks of ${N} requests per process over HTTP (${CONCURRENCY} in flight, each on its own keep-alive connection), ${REPLICAS} processes per arm (each with its own client process), ` +
-        'order rotated; CPU µs per request (median over blocks of the mean over an arm\'s processes):',
+        "order rotated; CPU µs per request (median over blocks of the mean over an arm's processes):",
     );
     for (const name of names) console.log(`  ${name.padEnd(6)} ${replicaMedian(arm(name)).toFixed(2).padStart(7)} µs`);
     const ratios = {};
@@ -152,16 +187,19 @@ if (process.argv[2] === 'client') {
       ['ours, session option ÷ ours', 'inside', 'ours'],
       ['floor+1 empty layer ÷ floor', 'layer', 'floor'],
       ['ours ÷ floor+1 empty layer', 'ours', 'layer'],
-      ['floor, ours\' string ÷ floor', 'slim', 'floor'],
-      ['ours ÷ floor with ours\' string', 'ours', 'slim'],
+      ["floor, ours' string ÷ floor", 'slim', 'floor'],
+      ["ours ÷ floor with ours' string", 'ours', 'slim'],
     ]) {
       if (!arm(x) || !arm(y)) continue;
       const r = (ratios[label] = replicatedRatio(arm(x), arm(y)));
-      console.log(`${label.padEnd(30)} ${r.median.toFixed(4)}× (95% CI ${r.low.toFixed(4)}–${r.high.toFixed(4)}; each process: ${r.perProcess.map((v) => v.toFixed(3)).join(', ')})`);
+      console.log(
+        `${label.padEnd(30)} ${r.median.toFixed(4)}× (95% CI ${r.low.toFixed(4)}–${r.high.toFixed(4)}; each process: ${r.perProcess.map((v) => v.toFixed(3)).join(', ')})`,
+      );
     }
     if (ratios['ours ÷ floor']) {
       const last = [`over HTTP: ours ÷ floor ${ratios['ours ÷ floor'].median.toFixed(4)}×`];
-      if (ratios['ours, session option ÷ floor']) last.push(`with the session option ${ratios['ours, session option ÷ floor'].median.toFixed(4)}×`);
+      if (ratios['ours, session option ÷ floor'])
+        last.push(`with the session option ${ratios['ours, session option ÷ floor'].median.toFixed(4)}×`);
       console.log(`${last.join(', ')}.`);
     }
     process.exit(0);

@@ -19,7 +19,15 @@ const login = {
   idToken: 'x'.repeat(900),
   accessToken: 'y'.repeat(43),
   tokenType: 'bearer',
-  claims: { iss: 'https://idp.example.com', sub: 'u1', aud: 'bench-client', exp: 2e9, iat: now / 1000, name: 'Bench User', email: 'u1@bench.example' },
+  claims: {
+    iss: 'https://idp.example.com',
+    sub: 'u1',
+    aud: 'bench-client',
+    exp: 2e9,
+    iat: now / 1000,
+    name: 'Bench User',
+    email: 'u1@bench.example',
+  },
   loggedInAt: now,
   activeAt: now,
   expiresAt: Math.floor(now / 1000) + 3600,
@@ -88,7 +96,9 @@ function measure(name, fn) {
   const ns = Number(process.hrtime.bigint() - t0) / N;
   const c = process.cpuUsage(c0);
   if (passed !== N || !sink) throw new Error(`${name}: ${passed} of ${N} passed`);
-  console.log(`${name.padEnd(44)} ${ns.toFixed(0).padStart(5)} ns/request wall, ${((c.user + c.system) * 1000 / N).toFixed(0).padStart(5)} ns CPU`);
+  console.log(
+    `${name.padEnd(44)} ${ns.toFixed(0).padStart(5)} ns/request wall, ${(((c.user + c.system) * 1000) / N).toFixed(0).padStart(5)} ns CPU`,
+  );
   return ns;
 }
 
@@ -103,4 +113,6 @@ for (let round = 0; round < 3; round++) {
 const med = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const added = med(results.map(([a, b]) => b - a));
 const parsing = med(results.map(([a, , c]) => c - a));
-console.log(`express-oidc-login adds ≈ ${added.toFixed(0)} ns (${(added / 1000).toFixed(2)} µs) per authenticated request (median of 3), ≈ ${(parsing / 1000).toFixed(2)} µs when it parses the login.`);
+console.log(
+  `express-oidc-login adds ≈ ${added.toFixed(0)} ns (${(added / 1000).toFixed(2)} µs) per authenticated request (median of 3), ≈ ${(parsing / 1000).toFixed(2)} µs when it parses the login.`,
+);

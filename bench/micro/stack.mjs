@@ -48,8 +48,8 @@ const RATIOS = [
   ['ours ÷ floor+2 empty layers', 'ours', 'layers'],
   ['floor, login as a string ÷ floor', 'packed', 'floor'],
   ['ours ÷ floor, login as a string', 'ours', 'packed'],
-  ['floor, ours\' string (no claims) ÷ floor', 'slim', 'floor'],
-  ['ours ÷ floor with ours\' string', 'ours', 'slim'],
+  ["floor, ours' string (no claims) ÷ floor", 'slim', 'floor'],
+  ["ours ÷ floor with ours' string", 'ours', 'slim'],
 ];
 
 // Short blocks, many of them: arms a few milliseconds apart see the same machine.
@@ -81,7 +81,13 @@ function build(kind) {
   if (kind !== 'inside') app.use(sessionMiddleware);
   const pass = (_req, _res, next) => next();
   if (kind === 'ours' || kind === 'oursmiss' || kind === 'inside') {
-    const options = { issuer: ISSUER, clientId: 'bench-client', clientSecret: 'bench-client-secret-0123456789abcdef', baseUrl: 'http://127.0.0.1:3000', logger: false };
+    const options = {
+      issuer: ISSUER,
+      clientId: 'bench-client',
+      clientSecret: 'bench-client-secret-0123456789abcdef',
+      baseUrl: 'http://127.0.0.1:3000',
+      logger: false,
+    };
     app.use(oidcLogin(kind === 'inside' ? { ...options, session: sessionMiddleware } : options));
     app.get('/api/me', requireAuth(), (req, res) => {
       ok++;
@@ -111,8 +117,27 @@ function build(kind) {
     const data = benchLogin(ISSUER, `u${i}`);
     // The floor's arms: an object (as a hand-written app); "packed": one string of the same data;
     // ours and "slim": what ours stores (one string, without the claims: see lib/session/stored-login.ts).
-    const login = kind === 'packed' ? JSON.stringify(data) : kind === 'floor' || kind === 'layers' || kind === 'floormiss' ? data : packLogin(data);
-    store.set(sid, { cookie: { originalMaxAge: 24 * 60 * 60 * 1000, expires, httpOnly: true, path: '/', sameSite: 'lax', secure: false }, oidc: { login } }, () => {});
+    const login =
+      kind === 'packed'
+        ? JSON.stringify(data)
+        : kind === 'floor' || kind === 'layers' || kind === 'floormiss'
+          ? data
+          : packLogin(data);
+    store.set(
+      sid,
+      {
+        cookie: {
+          originalMaxAge: 24 * 60 * 60 * 1000,
+          expires,
+          httpOnly: true,
+          path: '/',
+          sameSite: 'lax',
+          secure: false,
+        },
+        oidc: { login },
+      },
+      () => {},
+    );
     cookies.push(`connect.sid=${encodeURIComponent(`s:${signature.sign(sid, SECRET)}`)}`);
   }
   // From here on a write is a difference between the arms: counted, and checked at the end.
@@ -133,7 +158,11 @@ async function block(arm, n) {
   const before = ok;
   const c0 = process.cpuUsage();
   for (let i = 0; i < n; i++) {
-    const res = await inject(arm.app, { method: 'GET', url: '/api/me', headers: { cookie: arm.cookies[arm.turn++ % arm.cookies.length], accept: 'application/json' } });
+    const res = await inject(arm.app, {
+      method: 'GET',
+      url: '/api/me',
+      headers: { cookie: arm.cookies[arm.turn++ % arm.cookies.length], accept: 'application/json' },
+    });
     if (res.statusCode !== 200) throw new Error(`${arm.name}: HTTP ${res.statusCode} ${res.payload}`);
   }
   const c = process.cpuUsage(c0);
@@ -144,12 +173,18 @@ async function block(arm, n) {
 /** Ours notes the user's activity once a minute (idleDuration), a write the others do not make. */
 function checkWrites(name, writes, cookies, since) {
   const activityWrites = Math.ceil((Date.now() - since) / 60_000);
-  const allowed = name === 'ours' || name === 'inside' || name === 'oursmiss' || name === 'floormiss' ? activityWrites * cookies : 0;
-  if (writes > allowed) throw new Error(`${name}: the session was written ${writes} times during the measured requests (${allowed} expected at most)`);
+  const allowed =
+    name === 'ours' || name === 'inside' || name === 'oursmiss' || name === 'floormiss' ? activityWrites * cookies : 0;
+  if (writes > allowed)
+    throw new Error(
+      `${name}: the session was written ${writes} times during the measured requests (${allowed} expected at most)`,
+    );
 }
 
 // BENCH_STACK_ARMS=ours runs one arm alone (for --cpu-prof); the ratios need the floor and ours.
-const ARM_NAMES = (process.env.BENCH_STACK_ARMS ?? 'floor,ours,inside,layers,packed,slim,floormiss,oursmiss').split(',');
+const ARM_NAMES = (process.env.BENCH_STACK_ARMS ?? 'floor,ours,inside,layers,packed,slim,floormiss,oursmiss').split(
+  ',',
+);
 // Processes per arm; 0: every arm in this one process (as until 2026-12-02, which moves the arms'
 // costs towards each other: see runArms() in ../lib/paired.mjs).
 const PROCESSES = Number(process.env.BENCH_STACK_PROCESSES ?? 3);
@@ -170,19 +205,32 @@ if (process.argv[2] === 'arm') {
     };
   });
 } else if (PROCESSES > 0) {
-  const result = await runArms(fileURLToPath(import.meta.url), ARM_NAMES, { blocks: Math.round(BLOCKS / 2), n: N, replicas: PROCESSES, maxSeconds: (DEADLINE - Date.now()) / 1000, label: 'stack' });
+  const result = await runArms(fileURLToPath(import.meta.url), ARM_NAMES, {
+    blocks: Math.round(BLOCKS / 2),
+    n: N,
+    replicas: PROCESSES,
+    maxSeconds: (DEADLINE - Date.now()) / 1000,
+    label: 'stack',
+  });
   const arm = (name) => result.arms[name]?.perRequest;
-  console.log(`${result.blocks} blocks of ${N} requests per process, ${PROCESSES} processes per arm, order rotated; CPU µs per request (median over blocks of the mean over an arm's processes):`);
-  for (const name of ARM_NAMES) console.log(`  ${name.padEnd(9)} ${replicaMedian(arm(name)).toFixed(2).padStart(7)} µs`);
+  console.log(
+    `${result.blocks} blocks of ${N} requests per process, ${PROCESSES} processes per arm, order rotated; CPU µs per request (median over blocks of the mean over an arm's processes):`,
+  );
+  for (const name of ARM_NAMES)
+    console.log(`  ${name.padEnd(9)} ${replicaMedian(arm(name)).toFixed(2).padStart(7)} µs`);
   for (const [label, a, b] of RATIOS) {
     if (!arm(a) || !arm(b)) continue;
     const r = replicatedRatio(arm(a), arm(b));
-    console.log(`${label.padEnd(36)} ${r.median.toFixed(4)}× (95% CI ${r.low.toFixed(4)}–${r.high.toFixed(4)}; each process: ${r.perProcess.map((v) => v.toFixed(3)).join(', ')})`);
+    console.log(
+      `${label.padEnd(36)} ${r.median.toFixed(4)}× (95% CI ${r.low.toFixed(4)}–${r.high.toFixed(4)}; each process: ${r.perProcess.map((v) => v.toFixed(3)).join(', ')})`,
+    );
   }
   if (arm('ours') && arm('floor')) {
     const ours = replicaMedian(arm('ours'));
     const floor = replicaMedian(arm('floor'));
-    console.log(`express-oidc-login adds ${(ours - floor).toFixed(2)} µs per authenticated request in the whole stack (medians of the arms; negative: it saves).`);
+    console.log(
+      `express-oidc-login adds ${(ours - floor).toFixed(2)} µs per authenticated request in the whole stack (medians of the arms; negative: it saves).`,
+    );
   }
   process.exit(0);
 } else {
@@ -206,7 +254,10 @@ function sharedReport(arms, started) {
   for (const arm of arms) checkWrites(arm.name, arm.writes, arm.cookies.length, started);
   const { floor, ours } = byName;
   if (!floor || !ours) {
-    for (const arm of arms) console.log(`${arm.name}: ${median(arm.perRequest).toFixed(2)} µs CPU per request (median of ${arm.perRequest.length} blocks)`);
+    for (const arm of arms)
+      console.log(
+        `${arm.name}: ${median(arm.perRequest).toFixed(2)} µs CPU per request (median of ${arm.perRequest.length} blocks)`,
+      );
     return;
   }
   const blocks = floor.perRequest.length;
@@ -217,8 +268,12 @@ function sharedReport(arms, started) {
     const b = byName[y];
     if (!a || !b) continue;
     const r = pairedRatio(a.perRequest, b.perRequest);
-    console.log(`${label.padEnd(36)} ${r.median.toFixed(4)}× (95% CI ${r.low.toFixed(4)}–${r.high.toFixed(4)}; blocks ${r.min.toFixed(3)}–${r.max.toFixed(3)})`);
+    console.log(
+      `${label.padEnd(36)} ${r.median.toFixed(4)}× (95% CI ${r.low.toFixed(4)}–${r.high.toFixed(4)}; blocks ${r.min.toFixed(3)}–${r.max.toFixed(3)})`,
+    );
   }
   const added = median(ours.perRequest.map((x, i) => x - floor.perRequest[i]));
-  console.log(`express-oidc-login adds ${added.toFixed(2)} µs per authenticated request in the whole stack (median of paired blocks; negative: it saves).`);
+  console.log(
+    `express-oidc-login adds ${added.toFixed(2)} µs per authenticated request in the whole stack (median of paired blocks; negative: it saves).`,
+  );
 }

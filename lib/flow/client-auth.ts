@@ -1,4 +1,11 @@
-import { createHash, createPrivateKey, createPublicKey, KeyObject, X509Certificate, type JsonWebKey } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  KeyObject,
+  X509Certificate,
+  type JsonWebKey,
+} from 'node:crypto';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
 import { inspect } from 'node:util';
@@ -29,17 +36,7 @@ export const CLIENT_AUTH_METHODS: readonly ClientAuthMethod[] = [
 
 /** The JWS algorithms a `private_key_jwt` assertion may be signed with. */
 export type ClientAssertionAlg =
-  | 'RS256'
-  | 'RS384'
-  | 'RS512'
-  | 'PS256'
-  | 'PS384'
-  | 'PS512'
-  | 'ES256'
-  | 'ES384'
-  | 'ES512'
-  | 'EdDSA'
-  | 'Ed25519';
+  'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA' | 'Ed25519';
 
 /** A private key: PEM (PKCS#8, or PKCS#1 / SEC1), a private JWK (or its JSON), a `KeyObject` or a `CryptoKey`. */
 export type ClientPrivateKeyMaterial = string | Buffer | JWK | KeyObject | CryptoKey;
@@ -81,7 +78,17 @@ export interface ClientCertificate {
 }
 
 const ASSERTION_ALGS: readonly ClientAssertionAlg[] = [
-  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
 ];
 
 /** Members of a public JWK; anything else (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`, `k`...) is never served. */
@@ -115,19 +122,28 @@ export class ClientSigningKey {
   readonly #privateKey: KeyObject;
   #cryptoKey: Promise<CryptoKey> | undefined;
 
-  constructor(privateKey: KeyObject, kid: string, alg: ClientAssertionAlg, publicJwk: JWK, certificate?: ClientKeyCertificate) {
+  constructor(
+    privateKey: KeyObject,
+    kid: string,
+    alg: ClientAssertionAlg,
+    publicJwk: JWK,
+    certificate?: ClientKeyCertificate,
+  ) {
     this.#privateKey = privateKey;
     this.kid = kid;
     this.alg = alg;
     // With a certificate, the served key names it too, as the assertions do.
     const x5 = certificate && { x5c: [certificate.der], ...certificate.thumbprints };
     this.publicJwk = Object.freeze({ ...publicJwk, kid, alg, use: 'sig', ...x5 });
-    this.certificate = certificate && Object.freeze({ ...certificate, thumbprints: Object.freeze({ ...certificate.thumbprints }) });
+    this.certificate =
+      certificate && Object.freeze({ ...certificate, thumbprints: Object.freeze({ ...certificate.thumbprints }) });
   }
 
   /** A non-extractable WebCrypto key for `alg` (RSA-PSS or PKCS#1 v1.5 for the same RSA key). */
   cryptoKey(): Promise<CryptoKey> {
-    this.#cryptoKey ??= importJWK(this.#privateKey.export({ format: 'jwk' }) as JWK, this.alg, { extractable: false }).then(
+    this.#cryptoKey ??= importJWK(this.#privateKey.export({ format: 'jwk' }) as JWK, this.alg, {
+      extractable: false,
+    }).then(
       (key) => key as CryptoKey,
       (err: unknown) => {
         this.#cryptoKey = undefined;
@@ -173,7 +189,12 @@ export class ClientTlsIdentity {
     this.subject = x509.subject.split('\n').join(', ');
     this.validTo = new Date(x509.validTo);
     this.#key = key;
-    this.#agent = new Agent({ cert, key: key.export({ format: 'pem', type: 'pkcs8' }), ...(ca && { ca }), keepAlive: true });
+    this.#agent = new Agent({
+      cert,
+      key: key.export({ format: 'pem', type: 'pkcs8' }),
+      ...(ca && { ca }),
+      keepAlive: true,
+    });
   }
 
   /** A key for sealed cookies derived from the certificate's private key (HKDF, `label`). */
@@ -219,7 +240,9 @@ export interface ResolvedClientAuth {
 export function resolveClientAuth(o: Record<string, unknown>, hasConfiguration: boolean): ResolvedClientAuth {
   const method = (o.clientAuthMethod ?? 'client_secret_basic') as ClientAuthMethod;
   if (!CLIENT_AUTH_METHODS.includes(method)) {
-    fail(`"clientAuthMethod" must be one of ${CLIENT_AUTH_METHODS.join(', ')}; got ${JSON.stringify(o.clientAuthMethod)}.`);
+    fail(
+      `"clientAuthMethod" must be one of ${CLIENT_AUTH_METHODS.join(', ')}; got ${JSON.stringify(o.clientAuthMethod)}.`,
+    );
   }
   if (hasConfiguration && (o.clientPrivateKey !== undefined || o.clientCertificate !== undefined)) {
     fail(
@@ -228,10 +251,14 @@ export function resolveClientAuth(o: Record<string, unknown>, hasConfiguration: 
     );
   }
   if (o.clientPrivateKey !== undefined && method !== 'private_key_jwt') {
-    fail(`"clientPrivateKey" is used by clientAuthMethod "private_key_jwt" only, not "${method}": set "clientAuthMethod: 'private_key_jwt'" or remove the key.`);
+    fail(
+      `"clientPrivateKey" is used by clientAuthMethod "private_key_jwt" only, not "${method}": set "clientAuthMethod: 'private_key_jwt'" or remove the key.`,
+    );
   }
   if (o.clientCertificate !== undefined && method !== 'tls_client_auth') {
-    fail(`"clientCertificate" is used by clientAuthMethod "tls_client_auth" only, not "${method}": set "clientAuthMethod: 'tls_client_auth'" or remove it.`);
+    fail(
+      `"clientCertificate" is used by clientAuthMethod "tls_client_auth" only, not "${method}": set "clientAuthMethod: 'tls_client_auth'" or remove it.`,
+    );
   }
   let clientKey: ClientSigningKey | undefined;
   let clientCertificate: ClientTlsIdentity | undefined;
@@ -246,7 +273,9 @@ export function resolveClientAuth(o: Record<string, unknown>, hasConfiguration: 
   }
   if (method === 'tls_client_auth' && !hasConfiguration) {
     if (o.clientCertificate === undefined || o.clientCertificate === null) {
-      fail('clientAuthMethod "tls_client_auth" needs "clientCertificate: { cert, key, ca? }": the TLS client certificate and its private key, PEM.');
+      fail(
+        'clientAuthMethod "tls_client_auth" needs "clientCertificate: { cert, key, ca? }": the TLS client certificate and its private key, PEM.',
+      );
     }
     clientCertificate = resolveClientCertificate(o.clientCertificate);
   }
@@ -260,7 +289,9 @@ export function resolveClientAuth(o: Record<string, unknown>, hasConfiguration: 
 
 function isCryptoKeyLike(value: object): boolean {
   const v = value as { type?: unknown; algorithm?: unknown; usages?: unknown };
-  return typeof v.type === 'string' && typeof v.algorithm === 'object' && v.algorithm !== null && Array.isArray(v.usages);
+  return (
+    typeof v.type === 'string' && typeof v.algorithm === 'object' && v.algorithm !== null && Array.isArray(v.usages)
+  );
 }
 
 /** Reads the key material, refusing public and symmetric keys. Messages never quote the value. */
@@ -278,12 +309,17 @@ function readPrivateKey(value: unknown): { key: KeyObject; jwk?: JWK } {
       return readPrivateKey(parsed);
     }
     if (/-----BEGIN (?:PUBLIC KEY|RSA PUBLIC KEY|CERTIFICATE)-----/.test(text)) {
-      fail(`${name} is a public key or a certificate: give the private key (PEM "BEGIN PRIVATE KEY"); its public key is what the provider registers.`);
+      fail(
+        `${name} is a public key or a certificate: give the private key (PEM "BEGIN PRIVATE KEY"); its public key is what the provider registers.`,
+      );
     }
     if (/-----BEGIN ENCRYPTED PRIVATE KEY-----/.test(text) || /Proc-Type: 4,ENCRYPTED/.test(text)) {
       fail(`${name} is an encrypted PEM: give crypto.createPrivateKey({ key, passphrase }) (a KeyObject) instead.`);
     }
-    if (!text.includes('-----BEGIN')) fail(`${name} must be a PEM private key ("-----BEGIN PRIVATE KEY-----"), a private JWK, a KeyObject or a CryptoKey.`);
+    if (!text.includes('-----BEGIN'))
+      fail(
+        `${name} must be a PEM private key ("-----BEGIN PRIVATE KEY-----"), a private JWK, a KeyObject or a CryptoKey.`,
+      );
     try {
       return { key: createPrivateKey(text) };
     } catch {
@@ -291,15 +327,23 @@ function readPrivateKey(value: unknown): { key: KeyObject; jwk?: JWK } {
     }
   }
   if (value instanceof KeyObject) {
-    if (value.type === 'secret') fail(`${name} is a symmetric (secret) key: private_key_jwt needs an asymmetric private key (RSA, EC or Ed25519).`);
-    if (value.type === 'public') fail(`${name} is a public key: give the private key; its public key is what the provider registers.`);
+    if (value.type === 'secret')
+      fail(
+        `${name} is a symmetric (secret) key: private_key_jwt needs an asymmetric private key (RSA, EC or Ed25519).`,
+      );
+    if (value.type === 'public')
+      fail(`${name} is a public key: give the private key; its public key is what the provider registers.`);
     return { key: value };
   }
   if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
     if ('kty' in value) {
       const jwk = value as JWK;
-      if (jwk.kty === 'oct') fail(`${name} is a symmetric JWK (kty "oct"): private_key_jwt needs an asymmetric private key (RSA, EC or OKP).`);
-      if (typeof jwk.d !== 'string') fail(`${name} is a public JWK (no "d"): give the private JWK; its public part is what the provider registers.`);
+      if (jwk.kty === 'oct')
+        fail(
+          `${name} is a symmetric JWK (kty "oct"): private_key_jwt needs an asymmetric private key (RSA, EC or OKP).`,
+        );
+      if (typeof jwk.d !== 'string')
+        fail(`${name} is a public JWK (no "d"): give the private JWK; its public part is what the provider registers.`);
       try {
         return { key: createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' }), jwk };
       } catch {
@@ -308,7 +352,8 @@ function readPrivateKey(value: unknown): { key: KeyObject; jwk?: JWK } {
     }
     if (isCryptoKeyLike(value)) {
       const type = (value as { type: string }).type;
-      if (type === 'secret') fail(`${name} is a symmetric (secret) CryptoKey: private_key_jwt needs an asymmetric private key.`);
+      if (type === 'secret')
+        fail(`${name} is a symmetric (secret) CryptoKey: private_key_jwt needs an asymmetric private key.`);
       if (type === 'public') fail(`${name} is a public CryptoKey: give the private key of the pair.`);
       try {
         return { key: KeyObject.from(value as Parameters<typeof KeyObject.from>[0]) };
@@ -317,11 +362,17 @@ function readPrivateKey(value: unknown): { key: KeyObject; jwk?: JWK } {
       }
     }
   }
-  fail(`${name} must be a PEM private key string, a private JWK, a KeyObject or a CryptoKey (or { key, kid, alg } around one).`);
+  fail(
+    `${name} must be a PEM private key string, a private JWK, a KeyObject or a CryptoKey (or { key, kid, alg } around one).`,
+  );
 }
 
 /** The algorithms `key` can sign, and the one used by default. */
-function algsFor(key: KeyObject): { allowed: readonly ClientAssertionAlg[]; fallback: ClientAssertionAlg; what: string } {
+function algsFor(key: KeyObject): {
+  allowed: readonly ClientAssertionAlg[];
+  fallback: ClientAssertionAlg;
+  what: string;
+} {
   const name = '"clientPrivateKey"';
   switch (key.asymmetricKeyType) {
     case 'rsa': {
@@ -338,9 +389,13 @@ function algsFor(key: KeyObject): { allowed: readonly ClientAssertionAlg[]; fall
     case 'ed25519':
       return { allowed: ['EdDSA', 'Ed25519'], fallback: 'EdDSA', what: 'an Ed25519' };
     case 'rsa-pss':
-      return fail(`${name} is an RSA-PSS-only key (id-RSASSA-PSS), which WebCrypto cannot use: give an ordinary RSA key (rsaEncryption) with alg "PS256".`);
+      return fail(
+        `${name} is an RSA-PSS-only key (id-RSASSA-PSS), which WebCrypto cannot use: give an ordinary RSA key (rsaEncryption) with alg "PS256".`,
+      );
     default:
-      return fail(`${name} is a ${key.asymmetricKeyType ?? 'unknown'} key: private_key_jwt needs an RSA (2048 bits or more), EC (P-256, P-384, P-521) or Ed25519 key.`);
+      return fail(
+        `${name} is a ${key.asymmetricKeyType ?? 'unknown'} key: private_key_jwt needs an RSA (2048 bits or more), EC (P-256, P-384, P-521) or Ed25519 key.`,
+      );
   }
 }
 
@@ -356,10 +411,18 @@ function resolveClientKey(option: unknown): ClientSigningKey {
   let kid: unknown;
   let alg: unknown;
   let certificate: unknown;
-  if (typeof option === 'object' && option !== null && !Array.isArray(option) && 'key' in option && !('kty' in option) && !isCryptoKeyLike(option)) {
+  if (
+    typeof option === 'object' &&
+    option !== null &&
+    !Array.isArray(option) &&
+    'key' in option &&
+    !('kty' in option) &&
+    !isCryptoKeyLike(option)
+  ) {
     const wrapper = option as Record<string, unknown>;
     for (const k of Object.keys(wrapper)) {
-      if (k !== 'key' && k !== 'kid' && k !== 'alg' && k !== 'certificate') fail(`unknown member "clientPrivateKey.${k}": give { key, kid?, alg?, certificate? }.`);
+      if (k !== 'key' && k !== 'kid' && k !== 'alg' && k !== 'certificate')
+        fail(`unknown member "clientPrivateKey.${k}": give { key, kid?, alg?, certificate? }.`);
     }
     ({ key: material, kid, alg, certificate } = wrapper);
   }
@@ -384,14 +447,18 @@ function resolveClientKey(option: unknown): ClientSigningKey {
 
 /** `clientPrivateKey.certificate`: a PEM certificate of the private key; its thumbprints, DER and validity. */
 function certificateOf(value: unknown, key: KeyObject): ClientKeyCertificate {
-  if (!pem(value)) fail('"clientPrivateKey.certificate" must be the key\'s X.509 certificate, PEM ("-----BEGIN CERTIFICATE-----").');
+  if (!pem(value))
+    fail('"clientPrivateKey.certificate" must be the key\'s X.509 certificate, PEM ("-----BEGIN CERTIFICATE-----").');
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(value);
   } catch {
     fail('"clientPrivateKey.certificate" could not be read as a PEM certificate.');
   }
-  if (!x509.checkPrivateKey(key)) fail('"clientPrivateKey.certificate" is not the certificate of "clientPrivateKey.key": its public key is another one.');
+  if (!x509.checkPrivateKey(key))
+    fail(
+      '"clientPrivateKey.certificate" is not the certificate of "clientPrivateKey.key": its public key is another one.',
+    );
   return {
     thumbprints: {
       x5t: createHash('sha1').update(x509.raw).digest('base64url'),
@@ -406,7 +473,8 @@ function certificateOf(value: unknown, key: KeyObject): ClientKeyCertificate {
 /** An X509Certificate date ("Jan  1 00:00:00 2020 GMT"); one that does not parse is refused rather than never checked. */
 function certificateDate(text: string): Date {
   const date = new Date(text);
-  if (Number.isNaN(date.getTime())) fail(`"clientPrivateKey.certificate" has a validity date that cannot be read: ${JSON.stringify(text)}.`);
+  if (Number.isNaN(date.getTime()))
+    fail(`"clientPrivateKey.certificate" has a validity date that cannot be read: ${JSON.stringify(text)}.`);
   return date;
 }
 
@@ -415,12 +483,15 @@ function pem(value: unknown): value is string | Buffer {
 }
 
 function resolveClientCertificate(option: unknown): ClientTlsIdentity {
-  if (typeof option !== 'object' || option === null || Array.isArray(option)) fail('"clientCertificate" must be { cert, key, ca? } (PEM strings or Buffers).');
+  if (typeof option !== 'object' || option === null || Array.isArray(option))
+    fail('"clientCertificate" must be { cert, key, ca? } (PEM strings or Buffers).');
   const c = option as Record<string, unknown>;
   for (const k of Object.keys(c)) {
-    if (k !== 'cert' && k !== 'key' && k !== 'ca') fail(`unknown member "clientCertificate.${k}": give { cert, key, ca? }.`);
+    if (k !== 'cert' && k !== 'key' && k !== 'ca')
+      fail(`unknown member "clientCertificate.${k}": give { cert, key, ca? }.`);
   }
-  if (!pem(c.cert)) fail('"clientCertificate.cert" must be the client certificate, PEM ("-----BEGIN CERTIFICATE-----").');
+  if (!pem(c.cert))
+    fail('"clientCertificate.cert" must be the client certificate, PEM ("-----BEGIN CERTIFICATE-----").');
   if (!pem(c.key)) fail('"clientCertificate.key" must be the certificate\'s private key, PEM.');
   let x509: X509Certificate;
   try {
@@ -438,7 +509,8 @@ function resolveClientCertificate(option: unknown): ClientTlsIdentity {
   let ca: (string | Buffer)[] | undefined;
   if (c.ca !== undefined) {
     const list = Array.isArray(c.ca) ? (c.ca as unknown[]) : [c.ca];
-    if (list.length === 0 || !list.every(pem)) fail('"clientCertificate.ca" must be a PEM certificate (string or Buffer) or an array of them.');
+    if (list.length === 0 || !list.every(pem))
+      fail('"clientCertificate.ca" must be a PEM certificate (string or Buffer) or an array of them.');
     ca = list;
   }
   return new ClientTlsIdentity(c.cert, key, ca, x509);
@@ -452,7 +524,12 @@ function resolveClientCertificate(option: unknown): ClientTlsIdentity {
  */
 function entraAudience(auth: client.ClientAuth): client.ClientAuth {
   return (as, c, body, headers) =>
-    auth(as.issuer.includes(TENANT_PLACEHOLDER) && as.token_endpoint ? { ...as, issuer: as.token_endpoint } : as, c, body, headers);
+    auth(
+      as.issuer.includes(TENANT_PLACEHOLDER) && as.token_endpoint ? { ...as, issuer: as.token_endpoint } : as,
+      c,
+      body,
+      headers,
+    );
 }
 
 export async function clientAuthentication(config: ResolvedConfig): Promise<{
@@ -526,26 +603,36 @@ function nodeFetch(url: string, options: client.CustomFetchOptions, agent: Agent
     const headers: Record<string, string> = { ...options.headers };
     if (body) headers['content-length'] = String(body.length);
     const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = send(target, { method: options.method, headers, ...(target.protocol === 'https:' && { agent }) }, (res: IncomingMessage) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('error', (err) => reject(new TypeError('fetch failed', { cause: err })));
-      res.on('end', () => {
-        signal?.removeEventListener('abort', onAbort);
-        const status = res.statusCode ?? 502;
-        const responseHeaders = new Headers();
-        for (const [name, value] of Object.entries(res.headers)) {
-          if (Array.isArray(value)) for (const v of value) responseHeaders.append(name, v);
-          else if (value !== undefined) responseHeaders.set(name, value);
-        }
-        const noBody = status === 204 || status === 205 || status === 304;
-        try {
-          resolve(new Response(noBody ? null : Buffer.concat(chunks), { status, statusText: res.statusMessage ?? '', headers: responseHeaders }));
-        } catch (err) {
-          reject(new TypeError('fetch failed', { cause: err }));
-        }
-      });
-    });
+    const req = send(
+      target,
+      { method: options.method, headers, ...(target.protocol === 'https:' && { agent }) },
+      (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', (err) => reject(new TypeError('fetch failed', { cause: err })));
+        res.on('end', () => {
+          signal?.removeEventListener('abort', onAbort);
+          const status = res.statusCode ?? 502;
+          const responseHeaders = new Headers();
+          for (const [name, value] of Object.entries(res.headers)) {
+            if (Array.isArray(value)) for (const v of value) responseHeaders.append(name, v);
+            else if (value !== undefined) responseHeaders.set(name, value);
+          }
+          const noBody = status === 204 || status === 205 || status === 304;
+          try {
+            resolve(
+              new Response(noBody ? null : Buffer.concat(chunks), {
+                status,
+                statusText: res.statusMessage ?? '',
+                headers: responseHeaders,
+              }),
+            );
+          } catch (err) {
+            reject(new TypeError('fetch failed', { cause: err }));
+          }
+        });
+      },
+    );
     const onAbort = (): void => {
       req.destroy();
       reject(signal!.reason);

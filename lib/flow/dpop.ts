@@ -17,7 +17,14 @@ const debug = createDebug('express-oidc-login:dpop');
 export const DPOP_ALGS: readonly DPoPAlg[] = Object.freeze(['ES256', 'ES384', 'EdDSA', 'Ed25519']);
 
 /** Algorithms refused for DPoP keys, with the reason (see {@link DPOP_ALGS}). */
-export const REFUSED_DPOP_ALGS: readonly string[] = Object.freeze(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512']);
+export const REFUSED_DPOP_ALGS: readonly string[] = Object.freeze([
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+]);
 
 /** Imported keys of this many logins are kept per middleware instance (least recently used go). */
 const KEY_CACHE_SIZE = 1000;
@@ -59,7 +66,7 @@ function unusableKey(cause?: unknown): OidcError {
   return new OidcError(
     'ERR_OIDC_UNAUTHENTICATED',
     401,
-    'This login\'s DPoP key in the session cannot be used (the session data is damaged). Log in again.',
+    "This login's DPoP key in the session cannot be used (the session data is damaged). Log in again.",
     cause === undefined ? undefined : { cause },
   );
 }
@@ -70,7 +77,12 @@ function unusableKey(cause?: unknown): OidcError {
  */
 export function dpopNotBound(during: 'login' | 'refresh', tokenType: unknown): OidcError {
   // openid-client lowercases token_type; the message uses the RFC 6750 spelling.
-  const got = tokenType === 'bearer' ? 'Bearer' : typeof tokenType === 'string' && /^[A-Za-z_-]{1,32}$/.test(tokenType) ? tokenType : 'another type of';
+  const got =
+    tokenType === 'bearer'
+      ? 'Bearer'
+      : typeof tokenType === 'string' && /^[A-Za-z_-]{1,32}$/.test(tokenType)
+        ? tokenType
+        : 'another type of';
   return new OidcError(
     'ERR_OIDC_DPOP_NOT_BOUND',
     502,
@@ -250,11 +262,15 @@ export function dpopKey(provider: Provider, stored: StoredDPoPKey): DPoPKey {
  * A new key pair for a login (made at the callback, just before the token request): the private
  * JWK (with its public members) to store with the login, and the key, ready for openid-client.
  */
-export async function createDPoPKey(provider: Provider, alg: DPoPAlg): Promise<{ stored: StoredDPoPKey; key: DPoPKey }> {
+export async function createDPoPKey(
+  provider: Provider,
+  alg: DPoPAlg,
+): Promise<{ stored: StoredDPoPKey; key: DPoPKey }> {
   const pair = await client.randomDPoPKeyPair(alg, { extractable: true });
   const exported = (await crypto.subtle.exportKey('jwk', pair.privateKey)) as Record<string, unknown>;
   const jwk: Jwk = {};
-  for (const member of PRIVATE_MEMBERS) if (typeof exported[member] === 'string') jwk[member] = exported[member] as string;
+  for (const member of PRIVATE_MEMBERS)
+    if (typeof exported[member] === 'string') jwk[member] = exported[member] as string;
   const jkt = await calculateJwkThumbprint(publicJwk(jwk) as Parameters<typeof calculateJwkThumbprint>[0], 'sha256');
   const stored: StoredDPoPKey = { alg, jkt, jwk };
   const key = new DPoPKey(stored, pair);

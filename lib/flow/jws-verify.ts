@@ -50,7 +50,9 @@ function usable(jwk: Jwk, spec: AlgSpec, alg: string, kid: unknown): boolean {
   return (
     (jwk.ext === undefined || typeof jwk.ext === 'boolean') &&
     (ops === undefined ||
-      (Array.isArray(ops) && ops.every((op, i) => typeof op === 'string' && ops.indexOf(op) === i) && ops.includes('verify'))) &&
+      (Array.isArray(ops) &&
+        ops.every((op, i) => typeof op === 'string' && ops.indexOf(op) === i) &&
+        ops.includes('verify'))) &&
     jwk.kty === spec.kty &&
     (kid === undefined || (typeof kid === 'string' && kid === jwk.kid)) &&
     (jwk.alg === undefined || jwk.alg === alg) &&
@@ -79,7 +81,8 @@ export class VerificationKeys {
   verify(jws: unknown, algorithm: string): void {
     if (typeof jws !== 'string') throw new JwsInvalidError('the JWS is not a string');
     const parts = jws.split('.');
-    if (parts.length !== 3 || !parts.every((p) => BASE64URL.test(p)) || parts[0] === '') throw new JwsInvalidError('not a compact JWS');
+    if (parts.length !== 3 || !parts.every((p) => BASE64URL.test(p)) || parts[0] === '')
+      throw new JwsInvalidError('not a compact JWS');
     const [protectedHeader, payload, signature] = parts as [string, string, string];
     let header: unknown;
     try {
@@ -87,7 +90,8 @@ export class VerificationKeys {
     } catch {
       throw new JwsInvalidError('the JWS header is not JSON');
     }
-    if (typeof header !== 'object' || header === null || Array.isArray(header)) throw new JwsInvalidError('the JWS header is not an object');
+    if (typeof header !== 'object' || header === null || Array.isArray(header))
+      throw new JwsInvalidError('the JWS header is not an object');
     const { alg, kid, crit } = header as { alg?: unknown; kid?: unknown; crit?: unknown };
     if (alg !== algorithm) throw new JwsInvalidError('the JWS "alg" is not the one allowed');
     const spec = ALGS[algorithm];
@@ -105,13 +109,21 @@ export class VerificationKeys {
     const key = this.#key(candidates[0]!, spec);
 
     const sig = Buffer.from(signature, 'base64url');
-    if (spec.signatureBytes !== undefined && sig.length !== spec.signatureBytes) throw new JwsInvalidError('the JWS signature has the wrong length');
+    if (spec.signatureBytes !== undefined && sig.length !== spec.signatureBytes)
+      throw new JwsInvalidError('the JWS signature has the wrong length');
     const data = Buffer.from(`${protectedHeader}.${payload}`, 'ascii');
     let ok: boolean;
     try {
       ok =
         spec.kty === 'RSA'
-          ? verify(spec.hash, data, spec.pss ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST } : { key, padding: constants.RSA_PKCS1_PADDING }, sig)
+          ? verify(
+              spec.hash,
+              data,
+              spec.pss
+                ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }
+                : { key, padding: constants.RSA_PKCS1_PADDING },
+              sig,
+            )
           : spec.kty === 'EC'
             ? verify(spec.hash, data, { key, dsaEncoding: 'ieee-p1363' }, sig)
             : verify(null, data, key, sig);

@@ -33,7 +33,9 @@ export interface PendingLogins {
 
 /** The store `config.pendingLogins` names. */
 export function createPendingLogins(config: ResolvedConfig): PendingLogins {
-  return config.pendingLogins === 'cookie' && config.sealer ? new CookiePendingLogins(config, config.sealer) : new SessionPendingLogins(config);
+  return config.pendingLogins === 'cookie' && config.sealer
+    ? new CookiePendingLogins(config, config.sealer)
+    : new SessionPendingLogins(config);
 }
 
 /** openid-client's randomState(): 32 random bytes, base64url. Anything else is not ours. */
@@ -52,7 +54,11 @@ function isExpired(tx: StoredTransaction, config: ResolvedConfig, now: number): 
  * The pending logins that are still valid, oldest first, without the expired ones, and at most
  * `maxPendingLogins - 1` of them so that one more fits.
  */
-function livePending(session: Partial<SessionData>, config: ResolvedConfig, now: number): [string, StoredTransaction][] {
+function livePending(
+  session: Partial<SessionData>,
+  config: ResolvedConfig,
+  now: number,
+): [string, StoredTransaction][] {
   const tx = session.oidc?.tx;
   if (!tx) return [];
   return Object.entries(tx)

@@ -57,11 +57,19 @@ export async function fetchProfile(
 ): Promise<Profile> {
   const endpoint = configuration.serverMetadata().userinfo_endpoint;
   if (!endpoint) {
-    throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, 'The identity provider publishes no userinfo_endpoint, so the user cannot be identified.');
+    throw new OidcError(
+      'ERR_OIDC_PROVIDER_RESPONSE',
+      502,
+      'The identity provider publishes no userinfo_endpoint, so the user cannot be identified.',
+    );
   }
   const user = await getJson(configuration, tokens.access_token, endpoint, 'its userinfo endpoint', dpop);
   if (!isObject(user)) {
-    throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, 'The identity provider sent an invalid answer (its userinfo endpoint): not a JSON object.');
+    throw new OidcError(
+      'ERR_OIDC_PROVIDER_RESPONSE',
+      502,
+      'The identity provider sent an invalid answer (its userinfo endpoint): not a JSON object.',
+    );
   }
   const allowed = new Set([new URL(endpoint).origin, ...config.profileApiOrigins]);
   const api: ProfileApi = {
@@ -127,7 +135,9 @@ function toClaims(mapped: unknown, issuer: string): ProfileClaims {
     throw invalidProfile('the "profile" option returned claims that are not JSON.', err);
   }
   const entries = Object.entries(claims as Record<string, unknown>);
-  const dropped = entries.filter(([name]) => (RESERVED_CLAIMS as readonly string[]).includes(name)).map(([name]) => name);
+  const dropped = entries
+    .filter(([name]) => (RESERVED_CLAIMS as readonly string[]).includes(name))
+    .map(([name]) => name);
   if (dropped.length > 0) debug('dropped claims the profile cannot vouch for: %s', dropped.join(', '));
   const kept = entries.filter(([name]) => name !== 'iss' && !dropped.includes(name));
   return Object.fromEntries([...kept, ['iss', issuer]]) as ProfileClaims;
@@ -146,12 +156,23 @@ export function tokensOf(login: StoredLogin, now = Date.now()): TokenEndpointRes
 
 /** A protected resource of the provider as JSON: 502 (HTTP error, not JSON), 503 (unreachable), 504 (timeout). */
 /** `dpop`: a DPoP login's handle (its proof, and one retry on `use_dpop_nonce`). */
-async function getJson(configuration: Configuration, accessToken: string, url: string, what: string, dpop?: client.DPoPHandle): Promise<unknown> {
+async function getJson(
+  configuration: Configuration,
+  accessToken: string,
+  url: string,
+  what: string,
+  dpop?: client.DPoPHandle,
+): Promise<unknown> {
   let target: URL;
   try {
     target = new URL(url);
   } catch (err) {
-    throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, `The URL of the identity provider's resource is not absolute (${what}).`, { cause: err });
+    throw new OidcError(
+      'ERR_OIDC_PROVIDER_RESPONSE',
+      502,
+      `The URL of the identity provider's resource is not absolute (${what}).`,
+      { cause: err },
+    );
   }
   try {
     const response = await client.fetchProtectedResource(
@@ -165,7 +186,11 @@ async function getJson(configuration: Configuration, accessToken: string, url: s
     );
     if (response.status !== 200) {
       await response.body?.cancel().catch(() => {});
-      throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, `The identity provider answered HTTP ${response.status} (${what}).`);
+      throw new OidcError(
+        'ERR_OIDC_PROVIDER_RESPONSE',
+        502,
+        `The identity provider answered HTTP ${response.status} (${what}).`,
+      );
     }
     return await response.json();
   } catch (err) {
@@ -177,7 +202,12 @@ async function getJson(configuration: Configuration, accessToken: string, url: s
 function resourceError(err: unknown, what: string): OidcError {
   if (err instanceof OidcError) return err;
   if (err instanceof client.WWWAuthenticateChallengeError) {
-    return new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, `The identity provider refused the access token (${what}).`, { cause: err });
+    return new OidcError(
+      'ERR_OIDC_PROVIDER_RESPONSE',
+      502,
+      `The identity provider refused the access token (${what}).`,
+      { cause: err },
+    );
   }
   const mapped = providerError(err, 'token');
   const message =
@@ -186,5 +216,8 @@ function resourceError(err: unknown, what: string): OidcError {
       : mapped.code === 'ERR_OIDC_PROVIDER_UNREACHABLE'
         ? `The identity provider cannot be reached (${what}). Try again in a moment.`
         : `The identity provider sent an invalid answer (${what}).`;
-  return new OidcError(mapped.code, mapped.status, message, { cause: err, ...(mapped.headers && { headers: mapped.headers }) });
+  return new OidcError(mapped.code, mapped.status, message, {
+    cause: err,
+    ...(mapped.headers && { headers: mapped.headers }),
+  });
 }

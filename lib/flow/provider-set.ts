@@ -1,4 +1,11 @@
-import { APP_LEVEL_OPTIONS, DEFAULTS, resolveConfig, routePath, type OidcLogger, type ResolvedConfig } from '../options/config.js';
+import {
+  APP_LEVEL_OPTIONS,
+  DEFAULTS,
+  resolveConfig,
+  routePath,
+  type OidcLogger,
+  type ResolvedConfig,
+} from '../options/config.js';
 import { OidcConfigError } from '../util/errors.js';
 import { Provider } from './provider.js';
 import type { StoredLogin } from '../types.js';
@@ -57,7 +64,13 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function makeSet(entries: ProviderEntry[], app: ProviderEntry, defaultEntry: ProviderEntry | undefined, multi: boolean, jwks: ProviderSet['jwks']): ProviderSet {
+function makeSet(
+  entries: ProviderEntry[],
+  app: ProviderEntry,
+  defaultEntry: ProviderEntry | undefined,
+  multi: boolean,
+  jwks: ProviderSet['jwks'],
+): ProviderSet {
   const byName = new Map(entries.map((e) => [e.name, e]));
   return Object.freeze({
     multi,
@@ -77,15 +90,22 @@ function makeSet(entries: ProviderEntry[], app: ProviderEntry, defaultEntry: Pro
 export function resolveProviders(options: unknown): ProviderSet {
   if (!isObject(options) || options.providers === undefined) {
     const config = resolveConfig(options);
-    const entry: ProviderEntry = Object.freeze({ name: DEFAULT_PROVIDER, label: DEFAULT_PROVIDER, config, provider: new Provider(config) });
+    const entry: ProviderEntry = Object.freeze({
+      name: DEFAULT_PROVIDER,
+      label: DEFAULT_PROVIDER,
+      config,
+      provider: new Provider(config),
+    });
     const key = config.clientKey;
     const jwks = config.jwksPath !== false && key ? { path: config.jwksPath, keys: key.jwks().keys } : undefined;
     return makeSet([entry], entry, entry, false, jwks);
   }
   const { providers, defaultProvider, ...top } = options;
-  if (!isObject(providers)) fail('"providers" must be an object of named providers: { keycloak: { issuer, clientId, clientSecret }, ... }.');
+  if (!isObject(providers))
+    fail('"providers" must be an object of named providers: { keycloak: { issuer, clientId, clientSecret }, ... }.');
   const names = Object.keys(providers);
-  if (names.length === 0) fail('"providers" names no provider: give at least one, { name: { issuer, clientId, clientSecret } }.');
+  if (names.length === 0)
+    fail('"providers" names no provider: give at least one, { name: { issuer, clientId, clientSecret } }.');
   for (const key of IDENTITY_OPTIONS) {
     if (top[key] !== undefined) {
       fail(`"${key}" belongs to each provider when "providers" is given: move it into providers.<name>.${key}.`);
@@ -93,11 +113,18 @@ export function resolveProviders(options: unknown): ProviderSet {
   }
   for (const name of names) {
     if (!NAME.test(name)) {
-      fail(`the provider name ${JSON.stringify(name)} is not allowed: use 1 to 32 of a-z, 0-9, "-" and "_", starting with a letter or digit (it is part of the routes, e.g. /login/${'<name>'}).`);
+      fail(
+        `the provider name ${JSON.stringify(name)} is not allowed: use 1 to 32 of a-z, 0-9, "-" and "_", starting with a letter or digit (it is part of the routes, e.g. /login/${'<name>'}).`,
+      );
     }
   }
-  if (defaultProvider !== undefined && (typeof defaultProvider !== 'string' || !Object.hasOwn(providers, defaultProvider))) {
-    fail(`"defaultProvider" must be the name of one of "providers" (${names.join(', ')}); got ${JSON.stringify(defaultProvider)}.`);
+  if (
+    defaultProvider !== undefined &&
+    (typeof defaultProvider !== 'string' || !Object.hasOwn(providers, defaultProvider))
+  ) {
+    fail(
+      `"defaultProvider" must be the name of one of "providers" (${names.join(', ')}); got ${JSON.stringify(defaultProvider)}.`,
+    );
   }
   const routes = top.routes ?? {};
   if (!isObject(routes)) fail('"routes" must be an object.');
@@ -106,17 +133,26 @@ export function resolveProviders(options: unknown): ProviderSet {
   const entries = names.map((name) => {
     const entry = providers[name];
     const at = `providers.${name}`;
-    if (!isObject(entry)) fail(`"${at}" must be an object of that provider's options: { issuer, clientId, clientSecret, ... }.`);
+    if (!isObject(entry))
+      fail(`"${at}" must be an object of that provider's options: { issuer, clientId, clientSecret, ... }.`);
     for (const key of Object.keys(entry)) {
       if ((APP_LEVEL_OPTIONS as readonly string[]).includes(key)) {
-        fail(`"${at}.${key}" is an app-level option, the same for every provider: set "${key}" next to "providers", not inside it.`);
+        fail(
+          `"${at}.${key}" is an app-level option, the same for every provider: set "${key}" next to "providers", not inside it.`,
+        );
       }
-      if (key === 'providers' || key === 'defaultProvider') fail(`"${at}.${key}" cannot be nested: give "${key}" once, at the top level.`);
+      if (key === 'providers' || key === 'defaultProvider')
+        fail(`"${at}.${key}" cannot be nested: give "${key}" once, at the top level.`);
     }
     if (isObject(entry.logout) && entry.logout.allowGet !== undefined) {
-      fail(`"${at}.logout.allowGet" is app-level (the /logout route is shared): set "logout.allowGet" next to "providers".`);
+      fail(
+        `"${at}.logout.allowGet" is app-level (the /logout route is shared): set "logout.allowGet" next to "providers".`,
+      );
     }
-    if (entry.label !== undefined && (typeof entry.label !== 'string' || entry.label.trim() === '' || entry.label.length > 100)) {
+    if (
+      entry.label !== undefined &&
+      (typeof entry.label !== 'string' || entry.label.trim() === '' || entry.label.length > 100)
+    ) {
       fail(`"${at}.label" must be a non-empty string of at most 100 characters (the chooser page shows it).`);
     }
     const { label, ...own } = entry;
@@ -125,7 +161,12 @@ export function resolveProviders(options: unknown): ProviderSet {
     // The start-up check's findings name the provider they are about.
     if (isLogger(logger)) merged.logger = namedLogger(logger, name);
     const resolve = (withBackchannel: boolean) =>
-      resolveNamed({ ...merged, routes: providerRoutes(routes, name, withBackchannel) }, name, Object.keys(own), Object.keys(top));
+      resolveNamed(
+        { ...merged, routes: providerRoutes(routes, name, withBackchannel) },
+        name,
+        Object.keys(own),
+        Object.keys(top),
+      );
     // resolveConfig() decides whether this provider has a back-channel route at all (a plain
     // OAuth 2.0 provider has none); only then does it get its own path.
     const first = resolve(false);
@@ -133,12 +174,20 @@ export function resolveProviders(options: unknown): ProviderSet {
     return { name, label: typeof label === 'string' ? label.trim() : name, config, own };
   });
 
-  const jwks = clientJwks(routes, entries.map((e) => e.config));
+  const jwks = clientJwks(
+    routes,
+    entries.map((e) => e.config),
+  );
   const resolved: ProviderEntry[] = entries.map(({ name, label, config }) => {
     const named: ResolvedConfig = Object.freeze({ ...config, providerName: name });
     return Object.freeze({ name, label, config: named, provider: new Provider(named) });
   });
-  const defaultEntry = defaultProvider !== undefined ? resolved.find((e) => e.name === defaultProvider) : resolved.length === 1 ? resolved[0] : undefined;
+  const defaultEntry =
+    defaultProvider !== undefined
+      ? resolved.find((e) => e.name === defaultProvider)
+      : resolved.length === 1
+        ? resolved[0]
+        : undefined;
   const base = defaultEntry ?? resolved[0]!;
   const baseOwn = entries.find((e) => e.name === base.name)!.own;
   // The app-level configuration: the base routes, the top-level logout options and logger, and a
@@ -151,7 +200,12 @@ export function resolveProviders(options: unknown): ProviderSet {
     // Served per provider, not here (and a plain OAuth 2.0 provider refuses a back-channel route).
     routes: { ...routes, backchannelLogout: false, jwks: false },
   });
-  const app: ProviderEntry = Object.freeze({ name: base.name, label: base.label, config: appConfig, provider: base.provider });
+  const app: ProviderEntry = Object.freeze({
+    name: base.name,
+    label: base.label,
+    config: appConfig,
+    provider: base.provider,
+  });
   checkRoutesDiffer(appConfig, resolved, jwks);
   return makeSet(resolved, app, defaultEntry, true, jwks);
 }
@@ -160,7 +214,11 @@ export function resolveProviders(options: unknown): ProviderSet {
  * `/login/<name>`, `/callback/<name>`, `/backchannel-logout/<name>` (`withBackchannel`; else
  * resolveConfig()'s default, or off); `/logout` is shared (served once).
  */
-function providerRoutes(routes: Record<string, unknown>, name: string, withBackchannel: boolean): Record<string, unknown> {
+function providerRoutes(
+  routes: Record<string, unknown>,
+  name: string,
+  withBackchannel: boolean,
+): Record<string, unknown> {
   const join = (value: unknown, fallback: string): unknown => {
     if (value === false) return false;
     const base = value === undefined ? fallback : value;
@@ -170,7 +228,10 @@ function providerRoutes(routes: Record<string, unknown>, name: string, withBackc
   return {
     login: join(routes.login, DEFAULTS.loginPath),
     callback: join(routes.callback, DEFAULTS.callbackPath),
-    backchannelLogout: withBackchannel || routes.backchannelLogout === false ? join(routes.backchannelLogout, DEFAULTS.backchannelLogoutPath) : undefined,
+    backchannelLogout:
+      withBackchannel || routes.backchannelLogout === false
+        ? join(routes.backchannelLogout, DEFAULTS.backchannelLogoutPath)
+        : undefined,
     logout: false,
     jwks: false,
   };
@@ -181,16 +242,27 @@ function providerRoutes(routes: Record<string, unknown>, name: string, withBackc
  * `providers.<name>: ...`; a top-level provider-level default that does not fit this provider says
  * so; a mistake in an app-level option is reported as it is.
  */
-function resolveNamed(options: Record<string, unknown>, name: string, ownKeys: string[], topKeys: string[]): ResolvedConfig {
+function resolveNamed(
+  options: Record<string, unknown>,
+  name: string,
+  ownKeys: string[],
+  topKeys: string[],
+): ResolvedConfig {
   try {
     return resolveConfig(options);
   } catch (err) {
     if (!(err instanceof OidcConfigError)) throw err;
     const named = /"([A-Za-z_]+)/.exec(err.message)?.[1];
     if (named === undefined || ownKeys.includes(named) || (IDENTITY_OPTIONS as readonly string[]).includes(named)) {
-      throw new OidcConfigError(err.message.replace(/^express-oidc-login: /, `express-oidc-login: providers.${name}: `));
+      throw new OidcConfigError(
+        err.message.replace(/^express-oidc-login: /, `express-oidc-login: providers.${name}: `),
+      );
     }
-    if (topKeys.includes(named) && !(APP_LEVEL_OPTIONS as readonly string[]).includes(named) && !/^express-oidc-login: unknown option/.test(err.message)) {
+    if (
+      topKeys.includes(named) &&
+      !(APP_LEVEL_OPTIONS as readonly string[]).includes(named) &&
+      !/^express-oidc-login: unknown option/.test(err.message)
+    ) {
       throw new OidcConfigError(
         `${err.message} "${named}" is set at the top level, as a default for every provider, and does not fit providers.${name}: ` +
           `move it into the providers it is for.`,
@@ -205,7 +277,8 @@ function isLogger(value: unknown): value is OidcLogger {
 }
 
 function namedLogger(logger: OidcLogger, name: string): OidcLogger {
-  const named = (message: string) => message.replace(/^express-oidc-login: /, `express-oidc-login: provider "${name}": `);
+  const named = (message: string) =>
+    message.replace(/^express-oidc-login: /, `express-oidc-login: provider "${name}": `);
   return {
     warn: (message) => logger.warn(named(message)),
     error: (message) => logger.error(named(message)),
@@ -220,7 +293,9 @@ function clientJwks(routes: Record<string, unknown>, configs: readonly ResolvedC
   const keys = configs.flatMap((c) => (c.clientKey ? [c.clientKey] : []));
   if (keys.length === 0) {
     if (routes.jwks !== undefined && routes.jwks !== false) {
-      fail('"routes.jwks" serves the public keys of "clientPrivateKey" (clientAuthMethod "private_key_jwt"), and no provider has one: remove "routes.jwks".');
+      fail(
+        '"routes.jwks" serves the public keys of "clientPrivateKey" (clientAuthMethod "private_key_jwt"), and no provider has one: remove "routes.jwks".',
+      );
     }
     return undefined;
   }
@@ -234,12 +309,17 @@ function clientJwks(routes: Record<string, unknown>, configs: readonly ResolvedC
     const json = JSON.stringify(bare);
     const seen = byKid.get(key.kid);
     if (seen !== undefined && seen.json !== json) {
-      fail(`two providers' "clientPrivateKey" have the kid ${JSON.stringify(key.kid)} but are different keys: give them different kids.`);
+      fail(
+        `two providers' "clientPrivateKey" have the kid ${JSON.stringify(key.kid)} but are different keys: give them different kids.`,
+      );
     }
     if (seen?.jwk.x5c !== undefined && x5c !== undefined && seen.jwk.x5t !== x5t) {
-      fail(`two providers' "clientPrivateKey" have the kid ${JSON.stringify(key.kid)} with different certificates: give them different kids.`);
+      fail(
+        `two providers' "clientPrivateKey" have the kid ${JSON.stringify(key.kid)} with different certificates: give them different kids.`,
+      );
     }
-    if (seen === undefined || (seen.jwk.x5c === undefined && x5c !== undefined)) byKid.set(key.kid, { json, jwk: key.publicJwk as Readonly<Record<string, unknown>> });
+    if (seen === undefined || (seen.jwk.x5c === undefined && x5c !== undefined))
+      byKid.set(key.kid, { json, jwk: key.publicJwk as Readonly<Record<string, unknown>> });
   }
   return { path, keys: Object.freeze([...byKid.values()].map((e) => e.jwk)) };
 }
@@ -250,7 +330,8 @@ function checkRoutesDiffer(app: ResolvedConfig, entries: readonly ProviderEntry[
   const add = (path: string | false, owner: string) => {
     if (path === false) return;
     const other = owners.get(path);
-    if (other !== undefined) fail(`the route ${path} would serve both ${other} and ${owner}: rename the provider, or change "routes".`);
+    if (other !== undefined)
+      fail(`the route ${path} would serve both ${other} and ${owner}: rename the provider, or change "routes".`);
     owners.set(path, owner);
   };
   add(app.loginPath, 'the provider chooser (routes.login)');

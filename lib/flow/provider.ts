@@ -4,7 +4,15 @@ import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/config.js';
 import { clientAuthentication } from './client-auth.js';
 import { checkProviderMetadata, report } from '../options/config-check.js';
-import { checkDiscoveredIssuer, checkTenant, discoveryUrl, issuerTemplate, templateCodeGrant, tenantIssuer, TENANT_PLACEHOLDER } from '../vendors/entra.js';
+import {
+  checkDiscoveredIssuer,
+  checkTenant,
+  discoveryUrl,
+  issuerTemplate,
+  templateCodeGrant,
+  tenantIssuer,
+  TENANT_PLACEHOLDER,
+} from '../vendors/entra.js';
 import { OidcError } from '../util/errors.js';
 import { NoMatchingKeyError, VerificationKeys } from './jws-verify.js';
 
@@ -28,7 +36,9 @@ export class Provider {
   #jwks: { keys: VerificationKeys; fetchedAt: number } | undefined;
   #jwksInFlight: Promise<VerificationKeys> | undefined;
   /** What discovery was given, to build more Configurations like it (one per Entra tenant). */
-  #built: { auth: client.ClientAuth; metadata: Partial<client.ClientMetadata>; customFetch: client.CustomFetch | undefined } | undefined;
+  #built:
+    | { auth: client.ClientAuth; metadata: Partial<client.ClientMetadata>; customFetch: client.CustomFetch | undefined }
+    | undefined;
 
   constructor(config: ResolvedConfig) {
     this.#config = config;
@@ -83,7 +93,8 @@ export class Provider {
           debug('the issuer is %s (only a trailing slash differs from the configured one)', announced);
           configuration = await discover(new URL(announced));
         }
-        if (configuration.serverMetadata().issuer.includes(TENANT_PLACEHOLDER)) throw tenantTemplateRefused(configuration.serverMetadata().issuer);
+        if (configuration.serverMetadata().issuer.includes(TENANT_PLACEHOLDER))
+          throw tenantTemplateRefused(configuration.serverMetadata().issuer);
       }
       configuration.timeout = c.httpTimeout / 1000;
       this.#built = { auth, metadata, customFetch };
@@ -119,10 +130,19 @@ export class Provider {
    * A Configuration like the discovered one, naming `issuer` (one tenant's, for a `{tenantid}`
    * issuer) and fetching with `ownFetch` when given.
    */
-  #configurationFor(discovered: client.Configuration, issuer: string, ownFetch?: client.CustomFetch): client.Configuration {
+  #configurationFor(
+    discovered: client.Configuration,
+    issuer: string,
+    ownFetch?: client.CustomFetch,
+  ): client.Configuration {
     const c = this.#config;
     const built = this.#built!;
-    const configuration = new client.Configuration({ ...(discovered.serverMetadata() as client.ServerMetadata), issuer }, c.clientId!, built.metadata, built.auth);
+    const configuration = new client.Configuration(
+      { ...(discovered.serverMetadata() as client.ServerMetadata), issuer },
+      c.clientId!,
+      built.metadata,
+      built.auth,
+    );
     configuration.timeout = c.httpTimeout / 1000;
     const doFetch = ownFetch ?? built.customFetch;
     if (doFetch) configuration[client.customFetch] = doFetch;
@@ -142,7 +162,8 @@ export class Provider {
   ): Promise<client.TokenEndpointResponse & client.TokenEndpointResponseHelpers> {
     const configuration = await this.getConfiguration();
     const issuer = configuration.serverMetadata().issuer;
-    if (!issuer.includes(TENANT_PLACEHOLDER) || !this.#built) return client.authorizationCodeGrant(configuration, currentUrl, checks, undefined, options);
+    if (!issuer.includes(TENANT_PLACEHOLDER) || !this.#built)
+      return client.authorizationCodeGrant(configuration, currentUrl, checks, undefined, options);
     return templateCodeGrant(
       (tenant, tenantFetch) => this.#configurationFor(configuration, tenant, tenantFetch),
       issuer,
@@ -227,10 +248,15 @@ export class Provider {
 
   async #fetchJwks(configuration: client.Configuration): Promise<VerificationKeys> {
     const uri = configuration.serverMetadata().jwks_uri;
-    if (!uri) throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, 'The identity provider publishes no jwks_uri, so its ID tokens cannot be verified.');
+    if (!uri)
+      throw new OidcError(
+        'ERR_OIDC_PROVIDER_RESPONSE',
+        502,
+        'The identity provider publishes no jwks_uri, so its ID tokens cannot be verified.',
+      );
     const url = new URL(uri);
     if (url.protocol !== 'https:' && !(url.protocol === 'http:' && this.#config.allowInsecureHttp)) {
-      throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, 'The identity provider\'s jwks_uri is not https.');
+      throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, "The identity provider's jwks_uri is not https.");
     }
     const doFetch = configuration[client.customFetch] ?? fetch;
     let jwks: unknown;
@@ -243,13 +269,22 @@ export class Provider {
         signal: AbortSignal.timeout(this.#config.httpTimeout),
       });
       if (response.status !== 200) {
-        throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, `The identity provider's JWKS endpoint answered HTTP ${response.status}.`);
+        throw new OidcError(
+          'ERR_OIDC_PROVIDER_RESPONSE',
+          502,
+          `The identity provider's JWKS endpoint answered HTTP ${response.status}.`,
+        );
       }
       jwks = await response.json();
     } catch (err) {
       throw providerError(err, 'jwks');
     }
-    if (!isJwks(jwks)) throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, 'The identity provider\'s JWKS is not a valid JSON Web Key Set.');
+    if (!isJwks(jwks))
+      throw new OidcError(
+        'ERR_OIDC_PROVIDER_RESPONSE',
+        502,
+        "The identity provider's JWKS is not a valid JSON Web Key Set.",
+      );
     const keys = new VerificationKeys(jwks.keys);
     this.#jwks = { keys, fetchedAt: Date.now() };
     debug('fetched JWKS with %d keys', jwks.keys.length);
@@ -307,7 +342,12 @@ function isJwks(value: unknown): value is JSONWebKeySet {
 }
 
 function idTokenSignatureError(cause: unknown): OidcError {
-  return new OidcError('ERR_OIDC_ID_TOKEN_INVALID', 400, 'The ID token\'s signature could not be verified with the identity provider\'s keys.', { cause });
+  return new OidcError(
+    'ERR_OIDC_ID_TOKEN_INVALID',
+    400,
+    "The ID token's signature could not be verified with the identity provider's keys.",
+    { cause },
+  );
 }
 
 /** The provider could not be reached or answered something unusable: 502, 503 or 504. */
@@ -325,18 +365,30 @@ export function providerError(err: unknown, during: 'discovery' | 'jwks' | 'toke
   const name = (err as { name?: unknown })?.name;
   const cause = (err as { cause?: { name?: unknown; code?: unknown } })?.cause;
   if (code === 'OAUTH_TIMEOUT' || name === 'TimeoutError' || cause?.name === 'TimeoutError') {
-    return new OidcError('ERR_OIDC_PROVIDER_TIMEOUT', 504, `The identity provider did not answer in time (${what}). Try again in a moment.`, {
-      cause: err,
-      headers: { 'Retry-After': RETRY_AFTER },
-    });
+    return new OidcError(
+      'ERR_OIDC_PROVIDER_TIMEOUT',
+      504,
+      `The identity provider did not answer in time (${what}). Try again in a moment.`,
+      {
+        cause: err,
+        headers: { 'Retry-After': RETRY_AFTER },
+      },
+    );
   }
   if ((name === 'TypeError' && code === undefined) || (code === undefined && cause?.name === 'TypeError')) {
     // fetch() rejects with a plain TypeError when the connection fails. Checked by name: the error
     // may come from another realm, and then openid-client wraps it in a ClientError.
-    return new OidcError('ERR_OIDC_PROVIDER_UNREACHABLE', 503, `The identity provider cannot be reached (${what}). Try again in a moment.`, {
-      cause: err,
-      headers: { 'Retry-After': RETRY_AFTER },
-    });
+    return new OidcError(
+      'ERR_OIDC_PROVIDER_UNREACHABLE',
+      503,
+      `The identity provider cannot be reached (${what}). Try again in a moment.`,
+      {
+        cause: err,
+        headers: { 'Retry-After': RETRY_AFTER },
+      },
+    );
   }
-  return new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, `The identity provider sent an invalid answer (${what}).`, { cause: err });
+  return new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, `The identity provider sent an invalid answer (${what}).`, {
+    cause: err,
+  });
 }

@@ -24,7 +24,10 @@ const ROTATION_GRACE_DELAYS_MS = [0, 50, 100, 200, 400] as const;
  * The parts of a login that a refresh replaces; the rest (`loggedInAt`, `user`, `data`...) stays.
  * The DPoP key travels with the tokens bound to it.
  */
-type TokenFields = Pick<StoredLogin, 'idToken' | 'claims' | 'accessToken' | 'refreshToken' | 'tokenType' | 'expiresAt' | 'scope' | 'dpop'>;
+type TokenFields = Pick<
+  StoredLogin,
+  'idToken' | 'claims' | 'accessToken' | 'refreshToken' | 'tokenType' | 'expiresAt' | 'scope' | 'dpop'
+>;
 
 /**
  * What one refresh came to, shared by every request of the session that waited for it.
@@ -75,7 +78,8 @@ export async function getAccessToken(
   requireSession(req);
   const login = loginOf(req);
   if (!login) throw unauthenticated(NOT_LOGGED_IN);
-  if (!(options.forceRefresh === true && login.refreshToken !== undefined) && !needsRefresh(login, config)) return login.accessToken;
+  if (!(options.forceRefresh === true && login.refreshToken !== undefined) && !needsRefresh(login, config))
+    return login.accessToken;
   const refreshToken = login.refreshToken;
   if (refreshToken === undefined) throw unauthenticated(NO_REFRESH_TOKEN);
 
@@ -114,7 +118,8 @@ async function settle(
       delete session.oidc!.login;
       if (leader) {
         // A login that ended elsewhere ('gone') was reported there.
-        if (outcome.reason !== 'gone') emit(config, 'logout', { sub: login.claims.sub, sessionId: req.sessionID, detail: 'refresh_failed' }, req);
+        if (outcome.reason !== 'gone')
+          emit(config, 'logout', { sub: login.claims.sub, sessionId: req.sessionID, detail: 'refresh_failed' }, req);
         await saveSession(session);
       }
     }
@@ -149,7 +154,9 @@ function sameUser(a: StoredLogin, b: StoredLogin): boolean {
 
 /** A login in the store that replaced `current`'s tokens (another instance or request refreshed). */
 function isNewer(stored: StoredLogin, current: StoredLogin): boolean {
-  return sameUser(stored, current) && stored.refreshToken !== current.refreshToken && typeof stored.accessToken === 'string';
+  return (
+    sameUser(stored, current) && stored.refreshToken !== current.refreshToken && typeof stored.accessToken === 'string'
+  );
 }
 
 type StoredState = { kind: 'unknown' } | { kind: 'gone' } | { kind: 'login'; login: StoredLogin };
@@ -162,10 +169,12 @@ function readStored(req: OidcRequest): Promise<StoredState> {
   return new Promise((resolve, reject) => {
     store.get(id, (err, data) => {
       if (err) {
-        reject(new OidcError('ERR_OIDC_SESSION_STORE', 503, 'The session store is unavailable. Try again in a moment.', {
-          cause: err,
-          headers: { 'Retry-After': '5' },
-        }));
+        reject(
+          new OidcError('ERR_OIDC_SESSION_STORE', 503, 'The session store is unavailable. Try again in a moment.', {
+            cause: err,
+            headers: { 'Retry-After': '5' },
+          }),
+        );
         return;
       }
       // In the store's callback: what throws here must reject, not escape as an uncaught exception.
@@ -200,7 +209,12 @@ async function findRotated(req: OidcRequest, current: StoredLogin): Promise<Stor
 }
 
 /** One refresh for one session: the work every waiting request shares. */
-async function refresh(req: OidcRequest, config: ResolvedConfig, provider: Provider, login: StoredLogin): Promise<Outcome> {
+async function refresh(
+  req: OidcRequest,
+  config: ResolvedConfig,
+  provider: Provider,
+  login: StoredLogin,
+): Promise<Outcome> {
   let current = login;
   // The store first: another instance (or a request of this process that loaded the session
   // before) may have refreshed already. Using the old, rotated refresh token would then get
@@ -227,7 +241,10 @@ async function refresh(req: OidcRequest, config: ResolvedConfig, provider: Provi
     configuration = await provider.configurationForLogin({ iss: current.claims.iss, tid: current.claims.tid });
   } catch (err) {
     // An Entra multi-tenant login whose tenant is no longer allowed ends; an outage does not.
-    if (err instanceof OidcError && (err.code === 'ERR_OIDC_TENANT_NOT_ALLOWED' || err.code === 'ERR_OIDC_ID_TOKEN_INVALID')) {
+    if (
+      err instanceof OidcError &&
+      (err.code === 'ERR_OIDC_TENANT_NOT_ALLOWED' || err.code === 'ERR_OIDC_ID_TOKEN_INVALID')
+    ) {
       return { ended: true, reason: 'id_token', error: err };
     }
     throw err;
@@ -243,7 +260,11 @@ async function refresh(req: OidcRequest, config: ResolvedConfig, provider: Provi
     } catch (err) {
       const inBody = errorInTokenResponse(err);
       // GitHub answers a revoked or used refresh token with HTTP 200 and { error: 'bad_refresh_token' }.
-      if ((err instanceof client.ResponseBodyError && err.error === 'invalid_grant') || inBody === 'invalid_grant' || inBody === 'bad_refresh_token') {
+      if (
+        (err instanceof client.ResponseBodyError && err.error === 'invalid_grant') ||
+        inBody === 'invalid_grant' ||
+        inBody === 'bad_refresh_token'
+      ) {
         if (attempt === 0) {
           const rotated = await findRotated(req, current);
           if (rotated) {
@@ -258,7 +279,7 @@ async function refresh(req: OidcRequest, config: ResolvedConfig, provider: Provi
           ended: true,
           reason: 'invalid_grant',
           error: unauthenticated(
-            'The identity provider no longer accepts this login\'s refresh token (revoked or expired), so the login has ended. Log in again.',
+            "The identity provider no longer accepts this login's refresh token (revoked or expired), so the login has ended. Log in again.",
             err,
           ),
         };
@@ -307,10 +328,14 @@ async function validateRefreshed(
     const claims = tokens.claims();
     if (!claims) return { ended: true, reason: 'id_token', error: invalidIdToken('it could not be read.') };
     try {
-      await provider.verifySignature(tokens.id_token, configuration.clientMetadata().id_token_signed_response_alg ?? config.idTokenSigningAlg);
+      await provider.verifySignature(
+        tokens.id_token,
+        configuration.clientMetadata().id_token_signed_response_alg ?? config.idTokenSigningAlg,
+      );
     } catch (err) {
       // A bad signature ends the login; a JWKS outage is an outage (the login stays).
-      if (err instanceof OidcError && err.code === 'ERR_OIDC_ID_TOKEN_INVALID') return { ended: true, reason: 'id_token', error: err };
+      if (err instanceof OidcError && err.code === 'ERR_OIDC_ID_TOKEN_INVALID')
+        return { ended: true, reason: 'id_token', error: err };
       throw err;
     }
     const mismatch = compareClaims(current.claims as IDToken, claims, config, now);
@@ -346,12 +371,15 @@ function compareClaims(original: IDToken, refreshed: IDToken, config: ResolvedCo
   if (refreshed.sub !== original.sub) return '"sub" differs from the original ID token\'s (another user).';
   if (!sameAudience(refreshed.aud, original.aud)) return '"aud" differs from the original ID token\'s.';
   if (refreshed.azp !== original.azp) return '"azp" differs from the original ID token\'s.';
-  if (config.allowedTenants !== undefined && refreshed.tid !== original.tid) return '"tid" differs from the original ID token\'s (another tenant).';
+  if (config.allowedTenants !== undefined && refreshed.tid !== original.tid)
+    return '"tid" differs from the original ID token\'s (another tenant).';
   if (refreshed.auth_time !== undefined && refreshed.auth_time !== original.auth_time) {
     return '"auth_time" differs from the original authentication\'s.';
   }
-  if (refreshed.nonce !== undefined && refreshed.nonce !== original.nonce) return '"nonce" differs from the original ID token\'s.';
-  if (typeof refreshed.iat !== 'number' || refreshed.iat > now / 1000 + config.clockTolerance) return '"iat" lies in the future.';
+  if (refreshed.nonce !== undefined && refreshed.nonce !== original.nonce)
+    return '"nonce" differs from the original ID token\'s.';
+  if (typeof refreshed.iat !== 'number' || refreshed.iat > now / 1000 + config.clockTolerance)
+    return '"iat" lies in the future.';
   return undefined;
 }
 
@@ -378,13 +406,18 @@ function refreshError(err: unknown): OidcError {
     return new OidcError(
       'ERR_OIDC_PROVIDER_RESPONSE',
       502,
-      'The identity provider refused this app\'s client credentials when refreshing the access token: check clientId and clientAuthMethod with its secret, key or certificate.',
+      "The identity provider refused this app's client credentials when refreshing the access token: check clientId and clientAuthMethod with its secret, key or certificate.",
       { cause: err },
     );
   }
   if (err instanceof client.ResponseBodyError && err.status < 500) {
     const safe = /^[a-z_]{1,64}$/.test(err.error) ? err.error : 'invalid_error';
-    return new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, `The identity provider refused to refresh the access token (${safe}).`, { cause: err });
+    return new OidcError(
+      'ERR_OIDC_PROVIDER_RESPONSE',
+      502,
+      `The identity provider refused to refresh the access token (${safe}).`,
+      { cause: err },
+    );
   }
   return providerError(err, 'token');
 }

@@ -16,7 +16,9 @@ const RETRY_AFTER = '5';
 const NONCE_CHALLENGE = /(?:^|[\s,])DPoP\s+(?:[^]*?[\s,])?error\s*=\s*"?use_dpop_nonce"?/i;
 
 function invalidArgument(message: string): TypeError {
-  return Object.assign(new TypeError(`express-oidc-login: req.oidc.fetch(): ${message}`), { code: 'ERR_INVALID_ARG_VALUE' });
+  return Object.assign(new TypeError(`express-oidc-login: req.oidc.fetch(): ${message}`), {
+    code: 'ERR_INVALID_ARG_VALUE',
+  });
 }
 
 /**
@@ -30,8 +32,13 @@ function targetUrl(input: string | URL, config: ResolvedConfig): URL {
   } catch {
     throw invalidArgument('the URL must be absolute, such as https://api.example.com/orders.');
   }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && (isLoopbackTarget(url.hostname) || config.allowInsecureHttp))) {
-    throw invalidArgument('the access token is sent over https only (http only to localhost, or with dangerouslyAllowInsecureHttp).');
+  if (
+    url.protocol !== 'https:' &&
+    !(url.protocol === 'http:' && (isLoopbackTarget(url.hostname) || config.allowInsecureHttp))
+  ) {
+    throw invalidArgument(
+      'the access token is sent over https only (http only to localhost, or with dangerouslyAllowInsecureHttp).',
+    );
   }
   if (url.username || url.password) throw invalidArgument('the URL must not contain credentials.');
   return url;
@@ -70,21 +77,32 @@ export async function protectedFetch(
 ): Promise<Response> {
   const url = targetUrl(input, config);
   if (init.redirect !== undefined && init.redirect !== 'manual') {
-    throw invalidArgument('redirects are not followed (the token and its proof are for the URL given): leave "redirect" out.');
+    throw invalidArgument(
+      'redirects are not followed (the token and its proof are for the URL given): leave "redirect" out.',
+    );
   }
   const accessToken = await getAccessToken(req, config, provider);
   // Read after getAccessToken(): a refresh replaces the token and the key it is bound to together.
   requireSession(req);
   const login = loginOf(req);
   if (!login || login.accessToken !== accessToken) {
-    throw new OidcError('ERR_OIDC_UNAUTHENTICATED', 401, 'The login ended while its access token was being renewed. Log in again.');
+    throw new OidcError(
+      'ERR_OIDC_UNAUTHENTICATED',
+      401,
+      'The login ended while its access token was being renewed. Log in again.',
+    );
   }
   const key = login.dpop ? dpopKey(provider, login.dpop) : undefined;
   const method = (init.method ?? 'GET').toUpperCase();
   const replayable = isReplayable(init.body);
 
   let response = await send(url, method, init, accessToken, key, config);
-  if (key && key.rememberNonce(url, response) && response.status === 401 && NONCE_CHALLENGE.test(response.headers.get('www-authenticate') ?? '')) {
+  if (
+    key &&
+    key.rememberNonce(url, response) &&
+    response.status === 401 &&
+    NONCE_CHALLENGE.test(response.headers.get('www-authenticate') ?? '')
+  ) {
     if (replayable) {
       debug('the resource server asks for a DPoP nonce: sending the request again with it');
       await response.body?.cancel().catch(() => {});
@@ -116,7 +134,10 @@ async function send(
   // httpTimeout bounds the wait for the response's headers only: the timer is cleared once they
   // are in, so that the body, which the caller reads (or not) as it likes, is not cut off midway.
   const timeout = new AbortController();
-  const timer = setTimeout(() => timeout.abort(new DOMException('The resource server did not answer in time.', 'TimeoutError')), config.httpTimeout);
+  const timer = setTimeout(
+    () => timeout.abort(new DOMException('The resource server did not answer in time.', 'TimeoutError')),
+    config.httpTimeout,
+  );
   const signal = init.signal ? AbortSignal.any([init.signal, timeout.signal]) : timeout.signal;
   try {
     return await fetch(url, {
@@ -132,15 +153,25 @@ async function send(
     if (init.signal?.aborted) throw err;
     debug('request to %s failed: %s', url.origin, (err as Error)?.message);
     if (timeout.signal.aborted) {
-      throw new OidcError('ERR_OIDC_RESOURCE_TIMEOUT', 504, 'The resource server (API) did not answer in time. Try again in a moment.', {
+      throw new OidcError(
+        'ERR_OIDC_RESOURCE_TIMEOUT',
+        504,
+        'The resource server (API) did not answer in time. Try again in a moment.',
+        {
+          cause: err,
+          headers: { 'Retry-After': RETRY_AFTER },
+        },
+      );
+    }
+    throw new OidcError(
+      'ERR_OIDC_RESOURCE_UNREACHABLE',
+      503,
+      'The resource server (API) cannot be reached. Try again in a moment.',
+      {
         cause: err,
         headers: { 'Retry-After': RETRY_AFTER },
-      });
-    }
-    throw new OidcError('ERR_OIDC_RESOURCE_UNREACHABLE', 503, 'The resource server (API) cannot be reached. Try again in a moment.', {
-      cause: err,
-      headers: { 'Retry-After': RETRY_AFTER },
-    });
+      },
+    );
   } finally {
     clearTimeout(timer);
   }

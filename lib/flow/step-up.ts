@@ -53,7 +53,10 @@ export function isValidAcrValues(values: unknown): values is readonly string[] {
  * replaces a configured `authorizationParams.acr_values` for this login (that one is a wish the
  * provider may ignore, never checked; these are checked at the callback).
  */
-export function stepUpFromQuery(query: URLSearchParams, config: ResolvedConfig): { maxAge?: number; acrValues?: string[] } {
+export function stepUpFromQuery(
+  query: URLSearchParams,
+  config: ResolvedConfig,
+): { maxAge?: number; acrValues?: string[] } {
   const result: { maxAge?: number; acrValues?: string[] } = {};
   const maxAges = query.getAll('max_age');
   if (maxAges.length === 1 && /^\d{1,9}$/.test(maxAges[0]!)) {
@@ -89,14 +92,24 @@ export interface Unmet {
  * A login without an ID token (plain OAuth 2.0) has no verified `auth_time` or `acr`: its age is
  * the time of the login here and `acrValues` are never met, whatever its claims say.
  */
-export function unmetStepUp(login: StoredLogin, stepUp: StepUp, config: ResolvedConfig, now: number): Unmet | undefined {
+export function unmetStepUp(
+  login: StoredLogin,
+  stepUp: StepUp,
+  config: ResolvedConfig,
+  now: number,
+): Unmet | undefined {
   const verified = login.idToken !== undefined;
   let age = false;
   if (stepUp.maxAge !== undefined) {
-    const authTime = verified && typeof login.claims.auth_time === 'number' ? login.claims.auth_time : Math.floor(login.loggedInAt / 1000);
+    const authTime =
+      verified && typeof login.claims.auth_time === 'number'
+        ? login.claims.auth_time
+        : Math.floor(login.loggedInAt / 1000);
     age = Math.floor(now / 1000) - authTime > stepUp.maxAge + config.clockTolerance;
   }
-  const acr = stepUp.acrValues !== undefined && !(verified && typeof login.claims.acr === 'string' && stepUp.acrValues.includes(login.claims.acr));
+  const acr =
+    stepUp.acrValues !== undefined &&
+    !(verified && typeof login.claims.acr === 'string' && stepUp.acrValues.includes(login.claims.acr));
   return age || acr ? { age, acr } : undefined;
 }
 
@@ -115,7 +128,8 @@ export function stepUpAnswered(login: StoredLogin, stepUp: StepUp, unmet: Unmet,
   }
   if (unmet.acr) {
     const acceptable = stepUp.acrValues!;
-    if (!asked.acrValues || !asked.acrValues.every((v) => acceptable.includes(v)) || since > ACR_SETTLE_MS) return false;
+    if (!asked.acrValues || !asked.acrValues.every((v) => acceptable.includes(v)) || since > ACR_SETTLE_MS)
+      return false;
   }
   return true;
 }
@@ -144,7 +158,10 @@ export function stepUpTokenError(err: unknown, askedMaxAge: number | undefined):
   const inner = (err as { cause?: { message?: unknown; cause?: { claim?: unknown } } })?.cause;
   const message = `${(err as Error)?.message} ${String(inner?.message)}`;
   if (code === 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED' && inner?.cause?.claim === 'auth_time') {
-    return stepUpFailed('The identity provider did not log you in again as this page requires: its login is older than allowed. Try again, or log out and in.', err);
+    return stepUpFailed(
+      'The identity provider did not log you in again as this page requires: its login is older than allowed. Try again, or log out and in.',
+      err,
+    );
   }
   if (code === 'OAUTH_INVALID_RESPONSE' && message.includes('"auth_time"')) {
     return stepUpFailed('The identity provider did not say when you logged in, which this page requires.', err);

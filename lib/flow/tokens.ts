@@ -57,7 +57,8 @@ export function checkIdTokenClaims(
   // 3: no audience we do not trust; azp, when present, must be us (also with a single audience).
   const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
   for (const aud of audiences) {
-    if (aud !== clientId && !config.additionalAudiences.includes(aud)) throw invalid('"aud" names an audience this app does not trust.');
+    if (aud !== clientId && !config.additionalAudiences.includes(aud))
+      throw invalid('"aud" names an audience this app does not trust.');
   }
   if (claims.azp !== undefined && claims.azp !== clientId) throw invalid('"azp" is not this app\'s client_id.');
   // 10: iat neither in the future nor before this login began.
@@ -78,6 +79,8 @@ export function checkIdTokenClaims(
     throw stepUpFailed('The identity provider did not say when you logged in, which this page requires.');
   }
   if (tx.acrValues && !(typeof claims.acr === 'string' && tx.acrValues.includes(claims.acr))) {
-    throw stepUpFailed('The identity provider did not log you in with the method this page requires. Try again, or ask your administrator.');
+    throw stepUpFailed(
+      'The identity provider did not log you in with the method this page requires. Try again, or ask your administrator.',
+    );
   }
 }

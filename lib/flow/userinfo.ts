@@ -17,7 +17,11 @@ const debug = createDebug('express-oidc-login:userinfo');
  * The userinfo response for the request's login; its `sub` must equal the ID token's. The access
  * token is refreshed first when needed. Stored as `login.user` and saved.
  */
-export async function fetchUserInfo(req: OidcRequest, config: ResolvedConfig, provider: Provider): Promise<Record<string, unknown>> {
+export async function fetchUserInfo(
+  req: OidcRequest,
+  config: ResolvedConfig,
+  provider: Provider,
+): Promise<Record<string, unknown>> {
   const accessToken = await getAccessToken(req, config, provider);
   requireSession(req);
   const current = loginOf(req);
@@ -30,9 +34,18 @@ export async function fetchUserInfo(req: OidcRequest, config: ResolvedConfig, pr
   let claims: ProfileClaims | undefined;
   if (current!.idToken === undefined) {
     // A plain OAuth 2.0 login: the profile again, mapped; it must still be the same user.
-    const profile = await fetchProfile(configuration, config, { ...tokensOf(current!), access_token: accessToken }, dpop);
+    const profile = await fetchProfile(
+      configuration,
+      config,
+      { ...tokensOf(current!), access_token: accessToken },
+      dpop,
+    );
     if (profile.claims.sub !== sub) {
-      throw new OidcError('ERR_OIDC_USERINFO_INVALID', 400, 'The identity provider\'s user info is about another user ("sub" differs from the login\'s).');
+      throw new OidcError(
+        'ERR_OIDC_USERINFO_INVALID',
+        400,
+        'The identity provider\'s user info is about another user ("sub" differs from the login\'s).',
+      );
     }
     ({ user, claims } = profile);
   } else {
@@ -61,7 +74,11 @@ export async function userInfoAtLogin(
 }
 
 function loginEnded(): OidcError {
-  return new OidcError('ERR_OIDC_UNAUTHENTICATED', 401, 'Not logged in (the login has ended). Log in to use this resource.');
+  return new OidcError(
+    'ERR_OIDC_UNAUTHENTICATED',
+    401,
+    'Not logged in (the login has ended). Log in to use this resource.',
+  );
 }
 
 async function requestUserInfo(
@@ -71,7 +88,11 @@ async function requestUserInfo(
   dpop: DPoPHandle | undefined,
 ): Promise<Record<string, unknown>> {
   if (!configuration.serverMetadata().userinfo_endpoint) {
-    throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, 'The identity provider publishes no userinfo_endpoint, so user info cannot be fetched.');
+    throw new OidcError(
+      'ERR_OIDC_PROVIDER_RESPONSE',
+      502,
+      'The identity provider publishes no userinfo_endpoint, so user info cannot be fetched.',
+    );
   }
   let response: client.UserInfoResponse;
   try {
@@ -96,10 +117,17 @@ function userInfoError(err: unknown): OidcError {
   }
   const detail = `${(err as Error)?.message} ${((err as Error)?.cause as Error | undefined)?.message}`;
   if (code === 'OAUTH_INVALID_RESPONSE' && /"sub"/.test(detail)) {
-    return new OidcError('ERR_OIDC_USERINFO_INVALID', 400, 'The identity provider\'s user info has no "sub".', { cause: err });
+    return new OidcError('ERR_OIDC_USERINFO_INVALID', 400, 'The identity provider\'s user info has no "sub".', {
+      cause: err,
+    });
   }
   if (err instanceof client.WWWAuthenticateChallengeError) {
-    return new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, 'The identity provider refused the access token at its userinfo endpoint.', { cause: err });
+    return new OidcError(
+      'ERR_OIDC_PROVIDER_RESPONSE',
+      502,
+      'The identity provider refused the access token at its userinfo endpoint.',
+      { cause: err },
+    );
   }
   const mapped = providerError(err, 'token');
   const message =
@@ -108,5 +136,8 @@ function userInfoError(err: unknown): OidcError {
       : mapped.code === 'ERR_OIDC_PROVIDER_UNREACHABLE'
         ? 'The identity provider cannot be reached (its userinfo endpoint). Try again in a moment.'
         : 'The identity provider sent an invalid answer (its userinfo endpoint).';
-  return new OidcError(mapped.code, mapped.status, message, { cause: err, ...(mapped.headers && { headers: mapped.headers }) });
+  return new OidcError(mapped.code, mapped.status, message, {
+    cause: err,
+    ...(mapped.headers && { headers: mapped.headers }),
+  });
 }

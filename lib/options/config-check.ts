@@ -19,7 +19,11 @@ function finding(level: ConfigFinding['level'], id: string, message: string): Co
  * Compares the options with the provider's discovery metadata (once, after discovery). Only what
  * the provider states is judged: an absent list is not a refusal.
  */
-export function checkProviderMetadata(config: ResolvedConfig, metadata: ServerMetadata, clientAuthMethod: string): ConfigFinding[] {
+export function checkProviderMetadata(
+  config: ResolvedConfig,
+  metadata: ServerMetadata,
+  clientAuthMethod: string,
+): ConfigFinding[] {
   const found: ConfigFinding[] = [];
   const auth = metadata.token_endpoint_auth_methods_supported;
   if (Array.isArray(auth) && !auth.includes(clientAuthMethod)) {
@@ -28,7 +32,9 @@ export function checkProviderMetadata(config: ResolvedConfig, metadata: ServerMe
         'error',
         'client-auth-unsupported',
         `the provider does not support clientAuthMethod "${clientAuthMethod}" (it supports ${auth.join(', ')}). Set "clientAuthMethod" to one of those.` +
-          (clientAuthMethod === 'private_key_jwt' || clientAuthMethod === 'client_secret_jwt' || clientAuthMethod === 'tls_client_auth'
+          (clientAuthMethod === 'private_key_jwt' ||
+          clientAuthMethod === 'client_secret_jwt' ||
+          clientAuthMethod === 'tls_client_auth'
             ? ' The client must be registered with the same token_endpoint_auth_method.'
             : ''),
       ),
@@ -39,9 +45,21 @@ export function checkProviderMetadata(config: ResolvedConfig, metadata: ServerMe
   const pkce = metadata.code_challenge_methods_supported;
   // The "server" option's metadata advertises nothing, so its silence says nothing about PKCE.
   if (!Array.isArray(pkce) && !config.server) {
-    found.push(finding('warning', 'pkce-not-advertised', 'the provider does not advertise PKCE (code_challenge_methods_supported). PKCE S256 is sent anyway; check that the provider enforces it.'));
+    found.push(
+      finding(
+        'warning',
+        'pkce-not-advertised',
+        'the provider does not advertise PKCE (code_challenge_methods_supported). PKCE S256 is sent anyway; check that the provider enforces it.',
+      ),
+    );
   } else if (Array.isArray(pkce) && !pkce.includes('S256')) {
-    found.push(finding('warning', 'pkce-s256-not-advertised', `the provider does not list PKCE S256 (it lists ${pkce.join(', ') || 'nothing'}). PKCE S256 is sent anyway.`));
+    found.push(
+      finding(
+        'warning',
+        'pkce-s256-not-advertised',
+        `the provider does not list PKCE S256 (it lists ${pkce.join(', ') || 'nothing'}). PKCE S256 is sent anyway.`,
+      ),
+    );
   }
   const algs = metadata.id_token_signing_alg_values_supported;
   if (config.openid && Array.isArray(algs) && !algs.includes(config.idTokenSigningAlg)) {
@@ -65,13 +83,27 @@ export function checkProviderMetadata(config: ResolvedConfig, metadata: ServerMe
   }
   const responseTypes = metadata.response_types_supported;
   if (Array.isArray(responseTypes) && !responseTypes.includes('code')) {
-    found.push(finding('error', 'code-flow-unsupported', 'the provider does not support the authorization code flow (response_types_supported lacks "code").'));
+    found.push(
+      finding(
+        'error',
+        'code-flow-unsupported',
+        'the provider does not support the authorization code flow (response_types_supported lacks "code").',
+      ),
+    );
   }
   if (!metadata.authorization_endpoint || !metadata.token_endpoint) {
-    found.push(finding('error', 'endpoints-missing', 'the provider\'s metadata has no authorization_endpoint or token_endpoint.'));
+    found.push(
+      finding('error', 'endpoints-missing', "the provider's metadata has no authorization_endpoint or token_endpoint."),
+    );
   }
   if (config.openid && !metadata.jwks_uri) {
-    found.push(finding('error', 'jwks-missing', 'the provider\'s metadata has no jwks_uri, so ID token signatures cannot be verified.'));
+    found.push(
+      finding(
+        'error',
+        'jwks-missing',
+        "the provider's metadata has no jwks_uri, so ID token signatures cannot be verified.",
+      ),
+    );
   }
   if (!config.openid && !metadata.userinfo_endpoint) {
     found.push(
@@ -84,7 +116,13 @@ export function checkProviderMetadata(config: ResolvedConfig, metadata: ServerMe
     );
   }
   if (process.env.NODE_ENV === 'production' && config.baseUrl.protocol === 'http:') {
-    found.push(finding('warning', 'http-in-production', `"baseUrl" is ${config.baseUrl.origin}: http in production sends session cookies in the clear. Use https.`));
+    found.push(
+      finding(
+        'warning',
+        'http-in-production',
+        `"baseUrl" is ${config.baseUrl.origin}: http in production sends session cookies in the clear. Use https.`,
+      ),
+    );
   }
   return found;
 }
@@ -94,7 +132,11 @@ function checkClientAuth(config: ResolvedConfig, metadata: ServerMetadata, clien
   const found: ConfigFinding[] = [];
   const signingAlgs = metadata.token_endpoint_auth_signing_alg_values_supported;
   const assertionAlg =
-    clientAuthMethod === 'private_key_jwt' ? config.clientKey?.alg : clientAuthMethod === 'client_secret_jwt' ? 'HS256' : undefined;
+    clientAuthMethod === 'private_key_jwt'
+      ? config.clientKey?.alg
+      : clientAuthMethod === 'client_secret_jwt'
+        ? 'HS256'
+        : undefined;
   if (assertionAlg && Array.isArray(signingAlgs) && !signingAlgs.includes(assertionAlg)) {
     found.push(
       finding(
@@ -134,7 +176,11 @@ function checkClientAuth(config: ResolvedConfig, metadata: ServerMetadata, clien
     }
     if (!/^(?:RS|PS)/.test(key.alg)) {
       found.push(
-        finding('warning', 'entra-key-not-rsa', `Microsoft Entra ID certificate credentials are RSA (PS256 or RS256); "clientPrivateKey" signs ${key.alg}.`),
+        finding(
+          'warning',
+          'entra-key-not-rsa',
+          `Microsoft Entra ID certificate credentials are RSA (PS256 or RS256); "clientPrivateKey" signs ${key.alg}.`,
+        ),
       );
     }
   }
@@ -149,9 +195,17 @@ function checkClientAuth(config: ResolvedConfig, metadata: ServerMetadata, clien
       ),
     );
   }
-  if (config.clientSecret !== undefined && (clientAuthMethod === 'private_key_jwt' || clientAuthMethod === 'tls_client_auth') && !config.configuration) {
+  if (
+    config.clientSecret !== undefined &&
+    (clientAuthMethod === 'private_key_jwt' || clientAuthMethod === 'tls_client_auth') &&
+    !config.configuration
+  ) {
     found.push(
-      finding('warning', 'client-secret-unused', `"clientSecret" is set but clientAuthMethod "${clientAuthMethod}" does not use it: remove it from the options.`),
+      finding(
+        'warning',
+        'client-secret-unused',
+        `"clientSecret" is set but clientAuthMethod "${clientAuthMethod}" does not use it: remove it from the options.`,
+      ),
     );
   }
   return found;
@@ -165,7 +219,11 @@ function isEntraEndpoint(endpoint: unknown): boolean {
   if (typeof endpoint !== 'string') return false;
   try {
     const host = new URL(endpoint).hostname;
-    return /^login\.(?:partner\.)?microsoftonline\.[a-z]+$/i.test(host) || /^login\.chinacloudapi\.cn$/i.test(host) || /\.ciamlogin\.com$/i.test(host);
+    return (
+      /^login\.(?:partner\.)?microsoftonline\.[a-z]+$/i.test(host) ||
+      /^login\.chinacloudapi\.cn$/i.test(host) ||
+      /\.ciamlogin\.com$/i.test(host)
+    );
   } catch {
     return false;
   }
@@ -253,12 +311,18 @@ export function checkFirstRequest(req: IncomingMessage, config: ResolvedConfig):
       finding(
         'error',
         'samesite-strict',
-        'the session cookie is SameSite=Strict: browsers do not send it on the redirect back from the provider, so every callback fails. Use sameSite: \'lax\'.',
+        "the session cookie is SameSite=Strict: browsers do not send it on the redirect back from the provider, so every callback fails. Use sameSite: 'lax'.",
       ),
     );
   }
   if (config.baseUrl.protocol === 'https:' && cookie && cookie.secure !== true && cookie.secure !== 'auto') {
-    found.push(finding('warning', 'cookie-not-secure', 'the session cookie is not Secure though "baseUrl" is https: set cookie.secure to true (or \'auto\' behind a proxy).'));
+    found.push(
+      finding(
+        'warning',
+        'cookie-not-secure',
+        'the session cookie is not Secure though "baseUrl" is https: set cookie.secure to true (or \'auto\' behind a proxy).',
+      ),
+    );
   }
   if (config.pendingLogins === 'session' && !config.pendingLoginsExplicit) {
     found.push(
@@ -267,13 +331,19 @@ export function checkFirstRequest(req: IncomingMessage, config: ResolvedConfig):
         'pending-logins-in-session',
         'started logins are kept in the session store, because there is no key to seal them into cookies (no "secret", and ' +
           'no client secret of 32 characters or more, private_key_jwt key or TLS client key to derive one from). Set "secret" ' +
-          '(a random string of 32 characters or more, the same on every instance), or pendingLogins: \'session\' to keep this.',
+          "(a random string of 32 characters or more, the same on every instance), or pendingLogins: 'session' to keep this.",
       ),
     );
   }
   const store = r.sessionStore as { constructor?: { name?: string } } | undefined;
   if (process.env.NODE_ENV === 'production' && store?.constructor?.name === 'MemoryStore') {
-    found.push(finding('warning', 'memory-store-in-production', 'express-session\'s MemoryStore is in use in production: it leaks and is not shared between instances. Use a real store (Redis...).'));
+    found.push(
+      finding(
+        'warning',
+        'memory-store-in-production',
+        "express-session's MemoryStore is in use in production: it leaks and is not shared between instances. Use a real store (Redis...).",
+      ),
+    );
   }
   const forwardedProto = req.headers['x-forwarded-proto'];
   if (forwardedProto !== undefined && typeof r.app?.get === 'function' && !r.app.get('trust proxy')) {
@@ -281,7 +351,7 @@ export function checkFirstRequest(req: IncomingMessage, config: ResolvedConfig):
       finding(
         'warning',
         'trust-proxy-unset',
-        'requests arrive with X-Forwarded-Proto but Express\'s "trust proxy" is not set: secure cookies will not be sent. Set app.set(\'trust proxy\', 1) (or the hops of your proxies).',
+        "requests arrive with X-Forwarded-Proto but Express's \"trust proxy\" is not set: secure cookies will not be sent. Set app.set('trust proxy', 1) (or the hops of your proxies).",
       ),
     );
   }

@@ -14,7 +14,8 @@ import type { DPoPAlg, StoredLogin } from '../types.js';
 import { isEntraMultiTenantIssuer, isTenantId, TENANT_PLACEHOLDER } from '../vendors/entra.js';
 
 /** How the client authenticates at the token endpoint. */
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'client_secret_jwt' | 'private_key_jwt' | 'tls_client_auth';
+export type ClientAuthMethod =
+  'client_secret_basic' | 'client_secret_post' | 'client_secret_jwt' | 'private_key_jwt' | 'tls_client_auth';
 
 /** Options of {@link oidcLogin}. Only `issuer`, `clientId`, `clientSecret` and `baseUrl` are required. */
 export interface OidcLoginOptions {
@@ -549,7 +550,14 @@ const ALIASES: Record<string, string> = {
 };
 
 const ROUTE_KEYS = ['login', 'callback', 'logout', 'backchannelLogout', 'jwks'] as const;
-const SERVER_KEYS = ['issuer', 'authorizationEndpoint', 'tokenEndpoint', 'userinfoEndpoint', 'revocationEndpoint', 'jwksUri'] as const;
+const SERVER_KEYS = [
+  'issuer',
+  'authorizationEndpoint',
+  'tokenEndpoint',
+  'userinfoEndpoint',
+  'revocationEndpoint',
+  'jwksUri',
+] as const;
 const LOGOUT_KEYS = ['idpLogout', 'postLogoutRedirectUri', 'allowGet', 'revokeTokens', 'idpLogoutUrl'] as const;
 const EVENT_KEYS = ['login', 'logout', 'refresh', 'backchannelLogout', 'loginFailed'] as const;
 
@@ -569,7 +577,17 @@ const RESERVED_PARAMS = new Set([
 ]);
 
 const ASYMMETRIC_ALGS = new Set([
-  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
 ]);
 
 function fail(message: string): never {
@@ -664,7 +682,9 @@ function endpointUrl(name: string, value: unknown, allowInsecureHttp: boolean): 
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') fail(`"${name}" must be an https URL.`);
   if (url.protocol === 'http:' && !allowInsecureHttp) {
-    fail(`"${name}" must use https. For a provider on your own machine during development only, set "dangerouslyAllowInsecureHttp: true".`);
+    fail(
+      `"${name}" must use https. For a provider on your own machine during development only, set "dangerouslyAllowInsecureHttp: true".`,
+    );
   }
   if (url.hash) fail(`"${name}" must not have a fragment.`);
   if (url.username || url.password) fail(`"${name}" must not contain credentials.`);
@@ -674,16 +694,21 @@ function endpointUrl(name: string, value: unknown, allowInsecureHttp: boolean): 
 /** `server` as openid-client metadata (RFC 8414 names). */
 function resolveServer(value: unknown, openid: boolean, allowInsecureHttp: boolean): ServerMetadata {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    fail('"server" must be an object: { authorizationEndpoint, tokenEndpoint, userinfoEndpoint, revocationEndpoint?, issuer?, jwksUri? }.');
+    fail(
+      '"server" must be an object: { authorizationEndpoint, tokenEndpoint, userinfoEndpoint, revocationEndpoint?, issuer?, jwksUri? }.',
+    );
   }
   const v = value as Record<string, unknown>;
   for (const key of Object.keys(v)) {
-    if (!(SERVER_KEYS as readonly string[]).includes(key)) fail(`unknown option "server.${key}". Known: ${SERVER_KEYS.join(', ')}.`);
+    if (!(SERVER_KEYS as readonly string[]).includes(key))
+      fail(`unknown option "server.${key}". Known: ${SERVER_KEYS.join(', ')}.`);
   }
   const optional = (name: (typeof SERVER_KEYS)[number]): string | undefined =>
     v[name] === undefined ? undefined : endpointUrl(`server.${name}`, v[name], allowInsecureHttp).href;
-  if (v.authorizationEndpoint === undefined) fail('"server.authorizationEndpoint" is required: where the browser is sent to log in.');
-  if (v.tokenEndpoint === undefined) fail('"server.tokenEndpoint" is required: where the code is exchanged for tokens.');
+  if (v.authorizationEndpoint === undefined)
+    fail('"server.authorizationEndpoint" is required: where the browser is sent to log in.');
+  if (v.tokenEndpoint === undefined)
+    fail('"server.tokenEndpoint" is required: where the code is exchanged for tokens.');
   const authorization = endpointUrl('server.authorizationEndpoint', v.authorizationEndpoint, allowInsecureHttp);
   const token = optional('tokenEndpoint')!;
   const userinfo = optional('userinfoEndpoint');
@@ -695,13 +720,19 @@ function resolveServer(value: unknown, openid: boolean, allowInsecureHttp: boole
         'is read from with the access token, e.g. https://api.github.com/user.',
     );
   }
-  if (openid && v.issuer === undefined) fail('"server.issuer" is required with "openid" in "scope": ID tokens must name it in "iss".');
-  if (openid && jwks === undefined) fail('"server.jwksUri" is required with "openid" in "scope": ID token signatures are verified with the provider\'s keys.');
+  if (openid && v.issuer === undefined)
+    fail('"server.issuer" is required with "openid" in "scope": ID tokens must name it in "iss".');
+  if (openid && jwks === undefined)
+    fail(
+      '"server.jwksUri" is required with "openid" in "scope": ID token signatures are verified with the provider\'s keys.',
+    );
   let issuer = authorization.origin;
   if (v.issuer !== undefined) {
     const url = parseUrl('server.issuer', v.issuer);
     if (url.protocol === 'http:' && !allowInsecureHttp) {
-      fail('"server.issuer" must use https. For a provider on your own machine during development only, set "dangerouslyAllowInsecureHttp: true".');
+      fail(
+        '"server.issuer" must use https. For a provider on your own machine during development only, set "dangerouslyAllowInsecureHttp: true".',
+      );
     }
     // Kept as written: ID tokens' "iss" is compared with it exactly (a trailing slash matters).
     issuer = v.issuer as string;
@@ -720,7 +751,9 @@ function resolveServer(value: unknown, openid: boolean, allowInsecureHttp: boole
 function resolveProfileApiOrigins(value: unknown, openid: boolean, allowInsecureHttp: boolean): readonly string[] {
   if (value === undefined) return Object.freeze([]);
   if (openid) {
-    fail('"profileApiOrigins" is for "profile"\'s api.get() in a plain OAuth 2.0 login (no "openid" in "scope"): remove it.');
+    fail(
+      '"profileApiOrigins" is for "profile"\'s api.get() in a plain OAuth 2.0 login (no "openid" in "scope"): remove it.',
+    );
   }
   if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
     fail('"profileApiOrigins" must be an array of origins, such as ["https://api.example.com"].');
@@ -733,7 +766,9 @@ function resolveProfileApiOrigins(value: unknown, openid: boolean, allowInsecure
       url = undefined;
     }
     if (!url || url.origin === 'null' || url.href !== `${url.origin}/`) {
-      fail(`"profileApiOrigins" must list origins (scheme, host and port, such as "https://api.example.com"), not ${JSON.stringify(v)}.`);
+      fail(
+        `"profileApiOrigins" must list origins (scheme, host and port, such as "https://api.example.com"), not ${JSON.stringify(v)}.`,
+      );
     }
     if (url.protocol !== 'https:' && !(url.protocol === 'http:' && allowInsecureHttp)) {
       fail(`"profileApiOrigins" must use https (the access token is sent there): ${JSON.stringify(v)}.`);
@@ -750,8 +785,10 @@ const identityProfile: ProfileMapper = (userinfo) => userinfo as MappedProfile;
 function resolveDPoP(value: unknown): Readonly<{ alg: DPoPAlg }> | undefined {
   if (value === undefined || value === false) return undefined;
   if (value === true) return Object.freeze({ alg: DEFAULTS.dpopAlg });
-  if (typeof value === 'string') fail(`"dpop" must be true or an object: write dpop: { alg: ${JSON.stringify(value)} }.`);
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('"dpop" must be true, false or { alg }.');
+  if (typeof value === 'string')
+    fail(`"dpop" must be true or an object: write dpop: { alg: ${JSON.stringify(value)} }.`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    fail('"dpop" must be true, false or { alg }.');
   for (const key of Object.keys(value)) {
     if (key !== 'alg') fail(`unknown option "dpop.${key}". Known: alg.`);
   }
@@ -764,7 +801,9 @@ function resolveDPoP(value: unknown): Readonly<{ alg: DPoPAlg }> | undefined {
     );
   }
   if (typeof alg !== 'string' || !(DPOP_ALGS as readonly string[]).includes(alg)) {
-    fail(`"dpop.alg" must be one of ${DPOP_ALGS.join(', ')}; got ${JSON.stringify(alg)}. DPoP proofs are signed with an asymmetric key.`);
+    fail(
+      `"dpop.alg" must be one of ${DPOP_ALGS.join(', ')}; got ${JSON.stringify(alg)}. DPoP proofs are signed with an asymmetric key.`,
+    );
   }
   return Object.freeze({ alg: alg as DPoPAlg });
 }
@@ -773,8 +812,14 @@ function resolveDPoP(value: unknown): Readonly<{ alg: DPoPAlg }> | undefined {
  * `allowedTenants`: required with a Microsoft Entra multi-tenant issuer (any Entra organisation's
  * users could log in otherwise), refused with any other issuer.
  */
-function resolveAllowedTenants(value: unknown, issuer: URL | undefined, configuration: Configuration | undefined): readonly string[] | 'any' | undefined {
-  const multiTenant = issuer ? isEntraMultiTenantIssuer(issuer) : configuration!.serverMetadata().issuer.includes(TENANT_PLACEHOLDER);
+function resolveAllowedTenants(
+  value: unknown,
+  issuer: URL | undefined,
+  configuration: Configuration | undefined,
+): readonly string[] | 'any' | undefined {
+  const multiTenant = issuer
+    ? isEntraMultiTenantIssuer(issuer)
+    : configuration!.serverMetadata().issuer.includes(TENANT_PLACEHOLDER);
   const shown = issuer ? `"issuer" ${issuer.href}` : 'The "configuration" issuer';
   if (value === undefined) {
     if (!multiTenant) return undefined;
@@ -788,7 +833,7 @@ function resolveAllowedTenants(value: unknown, issuer: URL | undefined, configur
     fail(
       `${shown} is Microsoft Entra ID's multi-tenant endpoint: ${who} can log in through it. ` +
         'Set "allowedTenants" to the tenant IDs (GUIDs) whose users may log in, e.g. allowedTenants: [\'<your tenant id>\'], ' +
-        'or to \'any\' to let every tenant in (and check claims.tid in afterCallback). ' +
+        "or to 'any' to let every tenant in (and check claims.tid in afterCallback). " +
         `For your own tenant only, use its issuer ${issuer ? issuer.origin : 'https://login.microsoftonline.com'}/<tenant id>/v2.0 instead.`,
     );
   }
@@ -806,7 +851,7 @@ function resolveAllowedTenants(value: unknown, issuer: URL | undefined, configur
     if (!isTenantId(tenant)) {
       fail(
         `"allowedTenants" must list tenant IDs (GUIDs, such as 72f988bf-86f1-41af-91ab-2d7cd011db47), not ${JSON.stringify(tenant)}. ` +
-          'An Entra tenant\'s ID is on its Overview page in the Entra admin center; a domain name (contoso.onmicrosoft.com) is not accepted.',
+          "An Entra tenant's ID is on its Overview page in the Entra admin center; a domain name (contoso.onmicrosoft.com) is not accepted.",
       );
     }
   }
@@ -843,19 +888,29 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   let issuer: URL | undefined;
   let clientId: string | undefined;
   let clientSecret: string | undefined;
-  const { clientAuthMethod, needsSecret, clientKey, clientCertificate } = resolveClientAuth(o, configuration !== undefined);
+  const { clientAuthMethod, needsSecret, clientKey, clientCertificate } = resolveClientAuth(
+    o,
+    configuration !== undefined,
+  );
   const discovery = o.discovery ?? 'oidc';
   if (discovery !== 'oidc' && discovery !== 'oauth2') {
-    fail(`"discovery" must be "oidc" (OpenID Connect Discovery) or "oauth2" (RFC 8414 authorization server metadata); got ${JSON.stringify(o.discovery)}.`);
+    fail(
+      `"discovery" must be "oidc" (OpenID Connect Discovery) or "oauth2" (RFC 8414 authorization server metadata); got ${JSON.stringify(o.discovery)}.`,
+    );
   }
   if (discovery === 'oauth2' && o.allowedTenants !== undefined) {
-    fail('"allowedTenants" works with OpenID discovery (Microsoft Entra ID serves no RFC 8414 document): remove "discovery: \'oauth2\'".');
+    fail(
+      '"allowedTenants" works with OpenID discovery (Microsoft Entra ID serves no RFC 8414 document): remove "discovery: \'oauth2\'".',
+    );
   }
   if (o.server !== undefined && o.scope === undefined) {
-    fail('"scope" is required with "server": the scopes the provider knows, e.g. "read:user user:email" for GitHub (with "openid" only for an OpenID provider).');
+    fail(
+      '"scope" is required with "server": the scopes the provider knows, e.g. "read:user user:email" for GitHub (with "openid" only for an OpenID provider).',
+    );
   }
   const scope = o.scope ?? DEFAULTS.scope;
-  if (typeof scope !== 'string' || scope.trim() === '') fail(`"scope" must be a non-empty space-separated string; got ${JSON.stringify(o.scope)}.`);
+  if (typeof scope !== 'string' || scope.trim() === '')
+    fail(`"scope" must be a non-empty space-separated string; got ${JSON.stringify(o.scope)}.`);
   const openid = scope.split(' ').includes('openid');
   // Only a provider that is not found by OpenID discovery may log in without an ID token: for an
   // OpenID provider a scope without "openid" is a mistake, not a choice.
@@ -874,18 +929,29 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     if (o.issuer !== undefined || o.clientId !== undefined || o.clientSecret !== undefined) {
       fail('give either "configuration" or "issuer" / "clientId" / "clientSecret", not both.');
     }
-    if (o.server !== undefined || o.discovery !== undefined) fail('give either "configuration" or "server" / "discovery", not both.');
+    if (o.server !== undefined || o.discovery !== undefined)
+      fail('give either "configuration" or "server" / "discovery", not both.');
   } else {
     if (o.server !== undefined) {
       if (o.issuer !== undefined) {
-        fail('give either "issuer" (found by discovery) or "server" (the endpoints), not both. With "server", the issuer identifier is "server.issuer".');
+        fail(
+          'give either "issuer" (found by discovery) or "server" (the endpoints), not both. With "server", the issuer identifier is "server.issuer".',
+        );
       }
-      if (o.discovery !== undefined) fail('"discovery" finds the endpoints from "issuer"; with "server" there is nothing to discover: remove "discovery".');
-      if (o.allowedTenants !== undefined) fail('"allowedTenants" is for a Microsoft Entra ID multi-tenant issuer found by discovery, not for "server": remove it.');
+      if (o.discovery !== undefined)
+        fail(
+          '"discovery" finds the endpoints from "issuer"; with "server" there is nothing to discover: remove "discovery".',
+        );
+      if (o.allowedTenants !== undefined)
+        fail(
+          '"allowedTenants" is for a Microsoft Entra ID multi-tenant issuer found by discovery, not for "server": remove it.',
+        );
       server = resolveServer(o.server, openid, allowInsecureHttp);
     } else {
       if (o.issuer === undefined) {
-        fail('"issuer" is required: the URL of your OpenID Provider, e.g. https://idp.example.com (or "server" with the endpoints of a plain OAuth 2.0 provider).');
+        fail(
+          '"issuer" is required: the URL of your OpenID Provider, e.g. https://idp.example.com (or "server" with the endpoints of a plain OAuth 2.0 provider).',
+        );
       }
       issuer = parseUrl('issuer', o.issuer);
       if (issuer.protocol === 'http:' && !allowInsecureHttp) {
@@ -911,7 +977,9 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   if (o.baseUrl === undefined) fail('"baseUrl" is required: the public URL of your app, e.g. https://app.example.com.');
   const baseUrl = parseUrl('baseUrl', o.baseUrl);
   if (baseUrl.protocol === 'http:' && !isLoopbackHost(baseUrl.hostname) && !allowInsecureHttp) {
-    fail('"baseUrl" must use https (http is allowed for localhost only). Behind a TLS proxy, give the public https URL.');
+    fail(
+      '"baseUrl" must use https (http is allowed for localhost only). Behind a TLS proxy, give the public https URL.',
+    );
   }
   if (baseUrl.pathname.endsWith('/')) baseUrl.pathname = baseUrl.pathname.slice(0, -1);
   const prefix = baseUrl.pathname === '/' ? '' : baseUrl.pathname;
@@ -919,28 +987,37 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   const routes = o.routes ?? {};
   if (typeof routes !== 'object' || routes === null || Array.isArray(routes)) fail('"routes" must be an object.');
   for (const key of Object.keys(routes)) {
-    if (!(ROUTE_KEYS as readonly string[]).includes(key)) fail(`unknown route "routes.${key}". Known routes: ${ROUTE_KEYS.join(', ')}.`);
+    if (!(ROUTE_KEYS as readonly string[]).includes(key))
+      fail(`unknown route "routes.${key}". Known routes: ${ROUTE_KEYS.join(', ')}.`);
   }
   const r = routes as Record<string, unknown>;
   const loginPath = routePath('login', r.login, DEFAULTS.loginPath);
   const callbackPath = routePath('callback', r.callback, DEFAULTS.callbackPath);
   const logoutPath = routePath('logout', r.logout, DEFAULTS.logoutPath);
   if (!openid && r.backchannelLogout !== undefined && r.backchannelLogout !== false) {
-    fail('"routes.backchannelLogout": back-channel logout ends OpenID Connect sessions; a plain OAuth 2.0 login (no "openid" in "scope") has none. Remove it.');
+    fail(
+      '"routes.backchannelLogout": back-channel logout ends OpenID Connect sessions; a plain OAuth 2.0 login (no "openid" in "scope") has none. Remove it.',
+    );
   }
   // Off for plain OAuth 2.0: no provider sends logout tokens about a login without an ID token.
-  const backchannelLogoutPath = openid ? routePath('backchannelLogout', r.backchannelLogout, DEFAULTS.backchannelLogoutPath) : false;
+  const backchannelLogoutPath = openid
+    ? routePath('backchannelLogout', r.backchannelLogout, DEFAULTS.backchannelLogoutPath)
+    : false;
   if (r.jwks !== undefined && r.jwks !== false && !clientKey) {
-    fail('"routes.jwks" serves the public key of "clientPrivateKey" (clientAuthMethod "private_key_jwt"): set those, or remove "routes.jwks".');
+    fail(
+      '"routes.jwks" serves the public key of "clientPrivateKey" (clientAuthMethod "private_key_jwt"): set those, or remove "routes.jwks".',
+    );
   }
   const jwksPath = clientKey ? routePath('jwks', r.jwks, DEFAULTS.jwksPath) : false;
   const paths = [loginPath, callbackPath, logoutPath, backchannelLogoutPath, jwksPath].filter((p) => p !== false);
   if (new Set(paths).size !== paths.length) fail('the paths in "routes" must all differ.');
 
   const rawLogout = o.logout ?? {};
-  if (typeof rawLogout !== 'object' || rawLogout === null || Array.isArray(rawLogout)) fail('"logout" must be an object.');
+  if (typeof rawLogout !== 'object' || rawLogout === null || Array.isArray(rawLogout))
+    fail('"logout" must be an object.');
   for (const key of Object.keys(rawLogout)) {
-    if (!(LOGOUT_KEYS as readonly string[]).includes(key)) fail(`unknown option "logout.${key}". Known: ${LOGOUT_KEYS.join(', ')}.`);
+    if (!(LOGOUT_KEYS as readonly string[]).includes(key))
+      fail(`unknown option "logout.${key}". Known: ${LOGOUT_KEYS.join(', ')}.`);
   }
   const lo = rawLogout as Record<string, unknown>;
   for (const key of ['idpLogout', 'allowGet', 'revokeTokens'] as const) {
@@ -953,31 +1030,43 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     postLogoutRedirectUri = u.href;
   }
   if (lo.idpLogoutUrl !== undefined && typeof lo.idpLogoutUrl !== 'function') {
-    fail('"logout.idpLogoutUrl" must be a function ({ idToken, clientId, postLogoutRedirectUri, state, metadata }) => URL, such as auth0Logout().');
+    fail(
+      '"logout.idpLogoutUrl" must be a function ({ idToken, clientId, postLogoutRedirectUri, state, metadata }) => URL, such as auth0Logout().',
+    );
   }
 
   const rawOn = o.on ?? {};
-  if (typeof rawOn !== 'object' || rawOn === null || Array.isArray(rawOn)) fail('"on" must be an object of event handlers.');
+  if (typeof rawOn !== 'object' || rawOn === null || Array.isArray(rawOn))
+    fail('"on" must be an object of event handlers.');
   for (const [key, fn] of Object.entries(rawOn)) {
-    if (!(EVENT_KEYS as readonly string[]).includes(key)) fail(`unknown event "on.${key}". Known: ${EVENT_KEYS.join(', ')}.`);
+    if (!(EVENT_KEYS as readonly string[]).includes(key))
+      fail(`unknown event "on.${key}". Known: ${EVENT_KEYS.join(', ')}.`);
     if (typeof fn !== 'function') fail(`"on.${key}" must be a function.`);
   }
   if (o.session !== undefined && typeof o.session !== 'function') {
-    fail('"session" must be a session middleware (req, res, next), e.g. session({ secret, resave: false, saveUninitialized: false }) from express-session.');
+    fail(
+      '"session" must be a session middleware (req, res, next), e.g. session({ secret, resave: false, saveUninitialized: false }) from express-session.',
+    );
   }
   // express-session's own factory is session(options): given uncalled, every request would hang.
   if (typeof o.session === 'function' && o.session.length === 1) {
-    fail('"session" takes the middleware (req, res, next) that session({ ... }) returns, not a function of 1 parameter: did you mean session({ secret, ... })?');
+    fail(
+      '"session" takes the middleware (req, res, next) that session({ ... }) returns, not a function of 1 parameter: did you mean session({ secret, ... })?',
+    );
   }
-  if (o.afterCallback !== undefined && typeof o.afterCallback !== 'function') fail('"afterCallback" must be a function (req, res, login) => login.');
+  if (o.afterCallback !== undefined && typeof o.afterCallback !== 'function')
+    fail('"afterCallback" must be a function (req, res, login) => login.');
   for (const key of ['autoRefresh', 'fetchUserInfo', 'silentLogin'] as const) {
     if (o[key] !== undefined && typeof o[key] !== 'boolean') fail(`"${key}" must be a boolean.`);
   }
   if (!openid && o.silentLogin === true) {
-    fail('"silentLogin" needs OpenID Connect ("prompt=none", "openid" in "scope"): a plain OAuth 2.0 provider has no silent login.');
+    fail(
+      '"silentLogin" needs OpenID Connect ("prompt=none", "openid" in "scope"): a plain OAuth 2.0 provider has no silent login.',
+    );
   }
   if (o.profile !== undefined) {
-    if (typeof o.profile !== 'function') fail('"profile" must be a function (userinfo, tokens, api) => ({ sub, ...claims }).');
+    if (typeof o.profile !== 'function')
+      fail('"profile" must be a function (userinfo, tokens, api) => ({ sub, ...claims }).');
     if (openid) {
       fail(
         '"profile" maps the userinfo of a plain OAuth 2.0 login (no "openid" in "scope"); an OpenID Connect login takes its ' +
@@ -993,7 +1082,8 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     const v = o[name];
     if (v === undefined) return DEFAULTS[name];
     if (v === false) return false;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) fail(`"${name}" must be a number of seconds greater than 0, or false.`);
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0)
+      fail(`"${name}" must be a number of seconds greater than 0, or false.`);
     return v;
   };
 
@@ -1017,9 +1107,12 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   let maxAge: number | undefined;
   if (authorizationParams.max_age !== undefined) {
     maxAge = Number(authorizationParams.max_age);
-    if (!Number.isInteger(maxAge) || maxAge < 0) fail('"authorizationParams.max_age" must be a whole number of seconds.');
+    if (!Number.isInteger(maxAge) || maxAge < 0)
+      fail('"authorizationParams.max_age" must be a whole number of seconds.');
     if (!openid) {
-      fail('"authorizationParams.max_age" needs an ID token ("auth_time"): a plain OAuth 2.0 provider (no "openid" in "scope") cannot confirm when the user logged in.');
+      fail(
+        '"authorizationParams.max_age" needs an ID token ("auth_time"): a plain OAuth 2.0 provider (no "openid" in "scope") cannot confirm when the user logged in.',
+      );
     }
   }
 
@@ -1047,7 +1140,8 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   if (!Number.isInteger(maxPendingLogins)) fail('"maxPendingLogins" must be a whole number.');
 
   const responseMode = o.responseMode ?? DEFAULTS.responseMode;
-  if (responseMode !== 'query' && responseMode !== 'form_post') fail(`"responseMode" must be 'query' or 'form_post'; got ${JSON.stringify(o.responseMode)}.`);
+  if (responseMode !== 'query' && responseMode !== 'form_post')
+    fail(`"responseMode" must be 'query' or 'form_post'; got ${JSON.stringify(o.responseMode)}.`);
   const sealer = resolveSealer(o.secret, { clientAuthMethod, clientId, clientSecret, clientKey, clientCertificate });
   if (o.pendingLogins !== undefined && o.pendingLogins !== 'cookie' && o.pendingLogins !== 'session') {
     fail(`"pendingLogins" must be 'cookie' or 'session'; got ${JSON.stringify(o.pendingLogins)}.`);
@@ -1056,7 +1150,7 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   if (pendingLogins === 'cookie' && !sealer) {
     fail(
       `"pendingLogins: 'cookie'" needs a key to seal the cookies: set "secret" to a random string of at least ${MIN_SECRET_LENGTH} characters ` +
-        '(the same on every instance), or use pendingLogins: \'session\'.',
+        "(the same on every instance), or use pendingLogins: 'session'.",
     );
   }
 
@@ -1071,7 +1165,10 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     clientSecret,
     configuration,
     baseUrl,
-    redirectUri: callbackPath === false ? `${baseUrl.origin}${prefix}${DEFAULTS.callbackPath}` : `${baseUrl.origin}${prefix}${callbackPath}`,
+    redirectUri:
+      callbackPath === false
+        ? `${baseUrl.origin}${prefix}${DEFAULTS.callbackPath}`
+        : `${baseUrl.origin}${prefix}${callbackPath}`,
     scope,
     loginPath,
     callbackPath,
@@ -1086,7 +1183,8 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     }),
     refreshLeeway: (() => {
       const v = o.refreshLeeway ?? DEFAULTS.refreshLeeway;
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 3600) fail('"refreshLeeway" must be a number of seconds from 0 to 3600.');
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 3600)
+        fail('"refreshLeeway" must be a number of seconds from 0 to 3600.');
       return v;
     })(),
     autoRefresh: o.autoRefresh === true,
@@ -1121,10 +1219,16 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     httpTimeout: positiveNumber('httpTimeout', o.httpTimeout, DEFAULTS.httpTimeout, 120_000),
     clockTolerance: (() => {
       const v = o.clockTolerance ?? DEFAULTS.clockTolerance;
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 300) fail('"clockTolerance" must be a number of seconds from 0 to 300.');
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 300)
+        fail('"clockTolerance" must be a number of seconds from 0 to 300.');
       return v;
     })(),
-    transactionMaxAge: positiveNumber('transactionMaxAge', o.transactionMaxAge, DEFAULTS.transactionMaxAge, 60 * 60 * 1000),
+    transactionMaxAge: positiveNumber(
+      'transactionMaxAge',
+      o.transactionMaxAge,
+      DEFAULTS.transactionMaxAge,
+      60 * 60 * 1000,
+    ),
     maxPendingLogins,
     defaultReturnTo,
     allowInsecureHttp,

@@ -4,7 +4,13 @@ import type { ResolvedConfig } from '../options/config.js';
 import { OidcError } from '../util/errors.js';
 import { emit } from '../flow/events.js';
 import type { Provider } from '../flow/provider.js';
-import { endSessions, forgetJti, NoSessionStoreError, rememberJti, SessionStoreFailure } from '../session/session-index.js';
+import {
+  endSessions,
+  forgetJti,
+  NoSessionStoreError,
+  rememberJti,
+  SessionStoreFailure,
+} from '../session/session-index.js';
 import type { OidcRequest } from '../session/express-session.js';
 import { expectedIssuer } from '../vendors/entra.js';
 import { readLimitedBody } from '../util/body.js';
@@ -53,7 +59,11 @@ export function backchannelLogoutHandler(config: ResolvedConfig, provider: Provi
       const { header, payload } = decodeJws(token);
 
       const configuration = await provider.getConfiguration().catch((err: unknown) => {
-        throw new LogoutRequestError('temporarily_unavailable', 'The identity provider\'s configuration is unavailable.', { cause: err });
+        throw new LogoutRequestError(
+          'temporarily_unavailable',
+          "The identity provider's configuration is unavailable.",
+          { cause: err },
+        );
       });
       const metadata = configuration.clientMetadata();
       const alg = metadata.id_token_signed_response_alg ?? config.idTokenSigningAlg;
@@ -69,9 +79,13 @@ export function backchannelLogoutHandler(config: ResolvedConfig, provider: Provi
         await provider.verifySignature(token, alg);
       } catch (err) {
         if (err instanceof OidcError && err.code === 'ERR_OIDC_ID_TOKEN_INVALID') {
-          throw invalid('The logout token\'s signature could not be verified with the identity provider\'s keys.', err);
+          throw invalid("The logout token's signature could not be verified with the identity provider's keys.", err);
         }
-        throw new LogoutRequestError('temporarily_unavailable', 'The identity provider\'s signing keys are unavailable.', { cause: err });
+        throw new LogoutRequestError(
+          'temporarily_unavailable',
+          "The identity provider's signing keys are unavailable.",
+          { cause: err },
+        );
       }
 
       if (!(await rememberJti(req, config, claims.iss, claims.jti, claims.exp))) {
@@ -98,7 +112,11 @@ export function backchannelLogoutHandler(config: ResolvedConfig, provider: Provi
 }
 
 /** The issuer the logout token must name; with an Entra multi-tenant issuer, its own allowed tenant's. */
-function logoutTokenIssuer(payload: Record<string, unknown>, discovered: string, allowed: readonly string[] | 'any' | undefined): string {
+function logoutTokenIssuer(
+  payload: Record<string, unknown>,
+  discovered: string,
+  allowed: readonly string[] | 'any' | undefined,
+): string {
   try {
     return expectedIssuer(payload, discovered, allowed);
   } catch (err) {
@@ -110,7 +128,11 @@ function toFailure(err: unknown): LogoutRequestError & { closeConnection?: boole
   if (err instanceof LogoutRequestError) return err;
   if (err instanceof NoSessionStoreError) return new LogoutRequestError('server_error', err.message, { cause: err });
   if (err instanceof SessionStoreFailure) {
-    return new LogoutRequestError('temporarily_unavailable', 'The session store is unavailable; nobody was logged out.', { cause: err });
+    return new LogoutRequestError(
+      'temporarily_unavailable',
+      'The session store is unavailable; nobody was logged out.',
+      { cause: err },
+    );
   }
   debug('unexpected error: %O', err);
   return new LogoutRequestError('temporarily_unavailable', 'The logout could not be processed.', { cause: err });
@@ -174,7 +196,8 @@ function decodePart(part: string, what: string): Record<string, unknown> {
   } catch {
     throw invalid(`The logout token's ${what} is not base64url-encoded JSON.`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalid(`The logout token's ${what} is not a JSON object.`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw invalid(`The logout token's ${what} is not a JSON object.`);
   return value as Record<string, unknown>;
 }
 
@@ -227,21 +250,24 @@ export function checkLogoutToken(
   if (header.alg !== expected.alg) throw invalid(`The logout token must be signed with ${expected.alg}.`);
   if (header.typ !== undefined) {
     const typ = typeof header.typ === 'string' ? header.typ.toLowerCase().replace(/^application\//, '') : '';
-    if (typ !== 'logout+jwt' && typ !== 'jwt') throw invalid('The logout token\'s "typ" must be "logout+jwt" or "JWT".');
+    if (typ !== 'logout+jwt' && typ !== 'jwt')
+      throw invalid('The logout token\'s "typ" must be "logout+jwt" or "JWT".');
   }
   if (header.crit !== undefined) throw invalid('The logout token has a "crit" header this app does not understand.');
 
   if (payload.iss !== expected.issuer) throw invalid('The logout token comes from another issuer ("iss").');
   const aud = payload.aud;
   const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
-  if (audiences.length === 0 || !audiences.every((a) => typeof a === 'string')) throw invalid('The logout token\'s "aud" is missing or malformed.');
+  if (audiences.length === 0 || !audiences.every((a) => typeof a === 'string'))
+    throw invalid('The logout token\'s "aud" is missing or malformed.');
   if (!audiences.includes(expected.clientId)) throw invalid('The logout token is not for this app ("aud").');
   for (const a of audiences) {
     if (a !== expected.clientId && !expected.additionalAudiences.includes(a as string)) {
       throw invalid('The logout token names an audience this app does not trust ("aud").');
     }
   }
-  if (payload.azp !== undefined && payload.azp !== expected.clientId) throw invalid('The logout token\'s "azp" is not this app.');
+  if (payload.azp !== undefined && payload.azp !== expected.clientId)
+    throw invalid('The logout token\'s "azp" is not this app.');
 
   // An ID token (which carries a nonce) must never be accepted as a logout token.
   if (Object.hasOwn(payload, 'nonce')) throw invalid('The logout token must not contain a "nonce".');
@@ -260,7 +286,8 @@ export function checkLogoutToken(
   if (iat > nowSeconds + expected.clockTolerance) throw invalid('The logout token\'s "iat" lies in the future.');
   if (typeof exp !== 'number' || !Number.isFinite(exp)) throw invalid('The logout token has no "exp".');
   if (exp <= nowSeconds - expected.clockTolerance) throw invalid('The logout token has expired ("exp").');
-  if (typeof jti !== 'string' || jti === '' || jti.length > MAX_JTI_LENGTH) throw invalid('The logout token has no "jti".');
+  if (typeof jti !== 'string' || jti === '' || jti.length > MAX_JTI_LENGTH)
+    throw invalid('The logout token has no "jti".');
 
   const sid = optionalId(payload, 'sid');
   const sub = optionalId(payload, 'sub');

@@ -4,7 +4,13 @@ import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/config.js';
 import { OidcAuthorizationError, OidcError } from '../util/errors.js';
 import { providerError, type Provider } from '../flow/provider.js';
-import { oidcState, regenerateSession, requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
+import {
+  oidcState,
+  regenerateSession,
+  requireSession,
+  saveSession,
+  type OidcRequest,
+} from '../session/express-session.js';
 import { checkIdTokenClaims, errorInTokenResponse, toStoredLogin } from '../flow/tokens.js';
 import { transactionExpired, type PendingLogins } from '../flow/pending-logins.js';
 import { callbackUrl, splitUrl } from '../util/url.js';
@@ -35,7 +41,11 @@ const PROVIDER_MIXUP =
   'so it was refused and nothing was sent to either provider. Start again from the login page.';
 
 function invalidCallback(reason: string): OidcError {
-  return new OidcError('ERR_OIDC_INVALID_CALLBACK', 400, `The login response is invalid: ${reason} Start again from the login page.`);
+  return new OidcError(
+    'ERR_OIDC_INVALID_CALLBACK',
+    400,
+    `The login response is invalid: ${reason} Start again from the login page.`,
+  );
 }
 
 /**
@@ -70,14 +80,18 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
     params.delete(RESUBMIT_FIELD);
     const states = params.getAll('state');
     if (states.length === 0) {
-      throw new OidcError('ERR_OIDC_MISSING_STATE', 400, 'The login response has no "state" parameter. Start again from the login page.');
+      throw new OidcError(
+        'ERR_OIDC_MISSING_STATE',
+        400,
+        'The login response has no "state" parameter. Start again from the login page.',
+      );
     }
     if (states.length > 1) throw invalidCallback('it repeats the "state" parameter.');
     const state = states[0]!;
     if (posted && !resubmitted && !pending.has(req, state)) {
       // The provider's cross-site POST came without the SameSite=Lax cookies: POST it again from
       // this origin (see form-post.ts). Nothing is taken or written before that.
-      debug('form_post without the pending login\'s cookie: posting it again from this origin');
+      debug("form_post without the pending login's cookie: posting it again from this origin");
       sendResubmitPage(req, res, callbackPath, params);
       return;
     }
@@ -98,11 +112,19 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
       }
       // Mix-up defence (RFC 9700 4.4): a login started at another provider is never finished here.
       if ((tx.provider ?? DEFAULT_PROVIDER) !== (config.providerName ?? DEFAULT_PROVIDER)) {
-        debug('the transaction belongs to provider %s, not %s: refused', tx.provider ?? DEFAULT_PROVIDER, config.providerName ?? DEFAULT_PROVIDER);
+        debug(
+          'the transaction belongs to provider %s, not %s: refused',
+          tx.provider ?? DEFAULT_PROVIDER,
+          config.providerName ?? DEFAULT_PROVIDER,
+        );
         throw new OidcError('ERR_OIDC_PROVIDER_MIXUP', 400, PROVIDER_MIXUP);
       }
       if (transactionExpired(tx, config)) {
-        throw new OidcError('ERR_OIDC_TRANSACTION_EXPIRED', 400, 'This login took too long and has expired. Start again from the login page.');
+        throw new OidcError(
+          'ERR_OIDC_TRANSACTION_EXPIRED',
+          400,
+          'This login took too long and has expired. Start again from the login page.',
+        );
       }
       const configuration = await provider.getConfiguration();
       const metadata = configuration.serverMetadata();
@@ -130,7 +152,7 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
       const dpopHandle = dpop && (await dpop.key.handle(configuration));
       try {
         tokens = await provider.authorizationCodeGrant(
-          callbackUrl(config.redirectUri, posted ? `?${params}` : req.url ?? ''),
+          callbackUrl(config.redirectUri, posted ? `?${params}` : (req.url ?? '')),
           config.openid
             ? {
                 pkceCodeVerifier: tx.verifier,
@@ -153,19 +175,28 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
       let login: StoredLogin;
       if (config.openid) {
         const claims = tokens.claims();
-        if (!claims || typeof tokens.id_token !== 'string') throw new OidcError('ERR_OIDC_ID_TOKEN_INVALID', 400, 'The identity provider sent no ID token.');
+        if (!claims || typeof tokens.id_token !== 'string')
+          throw new OidcError('ERR_OIDC_ID_TOKEN_INVALID', 400, 'The identity provider sent no ID token.');
         const clientMetadata = configuration.clientMetadata();
-        await provider.verifySignature(tokens.id_token, clientMetadata.id_token_signed_response_alg ?? config.idTokenSigningAlg);
+        await provider.verifySignature(
+          tokens.id_token,
+          clientMetadata.id_token_signed_response_alg ?? config.idTokenSigningAlg,
+        );
         checkIdTokenClaims(claims, tx, config, clientMetadata.client_id);
         // Entra multi-tenant: the token's tenant, now verified, must be allowed.
-        if (config.allowedTenants !== undefined) checkTenant(claims, configuration.serverMetadata().issuer, config.allowedTenants);
+        if (config.allowedTenants !== undefined)
+          checkTenant(claims, configuration.serverMetadata().issuer, config.allowedTenants);
 
         login = toStoredLogin(tokens, claims);
         if (maxAge !== undefined || tx.acrValues) {
           // What was asked and verified: requireAuth({ maxAge, acrValues }) then knows this login is the answer.
-          login.requested = { ...(maxAge !== undefined && { maxAge }), ...(tx.acrValues && { acrValues: tx.acrValues }) };
+          login.requested = {
+            ...(maxAge !== undefined && { maxAge }),
+            ...(tx.acrValues && { acrValues: tx.acrValues }),
+          };
         }
-        if (config.fetchUserInfo) login.user = await userInfoAtLogin(configuration, login.accessToken, claims.sub, dpopHandle);
+        if (config.fetchUserInfo)
+          login.user = await userInfoAtLogin(configuration, login.accessToken, claims.sub, dpopHandle);
       } else {
         if (typeof tokens.id_token === 'string') {
           // Refused rather than ignored: "openid" was not asked for, no nonce binds it to this
@@ -202,7 +233,8 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
         // Indexed first: a login that back-channel logout could not find is not stored at all.
         // Only when back-channel logout can happen: the provider says it supports it, or the app
         // set routes.backchannelLogout itself.
-        if (config.backchannelLogoutExplicit || metadata.backchannel_logout_supported === true) await indexLogin(req, config);
+        if (config.backchannelLogoutExplicit || metadata.backchannel_logout_supported === true)
+          await indexLogin(req, config);
         await saveSession(fresh);
       } catch (err) {
         // The login failed: express-session's own save at the end of the response must not
@@ -211,7 +243,12 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
         throw err;
       }
       debug('login completed for sub %s', claims.sub);
-      emit(config, 'login', { sub: claims.sub, ...(typeof claims.sid === 'string' && { sid: claims.sid }), sessionId: req.sessionID }, req);
+      emit(
+        config,
+        'login',
+        { sub: claims.sub, ...(typeof claims.sid === 'string' && { sid: claims.sid }), sessionId: req.sessionID },
+        req,
+      );
       redirect(res, tx.returnTo);
     } finally {
       inFlight.delete(state);
@@ -220,7 +257,12 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
 }
 
 /** Runs the app's `afterCallback`; a throw refuses the login with the hook's message (401/403). */
-async function runAfterCallback(hook: AfterCallback, req: OidcRequest, res: ServerResponse, login: StoredLogin): Promise<StoredLogin> {
+async function runAfterCallback(
+  hook: AfterCallback,
+  req: OidcRequest,
+  res: ServerResponse,
+  login: StoredLogin,
+): Promise<StoredLogin> {
   let result: Awaited<ReturnType<AfterCallback>>;
   try {
     result = await hook(req, res, login);
@@ -233,7 +275,9 @@ async function runAfterCallback(hook: AfterCallback, req: OidcRequest, res: Serv
   // A hook that drops the access token or the claims would store a login the next request drops,
   // and the user would be sent to log in again and again: refused here, nothing stored.
   if (!isLoginShaped(accepted)) {
-    throw new TypeError('express-oidc-login: afterCallback returned something that is not a login (it needs "claims" and "accessToken"). Return the login it was given, changed, or nothing.');
+    throw new TypeError(
+      'express-oidc-login: afterCallback returned something that is not a login (it needs "claims" and "accessToken"). Return the login it was given, changed, or nothing.',
+    );
   }
   return accepted as StoredLogin;
 }
@@ -270,7 +314,7 @@ function clientRefused(cause: unknown): OidcError {
   return new OidcError(
     'ERR_OIDC_PROVIDER_RESPONSE',
     502,
-    'The identity provider refused this app\'s client credentials: check clientId and clientAuthMethod with its secret, key or certificate.',
+    "The identity provider refused this app's client credentials: check clientId and clientAuthMethod with its secret, key or certificate.",
     { cause },
   );
 }
@@ -280,10 +324,16 @@ function tokenError(err: unknown): OidcError {
   // GitHub answers errors with HTTP 200 and { error } (bad_verification_code for a used code).
   const inBody = errorInTokenResponse(err);
   if (inBody !== undefined) {
-    if (inBody === 'invalid_client' || inBody === 'unauthorized_client' || inBody === 'incorrect_client_credentials') return clientRefused(err);
-    return new OidcError('ERR_OIDC_TOKEN_REJECTED', 400, 'The identity provider rejected the login code (it may have been used already or expired). Start again from the login page.', {
-      cause: err,
-    });
+    if (inBody === 'invalid_client' || inBody === 'unauthorized_client' || inBody === 'incorrect_client_credentials')
+      return clientRefused(err);
+    return new OidcError(
+      'ERR_OIDC_TOKEN_REJECTED',
+      400,
+      'The identity provider rejected the login code (it may have been used already or expired). Start again from the login page.',
+      {
+        cause: err,
+      },
+    );
   }
   // RFC 6749 5.2: a client that authenticated with the Authorization header (client_secret_basic,
   // the default) gets 401 + WWW-Authenticate for invalid_client, which openid-client throws as a
@@ -291,9 +341,14 @@ function tokenError(err: unknown): OidcError {
   if (err instanceof client.WWWAuthenticateChallengeError && err.status === 401) return clientRefused(err);
   if (err instanceof client.ResponseBodyError) {
     if (err.error === 'invalid_client' || err.error === 'unauthorized_client') return clientRefused(err);
-    return new OidcError('ERR_OIDC_TOKEN_REJECTED', 400, 'The identity provider rejected the login code (it may have been used already or expired). Start again from the login page.', {
-      cause: err,
-    });
+    return new OidcError(
+      'ERR_OIDC_TOKEN_REJECTED',
+      400,
+      'The identity provider rejected the login code (it may have been used already or expired). Start again from the login page.',
+      {
+        cause: err,
+      },
+    );
   }
   const code = (err as { code?: unknown })?.code;
   const detail = `${(err as Error)?.message} ${((err as Error)?.cause as Error | undefined)?.message}`;
@@ -303,7 +358,12 @@ function tokenError(err: unknown): OidcError {
     // operation; '"response" body "id_token" property must be a string' means no ID token at all.
     (typeof code === 'string' && ID_TOKEN_DETAIL_CODES.has(code) && /ID Token|JWT|JWE|JWS|"id_token"/.test(detail))
   ) {
-    return new OidcError('ERR_OIDC_ID_TOKEN_INVALID', 400, 'The ID token from the identity provider failed validation.', { cause: err });
+    return new OidcError(
+      'ERR_OIDC_ID_TOKEN_INVALID',
+      400,
+      'The ID token from the identity provider failed validation.',
+      { cause: err },
+    );
   }
   return providerError(err, 'token');
 }

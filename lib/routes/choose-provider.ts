@@ -49,7 +49,10 @@ export function chooseProviderHandler(providers: ProviderSet) {
     res.setHeader('Content-Type', 'text/html; charset=utf-8');
     res.setHeader('X-Content-Type-Options', 'nosniff');
     if (!res.hasHeader('Content-Security-Policy')) {
-      res.setHeader('Content-Security-Policy', "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+      res.setHeader(
+        'Content-Security-Policy',
+        "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+      );
     }
     res.setHeader('Content-Length', Buffer.byteLength(body));
     res.end(body);

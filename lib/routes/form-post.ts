@@ -23,9 +23,12 @@ const SCRIPT = 'document.forms[0].submit();';
 const SCRIPT_HASH = `'sha256-${createHash('sha256').update(SCRIPT).digest('base64')}'`;
 
 function invalidBody(status: number, reason: string): OidcError {
-  return new OidcError('ERR_OIDC_INVALID_CALLBACK', status, `The login response is invalid: ${reason} Start again from the login page.`);
+  return new OidcError(
+    'ERR_OIDC_INVALID_CALLBACK',
+    status,
+    `The login response is invalid: ${reason} Start again from the login page.`,
+  );
 }
-
 
 /**
  * The authorization response POSTed to the callback: `application/x-www-form-urlencoded` only, at
@@ -48,27 +51,39 @@ export async function readFormPost(req: OidcRequest): Promise<URLSearchParams> {
 
 function tooLarge(): OidcError {
   // The rest of the body is not read; the connection closes after the answer.
-  return new OidcError('ERR_OIDC_INVALID_CALLBACK', 413, 'The login response is invalid: it is too large. Start again from the login page.', {
-    headers: { Connection: 'close' },
-  });
+  return new OidcError(
+    'ERR_OIDC_INVALID_CALLBACK',
+    413,
+    'The login response is invalid: it is too large. Start again from the login page.',
+    {
+      headers: { Connection: 'close' },
+    },
+  );
 }
 
 function readBody(req: OidcRequest): Promise<string> {
   return readLimitedBody(req, MAX_CALLBACK_BODY, {
     tooLarge,
     unreadable: (err) =>
-      new OidcError('ERR_OIDC_INVALID_CALLBACK', 400, 'The login response could not be read. Start again from the login page.', { cause: err }),
+      new OidcError(
+        'ERR_OIDC_INVALID_CALLBACK',
+        400,
+        'The login response could not be read. Start again from the login page.',
+        { cause: err },
+      ),
   });
 }
 
 /** `req.body` as form fields: strings, and arrays of strings for repeated fields (then refused as such). */
 function fromParsedBody(body: unknown): URLSearchParams {
   const params = new URLSearchParams();
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidBody(400, 'its body is not a form.');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw invalidBody(400, 'its body is not a form.');
   for (const [name, value] of Object.entries(body as Record<string, unknown>)) {
     const values = Array.isArray(value) ? value : [value];
     for (const v of values) {
-      if (typeof v !== 'string') throw invalidBody(400, `its field "${/^[a-z_]{1,32}$/.test(name) ? name : '?'}" is not a plain value.`);
+      if (typeof v !== 'string')
+        throw invalidBody(400, `its field "${/^[a-z_]{1,32}$/.test(name) ? name : '?'}" is not a plain value.`);
       params.append(name, v);
     }
   }
@@ -100,7 +115,10 @@ export function sendResubmitPage(req: OidcRequest, res: ServerResponse, action: 
   if (session && Object.keys(session).every((key) => key === 'cookie')) req.session = undefined;
   res.statusCode = 200;
   res.setHeader('Content-Type', 'text/html; charset=utf-8');
-  res.setHeader('Content-Security-Policy', `default-src 'none'; script-src ${SCRIPT_HASH}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`);
+  res.setHeader(
+    'Content-Security-Policy',
+    `default-src 'none'; script-src ${SCRIPT_HASH}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`,
+  );
   res.setHeader('X-Frame-Options', 'DENY');
   res.setHeader('Content-Length', Buffer.byteLength(html));
   res.end(html);

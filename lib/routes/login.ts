@@ -87,7 +87,11 @@ export function loginHandler(config: ResolvedConfig, provider: Provider, pending
  * `require_pushed_authorization_requests`) the parameters are POSTed to the provider's PAR endpoint
  * with client authentication, and the URL carries only `client_id` and `request_uri`.
  */
-async function authorizationUrl(config: ResolvedConfig, configuration: client.Configuration, parameters: Record<string, string>): Promise<URL> {
+async function authorizationUrl(
+  config: ResolvedConfig,
+  configuration: client.Configuration,
+  parameters: Record<string, string>,
+): Promise<URL> {
   const usePar = config.pushedAuthorizationRequests || providerRequiresPar(configuration);
   if (!usePar) return client.buildAuthorizationUrl(configuration, parameters);
   try {
@@ -114,18 +118,24 @@ function providerRequiresPar(configuration: client.Configuration): boolean {
 function parError(err: unknown): OidcError {
   const refusedClient =
     (err instanceof client.WWWAuthenticateChallengeError && err.status === 401) ||
-    (err instanceof client.ResponseBodyError && (err.error === 'invalid_client' || err.error === 'unauthorized_client'));
+    (err instanceof client.ResponseBodyError &&
+      (err.error === 'invalid_client' || err.error === 'unauthorized_client'));
   if (refusedClient) {
     return new OidcError(
       'ERR_OIDC_PROVIDER_RESPONSE',
       502,
-      'The identity provider refused this app\'s client credentials (pushed authorization request): check clientId and clientAuthMethod with its secret, key or certificate.',
+      "The identity provider refused this app's client credentials (pushed authorization request): check clientId and clientAuthMethod with its secret, key or certificate.",
       { cause: err },
     );
   }
   if (err instanceof client.ResponseBodyError) {
     const code = /^[a-z_]{1,64}$/.test(err.error) ? err.error : 'invalid_error';
-    return new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, `The identity provider refused the pushed authorization request (${code}).`, { cause: err });
+    return new OidcError(
+      'ERR_OIDC_PROVIDER_RESPONSE',
+      502,
+      `The identity provider refused the pushed authorization request (${code}).`,
+      { cause: err },
+    );
   }
   return providerError(err, 'par');
 }

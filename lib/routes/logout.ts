@@ -57,7 +57,10 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
     let providerDown = false;
     if (configuration && revoke && configuration.serverMetadata().revocation_endpoint) {
       try {
-        await withDeadline(client.tokenRevocation(configuration, login.refreshToken!, { token_type_hint: 'refresh_token' }), deadline);
+        await withDeadline(
+          client.tokenRevocation(configuration, login.refreshToken!, { token_type_hint: 'refresh_token' }),
+          deadline,
+        );
         debug('refresh token revoked');
       } catch (err) {
         // Best effort. A provider that cannot be reached now would only show the browser an error
@@ -71,11 +74,19 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
     let location = postLogout;
     let detail: 'provider' | 'local' = 'local';
     // logout.idpLogoutUrl (auth0Logout(), cognitoLogout()...): the provider's own logout URL.
-    const custom = configuration && !providerDown && config.logout.idpLogout ? customLogoutUrl(config, configuration, login.idToken) : undefined;
+    const custom =
+      configuration && !providerDown && config.logout.idpLogout
+        ? customLogoutUrl(config, configuration, login.idToken)
+        : undefined;
     if (custom) {
       location = custom;
       detail = 'provider';
-    } else if (configuration && !providerDown && config.logout.idpLogout && configuration.serverMetadata().end_session_endpoint) {
+    } else if (
+      configuration &&
+      !providerDown &&
+      config.logout.idpLogout &&
+      configuration.serverMetadata().end_session_endpoint
+    ) {
       try {
         location = client.buildEndSessionUrl(configuration, {
           // None for a plain OAuth 2.0 login: client_id (which openid-client adds) names the app then.
@@ -95,7 +106,12 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
     forgetLogin(sessionId);
     await destroySession(session);
     debug('logged out (%s)', detail);
-    emit(config, 'logout', { sub: login.claims.sub, sid: login.claims.sid as string | undefined, sessionId, detail }, req);
+    emit(
+      config,
+      'logout',
+      { sub: login.claims.sub, sid: login.claims.sid as string | undefined, sessionId, detail },
+      req,
+    );
     redirect(res, status, location);
   };
 }
@@ -105,7 +121,11 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
  * `dangerouslyAllowInsecureHttp`), without credentials. It is given only the configuration and the
  * session's ID token, never the request. A throw or anything else keeps the standard behaviour.
  */
-function customLogoutUrl(config: ResolvedConfig, configuration: client.Configuration, idToken: string | undefined): string | undefined {
+function customLogoutUrl(
+  config: ResolvedConfig,
+  configuration: client.Configuration,
+  idToken: string | undefined,
+): string | undefined {
   const build = config.logout.idpLogoutUrl;
   if (!build) return undefined;
   let value: URL | string | undefined;
@@ -185,10 +205,15 @@ function destroySession(session: Session & Partial<SessionData>): Promise<void> 
     session.destroy((err?: unknown) =>
       err
         ? reject(
-            new OidcError('ERR_OIDC_SESSION_STORE', 503, 'The session store is unavailable, so you are still logged in. Try again in a moment.', {
-              cause: err,
-              headers: { 'Retry-After': '5' },
-            }),
+            new OidcError(
+              'ERR_OIDC_SESSION_STORE',
+              503,
+              'The session store is unavailable, so you are still logged in. Try again in a moment.',
+              {
+                cause: err,
+                headers: { 'Retry-After': '5' },
+              },
+            ),
           )
         : resolve(),
     );

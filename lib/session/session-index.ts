@@ -308,7 +308,8 @@ function entriesOf(record: unknown): IndexEntry[] {
   const sessions = (record as { oidcIndex?: { sessions?: unknown } } | undefined)?.oidcIndex?.sessions;
   if (!Array.isArray(sessions)) return [];
   return sessions.filter(
-    (e): e is IndexEntry => typeof e === 'object' && e !== null && typeof e.id === 'string' && e.id !== '' && typeof e.exp === 'number',
+    (e): e is IndexEntry =>
+      typeof e === 'object' && e !== null && typeof e.id === 'string' && e.id !== '' && typeof e.exp === 'number',
   );
 }
 
@@ -351,7 +352,10 @@ export async function indexLogin(req: OidcRequest, config: ResolvedConfig): Prom
   const login = loginOf(req);
   const sessionId = req.sessionID;
   if (!store || !login || typeof sessionId !== 'string') {
-    debug('not indexing this login: %s', !store ? 'req.sessionStore is missing (is express-session mounted?)' : 'no login or session id');
+    debug(
+      'not indexing this login: %s',
+      !store ? 'req.sessionStore is missing (is express-session mounted?)' : 'no login or session id',
+    );
     return;
   }
   if (!guardedStores.has(store)) guardStore(store);
@@ -468,7 +472,13 @@ export async function markSessionEnded(req: OidcRequest, config: ResolvedConfig)
  * seen before (a replay), in this process or in the store. Throws {@link NoSessionStoreError} or
  * {@link SessionStoreFailure}.
  */
-export async function rememberJti(req: OidcRequest, config: ResolvedConfig, iss: string, jti: string, exp: number): Promise<boolean> {
+export async function rememberJti(
+  req: OidcRequest,
+  config: ResolvedConfig,
+  iss: string,
+  jti: string,
+  exp: number,
+): Promise<boolean> {
   const store = requireStore(req);
   const registry = registryFor(config);
   const memory = memoryKey(iss, jti);

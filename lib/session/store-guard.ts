@@ -22,7 +22,8 @@ export interface GuardSessionStoreOptions {
  */
 export function guardSessionStore<S extends Store>(store: S, options: GuardSessionStoreOptions = {}): S {
   const timeout = options.timeout ?? 2000;
-  if (typeof timeout !== 'number' || !(timeout > 0)) throw new TypeError('guardSessionStore: "timeout" must be a number of milliseconds greater than 0.');
+  if (typeof timeout !== 'number' || !(timeout > 0))
+    throw new TypeError('guardSessionStore: "timeout" must be a number of milliseconds greater than 0.');
   const target = store as unknown as Record<string, unknown>;
   for (const method of GUARDED) {
     const original = target[method];
@@ -38,12 +39,16 @@ export function guardSessionStore<S extends Store>(store: S, options: GuardSessi
         clearTimeout(timer);
         cb?.(err === undefined || err === null ? err : storeError(err), value);
       };
-      const timer = setTimeout(() => finish(new Error(`session store ${method}() took longer than ${timeout} ms`)), timeout);
+      const timer = setTimeout(
+        () => finish(new Error(`session store ${method}() took longer than ${timeout} ms`)),
+        timeout,
+      );
       timer.unref?.();
       try {
         const result = (original as (...a: unknown[]) => unknown).call(this, ...rest, finish);
         // Promise-returning stores (connect-redis) also call the callback; a rejection without one is caught here.
-        if (result && typeof (result as Promise<unknown>).catch === 'function') (result as Promise<unknown>).catch((err) => finish(err));
+        if (result && typeof (result as Promise<unknown>).catch === 'function')
+          (result as Promise<unknown>).catch((err) => finish(err));
       } catch (err) {
         finish(err);
       }

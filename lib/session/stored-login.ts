@@ -46,7 +46,8 @@ class PackedLogin {
   /** `console.log(req.session)` and `util.inspect` show the login without its tokens. */
   [inspect.custom](): object {
     const shown = { ...this } as Record<string, unknown>;
-    for (const key of ['idToken', 'accessToken', 'refreshToken', 'dpop']) if (shown[key] !== undefined) shown[key] = '[REDACTED]';
+    for (const key of ['idToken', 'accessToken', 'refreshToken', 'dpop'])
+      if (shown[key] !== undefined) shown[key] = '[REDACTED]';
     return shown;
   }
 }
@@ -108,7 +109,13 @@ function claimsOfIdToken(login: StoredLogin, data: Record<string, unknown>): obj
   const { claims, idToken } = data;
   if (typeof idToken !== 'string' || typeof claims !== 'object' || claims === null) return undefined;
   const own = Object.getOwnPropertyDescriptor(login, 'claims');
-  if (own !== undefined && 'value' in own && typeof own.value === 'object' && own.value !== null && tokenClaims.get(own.value) === idToken) {
+  if (
+    own !== undefined &&
+    'value' in own &&
+    typeof own.value === 'object' &&
+    own.value !== null &&
+    tokenClaims.get(own.value) === idToken
+  ) {
     return own.value as object;
   }
   const payload = idTokenPayloadJson(idToken);
@@ -127,7 +134,9 @@ function idTokenPayloadJson(idToken: string): string | undefined {
   if (first <= 0 || second === -1 || idToken.indexOf('.', second + 1) !== -1) return undefined;
   try {
     const payload: unknown = JSON.parse(Buffer.from(idToken.slice(first + 1, second), 'base64url').toString('utf8'));
-    return typeof payload === 'object' && payload !== null && !Array.isArray(payload) ? JSON.stringify(payload) : undefined;
+    return typeof payload === 'object' && payload !== null && !Array.isArray(payload)
+      ? JSON.stringify(payload)
+      : undefined;
   } catch {
     // Not JSON, or nested too deeply to write back.
     return undefined;
@@ -140,7 +149,8 @@ function idTokenPayloadJson(idToken: string): string | undefined {
  * mark: it is not a login.
  */
 function addTokenClaims(data: unknown): boolean {
-  if (typeof data !== 'object' || data === null || (data as { claims?: unknown }).claims !== CLAIMS_IN_ID_TOKEN) return false;
+  if (typeof data !== 'object' || data === null || (data as { claims?: unknown }).claims !== CLAIMS_IN_ID_TOKEN)
+    return false;
   const { idToken } = data as { idToken?: unknown };
   const payload = typeof idToken === 'string' ? idTokenPayloadJson(idToken) : undefined;
   if (payload === undefined) return false;
@@ -301,7 +311,8 @@ export function recentLogins(): string[] {
  * member after JSON.parse) is refused: copied onto the login it would replace its prototype.
  */
 export function isLoginShaped(data: unknown): data is object {
-  if (typeof data !== 'object' || data === null || Array.isArray(data) || Object.hasOwn(data, '__proto__')) return false;
+  if (typeof data !== 'object' || data === null || Array.isArray(data) || Object.hasOwn(data, '__proto__'))
+    return false;
   const { claims, accessToken } = data as { claims?: unknown; accessToken?: unknown };
   return typeof claims === 'object' && claims !== null && !Array.isArray(claims) && typeof accessToken === 'string';
 }

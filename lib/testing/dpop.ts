@@ -75,7 +75,8 @@ export function dpopVerifier(algs: readonly string[], nonce: string | undefined)
     async verify(req, expected) {
       const headers = req.headersDistinct.dpop;
       if (headers === undefined) return undefined;
-      if (headers.length !== 1 || headers[0]!.includes(',')) throw new DPoPProofError('invalid_dpop_proof', 'More than one DPoP header.');
+      if (headers.length !== 1 || headers[0]!.includes(','))
+        throw new DPoPProofError('invalid_dpop_proof', 'More than one DPoP header.');
       let payload: Record<string, unknown>;
       let jwk: JWK;
       try {
@@ -83,25 +84,36 @@ export function dpopVerifier(algs: readonly string[], nonce: string | undefined)
         payload = verified.payload;
         jwk = verified.protectedHeader.jwk!;
       } catch (err) {
-        throw new DPoPProofError('invalid_dpop_proof', `The DPoP proof is not a valid dpop+jwt: ${(err as Error).message}`);
+        throw new DPoPProofError(
+          'invalid_dpop_proof',
+          `The DPoP proof is not a valid dpop+jwt: ${(err as Error).message}`,
+        );
       }
       const now = Math.floor(Date.now() / 1000);
       const { jti, htm, htu, iat, ath } = payload;
-      if (typeof jti !== 'string' || jti === '') throw new DPoPProofError('invalid_dpop_proof', 'The DPoP proof has no jti.');
-      if (htm !== expected.htm) throw new DPoPProofError('invalid_dpop_proof', `The DPoP proof's htm is not ${expected.htm}.`);
-      if (htuOf(htu) !== expected.htu) throw new DPoPProofError('invalid_dpop_proof', `The DPoP proof's htu is not ${expected.htu}.`);
+      if (typeof jti !== 'string' || jti === '')
+        throw new DPoPProofError('invalid_dpop_proof', 'The DPoP proof has no jti.');
+      if (htm !== expected.htm)
+        throw new DPoPProofError('invalid_dpop_proof', `The DPoP proof's htm is not ${expected.htm}.`);
+      if (htuOf(htu) !== expected.htu)
+        throw new DPoPProofError('invalid_dpop_proof', `The DPoP proof's htu is not ${expected.htu}.`);
       if (typeof iat !== 'number' || Math.abs(now - iat) > IAT_WINDOW) {
-        throw new DPoPProofError('invalid_dpop_proof', `The DPoP proof's iat is not within ${IAT_WINDOW} seconds of the provider's clock.`);
+        throw new DPoPProofError(
+          'invalid_dpop_proof',
+          `The DPoP proof's iat is not within ${IAT_WINDOW} seconds of the provider's clock.`,
+        );
       }
       if (expected.accessToken !== undefined && ath !== sha256(expected.accessToken)) {
-        throw new DPoPProofError('invalid_dpop_proof', 'The DPoP proof\'s ath is not the hash of the access token.');
+        throw new DPoPProofError('invalid_dpop_proof', "The DPoP proof's ath is not the hash of the access token.");
       }
       if (nonce === undefined ? payload.nonce !== undefined : payload.nonce !== nonce) {
-        if (nonce !== undefined) throw new DPoPProofError('use_dpop_nonce', 'The DPoP proof must carry the nonce of the DPoP-Nonce header.');
+        if (nonce !== undefined)
+          throw new DPoPProofError('use_dpop_nonce', 'The DPoP proof must carry the nonce of the DPoP-Nonce header.');
         throw new DPoPProofError('invalid_dpop_proof', 'The DPoP proof carries a nonce, and this provider gives none.');
       }
       forgetOld(now);
-      if (seen.has(jti)) throw new DPoPProofError('invalid_dpop_proof', 'The DPoP proof was used already (its jti is not new).');
+      if (seen.has(jti))
+        throw new DPoPProofError('invalid_dpop_proof', 'The DPoP proof was used already (its jti is not new).');
       // Remembered until its iat leaves the window; proofs arrive in about iat order, so the map stays sorted enough.
       seen.set(jti, iat + IAT_WINDOW + 1);
       return calculateJwkThumbprint(jwk, 'sha256');

@@ -5,8 +5,8 @@ import type { LoginAsOptions, TestAgent, TestApp, TestResponse, TestUser } from 
 
 const SECURE_COOKIE_HINT =
   'Under supertest the app is served over plain http, so a session cookie marked Secure (cookie: { secure: true }) is ' +
-  'neither set nor sent back. In tests, use cookie: { secure: process.env.NODE_ENV === \'production\' }, or ' +
-  'secure: \'auto\' with app.set(\'trust proxy\', 1).';
+  "neither set nor sent back. In tests, use cookie: { secure: process.env.NODE_ENV === 'production' }, or " +
+  "secure: 'auto' with app.set('trust proxy', 1).";
 
 function fail(message: string): never {
   throw new Error(`loginAs: ${message}`);
@@ -43,7 +43,10 @@ export async function loginAs(app: TestApp, user: TestUser, options: LoginAsOpti
   const agent = options.agent ?? request.agent(app);
 
   // 1. The app's login route: a redirect to the provider's authorization endpoint.
-  const loginUrl = options.returnTo === undefined ? loginPath : `${loginPath}${loginPath.includes('?') ? '&' : '?'}returnTo=${encodeURIComponent(options.returnTo)}`;
+  const loginUrl =
+    options.returnTo === undefined
+      ? loginPath
+      : `${loginPath}${loginPath.includes('?') ? '&' : '?'}returnTo=${encodeURIComponent(options.returnTo)}`;
   const started = await agent.get(loginUrl).redirects(0);
   const location = started.headers.location as string | undefined;
   if (started.status < 300 || started.status > 399 || !location) {
@@ -76,7 +79,9 @@ export async function loginAs(app: TestApp, user: TestUser, options: LoginAsOpti
   }
   const callback = answer.headers.get('location');
   if (answer.status !== 302 || !callback) {
-    fail(`the test provider refused the app's authorization request (${answer.status}): ${excerpt(await answer.text())}`);
+    fail(
+      `the test provider refused the app's authorization request (${answer.status}): ${excerpt(await answer.text())}`,
+    );
   }
   const callbackUrl = new URL(callback);
   const providerError = callbackUrl.searchParams.get('error');
@@ -90,8 +95,13 @@ export async function loginAs(app: TestApp, user: TestUser, options: LoginAsOpti
     );
   }
   if (finished.status < 300 || finished.status > 399) {
-    const hint = cookies.length === 0 && /ERR_OIDC_MISSING_TRANSACTION|no login in progress/i.test(finished.text ?? '') ? ` ${SECURE_COOKIE_HINT}` : '';
-    fail(`the app's callback (GET ${callbackUrl.pathname}) answered ${finished.status}, so ${claims.sub} is not logged in.${hint} Response: ${excerpt(finished.text)}`);
+    const hint =
+      cookies.length === 0 && /ERR_OIDC_MISSING_TRANSACTION|no login in progress/i.test(finished.text ?? '')
+        ? ` ${SECURE_COOKIE_HINT}`
+        : '';
+    fail(
+      `the app's callback (GET ${callbackUrl.pathname}) answered ${finished.status}, so ${claims.sub} is not logged in.${hint} Response: ${excerpt(finished.text)}`,
+    );
   }
   if (!provider.redeemed(state)) {
     fail(
@@ -104,7 +114,9 @@ export async function loginAs(app: TestApp, user: TestUser, options: LoginAsOpti
   // session did not set it, which over http means it is Secure.
   const sessionCookies = setCookies(finished).filter((c) => !c.startsWith('oidc.'));
   if (sessionCookies.length === 0 || secureCookie(sessionCookies)) {
-    fail(`the app's callback logged ${claims.sub} in, but its answer set no session cookie the agent can send back. ${SECURE_COOKIE_HINT}`);
+    fail(
+      `the app's callback logged ${claims.sub} in, but its answer set no session cookie the agent can send back. ${SECURE_COOKIE_HINT}`,
+    );
   }
   return agent;
 }
@@ -114,7 +126,9 @@ function findProvider(authorizationUrl: URL, options: LoginAsOptions, loginUrl: 
   if (options.provider !== undefined) {
     const wanted = new URL(options.provider.issuer).origin;
     if (authorizationUrl.origin !== wanted) {
-      fail(`the app's login route sent the browser to ${authorizationUrl.origin}, not to the given provider (${wanted}). Configure the app with oidcLogin({ ...provider.options() }).`);
+      fail(
+        `the app's login route sent the browser to ${authorizationUrl.origin}, not to the given provider (${wanted}). Configure the app with oidcLogin({ ...provider.options() }).`,
+      );
     }
     if (!found) fail(`the given provider (${wanted}) has been closed.`);
   }

@@ -10,12 +10,17 @@ let loaded: Promise<Supertest> | undefined;
  */
 export function loadSupertest(): Promise<Supertest> {
   loaded ??= import('supertest').then(
-    (mod: { default?: Supertest } & Partial<Supertest>) => (mod.default ?? (mod as unknown as Supertest)),
+    (mod: { default?: Supertest } & Partial<Supertest>) => mod.default ?? (mod as unknown as Supertest),
     (err: unknown) => {
       loaded = undefined;
       const code = (err as { code?: unknown })?.code;
       const message = String((err as Error)?.message);
-      if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || /Cannot find (module|package)/.test(message)) && message.includes('supertest')) {
+      if (
+        (code === 'ERR_MODULE_NOT_FOUND' ||
+          code === 'MODULE_NOT_FOUND' ||
+          /Cannot find (module|package)/.test(message)) &&
+        message.includes('supertest')
+      ) {
         throw new Error(
           'express-oidc-login/testing: loginAs() and backchannelLogout() drive your app with supertest, which is not installed. ' +
             'Add it to your devDependencies: npm install --save-dev supertest (and @types/supertest with TypeScript).',

@@ -19,10 +19,34 @@ import type {
 } from './types.js';
 
 /** Claims the provider sets itself: a login cannot choose them. */
-const PROTOCOL_CLAIMS = ['iss', 'aud', 'exp', 'iat', 'nbf', 'nonce', 'azp', 'at_hash', 'c_hash', 'jti', 'events'] as const;
+const PROTOCOL_CLAIMS = [
+  'iss',
+  'aud',
+  'exp',
+  'iat',
+  'nbf',
+  'nonce',
+  'azp',
+  'at_hash',
+  'c_hash',
+  'jti',
+  'events',
+] as const;
 /** Claims about the authentication, not the user: in the ID token, not in userinfo. */
 const SESSION_CLAIMS = new Set(['sid', 'auth_time', 'acr', 'amr']);
-const ASYMMETRIC_ALGS = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']);
+const ASYMMETRIC_ALGS = new Set([
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+]);
 /** `algs` of the DPoP challenge: what the provider verifies proofs with. */
 const DPOP_ALGS = [...ASYMMETRIC_ALGS].join(' ');
 const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -33,7 +57,9 @@ const MAX_BODY = 64 * 1024;
 /** Checks a login's claims; throws a TypeError that says what is wrong. */
 export function checkUser(user: unknown, where: string): TestUser {
   if (typeof user !== 'object' || user === null || Array.isArray(user)) {
-    throw new TypeError(`${where}: the user must be an object of ID token claims, such as { sub: 'alice', groups: ['admin'] }.`);
+    throw new TypeError(
+      `${where}: the user must be an object of ID token claims, such as { sub: 'alice', groups: ['admin'] }.`,
+    );
   }
   const u = user as Record<string, unknown>;
   if (typeof u.sub !== 'string' || u.sub === '' || u.sub.length > 255) {
@@ -47,7 +73,8 @@ export function checkUser(user: unknown, where: string): TestUser {
       );
     }
   }
-  if (u.sid !== undefined && (typeof u.sid !== 'string' || u.sid === '')) throw new TypeError(`${where}: "sid" must be a non-empty string.`);
+  if (u.sid !== undefined && (typeof u.sid !== 'string' || u.sid === ''))
+    throw new TypeError(`${where}: "sid" must be a non-empty string.`);
   if (u.auth_time !== undefined && (typeof u.auth_time !== 'number' || !Number.isInteger(u.auth_time))) {
     throw new TypeError(`${where}: "auth_time" must be a whole number of seconds since the epoch.`);
   }
@@ -61,7 +88,8 @@ export function checkUser(user: unknown, where: string): TestUser {
 
 function checkSeconds(value: unknown, name: string): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) throw new TypeError(`${name} must be a whole number of seconds, 0 or more.`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0)
+    throw new TypeError(`${name} must be a whole number of seconds, 0 or more.`);
   return value;
 }
 
@@ -79,7 +107,9 @@ function normalizeBaseUrl(baseUrl: string): string {
   try {
     url = new URL(baseUrl);
   } catch {
-    throw new TypeError(`startTestProvider: "baseUrl" must be an absolute URL such as http://localhost:3000; got ${JSON.stringify(baseUrl)}.`);
+    throw new TypeError(
+      `startTestProvider: "baseUrl" must be an absolute URL such as http://localhost:3000; got ${JSON.stringify(baseUrl)}.`,
+    );
   }
   return url.origin + url.pathname.replace(/\/+$/, '');
 }
@@ -207,10 +237,13 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
   const baseUrl = normalizeBaseUrl(options.baseUrl ?? 'http://localhost:3000');
   const clientId = options.clientId ?? 'test-client';
   const clientSecret = options.clientSecret ?? random();
-  if (typeof clientId !== 'string' || clientId === '') throw new TypeError('startTestProvider: "clientId" must be a non-empty string.');
-  if (typeof clientSecret !== 'string' || clientSecret === '') throw new TypeError('startTestProvider: "clientSecret" must be a non-empty string.');
+  if (typeof clientId !== 'string' || clientId === '')
+    throw new TypeError('startTestProvider: "clientId" must be a non-empty string.');
+  if (typeof clientSecret !== 'string' || clientSecret === '')
+    throw new TypeError('startTestProvider: "clientSecret" must be a non-empty string.');
   const alg = options.idTokenSigningAlg ?? 'RS256';
-  if (!ASYMMETRIC_ALGS.has(alg)) throw new TypeError(`startTestProvider: "idTokenSigningAlg" must be one of ${[...ASYMMETRIC_ALGS].join(', ')}.`);
+  if (!ASYMMETRIC_ALGS.has(alg))
+    throw new TypeError(`startTestProvider: "idTokenSigningAlg" must be one of ${[...ASYMMETRIC_ALGS].join(', ')}.`);
   const accessTokenTtl = checkSeconds(options.accessTokenTtl, 'startTestProvider: "accessTokenTtl"') ?? 3600;
   const idTokenTtl = checkSeconds(options.idTokenTtl, 'startTestProvider: "idTokenTtl"') ?? 3600;
   const refreshPolicy = options.refreshTokens ?? 'offline_access';
@@ -219,7 +252,10 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
   }
   const idTokenOnRefresh = options.idTokenOnRefresh !== false;
   const dpop = dpopVerifier([...ASYMMETRIC_ALGS], options.requireDPoPNonce === true ? random(16) : undefined);
-  const defaultUser = options.defaultUser === null ? null : checkUser(options.defaultUser ?? { sub: 'test-user', name: 'Test User' }, 'startTestProvider: "defaultUser"');
+  const defaultUser =
+    options.defaultUser === null
+      ? null
+      : checkUser(options.defaultUser ?? { sub: 'test-user', name: 'Test User' }, 'startTestProvider: "defaultUser"');
   const redirectUris = [...(options.redirectUris ?? [`${baseUrl}/callback`])];
   const postLogoutRedirectUris = [...(options.postLogoutRedirectUris ?? [`${baseUrl}/`])];
 
@@ -235,19 +271,32 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
   const usedCodes = new Map<string, Grant>();
   const redeemedStates = new Set<string>();
   /** `jkt`: the thumbprint of the DPoP key the token is bound to (RFC 9449 §6), for a DPoP token. */
-  const accessTokens = new Map<string, { grant: Grant; expiresAt: number; revoked: boolean; jkt: string | undefined }>();
+  const accessTokens = new Map<
+    string,
+    { grant: Grant; expiresAt: number; revoked: boolean; jkt: string | undefined }
+  >();
   const refreshTokens = new Map<string, { grant: Grant; rotated: boolean }>();
   const grants = new Set<Grant>();
   const logins: TestLoginRecord[] = [];
   const logouts: TestLogoutRecord[] = [];
-  const counts = { discovery: 0, jwks: 0, authorize: 0, token: 0, refresh: 0, userinfo: 0, revocation: 0, endSession: 0 };
+  const counts = {
+    discovery: 0,
+    jwks: 0,
+    authorize: 0,
+    token: 0,
+    refresh: 0,
+    userinfo: 0,
+    revocation: 0,
+    endSession: 0,
+  };
   let nextAuthorizationFailure: { error: string; description: string | undefined } | undefined;
   let nextTokenFailure: { status: number | 'disconnect'; error: string | undefined } | undefined;
   let closed: Promise<void> | undefined;
 
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
-      if (!res.headersSent) send(res, { status: 500, body: `test provider error: ${(err as Error)?.message ?? String(err)}` });
+      if (!res.headersSent)
+        send(res, { status: 500, body: `test provider error: ${(err as Error)?.message ?? String(err)}` });
       else res.destroy();
     });
   });
@@ -339,7 +388,11 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
         return;
       case 'GET /jwks':
         counts.jwks++;
-        send(res, { status: 200, body: { keys: [publicJwk] }, headers: { 'content-type': 'application/jwk-set+json' } });
+        send(res, {
+          status: 200,
+          body: { keys: [publicJwk] },
+          headers: { 'content-type': 'application/jwk-set+json' },
+        });
         return;
       case 'GET /authorize':
         send(res, authorize(url.searchParams));
@@ -374,9 +427,13 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
     loginsByState.delete(state ?? '');
 
     const params = uniqueParams(query);
-    if (typeof params === 'string') return { status: 400, body: `Invalid authorization request: "${params}" is repeated.` };
+    if (typeof params === 'string')
+      return { status: 400, body: `Invalid authorization request: "${params}" is repeated.` };
     if (params.get('client_id') !== clientId) {
-      return { status: 400, body: `Invalid authorization request: unknown client_id (the test provider's client is "${clientId}").` };
+      return {
+        status: 400,
+        body: `Invalid authorization request: unknown client_id (the test provider's client is "${clientId}").`,
+      };
     }
     const redirectUri = params.get('redirect_uri') ?? '';
     if (!redirectUris.includes(redirectUri)) {
@@ -400,8 +457,10 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
 
     if (params.has('request')) return fail('request_not_supported', 'Request objects are not supported.');
     if (params.has('request_uri')) return fail('request_uri_not_supported', 'request_uri is not supported.');
-    if (params.get('response_type') !== 'code') return fail('unsupported_response_type', 'Only response_type=code is supported.');
-    if (params.has('response_mode') && params.get('response_mode') !== 'query') return fail('invalid_request', 'Only response_mode=query is supported.');
+    if (params.get('response_type') !== 'code')
+      return fail('unsupported_response_type', 'Only response_type=code is supported.');
+    if (params.has('response_mode') && params.get('response_mode') !== 'query')
+      return fail('invalid_request', 'Only response_mode=query is supported.');
     const scope = params.get('scope') ?? '';
     if (!scope.split(' ').includes('openid')) return fail('invalid_scope', 'The scope must include "openid".');
     const challenge = params.get('code_challenge') ?? '';
@@ -445,13 +504,17 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
       const basic = parseBasic(header);
       const challenge = { 'www-authenticate': 'Basic realm="test-provider"' };
       if (!basic) return oauthError(401, 'invalid_client', 'Malformed client credentials.', challenge);
-      if (bodySecret !== null) return oauthError(400, 'invalid_request', 'More than one client authentication method was used.');
-      if (bodyId !== null && bodyId !== basic.id) return oauthError(400, 'invalid_request', 'client_id differs from the authenticated client.');
-      if (basic.id !== clientId || basic.secret !== clientSecret) return oauthError(401, 'invalid_client', 'Client authentication failed.', challenge);
+      if (bodySecret !== null)
+        return oauthError(400, 'invalid_request', 'More than one client authentication method was used.');
+      if (bodyId !== null && bodyId !== basic.id)
+        return oauthError(400, 'invalid_request', 'client_id differs from the authenticated client.');
+      if (basic.id !== clientId || basic.secret !== clientSecret)
+        return oauthError(401, 'invalid_client', 'Client authentication failed.', challenge);
       return undefined;
     }
     if (bodySecret === null) return oauthError(401, 'invalid_client', 'Client authentication is required.');
-    if (bodyId !== clientId || bodySecret !== clientSecret) return oauthError(401, 'invalid_client', 'Client authentication failed.');
+    if (bodyId !== clientId || bodySecret !== clientSecret)
+      return oauthError(401, 'invalid_client', 'Client authentication failed.');
     return undefined;
   }
 
@@ -467,7 +530,14 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
         req.socket.destroy();
         return;
       }
-      const defaultError = status === 503 ? 'temporarily_unavailable' : status >= 500 ? 'server_error' : status === 401 ? 'invalid_client' : 'invalid_request';
+      const defaultError =
+        status === 503
+          ? 'temporarily_unavailable'
+          : status >= 500
+            ? 'server_error'
+            : status === 401
+              ? 'invalid_client'
+              : 'invalid_request';
       send(res, oauthError(status, error ?? defaultError, 'A failure simulated by failNextTokenRequest().'));
       return;
     }
@@ -490,7 +560,15 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
       jkt = await dpop.verify(req, { htm: 'POST', htu: metadata.token_endpoint });
     } catch (err) {
       if (!(err instanceof DPoPProofError)) throw err;
-      send(res, oauthError(400, err.error, err.message, err.error === 'use_dpop_nonce' ? { 'dpop-nonce': dpop.nonce! } : undefined));
+      send(
+        res,
+        oauthError(
+          400,
+          err.error,
+          err.message,
+          err.error === 'use_dpop_nonce' ? { 'dpop-nonce': dpop.nonce! } : undefined,
+        ),
+      );
       return;
     }
     const grantType = body.get('grant_type');
@@ -510,9 +588,13 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
     }
     codes.delete(code);
     if (record.expiresAt < nowSeconds()) return oauthError(400, 'invalid_grant', 'The code has expired.');
-    if (body.get('redirect_uri') !== record.redirectUri) return oauthError(400, 'invalid_grant', 'redirect_uri differs from the authorization request\'s.');
+    if (body.get('redirect_uri') !== record.redirectUri)
+      return oauthError(400, 'invalid_grant', "redirect_uri differs from the authorization request's.");
     const verifier = body.get('code_verifier') ?? '';
-    if (!/^[A-Za-z0-9\-._~]{43,128}$/.test(verifier) || createHash('sha256').update(verifier).digest('base64url') !== record.codeChallenge) {
+    if (
+      !/^[A-Za-z0-9\-._~]{43,128}$/.test(verifier) ||
+      createHash('sha256').update(verifier).digest('base64url') !== record.codeChallenge
+    ) {
       return oauthError(400, 'invalid_grant', 'PKCE verification failed.');
     }
     const grant: Grant = {
@@ -568,7 +650,9 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
       return oauthError(
         400,
         'invalid_grant',
-        jkt === undefined ? 'The login is DPoP-bound: a refresh needs a DPoP proof.' : 'The DPoP proof is made with another key than the login\'s.',
+        jkt === undefined
+          ? 'The login is DPoP-bound: a refresh needs a DPoP proof.'
+          : "The DPoP proof is made with another key than the login's.",
       );
     }
     const scope = body.get('scope');
@@ -593,7 +677,12 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
   async function userinfo(req: IncomingMessage): Promise<Answer> {
     counts.userinfo++;
     const m = /^(Bearer|DPoP) ([A-Za-z0-9\-._~+/]+=*)$/i.exec(req.headers.authorization ?? '');
-    if (!m) return { status: 401, headers: { 'www-authenticate': 'Bearer realm="test-provider"' }, body: { error: 'invalid_request' } };
+    if (!m)
+      return {
+        status: 401,
+        headers: { 'www-authenticate': 'Bearer realm="test-provider"' },
+        body: { error: 'invalid_request' },
+      };
     const scheme = m[1]!.toLowerCase() === 'dpop' ? 'DPoP' : 'Bearer';
     const token = m[2]!;
     const entry = accessTokens.get(token);
@@ -611,9 +700,14 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
         body: { error },
       };
     };
-    if (!entry || entry.revoked || entry.expiresAt <= nowSeconds()) return refuse('invalid_token', 'The access token is invalid or has expired.');
+    if (!entry || entry.revoked || entry.expiresAt <= nowSeconds())
+      return refuse('invalid_token', 'The access token is invalid or has expired.');
     if (scheme === 'Bearer') {
-      if (entry.jkt !== undefined) return refuse('invalid_token', 'The access token is DPoP-bound: send it as Authorization: DPoP, with a DPoP proof.');
+      if (entry.jkt !== undefined)
+        return refuse(
+          'invalid_token',
+          'The access token is DPoP-bound: send it as Authorization: DPoP, with a DPoP proof.',
+        );
     } else {
       let jkt: string | undefined;
       try {
@@ -623,8 +717,13 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
         return refuse(err.error, err.message, err.error === 'use_dpop_nonce' ? { 'dpop-nonce': dpop.nonce! } : {});
       }
       if (jkt === undefined) return refuse('invalid_dpop_proof', 'Authorization: DPoP needs a DPoP proof.');
-      if (entry.jkt === undefined) return refuse('invalid_token', 'The access token is not DPoP-bound: send it as Authorization: Bearer.');
-      if (jkt !== entry.jkt) return refuse('invalid_token', 'The DPoP proof is made with another key than the one the access token is bound to.');
+      if (entry.jkt === undefined)
+        return refuse('invalid_token', 'The access token is not DPoP-bound: send it as Authorization: Bearer.');
+      if (jkt !== entry.jkt)
+        return refuse(
+          'invalid_token',
+          'The DPoP proof is made with another key than the one the access token is bound to.',
+        );
     }
     const claims: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(entry.grant.user)) if (!SESSION_CLAIMS.has(key)) claims[key] = value;
@@ -653,11 +752,15 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
         return { status: 400, body: 'Invalid logout request: id_token_hint is not an ID token of this provider.' };
       }
     }
-    if (requestedClient !== null && requestedClient !== clientId) return { status: 400, body: 'Invalid logout request: unknown client_id.' };
+    if (requestedClient !== null && requestedClient !== clientId)
+      return { status: 400, body: 'Invalid logout request: unknown client_id.' };
     const redirect = params.get('post_logout_redirect_uri');
     if (redirect !== null) {
       if (hint === null && requestedClient === null) {
-        return { status: 400, body: 'Invalid logout request: post_logout_redirect_uri needs id_token_hint or client_id.' };
+        return {
+          status: 400,
+          body: 'Invalid logout request: post_logout_redirect_uri needs id_token_hint or client_id.',
+        };
       }
       if (!postLogoutRedirectUris.includes(redirect)) {
         return {
@@ -666,7 +769,13 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
         };
       }
     }
-    logouts.push(Object.freeze({ ...(sub !== undefined && { sub }), ...(sid !== undefined && { sid }), ...(redirect !== null && { postLogoutRedirectUri: redirect }) }));
+    logouts.push(
+      Object.freeze({
+        ...(sub !== undefined && { sub }),
+        ...(sid !== undefined && { sid }),
+        ...(redirect !== null && { postLogoutRedirectUri: redirect }),
+      }),
+    );
     if (redirect === null) return { status: 200, body: 'You are logged out of the test provider.' };
     const location = new URL(redirect);
     const state = params.get('state');
@@ -715,7 +824,13 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
       const base = appBaseUrl === undefined ? baseUrl : normalizeBaseUrl(appBaseUrl);
       if (!redirectUris.includes(`${base}/callback/${name}`)) redirectUris.push(`${base}/callback/${name}`);
       if (!postLogoutRedirectUris.includes(`${base}/`)) postLogoutRedirectUris.push(`${base}/`);
-      return { issuer, clientId, clientSecret, dangerouslyAllowInsecureHttp: true, ...(alg !== 'RS256' && { idTokenSigningAlg: alg }) };
+      return {
+        issuer,
+        clientId,
+        clientSecret,
+        dangerouslyAllowInsecureHttp: true,
+        ...(alg !== 'RS256' && { idTokenSigningAlg: alg }),
+      };
     },
     options(appBaseUrl?: string): TestProviderClientOptions {
       const base = appBaseUrl === undefined ? baseUrl : normalizeBaseUrl(appBaseUrl);
@@ -731,10 +846,14 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
       };
     },
     queueLogin(user, loginOptions = {}) {
-      queued.push({ user: checkUser(user, 'queueLogin'), expiresIn: checkSeconds(loginOptions.expiresIn, 'queueLogin: "expiresIn"') });
+      queued.push({
+        user: checkUser(user, 'queueLogin'),
+        expiresIn: checkSeconds(loginOptions.expiresIn, 'queueLogin: "expiresIn"'),
+      });
     },
     failNextAuthorization(error = 'access_denied', description) {
-      if (!/^[\x20-\x21\x23-\x5B\x5D-\x7E]+$/.test(error)) throw new TypeError('failNextAuthorization: "error" must be an OAuth error code such as access_denied.');
+      if (!/^[\x20-\x21\x23-\x5B\x5D-\x7E]+$/.test(error))
+        throw new TypeError('failNextAuthorization: "error" must be an OAuth error code such as access_denied.');
       nextAuthorizationFailure = { error, description };
     },
     failNextTokenRequest(status = 503, error) {
@@ -756,7 +875,10 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
     logoutToken(claims: LogoutTokenClaims) {
       const { sub, sid } = claims ?? {};
       if (sub === undefined && sid === undefined) throw new TypeError('logoutToken: give "sub", "sid" or both.');
-      if ((sub !== undefined && (typeof sub !== 'string' || sub === '')) || (sid !== undefined && (typeof sid !== 'string' || sid === ''))) {
+      if (
+        (sub !== undefined && (typeof sub !== 'string' || sub === '')) ||
+        (sid !== undefined && (typeof sid !== 'string' || sid === ''))
+      ) {
         throw new TypeError('logoutToken: "sub" and "sid" must be non-empty strings.');
       }
       const iat = nowSeconds();

@@ -11,7 +11,15 @@ import { isPackedLogin } from '../session/stored-login.js';
  * Members that hold a token, in token responses (RFC 6749 names) and in stored logins, and a
  * stored login's DPoP key (its private JWK).
  */
-const TOKEN_MEMBERS = new Set(['access_token', 'refresh_token', 'id_token', 'accessToken', 'refreshToken', 'idToken', 'dpop']);
+const TOKEN_MEMBERS = new Set([
+  'access_token',
+  'refresh_token',
+  'id_token',
+  'accessToken',
+  'refreshToken',
+  'idToken',
+  'dpop',
+]);
 /**
  * A compact JWS (3 parts) or JWE (5 parts), whose header is a base64url JSON object ("ey..."): an
  * ID token given as the cause itself (openid-client's "JWE decryption is not configured"), or in a member.

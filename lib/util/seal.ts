@@ -31,7 +31,9 @@ export function deriveSealKey(material: Buffer | string, label: string): SealKey
   const ikm = typeof material === 'string' ? Buffer.from(material, 'utf8') : material;
   const key = Buffer.from(hkdfSync('sha256', ikm, SALT, `${label} aes-256-gcm`, 32));
   // The id is a separate HKDF output: it names the key without telling anything about it.
-  const kid = Buffer.from(hkdfSync('sha256', ikm, SALT, `${label} key id`, 6)).toString('base64url').slice(0, KID_CHARS);
+  const kid = Buffer.from(hkdfSync('sha256', ikm, SALT, `${label} key id`, 6))
+    .toString('base64url')
+    .slice(0, KID_CHARS);
   return Object.freeze({ kid, key });
 }
 
@@ -90,7 +92,10 @@ export class Sealer {
         const decipher = createDecipheriv('aes-256-gcm', key, body.subarray(0, IV_BYTES), { authTagLength: TAG_BYTES });
         decipher.setAAD(aad(kid, context));
         decipher.setAuthTag(body.subarray(body.length - TAG_BYTES));
-        const plaintext = Buffer.concat([decipher.update(body.subarray(IV_BYTES, body.length - TAG_BYTES)), decipher.final()]);
+        const plaintext = Buffer.concat([
+          decipher.update(body.subarray(IV_BYTES, body.length - TAG_BYTES)),
+          decipher.final(),
+        ]);
         return { plaintext: plaintext.toString('utf8') };
       } catch {
         // Not this key: the value was changed, or sealed for another context.

@@ -82,7 +82,8 @@ function invalidIdToken(reason: string): OidcError {
  * with the token's own `tid`. Throws when `tid` is not a tenant ID or `iss` is not that issuer.
  */
 export function tenantIssuer(claims: { iss?: unknown; tid?: unknown }, template: string): string {
-  if (!isTenantId(claims.tid)) throw invalidIdToken('"tid" must be the tenant ID (a GUID) of a Microsoft Entra ID tenant.');
+  if (!isTenantId(claims.tid))
+    throw invalidIdToken('"tid" must be the tenant ID (a GUID) of a Microsoft Entra ID tenant.');
   const issuer = template.replace(TENANT_PLACEHOLDER, claims.tid);
   if (claims.iss !== issuer) throw invalidIdToken('"iss" does not name the tenant in "tid".');
   return issuer;
@@ -100,7 +101,11 @@ export function checkTenantAllowed(tid: string, allowed: readonly string[] | 'an
 }
 
 /** A verified multi-tenant login: `tid` a tenant ID, `iss` its issuer, the tenant allowed. */
-export function checkTenant(claims: { iss?: unknown; tid?: unknown }, discoveredIssuer: string, allowed: readonly string[] | 'any'): void {
+export function checkTenant(
+  claims: { iss?: unknown; tid?: unknown },
+  discoveredIssuer: string,
+  allowed: readonly string[] | 'any',
+): void {
   tenantIssuer(claims, issuerTemplate(discoveredIssuer));
   checkTenantAllowed(claims.tid as string, allowed);
 }
@@ -110,10 +115,16 @@ export function checkTenant(claims: { iss?: unknown; tid?: unknown }, discovered
  * the template with the token's own `tid`. With a multi-tenant issuer (`allowed` given) the token's
  * tenant is checked as by {@link checkTenant}, and its errors thrown.
  */
-export function expectedIssuer(claims: { iss?: unknown; tid?: unknown }, discoveredIssuer: string, allowed: readonly string[] | 'any' | undefined): string {
+export function expectedIssuer(
+  claims: { iss?: unknown; tid?: unknown },
+  discoveredIssuer: string,
+  allowed: readonly string[] | 'any' | undefined,
+): string {
   if (allowed === undefined) return discoveredIssuer;
   checkTenant(claims, discoveredIssuer, allowed);
-  return discoveredIssuer.includes(TENANT_PLACEHOLDER) ? discoveredIssuer.replace(TENANT_PLACEHOLDER, claims.tid as string) : discoveredIssuer;
+  return discoveredIssuer.includes(TENANT_PLACEHOLDER)
+    ? discoveredIssuer.replace(TENANT_PLACEHOLDER, claims.tid as string)
+    : discoveredIssuer;
 }
 
 /** A token response kept by {@link templateCodeGrant}'s first pass. */
@@ -170,7 +181,13 @@ export async function templateCodeGrant(
     throw new TokenResponseKept();
   };
   try {
-    await client.authorizationCodeGrant(configurationFor(issParam ?? template, capture), currentUrl, checks, undefined, options);
+    await client.authorizationCodeGrant(
+      configurationFor(issParam ?? template, capture),
+      currentUrl,
+      checks,
+      undefined,
+      options,
+    );
   } catch (err) {
     // Failed before the response came (a bad callback, the network): as without a template.
     if (!captured) throw err;
@@ -197,5 +214,7 @@ export async function templateCodeGrant(
 export function issuerMatches(iss: string, template: string): boolean {
   if (!template.includes(TENANT_PLACEHOLDER)) return iss === template;
   const [prefix, suffix] = template.split(TENANT_PLACEHOLDER) as [string, string];
-  return iss.startsWith(prefix) && iss.endsWith(suffix) && isTenantId(iss.slice(prefix.length, iss.length - suffix.length));
+  return (
+    iss.startsWith(prefix) && iss.endsWith(suffix) && isTenantId(iss.slice(prefix.length, iss.length - suffix.length))
+  );
 }

@@ -14,7 +14,8 @@ function fail(message: string): never {
 
 /** `https://` + a host name (or an https origin), validated once, when the adapter is made. */
 function httpsOrigin(name: string, domain: unknown): string {
-  if (typeof domain !== 'string' || domain === '') fail(`${name} needs "domain": a host name such as "example.auth0.com".`);
+  if (typeof domain !== 'string' || domain === '')
+    fail(`${name} needs "domain": a host name such as "example.auth0.com".`);
   const value = domain.includes('://') ? domain : `https://${domain}`;
   let url: URL;
   try {

@@ -70,7 +70,9 @@ async function primaryEmail(api: ProfileApi, url: string): Promise<string | unde
     return undefined;
   }
   if (!Array.isArray(emails)) return undefined;
-  const primary = (emails as GitHubEmail[]).find((e) => typeof e === 'object' && e !== null && e.primary === true && e.verified === true);
+  const primary = (emails as GitHubEmail[]).find(
+    (e) => typeof e === 'object' && e !== null && e.primary === true && e.verified === true,
+  );
   return text(primary?.email);
 }
 
@@ -95,7 +97,9 @@ function githubProfile(api: string, requestedScope: string): ProfileMapper {
     if (login !== undefined) claims.preferred_username = login;
     if (picture !== undefined) claims.picture = picture;
     if (profile !== undefined) claims.profile = profile;
-    const verified = readsEmails(tokens.scope, requestedScope) ? await primaryEmail(provider, `${api}/user/emails`) : undefined;
+    const verified = readsEmails(tokens.scope, requestedScope)
+      ? await primaryEmail(provider, `${api}/user/emails`)
+      : undefined;
     if (verified !== undefined) {
       claims.email = verified;
       claims.email_verified = true;
@@ -128,7 +132,9 @@ export function github(options: GitHubOptions): ProviderPreset {
     try {
       url = new URL(options.enterpriseUrl);
     } catch {
-      fail(`github({ enterpriseUrl }) must be an absolute URL such as https://github.example.com; got ${JSON.stringify(options.enterpriseUrl)}.`);
+      fail(
+        `github({ enterpriseUrl }) must be an absolute URL such as https://github.example.com; got ${JSON.stringify(options.enterpriseUrl)}.`,
+      );
     }
     web = url.origin;
     api = `${url.origin}/api/v3`;

@@ -32,7 +32,12 @@ async function startExampleApp(): Promise<void> {
   const idpPort = await freePort();
   baseUrl = `http://localhost:${port}`;
   app = spawn(process.execPath, [SERVER], {
-    env: { ...process.env, PORT: String(port), IDP_PORT: String(idpPort), SESSION_SECRET: 'e2e-session-secret-0123456789' },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      IDP_PORT: String(idpPort),
+      SESSION_SECRET: 'e2e-session-secret-0123456789',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   app.stdout!.on('data', (d: Buffer) => (output += d.toString()));
@@ -48,7 +53,10 @@ async function startExampleApp(): Promise<void> {
 async function signIn(page: Page, user: string, password = user): Promise<void> {
   await page.fill('input[name="login"]', user);
   await page.fill('input[name="password"]', password);
-  await Promise.all([page.waitForURL((url) => url.origin === baseUrl), page.click('button[type="submit"]:not(.secondary)')]);
+  await Promise.all([
+    page.waitForURL((url) => url.origin === baseUrl),
+    page.click('button[type="submit"]:not(.secondary)'),
+  ]);
 }
 
 describeBrowser('a person in a browser', () => {

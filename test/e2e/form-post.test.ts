@@ -46,7 +46,16 @@ describeBrowser('form_post in a browser, across two sites', () => {
     expect(new URL(op.issuer).hostname).toBe('127.0.0.1');
     store = new MemoryStore();
     const app = express();
-    app.use(session({ name: 'sid', secret: 'e2e-session-secret', resave: false, saveUninitialized: false, store, cookie: { sameSite: 'lax', httpOnly: true } }));
+    app.use(
+      session({
+        name: 'sid',
+        secret: 'e2e-session-secret',
+        resave: false,
+        saveUninitialized: false,
+        store,
+        cookie: { sameSite: 'lax', httpOnly: true },
+      }),
+    );
     app.use(
       oidcLogin({
         issuer: op.issuer,
@@ -69,7 +78,15 @@ describeBrowser('form_post in a browser, across two sites', () => {
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-quic',
+      ],
     });
   }, 60_000);
 

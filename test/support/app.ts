@@ -11,7 +11,10 @@ export interface TestApp<S extends Store = MemoryStore> {
 }
 
 /** The options of a test app against `provider`, with `overrides` on top. */
-export function testOptions(provider: Pick<TestProvider, 'issuer'>, overrides: Partial<OidcLoginOptions> = {}): OidcLoginOptions {
+export function testOptions(
+  provider: Pick<TestProvider, 'issuer'>,
+  overrides: Partial<OidcLoginOptions> = {},
+): OidcLoginOptions {
   return {
     issuer: provider.issuer,
     clientId: CLIENT_ID,

@@ -1,5 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { REDIRECT_URI as DEFAULT_REDIRECT_URI } from './provider.js';
 import { readBody } from './net.js';
@@ -123,10 +129,12 @@ export interface FakeGitHub {
   close(): Promise<void>;
 }
 
-
 function json(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 
@@ -274,7 +282,11 @@ export async function startFakeGitHub(options: { redirectUri?: string } = {}): P
     const back = new URL(redirectUri);
     const state = params.get('state');
     if (gh.fail.authorize) {
-      back.search = new URLSearchParams({ error: gh.fail.authorize, error_description: 'The user has denied your application access.', ...(state !== null && { state }) }).toString();
+      back.search = new URLSearchParams({
+        error: gh.fail.authorize,
+        error_description: 'The user has denied your application access.',
+        ...(state !== null && { state }),
+      }).toString();
     } else {
       const scope = (params.get('scope') ?? '').split(/[ ,]+/).filter(Boolean);
       profiles.set(keyOf(gh.user), structuredClone(gh.user));
@@ -302,7 +314,11 @@ export async function startFakeGitHub(options: { redirectUri?: string } = {}): P
       res.end(text);
     };
     const error = (code: string, description: string): void =>
-      answer({ error: code, error_description: description, error_uri: 'https://docs.github.com/apps/troubleshooting-oauth-apps' });
+      answer({
+        error: code,
+        error_description: description,
+        error_uri: 'https://docs.github.com/apps/troubleshooting-oauth-apps',
+      });
 
     const basic = basicCredentials(req.headers.authorization);
     const clientId = basic?.id ?? body.get('client_id');
@@ -348,12 +364,24 @@ export async function startFakeGitHub(options: { redirectUri?: string } = {}): P
     }
 
     const accessToken = `gho_${randomBytes(18).toString('base64url')}`;
-    accessTokens.set(accessToken, { grant, expiresAt: gh.refreshTokens ? Date.now() + gh.accessTokenTtl * 1000 : undefined });
-    const fields: Record<string, unknown> = { access_token: accessToken, token_type: 'bearer', scope: grant.scope.join(','), ...gh.extraTokenFields };
+    accessTokens.set(accessToken, {
+      grant,
+      expiresAt: gh.refreshTokens ? Date.now() + gh.accessTokenTtl * 1000 : undefined,
+    });
+    const fields: Record<string, unknown> = {
+      access_token: accessToken,
+      token_type: 'bearer',
+      scope: grant.scope.join(','),
+      ...gh.extraTokenFields,
+    };
     if (gh.refreshTokens) {
       const refreshToken = `ghr_${randomBytes(30).toString('base64url')}`;
       refreshTokens.set(refreshToken, grant);
-      Object.assign(fields, { expires_in: gh.accessTokenTtl, refresh_token: refreshToken, refresh_token_expires_in: 15897600 });
+      Object.assign(fields, {
+        expires_in: gh.accessTokenTtl,
+        refresh_token: refreshToken,
+        refresh_token_expires_in: 15897600,
+      });
     }
     answer(fields);
   }
@@ -363,7 +391,10 @@ export async function startFakeGitHub(options: { redirectUri?: string } = {}): P
     const body = new URLSearchParams(await readBody(req));
     gh.revocations.push({ path: '/revoke', headers: req.headers, body });
     const basic = basicCredentials(req.headers.authorization);
-    if ((basic?.id ?? body.get('client_id')) !== GH_CLIENT_ID || (basic?.secret ?? body.get('client_secret')) !== GH_CLIENT_SECRET) {
+    if (
+      (basic?.id ?? body.get('client_id')) !== GH_CLIENT_ID ||
+      (basic?.secret ?? body.get('client_secret')) !== GH_CLIENT_SECRET
+    ) {
       json(res, 401, { error: 'invalid_client' });
       return;
     }

@@ -22,7 +22,10 @@ export interface SigningKey {
 }
 
 /** Generates a signing key with a fresh (or the given) `kid`. */
-export async function generateSigningKey(alg = 'RS256', kid = `k-${randomBytes(6).toString('hex')}`): Promise<SigningKey> {
+export async function generateSigningKey(
+  alg = 'RS256',
+  kid = `k-${randomBytes(6).toString('hex')}`,
+): Promise<SigningKey> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   const publicJwk = { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' };
   return { kid, alg, privateKey, publicJwk };
@@ -40,19 +43,31 @@ export function signIdToken(
   key: Pick<SigningKey, 'alg' | 'kid' | 'privateKey'>,
   header: Record<string, unknown> = {},
 ): Promise<string> {
-  return new SignJWT(claims as JWTPayload).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...header }).sign(key.privateKey);
+  return new SignJWT(claims as JWTPayload)
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...header })
+    .sign(key.privateKey);
 }
 
 /** An HS256 token whose MAC key is `secret` (the client secret, in the classic attack). */
-export function signHs256(claims: Record<string, unknown>, secret: string, header: Record<string, unknown> = {}): Promise<string> {
-  return new SignJWT(claims as JWTPayload).setProtectedHeader({ alg: 'HS256', typ: 'JWT', ...header }).sign(new TextEncoder().encode(secret));
+export function signHs256(
+  claims: Record<string, unknown>,
+  secret: string,
+  header: Record<string, unknown> = {},
+): Promise<string> {
+  return new SignJWT(claims as JWTPayload)
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT', ...header })
+    .sign(new TextEncoder().encode(secret));
 }
 
 /**
  * An RS256 JWS built by hand, for headers jose refuses to produce (an unknown `crit` member...).
  * `key` must be an RS256 key.
  */
-export async function signRs256Raw(header: Record<string, unknown>, claims: Record<string, unknown>, key: SigningKey): Promise<string> {
+export async function signRs256Raw(
+  header: Record<string, unknown>,
+  claims: Record<string, unknown>,
+  key: SigningKey,
+): Promise<string> {
   const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
   const input = `${b64({ alg: 'RS256', kid: key.kid, typ: 'JWT', ...header })}.${b64(claims)}`;
   const signature = await crypto.subtle.sign('RSASSA-PKCS1-v1_5', key.privateKey, new TextEncoder().encode(input));
@@ -121,10 +136,18 @@ export type JwksHook = (ctx: { jwks: JWK[] }) => TokenAnswer | 'hang';
  * Decides the userinfo endpoint's answer (`ctx.valid()` is the honest one: the default user's
  * claims for any bearer token); `'hang'` never answers.
  */
-export type UserInfoHook = (ctx: { accessToken: string | undefined; issuer: string; valid(): TokenAnswer }) => TokenAnswer | 'hang';
+export type UserInfoHook = (ctx: {
+  accessToken: string | undefined;
+  issuer: string;
+  valid(): TokenAnswer;
+}) => TokenAnswer | 'hang';
 
 /** Decides the query the authorization endpoint redirects back with; default `code`, `state`, `iss`. */
-export type AuthorizeHook = (ctx: { params: URLSearchParams; code: string; issuer: string }) => Record<string, string> | URLSearchParams;
+export type AuthorizeHook = (ctx: {
+  params: URLSearchParams;
+  code: string;
+  issuer: string;
+}) => Record<string, string> | URLSearchParams;
 
 export interface HostileProvider {
   /** `http://127.0.0.1:<port>`, followed by the `issuerPath` option. */
@@ -173,7 +196,6 @@ export interface HostileProviderOptions {
   /** Advertise `<issuer>/userinfo` as the userinfo_endpoint (answered by `onUserInfo`). Default false. */
   userinfo?: boolean;
 }
-
 
 function send(res: ServerResponse, answer: TokenAnswer): void {
   const body = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
@@ -398,11 +420,15 @@ export async function startHostileProvider(options: HostileProviderOptions = {})
     const valid = async (): Promise<TokenAnswer> => {
       // The honest checks of a real provider: client authentication, code, redirect_uri, PKCE.
       if (!basic || basic.id !== clientId || basic.secret !== clientSecret || body.has('client_secret')) {
-        return oauthError(401, 'invalid_client', 'client authentication failed', { 'www-authenticate': 'Basic realm="hostile"' });
+        return oauthError(401, 'invalid_client', 'client authentication failed', {
+          'www-authenticate': 'Basic realm="hostile"',
+        });
       }
-      if (body.get('grant_type') !== 'authorization_code') return oauthError(400, 'unsupported_grant_type', 'expected authorization_code');
+      if (body.get('grant_type') !== 'authorization_code')
+        return oauthError(400, 'unsupported_grant_type', 'expected authorization_code');
       if (!record) return oauthError(400, 'invalid_grant', 'unknown or used code');
-      if (body.get('redirect_uri') !== record.redirectUri) return oauthError(400, 'invalid_grant', 'redirect_uri mismatch');
+      if (body.get('redirect_uri') !== record.redirectUri)
+        return oauthError(400, 'invalid_grant', 'redirect_uri mismatch');
       const verifier = body.get('code_verifier');
       const challenge = verifier === null ? null : createHash('sha256').update(verifier).digest('base64url');
       if (record.codeChallengeMethod !== 'S256' || !record.codeChallenge || challenge !== record.codeChallenge) {

@@ -37,7 +37,11 @@ export interface LogoutApp {
  * oidcLogin, with `/probe/oidc` (the login as JSON) and `/slow` (a request that stays in flight,
  * then modifies the session so that express-session writes it back).
  */
-export function createLogoutApp(options: OidcLoginOptions, store: Store = new MemoryStore(), before?: (app: Express) => void): LogoutApp {
+export function createLogoutApp(
+  options: OidcLoginOptions,
+  store: Store = new MemoryStore(),
+  before?: (app: Express) => void,
+): LogoutApp {
   const app = express();
   before?.(app);
   app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false, store, name: 'sid' }));
@@ -125,7 +129,11 @@ export async function providerKey(): Promise<{ key: SigningKey; jwk: Record<stri
 }
 
 /** The claims of a valid logout token; `overrides` with `undefined` values removes a claim. */
-export function logoutClaims(issuer: string, audience: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+export function logoutClaims(
+  issuer: string,
+  audience: string,
+  overrides: Record<string, unknown> = {},
+): Record<string, unknown> {
   const now = Math.floor(Date.now() / 1000);
   const claims: Record<string, unknown> = {
     iss: issuer,
@@ -141,7 +149,11 @@ export function logoutClaims(issuer: string, audience: string, overrides: Record
 }
 
 /** A logout token signed with `key` (header `typ: logout+jwt` unless overridden). */
-export function signLogoutToken(claims: Record<string, unknown>, key: SigningKey, header: Record<string, unknown> = {}): Promise<string> {
+export function signLogoutToken(
+  claims: Record<string, unknown>,
+  key: SigningKey,
+  header: Record<string, unknown> = {},
+): Promise<string> {
   return signIdToken(claims, key, { typ: 'logout+jwt', ...header });
 }
 

@@ -8,7 +8,8 @@ import { freePort } from './net.js';
 
 export const REDIS_SERVER = process.env.REDIS_SERVER_PATH ?? '/usr/bin/redis-server';
 export const redisAvailable = existsSync(REDIS_SERVER);
-if (!redisAvailable) console.warn(`Redis tests skipped: no redis-server at ${REDIS_SERVER} (apt-get install redis-server).`);
+if (!redisAvailable)
+  console.warn(`Redis tests skipped: no redis-server at ${REDIS_SERVER} (apt-get install redis-server).`);
 
 export interface TestRedis {
   url: string;

@@ -260,7 +260,10 @@ export function barrier(n: number): () => Promise<void> {
  * A login attempt at the hostile provider (it redirects straight back, no forms): `/login`, the
  * authorization endpoint, then the callback. Resolves with the callback's response.
  */
-export async function hostileAttempt(url: string, agent: request.Agent = request.agent(url)): Promise<{ agent: request.Agent; res: Response }> {
+export async function hostileAttempt(
+  url: string,
+  agent: request.Agent = request.agent(url),
+): Promise<{ agent: request.Agent; res: Response }> {
   const start = await agent.get('/login').expect(302);
   const atProvider = await fetch(start.headers.location!, { redirect: 'manual' });
   if (atProvider.status !== 302) throw new Error(`hostile provider answered ${atProvider.status}`);

@@ -31,7 +31,8 @@ export interface ResourceServer {
   /** The nonce it hands out now. */
   nonce: string;
   /** Replaces the answer for one path: a status with headers (e.g. a redirect), or 'hang'. */
-  override: ((req: ResourceRequest) => { status: number; headers?: Record<string, string> } | 'hang' | undefined) | undefined;
+  override:
+    ((req: ResourceRequest) => { status: number; headers?: Record<string, string> } | 'hang' | undefined) | undefined;
   reset(): void;
   close(): Promise<void>;
 }
@@ -44,7 +45,6 @@ export interface ResourceServerOptions {
 }
 
 const ALGORITHMS = ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA', 'Ed25519'];
-
 
 class Refused extends Error {
   constructor(
@@ -77,7 +77,8 @@ export async function startResourceServer(options: ResourceServerOptions): Promi
     const proof = record.headers.dpop;
     if (typeof proof !== 'string') throw new Refused('invalid_dpop_proof', 'no DPoP header');
     const header = decodeProtectedHeader(proof) as Record<string, unknown>;
-    if (typeof header.jwk !== 'object' || header.jwk === null || 'd' in header.jwk) throw new Refused('invalid_dpop_proof', 'jwk missing or private');
+    if (typeof header.jwk !== 'object' || header.jwk === null || 'd' in header.jwk)
+      throw new Refused('invalid_dpop_proof', 'jwk missing or private');
     let payload: Record<string, unknown>;
     try {
       ({ payload } = await jwtVerify(proof, EmbeddedJWK, { typ: 'dpop+jwt', algorithms: ALGORITHMS }));
@@ -87,16 +88,25 @@ export async function startResourceServer(options: ResourceServerOptions): Promi
     record.proof = { header, payload };
     if (payload.htm !== record.method) throw new Refused('invalid_dpop_proof', 'htm');
     if (payload.htu !== `${url}${record.path.split('?')[0]}`) throw new Refused('invalid_dpop_proof', 'htu');
-    if (payload.ath !== createHash('sha256').update(token).digest('base64url')) throw new Refused('invalid_dpop_proof', 'ath');
-    if (typeof payload.iat !== 'number' || Math.abs(payload.iat - Date.now() / 1000) > 60) throw new Refused('invalid_dpop_proof', 'iat');
-    if (typeof payload.jti !== 'string' || seenJti.has(payload.jti)) throw new Refused('invalid_dpop_proof', 'jti replayed');
+    if (payload.ath !== createHash('sha256').update(token).digest('base64url'))
+      throw new Refused('invalid_dpop_proof', 'ath');
+    if (typeof payload.iat !== 'number' || Math.abs(payload.iat - Date.now() / 1000) > 60)
+      throw new Refused('invalid_dpop_proof', 'iat');
+    if (typeof payload.jti !== 'string' || seenJti.has(payload.jti))
+      throw new Refused('invalid_dpop_proof', 'jti replayed');
     seenJti.add(payload.jti);
-    if ((await calculateJwkThumbprint(header.jwk as JWK)) !== jkt) throw new Refused('invalid_token', 'the proof key is not the token\'s (cnf.jkt)');
+    if ((await calculateJwkThumbprint(header.jwk as JWK)) !== jkt)
+      throw new Refused('invalid_token', "the proof key is not the token's (cnf.jkt)");
     if (rs.requireNonce && payload.nonce !== rs.nonce) throw new Refused('use_dpop_nonce', 'nonce required');
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const record: ResourceRequest = { method: req.method ?? '', path: req.url ?? '/', headers: req.headers, body: await readBody(req) };
+    const record: ResourceRequest = {
+      method: req.method ?? '',
+      path: req.url ?? '/',
+      headers: req.headers,
+      body: await readBody(req),
+    };
     rs.requests.push(record);
     const special = rs.override?.(record);
     if (special === 'hang') {

@@ -38,7 +38,8 @@ export function patchedLogin(data: Partial<SessionData>, patch: (login: StoredLo
   patch(login);
   if (typeof raw !== 'string') return { ...data, oidc: { ...data.oidc, login } };
   // Stored as the middleware stores it: claims that are the ID token's payload as "idToken".
-  const sameAsToken = typeof login.idToken === 'string' && JSON.stringify(login.claims) === JSON.stringify(tokenPayload(login.idToken));
+  const sameAsToken =
+    typeof login.idToken === 'string' && JSON.stringify(login.claims) === JSON.stringify(tokenPayload(login.idToken));
   const stored = sameAsToken ? { ...login, claims: 'idToken' } : login;
   return { ...data, oidc: { ...data.oidc, login: JSON.stringify(stored) as unknown as StoredLogin } };
 }
