@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { SessionData } from 'express-session';
-import type { ResolvedConfig } from '../options/config.js';
+import type { ResolvedConfig } from '../options/resolved-config.js';
 import { appendSetCookie, readCookies, serializeCookie } from '../util/cookies.js';
 import { OidcError } from '../util/errors.js';
 import type { OpenFailure, Sealer } from '../util/seal.js';

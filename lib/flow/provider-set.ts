@@ -1,11 +1,8 @@
-import {
-  APP_LEVEL_OPTIONS,
-  DEFAULTS,
-  resolveConfig,
-  routePath,
-  type OidcLogger,
-  type ResolvedConfig,
-} from '../options/config.js';
+import { APP_LEVEL_OPTIONS } from '../options/keys.js';
+import { DEFAULTS } from '../options/defaults.js';
+import { resolveConfig, routePath } from '../options/config.js';
+import type { OidcLogger } from '../options/types.js';
+import type { ResolvedConfig } from '../options/resolved-config.js';
 import { OidcConfigError } from '../util/errors.js';
 import { Provider } from './provider.js';
 import type { StoredLogin } from '../types.js';

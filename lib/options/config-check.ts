@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { ServerMetadata } from 'openid-client';
-import type { ResolvedConfig } from './config.js';
+import type { ResolvedConfig } from './resolved-config.js';
 import type { OidcRequest } from '../session/express-session.js';
 
 /** One thing the start-up check found: an `error` means logins cannot work as configured. */

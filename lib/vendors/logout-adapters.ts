@@ -1,4 +1,4 @@
-import type { IdpLogoutContext, IdpLogoutUrl } from '../options/config.js';
+import type { IdpLogoutContext, IdpLogoutUrl } from '../options/hook-types.js';
 import { OidcConfigError } from '../util/errors.js';
 
 /**

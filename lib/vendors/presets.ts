@@ -1,5 +1,6 @@
 import createDebug from 'debug';
-import type { MappedProfile, OidcLoginOptions, ProfileApi, ProfileMapper } from '../options/config.js';
+import type { MappedProfile, ProfileApi, ProfileMapper } from '../options/hook-types.js';
+import type { OidcLoginOptions } from '../options/types.js';
 import { OidcConfigError } from '../util/errors.js';
 
 const debug = createDebug('express-oidc-login:presets');
