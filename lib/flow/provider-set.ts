@@ -1,6 +1,7 @@
 import { APP_LEVEL_OPTIONS } from '../options/keys.js';
 import { DEFAULTS } from '../options/defaults.js';
-import { resolveConfig, routePath } from '../options/config.js';
+import { resolveConfig } from '../options/config.js';
+import { routePath } from '../options/values.js';
 import type { OidcLogger } from '../options/types.js';
 import type { ResolvedConfig } from '../options/resolved-config.js';
 import { OidcConfigError } from '../util/errors.js';

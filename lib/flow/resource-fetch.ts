@@ -1,5 +1,5 @@
 import createDebug from 'debug';
-import { isLoopbackTarget } from '../options/config.js';
+import { isLoopbackTarget } from '../options/values.js';
 import type { ResolvedConfig } from '../options/resolved-config.js';
 import { dpopKey, type DPoPKey } from './dpop.js';
 import { OidcError } from '../util/errors.js';
