@@ -115,7 +115,7 @@ export function checkProviderMetadata(
       ),
     );
   }
-  if (process.env.NODE_ENV === 'production' && config.baseUrl.protocol === 'http:') {
+  if (process.env.NODE_ENV === 'production' && !config.secureCookies) {
     found.push(
       finding(
         'warning',
@@ -297,7 +297,7 @@ export function checkFirstRequest(req: IncomingMessage, config: ResolvedConfig):
     return found;
   }
   const cookie = r.session.cookie as { secure?: unknown; sameSite?: unknown } | undefined;
-  if (cookie?.secure === true && config.baseUrl.protocol === 'http:') {
+  if (cookie?.secure === true && !config.secureCookies) {
     found.push(
       finding(
         'error',
@@ -315,7 +315,7 @@ export function checkFirstRequest(req: IncomingMessage, config: ResolvedConfig):
       ),
     );
   }
-  if (config.baseUrl.protocol === 'https:' && cookie && cookie.secure !== true && cookie.secure !== 'auto') {
+  if (config.secureCookies && cookie && cookie.secure !== true && cookie.secure !== 'auto') {
     found.push(
       finding(
         'warning',

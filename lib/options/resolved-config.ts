@@ -25,7 +25,11 @@ export interface ResolvedConfig {
   readonly clientSecret: string | undefined;
   readonly configuration: Configuration | undefined;
   readonly baseUrl: URL;
+  /** `baseUrl` is https: the app's cookies are Secure. */
+  readonly secureCookies: boolean;
   readonly redirectUri: string;
+  /** `redirectUri`'s path, `baseUrl`'s prefix included: the callback as the browser requests it. */
+  readonly redirectPath: string;
   readonly scope: string;
   readonly loginPath: string | false;
   readonly callbackPath: string | false;

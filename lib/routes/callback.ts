@@ -57,7 +57,7 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
   // States whose code exchange is running in this process: a double-clicked callback exchanges once.
   const inFlight = new Set<string>();
   // Where the form_post re-POST goes: the callback as the browser sees it.
-  const callbackPath = new URL(config.redirectUri).pathname;
+  const callbackPath = config.redirectPath;
 
   return async function callback(req: OidcRequest, res: ServerResponse): Promise<void> {
     try {

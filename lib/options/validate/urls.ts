@@ -12,7 +12,7 @@ export function pathPrefix(baseUrl: URL): string {
 
 /**
  * The app's URLs: `baseUrl`, the paths of `routes`, `defaultReturnTo`, and what is derived from
- * them (the redirect URI, the login URL).
+ * them once here (the redirect URI and its path, the login URL, whether cookies are Secure).
  */
 export function resolveUrls(
   o: Record<string, unknown>,
@@ -22,7 +22,9 @@ export function resolveUrls(
 ): Pick<
   ResolvedConfig,
   | 'baseUrl'
+  | 'secureCookies'
   | 'redirectUri'
+  | 'redirectPath'
   | 'loginPath'
   | 'callbackPath'
   | 'logoutPath'
@@ -77,7 +79,9 @@ export function resolveUrls(
   const redirectUri = `${baseUrl.origin}${prefix}${callbackPath === false ? DEFAULTS.callbackPath : callbackPath}`;
   return {
     baseUrl,
+    secureCookies: baseUrl.protocol === 'https:',
     redirectUri,
+    redirectPath: new URL(redirectUri).pathname,
     loginPath,
     callbackPath,
     logoutPath,
