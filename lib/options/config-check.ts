@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { ServerMetadata } from 'openid-client';
 import type { ResolvedConfig } from './resolved-config.js';
-import type { OidcRequest } from '../session/express-session.js';
 
 /** One thing the start-up check found: an `error` means logins cannot work as configured. */
 export interface ConfigFinding {
@@ -272,6 +271,13 @@ export function report(config: ResolvedConfig, findings: readonly ConfigFinding[
 
 type AppLike = { get?: (name: string) => unknown };
 
+/** What the first request shows of express-session (and of Express): read only, and maybe absent. */
+type SessionRequest = IncomingMessage & {
+  session?: { cookie?: unknown };
+  sessionStore?: unknown;
+  app?: AppLike;
+};
+
 /** The `session` option was given, and a session middleware had already run: express-session is mounted twice. */
 export function sessionMountedTwice(): ConfigFinding {
   return finding(
@@ -284,7 +290,7 @@ export function sessionMountedTwice(): ConfigFinding {
 
 /** Checks what only a request shows: the session middleware, its cookie, its store, the proxy. */
 export function checkFirstRequest(req: IncomingMessage, config: ResolvedConfig): ConfigFinding[] {
-  const r = req as OidcRequest & { app?: AppLike };
+  const r = req as SessionRequest;
   const found: ConfigFinding[] = [];
   if (!r.session) {
     found.push(
