@@ -1,4 +1,4 @@
-import type { ResolvedConfig } from './options/config.js';
+import type { ResolvedConfig } from './options/resolved-config.js';
 import type { ProviderEntry, ProviderSet } from './flow/provider-set.js';
 import { getAccessToken } from './flow/refresh.js';
 import { protectedFetch } from './flow/resource-fetch.js';

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ResolvedConfig } from './options/config.js';
+import type { ResolvedConfig } from './options/resolved-config.js';
 import { contextConfig } from './context.js';
 import { OidcError } from './util/errors.js';
 import { needsRefresh } from './flow/refresh.js';

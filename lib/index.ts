@@ -7,19 +7,13 @@ export { safeReturnTo } from './util/url.js';
 export { loginFromSession } from './session/stored-login.js';
 export { guardSessionStore } from './session/store-guard.js';
 export type { GuardSessionStoreOptions } from './session/store-guard.js';
-export type {
-  OidcLoginOptions,
-  ClientAuthMethod,
-  LogoutOptions,
-  AfterCallback,
-  OidcEvent,
-  OidcEventHandlers,
-} from './options/config.js';
-export type { ServerEndpoints, ProfileMapper, MappedProfile, ProfileApi } from './options/config.js';
+export type { OidcLoginOptions, ClientAuthMethod, LogoutOptions, ServerEndpoints } from './options/types.js';
+export type { AfterCallback, OidcEvent, OidcEventHandlers } from './options/hook-types.js';
+export type { ProfileMapper, MappedProfile, ProfileApi } from './options/hook-types.js';
 export { github, google } from './vendors/presets.js';
 export type { ProviderPreset, GitHubOptions, GoogleOptions } from './vendors/presets.js';
-export type { DPoPOptions } from './options/config.js';
-export type { ProviderOptions, AppLevelOption } from './options/config.js';
+export type { DPoPOptions } from './options/types.js';
+export type { ProviderOptions, AppLevelOption } from './options/types.js';
 export type {
   OidcContext,
   AuthenticatedOidcContext,
@@ -38,10 +32,10 @@ export type {
 } from './types.js';
 export type { RequireAuthOptions, RequireAuthHandler } from './guard.js';
 export { auth0Logout, cognitoLogout } from './vendors/logout-adapters.js';
-export type { IdpLogoutUrl, IdpLogoutContext } from './options/config.js';
+export type { IdpLogoutUrl, IdpLogoutContext } from './options/hook-types.js';
 export type {
   ClientPrivateKey,
   ClientPrivateKeyMaterial,
   ClientAssertionAlg,
   ClientCertificate,
-} from './flow/client-auth.js';
+} from './options/types.js';

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import createDebug from 'debug';
-import type { OidcLoginOptions } from './options/config.js';
+import type { OidcLoginOptions } from './options/types.js';
 import { checkFirstRequest, report, sessionMountedTwice } from './options/config-check.js';
 import { contextActiveAt, contextProviders, createContext, noteActivity } from './context.js';
 import { OidcError } from './util/errors.js';

@@ -3,28 +3,11 @@ import * as client from 'openid-client';
 import { calculateJwkThumbprint } from 'jose';
 import createDebug from 'debug';
 import { OidcError } from '../util/errors.js';
+import { DPOP_ALGS } from '../options/defaults.js';
 import type { Provider } from './provider.js';
 import type { DPoPAlg, StoredDPoPKey } from '../types.js';
 
 const debug = createDebug('express-oidc-login:dpop');
-
-/**
- * The DPoP proof algorithms a login key can be made for (RFC 9449 §4.2: asymmetric only). No RSA:
- * a key pair is made at every callback that reaches the token request, and a 2048-bit RSA one
- * costs ~170 ms of CPU (P-256 and Ed25519 ≈ 0.5 ms, P-384 ≈ 2.4 ms), so looping /login + /callback would
- * burn the server's CPU. Providers that support DPoP accept ES256.
- */
-export const DPOP_ALGS: readonly DPoPAlg[] = Object.freeze(['ES256', 'ES384', 'EdDSA', 'Ed25519']);
-
-/** Algorithms refused for DPoP keys, with the reason (see {@link DPOP_ALGS}). */
-export const REFUSED_DPOP_ALGS: readonly string[] = Object.freeze([
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-]);
 
 /** Imported keys of this many logins are kept per middleware instance (least recently used go). */
 const KEY_CACHE_SIZE = 1000;

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import createDebug from 'debug';
-import type { OidcEvent, OidcEventHandlers, ResolvedConfig } from '../options/config.js';
+import type { OidcEvent, OidcEventHandlers } from '../options/hook-types.js';
+import type { ResolvedConfig } from '../options/resolved-config.js';
 
 const debug = createDebug('express-oidc-login:events');
 

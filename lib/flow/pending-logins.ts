@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { SessionData } from 'express-session';
-import type { ResolvedConfig } from '../options/config.js';
+import type { ResolvedConfig } from '../options/resolved-config.js';
 import { appendSetCookie, readCookies, serializeCookie } from '../util/cookies.js';
 import { OidcError } from '../util/errors.js';
 import type { OpenFailure, Sealer } from '../util/seal.js';
@@ -232,9 +232,9 @@ export class CookiePendingLogins implements PendingLogins {
   constructor(config: ResolvedConfig, sealer: Sealer) {
     this.#config = config;
     this.#sealer = sealer;
-    this.#callbackPath = new URL(config.redirectUri).pathname;
+    this.#callbackPath = config.redirectPath;
     this.#loginPath = config.loginUrlPath;
-    this.#secure = config.baseUrl.protocol === 'https:';
+    this.#secure = config.secureCookies;
     // A minute more than the login may take, as for a pre-login session: a late callback still
     // brings its cookie and is told "expired" (by the time sealed inside), not "no login".
     this.#maxAge = Math.ceil((config.transactionMaxAge + PRE_LOGIN_GRACE_MS) / 1000);

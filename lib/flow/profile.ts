@@ -1,7 +1,8 @@
 import * as client from 'openid-client';
 import createDebug from 'debug';
 import type { Configuration, TokenEndpointResponse } from 'openid-client';
-import type { ProfileApi, ResolvedConfig } from '../options/config.js';
+import type { ProfileApi } from '../options/hook-types.js';
+import type { ResolvedConfig } from '../options/resolved-config.js';
 import { OidcError } from '../util/errors.js';
 import { providerError } from './provider.js';
 import type { ProfileClaims, StoredLogin } from '../types.js';

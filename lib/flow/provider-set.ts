@@ -1,12 +1,11 @@
-import {
-  APP_LEVEL_OPTIONS,
-  DEFAULTS,
-  resolveConfig,
-  routePath,
-  type OidcLogger,
-  type ResolvedConfig,
-} from '../options/config.js';
+import { APP_LEVEL_OPTIONS } from '../options/keys.js';
+import { DEFAULTS } from '../options/defaults.js';
+import { resolveConfig } from '../options/config.js';
+import { routePath } from '../options/values.js';
+import type { OidcLogger } from '../options/types.js';
+import type { ResolvedConfig } from '../options/resolved-config.js';
 import { OidcConfigError } from '../util/errors.js';
+import { fail } from '../options/fail.js';
 import { Provider } from './provider.js';
 import type { StoredLogin } from '../types.js';
 
@@ -54,10 +53,6 @@ export interface ProviderSet {
   readonly jwks: { readonly path: string; readonly keys: readonly object[] } | undefined;
   /** The provider of a login, or undefined when it names one that is not configured (any more). */
   of(login: StoredLogin): ProviderEntry | undefined;
-}
-
-function fail(message: string): never {
-  throw new OidcConfigError(`express-oidc-login: ${message}`);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -1,7 +1,7 @@
 import * as client from 'openid-client';
 import type { JSONWebKeySet } from 'jose';
 import createDebug from 'debug';
-import type { ResolvedConfig } from '../options/config.js';
+import type { ResolvedConfig } from '../options/resolved-config.js';
 import { clientAuthentication } from './client-auth.js';
 import { checkProviderMetadata, report } from '../options/config-check.js';
 import {

@@ -1,7 +1,7 @@
 import * as client from 'openid-client';
 import createDebug from 'debug';
 import type { IDToken } from 'openid-client';
-import type { ResolvedConfig } from '../options/config.js';
+import type { ResolvedConfig } from '../options/resolved-config.js';
 import { dpopKey, dpopNotBound, isDPoPTokenType } from './dpop.js';
 import { OidcError } from '../util/errors.js';
 import { emit } from './events.js';

@@ -1,5 +1,6 @@
 import createDebug from 'debug';
-import { isLoopbackTarget, type ResolvedConfig } from '../options/config.js';
+import { isLoopbackTarget } from '../options/values.js';
+import type { ResolvedConfig } from '../options/resolved-config.js';
 import { dpopKey, type DPoPKey } from './dpop.js';
 import { OidcError } from '../util/errors.js';
 import type { Provider } from './provider.js';

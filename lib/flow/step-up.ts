@@ -1,4 +1,4 @@
-import type { ResolvedConfig } from '../options/config.js';
+import type { ResolvedConfig } from '../options/resolved-config.js';
 import { OidcError } from '../util/errors.js';
 import type { StoredLogin } from '../types.js';
 

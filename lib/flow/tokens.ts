@@ -1,5 +1,5 @@
 import type { IDToken, TokenEndpointResponse } from 'openid-client';
-import type { ResolvedConfig } from '../options/config.js';
+import type { ResolvedConfig } from '../options/resolved-config.js';
 import { OidcError } from '../util/errors.js';
 import { stepUpFailed } from './step-up.js';
 import type { LoginClaims, StoredLogin, StoredTransaction } from '../types.js';

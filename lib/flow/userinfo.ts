@@ -2,7 +2,7 @@ import * as client from 'openid-client';
 import createDebug from 'debug';
 import type { Configuration, DPoPHandle } from 'openid-client';
 import type { ProfileClaims } from '../types.js';
-import type { ResolvedConfig } from '../options/config.js';
+import type { ResolvedConfig } from '../options/resolved-config.js';
 import { dpopKey } from './dpop.js';
 import { OidcError } from '../util/errors.js';
 import { providerError, type Provider } from './provider.js';

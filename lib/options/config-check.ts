@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { ServerMetadata } from 'openid-client';
-import type { ResolvedConfig } from './config.js';
-import type { OidcRequest } from '../session/express-session.js';
+import type { ResolvedConfig } from './resolved-config.js';
 
 /** One thing the start-up check found: an `error` means logins cannot work as configured. */
 export interface ConfigFinding {
@@ -115,7 +114,7 @@ export function checkProviderMetadata(
       ),
     );
   }
-  if (process.env.NODE_ENV === 'production' && config.baseUrl.protocol === 'http:') {
+  if (process.env.NODE_ENV === 'production' && !config.secureCookies) {
     found.push(
       finding(
         'warning',
@@ -272,6 +271,13 @@ export function report(config: ResolvedConfig, findings: readonly ConfigFinding[
 
 type AppLike = { get?: (name: string) => unknown };
 
+/** What the first request shows of express-session (and of Express): read only, and maybe absent. */
+type SessionRequest = IncomingMessage & {
+  session?: { cookie?: unknown };
+  sessionStore?: unknown;
+  app?: AppLike;
+};
+
 /** The `session` option was given, and a session middleware had already run: express-session is mounted twice. */
 export function sessionMountedTwice(): ConfigFinding {
   return finding(
@@ -284,7 +290,7 @@ export function sessionMountedTwice(): ConfigFinding {
 
 /** Checks what only a request shows: the session middleware, its cookie, its store, the proxy. */
 export function checkFirstRequest(req: IncomingMessage, config: ResolvedConfig): ConfigFinding[] {
-  const r = req as OidcRequest & { app?: AppLike };
+  const r = req as SessionRequest;
   const found: ConfigFinding[] = [];
   if (!r.session) {
     found.push(
@@ -297,7 +303,7 @@ export function checkFirstRequest(req: IncomingMessage, config: ResolvedConfig):
     return found;
   }
   const cookie = r.session.cookie as { secure?: unknown; sameSite?: unknown } | undefined;
-  if (cookie?.secure === true && config.baseUrl.protocol === 'http:') {
+  if (cookie?.secure === true && !config.secureCookies) {
     found.push(
       finding(
         'error',
@@ -315,7 +321,7 @@ export function checkFirstRequest(req: IncomingMessage, config: ResolvedConfig):
       ),
     );
   }
-  if (config.baseUrl.protocol === 'https:' && cookie && cookie.secure !== true && cookie.secure !== 'auto') {
+  if (config.secureCookies && cookie && cookie.secure !== true && cookie.secure !== 'auto') {
     found.push(
       finding(
         'warning',

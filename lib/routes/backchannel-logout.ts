@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import createDebug from 'debug';
-import type { ResolvedConfig } from '../options/config.js';
+import type { ResolvedConfig } from '../options/resolved-config.js';
 import { OidcError } from '../util/errors.js';
 import { emit } from '../flow/events.js';
 import type { Provider } from '../flow/provider.js';

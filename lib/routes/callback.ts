@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import * as client from 'openid-client';
 import createDebug from 'debug';
-import type { ResolvedConfig } from '../options/config.js';
+import type { ResolvedConfig } from '../options/resolved-config.js';
 import { OidcAuthorizationError, OidcError } from '../util/errors.js';
 import { providerError, type Provider } from '../flow/provider.js';
 import {
@@ -16,7 +16,7 @@ import { transactionExpired, type PendingLogins } from '../flow/pending-logins.j
 import { callbackUrl, splitUrl } from '../util/url.js';
 import { readFormPost, RESUBMIT_FIELD, sendResubmitPage } from './form-post.js';
 import { redirect } from './respond.js';
-import type { AfterCallback } from '../options/config.js';
+import type { AfterCallback } from '../options/hook-types.js';
 import { emit } from '../flow/events.js';
 import { indexLogin } from '../session/session-index.js';
 import { forgetLogin, isLoginShaped, packLogin } from '../session/stored-login.js';
@@ -57,7 +57,7 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
   // States whose code exchange is running in this process: a double-clicked callback exchanges once.
   const inFlight = new Set<string>();
   // Where the form_post re-POST goes: the callback as the browser sees it.
-  const callbackPath = new URL(config.redirectUri).pathname;
+  const callbackPath = config.redirectPath;
 
   return async function callback(req: OidcRequest, res: ServerResponse): Promise<void> {
     try {

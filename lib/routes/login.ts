@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import * as client from 'openid-client';
 import createDebug from 'debug';
-import type { ResolvedConfig } from '../options/config.js';
+import type { ResolvedConfig } from '../options/resolved-config.js';
 import { OidcError } from '../util/errors.js';
 import { providerError, type Provider } from '../flow/provider.js';
 import { oidcState, requireSession, type OidcRequest } from '../session/express-session.js';

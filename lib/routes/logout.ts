@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import * as client from 'openid-client';
 import createDebug from 'debug';
-import type { ResolvedConfig } from '../options/config.js';
+import type { ResolvedConfig } from '../options/resolved-config.js';
 import { OidcError } from '../util/errors.js';
 import { emit } from '../flow/events.js';
 import { providerError, type Provider } from '../flow/provider.js';

@@ -84,7 +84,7 @@
 import { createHash } from 'node:crypto';
 import type { SessionData, Store } from 'express-session';
 import createDebug from 'debug';
-import type { ResolvedConfig } from '../options/config.js';
+import type { ResolvedConfig } from '../options/resolved-config.js';
 import { OidcError } from '../util/errors.js';
 import type { OidcRequest } from './express-session.js';
 import type { StoredLogin } from '../types.js';

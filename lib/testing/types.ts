@@ -1,5 +1,5 @@
 import type supertest from 'supertest';
-import type { OidcLoginOptions } from '../options/config.js';
+import type { OidcLoginOptions } from '../options/types.js';
 
 /** A supertest agent: keeps the app's cookies between requests. */
 export type TestAgent = supertest.Agent;

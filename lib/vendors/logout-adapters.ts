@@ -1,5 +1,5 @@
-import type { IdpLogoutContext, IdpLogoutUrl } from '../options/config.js';
-import { OidcConfigError } from '../util/errors.js';
+import type { IdpLogoutContext, IdpLogoutUrl } from '../options/hook-types.js';
+import { fail } from '../options/fail.js';
 
 /**
  * Ready-made `logout.idpLogoutUrl` functions for providers whose logout is not OpenID Connect
@@ -7,10 +7,6 @@ import { OidcConfigError } from '../util/errors.js';
  * URL from the configuration alone: the client id and `logout.postLogoutRedirectUri`, never
  * anything from the request.
  */
-
-function fail(message: string): never {
-  throw new OidcConfigError(`express-oidc-login: ${message}`);
-}
 
 /** `https://` + a host name (or an https origin), validated once, when the adapter is made. */
 function httpsOrigin(name: string, domain: unknown): string {

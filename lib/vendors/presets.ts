@@ -1,6 +1,7 @@
 import createDebug from 'debug';
-import type { MappedProfile, OidcLoginOptions, ProfileApi, ProfileMapper } from '../options/config.js';
-import { OidcConfigError } from '../util/errors.js';
+import type { MappedProfile, ProfileApi, ProfileMapper } from '../options/hook-types.js';
+import type { OidcLoginOptions } from '../options/types.js';
+import { fail } from '../options/fail.js';
 
 const debug = createDebug('express-oidc-login:presets');
 
@@ -35,10 +36,6 @@ export interface GoogleOptions {
    * token only with both, and knows no `offline_access` scope). Default false.
    */
   offline?: boolean;
-}
-
-function fail(message: string): never {
-  throw new OidcConfigError(`express-oidc-login: ${message}`);
 }
 
 function text(value: unknown): string | undefined {

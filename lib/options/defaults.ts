@@ -1,0 +1,74 @@
+import type { DPoPAlg } from '../types.js';
+import type { ClientAuthMethod } from './types.js';
+
+/** All defaults, in one place. */
+export const DEFAULTS = Object.freeze({
+  scope: 'openid profile email',
+  loginPath: '/login',
+  callbackPath: '/callback',
+  logoutPath: '/logout',
+  backchannelLogoutPath: '/backchannel-logout',
+  jwksPath: '/jwks.json',
+  refreshLeeway: 60,
+  absoluteDuration: 7 * 24 * 60 * 60,
+  idleDuration: 24 * 60 * 60,
+  clientAuthMethod: 'client_secret_basic' as ClientAuthMethod,
+  dpopAlg: 'ES256' as DPoPAlg,
+  idTokenSigningAlg: 'RS256',
+  httpTimeout: 5000,
+  clockTolerance: 60,
+  transactionMaxAge: 10 * 60 * 1000,
+  maxPendingLogins: 5,
+  defaultReturnTo: '/',
+  responseMode: 'query' as 'query' | 'form_post',
+});
+
+/** The shortest `secret` accepted, and the shortest client secret a cookie key is derived from. */
+export const MIN_SECRET_LENGTH = 32;
+
+// The largest values accepted, each written once: resolveConfig() checks against them and its
+// messages quote them.
+
+/** `refreshLeeway`, seconds: an hour. A leeway as long as the access token lives would refresh it on every request. */
+export const MAX_REFRESH_LEEWAY = 3600;
+/** `clockTolerance`, seconds: five minutes. More would accept ID tokens long expired or not yet valid. */
+export const MAX_CLOCK_TOLERANCE = 300;
+/** `httpTimeout`, milliseconds: two minutes. A request to the provider holds the user's request that long. */
+export const MAX_HTTP_TIMEOUT = 120_000;
+/** `transactionMaxAge`, milliseconds: an hour. A started login's state, nonce and PKCE verifier live no longer. */
+export const MAX_TRANSACTION_AGE = 60 * 60 * 1000;
+/** `maxPendingLogins`: logins started at once in one browser (each one a cookie in cookie mode). */
+export const MAX_PENDING_LOGINS = 50;
+
+/** The algorithms accepted for `idTokenSigningAlg`: asymmetric only. */
+export const ASYMMETRIC_ALGS = new Set([
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+]);
+
+/**
+ * The DPoP proof algorithms a login key can be made for (RFC 9449 §4.2: asymmetric only). No RSA:
+ * a key pair is made at every callback that reaches the token request, and a 2048-bit RSA one
+ * costs ~170 ms of CPU (P-256 and Ed25519 ≈ 0.5 ms, P-384 ≈ 2.4 ms), so looping /login + /callback would
+ * burn the server's CPU. Providers that support DPoP accept ES256.
+ */
+export const DPOP_ALGS: readonly DPoPAlg[] = Object.freeze(['ES256', 'ES384', 'EdDSA', 'Ed25519']);
+
+/** Algorithms refused for DPoP keys, with the reason (see {@link DPOP_ALGS}). */
+export const REFUSED_DPOP_ALGS: readonly string[] = Object.freeze([
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+]);
