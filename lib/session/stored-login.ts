@@ -1,4 +1,5 @@
 import { inspect } from 'node:util';
+import { SCRUB_AS_DATA } from '../util/redact.js';
 import type { OidcRequest } from './express-session.js';
 import type { StoredLogin } from '../types.js';
 
@@ -43,6 +44,11 @@ class PackedLogin {
     return this.#json ?? { ...this };
   }
 
+  /** Redacted as data: `redactTokens()` copies its members without the tokens. */
+  get [SCRUB_AS_DATA](): true {
+    return true;
+  }
+
   /** `console.log(req.session)` and `util.inspect` show the login without its tokens. */
   [inspect.custom](): object {
     const shown = { ...this } as Record<string, unknown>;
@@ -50,11 +56,6 @@ class PackedLogin {
       if (shown[key] !== undefined) shown[key] = '[REDACTED]';
     return shown;
   }
-}
-
-/** True for a login as {@link packLogin} and {@link unpackLogin} make it. */
-export function isPackedLogin(value: unknown): boolean {
-  return value instanceof PackedLogin;
 }
 
 /** Freezes the login and everything in it (JSON data: objects and arrays, no cycles). */
