@@ -33,7 +33,8 @@ export function oidcState(session: Partial<SessionData>): StoredOidcState {
   return (session.oidc ??= {});
 }
 
-function storeError(cause: unknown): OidcError {
+/** A session store's failure, as every request answers it: 503, try again shortly. */
+export function storeError(cause: unknown): OidcError {
   return new OidcError('ERR_OIDC_SESSION_STORE', 503, 'The session store is unavailable. Try again in a moment.', {
     cause,
     headers: { 'Retry-After': '5' },

@@ -85,8 +85,7 @@ import { createHash } from 'node:crypto';
 import type { SessionData, Store } from 'express-session';
 import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/config.js';
-import { OidcError } from '../util/errors.js';
-import type { OidcRequest } from './express-session.js';
+import { storeError, type OidcRequest } from './express-session.js';
 import type { StoredLogin } from '../types.js';
 import { forgetLogin, loginOf } from './stored-login.js';
 
@@ -321,13 +320,6 @@ async function addToIndex(store: Store, key: string, sessionId: string, expiresA
   const kept = entries.slice(0, MAX_SESSIONS_PER_RECORD);
   const recordExpiry = kept[0]!.exp;
   await storeSet(store, key, { cookie: recordCookie(recordExpiry - now, now), oidcIndex: { v: 1, sessions: kept } });
-}
-
-function storeError(cause: unknown): OidcError {
-  return new OidcError('ERR_OIDC_SESSION_STORE', 503, 'The session store is unavailable. Try again in a moment.', {
-    cause,
-    headers: { 'Retry-After': '5' },
-  });
 }
 
 /** The index TTL: the longer of the session cookie's maxAge and absoluteDuration, when known. */
