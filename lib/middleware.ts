@@ -12,7 +12,7 @@ import { chooseProviderHandler } from './routes/choose-provider.js';
 import { jwksHandler } from './routes/jwks.js';
 import { loginHandler } from './routes/login.js';
 import { logoutHandler } from './routes/logout.js';
-import { dropEndedLogin, guardSessionStore } from './session/session-index.js';
+import { dropEndedLogin, guardLateWrites } from './session/session-index.js';
 import type { Next, OidcRequest } from './session/express-session.js';
 import { forgetLogin, loginOf, packLogin, setLoginCheck, unpackLogin } from './session/stored-login.js';
 import { createPendingLogins } from './flow/pending-logins.js';
@@ -96,7 +96,7 @@ export function oidcLogin(options: OidcLoginOptions) {
     }
     const context = createContext(r, providers);
     r.oidc = context;
-    guardSessionStore(r);
+    guardLateWrites(r);
     const oidc = r.session?.oidc;
     if (oidc?.login !== undefined) noteActivity(context, checkLogin(r, oidc, providers));
     const route = findRoute(table, req.url);

@@ -233,7 +233,7 @@ export function dropEndedLogin(req: OidcRequest, config: ResolvedConfig): boolea
 let lastGuarded: Store | undefined;
 
 /** Makes sure the request's session store is guarded against late writes of ended sessions (once per store object). */
-export function guardSessionStore(req: OidcRequest): void {
+export function guardLateWrites(req: OidcRequest): void {
   const store = req.sessionStore;
   if (store === undefined || store === lastGuarded) return;
   if (!guardedStores.has(store)) guardStore(store);
