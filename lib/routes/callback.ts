@@ -226,7 +226,7 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
       const previousId = req.sessionID;
       const fresh = await regenerateSession(req);
       // A login the old session held (a step-up, a second login) is not kept for reuse.
-      forgetLogin(previousId);
+      forgetLogin(req, previousId);
       const stored = packLogin(login);
       fresh.oidc = carried ? { login: stored, tx: carried } : { login: stored };
       try {

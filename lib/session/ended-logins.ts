@@ -1,13 +1,11 @@
 /**
- * Guard 1 against an ended login coming back (docs/design.md#session-index): what this process
- * remembers of the logouts it saw, in bounded, expiring maps, checked on every request with Map
- * lookups only (no I/O, no crypto).
+ * Guard 1 against an ended login coming back (docs/design.md#session-index): what one
+ * `oidcLogin()` instance remembers of the logouts it saw (held by its LoginMemory), in bounded,
+ * expiring maps, checked on every request with Map lookups only (no I/O, no crypto).
  */
 import createDebug from 'debug';
-import type { ResolvedConfig } from '../options/config.js';
 import type { OidcRequest } from './express-session.js';
 import type { StoredLogin } from '../types.js';
-import { loginOf } from './stored-login.js';
 
 const debug = createDebug('express-oidc-login:session-index');
 
@@ -57,7 +55,8 @@ class ExpiringMap<V> {
   }
 }
 
-export interface Registry {
+/** The logouts one `oidcLogin()` instance saw for one provider (held by its LoginMemory). */
+export interface EndedLogins {
   /** Ended express-session ids. */
   readonly sessions: ExpiringMap<true>;
   /** Ended provider sessions, by `iss \0 sid`: the time of the logout. */
@@ -68,20 +67,13 @@ export interface Registry {
   readonly jtis: ExpiringMap<true>;
 }
 
-const registries = new WeakMap<ResolvedConfig, Registry>();
-
-export function registryFor(config: ResolvedConfig): Registry {
-  let registry = registries.get(config);
-  if (!registry) {
-    registry = {
-      sessions: new ExpiringMap(MAX_ENDED),
-      sids: new ExpiringMap(MAX_ENDED),
-      subs: new ExpiringMap(MAX_ENDED),
-      jtis: new ExpiringMap(MAX_ENDED),
-    };
-    registries.set(config, registry);
-  }
-  return registry;
+export function createEndedLogins(): EndedLogins {
+  return {
+    sessions: new ExpiringMap(MAX_ENDED),
+    sids: new ExpiringMap(MAX_ENDED),
+    subs: new ExpiringMap(MAX_ENDED),
+    jtis: new ExpiringMap(MAX_ENDED),
+  };
 }
 
 /** Plain-string keys for the in-process maps: no hashing on the hot path. */
@@ -89,20 +81,9 @@ export function memoryKey(iss: string, value: string): string {
   return `${iss}\0${value}`;
 }
 
-/**
- * True when the request's login was ended by a logout (local or back-channel) seen by this
- * `oidcLogin()` instance. Map lookups only: no I/O, no crypto.
- */
-export function isEnded(req: OidcRequest, config: ResolvedConfig): boolean {
-  const login = loginOf(req);
-  if (!login) return false;
-  const registry = registries.get(config);
-  if (!registry) return false;
-  return loginEnded(registry, login, req.sessionID);
-}
-
-function loginEnded(registry: Registry, login: StoredLogin, sessionId: string | undefined): boolean {
-  if (sessionId !== undefined && registry.sessions.size > 0 && registry.sessions.has(sessionId)) return true;
+/** True when a logout (local or back-channel) that this instance saw ended the login. */
+function loginEnded(ended: EndedLogins, login: StoredLogin, sessionId: string | undefined): boolean {
+  if (sessionId !== undefined && ended.sessions.size > 0 && ended.sessions.has(sessionId)) return true;
   const claims = login.claims;
   const iss = claims?.iss;
   if (typeof iss !== 'string') return false;
@@ -110,24 +91,23 @@ function loginEnded(registry: Registry, login: StoredLogin, sessionId: string | 
   // provider that reused a sid must not make the new login vanish).
   const loggedInAt = login.loggedInAt ?? 0;
   const sid = claims.sid;
-  if (typeof sid === 'string' && registry.sids.size > 0) {
-    const endedAt = registry.sids.get(memoryKey(iss, sid));
+  if (typeof sid === 'string' && ended.sids.size > 0) {
+    const endedAt = ended.sids.get(memoryKey(iss, sid));
     if (endedAt !== undefined && loggedInAt <= endedAt) return true;
   }
-  if (typeof claims.sub === 'string' && registry.subs.size > 0) {
-    const endedAt = registry.subs.get(memoryKey(iss, claims.sub));
+  if (typeof claims.sub === 'string' && ended.subs.size > 0) {
+    const endedAt = ended.subs.get(memoryKey(iss, claims.sub));
     if (endedAt !== undefined && loggedInAt <= endedAt) return true;
   }
   return false;
 }
 
 /**
- * The middleware's hot-path check: deletes the request's login when a logout ended it (see
- * {@link isEnded}); express-session then saves the session without it. Returns true when a
- * login was dropped.
+ * The middleware's hot-path check of the request's login: deleted when a logout ended it;
+ * express-session then saves the session without it. Returns true when it was dropped.
  */
-export function dropEndedLogin(req: OidcRequest, config: ResolvedConfig): boolean {
-  if (!isEnded(req, config)) return false;
+export function dropEndedLogin(req: OidcRequest, login: StoredLogin, ended: EndedLogins): boolean {
+  if (!loginEnded(ended, login, req.sessionID)) return false;
   debug('dropping a login ended by a logout (session %s)', req.sessionID);
   delete req.session!.oidc!.login;
   return true;

@@ -6,6 +6,7 @@
 import type { SessionData, Store } from 'express-session';
 import createDebug from 'debug';
 import type { OidcRequest } from './express-session.js';
+import type { LoginMemory } from './login-memory.js';
 
 const debug = createDebug('express-oidc-login:session-index');
 
@@ -16,15 +17,15 @@ export function tombstoneKey(sessionId: string): string {
   return 'oidc-ended:' + sessionId;
 }
 
-/** The store last seen guarded: one comparison per request instead of a WeakSet lookup. */
-let lastGuarded: Store | undefined;
-
-/** Makes sure the request's session store is guarded against late writes of ended sessions (once per store object). */
-export function guardLateWrites(req: OidcRequest): void {
+/**
+ * Makes sure the request's session store is guarded against late writes of ended sessions (once per
+ * store object); the instance's memory holds the store it saw last: one comparison per request.
+ */
+export function guardLateWrites(req: OidcRequest, memory: LoginMemory): void {
   const store = req.sessionStore;
-  if (store === undefined || store === lastGuarded) return;
+  if (store === undefined || store === memory.guardedStore) return;
   guardStore(store);
-  lastGuarded = store;
+  memory.guardedStore = store;
 }
 
 const guardedStores = new WeakSet<Store>();

@@ -8,8 +8,9 @@ import type { SessionData, Store } from 'express-session';
 import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/config.js';
 import { storeError, type OidcRequest } from './express-session.js';
-import { forgetLogin, loginOf } from './stored-login.js';
-import { ENDED_MEMORY_MS, memoryKey, registryFor } from './ended-logins.js';
+import { loginOf } from './stored-login.js';
+import { ENDED_MEMORY_MS, memoryKey } from './ended-logins.js';
+import { requireLoginMemory, type LoginMemory } from './login-memory.js';
 import { guardStore, tombstoneKey } from './late-write-guard.js';
 
 const debug = createDebug('express-oidc-login:session-index');
@@ -174,9 +175,9 @@ function requireStore(req: OidcRequest): Store {
 }
 
 /** Tombstone, then destroy. Resolves to whether a logged-in session was there. */
-async function endOne(store: Store, sessionId: string): Promise<boolean> {
+async function endOne(store: Store, sessionId: string, memory: LoginMemory): Promise<boolean> {
   const existing = (await storeGet(store, sessionId)) as Partial<SessionData> | undefined;
-  forgetLogin(sessionId);
+  memory.forget(sessionId);
   await storeSet(store, tombstoneKey(sessionId), { cookie: recordCookie(TOMBSTONE_TTL_MS), oidcEnded: 1 });
   await storeDestroy(store, sessionId);
   return existing?.oidc?.login !== undefined;
@@ -193,7 +194,8 @@ export async function endSessions(
   target: { iss: string; sid?: string | undefined; sub?: string | undefined },
 ): Promise<number> {
   const store = requireStore(req);
-  const registry = registryFor(config);
+  const memory = requireLoginMemory(req);
+  const registry = memory.endedLogins(config);
   const { iss, sid, sub } = target;
   let key: string;
   // Remembered first: a request on this instance right now already drops the login.
@@ -209,7 +211,7 @@ export async function endSessions(
   try {
     const ids = [...new Set(entriesOf(await storeGet(store, key)).map((e) => e.id))];
     for (const id of ids) registry.sessions.set(id, true, ENDED_MEMORY_MS);
-    const ended = await Promise.all(ids.map((id) => endOne(store, id)));
+    const ended = await Promise.all(ids.map((id) => endOne(store, id, memory)));
     await storeDestroy(store, key);
     const count = ended.filter(Boolean).length;
     debug('back-channel logout ended %d of %d indexed sessions', count, ids.length);
@@ -226,7 +228,7 @@ export async function endSessions(
 export async function markSessionEnded(req: OidcRequest, config: ResolvedConfig): Promise<void> {
   const sessionId = req.sessionID;
   if (typeof sessionId !== 'string') return;
-  registryFor(config).sessions.set(sessionId, true, ENDED_MEMORY_MS);
+  requireLoginMemory(req).endedLogins(config).sessions.set(sessionId, true, ENDED_MEMORY_MS);
   const store = req.sessionStore;
   if (!store) return;
   guardStore(store);
@@ -253,7 +255,7 @@ export async function rememberJti(
   exp: number,
 ): Promise<boolean> {
   const store = requireStore(req);
-  const registry = registryFor(config);
+  const registry = requireLoginMemory(req).endedLogins(config);
   const memory = memoryKey(iss, jti);
   const ttlMs = Math.max(1000, exp * 1000 + config.clockTolerance * 1000 - Date.now());
   // Checked and set before any await: concurrent deliveries to this process see each other.
@@ -272,7 +274,7 @@ export async function rememberJti(
 
 /** Forgets a `jti` again (the logout failed: the provider may retry with the same token). */
 export async function forgetJti(req: OidcRequest, config: ResolvedConfig, iss: string, jti: string): Promise<void> {
-  registryFor(config).jtis.delete(memoryKey(iss, jti));
+  requireLoginMemory(req).endedLogins(config).jtis.delete(memoryKey(iss, jti));
   const store = req.sessionStore;
   if (!store) return;
   try {
