@@ -95,6 +95,8 @@ export function oidcLogin(options: OidcLoginOptions) {
     routes.set(providers.jwks.path, { methods: ['GET', 'HEAD'], handler: jwksHandler(providers.jwks) });
 
   const table = routeTable(routes);
+  // The start-up findings of the app-level options logged already (each once).
+  const reported = new Set<string>();
   let checked = false;
 
   function oidcLoginMiddleware(req: IncomingMessage, res: ServerResponse, next: Next): void {
@@ -102,7 +104,7 @@ export function oidcLogin(options: OidcLoginOptions) {
     if (!checked) {
       // The start-up check of what only a request shows (session middleware, cookie, store, proxy).
       checked = true;
-      report(config, checkFirstRequest(req, config));
+      report(config, checkFirstRequest(req, config), reported);
     }
     const context = createContext(r, providers, memory);
     r.oidc = context;
@@ -129,7 +131,7 @@ export function oidcLogin(options: OidcLoginOptions) {
   const withSession = function oidcLoginWithSession(req: IncomingMessage, res: ServerResponse, next: Next): void {
     if (!sessionChecked) {
       sessionChecked = true;
-      if ((req as OidcRequest).session !== undefined) report(config, [sessionMountedTwice()]);
+      if ((req as OidcRequest).session !== undefined) report(config, [sessionMountedTwice()], reported);
     }
     let called = false;
     sessionMiddleware(req, res, (err?: unknown) => {
