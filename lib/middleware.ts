@@ -233,7 +233,7 @@ function checkLogin(
     emit(config, 'logout', { sub: login.claims.sub, sessionId: req.sessionID, detail: 'expired' }, req);
     return undefined;
   }
-  if (now - activeAt >= ACTIVITY_RESOLUTION_MS) oidc.login = packLogin({ ...login, activeAt: now });
+  if (now - activeAt >= ACTIVITY_RESOLUTION_MS) oidc.login = packLogin({ ...login, activeAt: now }, req);
   return now;
 }
 
