@@ -108,7 +108,7 @@ export function oidcLogin(options: OidcLoginOptions) {
     }
     const context = createContext(r, providers, memory);
     r.oidc = context;
-    guardLateWrites(r, memory);
+    guardLateWrites(r.sessionStore, memory);
     const oidc = r.session?.oidc;
     if (oidc?.login !== undefined) noteActivity(context, checkLogin(r, oidc, providers, memory));
     const route = findRoute(table, req.url);
