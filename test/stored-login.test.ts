@@ -481,6 +481,40 @@ describe("what a session's logins leave in memory", () => {
     expect(recentLogins(a.middleware)).toEqual(['kept-one']);
   });
 
+  it('is kept per oidcLogin() instance: two instances in one process (one session store) share none of it', async () => {
+    const a = createApp(testOptions(op));
+    const b = createApp(testOptions(op), undefined, a.store);
+    const seen = new Map<string, object>();
+    for (const [name, { app }] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
+      app.get('/seen', (req, res) => {
+        seen.set(name, req.session.oidc!.login!);
+        res.json({ sub: req.oidc!.claims?.sub ?? null });
+      });
+    }
+    const browser = newBrowser(a.app, op.issuer);
+    await login(browser);
+    const { sessionId } = await probe(browser);
+    expect(recentLogins(a.middleware)).toEqual([sessionId]);
+    expect(recentLogins(b.middleware)).toEqual([]);
+    await browser.app.get('/seen').expect(200);
+    // b reads the same stored login for itself: its own object, kept by b alone.
+    const onB = await request(b.app)
+      .get('/seen')
+      .set('Cookie', `sid=${signedSid(sessionId)}`)
+      .expect(200);
+    expect(onB.body).toEqual({ sub: 'alice' });
+    expect(seen.get('b')).not.toBe(seen.get('a'));
+    expect(seen.get('b')).toEqual(seen.get('a'));
+    expect(recentLogins(b.middleware)).toEqual([sessionId]);
+    // a logs the session out and forgets it; b's memory is b's, as another process's would be (for two minutes at most).
+    await browser.app.post('/logout').set('Origin', APP_BASE_URL).expect(303);
+    expect(recentLogins(a.middleware)).toEqual([]);
+    expect(recentLogins(b.middleware)).toEqual([sessionId]);
+  });
+
   it('is forgotten for the old session id when the browser logs in again (a new session id)', async () => {
     const { browser, sid, middleware } = await loggedIn();
     expect(recentLogins(middleware)).toContain(sid);
