@@ -5,7 +5,6 @@
  */
 import type { SessionData, Store } from 'express-session';
 import createDebug from 'debug';
-import type { LoginMemory } from './login-memory.js';
 
 const debug = createDebug('express-oidc-login:session-index');
 
@@ -20,7 +19,7 @@ export function tombstoneKey(sessionId: string): string {
  * Makes sure the request's session store is guarded against late writes of ended sessions (once per
  * store object); the instance's memory holds the store it saw last: one comparison per request.
  */
-export function guardLateWrites(store: Store | undefined, memory: LoginMemory): void {
+export function guardLateWrites(store: Store | undefined, memory: { guardedStore: Store | undefined }): void {
   if (store === undefined || store === memory.guardedStore) return;
   guardStore(store);
   memory.guardedStore = store;
