@@ -6,6 +6,7 @@ import { fetchUserInfo } from './flow/userinfo.js';
 import type { OidcRequest } from './session/express-session.js';
 import type { LoginClaims, OidcContext, StoredLogin } from './types.js';
 import { loginOf } from './session/stored-login.js';
+import { LOGIN_MEMORY, type LoginMemory } from './session/login-memory.js';
 
 /**
  * `req.oidc`. It holds only the request and reads the session on access, so an authenticated
@@ -15,12 +16,14 @@ import { loginOf } from './session/stored-login.js';
 class RequestContext implements OidcContext {
   readonly #req: OidcRequest;
   readonly #providers: ProviderSet;
+  readonly #memory: LoginMemory;
   /** When the middleware found this request's login active (its start), if it kept one. */
   #activeAt: number | undefined;
 
-  constructor(req: OidcRequest, providers: ProviderSet) {
+  constructor(req: OidcRequest, providers: ProviderSet, memory: LoginMemory) {
     this.#req = req;
     this.#providers = providers;
+    this.#memory = memory;
     this.#activeAt = undefined;
   }
 
@@ -36,8 +39,9 @@ class RequestContext implements OidcContext {
     return context instanceof RequestContext ? context.#entry.config : undefined;
   }
 
-  static providersOf(context: OidcContext | undefined): ProviderSet | undefined {
-    return context instanceof RequestContext ? context.#providers : undefined;
+  /** Its `oidcLogin()`'s memory of logins, found here by what reads the request's login (session/login-memory.ts). */
+  get [LOGIN_MEMORY](): LoginMemory {
+    return this.#memory;
   }
 
   get #login(): StoredLogin | undefined {
@@ -117,18 +121,13 @@ class RequestContext implements OidcContext {
   }
 }
 
-export function createContext(req: OidcRequest, providers: ProviderSet): OidcContext {
-  return new RequestContext(req, providers);
+export function createContext(req: OidcRequest, providers: ProviderSet, memory: LoginMemory): OidcContext {
+  return new RequestContext(req, providers, memory);
 }
 
 /** The configuration of the login's provider, else the app-level one, of the `oidcLogin()` that made this context (for `requireAuth`). */
 export function contextConfig(context: OidcContext): ResolvedConfig | undefined {
   return RequestContext.configOf(context);
-}
-
-/** The providers of the `oidcLogin()` that made this context; `undefined` for anything else. */
-export function contextProviders(context: OidcContext | undefined): ProviderSet | undefined {
-  return RequestContext.providersOf(context);
 }
 
 /** Notes when the middleware found the request's login active (`undefined`: it kept none). */

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import createDebug from 'debug';
 import type { OidcLoginOptions } from './options/types.js';
 import { checkFirstRequest, report, sessionMountedTwice } from './options/config-check.js';
-import { contextActiveAt, contextProviders, createContext, noteActivity } from './context.js';
+import { contextActiveAt, createContext, noteActivity } from './context.js';
 import { OidcError } from './util/errors.js';
 import { emit } from './flow/events.js';
 import { DEFAULT_PROVIDER, resolveProviders, type ProviderEntry, type ProviderSet } from './flow/provider-set.js';
@@ -12,9 +12,11 @@ import { chooseProviderHandler } from './routes/choose-provider.js';
 import { jwksHandler } from './routes/jwks.js';
 import { loginHandler } from './routes/login.js';
 import { logoutHandler } from './routes/logout.js';
-import { dropEndedLogin, guardSessionStore } from './session/session-index.js';
+import { dropEndedLogin } from './session/ended-logins.js';
+import { guardLateWrites } from './session/late-write-guard.js';
 import type { Next, OidcRequest } from './session/express-session.js';
-import { forgetLogin, loginOf, packLogin, setLoginCheck, unpackLogin } from './session/stored-login.js';
+import { LOGIN_MEMORY, LoginMemory } from './session/login-memory.js';
+import { loginOf, packLogin, unpackLogin } from './session/stored-login.js';
 import { createPendingLogins } from './flow/pending-logins.js';
 import type { StoredOidcState } from './types.js';
 
@@ -53,6 +55,14 @@ export function oidcLogin(options: OidcLoginOptions) {
   const providers = resolveProviders(options);
   const { app } = providers;
   const config = app.config;
+  // What this instance keeps in memory about logins; a login read again during a request (after
+  // `req.session.reload()`) is checked as at its start.
+  const memory: LoginMemory = new LoginMemory((req) => {
+    const oidc = req.session?.oidc;
+    if (oidc === undefined) return false;
+    noteActivity(req.oidc!, checkLogin(req, oidc, providers, memory, contextActiveAt(req.oidc)));
+    return true;
+  });
   const routes = new Map<string, Route>();
   for (const { config: c, provider } of providers.entries) {
     // Each provider keeps its pending logins apart (cookies for its own callback, or the session).
@@ -85,6 +95,8 @@ export function oidcLogin(options: OidcLoginOptions) {
     routes.set(providers.jwks.path, { methods: ['GET', 'HEAD'], handler: jwksHandler(providers.jwks) });
 
   const table = routeTable(routes);
+  // The start-up findings of the app-level options logged already (each once).
+  const reported = new Set<string>();
   let checked = false;
 
   function oidcLoginMiddleware(req: IncomingMessage, res: ServerResponse, next: Next): void {
@@ -92,13 +104,13 @@ export function oidcLogin(options: OidcLoginOptions) {
     if (!checked) {
       // The start-up check of what only a request shows (session middleware, cookie, store, proxy).
       checked = true;
-      report(config, checkFirstRequest(req, config));
+      report(config, checkFirstRequest(req, config), reported);
     }
-    const context = createContext(r, providers);
+    const context = createContext(r, providers, memory);
     r.oidc = context;
-    guardSessionStore(r);
+    guardLateWrites(r.sessionStore, memory);
     const oidc = r.session?.oidc;
-    if (oidc?.login !== undefined) noteActivity(context, checkLogin(r, oidc, providers));
+    if (oidc?.login !== undefined) noteActivity(context, checkLogin(r, oidc, providers, memory));
     const route = findRoute(table, req.url);
     if (!route) {
       next();
@@ -114,12 +126,12 @@ export function oidcLogin(options: OidcLoginOptions) {
 
   // The `session` option: express-session runs here, first, in this one router layer.
   const sessionMiddleware = config.session;
-  if (sessionMiddleware === undefined) return oidcLoginMiddleware;
+  if (sessionMiddleware === undefined) return withMemory(oidcLoginMiddleware, memory);
   let sessionChecked = false;
-  return function oidcLoginWithSession(req: IncomingMessage, res: ServerResponse, next: Next): void {
+  const withSession = function oidcLoginWithSession(req: IncomingMessage, res: ServerResponse, next: Next): void {
     if (!sessionChecked) {
       sessionChecked = true;
-      if ((req as OidcRequest).session !== undefined) report(config, [sessionMountedTwice()]);
+      if ((req as OidcRequest).session !== undefined) report(config, [sessionMountedTwice()], reported);
     }
     let called = false;
     sessionMiddleware(req, res, (err?: unknown) => {
@@ -146,6 +158,16 @@ export function oidcLogin(options: OidcLoginOptions) {
       }
     });
   };
+  return withMemory(withSession, memory);
+}
+
+/** The middleware, with its instance's memory where tests find it (see `recentLogins`). */
+function withMemory<F extends (req: IncomingMessage, res: ServerResponse, next: Next) => void>(
+  middleware: F,
+  memory: LoginMemory,
+): F {
+  Object.defineProperty(middleware, LOGIN_MEMORY, { value: memory });
+  return middleware;
 }
 
 /** With `providers`: `/logout` ends the login at the provider that made it. */
@@ -175,9 +197,10 @@ function checkLogin(
   req: OidcRequest,
   oidc: StoredOidcState,
   providers: ProviderSet,
+  memory: LoginMemory,
   activeSince?: number,
 ): number | undefined {
-  const login = unpackLogin(oidc.login, req.sessionID);
+  const login = unpackLogin(oidc.login, memory, req.sessionID);
   if (!login) {
     debug('dropping a stored login that is not one');
     delete oidc.login;
@@ -188,12 +211,12 @@ function checkLogin(
   if (!entry) {
     debug('dropping a login of provider %s, which is not configured', login.provider ?? DEFAULT_PROVIDER);
     delete oidc.login;
-    forgetLogin(req.sessionID);
+    memory.forget(req.sessionID);
     return undefined;
   }
   const config = entry.config;
-  if (dropEndedLogin(req, config)) {
-    forgetLogin(req.sessionID);
+  if (dropEndedLogin(req, login, memory.endedLogins(config))) {
+    memory.forget(req.sessionID);
     return undefined;
   }
   const now = Date.now();
@@ -206,26 +229,13 @@ function checkLogin(
     (config.idleDuration !== false && now - activeAt > config.idleDuration * 1000)
   ) {
     delete oidc.login;
-    forgetLogin(req.sessionID);
+    memory.forget(req.sessionID);
     emit(config, 'logout', { sub: login.claims.sub, sessionId: req.sessionID, detail: 'expired' }, req);
     return undefined;
   }
-  if (now - activeAt >= ACTIVITY_RESOLUTION_MS) oidc.login = packLogin({ ...login, activeAt: now });
+  if (now - activeAt >= ACTIVITY_RESOLUTION_MS) oidc.login = packLogin({ ...login, activeAt: now }, req);
   return now;
 }
-
-// A login read again during a request (after `req.session.reload()`) is checked as at its start.
-setLoginCheck((req) => {
-  const providers = contextProviders(req.oidc);
-  const oidc = req.session?.oidc;
-  if (providers === undefined || oidc === undefined) {
-    if (req.oidc !== undefined)
-      debug("a login read again on a request whose req.oidc is not this middleware's: not checked again");
-    return false;
-  }
-  noteActivity(req.oidc!, checkLogin(req, oidc, providers, contextActiveAt(req.oidc)));
-  return true;
-});
 
 interface RouteTable {
   /** The routes by the length of their path: most requests are told apart by their length alone. */

@@ -70,11 +70,11 @@ async function probe(
 }
 
 async function loggedIn(overrides: Partial<OidcLoginOptions> = {}) {
-  const { app, store } = createApp(testOptions(op, overrides));
+  const { app, store, middleware } = createApp(testOptions(op, overrides));
   const browser = newBrowser(app, op.issuer);
   await login(browser);
   const { sessionId } = await probe(browser);
-  return { app, store, browser, sid: sessionId };
+  return { app, store, browser, sid: sessionId, middleware };
 }
 
 describe('the stored login', () => {
@@ -304,16 +304,16 @@ describe("reading a session's login again", () => {
   });
 
   it("forgets a session's login at logout", async () => {
-    const { app, browser, sid } = await loggedIn();
+    const { app, browser, sid, middleware } = await loggedIn();
     withProbe(app);
     await browser.app.get('/seen').expect(200);
-    expect(recentLogins()).toContain(sid);
+    expect(recentLogins(middleware)).toContain(sid);
     await browser.app.post('/logout').set('Origin', APP_BASE_URL).expect(303);
-    expect(recentLogins()).not.toContain(sid);
+    expect(recentLogins(middleware)).not.toContain(sid);
   });
 
   it("keeps at most 500 sessions' logins", async () => {
-    const { app, store, sid } = await loggedIn();
+    const { app, store, sid, middleware } = await loggedIn();
     const data = await raw(store, sid);
     for (let i = 0; i < 520; i++) await put(store, `many-${i}`, data);
     for (let i = 0; i < 520; i++) {
@@ -326,7 +326,7 @@ describe("reading a session's login again", () => {
         ).body.isAuthenticated,
       ).toBe(true);
     }
-    expect(recentLogins()).toHaveLength(500);
+    expect(recentLogins(middleware)).toHaveLength(500);
   });
 });
 
@@ -430,7 +430,7 @@ describe("what a session's logins leave in memory", () => {
     ['when the clock steps back past it (its age would never grow)', -300, 'after-the-step'],
   ])('is dropped %s', async (_when, seconds, otherSid) => {
     const first = await loggedIn();
-    expect(recentLogins()).toContain(first.sid);
+    expect(recentLogins(first.middleware)).toContain(first.sid);
     const clock = fakeClock();
     clock.advance(seconds);
     const data = await raw(first.store, first.sid);
@@ -439,7 +439,7 @@ describe("what a session's logins leave in memory", () => {
       .get('/probe/oidc')
       .set('Cookie', `sid=${signedSid(otherSid)}`)
       .expect(200);
-    expect(recentLogins()).toEqual([otherSid]);
+    expect(recentLogins(first.middleware)).toEqual([otherSid]);
   });
 
   it('is read again once past two minutes, even when its stored string is unchanged', async () => {
@@ -450,12 +450,12 @@ describe("what a session's logins leave in memory", () => {
       .get('/probe/oidc')
       .set('Cookie', `sid=${signedSid('other-session')}`)
       .expect(200);
-    expect(recentLogins()).toEqual(expect.arrayContaining([a.sid, 'other-session']));
+    expect(recentLogins(a.middleware)).toEqual(expect.arrayContaining([a.sid, 'other-session']));
     const clock = fakeClock();
     clock.advance(121);
     // a's next request: its stored string is unchanged, but both entries are past two minutes.
     await a.browser.app.get('/probe/oidc').expect(200);
-    expect(recentLogins()).toEqual([a.sid]);
+    expect(recentLogins(a.middleware)).toEqual([a.sid]);
   });
 
   it('is looked through for expired entries also on requests whose login is kept (no parse needed)', async () => {
@@ -478,17 +478,51 @@ describe("what a session's logins leave in memory", () => {
     clock.advance(30);
     // old-one is 130 s old now; kept-one's request is answered from what is kept (30 s old).
     await visit('kept-one');
-    expect(recentLogins()).toEqual(['kept-one']);
+    expect(recentLogins(a.middleware)).toEqual(['kept-one']);
+  });
+
+  it('is kept per oidcLogin() instance: two instances in one process (one session store) share none of it', async () => {
+    const a = createApp(testOptions(op));
+    const b = createApp(testOptions(op), undefined, a.store);
+    const seen = new Map<string, object>();
+    for (const [name, { app }] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
+      app.get('/seen', (req, res) => {
+        seen.set(name, req.session.oidc!.login!);
+        res.json({ sub: req.oidc!.claims?.sub ?? null });
+      });
+    }
+    const browser = newBrowser(a.app, op.issuer);
+    await login(browser);
+    const { sessionId } = await probe(browser);
+    expect(recentLogins(a.middleware)).toEqual([sessionId]);
+    expect(recentLogins(b.middleware)).toEqual([]);
+    await browser.app.get('/seen').expect(200);
+    // b reads the same stored login for itself: its own object, kept by b alone.
+    const onB = await request(b.app)
+      .get('/seen')
+      .set('Cookie', `sid=${signedSid(sessionId)}`)
+      .expect(200);
+    expect(onB.body).toEqual({ sub: 'alice' });
+    expect(seen.get('b')).not.toBe(seen.get('a'));
+    expect(seen.get('b')).toEqual(seen.get('a'));
+    expect(recentLogins(b.middleware)).toEqual([sessionId]);
+    // a logs the session out and forgets it; b's memory is b's, as another process's would be (for two minutes at most).
+    await browser.app.post('/logout').set('Origin', APP_BASE_URL).expect(303);
+    expect(recentLogins(a.middleware)).toEqual([]);
+    expect(recentLogins(b.middleware)).toEqual([sessionId]);
   });
 
   it('is forgotten for the old session id when the browser logs in again (a new session id)', async () => {
-    const { browser, sid } = await loggedIn();
-    expect(recentLogins()).toContain(sid);
+    const { browser, sid, middleware } = await loggedIn();
+    expect(recentLogins(middleware)).toContain(sid);
     await login(browser);
     const { sessionId } = await probe(browser);
     expect(sessionId).not.toBe(sid);
-    expect(recentLogins()).not.toContain(sid);
-    expect(recentLogins()).toContain(sessionId);
+    expect(recentLogins(middleware)).not.toContain(sid);
+    expect(recentLogins(middleware)).toContain(sessionId);
   });
 
   it('shows no tokens when the session is inspected or an error carrying the login is redacted', async () => {

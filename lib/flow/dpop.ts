@@ -210,16 +210,9 @@ function isStoredKey(value: unknown): value is StoredDPoPKey {
   );
 }
 
-/** Imported login keys, per middleware instance (a Provider), least recently used dropped first. */
-const caches = new WeakMap<Provider, Map<string, DPoPKey>>();
-
+/** Imported login keys, per middleware instance (its Provider), least recently used dropped first. */
 function cacheOf(provider: Provider): Map<string, DPoPKey> {
-  let cache = caches.get(provider);
-  if (!cache) {
-    cache = new Map();
-    caches.set(provider, cache);
-  }
-  return cache;
+  return provider.dpopKeys as Map<string, DPoPKey>;
 }
 
 function remember(cache: Map<string, DPoPKey>, key: DPoPKey): void {

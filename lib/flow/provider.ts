@@ -35,6 +35,11 @@ export class Provider {
   #configuration: Promise<client.Configuration> | undefined;
   #jwks: { keys: VerificationKeys; fetchedAt: number } | undefined;
   #jwksInFlight: Promise<VerificationKeys> | undefined;
+  /** The start-up findings logged already (each once). */
+  readonly #reported = new Set<string>();
+  /** This instance's maps of dpop.ts (imported login keys, by thumbprint) and refresh.ts (refreshes in flight), typed there. */
+  readonly dpopKeys = new Map<string, unknown>();
+  readonly refreshes = new Map<string, Promise<unknown>>();
   /** What discovery was given, to build more Configurations like it (one per Entra tenant). */
   #built:
     | { auth: client.ClientAuth; metadata: Partial<client.ClientMetadata>; customFetch: client.CustomFetch | undefined }
@@ -192,7 +197,7 @@ export class Provider {
   /** The start-up check against the provider's metadata: warnings logged, errors also thrown. */
   #check(configuration: client.Configuration): void {
     const findings = checkProviderMetadata(this.#config, configuration.serverMetadata(), this.#config.clientAuthMethod);
-    report(this.#config, findings);
+    report(this.#config, findings, this.#reported);
     const errors = findings.filter((f) => f.level === 'error');
     if (errors.length > 0) {
       throw new OidcError('ERR_OIDC_PROVIDER_MISMATCH', 502, errors.map((f) => f.message).join(' '));

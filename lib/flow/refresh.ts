@@ -39,9 +39,6 @@ type Outcome =
   | { ended: false; tokens: TokenFields; refreshed: boolean }
   | { ended: true; error: OidcError; reason: 'gone' | 'invalid_grant' | 'id_token' | 'dpop' };
 
-/** Refreshes in flight, per Provider instance, keyed by session id + refresh token. */
-const inFlight = new WeakMap<Provider, Map<string, Promise<Outcome>>>();
-
 function unauthenticated(message: string, cause?: unknown): OidcError {
   return new OidcError('ERR_OIDC_UNAUTHENTICATED', 401, message, cause === undefined ? undefined : { cause });
 }
@@ -83,11 +80,8 @@ export async function getAccessToken(
   const refreshToken = login.refreshToken;
   if (refreshToken === undefined) throw unauthenticated(NO_REFRESH_TOKEN);
 
-  let flights = inFlight.get(provider);
-  if (!flights) {
-    flights = new Map();
-    inFlight.set(provider, flights);
-  }
+  // Refreshes in flight, per middleware instance (its Provider), keyed by session id + refresh token.
+  const flights = provider.refreshes as Map<string, Promise<Outcome>>;
   const key = `${req.sessionID ?? ''}\u0000${refreshToken}`;
   let flight = flights.get(key);
   const leader = flight === undefined;

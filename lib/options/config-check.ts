@@ -253,17 +253,13 @@ function checkDPoP(config: ResolvedConfig, metadata: ServerMetadata): ConfigFind
   return [];
 }
 
-const reported = new WeakMap<ResolvedConfig, Set<string>>();
-
-/** Logs each finding once per middleware instance. */
-export function report(config: ResolvedConfig, findings: readonly ConfigFinding[]): void {
+/** Logs each finding once: `reported` holds the ids its caller (a middleware instance) logged already. */
+export function report(config: ResolvedConfig, findings: readonly ConfigFinding[], reported: Set<string>): void {
   const logger = config.logger;
   if (!logger || findings.length === 0) return;
-  let seen = reported.get(config);
-  if (!seen) reported.set(config, (seen = new Set()));
   for (const f of findings) {
-    if (seen.has(f.id)) continue;
-    seen.add(f.id);
+    if (reported.has(f.id)) continue;
+    reported.add(f.id);
     if (f.level === 'error') logger.error(f.message);
     else logger.warn(f.message);
   }

@@ -226,8 +226,8 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
       const previousId = req.sessionID;
       const fresh = await regenerateSession(req);
       // A login the old session held (a step-up, a second login) is not kept for reuse.
-      forgetLogin(previousId);
-      const stored = packLogin(login);
+      forgetLogin(req, previousId);
+      const stored = packLogin(login, req);
       fresh.oidc = carried ? { login: stored, tx: carried } : { login: stored };
       try {
         // Indexed first: a login that back-channel logout could not find is not stored at all.

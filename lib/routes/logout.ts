@@ -103,7 +103,7 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
 
     const sessionId = req.sessionID;
     await markSessionEnded(req, config);
-    forgetLogin(sessionId);
+    forgetLogin(req, sessionId);
     await destroySession(session);
     debug('logged out (%s)', detail);
     emit(

@@ -1,5 +1,6 @@
 import type { Store } from 'express-session';
 import { OidcError } from '../util/errors.js';
+import { storeError } from './express-session.js';
 
 type Callback = (err?: unknown, value?: unknown) => void;
 
@@ -37,7 +38,8 @@ export function guardSessionStore<S extends Store>(store: S, options: GuardSessi
         if (done) return;
         done = true;
         clearTimeout(timer);
-        cb?.(err === undefined || err === null ? err : storeError(err), value);
+        // A store guarded twice: the inner guard's error is passed on as it is.
+        cb?.(err === undefined || err === null || err instanceof OidcError ? err : storeError(err), value);
       };
       const timer = setTimeout(
         () => finish(new Error(`session store ${method}() took longer than ${timeout} ms`)),
@@ -55,12 +57,4 @@ export function guardSessionStore<S extends Store>(store: S, options: GuardSessi
     };
   }
   return store;
-}
-
-function storeError(cause: unknown): OidcError {
-  if (cause instanceof OidcError) return cause;
-  return new OidcError('ERR_OIDC_SESSION_STORE', 503, 'The session store is unavailable. Try again in a moment.', {
-    cause,
-    headers: { 'Retry-After': '5' },
-  });
 }

@@ -1,5 +1,7 @@
 import { inspect } from 'node:util';
+import { SCRUB_AS_DATA } from '../util/redact.js';
 import type { OidcRequest } from './express-session.js';
+import { loginMemoryOf, type LoginMemory } from './login-memory.js';
 import type { StoredLogin } from '../types.js';
 
 /**
@@ -14,7 +16,7 @@ import type { StoredLogin } from '../types.js';
  *
  * The string does not hold the claims when they are the ID token's own payload (`"claims":"idToken"`
  * instead): they are read back from the stored token when the string is parsed (once per session,
- * see `recent`), without verifying it again; it was verified at login, and the store is the
+ * see login-memory.ts), without verifying it again; it was verified at login, and the store is the
  * server's. Without them a session is 19–27% smaller in the bench, and every one of those per-request
  * passes is over all of the session's bytes (bench/README.md, 2026-12-02 morning). Claims that differ
  * from the token's (changed by `afterCallback`, a plain OAuth 2.0 profile, an encrypted ID token)
@@ -43,6 +45,11 @@ class PackedLogin {
     return this.#json ?? { ...this };
   }
 
+  /** Redacted as data: `redactTokens()` copies its members without the tokens. */
+  get [SCRUB_AS_DATA](): true {
+    return true;
+  }
+
   /** `console.log(req.session)` and `util.inspect` show the login without its tokens. */
   [inspect.custom](): object {
     const shown = { ...this } as Record<string, unknown>;
@@ -50,11 +57,6 @@ class PackedLogin {
       if (shown[key] !== undefined) shown[key] = '[REDACTED]';
     return shown;
   }
-}
-
-/** True for a login as {@link packLogin} and {@link unpackLogin} make it. */
-export function isPackedLogin(value: unknown): boolean {
-  return value instanceof PackedLogin;
 }
 
 /** Freezes the login and everything in it (JSON data: objects and arrays, no cycles). */
@@ -69,21 +71,26 @@ function deepFreeze(value: object): void {
 
 /**
  * A login for the session, from plain data: a copy through JSON (exactly what the store will
- * hold, so this request sees what the next ones will), frozen, with its JSON kept.
+ * hold, so this request sees what the next ones will), frozen, with its JSON kept. With the
+ * request whose session it goes into, it is kept for the session's next request (which then
+ * does not parse it again).
  */
-export function packLogin(login: StoredLogin): Readonly<StoredLogin> {
+export function packLogin(login: StoredLogin, req?: OidcRequest): Readonly<StoredLogin> {
   if (login instanceof PackedLogin) return login;
   // What the store will hold, first: the comparison below is of that, not of getters or toJSON()s.
   const whole = JSON.stringify(login);
   const data = JSON.parse(whole) as Record<string, unknown>;
   const fromToken = claimsOfIdToken(login, data);
-  if (fromToken === undefined) return new PackedLogin(data, whole) as unknown as StoredLogin;
-  data.claims = CLAIMS_IN_ID_TOKEN;
-  const json = JSON.stringify(data);
-  data.claims = fromToken;
-  const packed = new PackedLogin(data, json);
-  tokenClaims.set(fromToken, data.idToken as string);
-  return packed as unknown as StoredLogin;
+  let json = whole;
+  if (fromToken !== undefined) {
+    data.claims = CLAIMS_IN_ID_TOKEN;
+    json = JSON.stringify(data);
+    data.claims = fromToken;
+  }
+  const packed = new PackedLogin(data, json) as unknown as StoredLogin;
+  if (fromToken !== undefined) tokenClaims.set(fromToken, data.idToken as string);
+  if (req?.sessionID !== undefined) loginMemoryOf(req.oidc)?.remember(req.sessionID, json, packed);
+  return packed;
 }
 
 /**
@@ -159,37 +166,20 @@ function addTokenClaims(data: unknown): boolean {
 }
 
 /**
- * The login last read per session id, with the string it was read from: a session's next request
- * that brings the same string gets the same (frozen, so shareable) login without parsing it
- * again. At most {@link RECENT_MAX} sessions, the oldest read dropped first; an entry is replaced
- * when the session's stored login changes, and forgotten when the session ends here.
- */
-const recent = new Map<string, { readonly json: string; readonly login: PackedLogin; readonly at: number }>();
-const RECENT_MAX = 500;
-/**
- * How long an entry is kept at most (an active session's login changes once a minute anyway, when
- * its activity is noted): the tokens of a session that ended elsewhere do not stay in memory.
- */
-const RECENT_MS = 2 * 60_000;
-
-/**
  * The login of a session as the store gave it: a string (this version), a plain object (an older
  * version, or a store that keeps objects), or already unpacked; `undefined` for anything else.
- * A string that is not a login's JSON is not a login. With the session's id, a login read before
- * from the very same string is reused.
+ * A string that is not a login's JSON is not a login. With an instance's memory and the session's
+ * id, a login read (or stored) before as the very same string is reused.
  */
-export function unpackLogin(stored: unknown, sessionId?: string): Readonly<StoredLogin> | undefined {
+export function unpackLogin(
+  stored: unknown,
+  memory?: LoginMemory,
+  sessionId?: string,
+): Readonly<StoredLogin> | undefined {
   if (stored instanceof PackedLogin) return stored as unknown as StoredLogin;
   if (typeof stored === 'string') {
-    if (sessionId !== undefined) {
-      const hit = recent.get(sessionId);
-      if (hit !== undefined && hit.json === stored) {
-        const now = Date.now();
-        if (sweepDue(now)) sweep(now);
-        // Kept too long (or the clock stepped back past it): read again below, and kept anew.
-        if (isFresh(hit, now)) return hit.login as unknown as StoredLogin;
-      }
-    }
+    const kept = sessionId === undefined ? undefined : memory?.recent(sessionId, stored);
+    if (kept !== undefined) return kept;
     let data: unknown;
     try {
       data = JSON.parse(stored);
@@ -206,7 +196,7 @@ export function unpackLogin(stored: unknown, sessionId?: string): Readonly<Store
       return undefined;
     }
     if (claimsFromToken) tokenClaims.set((data as StoredLogin).claims, (data as StoredLogin).idToken!);
-    if (sessionId !== undefined) remember(sessionId, stored, login);
+    if (sessionId !== undefined) memory?.remember(sessionId, stored, login as unknown as StoredLogin);
     return login as unknown as StoredLogin;
   }
   if (!isLoginShaped(stored)) return undefined;
@@ -215,51 +205,6 @@ export function unpackLogin(stored: unknown, sessionId?: string): Readonly<Store
   } catch {
     return undefined;
   }
-}
-
-/**
- * When the expired entries are looked for next: every 10 s of requests with a login, whenever the
- * map is full, and at once when the clock has stepped back.
- */
-let nextSweep = 0;
-const SWEEP_EVERY_MS = 10_000;
-
-function sweepDue(now: number): boolean {
-  return now >= nextSweep || now < nextSweep - SWEEP_EVERY_MS;
-}
-
-/** Neither older than {@link RECENT_MS} nor stamped in the future (a clock that stepped back). */
-function isFresh(entry: { readonly at: number }, now: number): boolean {
-  const age = now - entry.at;
-  return age >= 0 && age <= RECENT_MS;
-}
-
-/** Oldest first (insertion order): drops the expired entries, then one more while full. */
-function sweep(now: number): void {
-  nextSweep = now + SWEEP_EVERY_MS;
-  for (const [id, entry] of recent) {
-    if (isFresh(entry, now) && recent.size < RECENT_MAX) break;
-    recent.delete(id);
-  }
-}
-
-function remember(sessionId: string, json: string, login: PackedLogin): void {
-  const now = Date.now();
-  recent.delete(sessionId);
-  if (recent.size >= RECENT_MAX || sweepDue(now)) sweep(now);
-  recent.set(sessionId, { json, login, at: now });
-}
-
-/**
- * How the middleware checks a login it reads from the session (its provider still configured, not
- * ended by a logout, within its lifetimes), for a login read again during a request; true when it
- * did (the request is one of its own). Set by middleware.ts.
- */
-type LoginCheck = (req: OidcRequest) => boolean;
-let checkReadAgain: LoginCheck | undefined;
-
-export function setLoginCheck(check: LoginCheck): void {
-  checkReadAgain = check;
 }
 
 /**
@@ -273,11 +218,12 @@ export function loginOf(req: OidcRequest): Readonly<StoredLogin> | undefined {
   const oidc = req.session?.oidc;
   const stored: unknown = oidc?.login;
   if (stored === undefined || stored instanceof PackedLogin) return stored as Readonly<StoredLogin> | undefined;
-  if (checkReadAgain?.(req)) {
+  const memory = loginMemoryOf(req.oidc);
+  if (memory?.checkReadAgain(req)) {
     const checked: unknown = req.session?.oidc?.login;
     return checked instanceof PackedLogin ? (checked as unknown as StoredLogin) : undefined;
   }
-  const login = unpackLogin(stored, req.sessionID);
+  const login = unpackLogin(stored, memory, req.sessionID);
   if (login) oidc!.login = login;
   else delete oidc!.login;
   return login;
@@ -296,14 +242,17 @@ export function loginFromSession(data: unknown): Readonly<StoredLogin> | undefin
   return stored === undefined ? undefined : unpackLogin(stored);
 }
 
-/** Drops what {@link unpackLogin} keeps of a session whose login ended (logout, expiry). */
-export function forgetLogin(sessionId: string | undefined): void {
-  if (sessionId !== undefined) recent.delete(sessionId);
+/**
+ * Drops what the request's `oidcLogin()` keeps of a session whose login ended (logout, expiry):
+ * the request's own session by default.
+ */
+export function forgetLogin(req: OidcRequest, sessionId = req.sessionID): void {
+  loginMemoryOf(req.oidc)?.forget(sessionId);
 }
 
-/** The ids of the sessions whose logins are kept for reuse (for tests). */
-export function recentLogins(): string[] {
-  return [...recent.keys()];
+/** The ids of the sessions whose logins an `oidcLogin()` (its middleware) keeps for reuse (for tests). */
+export function recentLogins(middleware: unknown): string[] {
+  return loginMemoryOf(middleware)?.recentIds() ?? [];
 }
 
 /**

@@ -1,5 +1,3 @@
-import { isPackedLogin } from '../session/stored-login.js';
-
 /**
  * Token material out of the errors the app's error handler is given (and may log): openid-client's
  * errors carry the response they failed on, so a malformed token response puts its access, refresh
@@ -26,6 +24,11 @@ const TOKEN_MEMBERS = new Set([
  */
 const COMPACT_JWT = /^ey[\w-]+\.[\w-]*\.[\w-]*(?:\.[\w-]*\.[\w-]*)?$/;
 const REDACTED = '[REDACTED]';
+/**
+ * Marks objects that are not plain but hold tokens in their members, to be scrubbed as plain
+ * objects are (a stored login: frozen, of its own class, its JSON with every token in it).
+ */
+export const SCRUB_AS_DATA: unique symbol = Symbol('express-oidc-login: scrub as data');
 /** How deep a cause chain and its bodies are walked (an error logger's depth, and then some). */
 const MAX_DEPTH = 12;
 
@@ -71,8 +74,8 @@ function scrub(value: unknown, depth: number, seen: Seen): unknown {
     for (const v of value) copy.push(scrub(v, depth + 1, seen));
     return copy;
   }
-  // A stored login (frozen, its JSON with every token in it): its members, scrubbed, as a plain copy.
-  if (!isPlainObject(value) && !isPackedLogin(value)) return value;
+  // A stored login (see SCRUB_AS_DATA): its members, scrubbed, as a plain copy.
+  if (!isPlainObject(value) && !(SCRUB_AS_DATA in value)) return value;
   const copy: Record<string, unknown> = {};
   seen.copies.set(value, copy);
   for (const [key, v] of Object.entries(value as Record<string, unknown>)) {

@@ -8,6 +8,8 @@ import { APP_BASE_URL, CLIENT_ID, CLIENT_SECRET, type TestProvider } from './pro
 export interface TestApp<S extends Store = MemoryStore> {
   app: Express;
   store: S;
+  /** The app's oidcLogin() middleware (its instance). */
+  middleware: ReturnType<typeof oidcLogin>;
 }
 
 /** The options of a test app against `provider`, with `overrides` on top. */
@@ -45,7 +47,8 @@ export function createApp<S extends Store = MemoryStore>(
   const store = sessionStore ?? (new MemoryStore() as unknown as S);
   const app = framework();
   app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false, store, name: 'sid' }));
-  app.use(oidcLogin(options));
+  const middleware = oidcLogin(options);
+  app.use(middleware);
   app.get('/probe/oidc', (req, res) => {
     const oidc = req.oidc!;
     res.json({
@@ -70,7 +73,7 @@ export function createApp<S extends Store = MemoryStore>(
     res.send('home');
   });
   app.use(jsonErrors);
-  return { app, store };
+  return { app, store, middleware };
 }
 
 /** A Connect app's `/protected`: `requireAuth()`, then the login's `sub` as JSON, with plain Node req/res. */

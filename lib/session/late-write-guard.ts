@@ -1,0 +1,81 @@
+/**
+ * Guard 2 against an ended login coming back (docs/design.md#session-index): the session store's
+ * `set` is wrapped once per store object, so that a request in flight does not write back a
+ * session that was logged out meanwhile, on whichever instance sharing the store it runs.
+ */
+import type { SessionData, Store } from 'express-session';
+import createDebug from 'debug';
+
+const debug = createDebug('express-oidc-login:session-index');
+
+type Callback = (err?: unknown) => void;
+
+/** The key of the record that says "this session was logged out" (`oidc-ended:<express-session id>`). */
+export function tombstoneKey(sessionId: string): string {
+  return 'oidc-ended:' + sessionId;
+}
+
+/**
+ * Makes sure the request's session store is guarded against late writes of ended sessions (once per
+ * store object); the instance's memory holds the store it saw last: one comparison per request.
+ */
+export function guardLateWrites(store: Store | undefined, memory: { guardedStore: Store | undefined }): void {
+  if (store === undefined || store === memory.guardedStore) return;
+  guardStore(store);
+  memory.guardedStore = store;
+}
+
+/** What a guarded store holds (under {@link STORE_GUARD}): the sessions made at login, with their ids. */
+interface StoreGuard {
+  readonly newSessions: WeakMap<object, string>;
+}
+
+/** Where a store's guard hangs: on the store itself, which it wraps once whichever instances share it. */
+const STORE_GUARD: unique symbol = Symbol('express-oidc-login: late-write guard');
+
+/**
+ * Wraps `store.set` once: a write of a session that carries a login is skipped when the session's
+ * tombstone is in the store (it was logged out while the request that writes it was in flight).
+ * Other writes (sessions without a login, our own records, a session just made at login) pass
+ * straight through.
+ */
+export function guardStore(store: Store): StoreGuard {
+  const existing = (store as { [STORE_GUARD]?: StoreGuard })[STORE_GUARD];
+  if (existing !== undefined) return existing;
+  const guard: StoreGuard = { newSessions: new WeakMap() };
+  Object.defineProperty(store, STORE_GUARD, { value: guard });
+  const originalSet = store.set;
+  if (typeof originalSet !== 'function' || typeof store.get !== 'function') return guard;
+  const guardedSet = function (this: Store, sessionId: string, data: SessionData, callback?: Callback): void {
+    if (
+      !(data as Partial<SessionData> | undefined)?.oidc?.login ||
+      typeof sessionId !== 'string' ||
+      guard.newSessions.get(data) === sessionId
+    ) {
+      originalSet.call(this, sessionId, data, callback);
+      return;
+    }
+    this.get(tombstoneKey(sessionId), (err: unknown, tombstone?: unknown) => {
+      if (!err && tombstone) {
+        debug('not writing back session %s: it was logged out while this request was in flight', sessionId);
+        callback?.();
+        return;
+      }
+      // A failed read does not block the write: the store's own answer to it is what counts.
+      originalSet.call(this, sessionId, data, callback);
+    });
+  };
+  store.set = guardedSet as Store['set'];
+  return guard;
+}
+
+/**
+ * The session `regenerate()` just made at login, under its new id: its writes by the request that
+ * made it (the callback's save, then express-session's) skip the tombstone read. No browser has
+ * its id yet, so no local logout can have ended it; a back-channel logout could only after its
+ * index write, in the round trips before those saves (docs/design.md#session-index). Other
+ * sessions, and this id once read back by a later request (another object), are checked as ever.
+ */
+export function markNewSession(store: Store | undefined, session: object, sessionId: string): void {
+  if (store !== undefined) guardStore(store).newSessions.set(session, sessionId);
+}
