@@ -3,7 +3,7 @@ import createDebug from 'debug';
 import type { Configuration, TokenEndpointResponse } from 'openid-client';
 import type { ProfileApi, ResolvedConfig } from '../options/config.js';
 import { OidcError } from '../util/errors.js';
-import { providerError } from './provider.js';
+import { providerError } from './provider-errors.js';
 import type { ProfileClaims, StoredLogin } from '../types.js';
 
 /**

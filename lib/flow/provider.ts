@@ -15,6 +15,7 @@ import {
 } from '../vendors/entra.js';
 import { OidcError } from '../util/errors.js';
 import { NoMatchingKeyError, VerificationKeys } from './jws-verify.js';
+import { providerError } from './provider-errors.js';
 
 const debug = createDebug('express-oidc-login:provider');
 
@@ -22,8 +23,6 @@ const debug = createDebug('express-oidc-login:provider');
 const JWKS_MAX_AGE_MS = 5 * 60 * 1000;
 /** The shortest time between two JWKS requests. */
 const JWKS_MIN_INTERVAL_MS = 1000;
-/** Seconds an app should wait before retrying while the provider is unreachable. */
-const RETRY_AFTER = '5';
 
 /**
  * One OpenID Provider as the app sees it: discovery (lazy, one request in flight, failures not
@@ -348,47 +347,4 @@ function idTokenSignatureError(cause: unknown): OidcError {
     "The ID token's signature could not be verified with the identity provider's keys.",
     { cause },
   );
-}
-
-/** The provider could not be reached or answered something unusable: 502, 503 or 504. */
-export function providerError(err: unknown, during: 'discovery' | 'jwks' | 'token' | 'par'): OidcError {
-  if (err instanceof OidcError) return err;
-  const what =
-    during === 'discovery'
-      ? 'its discovery document'
-      : during === 'jwks'
-        ? 'its signing keys (JWKS)'
-        : during === 'par'
-          ? 'the pushed authorization request'
-          : 'the token request';
-  const code = (err as { code?: unknown })?.code;
-  const name = (err as { name?: unknown })?.name;
-  const cause = (err as { cause?: { name?: unknown; code?: unknown } })?.cause;
-  if (code === 'OAUTH_TIMEOUT' || name === 'TimeoutError' || cause?.name === 'TimeoutError') {
-    return new OidcError(
-      'ERR_OIDC_PROVIDER_TIMEOUT',
-      504,
-      `The identity provider did not answer in time (${what}). Try again in a moment.`,
-      {
-        cause: err,
-        headers: { 'Retry-After': RETRY_AFTER },
-      },
-    );
-  }
-  if ((name === 'TypeError' && code === undefined) || (code === undefined && cause?.name === 'TypeError')) {
-    // fetch() rejects with a plain TypeError when the connection fails. Checked by name: the error
-    // may come from another realm, and then openid-client wraps it in a ClientError.
-    return new OidcError(
-      'ERR_OIDC_PROVIDER_UNREACHABLE',
-      503,
-      `The identity provider cannot be reached (${what}). Try again in a moment.`,
-      {
-        cause: err,
-        headers: { 'Retry-After': RETRY_AFTER },
-      },
-    );
-  }
-  return new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, `The identity provider sent an invalid answer (${what}).`, {
-    cause: err,
-  });
 }

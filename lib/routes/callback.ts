@@ -3,7 +3,8 @@ import * as client from 'openid-client';
 import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/config.js';
 import { OidcAuthorizationError, OidcError } from '../util/errors.js';
-import { providerError, type Provider } from '../flow/provider.js';
+import type { Provider } from '../flow/provider.js';
+import { tokenEndpointError } from '../flow/provider-errors.js';
 import {
   oidcState,
   regenerateSession,
@@ -11,7 +12,7 @@ import {
   saveSession,
   type OidcRequest,
 } from '../session/express-session.js';
-import { checkIdTokenClaims, errorInTokenResponse, toStoredLogin } from '../flow/tokens.js';
+import { checkIdTokenClaims, toStoredLogin } from '../flow/tokens.js';
 import { transactionExpired, type PendingLogins } from '../flow/pending-logins.js';
 import { callbackUrl, splitUrl } from '../util/url.js';
 import { readFormPost, RESUBMIT_FIELD, sendResubmitPage } from './form-post.js';
@@ -167,7 +168,7 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
           dpopHandle && { DPoP: dpopHandle },
         );
       } catch (err) {
-        throw stepUpTokenError(err, tx.maxAge) ?? tokenError(err);
+        throw stepUpTokenError(err, tx.maxAge) ?? tokenEndpointError(err, 'code');
       }
       // Asked for DPoP, got a token anyone holding it can use: refused, nothing stored.
       if (dpop && !isDPoPTokenType(tokens.token_type)) throw dpopNotBound('login', tokens.token_type);
@@ -304,66 +305,4 @@ function checkAuthorizationResponse(params: URLSearchParams, metadata: client.Se
   const code = params.getAll('code');
   if (code.length !== 1 || code[0] === '') throw invalidCallback('it must carry exactly one "code".');
   return iss[0];
-}
-
-const ID_TOKEN_CODES = new Set(['OAUTH_JWT_CLAIM_COMPARISON_FAILED', 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED']);
-/** openid-client codes that are about the ID token when their message says so. */
-const ID_TOKEN_DETAIL_CODES = new Set(['OAUTH_INVALID_RESPONSE', 'OAUTH_PARSE_ERROR', 'OAUTH_UNSUPPORTED_OPERATION']);
-
-function clientRefused(cause: unknown): OidcError {
-  return new OidcError(
-    'ERR_OIDC_PROVIDER_RESPONSE',
-    502,
-    "The identity provider refused this app's client credentials: check clientId and clientAuthMethod with its secret, key or certificate.",
-    { cause },
-  );
-}
-
-/** Maps an openid-client error from the token request and ID token validation. */
-function tokenError(err: unknown): OidcError {
-  // GitHub answers errors with HTTP 200 and { error } (bad_verification_code for a used code).
-  const inBody = errorInTokenResponse(err);
-  if (inBody !== undefined) {
-    if (inBody === 'invalid_client' || inBody === 'unauthorized_client' || inBody === 'incorrect_client_credentials')
-      return clientRefused(err);
-    return new OidcError(
-      'ERR_OIDC_TOKEN_REJECTED',
-      400,
-      'The identity provider rejected the login code (it may have been used already or expired). Start again from the login page.',
-      {
-        cause: err,
-      },
-    );
-  }
-  // RFC 6749 5.2: a client that authenticated with the Authorization header (client_secret_basic,
-  // the default) gets 401 + WWW-Authenticate for invalid_client, which openid-client throws as a
-  // challenge error, not as a ResponseBodyError.
-  if (err instanceof client.WWWAuthenticateChallengeError && err.status === 401) return clientRefused(err);
-  if (err instanceof client.ResponseBodyError) {
-    if (err.error === 'invalid_client' || err.error === 'unauthorized_client') return clientRefused(err);
-    return new OidcError(
-      'ERR_OIDC_TOKEN_REJECTED',
-      400,
-      'The identity provider rejected the login code (it may have been used already or expired). Start again from the login page.',
-      {
-        cause: err,
-      },
-    );
-  }
-  const code = (err as { code?: unknown })?.code;
-  const detail = `${(err as Error)?.message} ${((err as Error)?.cause as Error | undefined)?.message}`;
-  if (
-    (typeof code === 'string' && ID_TOKEN_CODES.has(code)) ||
-    // A malformed, encrypted or "crit" ID token is reported as a parse error or an unsupported
-    // operation; '"response" body "id_token" property must be a string' means no ID token at all.
-    (typeof code === 'string' && ID_TOKEN_DETAIL_CODES.has(code) && /ID Token|JWT|JWE|JWS|"id_token"/.test(detail))
-  ) {
-    return new OidcError(
-      'ERR_OIDC_ID_TOKEN_INVALID',
-      400,
-      'The ID token from the identity provider failed validation.',
-      { cause: err },
-    );
-  }
-  return providerError(err, 'token');
 }

@@ -3,8 +3,8 @@ import type { ServerResponse } from 'node:http';
 import * as client from 'openid-client';
 import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/config.js';
-import { OidcError } from '../util/errors.js';
-import { providerError, type Provider } from '../flow/provider.js';
+import type { Provider } from '../flow/provider.js';
+import { tokenEndpointError } from '../flow/provider-errors.js';
 import { oidcState, requireSession, type OidcRequest } from '../session/express-session.js';
 import type { PendingLogins } from '../flow/pending-logins.js';
 import { safeReturnTo, splitUrl } from '../util/url.js';
@@ -98,7 +98,8 @@ async function authorizationUrl(
     return await client.buildAuthorizationUrlWithPAR(configuration, parameters);
   } catch (err) {
     debug('pushed authorization request failed: %s', (err as Error)?.message);
-    throw parError(err);
+    // A failed PAR request: 502 (refused, or an invalid answer), 503 (unreachable) or 504 (timeout).
+    throw tokenEndpointError(err, 'par');
   }
 }
 
@@ -112,32 +113,6 @@ function providerRequiresPar(configuration: client.Configuration): boolean {
     parRequired.set(configuration, required);
   }
   return required;
-}
-
-/** A failed PAR request: 502 (refused, or an invalid answer), 503 (unreachable) or 504 (timeout). */
-function parError(err: unknown): OidcError {
-  const refusedClient =
-    (err instanceof client.WWWAuthenticateChallengeError && err.status === 401) ||
-    (err instanceof client.ResponseBodyError &&
-      (err.error === 'invalid_client' || err.error === 'unauthorized_client'));
-  if (refusedClient) {
-    return new OidcError(
-      'ERR_OIDC_PROVIDER_RESPONSE',
-      502,
-      "The identity provider refused this app's client credentials (pushed authorization request): check clientId and clientAuthMethod with its secret, key or certificate.",
-      { cause: err },
-    );
-  }
-  if (err instanceof client.ResponseBodyError) {
-    const code = /^[a-z_]{1,64}$/.test(err.error) ? err.error : 'invalid_error';
-    return new OidcError(
-      'ERR_OIDC_PROVIDER_RESPONSE',
-      502,
-      `The identity provider refused the pushed authorization request (${code}).`,
-      { cause: err },
-    );
-  }
-  return providerError(err, 'par');
 }
 
 /** The one value of a query parameter; several (an array) count as none. */
