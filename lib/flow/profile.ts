@@ -4,6 +4,7 @@ import type { Configuration, TokenEndpointResponse } from 'openid-client';
 import type { ProfileApi, ResolvedConfig } from '../options/config.js';
 import { OidcError } from '../util/errors.js';
 import { providerError } from './provider-errors.js';
+import type { Provider } from './provider.js';
 import type { ProfileClaims, StoredLogin } from '../types.js';
 
 /**
@@ -50,12 +51,14 @@ function invalidProfile(reason: string, cause?: unknown): OidcError {
  * with 502 `ERR_OIDC_PROFILE_INVALID` when `profile` throws or yields no usable `sub`.
  */
 export async function fetchProfile(
+  provider: Provider,
   configuration: Configuration,
   config: ResolvedConfig,
   tokens: TokenEndpointResponse,
   dpop?: client.DPoPHandle,
 ): Promise<Profile> {
-  const endpoint = configuration.serverMetadata().userinfo_endpoint;
+  const metadata = provider.metadata(configuration);
+  const endpoint = metadata.userinfo_endpoint;
   if (!endpoint) {
     throw new OidcError(
       'ERR_OIDC_PROVIDER_RESPONSE',
@@ -85,7 +88,7 @@ export async function fetchProfile(
     if (err instanceof OidcError) throw err;
     throw invalidProfile('the "profile" option threw on it.', err);
   }
-  return { user, claims: toClaims(mapped, configuration.serverMetadata().issuer) };
+  return { user, claims: toClaims(mapped, metadata.issuer) };
 }
 
 /**

@@ -16,6 +16,7 @@ import {
 import { OidcError } from '../util/errors.js';
 import { NoMatchingKeyError, VerificationKeys } from './jws-verify.js';
 import { providerError } from './provider-errors.js';
+import { deadline, timeRequests } from './timed-fetch.js';
 
 const debug = createDebug('express-oidc-login:provider');
 
@@ -34,6 +35,8 @@ export class Provider {
   #configuration: Promise<client.Configuration> | undefined;
   #jwks: { keys: VerificationKeys; fetchedAt: number } | undefined;
   #jwksInFlight: Promise<VerificationKeys> | undefined;
+  /** Each Configuration's server metadata, copied once (see {@link metadata}). */
+  readonly #metadata = new WeakMap<client.Configuration, Readonly<client.ServerMetadata>>();
   /** What discovery was given, to build more Configurations like it (one per Entra tenant). */
   #built:
     | { auth: client.ClientAuth; metadata: Partial<client.ClientMetadata>; customFetch: client.CustomFetch | undefined }
@@ -53,6 +56,19 @@ export class Provider {
       throw err;
     });
     return this.#configuration;
+  }
+
+  /**
+   * `configuration`'s server metadata, copied once: openid-client's serverMetadata() deep-copies it
+   * on every call. Frozen, as it is shared: read it, never change it.
+   */
+  metadata(configuration: client.Configuration): Readonly<client.ServerMetadata> {
+    let metadata = this.#metadata.get(configuration);
+    if (metadata === undefined) {
+      metadata = deepFreeze(configuration.serverMetadata());
+      this.#metadata.set(configuration, metadata);
+    }
+    return metadata;
   }
 
   async #discover(): Promise<client.Configuration> {
@@ -80,7 +96,7 @@ export class Provider {
       if (c.allowedTenants !== undefined) {
         // Entra multi-tenant: the document is fetched as is and its "{tenantid}" issuer checked here.
         configuration = await discover(discoveryUrl(issuer));
-        checkDiscoveredIssuer(issuer, configuration.serverMetadata().issuer, c.allowedTenants);
+        checkDiscoveredIssuer(issuer, this.metadata(configuration).issuer, c.allowedTenants);
       } else {
         try {
           configuration = await discover(issuer);
@@ -92,12 +108,12 @@ export class Provider {
           debug('the issuer is %s (only a trailing slash differs from the configured one)', announced);
           configuration = await discover(new URL(announced));
         }
-        if (configuration.serverMetadata().issuer.includes(TENANT_PLACEHOLDER))
-          throw tenantTemplateRefused(configuration.serverMetadata().issuer);
+        if (this.metadata(configuration).issuer.includes(TENANT_PLACEHOLDER))
+          throw tenantTemplateRefused(this.metadata(configuration).issuer);
       }
-      configuration.timeout = c.httpTimeout / 1000;
+      timeRequests(configuration, customFetch, c.httpTimeout);
       this.#built = { auth, metadata, customFetch };
-      debug('discovered %s', configuration.serverMetadata().issuer);
+      debug('discovered %s', this.metadata(configuration).issuer);
       this.#check(configuration);
       return configuration;
     } catch (err) {
@@ -118,8 +134,7 @@ export class Provider {
   ): client.Configuration {
     const configuration = new client.Configuration({ ...metadata }, this.#config.clientId!, clientMetadata, auth);
     if (this.#config.allowInsecureHttp) client.allowInsecureRequests(configuration);
-    if (customFetch) configuration[client.customFetch] = customFetch;
-    configuration.timeout = this.#config.httpTimeout / 1000;
+    timeRequests(configuration, customFetch, this.#config.httpTimeout);
     debug('using the configured endpoints of %s', metadata.issuer);
     this.#check(configuration);
     return configuration;
@@ -137,14 +152,12 @@ export class Provider {
     const c = this.#config;
     const built = this.#built!;
     const configuration = new client.Configuration(
-      { ...(discovered.serverMetadata() as client.ServerMetadata), issuer },
+      { ...this.metadata(discovered), issuer },
       c.clientId!,
       built.metadata,
       built.auth,
     );
-    configuration.timeout = c.httpTimeout / 1000;
-    const doFetch = ownFetch ?? built.customFetch;
-    if (doFetch) configuration[client.customFetch] = doFetch;
+    timeRequests(configuration, ownFetch ?? built.customFetch, c.httpTimeout);
     if (c.allowInsecureHttp) client.allowInsecureRequests(configuration);
     return configuration;
   }
@@ -160,7 +173,7 @@ export class Provider {
     options?: client.DPoPOptions,
   ): Promise<client.TokenEndpointResponse & client.TokenEndpointResponseHelpers> {
     const configuration = await this.getConfiguration();
-    const issuer = configuration.serverMetadata().issuer;
+    const issuer = this.metadata(configuration).issuer;
     if (!issuer.includes(TENANT_PLACEHOLDER) || !this.#built)
       return client.authorizationCodeGrant(configuration, currentUrl, checks, undefined, options);
     return templateCodeGrant(
@@ -181,7 +194,7 @@ export class Provider {
    */
   async configurationForLogin(claims: { iss?: unknown; tid?: unknown }): Promise<client.Configuration> {
     const configuration = await this.getConfiguration();
-    const issuer = configuration.serverMetadata().issuer;
+    const issuer = this.metadata(configuration).issuer;
     const allowed = this.#config.allowedTenants;
     if (allowed !== undefined) checkTenant(claims, issuer, allowed);
     if (!issuer.includes(TENANT_PLACEHOLDER) || !this.#built) return configuration;
@@ -190,7 +203,7 @@ export class Provider {
 
   /** The start-up check against the provider's metadata: warnings logged, errors also thrown. */
   #check(configuration: client.Configuration): void {
-    const findings = checkProviderMetadata(this.#config, configuration.serverMetadata(), this.#config.clientAuthMethod);
+    const findings = checkProviderMetadata(this.#config, this.metadata(configuration), this.#config.clientAuthMethod);
     report(this.#config, findings);
     const errors = findings.filter((f) => f.level === 'error');
     if (errors.length > 0) {
@@ -246,7 +259,7 @@ export class Provider {
   }
 
   async #fetchJwks(configuration: client.Configuration): Promise<VerificationKeys> {
-    const uri = configuration.serverMetadata().jwks_uri;
+    const uri = this.metadata(configuration).jwks_uri;
     if (!uri)
       throw new OidcError(
         'ERR_OIDC_PROVIDER_RESPONSE',
@@ -259,13 +272,14 @@ export class Provider {
     }
     const doFetch = configuration[client.customFetch] ?? fetch;
     let jwks: unknown;
+    const limit = deadline(this.#config.httpTimeout, 'The identity provider did not answer in time.');
     try {
       const response = await doFetch(url.href, {
         method: 'GET',
         headers: { accept: 'application/json, application/jwk-set+json' },
         body: undefined,
         redirect: 'manual',
-        signal: AbortSignal.timeout(this.#config.httpTimeout),
+        signal: limit.signal,
       });
       if (response.status !== 200) {
         throw new OidcError(
@@ -277,6 +291,8 @@ export class Provider {
       jwks = await response.json();
     } catch (err) {
       throw providerError(err, 'jwks');
+    } finally {
+      limit.clear();
     }
     if (!isJwks(jwks))
       throw new OidcError(
@@ -347,4 +363,13 @@ function idTokenSignatureError(cause: unknown): OidcError {
     "The ID token's signature could not be verified with the identity provider's keys.",
     { cause },
   );
+}
+
+/** Freezes `value` and everything in it. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
 }

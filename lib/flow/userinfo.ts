@@ -36,6 +36,7 @@ export async function fetchUserInfo(
   if (current!.idToken === undefined) {
     // A plain OAuth 2.0 login: the profile again, mapped; it must still be the same user.
     const profile = await fetchProfile(
+      provider,
       configuration,
       config,
       { ...tokensOf(current!), access_token: accessToken },
@@ -50,7 +51,7 @@ export async function fetchUserInfo(
     }
     ({ user, claims } = profile);
   } else {
-    user = await requestUserInfo(configuration, accessToken, sub, dpop);
+    user = await requestUserInfo(provider, configuration, accessToken, sub, dpop);
   }
   // Read again: the login may have ended (or changed) while the request was out.
   const session = requireSession(req);
@@ -66,12 +67,13 @@ export async function fetchUserInfo(
  * (else 400 ERR_OIDC_USERINFO_INVALID); an unreachable endpoint is a 502/503/504 and no login.
  */
 export async function userInfoAtLogin(
+  provider: Provider,
   configuration: Configuration,
   accessToken: string,
   sub: string,
   dpop?: DPoPHandle,
 ): Promise<Record<string, unknown>> {
-  return requestUserInfo(configuration, accessToken, sub, dpop);
+  return requestUserInfo(provider, configuration, accessToken, sub, dpop);
 }
 
 function loginEnded(): OidcError {
@@ -83,12 +85,13 @@ function loginEnded(): OidcError {
 }
 
 async function requestUserInfo(
+  provider: Provider,
   configuration: Configuration,
   accessToken: string,
   sub: string,
   dpop: DPoPHandle | undefined,
 ): Promise<Record<string, unknown>> {
-  if (!configuration.serverMetadata().userinfo_endpoint) {
+  if (!provider.metadata(configuration).userinfo_endpoint) {
     throw new OidcError(
       'ERR_OIDC_PROVIDER_RESPONSE',
       502,

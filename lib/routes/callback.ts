@@ -128,7 +128,7 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
         );
       }
       const configuration = await provider.getConfiguration();
-      const metadata = configuration.serverMetadata();
+      const metadata = provider.metadata(configuration);
       let issParam: string | undefined;
       try {
         issParam = checkAuthorizationResponse(params, metadata);
@@ -185,8 +185,7 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
         );
         checkIdTokenClaims(claims, tx, config, clientMetadata.client_id);
         // Entra multi-tenant: the token's tenant, now verified, must be allowed.
-        if (config.allowedTenants !== undefined)
-          checkTenant(claims, configuration.serverMetadata().issuer, config.allowedTenants);
+        if (config.allowedTenants !== undefined) checkTenant(claims, metadata.issuer, config.allowedTenants);
 
         login = toStoredLogin(tokens, claims);
         if (maxAge !== undefined || tx.acrValues) {
@@ -197,7 +196,7 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
           };
         }
         if (config.fetchUserInfo)
-          login.user = await userInfoAtLogin(configuration, login.accessToken, claims.sub, dpopHandle);
+          login.user = await userInfoAtLogin(provider, configuration, login.accessToken, claims.sub, dpopHandle);
       } else {
         if (typeof tokens.id_token === 'string') {
           // Refused rather than ignored: "openid" was not asked for, no nonce binds it to this
@@ -210,7 +209,7 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
           );
         }
         // The user is whoever the userinfo endpoint says the access token belongs to.
-        const profile = await fetchProfile(configuration, config, tokens, dpopHandle);
+        const profile = await fetchProfile(provider, configuration, config, tokens, dpopHandle);
         login = toStoredLogin(tokens, profile.claims);
         if (config.fetchUserInfo) login.user = profile.user;
       }

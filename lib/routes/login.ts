@@ -62,7 +62,7 @@ export function loginHandler(config: ResolvedConfig, provider: Provider, pending
     }
     Object.assign(parameters, stepUpParams(stepUp));
     // Built before anything goes into the session: a failed PAR request leaves no pending login.
-    const url = await authorizationUrl(config, configuration, parameters);
+    const url = await authorizationUrl(config, provider, configuration, parameters);
 
     const named = config.providerName !== undefined && { provider: config.providerName };
     // In session mode the session is saved anyway, so the silent attempt is noted now; in cookie
@@ -89,10 +89,13 @@ export function loginHandler(config: ResolvedConfig, provider: Provider, pending
  */
 async function authorizationUrl(
   config: ResolvedConfig,
+  provider: Provider,
   configuration: client.Configuration,
   parameters: Record<string, string>,
 ): Promise<URL> {
-  const usePar = config.pushedAuthorizationRequests || providerRequiresPar(configuration);
+  const usePar =
+    config.pushedAuthorizationRequests ||
+    provider.metadata(configuration).require_pushed_authorization_requests === true;
   if (!usePar) return client.buildAuthorizationUrl(configuration, parameters);
   try {
     return await client.buildAuthorizationUrlWithPAR(configuration, parameters);
@@ -101,18 +104,6 @@ async function authorizationUrl(
     // A failed PAR request: 502 (refused, or an invalid answer), 503 (unreachable) or 504 (timeout).
     throw tokenEndpointError(err, 'par');
   }
-}
-
-/** Whether each provider requires PAR, read once: serverMetadata() deep-copies the metadata on every call. */
-const parRequired = new WeakMap<client.Configuration, boolean>();
-
-function providerRequiresPar(configuration: client.Configuration): boolean {
-  let required = parRequired.get(configuration);
-  if (required === undefined) {
-    required = configuration.serverMetadata().require_pushed_authorization_requests === true;
-    parRequired.set(configuration, required);
-  }
-  return required;
 }
 
 /** The one value of a query parameter; several (an array) count as none. */
