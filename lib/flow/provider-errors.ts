@@ -1,6 +1,5 @@
 import * as client from 'openid-client';
 import { OidcError } from '../util/errors.js';
-import { errorInTokenResponse } from './tokens.js';
 
 /**
  * openid-client's errors as the app sees them: the one place that reads openid-client's error
@@ -25,6 +24,21 @@ export function isIdTokenError(err: unknown): boolean {
   // operation; '"response" body "id_token" property must be a string' means no ID token at all.
   const detail = `${(err as Error)?.message} ${((err as Error)?.cause as Error | undefined)?.message}`;
   return ID_TOKEN_DETAIL_CODES.has(code) && /ID Token|JWT|JWE|JWS|"id_token"/.test(detail);
+}
+
+/**
+ * The OAuth error of a token response that says HTTP 200 but carries `{ error }` and no access
+ * token, as GitHub answers (`bad_verification_code`, `incorrect_client_credentials`,
+ * `bad_refresh_token`): openid-client reports it as a response without `access_token`. Only
+ * well-formed error codes (`[a-z_]+`) are returned.
+ */
+export function errorInTokenResponse(err: unknown): string | undefined {
+  if ((err as { code?: unknown })?.code !== 'OAUTH_INVALID_RESPONSE') return undefined;
+  // openid-client wraps oauth4webapi's error, whose cause holds the body.
+  const cause = (err as { cause?: { body?: unknown; cause?: { body?: unknown } } }).cause;
+  const body = (cause?.body ?? cause?.cause?.body) as Record<string, unknown> | undefined;
+  if (typeof body !== 'object' || body === null || body.access_token !== undefined) return undefined;
+  return typeof body.error === 'string' && /^[a-z_]{1,64}$/.test(body.error) ? body.error : undefined;
 }
 
 /**

@@ -6,10 +6,9 @@ import { dpopKey, dpopNotBound, isDPoPTokenType } from './dpop.js';
 import { OidcError } from '../util/errors.js';
 import { emit } from './events.js';
 import type { Provider } from './provider.js';
-import { isIdTokenError, tokenEndpointError } from './provider-errors.js';
+import { errorInTokenResponse, isIdTokenError, tokenEndpointError } from './provider-errors.js';
 import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
 import { loginFromSession, loginOf, packLogin } from '../session/stored-login.js';
-import { errorInTokenResponse } from './tokens.js';
 import type { StoredLogin } from '../types.js';
 
 const debug = createDebug('express-oidc-login:refresh');
