@@ -1,4 +1,4 @@
-import * as client from 'openid-client';
+import type * as client from 'openid-client';
 import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/config.js';
 import { OidcAuthorizationError, OidcError } from '../util/errors.js';
