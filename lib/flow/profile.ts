@@ -3,7 +3,7 @@ import createDebug from 'debug';
 import type { Configuration, TokenEndpointResponse } from 'openid-client';
 import type { ProfileApi, ResolvedConfig } from '../options/config.js';
 import { OidcError } from '../util/errors.js';
-import { providerError } from './provider-errors.js';
+import { resourceError } from './provider-errors.js';
 import type { Provider } from './provider.js';
 import type { ProfileClaims, StoredLogin } from '../types.js';
 
@@ -198,11 +198,11 @@ async function getJson(
     return await response.json();
   } catch (err) {
     debug('request to %s failed: %s', what, (err as Error)?.message);
-    throw resourceError(err, what);
+    throw profileError(err, what);
   }
 }
 
-function resourceError(err: unknown, what: string): OidcError {
+function profileError(err: unknown, what: string): OidcError {
   if (err instanceof OidcError) return err;
   if (err instanceof client.WWWAuthenticateChallengeError) {
     return new OidcError(
@@ -212,15 +212,5 @@ function resourceError(err: unknown, what: string): OidcError {
       { cause: err },
     );
   }
-  const mapped = providerError(err, 'token');
-  const message =
-    mapped.code === 'ERR_OIDC_PROVIDER_TIMEOUT'
-      ? `The identity provider did not answer in time (${what}). Try again in a moment.`
-      : mapped.code === 'ERR_OIDC_PROVIDER_UNREACHABLE'
-        ? `The identity provider cannot be reached (${what}). Try again in a moment.`
-        : `The identity provider sent an invalid answer (${what}).`;
-  return new OidcError(mapped.code, mapped.status, message, {
-    cause: err,
-    ...(mapped.headers && { headers: mapped.headers }),
-  });
+  return resourceError(err, what);
 }

@@ -138,6 +138,24 @@ export function tokenEndpointError(err: unknown, request: keyof typeof REQUESTS)
   return providerError(err, request === 'par' ? 'par' : 'token');
 }
 
+/**
+ * A request for one of the provider's resources (`what`: its userinfo endpoint, its API) failed:
+ * {@link providerError}'s 502, 503 or 504, saying which.
+ */
+export function resourceError(err: unknown, what: string): OidcError {
+  const mapped = providerError(err, 'token');
+  const message =
+    mapped.code === 'ERR_OIDC_PROVIDER_TIMEOUT'
+      ? `The identity provider did not answer in time (${what}). Try again in a moment.`
+      : mapped.code === 'ERR_OIDC_PROVIDER_UNREACHABLE'
+        ? `The identity provider cannot be reached (${what}). Try again in a moment.`
+        : `The identity provider sent an invalid answer (${what}).`;
+  return new OidcError(mapped.code, mapped.status, message, {
+    cause: err,
+    ...(mapped.headers && { headers: mapped.headers }),
+  });
+}
+
 /** The provider could not be reached or answered something unusable: 502, 503 or 504. */
 export function providerError(err: unknown, during: 'discovery' | 'jwks' | 'token' | 'par'): OidcError {
   if (err instanceof OidcError) return err;

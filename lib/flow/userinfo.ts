@@ -6,7 +6,7 @@ import type { ResolvedConfig } from '../options/config.js';
 import { dpopKey } from './dpop.js';
 import { OidcError } from '../util/errors.js';
 import type { Provider } from './provider.js';
-import { providerError } from './provider-errors.js';
+import { resourceError } from './provider-errors.js';
 import { getAccessToken } from './refresh.js';
 import { loginOf, packLogin } from '../session/stored-login.js';
 import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
@@ -133,15 +133,5 @@ function userInfoError(err: unknown): OidcError {
       { cause: err },
     );
   }
-  const mapped = providerError(err, 'token');
-  const message =
-    mapped.code === 'ERR_OIDC_PROVIDER_TIMEOUT'
-      ? 'The identity provider did not answer in time (its userinfo endpoint). Try again in a moment.'
-      : mapped.code === 'ERR_OIDC_PROVIDER_UNREACHABLE'
-        ? 'The identity provider cannot be reached (its userinfo endpoint). Try again in a moment.'
-        : 'The identity provider sent an invalid answer (its userinfo endpoint).';
-  return new OidcError(mapped.code, mapped.status, message, {
-    cause: err,
-    ...(mapped.headers && { headers: mapped.headers }),
-  });
+  return resourceError(err, 'its userinfo endpoint');
 }
