@@ -4,7 +4,8 @@ import type { Configuration, TokenEndpointResponse } from 'openid-client';
 import type { ProfileApi } from '../options/hook-types.js';
 import type { ResolvedConfig } from '../options/resolved-config.js';
 import { OidcError } from '../util/errors.js';
-import { providerError } from './provider.js';
+import { resourceError } from './provider-errors.js';
+import type { Provider } from './provider.js';
 import type { ProfileClaims, StoredLogin } from '../types.js';
 
 /**
@@ -51,12 +52,14 @@ function invalidProfile(reason: string, cause?: unknown): OidcError {
  * with 502 `ERR_OIDC_PROFILE_INVALID` when `profile` throws or yields no usable `sub`.
  */
 export async function fetchProfile(
+  provider: Provider,
   configuration: Configuration,
   config: ResolvedConfig,
   tokens: TokenEndpointResponse,
   dpop?: client.DPoPHandle,
 ): Promise<Profile> {
-  const endpoint = configuration.serverMetadata().userinfo_endpoint;
+  const metadata = provider.metadata(configuration);
+  const endpoint = metadata.userinfo_endpoint;
   if (!endpoint) {
     throw new OidcError(
       'ERR_OIDC_PROVIDER_RESPONSE',
@@ -86,7 +89,7 @@ export async function fetchProfile(
     if (err instanceof OidcError) throw err;
     throw invalidProfile('the "profile" option threw on it.', err);
   }
-  return { user, claims: toClaims(mapped, configuration.serverMetadata().issuer) };
+  return { user, claims: toClaims(mapped, metadata.issuer) };
 }
 
 /**
@@ -196,11 +199,11 @@ async function getJson(
     return await response.json();
   } catch (err) {
     debug('request to %s failed: %s', what, (err as Error)?.message);
-    throw resourceError(err, what);
+    throw profileError(err, what);
   }
 }
 
-function resourceError(err: unknown, what: string): OidcError {
+function profileError(err: unknown, what: string): OidcError {
   if (err instanceof OidcError) return err;
   if (err instanceof client.WWWAuthenticateChallengeError) {
     return new OidcError(
@@ -210,15 +213,5 @@ function resourceError(err: unknown, what: string): OidcError {
       { cause: err },
     );
   }
-  const mapped = providerError(err, 'token');
-  const message =
-    mapped.code === 'ERR_OIDC_PROVIDER_TIMEOUT'
-      ? `The identity provider did not answer in time (${what}). Try again in a moment.`
-      : mapped.code === 'ERR_OIDC_PROVIDER_UNREACHABLE'
-        ? `The identity provider cannot be reached (${what}). Try again in a moment.`
-        : `The identity provider sent an invalid answer (${what}).`;
-  return new OidcError(mapped.code, mapped.status, message, {
-    cause: err,
-    ...(mapped.headers && { headers: mapped.headers }),
-  });
+  return resourceError(err, what);
 }

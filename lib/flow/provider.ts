@@ -15,6 +15,8 @@ import {
 } from '../vendors/entra.js';
 import { OidcError } from '../util/errors.js';
 import { NoMatchingKeyError, VerificationKeys } from './jws-verify.js';
+import { providerError } from './provider-errors.js';
+import { deadline, timeRequests } from './timed-fetch.js';
 
 const debug = createDebug('express-oidc-login:provider');
 
@@ -22,8 +24,6 @@ const debug = createDebug('express-oidc-login:provider');
 const JWKS_MAX_AGE_MS = 5 * 60 * 1000;
 /** The shortest time between two JWKS requests. */
 const JWKS_MIN_INTERVAL_MS = 1000;
-/** Seconds an app should wait before retrying while the provider is unreachable. */
-const RETRY_AFTER = '5';
 
 /**
  * One OpenID Provider as the app sees it: discovery (lazy, one request in flight, failures not
@@ -40,6 +40,8 @@ export class Provider {
   /** This instance's maps of dpop.ts (imported login keys, by thumbprint) and refresh.ts (refreshes in flight), typed there. */
   readonly dpopKeys = new Map<string, unknown>();
   readonly refreshes = new Map<string, Promise<unknown>>();
+  /** Each Configuration's server metadata, copied once (see {@link metadata}). */
+  readonly #metadata = new WeakMap<client.Configuration, Readonly<client.ServerMetadata>>();
   /** What discovery was given, to build more Configurations like it (one per Entra tenant). */
   #built:
     | { auth: client.ClientAuth; metadata: Partial<client.ClientMetadata>; customFetch: client.CustomFetch | undefined }
@@ -59,6 +61,19 @@ export class Provider {
       throw err;
     });
     return this.#configuration;
+  }
+
+  /**
+   * `configuration`'s server metadata, copied once: openid-client's serverMetadata() deep-copies it
+   * on every call. Frozen, as it is shared: read it, never change it.
+   */
+  metadata(configuration: client.Configuration): Readonly<client.ServerMetadata> {
+    let metadata = this.#metadata.get(configuration);
+    if (metadata === undefined) {
+      metadata = deepFreeze(configuration.serverMetadata());
+      this.#metadata.set(configuration, metadata);
+    }
+    return metadata;
   }
 
   async #discover(): Promise<client.Configuration> {
@@ -86,7 +101,7 @@ export class Provider {
       if (c.allowedTenants !== undefined) {
         // Entra multi-tenant: the document is fetched as is and its "{tenantid}" issuer checked here.
         configuration = await discover(discoveryUrl(issuer));
-        checkDiscoveredIssuer(issuer, configuration.serverMetadata().issuer, c.allowedTenants);
+        checkDiscoveredIssuer(issuer, this.metadata(configuration).issuer, c.allowedTenants);
       } else {
         try {
           configuration = await discover(issuer);
@@ -98,12 +113,12 @@ export class Provider {
           debug('the issuer is %s (only a trailing slash differs from the configured one)', announced);
           configuration = await discover(new URL(announced));
         }
-        if (configuration.serverMetadata().issuer.includes(TENANT_PLACEHOLDER))
-          throw tenantTemplateRefused(configuration.serverMetadata().issuer);
+        if (this.metadata(configuration).issuer.includes(TENANT_PLACEHOLDER))
+          throw tenantTemplateRefused(this.metadata(configuration).issuer);
       }
-      configuration.timeout = c.httpTimeout / 1000;
+      timeRequests(configuration, customFetch, c.httpTimeout);
       this.#built = { auth, metadata, customFetch };
-      debug('discovered %s', configuration.serverMetadata().issuer);
+      debug('discovered %s', this.metadata(configuration).issuer);
       this.#check(configuration);
       return configuration;
     } catch (err) {
@@ -124,8 +139,7 @@ export class Provider {
   ): client.Configuration {
     const configuration = new client.Configuration({ ...metadata }, this.#config.clientId!, clientMetadata, auth);
     if (this.#config.allowInsecureHttp) client.allowInsecureRequests(configuration);
-    if (customFetch) configuration[client.customFetch] = customFetch;
-    configuration.timeout = this.#config.httpTimeout / 1000;
+    timeRequests(configuration, customFetch, this.#config.httpTimeout);
     debug('using the configured endpoints of %s', metadata.issuer);
     this.#check(configuration);
     return configuration;
@@ -143,14 +157,12 @@ export class Provider {
     const c = this.#config;
     const built = this.#built!;
     const configuration = new client.Configuration(
-      { ...(discovered.serverMetadata() as client.ServerMetadata), issuer },
+      { ...this.metadata(discovered), issuer },
       c.clientId!,
       built.metadata,
       built.auth,
     );
-    configuration.timeout = c.httpTimeout / 1000;
-    const doFetch = ownFetch ?? built.customFetch;
-    if (doFetch) configuration[client.customFetch] = doFetch;
+    timeRequests(configuration, ownFetch ?? built.customFetch, c.httpTimeout);
     if (c.allowInsecureHttp) client.allowInsecureRequests(configuration);
     return configuration;
   }
@@ -166,7 +178,7 @@ export class Provider {
     options?: client.DPoPOptions,
   ): Promise<client.TokenEndpointResponse & client.TokenEndpointResponseHelpers> {
     const configuration = await this.getConfiguration();
-    const issuer = configuration.serverMetadata().issuer;
+    const issuer = this.metadata(configuration).issuer;
     if (!issuer.includes(TENANT_PLACEHOLDER) || !this.#built)
       return client.authorizationCodeGrant(configuration, currentUrl, checks, undefined, options);
     return templateCodeGrant(
@@ -187,7 +199,7 @@ export class Provider {
    */
   async configurationForLogin(claims: { iss?: unknown; tid?: unknown }): Promise<client.Configuration> {
     const configuration = await this.getConfiguration();
-    const issuer = configuration.serverMetadata().issuer;
+    const issuer = this.metadata(configuration).issuer;
     const allowed = this.#config.allowedTenants;
     if (allowed !== undefined) checkTenant(claims, issuer, allowed);
     if (!issuer.includes(TENANT_PLACEHOLDER) || !this.#built) return configuration;
@@ -196,7 +208,7 @@ export class Provider {
 
   /** The start-up check against the provider's metadata: warnings logged, errors also thrown. */
   #check(configuration: client.Configuration): void {
-    const findings = checkProviderMetadata(this.#config, configuration.serverMetadata(), this.#config.clientAuthMethod);
+    const findings = checkProviderMetadata(this.#config, this.metadata(configuration), this.#config.clientAuthMethod);
     report(this.#config, findings, this.#reported);
     const errors = findings.filter((f) => f.level === 'error');
     if (errors.length > 0) {
@@ -252,7 +264,7 @@ export class Provider {
   }
 
   async #fetchJwks(configuration: client.Configuration): Promise<VerificationKeys> {
-    const uri = configuration.serverMetadata().jwks_uri;
+    const uri = this.metadata(configuration).jwks_uri;
     if (!uri)
       throw new OidcError(
         'ERR_OIDC_PROVIDER_RESPONSE',
@@ -265,13 +277,14 @@ export class Provider {
     }
     const doFetch = configuration[client.customFetch] ?? fetch;
     let jwks: unknown;
+    const limit = deadline(this.#config.httpTimeout, 'The identity provider did not answer in time.');
     try {
       const response = await doFetch(url.href, {
         method: 'GET',
         headers: { accept: 'application/json, application/jwk-set+json' },
         body: undefined,
         redirect: 'manual',
-        signal: AbortSignal.timeout(this.#config.httpTimeout),
+        signal: limit.signal,
       });
       if (response.status !== 200) {
         throw new OidcError(
@@ -283,6 +296,8 @@ export class Provider {
       jwks = await response.json();
     } catch (err) {
       throw providerError(err, 'jwks');
+    } finally {
+      limit.clear();
     }
     if (!isJwks(jwks))
       throw new OidcError(
@@ -355,45 +370,11 @@ function idTokenSignatureError(cause: unknown): OidcError {
   );
 }
 
-/** The provider could not be reached or answered something unusable: 502, 503 or 504. */
-export function providerError(err: unknown, during: 'discovery' | 'jwks' | 'token' | 'par'): OidcError {
-  if (err instanceof OidcError) return err;
-  const what =
-    during === 'discovery'
-      ? 'its discovery document'
-      : during === 'jwks'
-        ? 'its signing keys (JWKS)'
-        : during === 'par'
-          ? 'the pushed authorization request'
-          : 'the token request';
-  const code = (err as { code?: unknown })?.code;
-  const name = (err as { name?: unknown })?.name;
-  const cause = (err as { cause?: { name?: unknown; code?: unknown } })?.cause;
-  if (code === 'OAUTH_TIMEOUT' || name === 'TimeoutError' || cause?.name === 'TimeoutError') {
-    return new OidcError(
-      'ERR_OIDC_PROVIDER_TIMEOUT',
-      504,
-      `The identity provider did not answer in time (${what}). Try again in a moment.`,
-      {
-        cause: err,
-        headers: { 'Retry-After': RETRY_AFTER },
-      },
-    );
+/** Freezes `value` and everything in it. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
   }
-  if ((name === 'TypeError' && code === undefined) || (code === undefined && cause?.name === 'TypeError')) {
-    // fetch() rejects with a plain TypeError when the connection fails. Checked by name: the error
-    // may come from another realm, and then openid-client wraps it in a ClientError.
-    return new OidcError(
-      'ERR_OIDC_PROVIDER_UNREACHABLE',
-      503,
-      `The identity provider cannot be reached (${what}). Try again in a moment.`,
-      {
-        cause: err,
-        headers: { 'Retry-After': RETRY_AFTER },
-      },
-    );
-  }
-  return new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, `The identity provider sent an invalid answer (${what}).`, {
-    cause: err,
-  });
+  return value;
 }

@@ -5,10 +5,10 @@ import type { ResolvedConfig } from '../options/resolved-config.js';
 import { dpopKey, dpopNotBound, isDPoPTokenType } from './dpop.js';
 import { OidcError } from '../util/errors.js';
 import { emit } from './events.js';
-import { providerError, type Provider } from './provider.js';
+import type { Provider } from './provider.js';
+import { errorInTokenResponse, isIdTokenError, tokenEndpointError } from './provider-errors.js';
 import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
 import { loginFromSession, loginOf, packLogin } from '../session/stored-login.js';
-import { errorInTokenResponse } from './tokens.js';
 import type { StoredLogin } from '../types.js';
 
 const debug = createDebug('express-oidc-login:refresh');
@@ -278,9 +278,10 @@ async function refresh(
           ),
         };
       }
-      const idTokenError = refreshedIdTokenError(err);
-      if (idTokenError) return { ended: true, reason: 'id_token', error: idTokenError };
-      throw refreshError(err);
+      // openid-client's own ID token checks (iss, aud, exp, required claims, format) failed.
+      if (isIdTokenError(err))
+        return { ended: true, reason: 'id_token', error: invalidIdToken('openid-client refused it.', err) };
+      throw tokenEndpointError(err, 'refresh');
     }
     return validateRefreshed(tokens, current, config, provider, configuration);
   }
@@ -375,43 +376,4 @@ function compareClaims(original: IDToken, refreshed: IDToken, config: ResolvedCo
   if (typeof refreshed.iat !== 'number' || refreshed.iat > now / 1000 + config.clockTolerance)
     return '"iat" lies in the future.';
   return undefined;
-}
-
-const ID_TOKEN_CODES = new Set(['OAUTH_JWT_CLAIM_COMPARISON_FAILED', 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED']);
-const ID_TOKEN_DETAIL_CODES = new Set(['OAUTH_INVALID_RESPONSE', 'OAUTH_PARSE_ERROR', 'OAUTH_UNSUPPORTED_OPERATION']);
-
-/** openid-client's own ID token checks (iss, aud, exp, required claims, format) failing on a refresh. */
-function refreshedIdTokenError(err: unknown): OidcError | undefined {
-  const code = (err as { code?: unknown })?.code;
-  if (typeof code !== 'string') return undefined;
-  const detail = `${(err as Error)?.message} ${((err as Error)?.cause as Error | undefined)?.message}`;
-  if (ID_TOKEN_CODES.has(code) || (ID_TOKEN_DETAIL_CODES.has(code) && /ID Token|JWT|JWE|JWS|"id_token"/.test(detail))) {
-    return invalidIdToken('openid-client refused it.', err);
-  }
-  return undefined;
-}
-
-/** Any other failure of the token request: the login stays; 502, 503 or 504. */
-function refreshError(err: unknown): OidcError {
-  if (
-    (err instanceof client.WWWAuthenticateChallengeError && err.status === 401) ||
-    (err instanceof client.ResponseBodyError && (err.error === 'invalid_client' || err.error === 'unauthorized_client'))
-  ) {
-    return new OidcError(
-      'ERR_OIDC_PROVIDER_RESPONSE',
-      502,
-      "The identity provider refused this app's client credentials when refreshing the access token: check clientId and clientAuthMethod with its secret, key or certificate.",
-      { cause: err },
-    );
-  }
-  if (err instanceof client.ResponseBodyError && err.status < 500) {
-    const safe = /^[a-z_]{1,64}$/.test(err.error) ? err.error : 'invalid_error';
-    return new OidcError(
-      'ERR_OIDC_PROVIDER_RESPONSE',
-      502,
-      `The identity provider refused to refresh the access token (${safe}).`,
-      { cause: err },
-    );
-  }
-  return providerError(err, 'token');
 }

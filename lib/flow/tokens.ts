@@ -23,21 +23,6 @@ export function toStoredLogin(tokens: TokenEndpointResponse, claims: LoginClaims
   return login;
 }
 
-/**
- * The OAuth error of a token response that says HTTP 200 but carries `{ error }` and no access
- * token, as GitHub answers (`bad_verification_code`, `incorrect_client_credentials`,
- * `bad_refresh_token`): openid-client reports it as a response without `access_token`. Only
- * well-formed error codes (`[a-z_]+`) are returned.
- */
-export function errorInTokenResponse(err: unknown): string | undefined {
-  if ((err as { code?: unknown })?.code !== 'OAUTH_INVALID_RESPONSE') return undefined;
-  // openid-client wraps oauth4webapi's error, whose cause holds the body.
-  const cause = (err as { cause?: { body?: unknown; cause?: { body?: unknown } } }).cause;
-  const body = (cause?.body ?? cause?.cause?.body) as Record<string, unknown> | undefined;
-  if (typeof body !== 'object' || body === null || body.access_token !== undefined) return undefined;
-  return typeof body.error === 'string' && /^[a-z_]{1,64}$/.test(body.error) ? body.error : undefined;
-}
-
 function invalid(reason: string): OidcError {
   return new OidcError('ERR_OIDC_ID_TOKEN_INVALID', 400, `The ID token failed validation: ${reason}`);
 }

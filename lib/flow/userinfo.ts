@@ -5,7 +5,8 @@ import type { ProfileClaims } from '../types.js';
 import type { ResolvedConfig } from '../options/resolved-config.js';
 import { dpopKey } from './dpop.js';
 import { OidcError } from '../util/errors.js';
-import { providerError, type Provider } from './provider.js';
+import type { Provider } from './provider.js';
+import { resourceError } from './provider-errors.js';
 import { getAccessToken } from './refresh.js';
 import { loginOf, packLogin } from '../session/stored-login.js';
 import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
@@ -35,6 +36,7 @@ export async function fetchUserInfo(
   if (current!.idToken === undefined) {
     // A plain OAuth 2.0 login: the profile again, mapped; it must still be the same user.
     const profile = await fetchProfile(
+      provider,
       configuration,
       config,
       { ...tokensOf(current!), access_token: accessToken },
@@ -49,7 +51,7 @@ export async function fetchUserInfo(
     }
     ({ user, claims } = profile);
   } else {
-    user = await requestUserInfo(configuration, accessToken, sub, dpop);
+    user = await requestUserInfo(provider, configuration, accessToken, sub, dpop);
   }
   // Read again: the login may have ended (or changed) while the request was out.
   const session = requireSession(req);
@@ -65,12 +67,13 @@ export async function fetchUserInfo(
  * (else 400 ERR_OIDC_USERINFO_INVALID); an unreachable endpoint is a 502/503/504 and no login.
  */
 export async function userInfoAtLogin(
+  provider: Provider,
   configuration: Configuration,
   accessToken: string,
   sub: string,
   dpop?: DPoPHandle,
 ): Promise<Record<string, unknown>> {
-  return requestUserInfo(configuration, accessToken, sub, dpop);
+  return requestUserInfo(provider, configuration, accessToken, sub, dpop);
 }
 
 function loginEnded(): OidcError {
@@ -82,12 +85,13 @@ function loginEnded(): OidcError {
 }
 
 async function requestUserInfo(
+  provider: Provider,
   configuration: Configuration,
   accessToken: string,
   sub: string,
   dpop: DPoPHandle | undefined,
 ): Promise<Record<string, unknown>> {
-  if (!configuration.serverMetadata().userinfo_endpoint) {
+  if (!provider.metadata(configuration).userinfo_endpoint) {
     throw new OidcError(
       'ERR_OIDC_PROVIDER_RESPONSE',
       502,
@@ -129,15 +133,5 @@ function userInfoError(err: unknown): OidcError {
       { cause: err },
     );
   }
-  const mapped = providerError(err, 'token');
-  const message =
-    mapped.code === 'ERR_OIDC_PROVIDER_TIMEOUT'
-      ? 'The identity provider did not answer in time (its userinfo endpoint). Try again in a moment.'
-      : mapped.code === 'ERR_OIDC_PROVIDER_UNREACHABLE'
-        ? 'The identity provider cannot be reached (its userinfo endpoint). Try again in a moment.'
-        : 'The identity provider sent an invalid answer (its userinfo endpoint).';
-  return new OidcError(mapped.code, mapped.status, message, {
-    cause: err,
-    ...(mapped.headers && { headers: mapped.headers }),
-  });
+  return resourceError(err, 'its userinfo endpoint');
 }

@@ -69,7 +69,7 @@ export function backchannelLogoutHandler(config: ResolvedConfig, provider: Provi
       const alg = metadata.id_token_signed_response_alg ?? config.idTokenSigningAlg;
       claims = checkLogoutToken(header, payload, {
         alg,
-        issuer: logoutTokenIssuer(payload, configuration.serverMetadata().issuer, config.allowedTenants),
+        issuer: logoutTokenIssuer(payload, provider.metadata(configuration).issuer, config.allowedTenants),
         clientId: metadata.client_id,
         additionalAudiences: config.additionalAudiences,
         clockTolerance: config.clockTolerance,

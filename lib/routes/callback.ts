@@ -1,32 +1,26 @@
 import type { ServerResponse } from 'node:http';
-import * as client from 'openid-client';
 import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/resolved-config.js';
-import { OidcAuthorizationError, OidcError } from '../util/errors.js';
-import { providerError, type Provider } from '../flow/provider.js';
-import {
-  oidcState,
-  regenerateSession,
-  requireSession,
-  saveSession,
-  type OidcRequest,
-} from '../session/express-session.js';
-import { checkIdTokenClaims, errorInTokenResponse, toStoredLogin } from '../flow/tokens.js';
-import { transactionExpired, type PendingLogins } from '../flow/pending-logins.js';
+import type { AfterCallback } from '../options/hook-types.js';
+import { OidcError } from '../util/errors.js';
+import type { Provider } from '../flow/provider.js';
+import { oidcState, requireSession, type OidcRequest } from '../session/express-session.js';
+import type { PendingLogins } from '../flow/pending-logins.js';
 import { callbackUrl, splitUrl } from '../util/url.js';
 import { readFormPost, RESUBMIT_FIELD, sendResubmitPage } from './form-post.js';
 import { redirect } from './respond.js';
-import type { AfterCallback } from '../options/hook-types.js';
 import { emit } from '../flow/events.js';
-import { indexLogin } from '../session/session-index.js';
-import { forgetLogin, isLoginShaped, packLogin } from '../session/stored-login.js';
+import { saveLogin } from '../session/save-login.js';
+import { isLoginShaped } from '../session/stored-login.js';
 import type { StoredLogin } from '../types.js';
-import { userInfoAtLogin } from '../flow/userinfo.js';
-import { fetchProfile } from '../flow/profile.js';
-import { stepUpTokenError } from '../flow/step-up.js';
-import { checkTenant, issuerMatches } from '../vendors/entra.js';
-import { createDPoPKey, dpopNotBound, isDPoPTokenType } from '../flow/dpop.js';
-import { DEFAULT_PROVIDER } from '../flow/provider-set.js';
+import {
+  checkAuthorizationResponse,
+  checkTransaction,
+  exchangeCode,
+  responseState,
+  silentLoginDeclined,
+} from '../flow/code-exchange.js';
+import { loginFromTokens } from '../flow/login-result.js';
 
 const debug = createDebug('express-oidc-login:callback');
 
@@ -36,16 +30,8 @@ const MISSING_TRANSACTION =
   'or SameSite=Strict), baseUrl names another host than the one in the address bar, the session store lost the session, ' +
   'the login link was already used, or the login took too long.';
 
-const PROVIDER_MIXUP =
-  'This login response arrived at the callback of another identity provider than the one the login was started at, ' +
-  'so it was refused and nothing was sent to either provider. Start again from the login page.';
-
-function invalidCallback(reason: string): OidcError {
-  return new OidcError(
-    'ERR_OIDC_INVALID_CALLBACK',
-    400,
-    `The login response is invalid: ${reason} Start again from the login page.`,
-  );
+function missingTransaction(): OidcError {
+  return new OidcError('ERR_OIDC_MISSING_TRANSACTION', 400, MISSING_TRANSACTION);
 }
 
 /**
@@ -74,20 +60,10 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
     res.setHeader('Referrer-Policy', 'no-referrer');
     const session = requireSession(req);
     const posted = req.method === 'POST';
-    // form_post: the response is in the body (the query is not looked at); else in the query.
-    const params = posted ? await readFormPost(req) : new URLSearchParams(splitUrl(req.url ?? '').query);
+    const params = await authorizationResponse(req, posted);
     const resubmitted = posted && params.has(RESUBMIT_FIELD);
     params.delete(RESUBMIT_FIELD);
-    const states = params.getAll('state');
-    if (states.length === 0) {
-      throw new OidcError(
-        'ERR_OIDC_MISSING_STATE',
-        400,
-        'The login response has no "state" parameter. Start again from the login page.',
-      );
-    }
-    if (states.length > 1) throw invalidCallback('it repeats the "state" parameter.');
-    const state = states[0]!;
+    const state = responseState(params);
     if (posted && !resubmitted && !pending.has(req, state)) {
       // The provider's cross-site POST came without the SameSite=Lax cookies: POST it again from
       // this origin (see form-post.ts). Nothing is taken or written before that.
@@ -95,153 +71,47 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
       sendResubmitPage(req, res, callbackPath, params);
       return;
     }
-    if (inFlight.has(state)) throw new OidcError('ERR_OIDC_MISSING_TRANSACTION', 400, MISSING_TRANSACTION);
+    if (inFlight.has(state)) throw missingTransaction();
 
     inFlight.add(state);
     try {
       // Taken (and, in the session, saved) before any token request: the callback cannot be replayed.
       const tx = await pending.take(req, res, state);
       if (!tx) {
-        if (session.oidc?.login) {
-          // A stale callback (the back button) for a user who is logged in already.
-          debug('no transaction for this state, but logged in: going home');
-          redirect(res, config.defaultReturnTo);
-          return;
-        }
-        throw new OidcError('ERR_OIDC_MISSING_TRANSACTION', 400, MISSING_TRANSACTION);
+        if (!session.oidc?.login) throw missingTransaction();
+        // A stale callback (the back button) for a user who is logged in already.
+        debug('no transaction for this state, but logged in: going home');
+        return redirect(res, config.defaultReturnTo);
       }
-      // Mix-up defence (RFC 9700 4.4): a login started at another provider is never finished here.
-      if ((tx.provider ?? DEFAULT_PROVIDER) !== (config.providerName ?? DEFAULT_PROVIDER)) {
-        debug(
-          'the transaction belongs to provider %s, not %s: refused',
-          tx.provider ?? DEFAULT_PROVIDER,
-          config.providerName ?? DEFAULT_PROVIDER,
-        );
-        throw new OidcError('ERR_OIDC_PROVIDER_MIXUP', 400, PROVIDER_MIXUP);
-      }
-      if (transactionExpired(tx, config)) {
-        throw new OidcError(
-          'ERR_OIDC_TRANSACTION_EXPIRED',
-          400,
-          'This login took too long and has expired. Start again from the login page.',
-        );
-      }
+      checkTransaction(tx, config);
       const configuration = await provider.getConfiguration();
-      const metadata = configuration.serverMetadata();
+      const metadata = provider.metadata(configuration);
       let issParam: string | undefined;
       try {
         issParam = checkAuthorizationResponse(params, metadata);
       } catch (err) {
-        if (tx.silent && err instanceof OidcAuthorizationError && err.code === 'ERR_OIDC_ACCESS_DENIED') {
-          // A silent login found no session at the provider: carry on, not logged in, and do not
-          // try again in this session (no loop).
-          debug('silent login: %s', err.error);
-          oidcState(session).silentTried = true;
-          redirect(res, tx.returnTo);
-          return;
-        }
-        throw err;
+        if (!silentLoginDeclined(tx, err)) throw err;
+        // A silent login found no session at the provider: carry on, not logged in, and do not
+        // try again in this session (no loop).
+        debug('silent login: %s', err.error);
+        oidcState(session).silentTried = true;
+        return redirect(res, tx.returnTo);
       }
 
-      let tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
-      // A step-up's max_age (from the login route), else the configured one.
-      const maxAge = tx.maxAge ?? config.maxAge;
-      // DPoP: a key pair for this login alone, made now (PKCE already binds the code to this
-      // transaction, so /login needs none: abandoned logins cost no key and no storage).
-      const dpop = config.dpop ? await createDPoPKey(provider, config.dpop.alg) : undefined;
-      const dpopHandle = dpop && (await dpop.key.handle(configuration));
-      try {
-        tokens = await provider.authorizationCodeGrant(
-          callbackUrl(config.redirectUri, posted ? `?${params}` : (req.url ?? '')),
-          config.openid
-            ? {
-                pkceCodeVerifier: tx.verifier,
-                expectedState: state,
-                expectedNonce: tx.nonce,
-                idTokenExpected: true,
-                ...(maxAge !== undefined && { maxAge }),
-              }
-            : // Plain OAuth 2.0: no nonce was sent and no ID token is expected; state and PKCE as always.
-              { pkceCodeVerifier: tx.verifier, expectedState: state },
-          issParam,
-          dpopHandle && { DPoP: dpopHandle },
-        );
-      } catch (err) {
-        throw stepUpTokenError(err, tx.maxAge) ?? tokenError(err);
-      }
-      // Asked for DPoP, got a token anyone holding it can use: refused, nothing stored.
-      if (dpop && !isDPoPTokenType(tokens.token_type)) throw dpopNotBound('login', tokens.token_type);
-
-      let login: StoredLogin;
-      if (config.openid) {
-        const claims = tokens.claims();
-        if (!claims || typeof tokens.id_token !== 'string')
-          throw new OidcError('ERR_OIDC_ID_TOKEN_INVALID', 400, 'The identity provider sent no ID token.');
-        const clientMetadata = configuration.clientMetadata();
-        await provider.verifySignature(
-          tokens.id_token,
-          clientMetadata.id_token_signed_response_alg ?? config.idTokenSigningAlg,
-        );
-        checkIdTokenClaims(claims, tx, config, clientMetadata.client_id);
-        // Entra multi-tenant: the token's tenant, now verified, must be allowed.
-        if (config.allowedTenants !== undefined)
-          checkTenant(claims, configuration.serverMetadata().issuer, config.allowedTenants);
-
-        login = toStoredLogin(tokens, claims);
-        if (maxAge !== undefined || tx.acrValues) {
-          // What was asked and verified: requireAuth({ maxAge, acrValues }) then knows this login is the answer.
-          login.requested = {
-            ...(maxAge !== undefined && { maxAge }),
-            ...(tx.acrValues && { acrValues: tx.acrValues }),
-          };
-        }
-        if (config.fetchUserInfo)
-          login.user = await userInfoAtLogin(configuration, login.accessToken, claims.sub, dpopHandle);
-      } else {
-        if (typeof tokens.id_token === 'string') {
-          // Refused rather than ignored: "openid" was not asked for, no nonce binds it to this
-          // login, and a provider that sends one anyway should be configured as an OpenID provider.
-          throw new OidcError(
-            'ERR_OIDC_ID_TOKEN_INVALID',
-            400,
-            'The identity provider sent an ID token though "openid" was not requested, so it cannot be checked. ' +
-              'Add "openid" to "scope" (and give the provider\'s issuer and keys) to log in with OpenID Connect.',
-          );
-        }
-        // The user is whoever the userinfo endpoint says the access token belongs to.
-        const profile = await fetchProfile(configuration, config, tokens, dpopHandle);
-        login = toStoredLogin(tokens, profile.claims);
-        if (config.fetchUserInfo) login.user = profile.user;
-      }
-      if (dpop) login.dpop = dpop.stored;
+      const currentUrl = callbackUrl(config.redirectUri, posted ? `?${params}` : (req.url ?? ''));
+      const exchanged = await exchangeCode(config, provider, configuration, tx, state, currentUrl, issParam);
+      let login = await loginFromTokens(config, provider, configuration, tx, exchanged);
       const claims = login.claims;
-      if (config.providerName !== undefined) login.provider = config.providerName;
       if (config.afterCallback) login = await runAfterCallback(config.afterCallback, req, res, login);
       // Whatever the hook did: refresh and logout must go to the provider that issued the tokens.
       if (config.providerName !== undefined) login.provider = config.providerName;
       else delete login.provider;
 
-      const carried = pending.carryOver(req);
+      // Indexed for back-channel logout only when it can happen: the provider says it supports it,
+      // or the app set routes.backchannelLogout itself.
+      const index = config.backchannelLogoutExplicit || metadata.backchannel_logout_supported === true;
       // A new session id at login (no session fixation); other tabs' pending logins come along.
-      const previousId = req.sessionID;
-      const fresh = await regenerateSession(req);
-      // A login the old session held (a step-up, a second login) is not kept for reuse.
-      forgetLogin(req, previousId);
-      const stored = packLogin(login, req);
-      fresh.oidc = carried ? { login: stored, tx: carried } : { login: stored };
-      try {
-        // Indexed first: a login that back-channel logout could not find is not stored at all.
-        // Only when back-channel logout can happen: the provider says it supports it, or the app
-        // set routes.backchannelLogout itself.
-        if (config.backchannelLogoutExplicit || metadata.backchannel_logout_supported === true)
-          await indexLogin(req, config);
-        await saveSession(fresh);
-      } catch (err) {
-        // The login failed: express-session's own save at the end of the response must not
-        // store it after all.
-        delete fresh.oidc.login;
-        throw err;
-      }
+      await saveLogin(req, config, login, pending.carryOver(req), index);
       debug('login completed for sub %s', claims.sub);
       emit(
         config,
@@ -254,6 +124,11 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
       inFlight.delete(state);
     }
   }
+}
+
+/** The authorization response: with form_post in the body (the query is not looked at), else in the query. */
+async function authorizationResponse(req: OidcRequest, posted: boolean): Promise<URLSearchParams> {
+  return posted ? readFormPost(req) : new URLSearchParams(splitUrl(req.url ?? '').query);
 }
 
 /** Runs the app's `afterCallback`; a throw refuses the login with the hook's message (401/403). */
@@ -280,90 +155,4 @@ async function runAfterCallback(
     );
   }
   return accepted as StoredLogin;
-}
-
-/**
- * The authorization response checks, done here first so that their errors are told apart from
- * the token request's; openid-client repeats them. Returns the `iss` parameter, if any: with an
- * Entra `{tenantid}` issuer, any tenant's issuer, which the ID token must then name.
- */
-function checkAuthorizationResponse(params: URLSearchParams, metadata: client.ServerMetadata): string | undefined {
-  const iss = params.getAll('iss');
-  if (iss.length > 1) throw invalidCallback('it repeats the "iss" parameter.');
-  if (iss.length === 1 && !issuerMatches(iss[0]!, metadata.issuer)) {
-    throw invalidCallback('it comes from another identity provider ("iss" does not match).');
-  }
-  if (iss.length === 0 && metadata.authorization_response_iss_parameter_supported) {
-    throw invalidCallback('the "iss" parameter is missing.');
-  }
-  const error = params.getAll('error');
-  if (error.length > 0) {
-    const description = params.get('error_description') ?? undefined;
-    throw new OidcAuthorizationError(error[0]!, description);
-  }
-  const code = params.getAll('code');
-  if (code.length !== 1 || code[0] === '') throw invalidCallback('it must carry exactly one "code".');
-  return iss[0];
-}
-
-const ID_TOKEN_CODES = new Set(['OAUTH_JWT_CLAIM_COMPARISON_FAILED', 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED']);
-/** openid-client codes that are about the ID token when their message says so. */
-const ID_TOKEN_DETAIL_CODES = new Set(['OAUTH_INVALID_RESPONSE', 'OAUTH_PARSE_ERROR', 'OAUTH_UNSUPPORTED_OPERATION']);
-
-function clientRefused(cause: unknown): OidcError {
-  return new OidcError(
-    'ERR_OIDC_PROVIDER_RESPONSE',
-    502,
-    "The identity provider refused this app's client credentials: check clientId and clientAuthMethod with its secret, key or certificate.",
-    { cause },
-  );
-}
-
-/** Maps an openid-client error from the token request and ID token validation. */
-function tokenError(err: unknown): OidcError {
-  // GitHub answers errors with HTTP 200 and { error } (bad_verification_code for a used code).
-  const inBody = errorInTokenResponse(err);
-  if (inBody !== undefined) {
-    if (inBody === 'invalid_client' || inBody === 'unauthorized_client' || inBody === 'incorrect_client_credentials')
-      return clientRefused(err);
-    return new OidcError(
-      'ERR_OIDC_TOKEN_REJECTED',
-      400,
-      'The identity provider rejected the login code (it may have been used already or expired). Start again from the login page.',
-      {
-        cause: err,
-      },
-    );
-  }
-  // RFC 6749 5.2: a client that authenticated with the Authorization header (client_secret_basic,
-  // the default) gets 401 + WWW-Authenticate for invalid_client, which openid-client throws as a
-  // challenge error, not as a ResponseBodyError.
-  if (err instanceof client.WWWAuthenticateChallengeError && err.status === 401) return clientRefused(err);
-  if (err instanceof client.ResponseBodyError) {
-    if (err.error === 'invalid_client' || err.error === 'unauthorized_client') return clientRefused(err);
-    return new OidcError(
-      'ERR_OIDC_TOKEN_REJECTED',
-      400,
-      'The identity provider rejected the login code (it may have been used already or expired). Start again from the login page.',
-      {
-        cause: err,
-      },
-    );
-  }
-  const code = (err as { code?: unknown })?.code;
-  const detail = `${(err as Error)?.message} ${((err as Error)?.cause as Error | undefined)?.message}`;
-  if (
-    (typeof code === 'string' && ID_TOKEN_CODES.has(code)) ||
-    // A malformed, encrypted or "crit" ID token is reported as a parse error or an unsupported
-    // operation; '"response" body "id_token" property must be a string' means no ID token at all.
-    (typeof code === 'string' && ID_TOKEN_DETAIL_CODES.has(code) && /ID Token|JWT|JWE|JWS|"id_token"/.test(detail))
-  ) {
-    return new OidcError(
-      'ERR_OIDC_ID_TOKEN_INVALID',
-      400,
-      'The ID token from the identity provider failed validation.',
-      { cause: err },
-    );
-  }
-  return providerError(err, 'token');
 }

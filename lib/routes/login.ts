@@ -1,14 +1,12 @@
-import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import * as client from 'openid-client';
 import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/resolved-config.js';
-import { OidcError } from '../util/errors.js';
-import { providerError, type Provider } from '../flow/provider.js';
+import type { Provider } from '../flow/provider.js';
+import { authorizationRequest } from '../flow/authorization-request.js';
 import { oidcState, requireSession, type OidcRequest } from '../session/express-session.js';
 import type { PendingLogins } from '../flow/pending-logins.js';
 import { safeReturnTo, splitUrl } from '../util/url.js';
-import { stepUpFailed, stepUpFromQuery, stepUpParams } from '../flow/step-up.js';
+import { stepUpFromQuery } from '../flow/step-up.js';
 import { redirect } from './respond.js';
 
 const debug = createDebug('express-oidc-login:login');
@@ -32,37 +30,11 @@ export function loginHandler(config: ResolvedConfig, provider: Provider, pending
     const returnTo = safeReturnTo(single(query, 'returnTo')) ?? config.defaultReturnTo;
     // A silent login (prompt=none) is tried at most once per session, so it can never loop.
     const silent = config.silentLogin && single(query, 'silent') === '1' && !session.oidc?.silentTried;
-    const state = client.randomState();
-    // No nonce without an ID token to carry it back (plain OAuth 2.0).
-    const nonce = config.openid ? client.randomNonce() : undefined;
-    const verifier = client.randomPKCECodeVerifier();
-    // S256 (RFC 7636 4.2) with node:crypto: the same value as openid-client's WebCrypto version
-    // at a tenth of the CPU (measured in bench/micro).
-    const challenge = createHash('sha256').update(verifier).digest('base64url');
-    const parameters: Record<string, string> = {
-      ...config.authorizationParams,
-      response_type: 'code',
-      redirect_uri: config.redirectUri,
-      scope: config.scope,
-      state,
-      ...(nonce !== undefined && { nonce }),
-      code_challenge: challenge,
-      code_challenge_method: 'S256',
-      ...(config.responseMode === 'form_post' && { response_mode: 'form_post' }),
-      ...(silent && { prompt: 'none' }),
-    };
     // Step-up (requireAuth({ maxAge, acrValues })): max_age / acr_values from the query, validated
     // and only ever stricter; the transaction keeps them for the callback's checks.
     const stepUp = stepUpFromQuery(query, config);
-    if (!config.openid && (stepUp.maxAge !== undefined || stepUp.acrValues)) {
-      // No ID token, so no auth_time or acr: a round trip to the provider could prove nothing.
-      throw stepUpFailed(
-        'This page needs a recent or stronger login, which this identity provider (OAuth 2.0 without OpenID Connect) cannot confirm.',
-      );
-    }
-    Object.assign(parameters, stepUpParams(stepUp));
     // Built before anything goes into the session: a failed PAR request leaves no pending login.
-    const url = await authorizationUrl(config, configuration, parameters);
+    const { state, nonce, verifier, url } = await authorizationRequest(config, provider, configuration, silent, stepUp);
 
     const named = config.providerName !== undefined && { provider: config.providerName };
     // In session mode the session is saved anyway, so the silent attempt is noted now; in cookie
@@ -80,64 +52,6 @@ export function loginHandler(config: ResolvedConfig, provider: Provider, pending
     debug('login started, returning to %s', returnTo);
     redirect(res, url.href);
   };
-}
-
-/**
- * The authorization URL. With PAR (RFC 9126: the option, or the provider's
- * `require_pushed_authorization_requests`) the parameters are POSTed to the provider's PAR endpoint
- * with client authentication, and the URL carries only `client_id` and `request_uri`.
- */
-async function authorizationUrl(
-  config: ResolvedConfig,
-  configuration: client.Configuration,
-  parameters: Record<string, string>,
-): Promise<URL> {
-  const usePar = config.pushedAuthorizationRequests || providerRequiresPar(configuration);
-  if (!usePar) return client.buildAuthorizationUrl(configuration, parameters);
-  try {
-    return await client.buildAuthorizationUrlWithPAR(configuration, parameters);
-  } catch (err) {
-    debug('pushed authorization request failed: %s', (err as Error)?.message);
-    throw parError(err);
-  }
-}
-
-/** Whether each provider requires PAR, read once: serverMetadata() deep-copies the metadata on every call. */
-const parRequired = new WeakMap<client.Configuration, boolean>();
-
-function providerRequiresPar(configuration: client.Configuration): boolean {
-  let required = parRequired.get(configuration);
-  if (required === undefined) {
-    required = configuration.serverMetadata().require_pushed_authorization_requests === true;
-    parRequired.set(configuration, required);
-  }
-  return required;
-}
-
-/** A failed PAR request: 502 (refused, or an invalid answer), 503 (unreachable) or 504 (timeout). */
-function parError(err: unknown): OidcError {
-  const refusedClient =
-    (err instanceof client.WWWAuthenticateChallengeError && err.status === 401) ||
-    (err instanceof client.ResponseBodyError &&
-      (err.error === 'invalid_client' || err.error === 'unauthorized_client'));
-  if (refusedClient) {
-    return new OidcError(
-      'ERR_OIDC_PROVIDER_RESPONSE',
-      502,
-      "The identity provider refused this app's client credentials (pushed authorization request): check clientId and clientAuthMethod with its secret, key or certificate.",
-      { cause: err },
-    );
-  }
-  if (err instanceof client.ResponseBodyError) {
-    const code = /^[a-z_]{1,64}$/.test(err.error) ? err.error : 'invalid_error';
-    return new OidcError(
-      'ERR_OIDC_PROVIDER_RESPONSE',
-      502,
-      `The identity provider refused the pushed authorization request (${code}).`,
-      { cause: err },
-    );
-  }
-  return providerError(err, 'par');
 }
 
 /** The one value of a query parameter; several (an array) count as none. */

@@ -4,7 +4,8 @@ import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/resolved-config.js';
 import { OidcError } from '../util/errors.js';
 import { emit } from '../flow/events.js';
-import { providerError, type Provider } from '../flow/provider.js';
+import type { Provider } from '../flow/provider.js';
+import { providerError } from '../flow/provider-errors.js';
 import { markSessionEnded } from '../session/session-index.js';
 import { requireSession, type OidcRequest } from '../session/express-session.js';
 import type { Session, SessionData } from 'express-session';
@@ -55,7 +56,7 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
       }
     }
     let providerDown = false;
-    if (configuration && revoke && configuration.serverMetadata().revocation_endpoint) {
+    if (configuration && revoke && provider.metadata(configuration).revocation_endpoint) {
       try {
         await withDeadline(
           client.tokenRevocation(configuration, login.refreshToken!, { token_type_hint: 'refresh_token' }),
@@ -76,7 +77,7 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
     // logout.idpLogoutUrl (auth0Logout(), cognitoLogout()...): the provider's own logout URL.
     const custom =
       configuration && !providerDown && config.logout.idpLogout
-        ? customLogoutUrl(config, configuration, login.idToken)
+        ? customLogoutUrl(config, provider, configuration, login.idToken)
         : undefined;
     if (custom) {
       location = custom;
@@ -85,7 +86,7 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
       configuration &&
       !providerDown &&
       config.logout.idpLogout &&
-      configuration.serverMetadata().end_session_endpoint
+      provider.metadata(configuration).end_session_endpoint
     ) {
       try {
         location = client.buildEndSessionUrl(configuration, {
@@ -123,6 +124,7 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
  */
 function customLogoutUrl(
   config: ResolvedConfig,
+  provider: Provider,
   configuration: client.Configuration,
   idToken: string | undefined,
 ): string | undefined {
@@ -135,7 +137,7 @@ function customLogoutUrl(
       clientId: configuration.clientMetadata().client_id,
       postLogoutRedirectUri: config.logout.postLogoutRedirectUri,
       state: client.randomState(),
-      metadata: configuration.serverMetadata(),
+      metadata: provider.metadata(configuration),
     });
   } catch (err) {
     debug('logout.idpLogoutUrl threw, ignored: %s', (err as Error)?.message);

@@ -1,0 +1,35 @@
+import type { ResolvedConfig } from '../options/resolved-config.js';
+import type { StoredLogin, StoredTransaction } from '../types.js';
+import { regenerateSession, saveSession, type OidcRequest } from './express-session.js';
+import { indexLogin } from './session-index.js';
+import { forgetLogin, packLogin } from './stored-login.js';
+
+/**
+ * A finished login into a new session (a new id: no session fixation), with the other tabs'
+ * pending logins (`carried`), indexed for back-channel logout when `index`, and saved. A failure
+ * leaves no login behind.
+ */
+export async function saveLogin(
+  req: OidcRequest,
+  config: ResolvedConfig,
+  login: StoredLogin,
+  carried: Record<string, StoredTransaction> | undefined,
+  index: boolean,
+): Promise<void> {
+  const previousId = req.sessionID;
+  const fresh = await regenerateSession(req);
+  // A login the old session held (a step-up, a second login) is not kept for reuse.
+  forgetLogin(req, previousId);
+  const stored = packLogin(login, req);
+  fresh.oidc = carried ? { login: stored, tx: carried } : { login: stored };
+  try {
+    // Indexed first: a login that back-channel logout could not find is not stored at all.
+    if (index) await indexLogin(req, config);
+    await saveSession(fresh);
+  } catch (err) {
+    // The login failed: express-session's own save at the end of the response must not
+    // store it after all.
+    delete fresh.oidc.login;
+    throw err;
+  }
+}
