@@ -9,6 +9,7 @@ import { createApp, jsonErrors, testOptions } from './support/app.js';
 import { newBrowser, pathOf, setCookies, txCookies, type Browser } from './support/flow.js';
 import { startHostileProvider, type HostileProvider } from './support/hostile-provider.js';
 import { APP_BASE_URL, REDIRECT_URI, startProvider, type TestProvider } from './support/provider.js';
+import { storeGet } from './support/store.js';
 
 /**
  * `responseMode: 'form_post'` against a real oidc-provider: the provider's page POSTs the
@@ -139,7 +140,7 @@ describe('responseMode: form_post', () => {
     expect(after.claims.sub).toBe('alice');
     expect(after.sessionId).not.toBe(before);
     // The browser's session before the login was regenerated, not left behind.
-    const old = await new Promise((r) => store.get(before, (_e, s) => r(s)));
+    const old = await storeGet(store, before);
     expect(old).toBeFalsy();
   });
 

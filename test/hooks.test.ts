@@ -5,6 +5,7 @@ import { createApp, testOptions } from './support/app.js';
 import { authorizeAt, login, newBrowser, startLogin, visitCallback } from './support/flow.js';
 import { startProvider, type TestProvider } from './support/provider.js';
 import { decoded } from './support/stored-login.js';
+import { storeAll } from './support/store.js';
 
 let op: TestProvider;
 beforeAll(async () => {
@@ -14,10 +15,8 @@ afterAll(async () => {
   await op.close();
 });
 
-function sessions(store: ReturnType<typeof createApp>['store']): Promise<SessionData[]> {
-  return new Promise((resolve) =>
-    store.all!((_e, s) => resolve(Object.values((s ?? {}) as Record<string, SessionData>).map(decoded))),
-  );
+async function sessions(store: ReturnType<typeof createApp>['store']): Promise<SessionData[]> {
+  return Object.values(await storeAll(store)).map(decoded);
 }
 
 describe('afterCallback', () => {

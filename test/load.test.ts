@@ -1,13 +1,13 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { SessionData } from 'express-session';
 import request from 'supertest';
 import { createApp, testOptions } from './support/app.js';
 import { login, newBrowser } from './support/flow.js';
 import { startHostileProvider, type HostileProvider } from './support/hostile-provider.js';
 import { startProvider, type TestProvider } from './support/provider.js';
 import { loginIn } from './support/stored-login.js';
+import { storeAll } from './support/store.js';
 
 function listen(app: ReturnType<typeof createApp>['app']): Promise<{ server: Server; url: string }> {
   return new Promise((resolve) => {
@@ -48,9 +48,7 @@ describe('load', () => {
       );
       const failures = results.filter((r) => r.status !== 302 || r.location !== '/protected' || r.me !== r.sub);
       expect(failures).toEqual([]);
-      const all = await new Promise<Record<string, SessionData>>((r) =>
-        store.all!((_e, s) => r((s ?? {}) as Record<string, SessionData>)),
-      );
+      const all = await storeAll(store);
       const subs = Object.values(all).flatMap((s) => (s.oidc?.login ? [loginIn(s)!.claims.sub] : []));
       expect(subs.sort()).toEqual([...users].sort());
     } finally {

@@ -10,6 +10,7 @@ import { fakeClock } from './support/clock.js';
 import { GH_CLIENT_ID, GH_CLIENT_SECRET, OCTOCAT, startFakeGitHub, type FakeGitHub } from './support/fake-github.js';
 import { generateSigningKey, signIdToken } from './support/hostile-provider.js';
 import { APP_BASE_URL, REDIRECT_URI } from './support/provider.js';
+import { storeAll } from './support/store.js';
 
 /**
  * Plain OAuth 2.0 logins (no OpenID Connect, no ID token) through the github() preset, against a
@@ -105,10 +106,8 @@ async function probe(agent: request.Agent) {
   };
 }
 
-function storeKeys(store: MemoryStore): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    store.all((err, all) => (err ? reject(err) : resolve(Object.keys(all ?? {}))));
-  });
+async function storeKeys(store: MemoryStore): Promise<string[]> {
+  return Object.keys(await storeAll(store));
 }
 
 describe('a complete GitHub login', () => {

@@ -23,6 +23,7 @@ import {
   type RefreshTap,
   type Served,
 } from './support/refresh-kit.js';
+import { storeGet } from './support/store.js';
 
 /**
  * req.oidc.getAccessToken(): refresh on expiry with the rotated refresh token saved, one token
@@ -434,9 +435,7 @@ describe('against a hostile provider', () => {
     expect(after.idToken).not.toBe(stored.idToken);
     expect(after.claims.sub).toBe(stored.claims.sub);
     // Stored once, in the new token (not beside it), and what the app sees is that token's payload.
-    const raw = await new Promise<{ oidc: { login: string } }>((r, j) =>
-      instance.store.get(sid, (e, d) => (e ? j(e) : r(d as never))),
-    );
+    const raw = (await storeGet<{ oidc: { login: string } }>(instance.store, sid))!;
     expect(JSON.parse(raw.oidc.login).claims).toBe('idToken');
     const probe = (await agent.get('/probe/oidc').expect(200)).body;
     expect(probe.claims).toEqual(tokenPayload(after.idToken!));

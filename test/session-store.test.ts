@@ -5,6 +5,7 @@ import { oidcLogin } from '../lib/index.js';
 import { jsonErrors, testOptions } from './support/app.js';
 import { authorizeAt, newBrowser, startLogin, visitCallback } from './support/flow.js';
 import { startProvider, type TestProvider } from './support/provider.js';
+import { storeAll } from './support/store.js';
 
 /** A MemoryStore whose writes can be made to fail, as a store does when its server goes away. */
 class FlakyStore extends MemoryStore {
@@ -80,9 +81,7 @@ describe('a failing session store', () => {
       store.failAfter = Infinity;
       const probe = await browser.app.get('/probe').expect(200);
       expect(probe.body.isAuthenticated).toBe(false);
-      const sessions = await new Promise<Record<string, SessionData>>((r) =>
-        store.all((_e, s) => r((s ?? {}) as Record<string, SessionData>)),
-      );
+      const sessions = await storeAll(store);
       for (const data of Object.values(sessions)) expect(data.oidc?.login).toBeUndefined();
     },
   );

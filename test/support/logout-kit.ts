@@ -9,6 +9,7 @@ import { jsonErrors } from './app.js';
 import type { Browser } from './flow.js';
 import { generateSigningKey, signIdToken, type SigningKey } from './hostile-provider.js';
 import { decoded } from './stored-login.js';
+import { storeGet } from './store.js';
 
 /**
  * Helpers of the logout tests: an app whose session store is given (several instances can share
@@ -173,9 +174,7 @@ export async function logoutAtProvider(browser: Browser, query = ''): Promise<Re
 
 /** The session in `store` (undefined when there is none). */
 export function storedSession(store: Store, id: string): Promise<SessionData | undefined> {
-  return new Promise((resolve, reject) => {
-    store.get(id, (err, s) => (err ? reject(err) : resolve(decoded(s ?? undefined))));
-  });
+  return storeGet(store, id).then((s) => decoded(s ?? undefined));
 }
 
 /** The `sid=...` cookie pair of a response that set it. */

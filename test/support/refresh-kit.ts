@@ -7,6 +7,7 @@ import { oidcLogin, requireAuth, type OidcLoginOptions, type StoredLogin } from 
 import { jsonErrors } from './app.js';
 import type { TestProvider } from './provider.js';
 import { loginIn, patchedLogin } from './stored-login.js';
+import { storeGet } from './store.js';
 
 /**
  * Test kit for getAccessToken(), autoRefresh and fetchUserInfo(): app instances that can share one
@@ -121,9 +122,7 @@ export function serve(handler: RequestListener): Promise<Served> {
 
 /** The login stored under session id `sid`, as the store has it now. */
 export function storedLogin(store: Store, sid: string): Promise<StoredLogin | undefined> {
-  return new Promise((resolve, reject) => {
-    store.get(sid, (err, data) => (err ? reject(err) : resolve(loginIn(data))));
-  });
+  return storeGet(store, sid).then(loginIn);
 }
 
 /** Changes the login stored under `sid` (e.g. makes its access token expire), in the store. */
