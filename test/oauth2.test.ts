@@ -4,8 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import type { MemoryStore } from 'express-session';
 import request from 'supertest';
-import { claimEquals, github, oidcLogin, requireAuth, type OidcLoginOptions } from '../lib/index.js';
+import { claimEquals, github, requireAuth, type OidcLoginOptions } from '../lib/index.js';
 import { createApp, jsonErrors } from './support/app.js';
+import { expectConfigError } from './support/config-error.js';
 import { fakeClock } from './support/clock.js';
 import { GH_CLIENT_ID, GH_CLIENT_SECRET, OCTOCAT, startFakeGitHub, type FakeGitHub } from './support/fake-github.js';
 import { generateSigningKey, signIdToken } from './support/hostile-provider.js';
@@ -728,26 +729,28 @@ describe("profile's api.get() sends the access token to the provider only", () =
     ['not a URL', ['api.example.com'], /"profileApiOrigins" must list origins/],
     ['http without dangerouslyAllowInsecureHttp', ['http://api.example.com'], /"profileApiOrigins" must use https/],
   ])('refuses profileApiOrigins %s at start-up', (_name, value, message) => {
-    expect(() =>
-      oidcLogin({
+    expectConfigError(
+      {
         ...options({
           dangerouslyAllowInsecureHttp: false,
           server: { ...github({ clientId: 'a', clientSecret: 'b' }).server! },
         }),
         profileApiOrigins: value as string[],
-      }),
-    ).toThrow(message);
+      },
+      message,
+    );
   });
 
   it('refuses profileApiOrigins for an OpenID Connect login (no profile mapping)', () => {
-    expect(() =>
-      oidcLogin({
+    expectConfigError(
+      {
         issuer: 'https://idp.example.com',
         clientId: 'a',
         clientSecret: 'b',
         baseUrl: APP_BASE_URL,
         profileApiOrigins: ['https://api.example.com'],
-      }),
-    ).toThrow(/"profileApiOrigins" is for "profile"/);
+      },
+      /"profileApiOrigins" is for "profile"/,
+    );
   });
 });
