@@ -10,7 +10,6 @@ import {
   generateSigningKey,
   signHs256,
   signIdToken,
-  startHostileProvider,
   unsignedToken,
   withAlg,
   type HostileProvider,
@@ -31,6 +30,7 @@ import {
 } from './support/logout-kit.js';
 import { CLIENT_ID, CLIENT_SECRET, startProvider, type TestProvider } from './support/provider.js';
 import { storeAll } from './support/store.js';
+import { useHostileProvider } from './support/use-hostile-provider.js';
 
 /**
  * OpenID Connect Back-Channel Logout 1.0 against a real oidc-provider, which POSTs its logout
@@ -508,13 +508,7 @@ describe('the request body and the session store', () => {
 });
 
 describe('garbage is refused before any key lookup', () => {
-  let hostile: HostileProvider;
-  beforeAll(async () => {
-    hostile = await startHostileProvider();
-  });
-  afterAll(async () => {
-    await hostile.close();
-  });
+  const hostile = useHostileProvider();
 
   it('makes no JWKS request for malformed or claim-invalid tokens', async () => {
     const app = createLogoutApp(testOptions(hostile), new MemoryStore());
@@ -538,15 +532,8 @@ describe('garbage is refused before any key lookup', () => {
 });
 
 describe('the back-channel index is written only where a logout token can come', () => {
-  let plain: HostileProvider;
-  let advertising: HostileProvider;
-  beforeAll(async () => {
-    plain = await startHostileProvider();
-    advertising = await startHostileProvider({ metadata: { backchannel_logout_supported: true } });
-  });
-  afterAll(async () => {
-    await Promise.all([plain.close(), advertising.close()]);
-  });
+  const plain = useHostileProvider();
+  const advertising = useHostileProvider({ metadata: { backchannel_logout_supported: true } });
 
   async function indexRecordsAfterLogin(
     provider: HostileProvider,

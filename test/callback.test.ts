@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { createApp, testOptions } from './support/app.js';
 import {
@@ -11,16 +11,11 @@ import {
   visitCallback,
   type Browser,
 } from './support/flow.js';
-import { startProvider, type TestProvider } from './support/provider.js';
+import { startProvider } from './support/provider.js';
 import { storeAll, storeGet } from './support/store.js';
+import { useProvider } from './support/use-provider.js';
 
-let op: TestProvider;
-beforeAll(async () => {
-  op = await startProvider();
-});
-afterAll(async () => {
-  await op.close();
-});
+const op = useProvider();
 
 async function probe(browser: Browser) {
   return (await browser.app.get('/probe/oidc').expect(200)).body as {

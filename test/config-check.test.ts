@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import express from 'express';
 import session from 'express-session';
 import request from 'supertest';
@@ -8,7 +8,7 @@ import { checkProviderMetadata } from '../lib/options/config-check.js';
 import { oidcLogin, type OidcLoginOptions } from '../lib/index.js';
 import { jsonErrors, testOptions } from './support/app.js';
 import { startHostileProvider } from './support/hostile-provider.js';
-import { startProvider, type TestProvider } from './support/provider.js';
+import { useProvider } from './support/use-provider.js';
 
 const config = resolveConfig({
   issuer: 'https://idp.example',
@@ -48,13 +48,7 @@ describe('the provider metadata check', () => {
 });
 
 describe('the first-request check', () => {
-  let op: TestProvider;
-  beforeAll(async () => {
-    op = await startProvider();
-  });
-  afterAll(async () => {
-    await op.close();
-  });
+  const op = useProvider();
 
   function logged(): { logger: OidcLoginOptions['logger']; lines: string[] } {
     const lines: string[] = [];

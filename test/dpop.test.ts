@@ -30,6 +30,7 @@ import {
 } from './support/refresh-kit.js';
 import { startResourceServer, type ResourceServer } from './support/resource-server.js';
 import { useHostileProvider } from './support/use-hostile-provider.js';
+import { useProvider } from './support/use-provider.js';
 
 /**
  * DPoP (RFC 9449): a key pair per login, kept with the login in the session store; DPoP-bound
@@ -657,13 +658,9 @@ describe.each(ALL_ALGS.filter((a) => a !== 'ES256'))('dpop: { alg: %s }', (alg) 
 });
 
 describe('a provider with DPoP switched off (it ignores the proof and issues Bearer tokens)', () => {
-  let op: TestProvider;
-  beforeAll(async () => {
-    op = await startProvider({
-      configuration: { features: { devInteractions: { enabled: true }, dPoP: { enabled: false } } },
-    });
+  const op = useProvider({
+    configuration: { features: { devInteractions: { enabled: true }, dPoP: { enabled: false } } },
   });
-  afterAll(() => op.close());
 
   it('refuses the login with 502 ERR_OIDC_DPOP_NOT_BOUND, stores nothing, and the start-up check says why', async () => {
     const lines: string[] = [];
@@ -691,12 +688,8 @@ describe('a provider with DPoP switched off (it ignores the proof and issues Bea
 });
 
 describe('the start-up check', () => {
-  let op: TestProvider;
-  beforeAll(async () => {
-    // oidc-provider's default DPoP algorithms: ES256, Ed25519, EdDSA.
-    op = await startProvider();
-  });
-  afterAll(() => op.close());
+  // oidc-provider's default DPoP algorithms: ES256, Ed25519, EdDSA.
+  const op = useProvider();
 
   it('refuses a dpop.alg the provider does not list (502 ERR_OIDC_PROVIDER_MISMATCH, naming the option)', async () => {
     const lines: string[] = [];

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import express from 'express';
 import express4 from 'express4';
 import session, { MemoryStore } from 'express-session';
@@ -7,9 +7,10 @@ import { oidcLogin, type OidcLoginOptions } from '../lib/index.js';
 import { MAX_CALLBACK_BODY } from '../lib/routes/form-post.js';
 import { createApp, jsonErrors, testOptions } from './support/app.js';
 import { newBrowser, pathOf, setCookies, txCookies, type Browser } from './support/flow.js';
-import { startHostileProvider, type HostileProvider } from './support/hostile-provider.js';
-import { APP_BASE_URL, REDIRECT_URI, startProvider, type TestProvider } from './support/provider.js';
+import { APP_BASE_URL, REDIRECT_URI } from './support/provider.js';
 import { storeGet } from './support/store.js';
+import { useHostileProvider } from './support/use-hostile-provider.js';
+import { useProvider } from './support/use-provider.js';
 
 /**
  * `responseMode: 'form_post'` against a real oidc-provider: the provider's page POSTs the
@@ -18,13 +19,7 @@ import { storeGet } from './support/store.js';
  * test/e2e/form-post.test.ts does it in a real browser across two sites.
  */
 
-let op: TestProvider;
-beforeAll(async () => {
-  op = await startProvider();
-});
-afterAll(async () => {
-  await op.close();
-});
+const op = useProvider();
 
 const formPost = (overrides: Partial<OidcLoginOptions> = {}) =>
   testOptions(op, { responseMode: 'form_post', ...overrides });
@@ -313,13 +308,7 @@ describe('responseMode: form_post', () => {
 });
 
 describe('a provider that does not offer form_post', () => {
-  let hp: HostileProvider;
-  beforeAll(async () => {
-    hp = await startHostileProvider({ metadata: { response_modes_supported: ['query', 'fragment'] } });
-  });
-  afterAll(async () => {
-    await hp.close();
-  });
+  const hp = useHostileProvider({ metadata: { response_modes_supported: ['query', 'fragment'] } });
 
   it('makes logins fail with 502 ERR_OIDC_PROVIDER_MISMATCH naming the option', async () => {
     const { app } = createApp(testOptions(hp, { responseMode: 'form_post', logger: false }));

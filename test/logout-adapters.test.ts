@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import express from 'express';
 import session, { MemoryStore } from 'express-session';
 import * as client from 'openid-client';
@@ -18,7 +18,8 @@ import { login as loginAtProvider, newBrowser } from './support/flow.js';
 import { startHostileProvider } from './support/hostile-provider.js';
 import { useHostileProvider } from './support/use-hostile-provider.js';
 import { createLogoutApp, storedSession } from './support/logout-kit.js';
-import { APP_BASE_URL, CLIENT_ID, CLIENT_SECRET, startProvider, type TestProvider } from './support/provider.js';
+import { APP_BASE_URL, CLIENT_ID, CLIENT_SECRET } from './support/provider.js';
+import { useProvider } from './support/use-provider.js';
 
 /**
  * `logout.idpLogoutUrl`, for providers whose logout is not RP-Initiated Logout, and the two
@@ -293,13 +294,7 @@ describe('logout.idpLogoutUrl: a function of your own', () => {
 });
 
 describe('logout.idpLogoutUrl with a provider that has an end_session_endpoint', () => {
-  let real: TestProvider;
-  beforeAll(async () => {
-    real = await startProvider();
-  });
-  afterAll(async () => {
-    await real.close();
-  });
+  const real = useProvider();
 
   it('is used in place of the end_session_endpoint', async () => {
     const store = new MemoryStore();

@@ -1,11 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import express from 'express';
 import session, { MemoryStore, type SessionData } from 'express-session';
 import { oidcLogin } from '../lib/index.js';
 import { jsonErrors, testOptions } from './support/app.js';
 import { authorizeAt, newBrowser, startLogin, visitCallback } from './support/flow.js';
-import { startProvider, type TestProvider } from './support/provider.js';
 import { storeAll } from './support/store.js';
+import { useProvider } from './support/use-provider.js';
 
 /** A MemoryStore whose writes can be made to fail, as a store does when its server goes away. */
 class FlakyStore extends MemoryStore {
@@ -24,13 +24,7 @@ class FlakyStore extends MemoryStore {
   }
 }
 
-let op: TestProvider;
-beforeAll(async () => {
-  op = await startProvider();
-});
-afterAll(async () => {
-  await op.close();
-});
+const op = useProvider();
 
 function appWith(store: FlakyStore, pendingLogins: 'cookie' | 'session' = 'cookie') {
   const app = express();

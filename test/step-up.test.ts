@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import express, { type Express } from 'express';
 import session, { MemoryStore } from 'express-session';
 import request from 'supertest';
@@ -14,13 +14,9 @@ import {
 import { jsonErrors, testOptions } from './support/app.js';
 import { fakeClock } from './support/clock.js';
 import { authorizeAt, newBrowser, txCookies, visitCallback, type Browser } from './support/flow.js';
-import {
-  signIdToken,
-  startHostileProvider,
-  type HostileProvider,
-  type TokenContext,
-} from './support/hostile-provider.js';
-import { startProvider, type TestProvider } from './support/provider.js';
+import { signIdToken, type TokenContext } from './support/hostile-provider.js';
+import { useHostileProvider } from './support/use-hostile-provider.js';
+import { useProvider } from './support/use-provider.js';
 
 /**
  * Step-up authentication per route: `requireAuth({ maxAge, acrValues })`. Against a real
@@ -75,13 +71,7 @@ afterEach(() => {
 });
 
 describe('requireAuth({ maxAge }) against a real oidc-provider', () => {
-  let op: TestProvider;
-  beforeAll(async () => {
-    op = await startProvider({ configuration: { acrValues: ['urn:low', 'urn:mfa'] } });
-  });
-  afterAll(async () => {
-    await op.close();
-  });
+  const op = useProvider({ configuration: { acrValues: ['urn:low', 'urn:mfa'] } });
 
   /** A login through the app's /login?query, the user typing `account` at the provider when asked. */
   async function loginVia(
@@ -172,13 +162,7 @@ describe('requireAuth({ maxAge }) against a real oidc-provider', () => {
 });
 
 describe('step-up against the hostile provider', () => {
-  let op: HostileProvider;
-  beforeAll(async () => {
-    op = await startHostileProvider({ metadata: { acr_values_supported: ['urn:low', 'urn:mfa'] } });
-  });
-  afterAll(async () => {
-    await op.close();
-  });
+  const op = useHostileProvider({ metadata: { acr_values_supported: ['urn:low', 'urn:mfa'] } });
   beforeEach(() => {
     op.reset();
   });

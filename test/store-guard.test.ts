@@ -4,8 +4,8 @@ import { MemoryStore, type SessionData } from 'express-session';
 import { guardSessionStore } from '../lib/session/store-guard.js';
 import { createApp, testOptions } from './support/app.js';
 import { authorizeAt, login, newBrowser, visitCallback } from './support/flow.js';
-import { startProvider, type TestProvider } from './support/provider.js';
 import { redisAvailable, startRedis, type TestRedis } from './support/redis.js';
+import { useProvider } from './support/use-provider.js';
 
 /** A MemoryStore that can be made to hang or to fail. */
 class TroubledStore extends MemoryStore {
@@ -17,13 +17,7 @@ class TroubledStore extends MemoryStore {
   }
 }
 
-let op: TestProvider;
-beforeAll(async () => {
-  op = await startProvider();
-});
-afterAll(async () => {
-  await op.close();
-});
+const op = useProvider();
 
 describe('guardSessionStore', () => {
   it('turns a hanging or failing store into a 503 with Retry-After, and keeps the login once the store is back', async () => {
