@@ -8,7 +8,7 @@ import * as client from 'openid-client';
 import request from 'supertest';
 import type { ClientMetadata } from 'oidc-provider';
 import { oidcLogin, requireAuth, type OidcLoginOptions, type StoredLogin } from '../lib/index.js';
-import { jsonErrors, testOptions } from './support/app.js';
+import { createApp, testOptions } from './support/app.js';
 import { expectConfigError } from './support/config-error.js';
 import { login, newBrowser, type Browser } from './support/flow.js';
 import {
@@ -126,55 +126,57 @@ interface DPoPApp {
  * answering what the resource server said), `/protected` (requireAuth).
  */
 async function dpopApp(options: OidcLoginOptions, store: Store = new MemoryStore()): Promise<DPoPApp> {
-  const app = express();
-  app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false, store, name: 'sid' }));
-  app.use(oidcLogin(options));
-  app.get('/probe/oidc', (req, res) => {
-    const oidc = req.oidc!;
-    res.json({
-      isAuthenticated: oidc.isAuthenticated(),
-      sub: oidc.claims?.sub ?? null,
-      tokenType: oidc.tokenType ?? null,
-      accessToken: oidc.accessToken ?? null,
-      refreshToken: oidc.refreshToken ?? null,
-      sessionId: req.sessionID,
-    });
-  });
-  app.get('/token', async (req, res, next) => {
-    try {
-      res.json({ accessToken: await req.oidc!.getAccessToken({ forceRefresh: req.query.force !== undefined }) });
-    } catch (err) {
-      next(err);
-    }
-  });
-  app.get('/userinfo', async (req, res, next) => {
-    try {
-      res.json({ user: await req.oidc!.fetchUserInfo() });
-    } catch (err) {
-      next(err);
-    }
-  });
-  app.get('/call', async (req, res, next) => {
-    try {
-      const method = typeof req.query.method === 'string' ? req.query.method : undefined;
-      const body = typeof req.query.body === 'string' ? req.query.body : undefined;
-      const abortAfter = typeof req.query.abortAfter === 'string' ? Number(req.query.abortAfter) : undefined;
-      const r = await req.oidc!.fetch(String(req.query.url), {
-        ...(method && { method }),
-        ...(abortAfter !== undefined && { signal: AbortSignal.timeout(abortAfter) }),
-        ...(body !== undefined && { body: req.query.stream === undefined ? body : new Blob([body]).stream() }),
-        // The app's own headers go through; an Authorization or DPoP of its own is replaced.
-        headers: { 'x-request-id': 'r-1', authorization: 'Basic c3B5OnNweQ==', dpop: 'not-a-proof' },
+  const { app } = createApp(options, {
+    store,
+    probes: false,
+    routes: (app) => {
+      app.get('/probe/oidc', (req, res) => {
+        const oidc = req.oidc!;
+        res.json({
+          isAuthenticated: oidc.isAuthenticated(),
+          sub: oidc.claims?.sub ?? null,
+          tokenType: oidc.tokenType ?? null,
+          accessToken: oidc.accessToken ?? null,
+          refreshToken: oidc.refreshToken ?? null,
+          sessionId: req.sessionID,
+        });
       });
-      res.json({ status: r.status, location: r.headers.get('location'), body: await r.text() });
-    } catch (err) {
-      next(err);
-    }
+      app.get('/token', async (req, res, next) => {
+        try {
+          res.json({ accessToken: await req.oidc!.getAccessToken({ forceRefresh: req.query.force !== undefined }) });
+        } catch (err) {
+          next(err);
+        }
+      });
+      app.get('/userinfo', async (req, res, next) => {
+        try {
+          res.json({ user: await req.oidc!.fetchUserInfo() });
+        } catch (err) {
+          next(err);
+        }
+      });
+      app.get('/call', async (req, res, next) => {
+        try {
+          const method = typeof req.query.method === 'string' ? req.query.method : undefined;
+          const body = typeof req.query.body === 'string' ? req.query.body : undefined;
+          const abortAfter = typeof req.query.abortAfter === 'string' ? Number(req.query.abortAfter) : undefined;
+          const r = await req.oidc!.fetch(String(req.query.url), {
+            ...(method && { method }),
+            ...(abortAfter !== undefined && { signal: AbortSignal.timeout(abortAfter) }),
+            ...(body !== undefined && { body: req.query.stream === undefined ? body : new Blob([body]).stream() }),
+            // The app's own headers go through; an Authorization or DPoP of its own is replaced.
+            headers: { 'x-request-id': 'r-1', authorization: 'Basic c3B5OnNweQ==', dpop: 'not-a-proof' },
+          });
+          res.json({ status: r.status, location: r.headers.get('location'), body: await r.text() });
+        } catch (err) {
+          next(err);
+        }
+      });
+      app.get('/protected', requireAuth(), (req, res) => {
+        res.json({ sub: req.oidc!.claims!.sub });
+      });
+    },
   });
-  app.get('/protected', requireAuth(), (req, res) => {
-    res.json({ sub: req.oidc!.claims!.sub });
-  });
-  app.use(jsonErrors);
   const s = await serve(app);
   servers.push(s);
   return { url: s.url, store };

@@ -1,11 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import express from 'express';
 import express4 from 'express4';
-import session, { MemoryStore } from 'express-session';
+import { MemoryStore } from 'express-session';
 import request, { type Response } from 'supertest';
-import { oidcLogin, type OidcLoginOptions } from '../lib/index.js';
+import type { OidcLoginOptions } from '../lib/index.js';
 import { MAX_CALLBACK_BODY } from '../lib/routes/form-post.js';
-import { createApp, jsonErrors, testOptions } from './support/app.js';
+import { createApp, testOptions } from './support/app.js';
 import { newBrowser, pathOf, setCookies, txCookies, type Browser } from './support/flow.js';
 import { APP_BASE_URL, REDIRECT_URI } from './support/provider.js';
 import { storeGet } from './support/store.js';
@@ -165,13 +165,16 @@ describe('responseMode: form_post', () => {
 
   it('sets no session cookie on the page it answers the cross-site POST with, even with saveUninitialized: true', async () => {
     const store = new MemoryStore();
-    const app = express();
-    app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: true, store, name: 'sid' }));
-    app.use(oidcLogin(formPost()));
-    app.get('/probe/oidc', (req, res) =>
-      res.json({ isAuthenticated: req.oidc!.isAuthenticated(), sessionId: req.sessionID }),
-    );
-    app.use(jsonErrors);
+    const { app } = createApp(formPost(), {
+      store,
+      session: { saveUninitialized: true },
+      probes: false,
+      routes: (app) => {
+        app.get('/probe/oidc', (req, res) =>
+          res.json({ isAuthenticated: req.oidc!.isAuthenticated(), sessionId: req.sessionID }),
+        );
+      },
+    });
     const browser = newBrowser(app, op.issuer);
     const form = await startFormPost(browser);
     const stored = () => new Promise<number>((r) => store.length((_e, n) => r(n ?? -1)));
@@ -289,12 +292,15 @@ describe('responseMode: form_post', () => {
       [express4 as unknown as typeof express, true],
     ] as const) {
       const store = new MemoryStore();
-      const app = framework();
-      app.use(framework.urlencoded({ extended }));
-      app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false, store, name: 'sid' }));
-      app.use(oidcLogin(formPost()));
-      app.get('/probe/oidc', (req, res) => res.json({ isAuthenticated: req.oidc!.isAuthenticated() }));
-      app.use(jsonErrors);
+      const { app } = createApp(formPost(), {
+        framework,
+        store,
+        before: (app) => app.use(framework.urlencoded({ extended })),
+        probes: false,
+        routes: (app) => {
+          app.get('/probe/oidc', (req, res) => res.json({ isAuthenticated: req.oidc!.isAuthenticated() }));
+        },
+      });
       const browser = newBrowser(app, op.issuer);
       const form = await startFormPost(browser);
       await post(browser.app, form).expect(302);

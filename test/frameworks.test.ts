@@ -16,7 +16,7 @@ describe('Express 4', () => {
   it('logs in and protects routes', async () => {
     const version = (await import('express4/package.json', { with: { type: 'json' } })).default.version;
     expect(version).toMatch(/^4\./);
-    const { app } = createApp(testOptions(op), express4 as unknown as typeof express);
+    const { app } = createApp(testOptions(op), { framework: express4 as unknown as typeof express });
     const browser = newBrowser(app, op.issuer);
     await browser.app.get('/protected').set('Accept', 'text/html').expect(302);
     const res = await login(browser, { query: '?returnTo=/protected' });

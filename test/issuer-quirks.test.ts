@@ -1,12 +1,11 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { beforeEach, describe, expect, it } from '@jest/globals';
 import { jwtVerify } from 'jose';
-import express from 'express';
 import * as client from 'openid-client';
 import session from 'express-session';
 import request, { type Response } from 'supertest';
 import { oidcLogin, type OidcLoginOptions } from '../lib/index.js';
-import { createApp, jsonErrors, testOptions } from './support/app.js';
+import { createApp, testOptions } from './support/app.js';
 import { expectConfigError } from './support/config-error.js';
 import {
   generateSigningKey,
@@ -302,20 +301,19 @@ describe('Microsoft Entra ID multi-tenant: https://login.microsoftonline.com/com
       // Same store, two configurations: the app restarted with a shorter allowedTenants.
       const store = new session.MemoryStore();
       const make = (allowedTenants: readonly string[]) => {
-        const app = express();
-        app.use(
-          session({ secret: 'test-session-secret', resave: false, saveUninitialized: false, store, name: 'sid' }),
-        );
-        app.use(oidcLogin(testOptions(op, { allowedTenants })));
-        app.get('/probe/oidc', (req, res) => res.json({ isAuthenticated: req.oidc!.isAuthenticated() }));
-        app.get('/token', (req, res) => {
-          req.oidc!.getAccessToken({ forceRefresh: true }).then(
-            () => res.json({ ok: true }),
-            (err: { status: number; code: string }) => res.status(err.status).json({ code: err.code }),
-          );
-        });
-        app.use(jsonErrors);
-        return app;
+        return createApp(testOptions(op, { allowedTenants }), {
+          store,
+          probes: false,
+          routes: (app) => {
+            app.get('/probe/oidc', (req, res) => res.json({ isAuthenticated: req.oidc!.isAuthenticated() }));
+            app.get('/token', (req, res) => {
+              req.oidc!.getAccessToken({ forceRefresh: true }).then(
+                () => res.json({ ok: true }),
+                (err: { status: number; code: string }) => res.status(err.status).json({ code: err.code }),
+              );
+            });
+          },
+        }).app;
       };
       op.onToken = tokens(TENANT_B, async () => ({ iss: issuerOf(TENANT_B), tid: TENANT_B }));
       const login = await attempt(make([TENANT_A, TENANT_B]));

@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, jest 
 import type { MemoryStore } from 'express-session';
 import request from 'supertest';
 import { claimEquals, github, requireAuth, type OidcLoginOptions } from '../lib/index.js';
-import { createApp, jsonErrors } from './support/app.js';
+import { createApp } from './support/app.js';
 import { expectConfigError } from './support/config-error.js';
 import { fakeClock } from './support/clock.js';
 import { GH_CLIENT_ID, GH_CLIENT_SECRET, OCTOCAT, startFakeGitHub, type FakeGitHub } from './support/fake-github.js';
@@ -59,25 +59,26 @@ function options(overrides: Partial<OidcLoginOptions> = {}, logged?: Logged): Oi
 
 /** The test app (support/app.ts) plus routes for tokens, userinfo, claim checks and step-up. */
 function gitHubApp(overrides: Partial<OidcLoginOptions> = {}, logged?: Logged) {
-  const { app, store } = createApp(options(overrides, logged));
-  app.get('/token', async (req, res) => {
-    const token = await req.oidc!.getAccessToken({ forceRefresh: req.query.force === '1' });
-    res.json({ token });
+  return createApp(options(overrides, logged), {
+    routes: (app) => {
+      app.get('/token', async (req, res) => {
+        const token = await req.oidc!.getAccessToken({ forceRefresh: req.query.force === '1' });
+        res.json({ token });
+      });
+      app.get('/userinfo', async (req, res) => {
+        res.json({ user: await req.oidc!.fetchUserInfo(), claims: req.oidc!.claims });
+      });
+      app.get('/octocat-only', requireAuth(claimEquals('preferred_username', 'octocat')), (_req, res) => {
+        res.json({ ok: true });
+      });
+      app.get('/recent', requireAuth({ maxAge: 60 }), (_req, res) => {
+        res.json({ ok: true });
+      });
+      app.get('/mfa', requireAuth({ acrValues: ['urn:mfa'] }), (_req, res) => {
+        res.json({ ok: true });
+      });
+    },
   });
-  app.get('/userinfo', async (req, res) => {
-    res.json({ user: await req.oidc!.fetchUserInfo(), claims: req.oidc!.claims });
-  });
-  app.get('/octocat-only', requireAuth(claimEquals('preferred_username', 'octocat')), (_req, res) => {
-    res.json({ ok: true });
-  });
-  app.get('/recent', requireAuth({ maxAge: 60 }), (_req, res) => {
-    res.json({ ok: true });
-  });
-  app.get('/mfa', requireAuth({ acrValues: ['urn:mfa'] }), (_req, res) => {
-    res.json({ ok: true });
-  });
-  app.use(jsonErrors);
-  return { app, store };
 }
 
 type App = ReturnType<typeof gitHubApp>['app'];

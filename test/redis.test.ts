@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import express from 'express';
+import type express from 'express';
 import request from 'supertest';
 import type { OidcLoginOptions } from '../lib/index.js';
 import { createApp, testOptions } from './support/app.js';
@@ -23,8 +23,8 @@ describeRedis('two app instances sharing one Redis session store, no sticky sess
   });
 
   async function twoInstances(overrides: Partial<OidcLoginOptions> = {}) {
-    const a = createApp(testOptions(op, overrides), express, await redis.store());
-    const b = createApp(testOptions(op, overrides), express, await redis.store());
+    const a = createApp(testOptions(op, overrides), { store: await redis.store() });
+    const b = createApp(testOptions(op, overrides), { store: await redis.store() });
     return { a: a.app, b: b.app };
   }
 

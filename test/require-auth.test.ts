@@ -2,8 +2,8 @@ import { describe, expect, it } from '@jest/globals';
 import express from 'express';
 import session from 'express-session';
 import request from 'supertest';
-import { claimCheck, claimEquals, claimIncludes, oidcLogin, requireAuth, type IDToken } from '../lib/index.js';
-import { createApp, jsonErrors, testOptions } from './support/app.js';
+import { claimCheck, claimEquals, claimIncludes, requireAuth, type IDToken } from '../lib/index.js';
+import { createApp, testOptions } from './support/app.js';
 import { login, newBrowser } from './support/flow.js';
 import { useProvider } from './support/use-provider.js';
 
@@ -115,11 +115,12 @@ describe('claim checks', () => {
 
 describe('routes', () => {
   it('can be renamed and turned off', async () => {
-    const app = express();
-    app.use(session({ secret: 's', resave: false, saveUninitialized: false }));
-    app.use(oidcLogin(testOptions(op, { routes: { login: '/auth/start', callback: false } })));
-    app.get('/callback', (_req, res) => res.send('the app owns /callback'));
-    app.use(jsonErrors);
+    const { app } = createApp(testOptions(op, { routes: { login: '/auth/start', callback: false } }), {
+      probes: false,
+      routes: (app) => {
+        app.get('/callback', (_req, res) => res.send('the app owns /callback'));
+      },
+    });
     const res = await request(app).get('/auth/start').expect(302);
     expect(new URL(res.headers.location!).searchParams.get('redirect_uri')).toBe('http://app.localhost/callback');
     await request(app).get('/login').expect(404);

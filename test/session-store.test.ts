@@ -1,8 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import express from 'express';
-import session, { MemoryStore, type SessionData } from 'express-session';
-import { oidcLogin } from '../lib/index.js';
-import { jsonErrors, testOptions } from './support/app.js';
+import { MemoryStore, type SessionData } from 'express-session';
+import { createApp, testOptions } from './support/app.js';
 import { authorizeAt, newBrowser, startLogin, visitCallback } from './support/flow.js';
 import { storeAll } from './support/store.js';
 import { useProvider } from './support/use-provider.js';
@@ -27,12 +25,13 @@ class FlakyStore extends MemoryStore {
 const op = useProvider();
 
 function appWith(store: FlakyStore, pendingLogins: 'cookie' | 'session' = 'cookie') {
-  const app = express();
-  app.use(session({ secret: 's', resave: false, saveUninitialized: false, store }));
-  app.use(oidcLogin(testOptions(op, { pendingLogins })));
-  app.get('/probe', (req, res) => res.json({ isAuthenticated: req.oidc!.isAuthenticated() }));
-  app.use(jsonErrors);
-  return app;
+  return createApp(testOptions(op, { pendingLogins }), {
+    store,
+    probes: false,
+    routes: (app) => {
+      app.get('/probe', (req, res) => res.json({ isAuthenticated: req.oidc!.isAuthenticated() }));
+    },
+  }).app;
 }
 
 describe('a failing session store', () => {
