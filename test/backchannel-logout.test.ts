@@ -10,7 +10,6 @@ import {
   generateSigningKey,
   signHs256,
   signIdToken,
-  startHostileProvider,
   unsignedToken,
   withAlg,
   type HostileProvider,
@@ -30,6 +29,8 @@ import {
   type LoopbackServer,
 } from './support/logout-kit.js';
 import { CLIENT_ID, CLIENT_SECRET, startProvider, type TestProvider } from './support/provider.js';
+import { storeAll } from './support/store.js';
+import { useHostileProvider } from './support/use-hostile-provider.js';
 
 /**
  * OpenID Connect Back-Channel Logout 1.0 against a real oidc-provider, which POSTs its logout
@@ -418,9 +419,7 @@ describe('a session the index does not list', () => {
   it('is still logged out on the instance that received the logout (by its sid), while a new login stays', async () => {
     const user = await logIn('frank');
     // Lose the index records (an evicted key, a lost update): the store alone cannot find the session.
-    const all = await new Promise<Record<string, unknown>>((resolve) =>
-      store.all((_e, s) => resolve((s ?? {}) as Record<string, unknown>)),
-    );
+    const all = await storeAll(store);
     for (const key of Object.keys(all))
       if (key.startsWith('oidc-sid:') || key.startsWith('oidc-sub:')) store.destroy(key);
     await post(a, await signLogoutToken(claims({ sid: user.sid, sub: user.sub }), key)).expect(200);
@@ -509,13 +508,7 @@ describe('the request body and the session store', () => {
 });
 
 describe('garbage is refused before any key lookup', () => {
-  let hostile: HostileProvider;
-  beforeAll(async () => {
-    hostile = await startHostileProvider();
-  });
-  afterAll(async () => {
-    await hostile.close();
-  });
+  const hostile = useHostileProvider();
 
   it('makes no JWKS request for malformed or claim-invalid tokens', async () => {
     const app = createLogoutApp(testOptions(hostile), new MemoryStore());
@@ -539,15 +532,8 @@ describe('garbage is refused before any key lookup', () => {
 });
 
 describe('the back-channel index is written only where a logout token can come', () => {
-  let plain: HostileProvider;
-  let advertising: HostileProvider;
-  beforeAll(async () => {
-    plain = await startHostileProvider();
-    advertising = await startHostileProvider({ metadata: { backchannel_logout_supported: true } });
-  });
-  afterAll(async () => {
-    await Promise.all([plain.close(), advertising.close()]);
-  });
+  const plain = useHostileProvider();
+  const advertising = useHostileProvider({ metadata: { backchannel_logout_supported: true } });
 
   async function indexRecordsAfterLogin(
     provider: HostileProvider,
@@ -559,9 +545,7 @@ describe('the back-channel index is written only where a logout token can come',
     const start = await agent.get('/login').expect(302);
     const back = new URL((await fetch(start.headers.location!, { redirect: 'manual' })).headers.get('location')!);
     await agent.get(back.pathname + back.search).expect(302);
-    const all = await new Promise<Record<string, unknown>>((r) =>
-      store.all((_e, s) => r((s ?? {}) as Record<string, unknown>)),
-    );
+    const all = await storeAll(store);
     return Object.keys(all).filter((id) => id.startsWith('oidc-'));
   }
 

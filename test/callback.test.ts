@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { createApp, testOptions } from './support/app.js';
 import {
@@ -11,15 +11,11 @@ import {
   visitCallback,
   type Browser,
 } from './support/flow.js';
-import { startProvider, type TestProvider } from './support/provider.js';
+import { startProvider } from './support/provider.js';
+import { storeAll, storeGet } from './support/store.js';
+import { useProvider } from './support/use-provider.js';
 
-let op: TestProvider;
-beforeAll(async () => {
-  op = await startProvider();
-});
-afterAll(async () => {
-  await op.close();
-});
+const op = useProvider();
 
 async function probe(browser: Browser) {
   return (await browser.app.get('/probe/oidc').expect(200)).body as {
@@ -60,9 +56,7 @@ describe('/login', () => {
     const { app, store } = createApp(testOptions(op, { pendingLogins: 'session' }));
     const res = await request(app).get('/login').expect(302);
     expect(setCookies(res).map((c) => c.split('=')[0])).toEqual(['sid']);
-    const sessions = await new Promise<Record<string, { oidc?: { tx?: Record<string, unknown> } }>>((r) =>
-      store.all((_e, s) => r((s ?? {}) as Record<string, { oidc?: { tx?: Record<string, unknown> } }>)),
-    );
+    const sessions = await storeAll<{ oidc?: { tx?: Record<string, unknown> } }>(store);
     const state = new URL(res.headers.location!).searchParams.get('state')!;
     expect(Object.values(sessions).map((s) => Object.keys(s.oidc?.tx ?? {}))).toEqual([[state]]);
   });
@@ -123,13 +117,7 @@ describe('/callback', () => {
       expect(after.isAuthenticated).toBe(true);
       expect(after.sessionId).not.toBe(before);
       // The pre-login session is gone from the store, not merely abandoned.
-      await new Promise<void>((resolve) =>
-        store.get(before, (err, data) => {
-          expect(err).toBeFalsy();
-          expect(data).toBeFalsy();
-          resolve();
-        }),
-      );
+      expect(await storeGet(store, before)).toBeFalsy();
     },
   );
 
@@ -199,17 +187,13 @@ describe('/callback', () => {
       const { app, store } = createApp(testOptions(op, { pendingLogins }));
       const browser = newBrowser(app, op.issuer);
       const callback = await authorizeAt(browser, await startLogin(browser));
-      const before = Object.keys(
-        await new Promise<Record<string, unknown>>((r) => store.all((_e, s) => r(s ?? {}))),
-      ).length;
+      const before = Object.keys(await storeAll(store)).length;
       const res = await request(app)
         .get(callback.pathname + callback.search)
         .expect(400);
       expect(res.body.code).toBe('ERR_OIDC_MISSING_TRANSACTION');
       expect(res.headers['set-cookie']).toBeUndefined();
-      const after = Object.keys(
-        await new Promise<Record<string, unknown>>((r) => store.all((_e, s) => r(s ?? {}))),
-      ).length;
+      const after = Object.keys(await storeAll(store)).length;
       expect(after).toBe(before);
     },
   );

@@ -425,16 +425,17 @@ describe("private_key_jwt with the key's certificate (Entra ID certificate crede
     expect(res.body.keys).toHaveLength(1);
     expect(res.body.keys[0].x5c).toEqual([new X509Certificate(MTLS.clientCert).raw.toString('base64')]);
     // Another key under the same kid is still refused.
-    expect(() =>
-      oidcLogin({
+    expectConfigError(
+      {
         baseUrl: testOptions(op).baseUrl,
         dangerouslyAllowInsecureHttp: true,
         providers: {
           a: provider({ key: MTLS.clientKey, kid: 'k' }),
           b: provider({ key: pem(rsa.privateKey), kid: 'k' }),
         },
-      }),
-    ).toThrow(/have the kid "k" but are different keys/);
+      },
+      /have the kid "k" but are different keys/,
+    );
   });
 
   it('sends no certificate members without a certificate', async () => {
@@ -455,13 +456,16 @@ describe("private_key_jwt with the key's certificate (Entra ID certificate crede
       clientId: 'pkjwt-cert',
       clientAuthMethod: 'private_key_jwt' as const,
     };
-    expect(() =>
-      resolveConfig({ ...base, clientPrivateKey: { key: pem(rsa.privateKey), certificate: MTLS.clientCert } }),
-    ).toThrow(/"clientPrivateKey.certificate" is not the certificate of "clientPrivateKey.key"/);
-    expect(() =>
-      resolveConfig({ ...base, clientPrivateKey: { key: MTLS.clientKey, certificate: 'not a certificate' } }),
-    ).toThrow(/could not be read as a PEM certificate/);
-    expect(() => resolveConfig({ ...base, clientPrivateKey: { key: MTLS.clientKey, certificate: 42 } })).toThrow(
+    expectConfigError(
+      () => resolveConfig({ ...base, clientPrivateKey: { key: pem(rsa.privateKey), certificate: MTLS.clientCert } }),
+      /"clientPrivateKey.certificate" is not the certificate of "clientPrivateKey.key"/,
+    );
+    expectConfigError(
+      () => resolveConfig({ ...base, clientPrivateKey: { key: MTLS.clientKey, certificate: 'not a certificate' } }),
+      /could not be read as a PEM certificate/,
+    );
+    expectConfigError(
+      () => resolveConfig({ ...base, clientPrivateKey: { key: MTLS.clientKey, certificate: 42 } }),
       /must be the key's X.509 certificate, PEM/,
     );
   });
@@ -772,14 +776,15 @@ describe('start-up validation', () => {
   it('refuses a key or a certificate next to a ready-made configuration', async () => {
     const { Configuration } = await import('openid-client');
     const configuration = new Configuration({ issuer: 'https://idp.example.com' }, 'app');
-    expect(() =>
-      oidcLogin({
+    expectConfigError(
+      {
         configuration,
         baseUrl: BASE.baseUrl,
         clientAuthMethod: 'private_key_jwt',
         clientPrivateKey: rsaPem,
-      }),
-    ).toThrow(/with "configuration", client authentication is the Configuration's own/);
+      },
+      /with "configuration", client authentication is the Configuration's own/,
+    );
   });
 
   it('needs no clientSecret with private_key_jwt or tls_client_auth; defaults kid and alg from the key', () => {

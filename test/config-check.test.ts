@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import express from 'express';
 import session from 'express-session';
 import request from 'supertest';
@@ -6,9 +6,9 @@ import type { ServerMetadata } from 'openid-client';
 import { resolveConfig } from '../lib/options/config.js';
 import { checkProviderMetadata } from '../lib/options/config-check.js';
 import { oidcLogin, type OidcLoginOptions } from '../lib/index.js';
-import { jsonErrors, testOptions } from './support/app.js';
+import { createApp, jsonErrors, testOptions } from './support/app.js';
 import { startHostileProvider } from './support/hostile-provider.js';
-import { startProvider, type TestProvider } from './support/provider.js';
+import { useProvider } from './support/use-provider.js';
 
 const config = resolveConfig({
   issuer: 'https://idp.example',
@@ -48,13 +48,7 @@ describe('the provider metadata check', () => {
 });
 
 describe('the first-request check', () => {
-  let op: TestProvider;
-  beforeAll(async () => {
-    op = await startProvider();
-  });
-  afterAll(async () => {
-    await op.close();
-  });
+  const op = useProvider();
 
   function logged(): { logger: OidcLoginOptions['logger']; lines: string[] } {
     const lines: string[] = [];
@@ -73,11 +67,10 @@ describe('the first-request check', () => {
 
   it('says a Secure cookie cannot work on an http baseUrl, and SameSite=Strict breaks the callback', async () => {
     const { logger, lines } = logged();
-    const app = express();
-    app.use(
-      session({ secret: 's', resave: false, saveUninitialized: false, cookie: { secure: true, sameSite: 'strict' } }),
-    );
-    app.use(oidcLogin(testOptions(op, { logger })));
+    const { app } = createApp(testOptions(op, { logger }), {
+      session: { cookie: { secure: true, sameSite: 'strict' } },
+      probes: false,
+    });
     await request(app).get('/');
     await request(app).get('/'); // reported once, not per request
     expect(lines).toEqual([
@@ -88,9 +81,7 @@ describe('the first-request check', () => {
 
   it('says trust proxy is not set when requests come through a proxy', async () => {
     const { logger, lines } = logged();
-    const app = express();
-    app.use(session({ secret: 's', resave: false, saveUninitialized: false }));
-    app.use(oidcLogin(testOptions(op, { logger })));
+    const { app } = createApp(testOptions(op, { logger }), { probes: false });
     await request(app).get('/').set('X-Forwarded-Proto', 'https');
     expect(lines).toEqual([expect.stringMatching(/^warn .*trust proxy/)]);
   });
@@ -102,9 +93,7 @@ describe('the first-request check', () => {
       [{}, []],
     ] as const) {
       const { logger, lines } = logged();
-      const app = express();
-      app.use(session({ secret: 's', resave: false, saveUninitialized: false }));
-      app.use(oidcLogin(testOptions(op, { logger, ...overrides })));
+      const { app } = createApp(testOptions(op, { logger, ...overrides }), { probes: false });
       await request(app).get('/');
       expect(lines).toEqual(expected);
     }
@@ -123,10 +112,7 @@ describe('the first-request check', () => {
     });
     try {
       const { logger, lines } = logged();
-      const app = express();
-      app.use(session({ secret: 's', resave: false, saveUninitialized: false }));
-      app.use(oidcLogin(testOptions(picky, { logger })));
-      app.use(jsonErrors);
+      const { app } = createApp(testOptions(picky, { logger }), { probes: false });
       const res = await request(app).get('/login').expect(502);
       expect(res.body.code).toBe('ERR_OIDC_PROVIDER_MISMATCH');
       expect(res.body.message).toMatch(/does not support clientAuthMethod "client_secret_basic"/);

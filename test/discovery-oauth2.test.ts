@@ -7,7 +7,8 @@ import { createApp, testOptions } from './support/app.js';
 import { GH_CLIENT_ID, GH_CLIENT_SECRET, startFakeGitHub, type FakeGitHub } from './support/fake-github.js';
 import { login, newBrowser } from './support/flow.js';
 import { startHostileProvider } from './support/hostile-provider.js';
-import { APP_BASE_URL, startProvider, type TestProvider } from './support/provider.js';
+import { APP_BASE_URL } from './support/provider.js';
+import { useProvider } from './support/use-provider.js';
 
 /**
  * RFC 8414 authorization server metadata (`discovery: 'oauth2'`) and a provider given by its
@@ -15,20 +16,18 @@ import { APP_BASE_URL, startProvider, type TestProvider } from './support/provid
  * the fake GitHub (RFC 8414 metadata for a plain OAuth 2.0 provider).
  */
 
-let op: TestProvider;
+const op = useProvider();
 /** The paths the real provider was asked for (by anyone: the app, or the test playing the browser). */
 const seen: string[] = [];
 const onRequest = (message: unknown): void => {
   const req = (message as { request: IncomingMessage }).request;
   if (req.headers.host === `127.0.0.1:${op.port}`) seen.push(new URL(req.url ?? '/', op.issuer).pathname);
 };
-beforeAll(async () => {
-  op = await startProvider();
+beforeAll(() => {
   subscribe('http.server.request.start', onRequest);
 });
-afterAll(async () => {
+afterAll(() => {
   unsubscribe('http.server.request.start', onRequest);
-  await op.close();
 });
 beforeEach(() => {
   seen.length = 0;

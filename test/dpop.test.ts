@@ -8,7 +8,8 @@ import * as client from 'openid-client';
 import request from 'supertest';
 import type { ClientMetadata } from 'oidc-provider';
 import { oidcLogin, requireAuth, type OidcLoginOptions, type StoredLogin } from '../lib/index.js';
-import { jsonErrors, testOptions } from './support/app.js';
+import { createApp, testOptions } from './support/app.js';
+import { expectConfigError } from './support/config-error.js';
 import { login, newBrowser, type Browser } from './support/flow.js';
 import {
   ACCOUNTS,
@@ -29,6 +30,7 @@ import {
 } from './support/refresh-kit.js';
 import { startResourceServer, type ResourceServer } from './support/resource-server.js';
 import { useHostileProvider } from './support/use-hostile-provider.js';
+import { useProvider } from './support/use-provider.js';
 
 /**
  * DPoP (RFC 9449): a key pair per login, kept with the login in the session store; DPoP-bound
@@ -124,55 +126,57 @@ interface DPoPApp {
  * answering what the resource server said), `/protected` (requireAuth).
  */
 async function dpopApp(options: OidcLoginOptions, store: Store = new MemoryStore()): Promise<DPoPApp> {
-  const app = express();
-  app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false, store, name: 'sid' }));
-  app.use(oidcLogin(options));
-  app.get('/probe/oidc', (req, res) => {
-    const oidc = req.oidc!;
-    res.json({
-      isAuthenticated: oidc.isAuthenticated(),
-      sub: oidc.claims?.sub ?? null,
-      tokenType: oidc.tokenType ?? null,
-      accessToken: oidc.accessToken ?? null,
-      refreshToken: oidc.refreshToken ?? null,
-      sessionId: req.sessionID,
-    });
-  });
-  app.get('/token', async (req, res, next) => {
-    try {
-      res.json({ accessToken: await req.oidc!.getAccessToken({ forceRefresh: req.query.force !== undefined }) });
-    } catch (err) {
-      next(err);
-    }
-  });
-  app.get('/userinfo', async (req, res, next) => {
-    try {
-      res.json({ user: await req.oidc!.fetchUserInfo() });
-    } catch (err) {
-      next(err);
-    }
-  });
-  app.get('/call', async (req, res, next) => {
-    try {
-      const method = typeof req.query.method === 'string' ? req.query.method : undefined;
-      const body = typeof req.query.body === 'string' ? req.query.body : undefined;
-      const abortAfter = typeof req.query.abortAfter === 'string' ? Number(req.query.abortAfter) : undefined;
-      const r = await req.oidc!.fetch(String(req.query.url), {
-        ...(method && { method }),
-        ...(abortAfter !== undefined && { signal: AbortSignal.timeout(abortAfter) }),
-        ...(body !== undefined && { body: req.query.stream === undefined ? body : new Blob([body]).stream() }),
-        // The app's own headers go through; an Authorization or DPoP of its own is replaced.
-        headers: { 'x-request-id': 'r-1', authorization: 'Basic c3B5OnNweQ==', dpop: 'not-a-proof' },
+  const { app } = createApp(options, {
+    store,
+    probes: false,
+    routes: (app) => {
+      app.get('/probe/oidc', (req, res) => {
+        const oidc = req.oidc!;
+        res.json({
+          isAuthenticated: oidc.isAuthenticated(),
+          sub: oidc.claims?.sub ?? null,
+          tokenType: oidc.tokenType ?? null,
+          accessToken: oidc.accessToken ?? null,
+          refreshToken: oidc.refreshToken ?? null,
+          sessionId: req.sessionID,
+        });
       });
-      res.json({ status: r.status, location: r.headers.get('location'), body: await r.text() });
-    } catch (err) {
-      next(err);
-    }
+      app.get('/token', async (req, res, next) => {
+        try {
+          res.json({ accessToken: await req.oidc!.getAccessToken({ forceRefresh: req.query.force !== undefined }) });
+        } catch (err) {
+          next(err);
+        }
+      });
+      app.get('/userinfo', async (req, res, next) => {
+        try {
+          res.json({ user: await req.oidc!.fetchUserInfo() });
+        } catch (err) {
+          next(err);
+        }
+      });
+      app.get('/call', async (req, res, next) => {
+        try {
+          const method = typeof req.query.method === 'string' ? req.query.method : undefined;
+          const body = typeof req.query.body === 'string' ? req.query.body : undefined;
+          const abortAfter = typeof req.query.abortAfter === 'string' ? Number(req.query.abortAfter) : undefined;
+          const r = await req.oidc!.fetch(String(req.query.url), {
+            ...(method && { method }),
+            ...(abortAfter !== undefined && { signal: AbortSignal.timeout(abortAfter) }),
+            ...(body !== undefined && { body: req.query.stream === undefined ? body : new Blob([body]).stream() }),
+            // The app's own headers go through; an Authorization or DPoP of its own is replaced.
+            headers: { 'x-request-id': 'r-1', authorization: 'Basic c3B5OnNweQ==', dpop: 'not-a-proof' },
+          });
+          res.json({ status: r.status, location: r.headers.get('location'), body: await r.text() });
+        } catch (err) {
+          next(err);
+        }
+      });
+      app.get('/protected', requireAuth(), (req, res) => {
+        res.json({ sub: req.oidc!.claims!.sub });
+      });
+    },
   });
-  app.get('/protected', requireAuth(), (req, res) => {
-    res.json({ sub: req.oidc!.claims!.sub });
-  });
-  app.use(jsonErrors);
   const s = await serve(app);
   servers.push(s);
   return { url: s.url, store };
@@ -656,13 +660,9 @@ describe.each(ALL_ALGS.filter((a) => a !== 'ES256'))('dpop: { alg: %s }', (alg) 
 });
 
 describe('a provider with DPoP switched off (it ignores the proof and issues Bearer tokens)', () => {
-  let op: TestProvider;
-  beforeAll(async () => {
-    op = await startProvider({
-      configuration: { features: { devInteractions: { enabled: true }, dPoP: { enabled: false } } },
-    });
+  const op = useProvider({
+    configuration: { features: { devInteractions: { enabled: true }, dPoP: { enabled: false } } },
   });
-  afterAll(() => op.close());
 
   it('refuses the login with 502 ERR_OIDC_DPOP_NOT_BOUND, stores nothing, and the start-up check says why', async () => {
     const lines: string[] = [];
@@ -690,12 +690,8 @@ describe('a provider with DPoP switched off (it ignores the proof and issues Bea
 });
 
 describe('the start-up check', () => {
-  let op: TestProvider;
-  beforeAll(async () => {
-    // oidc-provider's default DPoP algorithms: ES256, Ed25519, EdDSA.
-    op = await startProvider();
-  });
-  afterAll(() => op.close());
+  // oidc-provider's default DPoP algorithms: ES256, Ed25519, EdDSA.
+  const op = useProvider();
 
   it('refuses a dpop.alg the provider does not list (502 ERR_OIDC_PROVIDER_MISMATCH, naming the option)', async () => {
     const lines: string[] = [];
@@ -839,20 +835,11 @@ describe('the dpop option', () => {
     ['an unknown member', { algorithm: 'ES256' }, /unknown option "dpop.algorithm". Known: alg./],
   ];
   it.each(bad)('refuses %s with ERR_OIDC_INVALID_OPTION', (_name, dpop, message) => {
-    let thrown: unknown;
-    try {
-      oidcLogin({ ...base, dpop } as unknown as OidcLoginOptions);
-    } catch (err) {
-      thrown = err;
-    }
-    expect(thrown).toMatchObject({ name: 'OidcConfigError', code: 'ERR_OIDC_INVALID_OPTION' });
-    expect((thrown as Error).message).toMatch(message);
+    expect(expectConfigError({ ...base, dpop }, message)).toMatchObject({ name: 'OidcConfigError' });
   });
 
   it('suggests "dpop" for "DPoP"', () => {
-    expect(() => oidcLogin({ ...base, DPoP: true } as unknown as OidcLoginOptions)).toThrow(
-      'unknown option "DPoP". Did you mean "dpop"?',
-    );
+    expectConfigError({ ...base, DPoP: true }, 'unknown option "DPoP". Did you mean "dpop"?');
   });
 
   it('accepts true, false, {} and every listed alg', () => {

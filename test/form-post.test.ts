@@ -1,14 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import express from 'express';
 import express4 from 'express4';
-import session, { MemoryStore } from 'express-session';
+import { MemoryStore } from 'express-session';
 import request, { type Response } from 'supertest';
-import { oidcLogin, type OidcLoginOptions } from '../lib/index.js';
+import type { OidcLoginOptions } from '../lib/index.js';
 import { MAX_CALLBACK_BODY } from '../lib/routes/form-post.js';
-import { createApp, jsonErrors, testOptions } from './support/app.js';
+import { createApp, testOptions } from './support/app.js';
 import { newBrowser, pathOf, setCookies, txCookies, type Browser } from './support/flow.js';
-import { startHostileProvider, type HostileProvider } from './support/hostile-provider.js';
-import { APP_BASE_URL, REDIRECT_URI, startProvider, type TestProvider } from './support/provider.js';
+import { APP_BASE_URL, REDIRECT_URI } from './support/provider.js';
+import { storeGet } from './support/store.js';
+import { useHostileProvider } from './support/use-hostile-provider.js';
+import { useProvider } from './support/use-provider.js';
 
 /**
  * `responseMode: 'form_post'` against a real oidc-provider: the provider's page POSTs the
@@ -17,13 +19,7 @@ import { APP_BASE_URL, REDIRECT_URI, startProvider, type TestProvider } from './
  * test/e2e/form-post.test.ts does it in a real browser across two sites.
  */
 
-let op: TestProvider;
-beforeAll(async () => {
-  op = await startProvider();
-});
-afterAll(async () => {
-  await op.close();
-});
+const op = useProvider();
 
 const formPost = (overrides: Partial<OidcLoginOptions> = {}) =>
   testOptions(op, { responseMode: 'form_post', ...overrides });
@@ -139,7 +135,7 @@ describe('responseMode: form_post', () => {
     expect(after.claims.sub).toBe('alice');
     expect(after.sessionId).not.toBe(before);
     // The browser's session before the login was regenerated, not left behind.
-    const old = await new Promise((r) => store.get(before, (_e, s) => r(s)));
+    const old = await storeGet(store, before);
     expect(old).toBeFalsy();
   });
 
@@ -169,13 +165,16 @@ describe('responseMode: form_post', () => {
 
   it('sets no session cookie on the page it answers the cross-site POST with, even with saveUninitialized: true', async () => {
     const store = new MemoryStore();
-    const app = express();
-    app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: true, store, name: 'sid' }));
-    app.use(oidcLogin(formPost()));
-    app.get('/probe/oidc', (req, res) =>
-      res.json({ isAuthenticated: req.oidc!.isAuthenticated(), sessionId: req.sessionID }),
-    );
-    app.use(jsonErrors);
+    const { app } = createApp(formPost(), {
+      store,
+      session: { saveUninitialized: true },
+      probes: false,
+      routes: (app) => {
+        app.get('/probe/oidc', (req, res) =>
+          res.json({ isAuthenticated: req.oidc!.isAuthenticated(), sessionId: req.sessionID }),
+        );
+      },
+    });
     const browser = newBrowser(app, op.issuer);
     const form = await startFormPost(browser);
     const stored = () => new Promise<number>((r) => store.length((_e, n) => r(n ?? -1)));
@@ -293,12 +292,15 @@ describe('responseMode: form_post', () => {
       [express4 as unknown as typeof express, true],
     ] as const) {
       const store = new MemoryStore();
-      const app = framework();
-      app.use(framework.urlencoded({ extended }));
-      app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false, store, name: 'sid' }));
-      app.use(oidcLogin(formPost()));
-      app.get('/probe/oidc', (req, res) => res.json({ isAuthenticated: req.oidc!.isAuthenticated() }));
-      app.use(jsonErrors);
+      const { app } = createApp(formPost(), {
+        framework,
+        store,
+        before: (app) => app.use(framework.urlencoded({ extended })),
+        probes: false,
+        routes: (app) => {
+          app.get('/probe/oidc', (req, res) => res.json({ isAuthenticated: req.oidc!.isAuthenticated() }));
+        },
+      });
       const browser = newBrowser(app, op.issuer);
       const form = await startFormPost(browser);
       await post(browser.app, form).expect(302);
@@ -312,13 +314,7 @@ describe('responseMode: form_post', () => {
 });
 
 describe('a provider that does not offer form_post', () => {
-  let hp: HostileProvider;
-  beforeAll(async () => {
-    hp = await startHostileProvider({ metadata: { response_modes_supported: ['query', 'fragment'] } });
-  });
-  afterAll(async () => {
-    await hp.close();
-  });
+  const hp = useHostileProvider({ metadata: { response_modes_supported: ['query', 'fragment'] } });
 
   it('makes logins fail with 502 ERR_OIDC_PROVIDER_MISMATCH naming the option', async () => {
     const { app } = createApp(testOptions(hp, { responseMode: 'form_post', logger: false }));

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import connect from 'connect';
 import session from 'express-session';
 import express4 from 'express4';
@@ -8,21 +8,15 @@ import type express from 'express';
 import { oidcLogin } from '../lib/index.js';
 import { connectProtected, createApp, testOptions } from './support/app.js';
 import { login, newBrowser } from './support/flow.js';
-import { startProvider, type TestProvider } from './support/provider.js';
+import { useProvider } from './support/use-provider.js';
 
-let op: TestProvider;
-beforeAll(async () => {
-  op = await startProvider();
-});
-afterAll(async () => {
-  await op.close();
-});
+const op = useProvider();
 
 describe('Express 4', () => {
   it('logs in and protects routes', async () => {
     const version = (await import('express4/package.json', { with: { type: 'json' } })).default.version;
     expect(version).toMatch(/^4\./);
-    const { app } = createApp(testOptions(op), express4 as unknown as typeof express);
+    const { app } = createApp(testOptions(op), { framework: express4 as unknown as typeof express });
     const browser = newBrowser(app, op.issuer);
     await browser.app.get('/protected').set('Accept', 'text/html').expect(302);
     const res = await login(browser, { query: '?returnTo=/protected' });

@@ -1,23 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import type { SessionData } from 'express-session';
 import type { OidcEvent, OidcLoginOptions } from '../lib/index.js';
 import { createApp, testOptions } from './support/app.js';
 import { authorizeAt, login, newBrowser, startLogin, visitCallback } from './support/flow.js';
-import { startProvider, type TestProvider } from './support/provider.js';
 import { decoded } from './support/stored-login.js';
+import { storeAll } from './support/store.js';
+import { useProvider } from './support/use-provider.js';
 
-let op: TestProvider;
-beforeAll(async () => {
-  op = await startProvider();
-});
-afterAll(async () => {
-  await op.close();
-});
+const op = useProvider();
 
-function sessions(store: ReturnType<typeof createApp>['store']): Promise<SessionData[]> {
-  return new Promise((resolve) =>
-    store.all!((_e, s) => resolve(Object.values((s ?? {}) as Record<string, SessionData>).map(decoded))),
-  );
+async function sessions(store: ReturnType<typeof createApp>['store']): Promise<SessionData[]> {
+  return Object.values(await storeAll(store)).map(decoded);
 }
 
 describe('afterCallback', () => {

@@ -1,5 +1,5 @@
 import { generateKeyPairSync, sign as nodeSign, type KeyObject } from 'node:crypto';
-import { describe, expect, it } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import { CompactSign, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { JwsInvalidError, NoMatchingKeyError, VerificationKeys } from '../lib/flow/jws-verify.js';
 
@@ -63,9 +63,18 @@ describe('VerificationKeys', () => {
 
   it('verifies many tokens with the one KeyObject it made for a key', async () => {
     const { privateKey, jwk } = await keyFor('RS256');
-    const keys = new VerificationKeys([jwk]);
+    // A fresh copy of the module whose node:crypto counts the keys it imports.
+    const crypto = await import('node:crypto');
+    const createPublicKey = jest.fn(crypto.createPublicKey);
+    let Counted: typeof VerificationKeys | undefined;
+    await jest.isolateModulesAsync(async () => {
+      jest.unstable_mockModule('node:crypto', () => ({ ...crypto, default: crypto, createPublicKey }));
+      ({ VerificationKeys: Counted } = await import('../lib/flow/jws-verify.js'));
+    });
+    const keys = new Counted!([jwk]);
     for (let i = 0; i < 5; i++)
       keys.verify(await sign(privateKey, { alg: 'RS256', kid: jwk.kid }, `{"n":${i}}`), 'RS256');
+    expect(createPublicKey).toHaveBeenCalledTimes(1);
   });
 
   it('refuses an alg other than the one allowed, and none', async () => {

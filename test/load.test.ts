@@ -1,13 +1,13 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { SessionData } from 'express-session';
+import { describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { createApp, testOptions } from './support/app.js';
 import { login, newBrowser } from './support/flow.js';
-import { startHostileProvider, type HostileProvider } from './support/hostile-provider.js';
-import { startProvider, type TestProvider } from './support/provider.js';
 import { loginIn } from './support/stored-login.js';
+import { storeAll } from './support/store.js';
+import { useHostileProvider } from './support/use-hostile-provider.js';
+import { useProvider } from './support/use-provider.js';
 
 function listen(app: ReturnType<typeof createApp>['app']): Promise<{ server: Server; url: string }> {
   return new Promise((resolve) => {
@@ -18,13 +18,7 @@ function listen(app: ReturnType<typeof createApp>['app']): Promise<{ server: Ser
 }
 
 describe('load', () => {
-  let op: TestProvider;
-  beforeAll(async () => {
-    op = await startProvider();
-  });
-  afterAll(async () => {
-    await op.close();
-  });
+  const op = useProvider();
 
   it('200 concurrent complete logins: no state errors, no lost sessions, everyone sees their own sub', async () => {
     // A generous timeout: the provider shares this process and its CPU with 200 logins at once.
@@ -48,9 +42,7 @@ describe('load', () => {
       );
       const failures = results.filter((r) => r.status !== 302 || r.location !== '/protected' || r.me !== r.sub);
       expect(failures).toEqual([]);
-      const all = await new Promise<Record<string, SessionData>>((r) =>
-        store.all!((_e, s) => r((s ?? {}) as Record<string, SessionData>)),
-      );
+      const all = await storeAll(store);
       const subs = Object.values(all).flatMap((s) => (s.oidc?.login ? [loginIn(s)!.claims.sub] : []));
       expect(subs.sort()).toEqual([...users].sort());
     } finally {
@@ -60,13 +52,7 @@ describe('load', () => {
 });
 
 describe('a slow provider', () => {
-  let slow: HostileProvider;
-  beforeAll(async () => {
-    slow = await startHostileProvider();
-  });
-  afterAll(async () => {
-    await slow.close();
-  });
+  const slow = useHostileProvider();
 
   it('does not hold up logged-in users while many logins wait on its token endpoint', async () => {
     // The hung logins answer only after httpTimeout; what is asserted is order, not speed.

@@ -1,17 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { createApp, testOptions } from './support/app.js';
 import { login, newBrowser } from './support/flow.js';
 import request from 'supertest';
 import { signIdToken, startHostileProvider } from './support/hostile-provider.js';
-import { CLIENT_ID, CLIENT_SECRET, startProvider, type TestProvider } from './support/provider.js';
+import { CLIENT_ID, CLIENT_SECRET } from './support/provider.js';
+import { useProvider } from './support/use-provider.js';
 
-let op: TestProvider;
-beforeAll(async () => {
-  op = await startProvider();
-});
-afterAll(async () => {
-  await op.close();
-});
+const op = useProvider();
 
 describe('the login flow against a real provider', () => {
   it('logs in: claims and tokens on req.oidc, returnTo honoured', async () => {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import express from 'express';
 import session, { MemoryStore } from 'express-session';
 import * as client from 'openid-client';
@@ -6,7 +6,6 @@ import request from 'supertest';
 import {
   auth0Logout,
   cognitoLogout,
-  OidcConfigError,
   oidcLogin,
   type IdpLogoutContext,
   type IdpLogoutUrl,
@@ -14,11 +13,13 @@ import {
   type OidcLoginOptions,
 } from '../lib/index.js';
 import { testOptions } from './support/app.js';
+import { expectConfigError } from './support/config-error.js';
 import { login as loginAtProvider, newBrowser } from './support/flow.js';
 import { startHostileProvider } from './support/hostile-provider.js';
 import { useHostileProvider } from './support/use-hostile-provider.js';
 import { createLogoutApp, storedSession } from './support/logout-kit.js';
-import { APP_BASE_URL, CLIENT_ID, CLIENT_SECRET, startProvider, type TestProvider } from './support/provider.js';
+import { APP_BASE_URL, CLIENT_ID, CLIENT_SECRET } from './support/provider.js';
+import { useProvider } from './support/use-provider.js';
 
 /**
  * `logout.idpLogoutUrl`, for providers whose logout is not RP-Initiated Logout, and the two
@@ -115,7 +116,7 @@ describe('auth0Logout()', () => {
       'a b',
       42,
     ]) {
-      expect(() => auth0Logout({ domain: domain as string })).toThrow(OidcConfigError);
+      expectConfigError(() => auth0Logout({ domain: domain as string }));
     }
   });
 });
@@ -134,9 +135,9 @@ describe('cognitoLogout({ domain })', () => {
   });
 
   it("needs a domain (the hosted UI domain is not the issuer's host)", () => {
-    expect(() => cognitoLogout(undefined as never)).toThrow(OidcConfigError);
-    expect(() => cognitoLogout({} as never)).toThrow(/needs "domain"/);
-    expect(() => cognitoLogout({ domain: 'http://myapp.auth.eu-west-1.amazoncognito.com' })).toThrow(/https/);
+    expectConfigError(() => cognitoLogout(undefined as never));
+    expectConfigError(() => cognitoLogout({} as never), /needs "domain"/);
+    expectConfigError(() => cognitoLogout({ domain: 'http://myapp.auth.eu-west-1.amazoncognito.com' }), /https/);
     expect(typeof cognitoLogout({ domain: `https://${domain}/` })).toBe('function');
   });
 });
@@ -285,20 +286,15 @@ describe('logout.idpLogoutUrl: a function of your own', () => {
   });
 
   it('is refused at start-up when it is not a function', () => {
-    expect(() =>
-      oidcLogin(testOptions(op, { logout: { idpLogoutUrl: 'https://sso.example.com/logout' as never } })),
-    ).toThrow(/logout\.idpLogoutUrl/);
+    expectConfigError(
+      testOptions(op, { logout: { idpLogoutUrl: 'https://sso.example.com/logout' as never } }),
+      /logout\.idpLogoutUrl/,
+    );
   });
 });
 
 describe('logout.idpLogoutUrl with a provider that has an end_session_endpoint', () => {
-  let real: TestProvider;
-  beforeAll(async () => {
-    real = await startProvider();
-  });
-  afterAll(async () => {
-    await real.close();
-  });
+  const real = useProvider();
 
   it('is used in place of the end_session_endpoint', async () => {
     const store = new MemoryStore();

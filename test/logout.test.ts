@@ -1,5 +1,5 @@
 import { createServer as createNetServer, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { MemoryStore } from 'express-session';
 import request from 'supertest';
 import type { OidcEvent, OidcLoginOptions } from '../lib/index.js';
@@ -14,6 +14,7 @@ import {
   startProvider,
   type TestProvider,
 } from './support/provider.js';
+import { useProvider } from './support/use-provider.js';
 
 /**
  * `POST /logout` and `GET /logout` against a real oidc-provider (RP-Initiated Logout 1.0 and
@@ -21,13 +22,7 @@ import {
  * end_session_endpoint with the right parameters, a cross-site request logs nobody out.
  */
 
-let op: TestProvider;
-beforeAll(async () => {
-  op = await startProvider();
-});
-afterAll(async () => {
-  await op.close();
-});
+const op = useProvider();
 
 const SAME_ORIGIN = { Origin: APP_BASE_URL };
 

@@ -6,7 +6,7 @@ import * as client from 'openid-client';
 import request, { type Response } from 'supertest';
 import { github, oidcLogin, requireAuth, type OidcEvent, type OidcLoginOptions } from '../lib/index.js';
 import { loginAs, startTestProvider } from '../lib/testing/index.js';
-import { jsonErrors } from './support/app.js';
+import { createApp } from './support/app.js';
 import { GH_CLIENT_ID, GH_CLIENT_SECRET, startFakeGitHub, type FakeGitHub } from './support/fake-github.js';
 import { authorizeAt, pathOf, txCookies, type Agent } from './support/flow.js';
 import {
@@ -106,43 +106,44 @@ interface MultiApp {
 
 function createMultiApp(options: OidcLoginOptions, store = new MemoryStore()): MultiApp {
   const events: MultiApp['events'] = [];
-  const app = express();
-  app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false, store, name: 'sid' }));
-  app.use(
-    oidcLogin({
-      on: {
-        login: (event) => events.push({ name: 'login', event }),
-        loginFailed: (event) => events.push({ name: 'loginFailed', event }),
-        logout: (event) => events.push({ name: 'logout', event }),
-        refresh: (event) => events.push({ name: 'refresh', event }),
-        backchannelLogout: (event) => events.push({ name: 'backchannelLogout', event }),
-      },
-      ...options,
-    }),
-  );
-  app.get('/probe', (req, res) => {
-    const oidc = req.oidc!;
-    res.json({
-      isAuthenticated: oidc.isAuthenticated(),
-      provider: oidc.provider ?? null,
-      sub: oidc.claims?.sub ?? null,
-      iss: oidc.claims?.iss ?? null,
-      sessionId: req.sessionID,
-      pending: Object.values(req.session.oidc?.tx ?? {}).map((t) => t.provider ?? null),
-      refreshToken: oidc.refreshToken ?? null,
-      stored: req.session.oidc?.login?.provider ?? null,
-    });
+  const withEvents: OidcLoginOptions = {
+    on: {
+      login: (event) => events.push({ name: 'login', event }),
+      loginFailed: (event) => events.push({ name: 'loginFailed', event }),
+      logout: (event) => events.push({ name: 'logout', event }),
+      refresh: (event) => events.push({ name: 'refresh', event }),
+      backchannelLogout: (event) => events.push({ name: 'backchannelLogout', event }),
+    },
+    ...options,
+  };
+  const { app } = createApp(withEvents, {
+    store,
+    probes: false,
+    routes: (app) => {
+      app.get('/probe', (req, res) => {
+        const oidc = req.oidc!;
+        res.json({
+          isAuthenticated: oidc.isAuthenticated(),
+          provider: oidc.provider ?? null,
+          sub: oidc.claims?.sub ?? null,
+          iss: oidc.claims?.iss ?? null,
+          sessionId: req.sessionID,
+          pending: Object.values(req.session.oidc?.tx ?? {}).map((t) => t.provider ?? null),
+          refreshToken: oidc.refreshToken ?? null,
+          stored: req.session.oidc?.login?.provider ?? null,
+        });
+      });
+      app.get('/token', async (req, res, next) => {
+        try {
+          res.json({ accessToken: await req.oidc!.getAccessToken() });
+        } catch (err) {
+          next(err);
+        }
+      });
+      app.get('/protected', requireAuth(), (req, res) => res.json({ provider: req.oidc!.provider }));
+      app.get('/recent', requireAuth({ maxAge: 300 }), (req, res) => res.json({ provider: req.oidc!.provider }));
+    },
   });
-  app.get('/token', async (req, res, next) => {
-    try {
-      res.json({ accessToken: await req.oidc!.getAccessToken() });
-    } catch (err) {
-      next(err);
-    }
-  });
-  app.get('/protected', requireAuth(), (req, res) => res.json({ provider: req.oidc!.provider }));
-  app.get('/recent', requireAuth({ maxAge: 300 }), (req, res) => res.json({ provider: req.oidc!.provider }));
-  app.use(jsonErrors);
   return { app, store, events };
 }
 

@@ -4,12 +4,14 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import type { MemoryStore } from 'express-session';
 import request from 'supertest';
-import { claimEquals, github, oidcLogin, requireAuth, type OidcLoginOptions } from '../lib/index.js';
-import { createApp, jsonErrors } from './support/app.js';
+import { claimEquals, github, requireAuth, type OidcLoginOptions } from '../lib/index.js';
+import { createApp } from './support/app.js';
+import { expectConfigError } from './support/config-error.js';
 import { fakeClock } from './support/clock.js';
 import { GH_CLIENT_ID, GH_CLIENT_SECRET, OCTOCAT, startFakeGitHub, type FakeGitHub } from './support/fake-github.js';
 import { generateSigningKey, signIdToken } from './support/hostile-provider.js';
 import { APP_BASE_URL, REDIRECT_URI } from './support/provider.js';
+import { storeAll } from './support/store.js';
 
 /**
  * Plain OAuth 2.0 logins (no OpenID Connect, no ID token) through the github() preset, against a
@@ -57,25 +59,26 @@ function options(overrides: Partial<OidcLoginOptions> = {}, logged?: Logged): Oi
 
 /** The test app (support/app.ts) plus routes for tokens, userinfo, claim checks and step-up. */
 function gitHubApp(overrides: Partial<OidcLoginOptions> = {}, logged?: Logged) {
-  const { app, store } = createApp(options(overrides, logged));
-  app.get('/token', async (req, res) => {
-    const token = await req.oidc!.getAccessToken({ forceRefresh: req.query.force === '1' });
-    res.json({ token });
+  return createApp(options(overrides, logged), {
+    routes: (app) => {
+      app.get('/token', async (req, res) => {
+        const token = await req.oidc!.getAccessToken({ forceRefresh: req.query.force === '1' });
+        res.json({ token });
+      });
+      app.get('/userinfo', async (req, res) => {
+        res.json({ user: await req.oidc!.fetchUserInfo(), claims: req.oidc!.claims });
+      });
+      app.get('/octocat-only', requireAuth(claimEquals('preferred_username', 'octocat')), (_req, res) => {
+        res.json({ ok: true });
+      });
+      app.get('/recent', requireAuth({ maxAge: 60 }), (_req, res) => {
+        res.json({ ok: true });
+      });
+      app.get('/mfa', requireAuth({ acrValues: ['urn:mfa'] }), (_req, res) => {
+        res.json({ ok: true });
+      });
+    },
   });
-  app.get('/userinfo', async (req, res) => {
-    res.json({ user: await req.oidc!.fetchUserInfo(), claims: req.oidc!.claims });
-  });
-  app.get('/octocat-only', requireAuth(claimEquals('preferred_username', 'octocat')), (_req, res) => {
-    res.json({ ok: true });
-  });
-  app.get('/recent', requireAuth({ maxAge: 60 }), (_req, res) => {
-    res.json({ ok: true });
-  });
-  app.get('/mfa', requireAuth({ acrValues: ['urn:mfa'] }), (_req, res) => {
-    res.json({ ok: true });
-  });
-  app.use(jsonErrors);
-  return { app, store };
 }
 
 type App = ReturnType<typeof gitHubApp>['app'];
@@ -105,10 +108,8 @@ async function probe(agent: request.Agent) {
   };
 }
 
-function storeKeys(store: MemoryStore): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    store.all((err, all) => (err ? reject(err) : resolve(Object.keys(all ?? {}))));
-  });
+async function storeKeys(store: MemoryStore): Promise<string[]> {
+  return Object.keys(await storeAll(store));
 }
 
 describe('a complete GitHub login', () => {
@@ -729,26 +730,28 @@ describe("profile's api.get() sends the access token to the provider only", () =
     ['not a URL', ['api.example.com'], /"profileApiOrigins" must list origins/],
     ['http without dangerouslyAllowInsecureHttp', ['http://api.example.com'], /"profileApiOrigins" must use https/],
   ])('refuses profileApiOrigins %s at start-up', (_name, value, message) => {
-    expect(() =>
-      oidcLogin({
+    expectConfigError(
+      {
         ...options({
           dangerouslyAllowInsecureHttp: false,
           server: { ...github({ clientId: 'a', clientSecret: 'b' }).server! },
         }),
         profileApiOrigins: value as string[],
-      }),
-    ).toThrow(message);
+      },
+      message,
+    );
   });
 
   it('refuses profileApiOrigins for an OpenID Connect login (no profile mapping)', () => {
-    expect(() =>
-      oidcLogin({
+    expectConfigError(
+      {
         issuer: 'https://idp.example.com',
         clientId: 'a',
         clientSecret: 'b',
         baseUrl: APP_BASE_URL,
         profileApiOrigins: ['https://api.example.com'],
-      }),
-    ).toThrow(/"profileApiOrigins" is for "profile"/);
+      },
+      /"profileApiOrigins" is for "profile"/,
+    );
   });
 });

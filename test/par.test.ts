@@ -16,6 +16,7 @@ import {
   startProvider,
   type TestProvider,
 } from './support/provider.js';
+import { useProvider } from './support/use-provider.js';
 
 /**
  * Pushed Authorization Requests (RFC 9126): used when the provider requires them (its metadata) or
@@ -47,19 +48,13 @@ function sessionsIn(store: MemoryStore): Record<string, { oidc?: { tx?: Record<s
 }
 
 describe('a provider that requires PAR (require_pushed_authorization_requests in its metadata)', () => {
-  let op: TestProvider;
-  beforeAll(async () => {
-    op = await startProvider({
-      configuration: {
-        features: {
-          devInteractions: { enabled: true },
-          pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: true },
-        },
+  const op = useProvider({
+    configuration: {
+      features: {
+        devInteractions: { enabled: true },
+        pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: true },
       },
-    });
-  });
-  afterAll(async () => {
-    await op.close();
+    },
   });
 
   it('is sent the authorization request by PAR without any option; the login completes', async () => {

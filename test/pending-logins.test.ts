@@ -1,10 +1,11 @@
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it, jest } from '@jest/globals';
 import request, { type Response } from 'supertest';
-import { oidcLogin, OidcConfigError, type OidcLoginOptions } from '../lib/index.js';
+import { oidcLogin, type OidcLoginOptions } from '../lib/index.js';
 import { resolveConfig } from '../lib/options/config.js';
 import { deriveSealKey, Sealer } from '../lib/util/seal.js';
 import { createApp, testOptions } from './support/app.js';
+import { expectConfigError } from './support/config-error.js';
 import { fakeClock } from './support/clock.js';
 import { setCookies, txCookies } from './support/flow.js';
 import { useHostileProvider } from './support/use-hostile-provider.js';
@@ -125,18 +126,19 @@ describe('options', () => {
       /needs a key.*"secret"/,
     ],
   ])('refuses %s at start-up, naming the option', (_name, overrides, message) => {
-    expect(() => resolveConfig({ ...base, ...overrides })).toThrow(OidcConfigError);
-    expect(() => resolveConfig({ ...base, ...overrides })).toThrow(message);
+    expectConfigError(() => resolveConfig({ ...base, ...overrides }), message);
   });
 
   it('takes pendingLogins and secret at the top level only, with providers; responseMode per provider', () => {
     const entry = { issuer: 'https://idp.example.com', clientId: 'c', clientSecret: base.clientSecret! };
-    expect(() =>
-      oidcLogin({ baseUrl: base.baseUrl, providers: { a: { ...entry, secret: SECRET_A } as never } }),
-    ).toThrow(/"providers\.a\.secret" is an app-level option/);
-    expect(() =>
-      oidcLogin({ baseUrl: base.baseUrl, providers: { a: { ...entry, pendingLogins: 'session' } as never } }),
-    ).toThrow(/app-level/);
+    expectConfigError(
+      { baseUrl: base.baseUrl, providers: { a: { ...entry, secret: SECRET_A } as never } },
+      /"providers\.a\.secret" is an app-level option/,
+    );
+    expectConfigError(
+      { baseUrl: base.baseUrl, providers: { a: { ...entry, pendingLogins: 'session' } as never } },
+      /app-level/,
+    );
     expect(() =>
       oidcLogin({
         baseUrl: base.baseUrl,

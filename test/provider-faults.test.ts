@@ -2,12 +2,11 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
 import { describe, expect, it } from '@jest/globals';
-import express, { type ErrorRequestHandler } from 'express';
-import session from 'express-session';
+import type { ErrorRequestHandler } from 'express';
 import * as client from 'openid-client';
 import request, { type Response } from 'supertest';
-import { oidcLogin, OidcError, type OidcLoginOptions } from '../lib/index.js';
-import { createApp, jsonErrors, testOptions } from './support/app.js';
+import { OidcError, type OidcLoginOptions } from '../lib/index.js';
+import { createApp, testOptions } from './support/app.js';
 import { txCookies } from './support/flow.js';
 import { signIdToken, startHostileProvider } from './support/hostile-provider.js';
 import { useHostileProvider } from './support/use-hostile-provider.js';
@@ -195,21 +194,21 @@ describe("token material never reaches the app's error handler", () => {
 
   /** An app whose error handler keeps what it is given, then answers as jsonErrors. */
   function capturing(seen: unknown[]) {
-    const app = express();
-    app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false }));
-    app.use(oidcLogin(testOptions(op, { logger: false })));
-    app.get('/probe/oidc', (req, res) => {
-      res.json({
-        isAuthenticated: req.oidc!.isAuthenticated(),
-        pending: Object.keys(req.session.oidc?.tx ?? {}).length,
-      });
-    });
-    const keep: ErrorRequestHandler = (err, req, res, next) => {
-      seen.push(err);
-      jsonErrors(err, req, res, next);
-    };
-    app.use(keep);
-    return app;
+    return createApp(testOptions(op, { logger: false }), {
+      probes: false,
+      routes: (app) => {
+        app.get('/probe/oidc', (req, res) => {
+          res.json({
+            isAuthenticated: req.oidc!.isAuthenticated(),
+            pending: Object.keys(req.session.oidc?.tx ?? {}).length,
+          });
+        });
+        app.use(((err, _req, _res, next) => {
+          seen.push(err);
+          next(err);
+        }) as ErrorRequestHandler);
+      },
+    }).app;
   }
 
   /** Everything an error logger could print, cause chain included. */

@@ -1,29 +1,30 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import express from 'express';
+import type express from 'express';
 import request from 'supertest';
 import type { OidcLoginOptions } from '../lib/index.js';
 import { createApp, testOptions } from './support/app.js';
 import { authorizeAt, login, newBrowser, pathOf } from './support/flow.js';
 import { createLogoutApp, listenLoopback, logoutAtProvider } from './support/logout-kit.js';
 import { createInstance, expireAccessToken, serve, tapRefreshGrants } from './support/refresh-kit.js';
-import { startProvider, type TestProvider } from './support/provider.js';
+import { startProvider } from './support/provider.js';
 import { redisAvailable, startRedis, type TestRedis } from './support/redis.js';
+import { useProvider } from './support/use-provider.js';
 
 const describeRedis = redisAvailable ? describe : describe.skip;
 
 describeRedis('two app instances sharing one Redis session store, no sticky sessions', () => {
-  let op: TestProvider;
+  const op = useProvider();
   let redis: TestRedis;
   beforeAll(async () => {
-    [op, redis] = await Promise.all([startProvider(), startRedis()]);
+    redis = await startRedis();
   });
   afterAll(async () => {
-    await Promise.all([op?.close(), redis?.close()]);
+    await redis?.close();
   });
 
   async function twoInstances(overrides: Partial<OidcLoginOptions> = {}) {
-    const a = createApp(testOptions(op, overrides), express, await redis.store());
-    const b = createApp(testOptions(op, overrides), express, await redis.store());
+    const a = createApp(testOptions(op, overrides), { store: await redis.store() });
+    const b = createApp(testOptions(op, overrides), { store: await redis.store() });
     return { a: a.app, b: b.app };
   }
 

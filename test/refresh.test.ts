@@ -9,7 +9,6 @@ import { login, newBrowser, type Browser } from './support/flow.js';
 import { generateSigningKey, signIdToken, type TokenContext, type TokenHook } from './support/hostile-provider.js';
 import { tokenPayload } from './support/stored-login.js';
 import { useHostileProvider } from './support/use-hostile-provider.js';
-import { startProvider, type TestProvider } from './support/provider.js';
 import {
   barrier,
   createInstance,
@@ -23,6 +22,8 @@ import {
   type RefreshTap,
   type Served,
 } from './support/refresh-kit.js';
+import { storeGet } from './support/store.js';
+import { useProvider } from './support/use-provider.js';
 
 /**
  * req.oidc.getAccessToken(): refresh on expiry with the rotated refresh token saved, one token
@@ -66,21 +67,19 @@ async function loginAt(url: string, issuer: string): Promise<LoggedIn> {
 }
 
 describe('against a real provider (oidc-provider, rotating refresh tokens)', () => {
-  let op: TestProvider;
+  const op = useProvider({
+    configuration: {
+      // The access token of a login lives 30 s (inside the 60 s refreshLeeway: due for refresh at
+      // once); refreshed ones an hour. No sleeping.
+      ttl: { AccessToken: (_ctx, token) => (token.gty?.includes('refresh_token') ? 3600 : 30) },
+    },
+  });
   let tap: RefreshTap;
-  beforeAll(async () => {
-    op = await startProvider({
-      configuration: {
-        // The access token of a login lives 30 s (inside the 60 s refreshLeeway: due for refresh at
-        // once); refreshed ones an hour. No sleeping.
-        ttl: { AccessToken: (_ctx, token) => (token.gty?.includes('refresh_token') ? 3600 : 30) },
-      },
-    });
+  beforeAll(() => {
     tap = tapRefreshGrants(op);
   });
-  afterAll(async () => {
+  afterAll(() => {
     tap.detach();
-    await op.close();
   });
   beforeEach(() => tap.reset());
 
@@ -338,13 +337,7 @@ describe('against a real provider (oidc-provider, rotating refresh tokens)', () 
 });
 
 describe('against a real provider that goes down', () => {
-  let op: TestProvider;
-  beforeAll(async () => {
-    op = await startProvider();
-  });
-  afterAll(async () => {
-    await op.close();
-  });
+  const op = useProvider();
 
   it('answers 503 while the provider is unreachable, keeps the login, and refreshes once it is back', async () => {
     const instance = createInstance(testOptions(op, { scope: SCOPE, autoRefresh: true }));
@@ -434,9 +427,7 @@ describe('against a hostile provider', () => {
     expect(after.idToken).not.toBe(stored.idToken);
     expect(after.claims.sub).toBe(stored.claims.sub);
     // Stored once, in the new token (not beside it), and what the app sees is that token's payload.
-    const raw = await new Promise<{ oidc: { login: string } }>((r, j) =>
-      instance.store.get(sid, (e, d) => (e ? j(e) : r(d as never))),
-    );
+    const raw = (await storeGet<{ oidc: { login: string } }>(instance.store, sid))!;
     expect(JSON.parse(raw.oidc.login).claims).toBe('idToken');
     const probe = (await agent.get('/probe/oidc').expect(200)).body;
     expect(probe.claims).toEqual(tokenPayload(after.idToken!));

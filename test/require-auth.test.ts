@@ -1,19 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import express from 'express';
 import session from 'express-session';
 import request from 'supertest';
-import { claimCheck, claimEquals, claimIncludes, oidcLogin, requireAuth, type IDToken } from '../lib/index.js';
-import { createApp, jsonErrors, testOptions } from './support/app.js';
+import { claimCheck, claimEquals, claimIncludes, requireAuth, type IDToken } from '../lib/index.js';
+import { createApp, testOptions } from './support/app.js';
 import { login, newBrowser } from './support/flow.js';
-import { startProvider, type TestProvider } from './support/provider.js';
+import { useProvider } from './support/use-provider.js';
 
-let op: TestProvider;
-beforeAll(async () => {
-  op = await startProvider();
-});
-afterAll(async () => {
-  await op.close();
-});
+const op = useProvider();
 
 const HTML = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
 
@@ -121,11 +115,12 @@ describe('claim checks', () => {
 
 describe('routes', () => {
   it('can be renamed and turned off', async () => {
-    const app = express();
-    app.use(session({ secret: 's', resave: false, saveUninitialized: false }));
-    app.use(oidcLogin(testOptions(op, { routes: { login: '/auth/start', callback: false } })));
-    app.get('/callback', (_req, res) => res.send('the app owns /callback'));
-    app.use(jsonErrors);
+    const { app } = createApp(testOptions(op, { routes: { login: '/auth/start', callback: false } }), {
+      probes: false,
+      routes: (app) => {
+        app.get('/callback', (_req, res) => res.send('the app owns /callback'));
+      },
+    });
     const res = await request(app).get('/auth/start').expect(302);
     expect(new URL(res.headers.location!).searchParams.get('redirect_uri')).toBe('http://app.localhost/callback');
     await request(app).get('/login').expect(404);

@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { safeReturnTo } from '../lib/util/url.js';
 import { createApp, testOptions } from './support/app.js';
 import { login, newBrowser } from './support/flow.js';
-import { startProvider, type TestProvider } from './support/provider.js';
+import { useProvider } from './support/use-provider.js';
 
 /** Values an attacker would put in ?returnTo= to make the login an open redirect. */
 const HOSTILE: [string, unknown][] = [
@@ -58,13 +58,7 @@ describe('safeReturnTo', () => {
 });
 
 describe('returnTo through a real login', () => {
-  let op: TestProvider;
-  beforeAll(async () => {
-    op = await startProvider();
-  });
-  afterAll(async () => {
-    await op.close();
-  });
+  const op = useProvider();
 
   it.each([
     ['//evil.example', '/'],

@@ -11,6 +11,7 @@ import request from 'supertest';
 import { authorizeAt, login, newBrowser, startLogin, visitCallback } from './support/flow.js';
 import { APP_BASE_URL, CLIENT_ID, CLIENT_SECRET, startProvider } from './support/provider.js';
 import { useProvider } from './support/use-provider.js';
+import { storeGet } from './support/store.js';
 
 /**
  * The `session` option: express-session given to oidcLogin() and run inside it, first, instead of
@@ -40,7 +41,7 @@ function countedSession(store: session.Store = new MemoryStore()) {
 
 /** What the store holds for a session id (null: nothing). */
 function stored(store: MemoryStore, sid: string): Promise<SessionData | null | undefined> {
-  return new Promise((resolve, reject) => store.get(sid, (err, data) => (err ? reject(err) : resolve(data))));
+  return storeGet(store, sid);
 }
 
 function appWith(options: OidcLoginOptions, framework: typeof express = express): Express {

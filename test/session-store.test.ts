@@ -1,10 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import express from 'express';
-import session, { MemoryStore, type SessionData } from 'express-session';
-import { oidcLogin } from '../lib/index.js';
-import { jsonErrors, testOptions } from './support/app.js';
+import { describe, expect, it } from '@jest/globals';
+import { MemoryStore, type SessionData } from 'express-session';
+import { createApp, testOptions } from './support/app.js';
 import { authorizeAt, newBrowser, startLogin, visitCallback } from './support/flow.js';
-import { startProvider, type TestProvider } from './support/provider.js';
+import { storeAll } from './support/store.js';
+import { useProvider } from './support/use-provider.js';
 
 /** A MemoryStore whose writes can be made to fail, as a store does when its server goes away. */
 class FlakyStore extends MemoryStore {
@@ -23,21 +22,16 @@ class FlakyStore extends MemoryStore {
   }
 }
 
-let op: TestProvider;
-beforeAll(async () => {
-  op = await startProvider();
-});
-afterAll(async () => {
-  await op.close();
-});
+const op = useProvider();
 
 function appWith(store: FlakyStore, pendingLogins: 'cookie' | 'session' = 'cookie') {
-  const app = express();
-  app.use(session({ secret: 's', resave: false, saveUninitialized: false, store }));
-  app.use(oidcLogin(testOptions(op, { pendingLogins })));
-  app.get('/probe', (req, res) => res.json({ isAuthenticated: req.oidc!.isAuthenticated() }));
-  app.use(jsonErrors);
-  return app;
+  return createApp(testOptions(op, { pendingLogins }), {
+    store,
+    probes: false,
+    routes: (app) => {
+      app.get('/probe', (req, res) => res.json({ isAuthenticated: req.oidc!.isAuthenticated() }));
+    },
+  }).app;
 }
 
 describe('a failing session store', () => {
@@ -80,9 +74,7 @@ describe('a failing session store', () => {
       store.failAfter = Infinity;
       const probe = await browser.app.get('/probe').expect(200);
       expect(probe.body.isAuthenticated).toBe(false);
-      const sessions = await new Promise<Record<string, SessionData>>((r) =>
-        store.all((_e, s) => r((s ?? {}) as Record<string, SessionData>)),
-      );
+      const sessions = await storeAll(store);
       for (const data of Object.values(sessions)) expect(data.oidc?.login).toBeUndefined();
     },
   );

@@ -1,26 +1,21 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
-import express, { type Express } from 'express';
-import session, { MemoryStore } from 'express-session';
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import type express from 'express';
+import type { Express } from 'express';
 import request from 'supertest';
 import {
   claimEquals,
   claimIncludes,
-  oidcLogin,
   requireAuth,
   type OidcLoginOptions,
   type RequireAuthHandler,
   type RequireAuthOptions,
 } from '../lib/index.js';
-import { jsonErrors, testOptions } from './support/app.js';
+import { createApp, testOptions } from './support/app.js';
 import { fakeClock } from './support/clock.js';
 import { authorizeAt, newBrowser, txCookies, visitCallback, type Browser } from './support/flow.js';
-import {
-  signIdToken,
-  startHostileProvider,
-  type HostileProvider,
-  type TokenContext,
-} from './support/hostile-provider.js';
-import { startProvider, type TestProvider } from './support/provider.js';
+import { signIdToken, type TokenContext } from './support/hostile-provider.js';
+import { useHostileProvider } from './support/use-hostile-provider.js';
+import { useProvider } from './support/use-provider.js';
 
 /**
  * Step-up authentication per route: `requireAuth({ maxAge, acrValues })`. Against a real
@@ -34,39 +29,32 @@ const JSON_ACCEPT = 'application/json';
 
 /** express + express-session + oidcLogin, with routes that need a recent or a strong login. */
 function stepUpApp(options: OidcLoginOptions): Express {
-  const app = express();
-  app.use(
-    session({
-      secret: 'test-session-secret',
-      resave: false,
-      saveUninitialized: false,
-      store: new MemoryStore(),
-      name: 'sid',
-    }),
-  );
-  app.use(oidcLogin(options));
-  const show: express.RequestHandler = (req, res) => {
-    res.json({
-      sub: req.oidc!.claims!.sub,
-      auth_time: req.oidc!.claims!.auth_time ?? null,
-      acr: req.oidc!.claims!.acr ?? null,
-    });
-  };
-  app.get('/protected', requireAuth(), show);
-  app.get('/recent', requireAuth({ maxAge: 300 }), show);
-  app.get('/mfa', requireAuth({ acrValues: ['urn:mfa'] }), show);
-  app.get('/mfa-admin', requireAuth({ acrValues: ['urn:mfa'] }, claimEquals('name', 'Admin')), show);
-  app.get('/strict', requireAuth({ maxAge: 300, acrValues: ['urn:mfa', 'urn:hw'] }), show);
-  app.get('/probe', (req, res) => {
-    res.json({
-      isAuthenticated: req.oidc!.isAuthenticated(),
-      claims: req.oidc!.claims ?? null,
-      sessionId: req.sessionID,
-      requested: req.session.oidc?.login?.requested ?? null,
-      tx: Object.values(req.session.oidc?.tx ?? {}),
-    });
+  const { app } = createApp(options, {
+    probes: false,
+    routes: (app) => {
+      const show: express.RequestHandler = (req, res) => {
+        res.json({
+          sub: req.oidc!.claims!.sub,
+          auth_time: req.oidc!.claims!.auth_time ?? null,
+          acr: req.oidc!.claims!.acr ?? null,
+        });
+      };
+      app.get('/protected', requireAuth(), show);
+      app.get('/recent', requireAuth({ maxAge: 300 }), show);
+      app.get('/mfa', requireAuth({ acrValues: ['urn:mfa'] }), show);
+      app.get('/mfa-admin', requireAuth({ acrValues: ['urn:mfa'] }, claimEquals('name', 'Admin')), show);
+      app.get('/strict', requireAuth({ maxAge: 300, acrValues: ['urn:mfa', 'urn:hw'] }), show);
+      app.get('/probe', (req, res) => {
+        res.json({
+          isAuthenticated: req.oidc!.isAuthenticated(),
+          claims: req.oidc!.claims ?? null,
+          sessionId: req.sessionID,
+          requested: req.session.oidc?.login?.requested ?? null,
+          tx: Object.values(req.session.oidc?.tx ?? {}),
+        });
+      });
+    },
   });
-  app.use(jsonErrors);
   return app;
 }
 
@@ -75,13 +63,7 @@ afterEach(() => {
 });
 
 describe('requireAuth({ maxAge }) against a real oidc-provider', () => {
-  let op: TestProvider;
-  beforeAll(async () => {
-    op = await startProvider({ configuration: { acrValues: ['urn:low', 'urn:mfa'] } });
-  });
-  afterAll(async () => {
-    await op.close();
-  });
+  const op = useProvider({ configuration: { acrValues: ['urn:low', 'urn:mfa'] } });
 
   /** A login through the app's /login?query, the user typing `account` at the provider when asked. */
   async function loginVia(
@@ -172,13 +154,7 @@ describe('requireAuth({ maxAge }) against a real oidc-provider', () => {
 });
 
 describe('step-up against the hostile provider', () => {
-  let op: HostileProvider;
-  beforeAll(async () => {
-    op = await startHostileProvider({ metadata: { acr_values_supported: ['urn:low', 'urn:mfa'] } });
-  });
-  afterAll(async () => {
-    await op.close();
-  });
+  const op = useHostileProvider({ metadata: { acr_values_supported: ['urn:low', 'urn:mfa'] } });
   beforeEach(() => {
     op.reset();
   });

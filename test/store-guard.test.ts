@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import express from 'express';
 import { MemoryStore, type SessionData } from 'express-session';
 import { guardSessionStore } from '../lib/session/store-guard.js';
 import { createApp, testOptions } from './support/app.js';
 import { authorizeAt, login, newBrowser, visitCallback } from './support/flow.js';
-import { startProvider, type TestProvider } from './support/provider.js';
 import { redisAvailable, startRedis, type TestRedis } from './support/redis.js';
+import { useProvider } from './support/use-provider.js';
 
 /** A MemoryStore that can be made to hang or to fail. */
 class TroubledStore extends MemoryStore {
@@ -17,18 +16,12 @@ class TroubledStore extends MemoryStore {
   }
 }
 
-let op: TestProvider;
-beforeAll(async () => {
-  op = await startProvider();
-});
-afterAll(async () => {
-  await op.close();
-});
+const op = useProvider();
 
 describe('guardSessionStore', () => {
   it('turns a hanging or failing store into a 503 with Retry-After, and keeps the login once the store is back', async () => {
     const store = guardSessionStore(new TroubledStore(), { timeout: 200 });
-    const { app } = createApp(testOptions(op), express, store);
+    const { app } = createApp(testOptions(op), { store });
     const browser = newBrowser(app, op.issuer);
     await login(browser);
     for (const mode of ['hang', 'fail'] as const) {
@@ -60,7 +53,7 @@ describe('guardSessionStore', () => {
   });
 
   it('answers 503 while Redis does not answer, and the user is still logged in when it is back', async () => {
-    const { app } = createApp(testOptions(op), express, guardSessionStore(await redis.store(), { timeout: 300 }));
+    const { app } = createApp(testOptions(op), { store: guardSessionStore(await redis.store(), { timeout: 300 }) });
     const browser = newBrowser(app, op.issuer);
     await login(browser);
     await browser.app.get('/protected').expect(200);

@@ -13,6 +13,7 @@ import { authorizeAt, login, newBrowser, startLogin, visitCallback, type Browser
 import { APP_BASE_URL } from './support/provider.js';
 import { loginIn, tokenPayload } from './support/stored-login.js';
 import { useProvider } from './support/use-provider.js';
+import { storeAll, storeGet } from './support/store.js';
 
 /**
  * How a login sits in the session store (lib/session/stored-login.ts): one JSON string, read without
@@ -38,12 +39,10 @@ afterEach(() => {
 /** A session as the store holds it: the login is whatever was stored. */
 type RawSession = Omit<SessionData, 'oidc'> & { oidc?: { login?: unknown } };
 
-function raw(store: MemoryStore, sid: string): Promise<RawSession> {
-  return new Promise((resolve, reject) =>
-    store.get(sid, (err, data) =>
-      err || !data ? reject(err ?? new Error(`no session ${sid}`)) : resolve(data as unknown as RawSession),
-    ),
-  );
+async function raw(store: MemoryStore, sid: string): Promise<RawSession> {
+  const data = await storeGet<RawSession>(store, sid);
+  if (!data) throw new Error(`no session ${sid}`);
+  return data;
 }
 
 function put(store: MemoryStore, sid: string, data: RawSession): Promise<void> {
@@ -483,7 +482,7 @@ describe("what a session's logins leave in memory", () => {
 
   it('is kept per oidcLogin() instance: two instances in one process (one session store) share none of it', async () => {
     const a = createApp(testOptions(op));
-    const b = createApp(testOptions(op), undefined, a.store);
+    const b = createApp(testOptions(op), { store: a.store });
     const seen = new Map<string, object>();
     for (const [name, { app }] of [
       ['a', a],
@@ -556,9 +555,7 @@ describe('an afterCallback that returns something that is not a login', () => {
     const res = await visitCallback(browser, callback);
     expect(res.status).toBe(500);
     expect(res.body.message).toMatch(/afterCallback returned something that is not a login/);
-    const all = await new Promise<Record<string, unknown>>((r) =>
-      store.all!((_e, x) => r((x ?? {}) as Record<string, unknown>)),
-    );
+    const all = await storeAll(store);
     for (const data of Object.values(all)) expect((data as RawSession).oidc?.login).toBeUndefined();
   });
 });
@@ -569,9 +566,7 @@ describe('loginFromSession()', () => {
     const other = 'not-logged-in-0123456789abcdef';
     const { cookie } = await raw(store, sid);
     await put(store, other, { cookie, oidc: {} });
-    const all = await new Promise<Record<string, unknown>>((r) =>
-      store.all!((_e, x) => r((x ?? {}) as Record<string, unknown>)),
-    );
+    const all = await storeAll(store);
     const login = loginFromSession(all[sid]);
     expect(login?.claims).toEqual(tokenPayload(login!.idToken!));
     expect(login).toMatchObject({ claims: { sub: 'alice', iss: op.issuer }, accessToken: expect.any(String) });

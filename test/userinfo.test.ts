@@ -4,7 +4,7 @@ import type { OidcLoginOptions } from '../lib/index.js';
 import { testOptions } from './support/app.js';
 import { login, newBrowser, txCookies } from './support/flow.js';
 import { signIdToken, startHostileProvider, type HostileProvider } from './support/hostile-provider.js';
-import { ACCOUNTS, startProvider, type TestProvider } from './support/provider.js';
+import { ACCOUNTS } from './support/provider.js';
 import {
   closedPort,
   createInstance,
@@ -17,6 +17,7 @@ import {
   type RefreshTap,
   type Served,
 } from './support/refresh-kit.js';
+import { useProvider } from './support/use-provider.js';
 
 /**
  * The userinfo endpoint: at login (`fetchUserInfo: true`, before anything is stored) and on
@@ -38,18 +39,16 @@ async function served(instance: Instance): Promise<string> {
 }
 
 describe('against a real provider', () => {
-  let op: TestProvider;
+  const op = useProvider({
+    // A login's access token is due for refresh at once (30 s < refreshLeeway), refreshed ones are not.
+    configuration: { ttl: { AccessToken: (_ctx, token) => (token.gty?.includes('refresh_token') ? 3600 : 30) } },
+  });
   let tap: RefreshTap;
-  beforeAll(async () => {
-    op = await startProvider({
-      // A login's access token is due for refresh at once (30 s < refreshLeeway), refreshed ones are not.
-      configuration: { ttl: { AccessToken: (_ctx, token) => (token.gty?.includes('refresh_token') ? 3600 : 30) } },
-    });
+  beforeAll(() => {
     tap = tapRefreshGrants(op);
   });
-  afterAll(async () => {
+  afterAll(() => {
     tap.detach();
-    await op.close();
   });
   beforeEach(() => tap.reset());
 

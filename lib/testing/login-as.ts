@@ -1,4 +1,5 @@
-import { checkUser, excerpt } from './test-provider.js';
+import { checkUser } from './checks.js';
+import { excerpt } from './http.js';
 import { providerAt, runningProviders, type ProviderInternals } from './registry.js';
 import { loadSupertest } from './supertest.js';
 import type { LoginAsOptions, TestAgent, TestApp, TestResponse, TestUser } from './types.js';

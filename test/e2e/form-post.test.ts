@@ -8,6 +8,7 @@ import { oidcLogin } from '../../lib/index.js';
 import { jsonErrors } from '../support/app.js';
 import { freePort } from '../support/net.js';
 import { CLIENT_ID, CLIENT_SECRET, startProvider, type TestProvider } from '../support/provider.js';
+import { storeGet } from '../support/store.js';
 
 /**
  * `responseMode: 'form_post'` in a real browser (Debian's chromium, driven by playwright-core)
@@ -128,7 +129,7 @@ describeBrowser('form_post in a browser, across two sites', () => {
       expect(after.sub).toBe('alice');
       expect(after.sessionId).not.toBe(before);
       // The browser's earlier session was destroyed in the store, not left behind.
-      await expect(new Promise((r) => store.get(before, (_e, s) => r(s ?? null)))).resolves.toBeNull();
+      await expect(storeGet(store, before).then((s) => s ?? null)).resolves.toBeNull();
 
       for (let i = 0; i < 50 && callbacks.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
       expect(callbacks).toHaveLength(2);

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type connect from 'connect';
 import express, { type ErrorRequestHandler, type Express } from 'express';
-import session, { MemoryStore, type Store } from 'express-session';
+import session, { MemoryStore, type SessionOptions, type Store } from 'express-session';
 import { claimIncludes, oidcLogin, requireAuth, type OidcContext, type OidcLoginOptions } from '../../lib/index.js';
 import { APP_BASE_URL, CLIENT_ID, CLIENT_SECRET, type TestProvider } from './provider.js';
 
@@ -35,20 +35,53 @@ export const jsonErrors: ErrorRequestHandler = (err, _req, res, _next) => {
   res.status(status).json({ status, code: err?.code, message: err?.message });
 };
 
+/** How a test app is put together around oidcLogin; every part has a default. */
+export interface AppSetup<S extends Store = MemoryStore> {
+  /** express (5) by default; Express 4 to run the same app on it. */
+  framework?: typeof express;
+  /** The session store (default: a new MemoryStore). */
+  store?: S;
+  /** express-session options over the defaults: a fixed secret, resave and saveUninitialized false, cookie `sid`. */
+  session?: Partial<SessionOptions>;
+  /** Middleware in front of the session (a body parser, a request counter). */
+  before?: (app: Express) => void;
+  /** The test's own routes, after oidcLogin and ahead of the probes (a route of the same path wins). */
+  routes?: (app: Express) => void;
+  /** false: none of the probe routes below, only `routes`. */
+  probes?: boolean;
+}
+
 /**
- * express + express-session (MemoryStore) + oidcLogin, with probe routes that show state as JSON.
- * `framework` lets the same app run on Express 4.
+ * The one test app: express + express-session + `oidcLogin(options)`, then `setup.routes`, then
+ * probe routes that show state as JSON (`/probe/oidc`, `/protected`, `/admin`, `/`), then
+ * {@link jsonErrors}.
  */
 export function createApp<S extends Store = MemoryStore>(
   options: OidcLoginOptions,
-  framework: typeof express = express,
-  sessionStore?: S,
+  setup: AppSetup<S> = {},
 ): TestApp<S> {
-  const store = sessionStore ?? (new MemoryStore() as unknown as S);
-  const app = framework();
-  app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false, store, name: 'sid' }));
+  const store = setup.store ?? (new MemoryStore() as unknown as S);
+  const app = (setup.framework ?? express)();
+  setup.before?.(app);
+  app.use(
+    session({
+      secret: 'test-session-secret',
+      resave: false,
+      saveUninitialized: false,
+      store,
+      name: 'sid',
+      ...setup.session,
+    }),
+  );
   const middleware = oidcLogin(options);
   app.use(middleware);
+  setup.routes?.(app);
+  if (setup.probes !== false) probeRoutes(app);
+  app.use(jsonErrors);
+  return { app, store, middleware };
+}
+
+function probeRoutes(app: Express): void {
   app.get('/probe/oidc', (req, res) => {
     const oidc = req.oidc!;
     res.json({
@@ -72,8 +105,6 @@ export function createApp<S extends Store = MemoryStore>(
   app.get('/', (_req, res) => {
     res.send('home');
   });
-  app.use(jsonErrors);
-  return { app, store, middleware };
 }
 
 /** A Connect app's `/protected`: `requireAuth()`, then the login's `sub` as JSON, with plain Node req/res. */

@@ -1,14 +1,15 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import express, { type Express } from 'express';
-import session, { MemoryStore, type SessionData, type Store } from 'express-session';
+import type { Express } from 'express';
+import { MemoryStore, type SessionData, type Store } from 'express-session';
 import { exportJWK } from 'jose';
 import type { Response } from 'supertest';
-import { oidcLogin, type OidcLoginOptions } from '../../lib/index.js';
-import { jsonErrors } from './app.js';
+import type { OidcLoginOptions } from '../../lib/index.js';
+import { createApp } from './app.js';
 import type { Browser } from './flow.js';
 import { generateSigningKey, signIdToken, type SigningKey } from './hostile-provider.js';
 import { decoded } from './stored-login.js';
+import { storeGet } from './store.js';
 
 /**
  * Helpers of the logout tests: an app whose session store is given (several instances can share
@@ -42,32 +43,34 @@ export function createLogoutApp(
   store: Store = new MemoryStore(),
   before?: (app: Express) => void,
 ): LogoutApp {
-  const app = express();
-  before?.(app);
-  app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false, store, name: 'sid' }));
-  app.use(oidcLogin(options));
   const waiting: { enter: () => void; released: Promise<void> }[] = [];
-  app.get('/probe/oidc', (req, res) => {
-    const oidc = req.oidc!;
-    res.json({
-      isAuthenticated: oidc.isAuthenticated(),
-      claims: oidc.claims ?? null,
-      idToken: oidc.idToken ?? null,
-      refreshToken: oidc.refreshToken ?? null,
-      sessionId: req.sessionID,
-    });
+  const { app } = createApp(options, {
+    store,
+    ...(before && { before }),
+    probes: false,
+    routes: (app) => {
+      app.get('/probe/oidc', (req, res) => {
+        const oidc = req.oidc!;
+        res.json({
+          isAuthenticated: oidc.isAuthenticated(),
+          claims: oidc.claims ?? null,
+          idToken: oidc.idToken ?? null,
+          refreshToken: oidc.refreshToken ?? null,
+          sessionId: req.sessionID,
+        });
+      });
+      app.get('/slow', async (req, res) => {
+        const held = waiting.shift();
+        if (held) {
+          held.enter();
+          await held.released;
+        }
+        const s = req.session as unknown as { views?: number };
+        s.views = (s.views ?? 0) + 1;
+        res.json({ views: s.views });
+      });
+    },
   });
-  app.get('/slow', async (req, res) => {
-    const held = waiting.shift();
-    if (held) {
-      held.enter();
-      await held.released;
-    }
-    const s = req.session as unknown as { views?: number };
-    s.views = (s.views ?? 0) + 1;
-    res.json({ views: s.views });
-  });
-  app.use(jsonErrors);
   return {
     app,
     store,
@@ -173,9 +176,7 @@ export async function logoutAtProvider(browser: Browser, query = ''): Promise<Re
 
 /** The session in `store` (undefined when there is none). */
 export function storedSession(store: Store, id: string): Promise<SessionData | undefined> {
-  return new Promise((resolve, reject) => {
-    store.get(id, (err, s) => (err ? reject(err) : resolve(decoded(s ?? undefined))));
-  });
+  return storeGet(store, id).then((s) => decoded(s ?? undefined));
 }
 
 /** The `sid=...` cookie pair of a response that set it. */

@@ -1,12 +1,13 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import express, { type ErrorRequestHandler, type Express, type RequestHandler } from 'express';
-import session, { MemoryStore, type SessionData, type Store } from 'express-session';
+import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
+import { MemoryStore, type SessionData, type Store } from 'express-session';
 import request, { type Response } from 'supertest';
-import { oidcLogin, requireAuth, type OidcLoginOptions, type StoredLogin } from '../../lib/index.js';
-import { jsonErrors } from './app.js';
+import { requireAuth, type OidcLoginOptions, type StoredLogin } from '../../lib/index.js';
+import { createApp } from './app.js';
 import type { TestProvider } from './provider.js';
 import { loginIn, patchedLogin } from './stored-login.js';
+import { storeGet } from './store.js';
 
 /**
  * Test kit for getAccessToken(), autoRefresh and fetchUserInfo(): app instances that can share one
@@ -36,63 +37,68 @@ export interface InstanceOptions {
  */
 export function createInstance(options: OidcLoginOptions, kit: InstanceOptions = {}): Instance {
   const store = kit.store ?? new MemoryStore();
-  const app = express();
-  app.use(session({ secret: 'test-session-secret', resave: false, saveUninitialized: false, store, name: 'sid' }));
-  app.use(oidcLogin(options));
-  app.get('/probe/oidc', (req, res) => {
-    const oidc = req.oidc!;
-    res.json({
-      isAuthenticated: oidc.isAuthenticated(),
-      sub: oidc.claims?.sub ?? null,
-      claims: oidc.claims ?? null,
-      idToken: oidc.idToken ?? null,
-      accessToken: oidc.accessToken ?? null,
-      refreshToken: oidc.refreshToken ?? null,
-      expiresAt: oidc.expiresAt ?? null,
-      user: oidc.user ?? null,
-      sessionId: req.sessionID,
-      pending: Object.keys(req.session.oidc?.tx ?? {}).length,
-    });
+  const { app } = createApp(options, {
+    store,
+    probes: false,
+    routes: (app) => {
+      app.get('/probe/oidc', (req, res) => {
+        const oidc = req.oidc!;
+        res.json({
+          isAuthenticated: oidc.isAuthenticated(),
+          sub: oidc.claims?.sub ?? null,
+          claims: oidc.claims ?? null,
+          idToken: oidc.idToken ?? null,
+          accessToken: oidc.accessToken ?? null,
+          refreshToken: oidc.refreshToken ?? null,
+          expiresAt: oidc.expiresAt ?? null,
+          user: oidc.user ?? null,
+          sessionId: req.sessionID,
+          pending: Object.keys(req.session.oidc?.tx ?? {}).length,
+        });
+      });
+      const token: RequestHandler[] = kit.beforeToken ? [kit.beforeToken] : [];
+      app.get('/token', ...token, async (req, res, next) => {
+        try {
+          const accessToken = await req.oidc!.getAccessToken();
+          // ?touch: the request changes its session too, so express-session saves it at the end.
+          if (req.query.touch !== undefined) (req.session as unknown as Record<string, unknown>).touchedAt = Date.now();
+          // What this request's own req.session holds now.
+          res.json({
+            accessToken,
+            session: { accessToken: req.oidc!.accessToken, refreshToken: req.oidc!.refreshToken },
+          });
+        } catch (err) {
+          next(err);
+        }
+      });
+      app.get('/token/many', async (req, res, next) => {
+        try {
+          const n = Number(req.query.n);
+          const tokens = await Promise.all(Array.from({ length: n }, () => req.oidc!.getAccessToken()));
+          res.json({ tokens });
+        } catch (err) {
+          next(err);
+        }
+      });
+      app.get('/userinfo', async (req, res, next) => {
+        try {
+          res.json({ user: await req.oidc!.fetchUserInfo() });
+        } catch (err) {
+          next(err);
+        }
+      });
+      app.get('/protected', requireAuth(), (req, res) => {
+        res.json({ sub: req.oidc!.claims!.sub, accessToken: req.oidc!.accessToken });
+      });
+      const errors = kit.errors;
+      if (errors) {
+        app.use(((err, _req, _res, next) => {
+          errors.push(err);
+          next(err);
+        }) as ErrorRequestHandler);
+      }
+    },
   });
-  const token: RequestHandler[] = kit.beforeToken ? [kit.beforeToken] : [];
-  app.get('/token', ...token, async (req, res, next) => {
-    try {
-      const accessToken = await req.oidc!.getAccessToken();
-      // ?touch: the request changes its session too, so express-session saves it at the end.
-      if (req.query.touch !== undefined) (req.session as unknown as Record<string, unknown>).touchedAt = Date.now();
-      // What this request's own req.session holds now.
-      res.json({ accessToken, session: { accessToken: req.oidc!.accessToken, refreshToken: req.oidc!.refreshToken } });
-    } catch (err) {
-      next(err);
-    }
-  });
-  app.get('/token/many', async (req, res, next) => {
-    try {
-      const n = Number(req.query.n);
-      const tokens = await Promise.all(Array.from({ length: n }, () => req.oidc!.getAccessToken()));
-      res.json({ tokens });
-    } catch (err) {
-      next(err);
-    }
-  });
-  app.get('/userinfo', async (req, res, next) => {
-    try {
-      res.json({ user: await req.oidc!.fetchUserInfo() });
-    } catch (err) {
-      next(err);
-    }
-  });
-  app.get('/protected', requireAuth(), (req, res) => {
-    res.json({ sub: req.oidc!.claims!.sub, accessToken: req.oidc!.accessToken });
-  });
-  const errors = kit.errors;
-  if (errors) {
-    app.use(((err, _req, _res, next) => {
-      errors.push(err);
-      next(err);
-    }) as ErrorRequestHandler);
-  }
-  app.use(jsonErrors);
   return { app, store };
 }
 
@@ -121,9 +127,7 @@ export function serve(handler: RequestListener): Promise<Served> {
 
 /** The login stored under session id `sid`, as the store has it now. */
 export function storedLogin(store: Store, sid: string): Promise<StoredLogin | undefined> {
-  return new Promise((resolve, reject) => {
-    store.get(sid, (err, data) => (err ? reject(err) : resolve(loginIn(data))));
-  });
+  return storeGet(store, sid).then(loginIn);
 }
 
 /** Changes the login stored under `sid` (e.g. makes its access token expire), in the store. */
