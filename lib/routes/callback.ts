@@ -8,7 +8,7 @@ import { oidcState, requireSession, type OidcRequest } from '../session/express-
 import type { PendingLogins } from '../flow/pending-logins.js';
 import { callbackUrl, splitUrl } from '../util/url.js';
 import { readFormPost, RESUBMIT_FIELD, sendResubmitPage } from './form-post.js';
-import { redirect } from './respond.js';
+import { redirect } from '../util/respond.js';
 import { emit } from '../flow/events.js';
 import { saveLogin } from '../session/save-login.js';
 import { isLoginShaped } from '../session/stored-login.js';

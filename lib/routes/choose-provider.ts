@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { ProviderSet } from '../flow/provider-set.js';
 import type { OidcRequest } from '../session/express-session.js';
 import { safeReturnTo, splitUrl } from '../util/url.js';
-import { redirect } from './respond.js';
+import { redirect } from '../util/respond.js';
 
 /** What the chooser's links carry over from its own query: the login route checks each again. */
 const KEPT = ['max_age', 'acr_values'] as const;

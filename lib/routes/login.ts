@@ -7,7 +7,7 @@ import { oidcState, requireSession, type OidcRequest } from '../session/express-
 import type { PendingLogins } from '../flow/pending-logins.js';
 import { safeReturnTo, splitUrl } from '../util/url.js';
 import { stepUpFromQuery } from '../flow/step-up.js';
-import { redirect } from './respond.js';
+import { redirect } from '../util/respond.js';
 
 const debug = createDebug('express-oidc-login:login');
 
