@@ -17,6 +17,7 @@ import {
 } from './flow/step-up.js';
 import type { AuthenticatedOidcContext, LoginClaims, OidcContext } from './types.js';
 import { safeReturnTo } from './util/url.js';
+import { redirect } from './util/respond.js';
 import { loginOf } from './session/stored-login.js';
 
 /**
@@ -181,10 +182,8 @@ function sendToLogin(req: IncomingMessage, res: ServerResponse, config: Resolved
     if (config.silentLogin && !(req as OidcRequest).session?.oidc?.silentTried) query.set('silent', '1');
     const search = query.toString();
     const location = search ? `${config.loginUrlPath}?${search}` : config.loginUrlPath;
-    res.statusCode = 302;
-    res.setHeader('Location', location);
     res.setHeader('Cache-Control', 'no-store');
-    res.end();
+    redirect(res, location);
     return;
   }
   sendJson(res, 401, { error: 'unauthenticated', message: 'Log in to use this resource.' });
@@ -238,10 +237,8 @@ function sendToStepUp(
   if (isBrowserNavigation(req)) {
     const returnTo = safeReturnTo((req as OidcRequest).originalUrl ?? req.url);
     const query = new URLSearchParams({ ...(returnTo && { returnTo }), ...stepUpParams(stepUp) });
-    res.statusCode = 302;
-    res.setHeader('Location', `${config.loginUrlPath}?${query.toString()}`);
     res.setHeader('Cache-Control', 'no-store');
-    res.end();
+    redirect(res, `${config.loginUrlPath}?${query.toString()}`);
     return;
   }
   res.setHeader('WWW-Authenticate', stepUpChallenge(stepUp, unmet));

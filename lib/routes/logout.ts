@@ -10,6 +10,7 @@ import { markSessionEnded } from '../session/session-index.js';
 import { requireSession, type OidcRequest } from '../session/express-session.js';
 import type { Session, SessionData } from 'express-session';
 import { forgetLogin, loginOf } from '../session/stored-login.js';
+import { redirect } from '../util/respond.js';
 
 const debug = createDebug('express-oidc-login:logout');
 
@@ -41,7 +42,7 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
     const session = requireSession(req);
     const login = loginOf(req);
     if (!login) {
-      redirect(res, status, postLogout);
+      redirect(res, postLogout, status);
       return;
     }
 
@@ -113,7 +114,7 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
       { sub: login.claims.sub, sid: login.claims.sid as string | undefined, sessionId, detail },
       req,
     );
-    redirect(res, status, location);
+    redirect(res, location, status);
   };
 }
 
@@ -239,12 +240,4 @@ function withDeadline<T>(promise: Promise<T>, deadline: number): Promise<T> {
     timer = setTimeout(() => reject(new DeadlineError()), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** 303 after a POST (the browser then GETs the target), 302 after a GET; never 307. */
-function redirect(res: ServerResponse, status: 302 | 303, location: string): void {
-  res.statusCode = status;
-  res.setHeader('Location', location);
-  res.setHeader('Content-Length', '0');
-  res.end();
 }

@@ -1,8 +1,11 @@
 import type { ServerResponse } from 'node:http';
 
-/** A 302 (never 307: the browser must not repeat a POST body at the provider). */
-export function redirect(res: ServerResponse, location: string): void {
-  res.statusCode = 302;
+/**
+ * Every redirect the middleware sends: 302, or 303 after a POST (the browser then GETs the
+ * target); never 307, which would make the browser repeat a POST body at the target.
+ */
+export function redirect(res: ServerResponse, location: string, status: 302 | 303 = 302): void {
+  res.statusCode = status;
   res.setHeader('Location', location);
   res.setHeader('Content-Length', '0');
   res.end();
