@@ -182,7 +182,8 @@ function invalidTransaction(failure: OpenFailure): OidcError {
     400,
     'This login cannot be completed: its cookie could not be read. Start again from the login page. ' +
       (failure === 'unknown-key'
-        ? 'It was sealed with a key this app does not have: every instance needs the same "secret", and a secret rotated out must stay in the list for transactionMaxAge.'
+        ? 'It was sealed with a key this app does not have: every instance needs the same "secret", ' +
+          'and a secret rotated out must stay in the list for transactionMaxAge.'
         : 'It was changed, or made for another cookie or another app.'),
   );
 }

@@ -59,13 +59,15 @@ function safeCode(error: string): string {
 }
 
 const CODE_REJECTED =
-  'The identity provider rejected the login code (it may have been used already or expired). Start again from the login page.';
+  'The identity provider rejected the login code (it may have been used already or expired). ' +
+  'Start again from the login page.';
 
 /** How each token-endpoint request tells its failures apart. */
 const REQUESTS = {
   par: {
     clientRefused:
-      "The identity provider refused this app's client credentials (pushed authorization request): check clientId and clientAuthMethod with its secret, key or certificate.",
+      "The identity provider refused this app's client credentials (pushed authorization " +
+      'request): check clientId and clientAuthMethod with its secret, key or certificate.',
     rejected: (error: string, _status: number, cause: unknown): OidcError | undefined =>
       new OidcError(
         'ERR_OIDC_PROVIDER_RESPONSE',
@@ -78,7 +80,8 @@ const REQUESTS = {
   },
   code: {
     clientRefused:
-      "The identity provider refused this app's client credentials: check clientId and clientAuthMethod with its secret, key or certificate.",
+      "The identity provider refused this app's client credentials: check clientId and " +
+      'clientAuthMethod with its secret, key or certificate.',
     rejected: (_error: string, _status: number, cause: unknown): OidcError | undefined =>
       new OidcError('ERR_OIDC_TOKEN_REJECTED', 400, CODE_REJECTED, { cause }),
     errorInBody: true,
@@ -87,7 +90,8 @@ const REQUESTS = {
   // A refresh's invalid_grant (the login ends) and its ID token errors are told apart in refresh.ts first.
   refresh: {
     clientRefused:
-      "The identity provider refused this app's client credentials when refreshing the access token: check clientId and clientAuthMethod with its secret, key or certificate.",
+      "The identity provider refused this app's client credentials when refreshing the access " +
+      'token: check clientId and clientAuthMethod with its secret, key or certificate.',
     rejected: (error: string, status: number, cause: unknown): OidcError | undefined =>
       status < 500
         ? new OidcError(

@@ -109,7 +109,9 @@ export function resolveProviders(options: unknown): ProviderSet {
   for (const name of names) {
     if (!NAME.test(name)) {
       fail(
-        `the provider name ${JSON.stringify(name)} is not allowed: use 1 to 32 of a-z, 0-9, "-" and "_", starting with a letter or digit (it is part of the routes, e.g. /login/${'<name>'}).`,
+        `the provider name ${JSON.stringify(name)} is not allowed: use 1 to 32 of a-z, 0-9, "-" ` +
+          `and "_", starting with a letter or digit (it is part of the routes, e.g. ` +
+          `/login/${'<name>'}).`,
       );
     }
   }
@@ -118,7 +120,8 @@ export function resolveProviders(options: unknown): ProviderSet {
     (typeof defaultProvider !== 'string' || !Object.hasOwn(providers, defaultProvider))
   ) {
     fail(
-      `"defaultProvider" must be the name of one of "providers" (${names.join(', ')}); got ${JSON.stringify(defaultProvider)}.`,
+      `"defaultProvider" must be the name of one of "providers" (${names.join(', ')}); got ` +
+        `${JSON.stringify(defaultProvider)}.`,
     );
   }
   const routes = top.routes ?? {};
@@ -133,7 +136,8 @@ export function resolveProviders(options: unknown): ProviderSet {
     for (const key of Object.keys(entry)) {
       if ((APP_LEVEL_OPTIONS as readonly string[]).includes(key)) {
         fail(
-          `"${at}.${key}" is an app-level option, the same for every provider: set "${key}" next to "providers", not inside it.`,
+          `"${at}.${key}" is an app-level option, the same for every provider: set "${key}" next to ` +
+            `"providers", not inside it.`,
         );
       }
       if (key === 'providers' || key === 'defaultProvider')
@@ -141,7 +145,8 @@ export function resolveProviders(options: unknown): ProviderSet {
     }
     if (isObject(entry.logout) && entry.logout.allowGet !== undefined) {
       fail(
-        `"${at}.logout.allowGet" is app-level (the /logout route is shared): set "logout.allowGet" next to "providers".`,
+        `"${at}.logout.allowGet" is app-level (the /logout route is shared): set "logout.allowGet" ` +
+          `next to "providers".`,
       );
     }
     if (
@@ -259,7 +264,8 @@ function resolveNamed(
       !/^express-oidc-login: unknown option/.test(err.message)
     ) {
       throw new OidcConfigError(
-        `${err.message} "${named}" is set at the top level, as a default for every provider, and does not fit providers.${name}: ` +
+        `${err.message} "${named}" is set at the top level, as a default for every provider, and ` +
+          `does not fit providers.${name}: ` +
           `move it into the providers it is for.`,
       );
     }
@@ -289,7 +295,8 @@ function clientJwks(routes: Record<string, unknown>, configs: readonly ResolvedC
   if (keys.length === 0) {
     if (routes.jwks !== undefined && routes.jwks !== false) {
       fail(
-        '"routes.jwks" serves the public keys of "clientPrivateKey" (clientAuthMethod "private_key_jwt"), and no provider has one: remove "routes.jwks".',
+        '"routes.jwks" serves the public keys of "clientPrivateKey" (clientAuthMethod ' +
+          '"private_key_jwt"), and no provider has one: remove "routes.jwks".',
       );
     }
     return undefined;
@@ -305,12 +312,14 @@ function clientJwks(routes: Record<string, unknown>, configs: readonly ResolvedC
     const seen = byKid.get(key.kid);
     if (seen !== undefined && seen.json !== json) {
       fail(
-        `two providers' "clientPrivateKey" have the kid ${JSON.stringify(key.kid)} but are different keys: give them different kids.`,
+        `two providers' "clientPrivateKey" have the kid ${JSON.stringify(key.kid)} but are ` +
+          `different keys: give them different kids.`,
       );
     }
     if (seen?.jwk.x5c !== undefined && x5c !== undefined && seen.jwk.x5t !== x5t) {
       fail(
-        `two providers' "clientPrivateKey" have the kid ${JSON.stringify(key.kid)} with different certificates: give them different kids.`,
+        `two providers' "clientPrivateKey" have the kid ${JSON.stringify(key.kid)} with different ` +
+          `certificates: give them different kids.`,
       );
     }
     if (seen === undefined || (seen.jwk.x5c === undefined && x5c !== undefined))

@@ -327,14 +327,17 @@ function slashOnly(err: unknown, configured: URL): string | undefined {
 }
 
 const TENANT_TEMPLATE_HINT =
-  'It is Microsoft Entra ID\'s multi-tenant endpoint: set "issuer" to https://login.microsoftonline.com/organizations/v2.0 ' +
-  '(or common, consumers) with "allowedTenants", or to your tenant\'s https://login.microsoftonline.com/<tenant id>/v2.0.';
+  'It is Microsoft Entra ID\'s multi-tenant endpoint: set "issuer" to ' +
+  'https://login.microsoftonline.com/organizations/v2.0 ' +
+  '(or common, consumers) with "allowedTenants", or to your tenant\'s ' +
+  'https://login.microsoftonline.com/<tenant id>/v2.0.';
 
 function tenantTemplateRefused(announced: string): OidcError {
   return new OidcError(
     'ERR_OIDC_PROVIDER_MISMATCH',
     502,
-    `The identity provider's discovery document names the issuer template ${JSON.stringify(announced)}, which no token can match. ${TENANT_TEMPLATE_HINT}`,
+    `The identity provider's discovery document names the issuer template ` +
+      `${JSON.stringify(announced)}, which no token can match. ${TENANT_TEMPLATE_HINT}`,
   );
 }
 

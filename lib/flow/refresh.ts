@@ -273,7 +273,8 @@ async function refresh(
           ended: true,
           reason: 'invalid_grant',
           error: unauthenticated(
-            "The identity provider no longer accepts this login's refresh token (revoked or expired), so the login has ended. Log in again.",
+            "The identity provider no longer accepts this login's refresh token (revoked or expired), " +
+              'so the login has ended. Log in again.',
             err,
           ),
         };

@@ -159,7 +159,8 @@ export function stepUpTokenError(err: unknown, askedMaxAge: number | undefined):
   const message = `${(err as Error)?.message} ${String(inner?.message)}`;
   if (code === 'OAUTH_JWT_TIMESTAMP_CHECK_FAILED' && inner?.cause?.claim === 'auth_time') {
     return stepUpFailed(
-      'The identity provider did not log you in again as this page requires: its login is older than allowed. Try again, or log out and in.',
+      'The identity provider did not log you in again as this page requires: its login is older ' +
+        'than allowed. Try again, or log out and in.',
       err,
     );
   }

@@ -159,7 +159,8 @@ function readPrivateKey(value: unknown): { key: KeyObject; jwk?: JWK } {
     }
     if (/-----BEGIN (?:PUBLIC KEY|RSA PUBLIC KEY|CERTIFICATE)-----/.test(text)) {
       fail(
-        `${name} is a public key or a certificate: give the private key (PEM "BEGIN PRIVATE KEY"); its public key is what the provider registers.`,
+        `${name} is a public key or a certificate: give the private key (PEM "BEGIN PRIVATE KEY"); ` +
+          `its public key is what the provider registers.`,
       );
     }
     if (/-----BEGIN ENCRYPTED PRIVATE KEY-----/.test(text) || /Proc-Type: 4,ENCRYPTED/.test(text)) {
@@ -212,7 +213,8 @@ function readPrivateKey(value: unknown): { key: KeyObject; jwk?: JWK } {
     }
   }
   fail(
-    `${name} must be a PEM private key string, a private JWK, a KeyObject or a CryptoKey (or { key, kid, alg } around one).`,
+    `${name} must be a PEM private key string, a private JWK, a KeyObject or a CryptoKey (or { ` +
+      `key, kid, alg } around one).`,
   );
 }
 
@@ -239,11 +241,13 @@ function algsFor(key: KeyObject): {
       return { allowed: ['EdDSA', 'Ed25519'], fallback: 'EdDSA', what: 'an Ed25519' };
     case 'rsa-pss':
       return fail(
-        `${name} is an RSA-PSS-only key (id-RSASSA-PSS), which WebCrypto cannot use: give an ordinary RSA key (rsaEncryption) with alg "PS256".`,
+        `${name} is an RSA-PSS-only key (id-RSASSA-PSS), which WebCrypto cannot use: give an ` +
+          `ordinary RSA key (rsaEncryption) with alg "PS256".`,
       );
     default:
       return fail(
-        `${name} is a ${key.asymmetricKeyType ?? 'unknown'} key: private_key_jwt needs an RSA (2048 bits or more), EC (P-256, P-384, P-521) or Ed25519 key.`,
+        `${name} is a ${key.asymmetricKeyType ?? 'unknown'} key: private_key_jwt needs an RSA ` +
+          `(2048 bits or more), EC (P-256, P-384, P-521) or Ed25519 key.`,
       );
   }
 }

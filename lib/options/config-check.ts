@@ -30,7 +30,8 @@ export function checkProviderMetadata(
       finding(
         'error',
         'client-auth-unsupported',
-        `the provider does not support clientAuthMethod "${clientAuthMethod}" (it supports ${auth.join(', ')}). Set "clientAuthMethod" to one of those.` +
+        `the provider does not support clientAuthMethod "${clientAuthMethod}" (it supports ` +
+          `${auth.join(', ')}). Set "clientAuthMethod" to one of those.` +
           (clientAuthMethod === 'private_key_jwt' ||
           clientAuthMethod === 'client_secret_jwt' ||
           clientAuthMethod === 'tls_client_auth'
@@ -48,7 +49,8 @@ export function checkProviderMetadata(
       finding(
         'warning',
         'pkce-not-advertised',
-        'the provider does not advertise PKCE (code_challenge_methods_supported). PKCE S256 is sent anyway; check that the provider enforces it.',
+        'the provider does not advertise PKCE (code_challenge_methods_supported). PKCE S256 is ' +
+          'sent anyway; check that the provider enforces it.',
       ),
     );
   } else if (Array.isArray(pkce) && !pkce.includes('S256')) {
@@ -66,7 +68,9 @@ export function checkProviderMetadata(
       finding(
         'error',
         'id-token-alg-unsupported',
-        `the provider signs ID tokens with ${algs.join(', ')}, not with "${config.idTokenSigningAlg}". Set "idTokenSigningAlg" to the one your client is registered with.`,
+        `the provider signs ID tokens with ${algs.join(', ')}, not with ` +
+          `"${config.idTokenSigningAlg}". Set "idTokenSigningAlg" to the one your client is ` +
+          `registered with.`,
       ),
     );
   }
@@ -76,7 +80,8 @@ export function checkProviderMetadata(
       finding(
         'error',
         'form-post-unsupported',
-        `the provider does not support responseMode "form_post" (response_modes_supported: ${responseModes.join(', ') || 'none'}). Remove "responseMode".`,
+        `the provider does not support responseMode "form_post" (response_modes_supported: ` +
+          `${responseModes.join(', ') || 'none'}). Remove "responseMode".`,
       ),
     );
   }
@@ -109,7 +114,8 @@ export function checkProviderMetadata(
       finding(
         'error',
         'userinfo-missing',
-        'the provider\'s metadata has no userinfo_endpoint, and a plain OAuth 2.0 login (no "openid" in "scope") reads the user from it. ' +
+        "the provider's metadata has no userinfo_endpoint, and a plain OAuth 2.0 login (no " +
+          '"openid" in "scope") reads the user from it. ' +
           'Give the endpoints with "server" (server.userinfoEndpoint) instead of discovery.',
       ),
     );
@@ -142,9 +148,11 @@ function checkClientAuth(config: ResolvedConfig, metadata: ServerMetadata, clien
         'error',
         'client-auth-alg-unsupported',
         clientAuthMethod === 'private_key_jwt'
-          ? `the provider does not accept ${assertionAlg} client assertions (token_endpoint_auth_signing_alg_values_supported: ${signingAlgs.join(', ')}). ` +
+          ? `the provider does not accept ${assertionAlg} client assertions ` +
+              `(token_endpoint_auth_signing_alg_values_supported: ${signingAlgs.join(', ')}). ` +
               'Give "clientPrivateKey" an "alg" (and a key) it accepts.'
-          : `the provider does not accept HS256 client assertions (token_endpoint_auth_signing_alg_values_supported: ${signingAlgs.join(', ')}), ` +
+          : `the provider does not accept HS256 client assertions ` +
+              `(token_endpoint_auth_signing_alg_values_supported: ${signingAlgs.join(', ')}), ` +
               'which client_secret_jwt signs with. Use another "clientAuthMethod".',
       ),
     );
@@ -156,8 +164,10 @@ function checkClientAuth(config: ResolvedConfig, metadata: ServerMetadata, clien
         'error',
         'par-unsupported',
         config.pushedAuthorizationRequests
-          ? '"pushedAuthorizationRequests" is true but the provider has no pushed_authorization_request_endpoint. Remove the option.'
-          : 'the provider requires pushed authorization requests but publishes no pushed_authorization_request_endpoint.',
+          ? '"pushedAuthorizationRequests" is true but the provider has no ' +
+              'pushed_authorization_request_endpoint. Remove the option.'
+          : 'the provider requires pushed authorization requests but publishes no ' +
+              'pushed_authorization_request_endpoint.',
       ),
     );
   }
@@ -168,8 +178,10 @@ function checkClientAuth(config: ResolvedConfig, metadata: ServerMetadata, clien
         finding(
           'warning',
           'entra-certificate-missing',
-          'Microsoft Entra ID finds a certificate credential by its thumbprint (x5t#S256 in the client assertion), not by "kid": ' +
-            'give clientPrivateKey: { key, certificate } with the certificate uploaded to the app registration, or the token request is refused.',
+          'Microsoft Entra ID finds a certificate credential by its thumbprint (x5t#S256 in the ' +
+            'client assertion), not by "kid": ' +
+            'give clientPrivateKey: { key, certificate } with the certificate uploaded to the app ' +
+            'registration, or the token request is refused.',
         ),
       );
     }
@@ -190,7 +202,9 @@ function checkClientAuth(config: ResolvedConfig, metadata: ServerMetadata, clien
       finding(
         'warning',
         'client-certificate-not-valid',
-        `"clientPrivateKey.certificate" is valid from ${cert.validFrom.toISOString()} to ${cert.validTo.toISOString()}, not now: a provider that checks it refuses the token request.`,
+        `"clientPrivateKey.certificate" is valid from ${cert.validFrom.toISOString()} to ` +
+          `${cert.validTo.toISOString()}, not now: a provider that checks it refuses the token ` +
+          `request.`,
       ),
     );
   }
@@ -237,7 +251,9 @@ function checkDPoP(config: ResolvedConfig, metadata: ServerMetadata): ConfigFind
       finding(
         'warning',
         'dpop-not-advertised',
-        'the provider does not advertise DPoP (no dpop_signing_alg_values_supported). If it answers with Bearer tokens, every login fails with ERR_OIDC_DPOP_NOT_BOUND: check that it supports DPoP, or remove the "dpop" option.',
+        'the provider does not advertise DPoP (no dpop_signing_alg_values_supported). If it ' +
+          'answers with Bearer tokens, every login fails with ERR_OIDC_DPOP_NOT_BOUND: check that it ' +
+          'supports DPoP, or remove the "dpop" option.',
       ),
     ];
   }
@@ -246,7 +262,9 @@ function checkDPoP(config: ResolvedConfig, metadata: ServerMetadata): ConfigFind
       finding(
         'error',
         'dpop-alg-unsupported',
-        `the provider does not accept ${config.dpop.alg} DPoP proofs (dpop_signing_alg_values_supported: ${algs.join(', ') || 'none'}). Set "dpop: { alg }" to one of those.`,
+        `the provider does not accept ${config.dpop.alg} DPoP proofs ` +
+          `(dpop_signing_alg_values_supported: ${algs.join(', ') || 'none'}). Set "dpop: { alg }" to ` +
+          `one of those.`,
       ),
     ];
   }
@@ -279,7 +297,8 @@ export function sessionMountedTwice(): ConfigFinding {
   return finding(
     'warning',
     'session-mounted-twice',
-    'req.session already exists when oidcLogin() runs its "session" option: express-session is also mounted with app.use(). ' +
+    'req.session already exists when oidcLogin() runs its "session" option: express-session is ' +
+      'also mounted with app.use(). ' +
       'The first one mounted is the one in use; remove the other.',
   );
 }
@@ -293,7 +312,9 @@ export function checkFirstRequest(req: IncomingMessage, config: ResolvedConfig):
       finding(
         'error',
         'session-missing',
-        'req.session is missing: mount express-session before oidcLogin() (app.use(session({ ... })) first), or give it to oidcLogin({ session: session({ ... }) }). Until then every login answers 503.',
+        'req.session is missing: mount express-session before oidcLogin() (app.use(session({ ... ' +
+          '})) first), or give it to oidcLogin({ session: session({ ... }) }). Until then every ' +
+          'login answers 503.',
       ),
     );
     return found;
@@ -304,7 +325,9 @@ export function checkFirstRequest(req: IncomingMessage, config: ResolvedConfig):
       finding(
         'error',
         'secure-cookie-on-http',
-        `the session cookie is Secure but "baseUrl" is ${config.baseUrl.origin}: browsers will not send it back over http, so every callback fails. Use https, or secure: 'auto' with trust proxy.`,
+        `the session cookie is Secure but "baseUrl" is ${config.baseUrl.origin}: browsers will not ` +
+          `send it back over http, so every callback fails. Use https, or secure: 'auto' with trust ` +
+          `proxy.`,
       ),
     );
   }
@@ -313,7 +336,8 @@ export function checkFirstRequest(req: IncomingMessage, config: ResolvedConfig):
       finding(
         'error',
         'samesite-strict',
-        "the session cookie is SameSite=Strict: browsers do not send it on the redirect back from the provider, so every callback fails. Use sameSite: 'lax'.",
+        'the session cookie is SameSite=Strict: browsers do not send it on the redirect back from ' +
+          "the provider, so every callback fails. Use sameSite: 'lax'.",
       ),
     );
   }
@@ -322,7 +346,8 @@ export function checkFirstRequest(req: IncomingMessage, config: ResolvedConfig):
       finding(
         'warning',
         'cookie-not-secure',
-        'the session cookie is not Secure though "baseUrl" is https: set cookie.secure to true (or \'auto\' behind a proxy).',
+        'the session cookie is not Secure though "baseUrl" is https: set cookie.secure to true (or ' +
+          "'auto' behind a proxy).",
       ),
     );
   }
@@ -331,9 +356,12 @@ export function checkFirstRequest(req: IncomingMessage, config: ResolvedConfig):
       finding(
         'warning',
         'pending-logins-in-session',
-        'started logins are kept in the session store, because there is no key to seal them into cookies (no "secret", and ' +
-          'no client secret of 32 characters or more, private_key_jwt key or TLS client key to derive one from). Set "secret" ' +
-          "(a random string of 32 characters or more, the same on every instance), or pendingLogins: 'session' to keep this.",
+        'started logins are kept in the session store, because there is no key to seal them into ' +
+          'cookies (no "secret", and ' +
+          'no client secret of 32 characters or more, private_key_jwt key or TLS client key to ' +
+          'derive one from). Set "secret" ' +
+          '(a random string of 32 characters or more, the same on every instance), or pendingLogins: ' +
+          "'session' to keep this.",
       ),
     );
   }
@@ -343,7 +371,8 @@ export function checkFirstRequest(req: IncomingMessage, config: ResolvedConfig):
       finding(
         'warning',
         'memory-store-in-production',
-        "express-session's MemoryStore is in use in production: it leaks and is not shared between instances. Use a real store (Redis...).",
+        "express-session's MemoryStore is in use in production: it leaks and is not shared between " +
+          'instances. Use a real store (Redis...).',
       ),
     );
   }
@@ -353,7 +382,8 @@ export function checkFirstRequest(req: IncomingMessage, config: ResolvedConfig):
       finding(
         'warning',
         'trust-proxy-unset',
-        "requests arrive with X-Forwarded-Proto but Express's \"trust proxy\" is not set: secure cookies will not be sent. Set app.set('trust proxy', 1) (or the hops of your proxies).",
+        'requests arrive with X-Forwarded-Proto but Express\'s "trust proxy" is not set: secure ' +
+          "cookies will not be sent. Set app.set('trust proxy', 1) (or the hops of your proxies).",
       ),
     );
   }

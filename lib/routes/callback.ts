@@ -27,7 +27,8 @@ const debug = createDebug('express-oidc-login:callback');
 const MISSING_TRANSACTION =
   'This login cannot be completed: no login in progress matches it. Start again from the login page. ' +
   'Usual causes: the login was started in another browser, its cookie was not sent back (a Secure cookie over http, ' +
-  'or SameSite=Strict), baseUrl names another host than the one in the address bar, the session store lost the session, ' +
+  'or SameSite=Strict), baseUrl names another host than the one in the address bar, the ' +
+  'session store lost the session, ' +
   'the login link was already used, or the login took too long.';
 
 function missingTransaction(): OidcError {
@@ -151,7 +152,8 @@ async function runAfterCallback(
   // and the user would be sent to log in again and again: refused here, nothing stored.
   if (!isLoginShaped(accepted)) {
     throw new TypeError(
-      'express-oidc-login: afterCallback returned something that is not a login (it needs "claims" and "accessToken"). Return the login it was given, changed, or nothing.',
+      'express-oidc-login: afterCallback returned something that is not a login (it needs ' +
+        '"claims" and "accessToken"). Return the login it was given, changed, or nothing.',
     );
   }
   return accepted as StoredLogin;

@@ -32,7 +32,8 @@ export function authorize(s: ProviderState, query: URLSearchParams): Answer {
       status: 400,
       body:
         `Invalid authorization request: redirect_uri ${JSON.stringify(redirectUri)} is not registered. ` +
-        `Registered: ${s.redirectUris.join(', ') || 'none'}. Give the app's baseUrl to startTestProvider({ baseUrl }) or ` +
+        `Registered: ${s.redirectUris.join(', ') || 'none'}. Give the app's baseUrl to ` +
+        `startTestProvider({ baseUrl }) or ` +
         'provider.options(baseUrl), or add the URI to provider.redirectUris.',
     };
   }
@@ -120,7 +121,9 @@ export async function endSession(s: ProviderState, query: URLSearchParams): Prom
     if (!s.postLogoutRedirectUris.includes(redirect)) {
       return {
         status: 400,
-        body: `Invalid logout request: post_logout_redirect_uri ${JSON.stringify(redirect)} is not registered. Registered: ${s.postLogoutRedirectUris.join(', ') || 'none'}.`,
+        body:
+          `Invalid logout request: post_logout_redirect_uri ${JSON.stringify(redirect)} is not ` +
+          `registered. Registered: ${s.postLogoutRedirectUris.join(', ') || 'none'}.`,
       };
     }
   }

@@ -5,7 +5,8 @@ import { loadSupertest } from './supertest.js';
 import type { LoginAsOptions, TestAgent, TestApp, TestResponse, TestUser } from './types.js';
 
 const SECURE_COOKIE_HINT =
-  'Under supertest the app is served over plain http, so a session cookie marked Secure (cookie: { secure: true }) is ' +
+  'Under supertest the app is served over plain http, so a session cookie marked Secure ' +
+  '(cookie: { secure: true }) is ' +
   "neither set nor sent back. In tests, use cookie: { secure: process.env.NODE_ENV === 'production' }, or " +
   "secure: 'auto' with app.set('trust proxy', 1).";
 
@@ -53,7 +54,8 @@ export async function loginAs(app: TestApp, user: TestUser, options: LoginAsOpti
   if (started.status < 300 || started.status > 399 || !location) {
     fail(
       `GET ${loginUrl} answered ${started.status}, not a redirect to the identity provider. Is oidcLogin() mounted ` +
-        `(after express-session), with its login route at ${loginPath} (else pass { loginPath })? Response: ${excerpt(started.text)}`,
+        `(after express-session), with its login route at ${loginPath} (else pass { loginPath })? ` +
+        `Response: ${excerpt(started.text)}`,
     );
   }
   const cookies = setCookies(started);
@@ -92,7 +94,8 @@ export async function loginAs(app: TestApp, user: TestUser, options: LoginAsOpti
   if (providerError !== null) {
     fail(
       `the test provider answered the authorization request with error=${providerError} ` +
-        `(${callbackUrl.searchParams.get('error_description') ?? 'no description'}); the app's callback answered ${finished.status}.`,
+        `(${callbackUrl.searchParams.get('error_description') ?? 'no description'}); the app's ` +
+        `callback answered ${finished.status}.`,
     );
   }
   if (finished.status < 300 || finished.status > 399) {
@@ -101,12 +104,14 @@ export async function loginAs(app: TestApp, user: TestUser, options: LoginAsOpti
         ? ` ${SECURE_COOKIE_HINT}`
         : '';
     fail(
-      `the app's callback (GET ${callbackUrl.pathname}) answered ${finished.status}, so ${claims.sub} is not logged in.${hint} Response: ${excerpt(finished.text)}`,
+      `the app's callback (GET ${callbackUrl.pathname}) answered ${finished.status}, so ` +
+        `${claims.sub} is not logged in.${hint} Response: ${excerpt(finished.text)}`,
     );
   }
   if (!provider.redeemed(state)) {
     fail(
-      `the app's callback answered ${finished.status} to ${finished.headers.location ?? '?'} without redeeming the code at the ` +
+      `the app's callback answered ${finished.status} to ${finished.headers.location ?? '?'} ` +
+        `without redeeming the code at the ` +
         `test provider: the login did not happen. Response: ${excerpt(finished.text)}`,
     );
   }
@@ -116,7 +121,8 @@ export async function loginAs(app: TestApp, user: TestUser, options: LoginAsOpti
   const sessionCookies = setCookies(finished).filter((c) => !c.startsWith('oidc.'));
   if (sessionCookies.length === 0 || secureCookie(sessionCookies)) {
     fail(
-      `the app's callback logged ${claims.sub} in, but its answer set no session cookie the agent can send back. ${SECURE_COOKIE_HINT}`,
+      `the app's callback logged ${claims.sub} in, but its answer set no session cookie the ` +
+        `agent can send back. ${SECURE_COOKIE_HINT}`,
     );
   }
   return agent;
@@ -128,7 +134,8 @@ function findProvider(authorizationUrl: URL, options: LoginAsOptions, loginUrl: 
     const wanted = new URL(options.provider.issuer).origin;
     if (authorizationUrl.origin !== wanted) {
       fail(
-        `the app's login route sent the browser to ${authorizationUrl.origin}, not to the given provider (${wanted}). Configure the app with oidcLogin({ ...provider.options() }).`,
+        `the app's login route sent the browser to ${authorizationUrl.origin}, not to the given ` +
+          `provider (${wanted}). Configure the app with oidcLogin({ ...provider.options() }).`,
       );
     }
     if (!found) fail(`the given provider (${wanted}) has been closed.`);
@@ -137,7 +144,8 @@ function findProvider(authorizationUrl: URL, options: LoginAsOptions, loginUrl: 
     const running = runningProviders();
     fail(
       `GET ${loginUrl} redirected to ${authorizationUrl.origin}, which is not a test provider of this process ` +
-        `(${running.length ? `running: ${running.join(', ')}` : 'none is running'}). Start one with startTestProvider() ` +
+        `(${running.length ? `running: ${running.join(', ')}` : 'none is running'}). Start one ` +
+        `with startTestProvider() ` +
         'and configure the app with oidcLogin({ ...provider.options() }).',
     );
   }

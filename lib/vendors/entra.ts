@@ -49,14 +49,16 @@ export function checkDiscoveredIssuer(configured: URL, announced: string, allowe
   if (template !== `${configured.origin}/${TENANT_PLACEHOLDER}/v2.0`) {
     throw mismatch(
       `The identity provider's discovery document names the issuer ${JSON.stringify(announced)}, not ` +
-        `"${configured.origin}/{tenantid}/v2.0" as a Microsoft Entra ID multi-tenant endpoint does. Check the "issuer" option.`,
+        `"${configured.origin}/{tenantid}/v2.0" as a Microsoft Entra ID multi-tenant endpoint ` +
+        `does. Check the "issuer" option.`,
     );
   }
   if (announced !== template && allowed !== 'any') {
     const tenant = announced.split('/')[3]!.toLowerCase();
     if (!allowed.includes(tenant)) {
       throw mismatch(
-        `The identity provider's discovery document names the one tenant ${tenant} (${JSON.stringify(announced)}), which "allowedTenants" ` +
+        `The identity provider's discovery document names the one tenant ${tenant} ` +
+          `(${JSON.stringify(announced)}), which "allowedTenants" ` +
           'does not list: nobody could log in. Add it to "allowedTenants", or change "issuer".',
       );
     }
@@ -96,7 +98,8 @@ export function checkTenantAllowed(tid: string, allowed: readonly string[] | 'an
   throw new OidcError(
     'ERR_OIDC_TENANT_NOT_ALLOWED',
     403,
-    'Accounts of your organisation cannot log in to this application. Ask its administrator to allow your Microsoft Entra tenant.',
+    'Accounts of your organisation cannot log in to this application. Ask its administrator to ' +
+      'allow your Microsoft Entra tenant.',
   );
 }
 

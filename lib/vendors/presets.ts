@@ -130,7 +130,8 @@ export function github(options: GitHubOptions): ProviderPreset {
       url = new URL(options.enterpriseUrl);
     } catch {
       fail(
-        `github({ enterpriseUrl }) must be an absolute URL such as https://github.example.com; got ${JSON.stringify(options.enterpriseUrl)}.`,
+        `github({ enterpriseUrl }) must be an absolute URL such as https://github.example.com; got ` +
+          `${JSON.stringify(options.enterpriseUrl)}.`,
       );
     }
     web = url.origin;

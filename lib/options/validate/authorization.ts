@@ -36,7 +36,8 @@ export function resolveAuthorizationRequest(
       fail('"authorizationParams.max_age" must be a whole number of seconds.');
     if (!openid) {
       fail(
-        '"authorizationParams.max_age" needs an ID token ("auth_time"): a plain OAuth 2.0 provider (no "openid" in "scope") cannot confirm when the user logged in.',
+        '"authorizationParams.max_age" needs an ID token ("auth_time"): a plain OAuth 2.0 provider ' +
+          '(no "openid" in "scope") cannot confirm when the user logged in.',
       );
     }
   }

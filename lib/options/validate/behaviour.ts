@@ -22,13 +22,15 @@ export function resolveBehaviour(
   }
   if (o.session !== undefined && typeof o.session !== 'function') {
     fail(
-      '"session" must be a session middleware (req, res, next), e.g. session({ secret, resave: false, saveUninitialized: false }) from express-session.',
+      '"session" must be a session middleware (req, res, next), e.g. session({ secret, resave: ' +
+        'false, saveUninitialized: false }) from express-session.',
     );
   }
   // express-session's own factory is session(options): given uncalled, every request would hang.
   if (typeof o.session === 'function' && o.session.length === 1) {
     fail(
-      '"session" takes the middleware (req, res, next) that session({ ... }) returns, not a function of 1 parameter: did you mean session({ secret, ... })?',
+      '"session" takes the middleware (req, res, next) that session({ ... }) returns, not a ' +
+        'function of 1 parameter: did you mean session({ secret, ... })?',
     );
   }
   if (o.afterCallback !== undefined && typeof o.afterCallback !== 'function')
@@ -38,7 +40,8 @@ export function resolveBehaviour(
   }
   if (!openid && o.silentLogin === true) {
     fail(
-      '"silentLogin" needs OpenID Connect ("prompt=none", "openid" in "scope"): a plain OAuth 2.0 provider has no silent login.',
+      '"silentLogin" needs OpenID Connect ("prompt=none", "openid" in "scope"): a plain OAuth ' +
+        '2.0 provider has no silent login.',
     );
   }
   return {

@@ -35,18 +35,21 @@ export function resolveClientAuth(o: Record<string, unknown>, hasConfiguration: 
   }
   if (hasConfiguration && (o.clientPrivateKey !== undefined || o.clientCertificate !== undefined)) {
     fail(
-      'with "configuration", client authentication is the Configuration\'s own (openid-client PrivateKeyJwt(), TlsClientAuth()...): ' +
+      'with "configuration", client authentication is the Configuration\'s own (openid-client ' +
+        'PrivateKeyJwt(), TlsClientAuth()...): ' +
         'leave out "clientPrivateKey" and "clientCertificate".',
     );
   }
   if (o.clientPrivateKey !== undefined && method !== 'private_key_jwt') {
     fail(
-      `"clientPrivateKey" is used by clientAuthMethod "private_key_jwt" only, not "${method}": set "clientAuthMethod: 'private_key_jwt'" or remove the key.`,
+      `"clientPrivateKey" is used by clientAuthMethod "private_key_jwt" only, not "${method}": ` +
+        `set "clientAuthMethod: 'private_key_jwt'" or remove the key.`,
     );
   }
   if (o.clientCertificate !== undefined && method !== 'tls_client_auth') {
     fail(
-      `"clientCertificate" is used by clientAuthMethod "tls_client_auth" only, not "${method}": set "clientAuthMethod: 'tls_client_auth'" or remove it.`,
+      `"clientCertificate" is used by clientAuthMethod "tls_client_auth" only, not "${method}": ` +
+        `set "clientAuthMethod: 'tls_client_auth'" or remove it.`,
     );
   }
   let clientKey: ClientSigningKey | undefined;
@@ -54,7 +57,8 @@ export function resolveClientAuth(o: Record<string, unknown>, hasConfiguration: 
   if (method === 'private_key_jwt' && !hasConfiguration) {
     if (o.clientPrivateKey === undefined || o.clientPrivateKey === null) {
       fail(
-        'clientAuthMethod "private_key_jwt" needs "clientPrivateKey": the private key (PEM PKCS#8, a private JWK, a KeyObject or a CryptoKey) ' +
+        'clientAuthMethod "private_key_jwt" needs "clientPrivateKey": the private key (PEM PKCS#8, ' +
+          'a private JWK, a KeyObject or a CryptoKey) ' +
           'whose public key is registered at the provider (or served at routes.jwks for its jwks_uri).',
       );
     }
@@ -63,7 +67,8 @@ export function resolveClientAuth(o: Record<string, unknown>, hasConfiguration: 
   if (method === 'tls_client_auth' && !hasConfiguration) {
     if (o.clientCertificate === undefined || o.clientCertificate === null) {
       fail(
-        'clientAuthMethod "tls_client_auth" needs "clientCertificate: { cert, key, ca? }": the TLS client certificate and its private key, PEM.',
+        'clientAuthMethod "tls_client_auth" needs "clientCertificate: { cert, key, ca? }": the TLS ' +
+          'client certificate and its private key, PEM.',
       );
     }
     clientCertificate = resolveClientCertificate(o.clientCertificate);

@@ -16,14 +16,17 @@ export function resolveDPoP(value: unknown): Readonly<{ alg: DPoPAlg }> | undefi
   const alg = (value as { alg?: unknown }).alg ?? DEFAULTS.dpopAlg;
   if (typeof alg === 'string' && REFUSED_DPOP_ALGS.includes(alg)) {
     fail(
-      `"dpop.alg" ${alg} is not offered: each login gets its own key pair, made at the callback, and an RSA key pair costs ` +
+      `"dpop.alg" ${alg} is not offered: each login gets its own key pair, made at the callback, ` +
+        `and an RSA key pair costs ` +
         `about 170 ms of CPU, which anyone could make the server spend by looping /login and /callback. ` +
-        `Use ${DPOP_ALGS[0]} (the default), ${DPOP_ALGS.slice(1, -1).join(', ')} or ${DPOP_ALGS.at(-1)} (0.5 to 2.5 ms); providers that support DPoP accept ES256.`,
+        `Use ${DPOP_ALGS[0]} (the default), ${DPOP_ALGS.slice(1, -1).join(', ')} or ` +
+        `${DPOP_ALGS.at(-1)} (0.5 to 2.5 ms); providers that support DPoP accept ES256.`,
     );
   }
   if (typeof alg !== 'string' || !(DPOP_ALGS as readonly string[]).includes(alg)) {
     fail(
-      `"dpop.alg" must be one of ${DPOP_ALGS.join(', ')}; got ${JSON.stringify(alg)}. DPoP proofs are signed with an asymmetric key.`,
+      `"dpop.alg" must be one of ${DPOP_ALGS.join(', ')}; got ${JSON.stringify(alg)}. DPoP ` +
+        `proofs are signed with an asymmetric key.`,
     );
   }
   return Object.freeze({ alg: alg as DPoPAlg });

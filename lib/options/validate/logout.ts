@@ -24,7 +24,8 @@ export function resolveLogout(o: Record<string, unknown>, baseUrl: URL): Resolve
   }
   if (lo.idpLogoutUrl !== undefined && typeof lo.idpLogoutUrl !== 'function') {
     fail(
-      '"logout.idpLogoutUrl" must be a function ({ idToken, clientId, postLogoutRedirectUri, state, metadata }) => URL, such as auth0Logout().',
+      '"logout.idpLogoutUrl" must be a function ({ idToken, clientId, postLogoutRedirectUri, ' +
+        'state, metadata }) => URL, such as auth0Logout().',
     );
   }
   return Object.freeze({

@@ -21,7 +21,8 @@ export function resolvePendingLogins(
   const pendingLogins = (o.pendingLogins as 'cookie' | 'session' | undefined) ?? (sealer ? 'cookie' : 'session');
   if (pendingLogins === 'cookie' && !sealer) {
     fail(
-      `"pendingLogins: 'cookie'" needs a key to seal the cookies: set "secret" to a random string of at least ${MIN_SECRET_LENGTH} characters ` +
+      `"pendingLogins: 'cookie'" needs a key to seal the cookies: set "secret" to a random ` +
+        `string of at least ${MIN_SECRET_LENGTH} characters ` +
         "(the same on every instance), or use pendingLogins: 'session'.",
     );
   }
@@ -57,7 +58,8 @@ function resolveSealer(
       !secrets.every((s) => typeof s === 'string' && s.length >= MIN_SECRET_LENGTH)
     ) {
       fail(
-        `"secret" must be a string of at least ${MIN_SECRET_LENGTH} random characters, or an array of them (the first seals, all open), ` +
+        `"secret" must be a string of at least ${MIN_SECRET_LENGTH} random characters, or an array ` +
+          `of them (the first seals, all open), ` +
           'e.g. the output of: openssl rand -base64 32.',
       );
     }

@@ -33,17 +33,20 @@ export function resolveProvider(
   const discovery = o.discovery ?? 'oidc';
   if (discovery !== 'oidc' && discovery !== 'oauth2') {
     fail(
-      `"discovery" must be "oidc" (OpenID Connect Discovery) or "oauth2" (RFC 8414 authorization server metadata); got ${JSON.stringify(o.discovery)}.`,
+      `"discovery" must be "oidc" (OpenID Connect Discovery) or "oauth2" (RFC 8414 authorization ` +
+        `server metadata); got ${JSON.stringify(o.discovery)}.`,
     );
   }
   if (discovery === 'oauth2' && o.allowedTenants !== undefined) {
     fail(
-      '"allowedTenants" works with OpenID discovery (Microsoft Entra ID serves no RFC 8414 document): remove "discovery: \'oauth2\'".',
+      '"allowedTenants" works with OpenID discovery (Microsoft Entra ID serves no RFC 8414 ' +
+        'document): remove "discovery: \'oauth2\'".',
     );
   }
   if (o.server !== undefined && o.scope === undefined) {
     fail(
-      '"scope" is required with "server": the scopes the provider knows, e.g. "read:user user:email" for GitHub (with "openid" only for an OpenID provider).',
+      '"scope" is required with "server": the scopes the provider knows, e.g. "read:user ' +
+        'user:email" for GitHub (with "openid" only for an OpenID provider).',
     );
   }
   const scope = o.scope ?? DEFAULTS.scope;
@@ -73,22 +76,26 @@ export function resolveProvider(
     if (o.server !== undefined) {
       if (o.issuer !== undefined) {
         fail(
-          'give either "issuer" (found by discovery) or "server" (the endpoints), not both. With "server", the issuer identifier is "server.issuer".',
+          'give either "issuer" (found by discovery) or "server" (the endpoints), not both. With ' +
+            '"server", the issuer identifier is "server.issuer".',
         );
       }
       if (o.discovery !== undefined)
         fail(
-          '"discovery" finds the endpoints from "issuer"; with "server" there is nothing to discover: remove "discovery".',
+          '"discovery" finds the endpoints from "issuer"; with "server" there is nothing to ' +
+            'discover: remove "discovery".',
         );
       if (o.allowedTenants !== undefined)
         fail(
-          '"allowedTenants" is for a Microsoft Entra ID multi-tenant issuer found by discovery, not for "server": remove it.',
+          '"allowedTenants" is for a Microsoft Entra ID multi-tenant issuer found by discovery, not ' +
+            'for "server": remove it.',
         );
       server = resolveServer(o.server, openid, allowInsecureHttp);
     } else {
       if (o.issuer === undefined) {
         fail(
-          '"issuer" is required: the URL of your OpenID Provider, e.g. https://idp.example.com (or "server" with the endpoints of a plain OAuth 2.0 provider).',
+          '"issuer" is required: the URL of your OpenID Provider, e.g. https://idp.example.com (or ' +
+            '"server" with the endpoints of a plain OAuth 2.0 provider).',
         );
       }
       issuer = httpUrl('issuer', o.issuer);

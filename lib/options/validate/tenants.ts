@@ -26,15 +26,19 @@ export function resolveAllowedTenants(
           : 'the users of any Microsoft Entra organisation and any personal Microsoft account';
     fail(
       `${shown} is Microsoft Entra ID's multi-tenant endpoint: ${who} can log in through it. ` +
-        'Set "allowedTenants" to the tenant IDs (GUIDs) whose users may log in, e.g. allowedTenants: [\'<your tenant id>\'], ' +
+        'Set "allowedTenants" to the tenant IDs (GUIDs) whose users may log in, e.g. ' +
+        "allowedTenants: ['<your tenant id>'], " +
         "or to 'any' to let every tenant in (and check claims.tid in afterCallback). " +
-        `For your own tenant only, use its issuer ${issuer ? issuer.origin : 'https://login.microsoftonline.com'}/<tenant id>/v2.0 instead.`,
+        `For your own tenant only, use its issuer ` +
+        `${issuer ? issuer.origin : 'https://login.microsoftonline.com'}/<tenant id>/v2.0 instead.`,
     );
   }
   if (!multiTenant) {
     fail(
-      '"allowedTenants" is for a Microsoft Entra ID multi-tenant issuer (https://login.microsoftonline.com/common/v2.0, ' +
-        '/organizations/v2.0 or /consumers/v2.0). A single-tenant issuer (…/<tenant id>/v2.0) names its tenant itself: remove "allowedTenants".',
+      '"allowedTenants" is for a Microsoft Entra ID multi-tenant issuer ' +
+        '(https://login.microsoftonline.com/common/v2.0, ' +
+        '/organizations/v2.0 or /consumers/v2.0). A single-tenant issuer (…/<tenant id>/v2.0) ' +
+        'names its tenant itself: remove "allowedTenants".',
     );
   }
   if (value === 'any') return 'any';
@@ -44,8 +48,10 @@ export function resolveAllowedTenants(
   for (const tenant of value as string[]) {
     if (!isTenantId(tenant)) {
       fail(
-        `"allowedTenants" must list tenant IDs (GUIDs, such as 72f988bf-86f1-41af-91ab-2d7cd011db47), not ${JSON.stringify(tenant)}. ` +
-          "An Entra tenant's ID is on its Overview page in the Entra admin center; a domain name (contoso.onmicrosoft.com) is not accepted.",
+        `"allowedTenants" must list tenant IDs (GUIDs, such as ` +
+          `72f988bf-86f1-41af-91ab-2d7cd011db47), not ${JSON.stringify(tenant)}. ` +
+          "An Entra tenant's ID is on its Overview page in the Entra admin center; a domain name " +
+          '(contoso.onmicrosoft.com) is not accepted.',
       );
     }
   }

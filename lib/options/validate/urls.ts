@@ -55,7 +55,8 @@ export function resolveUrls(
   const logoutPath = routePath('logout', r.logout, DEFAULTS.logoutPath);
   if (!openid && r.backchannelLogout !== undefined && r.backchannelLogout !== false) {
     fail(
-      '"routes.backchannelLogout": back-channel logout ends OpenID Connect sessions; a plain OAuth 2.0 login (no "openid" in "scope") has none. Remove it.',
+      '"routes.backchannelLogout": back-channel logout ends OpenID Connect sessions; a plain ' +
+        'OAuth 2.0 login (no "openid" in "scope") has none. Remove it.',
     );
   }
   // Off for plain OAuth 2.0: no provider sends logout tokens about a login without an ID token.
@@ -64,7 +65,8 @@ export function resolveUrls(
     : false;
   if (r.jwks !== undefined && r.jwks !== false && !clientKey) {
     fail(
-      '"routes.jwks" serves the public key of "clientPrivateKey" (clientAuthMethod "private_key_jwt"): set those, or remove "routes.jwks".',
+      '"routes.jwks" serves the public key of "clientPrivateKey" (clientAuthMethod ' +
+        '"private_key_jwt"): set those, or remove "routes.jwks".',
     );
   }
   const jwksPath = clientKey ? routePath('jwks', r.jwks, DEFAULTS.jwksPath) : false;
