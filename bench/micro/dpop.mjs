@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import session from 'express-session';
 import * as client from 'openid-client';
 import { oidcLogin } from '../../dist/index.js';
-import { createDPoPKey, dpopKey } from '../../dist/flow/dpop.js';
+import { DPoPKeys } from '../../dist/flow/dpop.js';
 
 const N = Number(process.env.BENCH_DPOP_N ?? 2000);
 
@@ -40,8 +40,7 @@ const tokenEndpoint = new URL('https://idp.example.com/token');
 // (No RSA: the dpop option refuses it, as an RSA key pair per login costs ~170 ms of CPU.)
 for (const alg of ['ES256', 'ES384', 'EdDSA']) {
   await measure(`login, ${alg}: key pair + JWK + jkt + handle + token proof`, async () => {
-    const owner = {};
-    const { key } = await createDPoPKey(owner, alg);
+    const { key } = await new DPoPKeys().create(alg);
     const handle = await key.handle(configuration);
     // openid-client's (oauth4webapi's) own proof, as authorizationCodeGrant() makes it.
     await handle.addProof(tokenEndpoint, new Headers(), 'POST');
@@ -49,15 +48,15 @@ for (const alg of ['ES256', 'ES384', 'EdDSA']) {
 }
 
 // 2. A login's key on another instance (read from the session store): the first use imports it.
-const { stored } = await createDPoPKey({}, 'ES256');
+const { stored } = await new DPoPKeys().create('ES256');
 await measure('first use on another instance: import for openid-client + proof', async () => {
-  const handle = await dpopKey({}, stored).handle(configuration);
+  const handle = await new DPoPKeys().of(stored).handle(configuration);
   await handle.addProof(tokenEndpoint, new Headers(), 'POST');
 });
 await measure('first use on another instance: import for req.oidc.fetch + proof', () => {
-  dpopKey({}, stored).proof('GET', new URL('https://api.example.com/orders'), 'y'.repeat(43));
+  new DPoPKeys().of(stored).proof('GET', new URL('https://api.example.com/orders'), 'y'.repeat(43));
 });
-const cached = dpopKey({}, stored);
+const cached = new DPoPKeys().of(stored);
 await measure('req.oidc.fetch proof alone (key imported)', () => {
   cached.proof('GET', new URL('https://api.example.com/orders?x=1'), 'y'.repeat(43));
 });

@@ -4,7 +4,7 @@ import type { ResolvedConfig } from '../options/resolved-config.js';
 import { OidcAuthorizationError, OidcError } from '../util/errors.js';
 import type { StoredDPoPKey, StoredTransaction } from '../types.js';
 import { issuerMatches } from '../vendors/entra.js';
-import { createDPoPKey, dpopNotBound, isDPoPTokenType } from './dpop.js';
+import { dpopNotBound, isDPoPTokenType } from './dpop.js';
 import { transactionExpired } from './pending-logins.js';
 import { tokenEndpointError } from './provider-errors.js';
 import { DEFAULT_PROVIDER } from './provider-set.js';
@@ -123,7 +123,7 @@ export async function exchangeCode(
   const maxAge = requestedMaxAge(tx, config);
   // DPoP: a key pair for this login alone, made now (PKCE already binds the code to this
   // transaction, so /login needs none: abandoned logins cost no key and no storage).
-  const dpop = config.dpop ? await createDPoPKey(provider, config.dpop.alg) : undefined;
+  const dpop = config.dpop ? await provider.dpopKeys.create(config.dpop.alg) : undefined;
   const dpopHandle = dpop && (await dpop.key.handle(configuration));
   let tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
   try {

@@ -4,7 +4,6 @@ import { calculateJwkThumbprint } from 'jose';
 import createDebug from 'debug';
 import { OidcError } from '../util/errors.js';
 import { DPOP_ALGS } from '../options/defaults.js';
-import type { Provider } from './provider.js';
 import type { DPoPAlg, StoredDPoPKey } from '../types.js';
 
 const debug = createDebug('express-oidc-login:dpop');
@@ -210,47 +209,46 @@ function isStoredKey(value: unknown): value is StoredDPoPKey {
   );
 }
 
-/** Imported login keys, per middleware instance (its Provider), least recently used dropped first. */
-function cacheOf(provider: Provider): Map<string, DPoPKey> {
-  return provider.dpopKeys as Map<string, DPoPKey>;
-}
-
-function remember(cache: Map<string, DPoPKey>, key: DPoPKey): void {
-  cache.delete(key.jkt);
-  if (cache.size >= KEY_CACHE_SIZE) cache.delete(cache.keys().next().value!);
-  cache.set(key.jkt, key);
-}
-
 /**
- * The key of a stored login. No crypto here: the key is imported by its first use, once per
- * login and process (another instance sharing the session store imports it for itself).
+ * The login keys one `oidcLogin()` instance has imported (a field of its `Provider`), by
+ * thumbprint, least recently used dropped first.
  */
-export function dpopKey(provider: Provider, stored: StoredDPoPKey): DPoPKey {
-  if (!isStoredKey(stored)) throw unusableKey();
-  const cache = cacheOf(provider);
-  let key = cache.get(stored.jkt);
-  if (!key || !key.matches(stored)) key = new DPoPKey(stored);
-  remember(cache, key);
-  return key;
-}
+export class DPoPKeys {
+  readonly #keys = new Map<string, DPoPKey>();
 
-/**
- * A new key pair for a login (made at the callback, just before the token request): the private
- * JWK (with its public members) to store with the login, and the key, ready for openid-client.
- */
-export async function createDPoPKey(
-  provider: Provider,
-  alg: DPoPAlg,
-): Promise<{ stored: StoredDPoPKey; key: DPoPKey }> {
-  const pair = await client.randomDPoPKeyPair(alg, { extractable: true });
-  const exported = (await crypto.subtle.exportKey('jwk', pair.privateKey)) as Record<string, unknown>;
-  const jwk: Jwk = {};
-  for (const member of PRIVATE_MEMBERS)
-    if (typeof exported[member] === 'string') jwk[member] = exported[member] as string;
-  const jkt = await calculateJwkThumbprint(publicJwk(jwk) as Parameters<typeof calculateJwkThumbprint>[0], 'sha256');
-  const stored: StoredDPoPKey = { alg, jkt, jwk };
-  const key = new DPoPKey(stored, pair);
-  remember(cacheOf(provider), key);
-  debug('new %s DPoP key for a login, jkt %s', alg, jkt);
-  return { stored, key };
+  /**
+   * The key of a stored login. No crypto here: the key is imported by its first use, once per
+   * login and process (another instance sharing the session store imports it for itself).
+   */
+  of(stored: StoredDPoPKey): DPoPKey {
+    if (!isStoredKey(stored)) throw unusableKey();
+    let key = this.#keys.get(stored.jkt);
+    if (!key || !key.matches(stored)) key = new DPoPKey(stored);
+    this.#remember(key);
+    return key;
+  }
+
+  /**
+   * A new key pair for a login (made at the callback, just before the token request): the private
+   * JWK (with its public members) to store with the login, and the key, ready for openid-client.
+   */
+  async create(alg: DPoPAlg): Promise<{ stored: StoredDPoPKey; key: DPoPKey }> {
+    const pair = await client.randomDPoPKeyPair(alg, { extractable: true });
+    const exported = (await crypto.subtle.exportKey('jwk', pair.privateKey)) as Record<string, unknown>;
+    const jwk: Jwk = {};
+    for (const member of PRIVATE_MEMBERS)
+      if (typeof exported[member] === 'string') jwk[member] = exported[member] as string;
+    const jkt = await calculateJwkThumbprint(publicJwk(jwk) as Parameters<typeof calculateJwkThumbprint>[0], 'sha256');
+    const stored: StoredDPoPKey = { alg, jkt, jwk };
+    const key = new DPoPKey(stored, pair);
+    this.#remember(key);
+    debug('new %s DPoP key for a login, jkt %s', alg, jkt);
+    return { stored, key };
+  }
+
+  #remember(key: DPoPKey): void {
+    this.#keys.delete(key.jkt);
+    if (this.#keys.size >= KEY_CACHE_SIZE) this.#keys.delete(this.#keys.keys().next().value!);
+    this.#keys.set(key.jkt, key);
+  }
 }

@@ -17,6 +17,7 @@ import { OidcError } from '../util/errors.js';
 import { NoMatchingKeyError, VerificationKeys } from './jws-verify.js';
 import { providerError } from './provider-errors.js';
 import { deadline, timeRequests } from './timed-fetch.js';
+import { DPoPKeys } from './dpop.js';
 
 const debug = createDebug('express-oidc-login:provider');
 
@@ -37,8 +38,9 @@ export class Provider {
   #jwksInFlight: Promise<VerificationKeys> | undefined;
   /** The start-up findings logged already (each once). */
   readonly #reported = new Set<string>();
-  /** This instance's maps of dpop.ts (imported login keys, by thumbprint) and refresh.ts (refreshes in flight), typed there. */
-  readonly dpopKeys = new Map<string, unknown>();
+  /** The login DPoP keys this instance has imported. */
+  readonly dpopKeys = new DPoPKeys();
+  /** Refreshes in flight (flow/refresh.ts, which types them), by session and refresh token. */
   readonly refreshes = new Map<string, Promise<unknown>>();
   /** Each Configuration's server metadata, copied once (see {@link metadata}). */
   readonly #metadata = new WeakMap<client.Configuration, Readonly<client.ServerMetadata>>();

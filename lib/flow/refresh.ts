@@ -2,7 +2,7 @@ import * as client from 'openid-client';
 import createDebug from 'debug';
 import type { IDToken } from 'openid-client';
 import type { ResolvedConfig } from '../options/resolved-config.js';
-import { dpopKey, dpopNotBound, isDPoPTokenType } from './dpop.js';
+import { dpopNotBound, isDPoPTokenType } from './dpop.js';
 import { OidcError } from '../util/errors.js';
 import { emit } from './events.js';
 import type { Provider } from './provider.js';
@@ -247,7 +247,7 @@ async function refresh(
     if (current.refreshToken === undefined) throw unauthenticated(NO_REFRESH_TOKEN);
     let tokens: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
     // A DPoP login refreshes with a proof of its own key: the new access token is bound to it too.
-    const dpop = current.dpop ? await dpopKey(provider, current.dpop).handle(configuration) : undefined;
+    const dpop = current.dpop ? await provider.dpopKeys.of(current.dpop).handle(configuration) : undefined;
     try {
       debug('refreshing the access token');
       tokens = await client.refreshTokenGrant(configuration, current.refreshToken, undefined, dpop && { DPoP: dpop });

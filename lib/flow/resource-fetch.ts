@@ -1,7 +1,7 @@
 import createDebug from 'debug';
 import { isLoopbackTarget } from '../options/values.js';
 import type { ResolvedConfig } from '../options/resolved-config.js';
-import { dpopKey, type DPoPKey } from './dpop.js';
+import type { DPoPKey } from './dpop.js';
 import { OidcError } from '../util/errors.js';
 import type { Provider } from './provider.js';
 import { getAccessToken } from './refresh.js';
@@ -93,7 +93,7 @@ export async function protectedFetch(
       'The login ended while its access token was being renewed. Log in again.',
     );
   }
-  const key = login.dpop ? dpopKey(provider, login.dpop) : undefined;
+  const key = login.dpop ? provider.dpopKeys.of(login.dpop) : undefined;
   const method = (init.method ?? 'GET').toUpperCase();
   const replayable = isReplayable(init.body);
 

@@ -3,7 +3,6 @@ import createDebug from 'debug';
 import type { Configuration, DPoPHandle } from 'openid-client';
 import type { ProfileClaims } from '../types.js';
 import type { ResolvedConfig } from '../options/resolved-config.js';
-import { dpopKey } from './dpop.js';
 import { OidcError } from '../util/errors.js';
 import type { Provider } from './provider.js';
 import { resourceError } from './provider-errors.js';
@@ -30,7 +29,7 @@ export async function fetchUserInfo(
   if (sub === undefined) throw loginEnded();
   const configuration = await provider.getConfiguration();
   // A DPoP login's token is bound to its key: userinfo needs the proof (RFC 9449 §7).
-  const dpop = current?.dpop ? await dpopKey(provider, current.dpop).handle(configuration) : undefined;
+  const dpop = current?.dpop ? await provider.dpopKeys.of(current.dpop).handle(configuration) : undefined;
   let user: Record<string, unknown>;
   let claims: ProfileClaims | undefined;
   if (current!.idToken === undefined) {
