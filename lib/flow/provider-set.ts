@@ -1,7 +1,7 @@
 import { APP_LEVEL_OPTIONS } from '../options/keys.js';
-import { DEFAULTS } from '../options/defaults.js';
+import { DEFAULTS, MAX_LABEL_LENGTH } from '../options/defaults.js';
 import { resolveConfig } from '../options/config.js';
-import { routePath } from '../options/values.js';
+import { isObject, routePath } from '../options/values.js';
 import type { OidcLogger } from '../options/types.js';
 import type { ResolvedConfig } from '../options/resolved-config.js';
 import { OidcConfigError } from '../util/errors.js';
@@ -53,10 +53,6 @@ export interface ProviderSet {
   readonly jwks: { readonly path: string; readonly keys: readonly object[] } | undefined;
   /** The provider of a login, or undefined when it names one that is not configured (any more). */
   of(login: StoredLogin): ProviderEntry | undefined;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function makeSet(
@@ -151,9 +147,11 @@ export function resolveProviders(options: unknown): ProviderSet {
     }
     if (
       entry.label !== undefined &&
-      (typeof entry.label !== 'string' || entry.label.trim() === '' || entry.label.length > 100)
+      (typeof entry.label !== 'string' || entry.label.trim() === '' || entry.label.length > MAX_LABEL_LENGTH)
     ) {
-      fail(`"${at}.label" must be a non-empty string of at most 100 characters (the chooser page shows it).`);
+      fail(
+        `"${at}.label" must be a non-empty string of at most ${MAX_LABEL_LENGTH} characters (the chooser page shows it).`,
+      );
     }
     const { label, ...own } = entry;
     const merged: Record<string, unknown> = { ...top, ...own };

@@ -21,6 +21,7 @@ export const DEFAULTS = Object.freeze({
   maxPendingLogins: 5,
   defaultReturnTo: '/',
   responseMode: 'query' as 'query' | 'form_post',
+  discovery: 'oidc' as 'oidc' | 'oauth2',
 });
 
 /** The shortest `secret` accepted, and the shortest client secret a cookie key is derived from. */
@@ -39,6 +40,8 @@ export const MAX_HTTP_TIMEOUT = 120_000;
 export const MAX_TRANSACTION_AGE = 60 * 60 * 1000;
 /** `maxPendingLogins`: logins started at once in one browser (each one a cookie in cookie mode). */
 export const MAX_PENDING_LOGINS = 50;
+/** A provider's `label`, characters: the chooser page shows it as a link. */
+export const MAX_LABEL_LENGTH = 100;
 
 /** The algorithms accepted for `idTokenSigningAlg`: asymmetric only. */
 export const ASYMMETRIC_ALGS = new Set([

@@ -30,7 +30,7 @@ export function resolveProvider(
   let issuer: URL | undefined;
   let clientId: string | undefined;
   let clientSecret: string | undefined;
-  const discovery = o.discovery ?? 'oidc';
+  const discovery = o.discovery ?? DEFAULTS.discovery;
   if (discovery !== 'oidc' && discovery !== 'oauth2') {
     fail(
       `"discovery" must be "oidc" (OpenID Connect Discovery) or "oauth2" (RFC 8414 authorization ` +
