@@ -93,6 +93,26 @@ describe('against a real provider (oidc-provider, rotating refresh tokens)', () 
     expect(tap.succeeded + tap.failed.length).toBe(0);
   });
 
+  it('keeps the refreshed login for the next request: it is not parsed again', async () => {
+    const instance = createInstance(options());
+    const seen: object[] = [];
+    instance.app.get('/token-then-seen', async (req, res) => {
+      await req.oidc!.getAccessToken();
+      seen.push(req.session.oidc!.login!);
+      res.json({});
+    });
+    instance.app.get('/seen', (req, res) => {
+      seen.push(req.session.oidc!.login!);
+      res.json({});
+    });
+    const { browser } = await loginAt(await served(instance), op.issuer);
+    await browser.app.get('/token-then-seen').expect(200);
+    expect(tap.succeeded).toBe(1);
+    await browser.app.get('/seen').expect(200);
+    expect(seen).toHaveLength(2);
+    expect(seen[1]).toBe(seen[0]);
+  });
+
   it('refreshes an access token due for refresh, stores the rotated refresh token, and emits "refresh"', async () => {
     const events: unknown[] = [];
     const instance = createInstance(options({ on: { refresh: (e) => events.push(e) } }));

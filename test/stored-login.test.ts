@@ -302,6 +302,30 @@ describe("reading a session's login again", () => {
     expect(seen[1]).toEqual(seen[0]);
   });
 
+  it('keeps the login the callback stored: the first request after the login does not parse it again', async () => {
+    const { app, store, middleware } = createApp(testOptions(op));
+    await login(newBrowser(app, op.issuer));
+    const sessions = await storeAll<RawSession>(store);
+    const loggedInIds = Object.keys(sessions).filter((id) => sessions[id]!.oidc?.login !== undefined);
+    expect(loggedInIds).toHaveLength(1);
+    // No request has read it yet: it was kept when it was stored.
+    expect(recentLogins(middleware)).toEqual(loggedInIds);
+  });
+
+  it('keeps a login that fetchUserInfo() changed: the next request reads the same object', async () => {
+    const { app, browser } = await loggedIn();
+    const seen = withProbe(app);
+    app.get('/userinfo-then-seen', async (req, res) => {
+      await req.oidc!.fetchUserInfo();
+      seen.push(req.session.oidc!.login!);
+      res.json({});
+    });
+    await browser.app.get('/userinfo-then-seen').expect(200);
+    await browser.app.get('/seen').expect(200);
+    expect(seen).toHaveLength(2);
+    expect(seen[1]).toBe(seen[0]);
+  });
+
   it("forgets a session's login at logout", async () => {
     const { app, browser, sid, middleware } = await loggedIn();
     withProbe(app);

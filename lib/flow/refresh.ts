@@ -127,7 +127,7 @@ async function settle(
   }
   // The new tokens in place of the old; a field the refresh did not return (no new refresh token,
   // no expiry, no scope, no DPoP key) is gone, as JSON drops what is undefined.
-  const refreshed = packLogin({ ...login, ...outcome.tokens });
+  const refreshed = packLogin({ ...login, ...outcome.tokens }, req);
   session.oidc!.login = refreshed;
   if (leader) {
     await saveSession(session);

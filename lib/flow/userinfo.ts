@@ -56,7 +56,7 @@ export async function fetchUserInfo(
   const session = requireSession(req);
   const login = loginOf(req);
   if (!login || login.claims.sub !== sub) throw loginEnded();
-  session.oidc!.login = packLogin({ ...login, user, ...(claims && { claims }) });
+  session.oidc!.login = packLogin({ ...login, user, ...(claims && { claims }) }, req);
   await saveSession(session);
   return user;
 }
