@@ -40,7 +40,7 @@ async function openIdLogin(
   const claims = tokens.claims();
   if (!claims || typeof tokens.id_token !== 'string')
     throw new OidcError('ERR_OIDC_ID_TOKEN_INVALID', 400, 'The identity provider sent no ID token.');
-  const clientMetadata = configuration.clientMetadata();
+  const clientMetadata = provider.clientMetadata(configuration);
   await provider.verifySignature(
     tokens.id_token,
     clientMetadata.id_token_signed_response_alg ?? config.idTokenSigningAlg,

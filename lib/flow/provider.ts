@@ -14,6 +14,7 @@ import {
   TENANT_PLACEHOLDER,
 } from '../vendors/entra.js';
 import { OidcError } from '../util/errors.js';
+import { deepFreeze } from '../util/deep-freeze.js';
 import { NoMatchingKeyError, VerificationKeys } from './jws-verify.js';
 import { providerError } from './provider-errors.js';
 import { deadline, timeRequests } from './timed-fetch.js';
@@ -25,6 +26,12 @@ const debug = createDebug('express-oidc-login:provider');
 const JWKS_MAX_AGE_MS = 5 * 60 * 1000;
 /** The shortest time between two JWKS requests. */
 const JWKS_MIN_INTERVAL_MS = 1000;
+
+/** A Configuration's metadata as openid-client gives it (a deep copy per call), copied once and frozen. */
+interface MetadataCopies {
+  readonly server: Readonly<client.ServerMetadata>;
+  readonly client: Readonly<client.ClientMetadata>;
+}
 
 /**
  * One OpenID Provider as the app sees it: discovery (lazy, one request in flight, failures not
@@ -42,8 +49,8 @@ export class Provider {
   readonly dpopKeys = new DPoPKeys();
   /** Refreshes in flight (flow/refresh.ts, which types them), by session and refresh token. */
   readonly refreshes = new Map<string, Promise<unknown>>();
-  /** Each Configuration's server metadata, copied once (see {@link metadata}). */
-  readonly #metadata = new WeakMap<client.Configuration, Readonly<client.ServerMetadata>>();
+  /** Each Configuration's server and client metadata, copied once (see {@link metadata}). */
+  readonly #metadata = new WeakMap<client.Configuration, MetadataCopies>();
   /** What discovery was given, to build more Configurations like it (one per Entra tenant). */
   #built:
     | { auth: client.ClientAuth; metadata: Partial<client.ClientMetadata>; customFetch: client.CustomFetch | undefined }
@@ -70,12 +77,24 @@ export class Provider {
    * on every call. Frozen, as it is shared: read it, never change it.
    */
   metadata(configuration: client.Configuration): Readonly<client.ServerMetadata> {
-    let metadata = this.#metadata.get(configuration);
-    if (metadata === undefined) {
-      metadata = deepFreeze(configuration.serverMetadata());
-      this.#metadata.set(configuration, metadata);
+    return this.#copiesOf(configuration).server;
+  }
+
+  /** `configuration`'s client metadata (`client_id`, the ID token's alg...), copied once as {@link metadata}. */
+  clientMetadata(configuration: client.Configuration): Readonly<client.ClientMetadata> {
+    return this.#copiesOf(configuration).client;
+  }
+
+  #copiesOf(configuration: client.Configuration): MetadataCopies {
+    let copies = this.#metadata.get(configuration);
+    if (copies === undefined) {
+      copies = {
+        server: deepFreeze(configuration.serverMetadata()),
+        client: deepFreeze(configuration.clientMetadata()),
+      };
+      this.#metadata.set(configuration, copies);
     }
-    return metadata;
+    return copies;
   }
 
   async #discover(): Promise<client.Configuration> {
@@ -373,13 +392,4 @@ function idTokenSignatureError(cause: unknown): OidcError {
     "The ID token's signature could not be verified with the identity provider's keys.",
     { cause },
   );
-}
-
-/** Freezes `value` and everything in it. */
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const inner of Object.values(value)) deepFreeze(inner);
-  }
-  return value;
 }

@@ -326,7 +326,7 @@ async function validateRefreshed(
     try {
       await provider.verifySignature(
         tokens.id_token,
-        configuration.clientMetadata().id_token_signed_response_alg ?? config.idTokenSigningAlg,
+        provider.clientMetadata(configuration).id_token_signed_response_alg ?? config.idTokenSigningAlg,
       );
     } catch (err) {
       // A bad signature ends the login; a JWKS outage is an outage (the login stays).

@@ -65,7 +65,7 @@ export function backchannelLogoutHandler(config: ResolvedConfig, provider: Provi
           { cause: err },
         );
       });
-      const metadata = configuration.clientMetadata();
+      const metadata = provider.clientMetadata(configuration);
       const alg = metadata.id_token_signed_response_alg ?? config.idTokenSigningAlg;
       claims = checkLogoutToken(header, payload, {
         alg,

@@ -135,7 +135,7 @@ function customLogoutUrl(
   try {
     value = build({
       idToken,
-      clientId: configuration.clientMetadata().client_id,
+      clientId: provider.clientMetadata(configuration).client_id,
       postLogoutRedirectUri: config.logout.postLogoutRedirectUri,
       state: client.randomState(),
       metadata: provider.metadata(configuration),

@@ -3,6 +3,7 @@ import { SCRUB_AS_DATA } from '../util/redact.js';
 import type { OidcRequest } from './express-session.js';
 import { loginMemoryOf, type LoginMemory } from './login-memory.js';
 import type { StoredLogin } from '../types.js';
+import { deepFreeze } from '../util/deep-freeze.js';
 
 /**
  * How a login sits in the session: one JSON string, not a tree of some 25 values.
@@ -56,16 +57,6 @@ class PackedLogin {
     for (const key of ['idToken', 'accessToken', 'refreshToken', 'dpop'])
       if (shown[key] !== undefined) shown[key] = '[REDACTED]';
     return shown;
-  }
-}
-
-/** Freezes the login and everything in it (JSON data: objects and arrays, no cycles). */
-function deepFreeze(value: object): void {
-  Object.freeze(value);
-  const keys = Object.keys(value);
-  for (let i = 0; i < keys.length; i++) {
-    const v = (value as Record<string, unknown>)[keys[i]!];
-    if (typeof v === 'object' && v !== null) deepFreeze(v);
   }
 }
 
