@@ -10,6 +10,7 @@ import { inspect } from 'node:util';
 import { importJWK, type CryptoKey, type JWK } from 'jose';
 import { deriveSealKey, type SealKey } from '../util/seal.js';
 import { fail } from './fail.js';
+import { ASYMMETRIC_ALGS } from './defaults.js';
 import type { ClientAssertionAlg } from './types.js';
 
 // `clientPrivateKey`, read once at start-up for `private_key_jwt` (RFC 7523): the key (public and
@@ -30,20 +31,6 @@ export interface ClientKeyCertificate {
   readonly validFrom: Date;
   readonly validTo: Date;
 }
-
-const ASSERTION_ALGS: readonly ClientAssertionAlg[] = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-  'Ed25519',
-];
 
 /** Members of a public JWK; anything else (`d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`, `k`...) is never served. */
 const PUBLIC_MEMBERS: Record<string, readonly string[]> = {
@@ -284,8 +271,8 @@ export function resolveClientKey(option: unknown): ClientSigningKey {
   const cert = certificate === undefined ? undefined : certificateOf(certificate, key);
   const { allowed, fallback, what } = algsFor(key);
   alg ??= jwk?.alg ?? fallback;
-  if (typeof alg !== 'string' || !(ASSERTION_ALGS as readonly string[]).includes(alg)) {
-    fail(`the "alg" of "clientPrivateKey" must be one of ${ASSERTION_ALGS.join(', ')}; got ${JSON.stringify(alg)}.`);
+  if (typeof alg !== 'string' || !(ASYMMETRIC_ALGS as readonly string[]).includes(alg)) {
+    fail(`the "alg" of "clientPrivateKey" must be one of ${ASYMMETRIC_ALGS.join(', ')}; got ${JSON.stringify(alg)}.`);
   }
   if (!(allowed as readonly string[]).includes(alg)) {
     fail(`"clientPrivateKey" is ${what} key, which cannot sign ${alg}: use ${allowed.join(' or ')}.`);

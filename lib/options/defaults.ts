@@ -1,5 +1,5 @@
 import type { DPoPAlg } from '../types.js';
-import type { ClientAuthMethod } from './types.js';
+import type { ClientAssertionAlg, ClientAuthMethod } from './types.js';
 
 /** All defaults, in one place. */
 export const DEFAULTS = Object.freeze({
@@ -43,8 +43,11 @@ export const MAX_PENDING_LOGINS = 50;
 /** A provider's `label`, characters: the chooser page shows it as a link. */
 export const MAX_LABEL_LENGTH = 100;
 
-/** The algorithms accepted for `idTokenSigningAlg`: asymmetric only. */
-export const ASYMMETRIC_ALGS = new Set([
+/**
+ * The asymmetric JWS algorithms: those accepted for `idTokenSigningAlg` and for the client
+ * assertions of `private_key_jwt` (a shared secret would let whoever holds it sign for the other side).
+ */
+export const ASYMMETRIC_ALGS: readonly ClientAssertionAlg[] = Object.freeze([
   'RS256',
   'RS384',
   'RS512',

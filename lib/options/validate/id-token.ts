@@ -8,9 +8,9 @@ export function resolveIdTokenChecks(
   o: Record<string, unknown>,
 ): Pick<ResolvedConfig, 'idTokenSigningAlg' | 'additionalAudiences' | 'clockTolerance'> {
   const idTokenSigningAlg = o.idTokenSigningAlg ?? DEFAULTS.idTokenSigningAlg;
-  if (typeof idTokenSigningAlg !== 'string' || !ASYMMETRIC_ALGS.has(idTokenSigningAlg)) {
+  if (typeof idTokenSigningAlg !== 'string' || !(ASYMMETRIC_ALGS as readonly string[]).includes(idTokenSigningAlg)) {
     fail(
-      `"idTokenSigningAlg" must be one of ${[...ASYMMETRIC_ALGS].join(', ')}; got ${JSON.stringify(idTokenSigningAlg)}. ` +
+      `"idTokenSigningAlg" must be one of ${ASYMMETRIC_ALGS.join(', ')}; got ${JSON.stringify(idTokenSigningAlg)}. ` +
         'Symmetric (HS*) and unsigned (none) ID tokens are not accepted.',
     );
   }
