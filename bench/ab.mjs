@@ -1,27 +1,36 @@
 /* global console, process, setTimeout */
 /**
  * A paired A/B benchmark of two builds of this package (two dist/ folders, e.g. before and after a
- * refactor). Each build runs bench/apps/ours.mjs (loaded with BENCH_DIST=<dist>) in a process of
- * its own, against the bench's fast provider (provider.mjs, one process, shared); each app reports
- * its own process.cpuUsage() over IPC (lib/procs.mjs), so the figures are the app's CPU alone.
+ * refactor). Each build runs bench/apps/ours.mjs (loaded with BENCH_DIST=<dist>) in processes of
+ * its own (BENCH_AB_PROCS, 2 each), against the bench's fast provider (provider.mjs, one process,
+ * shared); each app reports its own process.cpuUsage() over IPC (lib/procs.mjs), so the figures are
+ * the app's CPU alone.
  *
  * 1. Login: app CPU ms per completed login (/login → provider /authorize → /callback, lib/client.mjs
- *    login() through pool() at concurrency 8). After a warm-up (1,000 logins each), batches of
- *    BENCH_AB_LOGINS logins alternate A B, B A, A B, ... (BENCH_AB_ROUNDS pairs); each pair gives
- *    one B÷A ratio.
+ *    login() through pool() at concurrency 8). After a warm-up (600 logins each), batches of
+ *    BENCH_AB_LOGINS logins go to every process in turn, round after round (A1 B1 A2 B2, then
+ *    B1 A2 B2 A1, ...: BENCH_AB_ROUNDS rounds).
  * 2. Authenticated request: app CPU µs per GET /api/me with a logged-in cookie, keep-alive requests
  *    (lib/client.mjs get(), 4 in flight), blocks of BENCH_AB_REQUESTS alternated the same way.
  *
- * B÷A is the median of the per-pair ratios with a seeded bootstrap 95% interval (lib/paired.mjs
- * pairedRatio). Neighbouring batches see the same machine, so the ratio is steadier than either
- * figure; still, one process per build: processes running the same code can differ by a percent
- * or so (JIT, heap layout), which this interval does not take in. Run A against A to see it.
+ * B÷A (lib/paired.mjs replicatedRatio): each process's level is the median over rounds of its
+ * cost ÷ that round's median over all processes (neighbouring batches see the same machine, so
+ * this takes out the load of the moment); B÷A is B's mean level ÷ A's, and its seeded bootstrap
+ * 95% interval resamples each build's processes, so it is as wide as processes running the same
+ * code differ (JIT, heap layout: several percent here). With BENCH_AB_PROCS=1 it is pairedRatio
+ * instead: the median of the per-round B÷A, whose interval does not take that in (an A/A run at
+ * 1 process each read 1.084, 1.004–1.097, for /api/me). Run A against A to see the noise floor.
+ * Two processes are few to judge a spread from: on a loaded 2-core machine (load average 2-5),
+ * three default-size runs of the same two builds read login B÷A 1.07, 0.93 (0.90–0.96) and 1.04
+ * (1.03–1.05), and an A/A run read 1.07 (0.97–1.19) for /api/me. There, a difference under ~8% is
+ * not shown by one run; take several runs, BENCH_AB_PROCS=4 or a quiet machine.
  *
  *   npm run build && node bench/ab.mjs <distA> <distB>      # about 3 minutes on 2 cores
- *   BENCH_AB_ROUNDS=4 BENCH_AB_LOGINS=100 BENCH_AB_REQUESTS=2000 node bench/ab.mjs /path/to/old/dist dist
+ *   BENCH_AB_ROUNDS=3 BENCH_AB_LOGINS=100 BENCH_AB_REQUESTS=1000 node bench/ab.mjs ../old/dist dist   # a check, 40 s
  *
- * Knobs (environment, defaults in brackets): BENCH_AB_ROUNDS [20] (pairs of batches, per phase),
- * BENCH_AB_LOGINS [500] (logins per batch), BENCH_AB_REQUESTS [6000] (requests per block),
+ * Knobs (environment, defaults in brackets): BENCH_AB_ROUNDS [16] (rounds per phase),
+ * BENCH_AB_LOGINS [250] (logins per batch), BENCH_AB_REQUESTS [3000] (requests per block),
+ * BENCH_AB_PROCS [2] (app processes per build),
  * BENCH_AB_MAX_MINUTES [10] (rounds not started by then are skipped; every batch also has its own
  * deadline). All traffic is on 127.0.0.1; every child process is stopped at the end, also on error.
  */
@@ -30,7 +39,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { get, login, pool, whoami } from './lib/client.mjs';
-import { median, pairedRatio } from './lib/paired.mjs';
+import { median, pairedRatio, processLevels, replicaMedian, replicatedRatio } from './lib/paired.mjs';
 import { cpuDelta, start } from './lib/procs.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -42,17 +51,24 @@ const num = (name, dflt) => {
   return n;
 };
 
-const ROUNDS = num('BENCH_AB_ROUNDS', 20);
-const LOGINS = num('BENCH_AB_LOGINS', 500);
-const REQUESTS = num('BENCH_AB_REQUESTS', 6000);
+const ROUNDS = num('BENCH_AB_ROUNDS', 16);
+const LOGINS = num('BENCH_AB_LOGINS', 250);
+const REQUESTS = num('BENCH_AB_REQUESTS', 3000);
+/**
+ * App processes per build. With one each, an A/A run (the same dist twice) at the defaults read
+ * 1.084 (1.004–1.097) for /api/me: one process can be some percent slower than another running the
+ * same code, and per-round ratios of one pair of processes cannot show it.
+ */
+const PROCS = num('BENCH_AB_PROCS', 2);
 const MAX_MS = num('BENCH_AB_MAX_MINUTES', 10) * 60_000;
 const LOGIN_CONCURRENCY = 8;
 const REQUEST_CONCURRENCY = 4;
 /**
- * Logins per build before the first measured batch. 200 were too few: in a run with them, the
- * first 5 or 6 batches of 200 still fell from 4.4 to 1.8 ms/login while the JIT settled.
+ * Logins per process before the first measured batch. With 200 (one process per build), the first
+ * 5 or 6 batches of 200 still fell from 4.4 to 1.8 ms/login, the JIT settling and the machine's
+ * load moving at once.
  */
-const WARM_LOGINS = 1000;
+const WARM_LOGINS = 600;
 /** Wall-time limit of one batch (pool() stops starting new tasks after it). */
 const BATCH_MS = 120_000;
 
@@ -85,8 +101,8 @@ process.on('SIGINT', () => {
   stopAll().finally(() => process.exit(130));
 });
 
-/** The order of round r: A B, then B A, ... */
-const order = (builds, r) => (r % 2 === 0 ? builds : [...builds].reverse());
+/** The order of round r: the processes (A1 B1 A2 B2 ...) turned by r, so that no one always runs first. */
+const order = (procs, r) => procs.map((_, i) => procs[(i + r) % procs.length]);
 
 /** One batch against `build`: `run()` is its traffic; returns app CPU µs per completed task. */
 async function batch(build, count, run) {
@@ -99,8 +115,8 @@ async function batch(build, count, run) {
 }
 
 /**
- * Alternated batches: `runOne(build)` per build per round, the order turned each round. Returns,
- * per build, the µs per task of each round (both builds have the same number of rounds).
+ * Alternated batches: `runOne(proc)` per app process per round, the order turned each round.
+ * Returns, per process, the µs per task of each round (all have the same number of rounds).
  */
 async function alternate(label, builds, deadline, runOne, unit) {
   const per = new Map(builds.map((b) => [b, []]));
@@ -133,25 +149,27 @@ async function main() {
   running.add(provider);
   const { issuer, clientId, clientSecret } = provider.info;
   const builds = [];
-  for (const [name, dist] of [
-    ['A', distA],
-    ['B', distB],
-  ]) {
-    const app = await start(path.join(here, 'apps', 'ours.mjs'), {
-      name,
-      env: {
-        BENCH_DIST: dist,
-        BENCH_ISSUER: issuer,
-        BENCH_CLIENT_ID: clientId,
-        BENCH_CLIENT_SECRET: clientSecret,
-        NODE_ENV: 'production',
-      },
-    });
-    running.add(app);
-    builds.push({ name, dist, app, base: app.info.baseUrl });
-  }
+  for (let i = 0; i < PROCS; i++)
+    for (const [build, dist] of [
+      ['A', distA],
+      ['B', distB],
+    ]) {
+      const name = PROCS > 1 ? `${build}${i + 1}` : build;
+      const app = await start(path.join(here, 'apps', 'ours.mjs'), {
+        name,
+        env: {
+          BENCH_DIST: dist,
+          BENCH_ISSUER: issuer,
+          BENCH_CLIENT_ID: clientId,
+          BENCH_CLIENT_SECRET: clientSecret,
+          NODE_ENV: 'production',
+        },
+      });
+      running.add(app);
+      builds.push({ name, build, dist, app, base: app.info.baseUrl });
+    }
 
-  // 1. Logins. Warm-up (JIT, JWKS and connection caches), each build in turn, not measured.
+  // 1. Logins. Warm-up (JIT, JWKS and connection caches), each process in turn, not measured.
   const loginOnce = (b) => () => login(b.base, issuer);
   for (const b of builds) {
     const warm = await pool(WARM_LOGINS, LOGIN_CONCURRENCY, BATCH_MS, loginOnce(b));
@@ -167,7 +185,7 @@ async function main() {
     (us) => `${(us / 1000).toFixed(2)} ms`,
   );
 
-  // 2. Authenticated requests: one logged-in cookie per build, checked (200 with a sub; 401/302 without).
+  // 2. Authenticated requests: one logged-in cookie per process, checked (200 with a sub; 401/302 without).
   for (const b of builds) {
     const jar = await login(b.base, issuer);
     const me = await whoami(b.base, jar);
@@ -196,7 +214,10 @@ async function main() {
 
   await stopAll();
 
-  // Per-round ratios B÷A: pairedRatio(b, a) is the median of b[i] / a[i] with its interval.
+  // One process per build: pairedRatio(b, a), the median of the per-round b[i] / a[i] with its
+  // interval. More: replicatedRatio, B's processes' mean level ÷ A's (each process's level: the
+  // median over rounds of its cost ÷ the round's median), the interval resampling the processes.
+  const split = (perProc) => ['A', 'B'].map((x) => perProc.filter((_, i) => builds[i].build === x));
   const rows = [
     ['login: app CPU ms/login', loginUs, (us) => (us / 1000).toFixed(3)],
     ['GET /api/me: app CPU µs/request', reqUs, (us) => us.toFixed(1)],
@@ -205,23 +226,37 @@ async function main() {
     '',
     `A = ${distA}`,
     `B = ${distB}`,
-    `${loginUs[0].length} login rounds × ${LOGINS} logins (concurrency ${LOGIN_CONCURRENCY}), ` +
+    `${PROCS} app process${PROCS > 1 ? 'es' : ''} per build; ` +
+      `${loginUs[0].length} login rounds × ${LOGINS} logins (concurrency ${LOGIN_CONCURRENCY}), ` +
       `${reqUs[0].length} request rounds × ${REQUESTS} requests (${REQUEST_CONCURRENCY} in flight); ` +
       `${((Date.now() - t0) / 1000).toFixed(0)} s, load average at end ${loadavg()}`,
     '',
-    '| measure | A (median) | B (median) | B÷A median | 95% interval | rounds min–max |',
+    PROCS > 1
+      ? '| measure | A (median) | B (median) | B÷A | 95% interval | process levels A · B |'
+      : '| measure | A (median) | B (median) | B÷A median | 95% interval | rounds min–max |',
     '| --- | ---: | ---: | ---: | :---: | :---: |',
   ];
-  for (const [label, [a, b], fmt] of rows) {
-    if (!a.length) {
+  const f3 = (x) => x.toFixed(3);
+  for (const [label, perProc, fmt] of rows) {
+    const [a, b] = split(perProc);
+    if (!a[0].length) {
       out.push(`| ${label} | – | – | – | – | – |`);
       continue;
     }
-    const r = pairedRatio(b, a);
-    out.push(
-      `| ${label} | ${fmt(median(a))} | ${fmt(median(b))} | ${r.median.toFixed(3)} | ` +
-        `${r.low.toFixed(3)}–${r.high.toFixed(3)} | ${r.min.toFixed(3)}–${r.max.toFixed(3)} |`,
-    );
+    if (PROCS > 1) {
+      const r = replicatedRatio(b, a);
+      const [la, lb] = processLevels([a, b]);
+      out.push(
+        `| ${label} | ${fmt(replicaMedian(a))} | ${fmt(replicaMedian(b))} | ${f3(r.median)} | ` +
+          `${f3(r.low)}–${f3(r.high)} | ${la.map(f3).join(' ')} · ${lb.map(f3).join(' ')} |`,
+      );
+    } else {
+      const r = pairedRatio(b[0], a[0]);
+      out.push(
+        `| ${label} | ${fmt(median(a[0]))} | ${fmt(median(b[0]))} | ${f3(r.median)} | ` +
+          `${f3(r.low)}–${f3(r.high)} | ${f3(r.min)}–${f3(r.max)} |`,
+      );
+    }
   }
   console.log(out.join('\n'));
 }
