@@ -1,10 +1,15 @@
+/* global process */
 /**
  * express-oidc-login (this package, from dist/: `npm run build` first), with its defaults:
  * code flow + PKCE + state + nonce, ID token signature verified with jose against the JWKS,
  * a new session id at login, the back-channel logout index (one store record per user) on.
+ *
+ * BENCH_DIST (a dist/ folder) loads the package from there instead, so that bench/ab.mjs can run
+ * two builds side by side with the same app.
  */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import express from 'express';
-import { oidcLogin, requireAuth } from '../../dist/index.js';
 import {
   CLIENT_ID,
   CLIENT_SECRET,
@@ -15,6 +20,10 @@ import {
   serve,
   sessionMiddleware,
 } from './common.mjs';
+
+const { oidcLogin, requireAuth } = await import(
+  process.env.BENCH_DIST ? pathToFileURL(path.join(process.env.BENCH_DIST, 'index.js')).href : '../../dist/index.js'
+);
 
 await serve(async (baseUrl) => {
   const store = newStore();
