@@ -535,19 +535,62 @@ describe('the back-channel index is written only where a logout token can come',
   const plain = useHostileProvider();
   const advertising = useHostileProvider({ metadata: { backchannel_logout_supported: true } });
 
-  async function indexRecordsAfterLogin(
-    provider: HostileProvider,
-    overrides: Partial<OidcLoginOptions> = {},
-  ): Promise<string[]> {
-    const store = new MemoryStore();
+  async function loginWith(provider: HostileProvider, store: MemoryStore, overrides: Partial<OidcLoginOptions> = {}) {
     const { app } = createLogoutApp(testOptions(provider, overrides), store);
     const agent = request.agent(app);
     const start = await agent.get('/login').expect(302);
     const back = new URL((await fetch(start.headers.location!, { redirect: 'manual' })).headers.get('location')!);
     await agent.get(back.pathname + back.search).expect(302);
+  }
+
+  async function indexRecordsAfterLogin(
+    provider: HostileProvider,
+    overrides: Partial<OidcLoginOptions> = {},
+  ): Promise<string[]> {
+    const store = new MemoryStore();
+    await loginWith(provider, store, overrides);
     const all = await storeAll(store);
     return Object.keys(all).filter((id) => id.startsWith('oidc-'));
   }
+
+  /** The keys the store is asked for from now on. */
+  function countReads(store: MemoryStore): string[] {
+    const keys: string[] = [];
+    const get = store.get.bind(store);
+    store.get = (sid, cb) => {
+      keys.push(sid);
+      get(sid, cb);
+    };
+    return keys;
+  }
+
+  it('reads no tombstone for the new session of a login that is not indexed: nothing can have ended it', async () => {
+    const store = new MemoryStore();
+    const reads = countReads(store);
+    await loginWith(plain, store);
+    expect(reads.filter((key) => key.startsWith('oidc-ended:'))).toEqual([]);
+    const all = await storeAll<Partial<SessionData>>(store);
+    expect(Object.values(all).filter((s) => s.oidc?.login)).toHaveLength(1);
+  });
+
+  it('keeps a new login out of the store when a logout finds it through the index before it is saved', async () => {
+    const store = new MemoryStore();
+    const reads = countReads(store);
+    // Another instance receives a logout token for this user between the index write and the
+    // session's save: it writes the listed sessions' tombstones (and destroys what is there).
+    const set = store.set.bind(store);
+    store.set = (sid, data, cb) => {
+      const listed = (data as { oidcIndex?: { sessions: { id: string }[] } }).oidcIndex?.sessions ?? [];
+      set(sid, data, (err) => {
+        for (const { id } of listed) set(`oidc-ended:${id}`, { cookie: { originalMaxAge: 3_600_000 } } as SessionData);
+        cb?.(err);
+      });
+    };
+    await loginWith(advertising, store);
+    expect(reads.some((key) => key.startsWith('oidc-ended:'))).toBe(true);
+    const all = await storeAll<Partial<SessionData>>(store);
+    expect(Object.values(all).filter((s) => s.oidc?.login)).toEqual([]);
+  });
 
   it('skips it when the provider does not advertise backchannel_logout_supported', async () => {
     expect(await indexRecordsAfterLogin(plain)).toEqual([]);

@@ -112,7 +112,7 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
       // or the app set routes.backchannelLogout itself.
       const index = config.backchannelLogoutExplicit || metadata.backchannel_logout_supported === true;
       // A new session id at login (no session fixation); other tabs' pending logins come along.
-      await saveLogin(req, config, login, pending.carryOver(req), index);
+      await saveLogin(req, res, config, login, pending.carryOver(req), index);
       debug('login completed for sub %s', claims.sub);
       emit(
         config,

@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Session, SessionData, Store } from 'express-session';
 import { OidcError } from '../util/errors.js';
-import { markNewSession } from './late-write-guard.js';
 import type { OidcContext, StoredOidcState } from '../types.js';
 
 /** A request as the handlers see it: Node's own, plus what express-session and we add. */
@@ -51,13 +50,6 @@ export function saveSession(session: Session): Promise<void> {
 /** Replaces `req.session` with a new one under a new id; the old one is destroyed in the store. */
 export function regenerateSession(req: OidcRequest): Promise<Session & Partial<SessionData>> {
   return new Promise((resolve, reject) => {
-    req.session!.regenerate((err?: unknown) => {
-      if (err) {
-        reject(storeError(err));
-        return;
-      }
-      markNewSession(req.sessionStore, req.session!, req.sessionID!);
-      resolve(req.session!);
-    });
+    req.session!.regenerate((err?: unknown) => (err ? reject(storeError(err)) : resolve(req.session!)));
   });
 }

@@ -70,12 +70,14 @@ export function guardStore(store: Store): StoreGuard {
 }
 
 /**
- * The session `regenerate()` just made at login, under its new id: its writes by the request that
- * made it (the callback's save, then express-session's) skip the tombstone read. No browser has
- * its id yet, so no local logout can have ended it; a back-channel logout could only after its
- * index write, in the round trips before those saves (docs/design.md#session-index). Other
- * sessions, and this id once read back by a later request (another object), are checked as ever.
+ * The session `regenerate()` just made at login, under its new id, while `unmark()` is not called:
+ * its writes skip the tombstone read. Only for a login that was not indexed for back-channel
+ * logout: a tombstone names an id found in an index record, or a session a browser's cookie named,
+ * and until the response is sent no browser has this id (docs/design.md#session-index).
  */
-export function markNewSession(store: Store | undefined, session: object, sessionId: string): void {
-  if (store !== undefined) guardStore(store).newSessions.set(session, sessionId);
+export function markNewSession(store: Store | undefined, session: object, sessionId: string): () => void {
+  if (store === undefined) return () => {};
+  const { newSessions } = guardStore(store);
+  newSessions.set(session, sessionId);
+  return () => newSessions.delete(session);
 }

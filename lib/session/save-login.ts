@@ -1,7 +1,9 @@
+import type { ServerResponse } from 'node:http';
 import type { ResolvedConfig } from '../options/resolved-config.js';
 import type { StoredLogin, StoredTransaction } from '../types.js';
 import { regenerateSession, saveSession, type OidcRequest } from './express-session.js';
 import { indexLogin } from './session-index.js';
+import { markNewSession } from './late-write-guard.js';
 import { forgetLogin, packLogin } from './stored-login.js';
 
 /**
@@ -11,6 +13,7 @@ import { forgetLogin, packLogin } from './stored-login.js';
  */
 export async function saveLogin(
   req: OidcRequest,
+  res: ServerResponse,
   config: ResolvedConfig,
   login: StoredLogin,
   carried: Record<string, StoredTransaction> | undefined,
@@ -18,6 +21,9 @@ export async function saveLogin(
 ): Promise<void> {
   const previousId = req.sessionID;
   const fresh = await regenerateSession(req);
+  // Its saves by this request (ours, then express-session's at the end of the response) need no
+  // tombstone read when nothing can name the new id yet: not indexed, and its cookie not sent.
+  if (!index) res.once('close', markNewSession(req.sessionStore, fresh, req.sessionID!));
   // A login the old session held (a step-up, a second login) is not kept for reuse.
   forgetLogin(req, previousId);
   const stored = packLogin(login, req);
@@ -30,6 +36,7 @@ export async function saveLogin(
     // The login failed: express-session's own save at the end of the response must not
     // store it after all.
     delete fresh.oidc.login;
+    forgetLogin(req, req.sessionID);
     throw err;
   }
 }
