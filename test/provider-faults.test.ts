@@ -159,6 +159,12 @@ describe('token endpoint: answers that are not a token response', () => {
     expect(op.counts.token).toBe(1);
   });
 
+  it('answers 502 when the token response stops halfway through its body (httpTimeout runs out reading it)', async () => {
+    op.onToken = async (ctx) => ({ ...(await ctx.valid()), stallAfter: 20 });
+    await expectRejected(await attempt(newApp({ httpTimeout: 500 })), 502, 'ERR_OIDC_PROVIDER_RESPONSE');
+    expect(op.counts.token).toBe(1);
+  });
+
   it('answers 502 for a token response without access_token', async () => {
     op.onToken = async (ctx) => {
       const answer = await ctx.valid();

@@ -30,24 +30,45 @@ export function deadline(
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
 /**
- * `inner` with `ms` for the whole request, headers and body: the body is read here (openid-client's
- * answers are small JSON documents), so the timer is cleared the moment the request is done.
+ * `inner` with `ms` for the whole request, headers and body, as openid-client's own timeout had it:
+ * the timer is cleared when the body has been read, has failed, or was cancelled. The body is passed
+ * through as it comes, so a failure while it arrives reaches openid-client where it did before
+ * (the same error, the same status), and a body openid-client does not want is still cancelled.
  */
 export function timedFetch(inner: client.CustomFetch, ms: number): client.CustomFetch {
   return async (url, options) => {
     const limit = deadline(ms, 'The identity provider did not answer in time.', options.signal);
+    let response: Response;
     try {
-      const response = await inner(url, { ...options, signal: limit.signal });
-      if (response.body === null || NULL_BODY.has(response.status)) return response;
-      const body = await response.arrayBuffer();
-      return new Response(body, {
-        status: response.status,
-        statusText: response.statusText,
-        headers: response.headers,
-      });
-    } finally {
+      response = await inner(url, { ...options, signal: limit.signal });
+    } catch (err) {
       limit.clear();
+      throw err;
     }
+    if (response.body === null || NULL_BODY.has(response.status)) {
+      limit.clear();
+      return response;
+    }
+    const reader = response.body.getReader();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        try {
+          const { done, value } = await reader.read();
+          if (done) {
+            limit.clear();
+            controller.close();
+          } else controller.enqueue(value);
+        } catch (err) {
+          limit.clear();
+          controller.error(err);
+        }
+      },
+      cancel(reason) {
+        limit.clear();
+        return reader.cancel(reason);
+      },
+    });
+    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
   };
 }
 

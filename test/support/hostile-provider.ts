@@ -124,6 +124,8 @@ export interface TokenAnswer {
   headers?: Record<string, string>;
   /** A string is sent as is; anything else as JSON. */
   body: unknown;
+  /** Send the headers and this many bytes of the body, then nothing more (a provider stalling mid-body). */
+  stallAfter?: number;
 }
 
 /** Decides the token endpoint's answer; `'hang'` never answers. */
@@ -204,7 +206,8 @@ function send(res: ServerResponse, answer: TokenAnswer): void {
     'cache-control': 'no-store',
     ...answer.headers,
   });
-  res.end(body);
+  if (answer.stallAfter === undefined) res.end(body);
+  else res.write(body.slice(0, answer.stallAfter)); // never ends; close() destroys the socket
 }
 
 function oauthError(status: number, error: string, description: string, headers?: Record<string, string>): TokenAnswer {
