@@ -138,7 +138,8 @@ function customLogoutUrl(
       clientId: provider.clientMetadata(configuration).client_id,
       postLogoutRedirectUri: config.logout.postLogoutRedirectUri,
       state: client.randomState(),
-      metadata: provider.metadata(configuration),
+      // The app's own copy, as before: a hook that changes it must not change everyone's.
+      metadata: configuration.serverMetadata(),
     });
   } catch (err) {
     debug('logout.idpLogoutUrl threw, ignored: %s', (err as Error)?.message);
