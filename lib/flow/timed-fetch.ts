@@ -26,14 +26,15 @@ export function deadline(
   };
 }
 
-/** Statuses whose response has no body (the Response constructor refuses one). */
-const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+/** The Response methods that read the body: the request is over when one of them settles. */
+const BODY_READERS = ['arrayBuffer', 'blob', 'bytes', 'formData', 'json', 'text'] as const;
 
 /**
  * `inner` with `ms` for the whole request, headers and body, as openid-client's own timeout had it:
- * the timer is cleared when the body has been read, has failed, or was cancelled. The body is passed
- * through as it comes, so a failure while it arrives reaches openid-client where it did before
- * (the same error, the same status), and a body openid-client does not want is still cancelled.
+ * the timer is cleared when the body has been read (or its reading failed). The response is the one
+ * `inner` gave, its body untouched, so a failure while the body arrives reaches openid-client as
+ * before. A body nobody reads (or one read through a clone) leaves the timer to run out: it is
+ * unref'd, and aborting a finished request does nothing.
  */
 export function timedFetch(inner: client.CustomFetch, ms: number): client.CustomFetch {
   return async (url, options) => {
@@ -45,30 +46,19 @@ export function timedFetch(inner: client.CustomFetch, ms: number): client.Custom
       limit.clear();
       throw err;
     }
-    if (response.body === null || NULL_BODY.has(response.status)) {
+    if (response.body === null) {
       limit.clear();
       return response;
     }
-    const reader = response.body.getReader();
-    const body = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        try {
-          const { done, value } = await reader.read();
-          if (done) {
-            limit.clear();
-            controller.close();
-          } else controller.enqueue(value);
-        } catch (err) {
-          limit.clear();
-          controller.error(err);
-        }
-      },
-      cancel(reason) {
-        limit.clear();
-        return reader.cancel(reason);
-      },
-    });
-    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+    for (const name of BODY_READERS) {
+      const read = (response as unknown as Record<string, unknown>)[name];
+      if (typeof read !== 'function') continue;
+      Object.defineProperty(response, name, {
+        configurable: true,
+        value: () => (read.call(response) as Promise<unknown>).finally(limit.clear),
+      });
+    }
+    return response;
   };
 }
 
