@@ -25,6 +25,8 @@ import { login, newBrowser } from './support/flow.js';
 import { freePort } from './support/net.js';
 import { CLIENT_SECRET, REDIRECT_URI, startProvider, type TestProvider } from './support/provider.js';
 import { expectConfigError } from './support/config-error.js';
+import { useHostileProvider } from './support/use-hostile-provider.js';
+import { clientSecretBasic, formEncode } from '../lib/flow/client-auth.js';
 
 /**
  * Client authentication at the token endpoint beyond the client secret: client_secret_jwt,
@@ -135,6 +137,10 @@ const withoutSsrfGuard = (input: string | URL | Request, init?: RequestInit): Pr
   return globalThis.fetch(input, rest);
 };
 
+/** A client id and secret with every character class client_secret_basic must get right. */
+const ODD_CLIENT_ID = 'my-app.v2_~x';
+const ODD_SECRET = 'a secret+/=~-._*, at least 32 characters long';
+
 const client = (client_id: string, extra: Record<string, unknown>): ClientMetadata => ({
   client_id,
   redirect_uris: [REDIRECT_URI],
@@ -198,6 +204,7 @@ beforeAll(async () => {
         jwks_uri: `http://127.0.0.1:${appPort}/cert/jwks.json`,
       }),
       client('jwt-secret', { token_endpoint_auth_method: 'client_secret_jwt', client_secret: CLIENT_SECRET }),
+      client(ODD_CLIENT_ID, { token_endpoint_auth_method: 'client_secret_basic', client_secret: ODD_SECRET }),
     ],
     configuration: { fetch: withoutSsrfGuard as never },
   });
@@ -540,6 +547,59 @@ describe("private_key_jwt with the key's certificate (Entra ID certificate crede
     } finally {
       Date.now = realNow;
     }
+  });
+});
+
+describe('client_secret_basic (RFC 6749 2.3.1)', () => {
+  it('logs in at a real provider with a client id and secret full of characters to encode', async () => {
+    const app = appWith({ clientId: ODD_CLIENT_ID, clientSecret: ODD_SECRET });
+    const browser = newBrowser(app, op.issuer);
+    expect((await login(browser)).status).toBe(302);
+    expect((await browser.app.get('/probe/oidc')).body.claims.sub).toBe('alice');
+  });
+
+  it('form-encodes the credentials as URLSearchParams does: A-Z a-z 0-9 - . _ * as they are', () => {
+    const headers = new Headers();
+    const clientId = "my-app.v2_*~!'() x";
+    clientSecretBasic(`${ODD_SECRET} é`)({} as never, { client_id: clientId }, new URLSearchParams(), headers);
+    const [id, secret] = Buffer.from(headers.get('authorization')!.slice('Basic '.length), 'base64')
+      .toString()
+      .split(':');
+    expect(id).toBe('my-app.v2_*%7E%21%27%28%29+x');
+    expect(id).toBe(new URLSearchParams({ v: clientId }).toString().slice(2));
+    expect(secret).toBe(new URLSearchParams({ v: `${ODD_SECRET} é` }).toString().slice(2));
+    expect(formEncode('my-app')).toBe('my-app');
+  });
+
+  it('says, when the credentials are refused, that some providers do not decode them, and names client_secret_post', async () => {
+    const res = await login(
+      newBrowser(appWith({ clientId: ODD_CLIENT_ID, clientSecret: `${ODD_SECRET}-wrong` }), op.issuer),
+    );
+    expect(res.status).toBe(502);
+    expect(res.body.code).toBe('ERR_OIDC_PROVIDER_RESPONSE');
+    expect(res.body.message).toMatch(/^The identity provider refused this app's client credentials: check clientId/);
+    expect(res.body.message).toMatch(/some providers do not decode .*clientAuthMethod: 'client_secret_post'/);
+  });
+
+  it('gives no such hint for other methods', async () => {
+    const app = appWith({
+      clientId: 'jwt-secret',
+      clientSecret: `${CLIENT_SECRET}-wrong`,
+      clientAuthMethod: 'client_secret_jwt',
+    });
+    const res = await login(newBrowser(app, op.issuer));
+    expect(res.status).toBe(502);
+    expect(res.body.message).not.toMatch(/client_secret_post/);
+  });
+
+  describe('at a provider that does not decode the credentials (Glewlwyd, LemonLDAP::NG)', () => {
+    const lax = useHostileProvider({ clientId: 'interop-app', decodesBasicCredentials: false });
+    it('logs in with a client id that has a "-"', async () => {
+      const app = createApp(testOptions(lax, { clientId: 'interop-app' })).app;
+      const browser = newBrowser(app, lax.issuer);
+      expect((await login(browser)).status).toBe(302);
+      expect((await browser.app.get('/probe/oidc')).body.isAuthenticated).toBe(true);
+    });
   });
 });
 

@@ -79,6 +79,6 @@ async function authorizationUrl(
   } catch (err) {
     debug('pushed authorization request failed: %s', (err as Error)?.message);
     // A failed PAR request: 502 (refused, or an invalid answer), 503 (unreachable) or 504 (timeout).
-    throw tokenEndpointError(err, 'par');
+    throw tokenEndpointError(err, 'par', config.clientAuthMethod);
   }
 }

@@ -70,8 +70,29 @@ export async function clientAuthentication(config: ResolvedConfig): Promise<{
         customFetch: config.clientCertificate!.fetchWith(nodeFetch),
       };
     default:
-      return { auth: client.ClientSecretBasic(config.clientSecret), metadata: {}, customFetch: undefined };
+      return { auth: clientSecretBasic(config.clientSecret!), metadata: {}, customFetch: undefined };
   }
+}
+
+/**
+ * `client_secret_basic`: the client id and secret in the Authorization header, each form-encoded as
+ * RFC 6749 2.3.1 asks, with the application/x-www-form-urlencoded rules: A-Z a-z 0-9 - . _ * stay
+ * as they are, a space is "+", the rest is %-encoded. openid-client also encodes - . _ ! ~ * ' ( ),
+ * which decodes to the same bytes but which providers that do not decode the credentials
+ * (Glewlwyd, LemonLDAP::NG) then read as another client: "my-app" became "my%2Dapp".
+ */
+export function clientSecretBasic(clientSecret: string): client.ClientAuth {
+  return (_as, metadata, _body, headers) => {
+    const credentials = `${formEncode(metadata.client_id)}:${formEncode(clientSecret)}`;
+    headers.set('authorization', `Basic ${Buffer.from(credentials).toString('base64')}`);
+  };
+}
+
+/** application/x-www-form-urlencoded, as the WHATWG URL standard serializes a value. */
+export function formEncode(value: string): string {
+  return encodeURIComponent(value).replace(/[!'()~]|%20/g, (c) =>
+    c === '%20' ? '+' : `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
 }
 
 /** The request body as bytes; a stream body is not used by openid-client for these requests. */

@@ -143,7 +143,7 @@ export async function exchangeCode(
       dpopHandle && { DPoP: dpopHandle },
     );
   } catch (err) {
-    throw stepUpTokenError(err, tx.maxAge) ?? tokenEndpointError(err, 'code');
+    throw stepUpTokenError(err, tx.maxAge) ?? tokenEndpointError(err, 'code', config.clientAuthMethod);
   }
   // Asked for DPoP, got a token anyone holding it can use: refused, nothing stored.
   if (dpop && !isDPoPTokenType(tokens.token_type)) throw dpopNotBound('login', tokens.token_type);

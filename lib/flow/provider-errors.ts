@@ -1,5 +1,6 @@
 import * as client from 'openid-client';
 import { OidcError } from '../util/errors.js';
+import type { ClientAuthMethod } from '../options/types.js';
 
 /**
  * openid-client's errors as the app sees them: the one place that reads openid-client's error
@@ -118,13 +119,28 @@ const REQUESTS = {
 >;
 
 /**
+ * Refused client_secret_basic credentials may be right: some providers do not form-decode them
+ * (RFC 6749 2.3.1), and a client id or secret with other characters than A-Z a-z 0-9 - . _ * then
+ * reads as another client's.
+ */
+const BASIC_HINT =
+  ' With clientAuthMethod "client_secret_basic", some providers do not decode the encoded ' +
+  'credentials of a client id or secret with characters other than letters, digits and - . _ *: ' +
+  "if the credentials are right, set clientAuthMethod: 'client_secret_post'.";
+
+/**
  * A failed request to the token or PAR endpoint: refused client credentials (502), an OAuth error
  * answer (as `request` reports it), an invalid ID token (the code exchange: 400), or the provider
  * unreachable, slow or answering nonsense ({@link providerError}).
  */
-export function tokenEndpointError(err: unknown, request: keyof typeof REQUESTS): OidcError {
+export function tokenEndpointError(
+  err: unknown,
+  request: keyof typeof REQUESTS,
+  clientAuthMethod?: ClientAuthMethod,
+): OidcError {
   const how = REQUESTS[request];
-  const refused = () => new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, how.clientRefused, { cause: err });
+  const message = clientAuthMethod === 'client_secret_basic' ? how.clientRefused + BASIC_HINT : how.clientRefused;
+  const refused = () => new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, message, { cause: err });
   // GitHub answers errors with HTTP 200 and { error } (bad_verification_code for a used code).
   const inBody = how.errorInBody ? errorInTokenResponse(err) : undefined;
   if (inBody !== undefined) {

@@ -282,7 +282,7 @@ async function refresh(
       // openid-client's own ID token checks (iss, aud, exp, required claims, format) failed.
       if (isIdTokenError(err))
         return { ended: true, reason: 'id_token', error: invalidIdToken('openid-client refused it.', err) };
-      throw tokenEndpointError(err, 'refresh');
+      throw tokenEndpointError(err, 'refresh', config.clientAuthMethod);
     }
     return validateRefreshed(tokens, current, config, provider, configuration);
   }

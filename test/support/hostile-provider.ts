@@ -197,6 +197,11 @@ export interface HostileProviderOptions {
   issuerPath?: string;
   /** Advertise `<issuer>/userinfo` as the userinfo_endpoint (answered by `onUserInfo`). Default false. */
   userinfo?: boolean;
+  /**
+   * false: read the Basic credentials as they come, without form-decoding them (as Glewlwyd and
+   * LemonLDAP::NG do). Default true (RFC 6749 2.3.1).
+   */
+  decodesBasicCredentials?: boolean;
 }
 
 function send(res: ServerResponse, answer: TokenAnswer): void {
@@ -215,12 +220,13 @@ function oauthError(status: number, error: string, description: string, headers?
 }
 
 /** RFC 6749 2.3.1: client id and secret are form-urlencoded inside the Basic credentials. */
-function parseBasic(header: string | undefined): { id: string; secret: string } | undefined {
+function parseBasic(header: string | undefined, decodes = true): { id: string; secret: string } | undefined {
   const m = /^Basic ([A-Za-z0-9+/=]+)$/.exec(header ?? '');
   if (!m) return undefined;
   const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon === -1) return undefined;
+  if (!decodes) return { id: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
   try {
     return {
       id: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' ')),
@@ -391,7 +397,7 @@ export async function startHostileProvider(options: HostileProviderOptions = {})
     const body = new URLSearchParams(raw);
     const authorizationHeader = req.headers.authorization;
     hp.tokenRequests.push({ body, authorizationHeader, contentType: req.headers['content-type'] });
-    const basic = parseBasic(authorizationHeader);
+    const basic = parseBasic(authorizationHeader, options.decodesBasicCredentials ?? true);
     const code = body.get('code') ?? '';
     const record = codes.get(code);
     codes.delete(code); // a code is good once, whatever happens next
