@@ -265,9 +265,14 @@ describe('an invalid logout token', () => {
     await expectRefused(signLogoutToken(mine({ iat: now - 600, exp: now - 300 }), key), /expired/);
   });
 
-  it('missing "exp", or "iat", or "iat" in the future', async () => {
+  it('missing "exp" with an "iat" older than logoutTokenMaxAge, or missing "iat", or "iat" in the future', async () => {
     const now = Math.floor(Date.now() / 1000);
-    await expectRefused(signLogoutToken(mine({ exp: undefined }), key), /"exp"/);
+    // The default window is 120 s, and the clock tolerance 60 s.
+    await expectRefused(
+      signLogoutToken(mine({ exp: undefined, iat: now - 181 }), key),
+      /no "exp", and its "iat" is more than logoutTokenMaxAge \(120 s\) ago/,
+    );
+    await expectRefused(signLogoutToken(mine({ exp: 'soon' }), key), /no "exp"/);
     await expectRefused(signLogoutToken(mine({ iat: undefined }), key), /"iat"/);
     await expectRefused(signLogoutToken(mine({ iat: now + 3600, exp: now + 3700 }), key), /future/);
   });
@@ -374,6 +379,26 @@ describe('an invalid logout token', () => {
   it('GET is not back-channel logout (405)', async () => {
     const token = await signLogoutToken(mine(), key);
     await request(a.app).get(`/backchannel-logout?logout_token=${token}`).expect(405);
+  });
+});
+
+describe('a logout token without "exp" (Glewlwyd, LemonLDAP::NG: a draft before "exp" was required)', () => {
+  it('ends the session while its "iat" is recent, and is not accepted twice', async () => {
+    const user = await logIn('alice');
+    const token = await signLogoutToken(claims({ sid: user.sid, sub: user.sub, exp: undefined }), key);
+    await post(a, token).expect(200);
+    expect(await isAuthenticated(user)).toBe(false);
+    expect(events.map((e) => `${e.instance}:${e.name}:${e.event.detail}`)).toEqual(['A:backchannelLogout:1']);
+    const again = await post(b, token).expect(400);
+    expect(again.body.error_description).toMatch(/used before/);
+  });
+
+  it('is refused with logoutTokenMaxAge: false, as Back-Channel Logout 1.0 requires', async () => {
+    const strict = createLogoutApp(appOptions('A', { logoutTokenMaxAge: false }), store);
+    const user = await logIn('alice', strict);
+    const res = await post(strict, await signLogoutToken(claims({ sid: user.sid, exp: undefined }), key)).expect(400);
+    expect(res.body.error_description).toBe('The logout token has no "exp".');
+    expect(await isAuthenticated(user)).toBe(true);
   });
 });
 

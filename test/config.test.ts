@@ -70,6 +70,8 @@ const INVALID: [string, unknown, RegExp][] = [
   ['httpTimeout negative', { ...GOOD, httpTimeout: -1 }, /"httpTimeout" must be a number/],
   ['httpTimeout string', { ...GOOD, httpTimeout: '5s' }, /"httpTimeout"/],
   ['clockTolerance huge', { ...GOOD, clockTolerance: 3600 }, /"clockTolerance"/],
+  ['logoutTokenMaxAge huge', { ...GOOD, logoutTokenMaxAge: 7200 }, /"logoutTokenMaxAge" must be .* or false/],
+  ['logoutTokenMaxAge true', { ...GOOD, logoutTokenMaxAge: true }, /"logoutTokenMaxAge"/],
   ['defaultReturnTo absolute', { ...GOOD, defaultReturnTo: 'https://evil' }, /"defaultReturnTo"/],
   ['defaultReturnTo protocol-relative', { ...GOOD, defaultReturnTo: '//evil' }, /"defaultReturnTo"/],
   ['maxPendingLogins fractional', { ...GOOD, maxPendingLogins: 2.5 }, /whole number/],
@@ -106,6 +108,8 @@ describe('valid options', () => {
     expect(c.idTokenSigningAlg).toBe('RS256');
     expect(c.loginPath).toBe('/login');
     expect(c.transactionMaxAge).toBe(600_000);
+    expect(c.logoutTokenMaxAge).toBe(120);
+    expect(resolveConfig({ ...GOOD, logoutTokenMaxAge: false }).logoutTokenMaxAge).toBe(false);
     expect(Object.isFrozen(c)).toBe(true);
   });
 

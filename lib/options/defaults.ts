@@ -17,6 +17,7 @@ export const DEFAULTS = Object.freeze({
   idTokenSigningAlg: 'RS256',
   httpTimeout: 5000,
   clockTolerance: 60,
+  logoutTokenMaxAge: 120,
   transactionMaxAge: 10 * 60 * 1000,
   maxPendingLogins: 5,
   defaultReturnTo: '/',
@@ -38,6 +39,8 @@ export const MAX_CLOCK_TOLERANCE = 300;
 export const MAX_HTTP_TIMEOUT = 120_000;
 /** `transactionMaxAge`, milliseconds: an hour. A started login's state, nonce and PKCE verifier live no longer. */
 export const MAX_TRANSACTION_AGE = 60 * 60 * 1000;
+/** `logoutTokenMaxAge`, seconds: an hour. The window in which a logout token without `exp` can be replayed to another app. */
+export const MAX_LOGOUT_TOKEN_AGE = 3600;
 /** `maxPendingLogins`: logins started at once in one browser (each one a cookie in cookie mode). */
 export const MAX_PENDING_LOGINS = 50;
 /** A provider's `label`, characters: the chooser page shows it as a link. */

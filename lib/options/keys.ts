@@ -46,6 +46,7 @@ export const PROVIDER_LEVEL_OPTIONS = [
   'allowedTenants',
   'httpTimeout',
   'clockTolerance',
+  'logoutTokenMaxAge',
   'dangerouslyAllowInsecureHttp',
   'logout',
   'refreshLeeway',

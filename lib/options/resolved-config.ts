@@ -71,6 +71,8 @@ export interface ResolvedConfig {
   readonly allowedTenants: readonly string[] | 'any' | undefined;
   readonly httpTimeout: number;
   readonly clockTolerance: number;
+  /** Seconds a logout token without `exp` may be old (by its `iat`); false: `exp` is required. */
+  readonly logoutTokenMaxAge: number | false;
   readonly transactionMaxAge: number;
   readonly maxPendingLogins: number;
   readonly defaultReturnTo: string;

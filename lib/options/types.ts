@@ -162,6 +162,14 @@ export interface OidcLoginOptions {
   httpTimeout?: number;
   /** Clock skew tolerated in ID token time checks, in seconds. Default 60. */
   clockTolerance?: number;
+  /**
+   * A back-channel logout token without `exp` is accepted while its `iat` is at most this many
+   * seconds old; `false` refuses every logout token without `exp`, as Back-Channel Logout 1.0
+   * requires. Default 120. Glewlwyd, LemonLDAP::NG and older Authentik send no `exp` (an earlier
+   * draft): refusing them would leave users logged in here after they logged out at the provider.
+   * Replays within the window are refused by the token's `jti`, as for every logout token.
+   */
+  logoutTokenMaxAge?: number | false;
   /** How long a started login may take, in milliseconds. Default 10 minutes. */
   transactionMaxAge?: number;
   /**

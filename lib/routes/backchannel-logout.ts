@@ -73,6 +73,7 @@ export function backchannelLogoutHandler(config: ResolvedConfig, provider: Provi
         clientId: metadata.client_id,
         additionalAudiences: config.additionalAudiences,
         clockTolerance: config.clockTolerance,
+        logoutTokenMaxAge: config.logoutTokenMaxAge,
       });
 
       try {
@@ -226,6 +227,8 @@ export interface LogoutTokenExpectations {
   additionalAudiences: readonly string[];
   /** Seconds. */
   clockTolerance: number;
+  /** Seconds a token without `exp` may be old (by its `iat`); false: `exp` is required. */
+  logoutTokenMaxAge: number | false;
 }
 
 function optionalId(payload: Record<string, unknown>, name: 'sid' | 'sub'): string | undefined {
@@ -281,16 +284,48 @@ export function checkLogoutToken(
   }
 
   const nowSeconds = now / 1000;
-  const { iat, exp, jti } = payload;
+  const { iat, jti } = payload;
   if (typeof iat !== 'number' || !Number.isFinite(iat)) throw invalid('The logout token has no "iat".');
   if (iat > nowSeconds + expected.clockTolerance) throw invalid('The logout token\'s "iat" lies in the future.');
-  if (typeof exp !== 'number' || !Number.isFinite(exp)) throw invalid('The logout token has no "exp".');
-  if (exp <= nowSeconds - expected.clockTolerance) throw invalid('The logout token has expired ("exp").');
+  const expires = logoutTokenExpiry(payload, iat, nowSeconds, expected);
   if (typeof jti !== 'string' || jti === '' || jti.length > MAX_JTI_LENGTH)
     throw invalid('The logout token has no "jti".');
 
   const sid = optionalId(payload, 'sid');
   const sub = optionalId(payload, 'sub');
   if (sid === undefined && sub === undefined) throw invalid('The logout token names neither a "sid" nor a "sub".');
-  return { iss: expected.issuer, jti, exp, iat, ...(sid !== undefined && { sid }), ...(sub !== undefined && { sub }) };
+  return {
+    iss: expected.issuer,
+    jti,
+    exp: expires,
+    iat,
+    ...(sid !== undefined && { sid }),
+    ...(sub !== undefined && { sub }),
+  };
+}
+
+/**
+ * When the token stops being accepted (and its `jti` can be forgotten): its `exp`; or, for a token
+ * without one (providers implementing a draft from before `exp` was required), `iat` plus
+ * `logoutTokenMaxAge` and the clock tolerance, refused once past that.
+ */
+function logoutTokenExpiry(
+  payload: Record<string, unknown>,
+  iat: number,
+  nowSeconds: number,
+  expected: LogoutTokenExpectations,
+): number {
+  const { exp } = payload;
+  if (exp === undefined && expected.logoutTokenMaxAge !== false) {
+    const until = iat + expected.logoutTokenMaxAge + expected.clockTolerance;
+    if (until <= nowSeconds) {
+      throw invalid(
+        `The logout token has no "exp", and its "iat" is more than logoutTokenMaxAge (${expected.logoutTokenMaxAge} s) ago.`,
+      );
+    }
+    return until;
+  }
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) throw invalid('The logout token has no "exp".');
+  if (exp <= nowSeconds - expected.clockTolerance) throw invalid('The logout token has expired ("exp").');
+  return exp;
 }
