@@ -402,6 +402,43 @@ describe('a logout token without "exp" (Glewlwyd, LemonLDAP::NG: a draft before 
   });
 });
 
+describe('a refused logout request', () => {
+  it('is logged as a warning (the reason, not the token), at most once a minute, and emits backchannelLogoutFailed', async () => {
+    const lines: string[] = [];
+    const failed: unknown[] = [];
+    const app = createLogoutApp(
+      appOptions('A', {
+        logger: { warn: (m) => lines.push(m), error: (m) => lines.push(m) },
+        on: { backchannelLogoutFailed: (e) => failed.push(e) },
+      }),
+      store,
+    );
+    const token = await signLogoutToken(claims({ sub: 'alice', aud: 'another-app' }), key);
+    await post(app, token).expect(400);
+    await post(app, 'garbage').expect(400);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /back-channel logout was refused \(invalid_request\): The logout token is not for this app/,
+    );
+    expect(lines[0]).toMatch(/Nobody was logged out/);
+    for (const part of token.split('.')) expect(lines[0]).not.toContain(part);
+    expect(failed).toEqual([
+      expect.objectContaining({ error: 'invalid_request', detail: expect.stringMatching(/not for this app/) }),
+      expect.objectContaining({ error: 'invalid_request' }),
+    ]);
+    const minuteLater = Date.now() + 61_000;
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(minuteLater);
+    try {
+      await post(app, 'garbage').expect(400);
+    } finally {
+      clock.mockRestore();
+    }
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toMatch(/\(1 more refused since the last warning\)/);
+    expect(failed).toHaveLength(3);
+  });
+});
+
 describe('a request in flight during a back-channel logout', () => {
   it('does not bring the session back when it saves the session afterwards', async () => {
     const user = await logIn('alice');

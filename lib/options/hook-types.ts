@@ -76,4 +76,9 @@ export interface OidcEventHandlers {
   backchannelLogout?: (event: OidcEvent, req: IncomingMessage) => void;
   /** A login that failed, with the error's code. */
   loginFailed?: (event: OidcEvent & { code: string }, req: IncomingMessage) => void;
+  /**
+   * A back-channel logout request refused: `error` is the OAuth error answered (`invalid_request`,
+   * `temporarily_unavailable`, `server_error`), `detail` why. Nobody was logged out.
+   */
+  backchannelLogoutFailed?: (event: OidcEvent & { error: string }, req: IncomingMessage) => void;
 }

@@ -89,7 +89,14 @@ export const SERVER_KEYS = [
   'jwksUri',
 ] as const;
 export const LOGOUT_KEYS = ['idpLogout', 'postLogoutRedirectUri', 'allowGet', 'revokeTokens', 'idpLogoutUrl'] as const;
-export const EVENT_KEYS = ['login', 'logout', 'refresh', 'backchannelLogout', 'loginFailed'] as const;
+export const EVENT_KEYS = [
+  'login',
+  'logout',
+  'refresh',
+  'backchannelLogout',
+  'loginFailed',
+  'backchannelLogoutFailed',
+] as const;
 
 /** Authorization parameters the middleware owns; setting them would weaken or break the flow. */
 export const RESERVED_PARAMS = new Set([

@@ -50,6 +50,7 @@ function invalid(description: string, cause?: unknown): LogoutRequestError {
  * error; always `Cache-Control: no-store`. Errors are answered here, never passed to `next()`.
  */
 export function backchannelLogoutHandler(config: ResolvedConfig, provider: Provider) {
+  const warnRefused = refusalWarnings(config);
   return async function backchannelLogout(req: OidcRequest, res: ServerResponse): Promise<void> {
     res.setHeader('Cache-Control', 'no-store');
     let claims: LogoutClaims | undefined;
@@ -102,6 +103,18 @@ export function backchannelLogoutHandler(config: ResolvedConfig, provider: Provi
       if (jtiKept && claims) await forgetJti(req, config, claims.iss, claims.jti);
       const failure = toFailure(err);
       debug('refused: %s (%s)', failure.message, failure.error);
+      warnRefused(failure);
+      emit(
+        config,
+        'backchannelLogoutFailed',
+        {
+          error: failure.error,
+          detail: failure.message,
+          ...(claims?.sub && { sub: claims.sub }),
+          ...(claims?.sid && { sid: claims.sid }),
+        },
+        req,
+      );
       const body = JSON.stringify({ error: failure.error, error_description: failure.message });
       res.statusCode = 400;
       res.setHeader('Content-Type', 'application/json; charset=utf-8');
@@ -109,6 +122,36 @@ export function backchannelLogoutHandler(config: ResolvedConfig, provider: Provi
       if (failure.closeConnection) res.setHeader('Connection', 'close');
       res.end(body);
     }
+  };
+}
+
+/** At most one warning per this many milliseconds about refused logout tokens, per provider. */
+const WARN_EVERY_MS = 60_000;
+
+/**
+ * A warning through `logger` for refused logout requests: an operator must learn that the
+ * provider's logouts fail (the user then stays logged in here), but a flood of bad requests must
+ * not flood the log. The first is logged, then at most one a minute with how many were not.
+ * The reason only, never the token.
+ */
+function refusalWarnings(config: ResolvedConfig): (failure: LogoutRequestError) => void {
+  let quietUntil = 0;
+  let unlogged = 0;
+  return (failure) => {
+    if (!config.logger) return;
+    const now = Date.now();
+    if (now < quietUntil) {
+      unlogged++;
+      return;
+    }
+    const also = unlogged > 0 ? ` (${unlogged} more refused since the last warning)` : '';
+    const provider = config.providerName === undefined ? '' : ` from provider "${config.providerName}"`;
+    config.logger.warn(
+      `express-oidc-login: a back-channel logout${provider} was refused (${failure.error}): ${failure.message}${also} ` +
+        'Nobody was logged out.',
+    );
+    quietUntil = now + WARN_EVERY_MS;
+    unlogged = 0;
   };
 }
 
