@@ -98,7 +98,8 @@ describeGlewlwyd('Glewlwyd as the OpenID Provider of the example app', () => {
     const ports = await Promise.all(APPS.map(() => freePort()));
     const clients = APPS.map((clientId, i) => ({
       clientId,
-      // 32 characters or more, with characters that form-encoding changes (issue 15 §1).
+      // 32 characters or more (no startup warning); ids and secrets with the `-` that openid-client's
+      // own Basic encoding turned into %2D, which Glewlwyd does not decode (issue 15 §1).
       clientSecret: `${clientId}-secret-0123456789-abcdefghij`,
       // Cookies do not tell ports apart: each app on a host of its own, or their "sid" cookies collide.
       baseUrl: `http://${i === 0 ? 'localhost' : '127.0.0.1'}:${ports[i]}`,
