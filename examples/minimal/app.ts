@@ -11,6 +11,7 @@ import { OidcError, claimIncludes, oidcLogin, requireAuth } from 'express-oidc-l
 const baseUrl = process.env.BASE_URL ?? 'http://localhost:3000'; // register baseUrl + '/callback' at the provider
 
 const app = express();
+// Behind a proxy that terminates TLS: app.set('trust proxy', 1), or the Secure cookie is never set.
 app.use(
   session({
     secret: process.env.SESSION_SECRET!, // a long random string
@@ -29,8 +30,11 @@ app.use(
   }),
 );
 
+const logoutButton = '<form method="post" action="/logout"><button>Log out</button></form>';
 app.get('/', (req, res) => {
-  res.send(req.oidc?.isAuthenticated() ? 'Hello! <a href="/profile">Profile</a>' : '<a href="/login">Log in</a>');
+  res.send(
+    req.oidc?.isAuthenticated() ? `<a href="/profile">Profile</a> ${logoutButton}` : '<a href="/login">Log in</a>',
+  );
 });
 app.get('/profile', requireAuth(), (req, res) => {
   res.json(req.oidc!.claims);
@@ -42,7 +46,7 @@ app.get('/admin', requireAuth(claimIncludes('groups', 'admin')), (_req, res) => 
 // Login errors (403 on /admin, the provider down...): a short answer with their status, no stack trace.
 // #region error-handler
 const onError: ErrorRequestHandler = (err, req, res, next) => {
-  if (res.headersSent || !(err instanceof OidcError)) return next(err); // your own errors: your handling
+  if (res.headersSent || !(err instanceof OidcError)) return next(err); // not a login error: Express's handler
   res.status(err.status).set(err.headers ?? {});
   if (req.accepts(['html', 'json']) === 'json') res.json({ error: err.code, message: err.message });
   else res.type('text/plain').send(err.message);
