@@ -1,14 +1,16 @@
 /**
  * The minimal app of the README's front page, as a file that the tests type-check: the README shows
  * the region below verbatim (test/docs.test.ts keeps the two equal). Run it with the environment
- * variables it reads (OIDC_ISSUER_URL, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, BASE_URL, SESSION_SECRET).
+ * variables it reads (OIDC_ISSUER_URL, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, SESSION_SECRET; PORT and BASE_URL
+ * optional). test/minimal-app.test.ts runs it, as it is, against the test kit's provider.
  */
 // #region minimal-app
 import express, { type ErrorRequestHandler } from 'express';
 import session from 'express-session';
 import { OidcError, claimIncludes, oidcLogin, requireAuth } from 'express-oidc-login';
 
-const baseUrl = process.env.BASE_URL ?? 'http://localhost:3000'; // register baseUrl + '/callback' at the provider
+const port = Number(process.env.PORT ?? 3000);
+const baseUrl = process.env.BASE_URL ?? `http://localhost:${port}`; // register baseUrl + '/callback' at the provider
 
 const app = express();
 // Behind a proxy that terminates TLS: app.set('trust proxy', 1), or the Secure cookie is never set.
@@ -54,5 +56,5 @@ const onError: ErrorRequestHandler = (err, req, res, next) => {
 app.use(onError);
 // #endregion error-handler
 
-app.listen(3000, () => console.log(`Listening on ${baseUrl}`));
+app.listen(port, () => console.log(`Listening on ${baseUrl}`));
 // #endregion
