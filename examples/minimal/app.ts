@@ -1,0 +1,54 @@
+/**
+ * The minimal app of the README's front page, as a file that the tests type-check: the README shows
+ * the region below verbatim (test/docs.test.ts keeps the two equal). Run it with the environment
+ * variables it reads (OIDC_ISSUER_URL, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, BASE_URL, SESSION_SECRET).
+ */
+// #region minimal-app
+import express, { type ErrorRequestHandler } from 'express';
+import session from 'express-session';
+import { OidcError, claimIncludes, oidcLogin, requireAuth } from 'express-oidc-login';
+
+const baseUrl = process.env.BASE_URL ?? 'http://localhost:3000'; // register baseUrl + '/callback' at the provider
+
+const app = express();
+app.use(
+  session({
+    secret: process.env.SESSION_SECRET!, // a long random string
+    resave: false,
+    saveUninitialized: false,
+    cookie: { httpOnly: true, sameSite: 'lax', secure: baseUrl.startsWith('https:') },
+    // store: in production a shared store (Redis...), not the default MemoryStore
+  }),
+);
+app.use(
+  oidcLogin({
+    issuer: process.env.OIDC_ISSUER_URL!, // e.g. https://sso.example.com/realms/myrealm
+    clientId: process.env.OIDC_CLIENT_ID!,
+    clientSecret: process.env.OIDC_CLIENT_SECRET!,
+    baseUrl,
+  }),
+);
+
+app.get('/', (req, res) => {
+  res.send(req.oidc?.isAuthenticated() ? 'Hello! <a href="/profile">Profile</a>' : '<a href="/login">Log in</a>');
+});
+app.get('/profile', requireAuth(), (req, res) => {
+  res.json(req.oidc!.claims);
+});
+app.get('/admin', requireAuth(claimIncludes('groups', 'admin')), (_req, res) => {
+  res.send('Only for admins.');
+});
+
+// Login errors (403 on /admin, the provider down...): a short answer with their status, no stack trace.
+// #region error-handler
+const onError: ErrorRequestHandler = (err, req, res, next) => {
+  if (res.headersSent || !(err instanceof OidcError)) return next(err); // your own errors: your handling
+  res.status(err.status).set(err.headers ?? {});
+  if (req.accepts(['html', 'json']) === 'json') res.json({ error: err.code, message: err.message });
+  else res.type('text/plain').send(err.message);
+};
+app.use(onError);
+// #endregion error-handler
+
+app.listen(3000, () => console.log(`Listening on ${baseUrl}`));
+// #endregion
