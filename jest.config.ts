@@ -11,7 +11,7 @@ const config: Config = {
   transform: {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'test/tsconfig.json', diagnostics: { ignoreCodes: [151002] } }],
   },
-  setupFiles: ['<rootDir>/test/support/quiet.ts'],
+  setupFiles: ['<rootDir>/test/support/quiet.ts', '<rootDir>/test/support/keep-alive.ts'],
   testTimeout: 30_000,
   // Each test file starts its own providers on random loopback ports; two workers fit a 2-core CI box.
   maxWorkers: 2,

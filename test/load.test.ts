@@ -55,8 +55,9 @@ describe('a slow provider', () => {
   const slow = useHostileProvider();
 
   it('does not hold up logged-in users while many logins wait on its token endpoint', async () => {
-    // The hung logins answer only after httpTimeout; what is asserted is order, not speed.
-    const { app } = createApp(testOptions(slow, { httpTimeout: 8000 }));
+    // The token endpoint holds its answers until the test lets them go: what is asserted is order,
+    // not speed, so httpTimeout is at its longest and never races the machine's load.
+    const { app } = createApp(testOptions(slow, { httpTimeout: 120_000 }));
     const { server, url } = await listen(app);
     try {
       // A user logs in while the provider still answers...
@@ -64,38 +65,38 @@ describe('a slow provider', () => {
       const start = await user.get('/login');
       const back = new URL((await fetch(start.headers.location!, { redirect: 'manual' })).headers.get('location')!);
       await user.get(back.pathname + back.search).expect(302);
-      // ...then its token endpoint hangs, and 50 logins wait on it.
-      slow.onToken = () => 'hang';
-      let waiting = 0;
+      // ...then its token endpoint holds every answer, and 50 logins wait on it.
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      let held = 0;
+      slow.onToken = async (ctx) => {
+        held++;
+        await released;
+        return ctx.valid();
+      };
       let answered = 0;
       const stuck = Array.from({ length: 50 }, async () => {
         const agent = request.agent(url);
         const start = await agent.get('/login');
         const atProvider = await fetch(start.headers.location!, { redirect: 'manual' });
         const callback = new URL(atProvider.headers.get('location')!);
-        const pending = agent.get(callback.pathname + callback.search).then((res) => {
+        return agent.get(callback.pathname + callback.search).then((res) => {
           answered++;
           return res;
         });
-        waiting++;
-        return pending;
       });
-      // Every one of the 50 is at the callback, waiting on the token endpoint.
-      while (waiting < 50) await new Promise((r) => setTimeout(r, 20));
-      await new Promise((r) => setTimeout(r, 100));
-      // Meanwhile the logged-in user and public pages are served as usual: all 40 answers come
-      // while every hung login is still waiting (a blocked event loop or a shared lock would
-      // make them wait for the hung ones' timeout).
+      // Every one of the 50 is at the provider's token endpoint, waiting.
+      while (held < 50) await new Promise((r) => setTimeout(r, 20));
+      // Meanwhile the logged-in user and public pages are served as usual (a blocked event loop or
+      // a shared lock would make these wait for the held logins).
       for (let i = 0; i < 20; i++) {
         await user.get('/protected').expect(200);
         await request(url).get('/').expect(200);
       }
       expect(answered).toBe(0);
+      release();
       const answers = await Promise.all(stuck);
-      for (const res of answers) {
-        expect(res.status).toBe(504);
-        expect(res.body.code).toBe('ERR_OIDC_PROVIDER_TIMEOUT');
-      }
+      for (const res of answers) expect(res.status).toBe(302);
     } finally {
       server.close();
     }

@@ -1,16 +1,19 @@
 /**
  * The minimal app of the README's front page, as a file that the tests type-check: the README shows
  * the region below verbatim (test/docs.test.ts keeps the two equal). Run it with the environment
- * variables it reads (OIDC_ISSUER_URL, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, BASE_URL, SESSION_SECRET).
+ * variables it reads (OIDC_ISSUER_URL, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET, SESSION_SECRET; PORT and BASE_URL
+ * optional). test/minimal-app.test.ts runs it, as it is, against the test kit's provider.
  */
 // #region minimal-app
 import express, { type ErrorRequestHandler } from 'express';
 import session from 'express-session';
 import { OidcError, claimIncludes, oidcLogin, requireAuth } from 'express-oidc-login';
 
-const baseUrl = process.env.BASE_URL ?? 'http://localhost:3000'; // register baseUrl + '/callback' at the provider
+const port = Number(process.env.PORT ?? 3000);
+const baseUrl = process.env.BASE_URL ?? `http://localhost:${port}`; // register baseUrl + '/callback' at the provider
 
 const app = express();
+// Behind a proxy that terminates TLS: app.set('trust proxy', 1), or the Secure cookie is never set.
 app.use(
   session({
     secret: process.env.SESSION_SECRET!, // a long random string
@@ -29,8 +32,11 @@ app.use(
   }),
 );
 
+const logoutButton = '<form method="post" action="/logout"><button>Log out</button></form>';
 app.get('/', (req, res) => {
-  res.send(req.oidc?.isAuthenticated() ? 'Hello! <a href="/profile">Profile</a>' : '<a href="/login">Log in</a>');
+  res.send(
+    req.oidc?.isAuthenticated() ? `<a href="/profile">Profile</a> ${logoutButton}` : '<a href="/login">Log in</a>',
+  );
 });
 app.get('/profile', requireAuth(), (req, res) => {
   res.json(req.oidc!.claims);
@@ -42,7 +48,7 @@ app.get('/admin', requireAuth(claimIncludes('groups', 'admin')), (_req, res) => 
 // Login errors (403 on /admin, the provider down...): a short answer with their status, no stack trace.
 // #region error-handler
 const onError: ErrorRequestHandler = (err, req, res, next) => {
-  if (res.headersSent || !(err instanceof OidcError)) return next(err); // your own errors: your handling
+  if (res.headersSent || !(err instanceof OidcError)) return next(err); // not a login error: Express's handler
   res.status(err.status).set(err.headers ?? {});
   if (req.accepts(['html', 'json']) === 'json') res.json({ error: err.code, message: err.message });
   else res.type('text/plain').send(err.message);
@@ -50,5 +56,5 @@ const onError: ErrorRequestHandler = (err, req, res, next) => {
 app.use(onError);
 // #endregion error-handler
 
-app.listen(3000, () => console.log(`Listening on ${baseUrl}`));
+app.listen(port, () => console.log(`Listening on ${baseUrl}`));
 // #endregion

@@ -49,7 +49,7 @@ export interface IdpLogoutContext {
 /** `logout.idpLogoutUrl`: the provider's logout URL (https), or `undefined` for the standard one. */
 export type IdpLogoutUrl = (ctx: IdpLogoutContext) => URL | string | undefined;
 
-/** \`afterCallback(req, res, login)\`: accept (return the login), change, or refuse (throw) a login. */
+/** `afterCallback(req, res, login)`: accept (return the login), change, or refuse (throw) a login. */
 export type AfterCallback = (
   req: IncomingMessage,
   res: ServerResponse,

@@ -48,7 +48,7 @@ export interface ResolvedConfig {
   readonly afterCallback: AfterCallback | undefined;
   readonly on: Readonly<OidcEventHandlers>;
   readonly logger: OidcLogger | undefined;
-  /** The \`session\` option: express-session run inside the login middleware. */
+  /** The `session` option: express-session run inside the login middleware. */
   readonly session: SessionMiddleware | undefined;
   /** `baseUrl`'s path + login path: where `requireAuth` sends browsers. */
   readonly loginUrlPath: string;

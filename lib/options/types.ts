@@ -92,13 +92,13 @@ export interface OidcLoginOptions {
   /** Log in again after this many seconds without a request; `false` for never. Default 1 day. */
   idleDuration?: number | false;
   /**
-   * \`requireAuth()\` first tries a silent login (\`prompt=none\`) on page loads, once per session;
-   * when the provider answers \`login_required\` it falls back to the normal login. Default false.
+   * `requireAuth()` first tries a silent login (`prompt=none`) on page loads, once per session;
+   * when the provider answers `login_required` it falls back to the normal login. Default false.
    */
   silentLogin?: boolean;
   /**
    * Runs after the tokens are validated and before the session is saved: return the login (changed
-   * or not) to accept it, throw to refuse it (an error with \`status\` 401 or 403, else 403; its
+   * or not) to accept it, throw to refuse it (an error with `status` 401 or 403, else 403; its
    * message is shown). Nothing is stored when it throws.
    */
   afterCallback?: AfterCallback;
@@ -107,14 +107,14 @@ export interface OidcLoginOptions {
   /**
    * Where the start-up check reports what it finds (client authentication method not supported,
    * a Secure cookie on http, express-session missing, MemoryStore in production, ...).
-   * Default \`console\`; \`false\` to silence it.
+   * Default `console`; `false` to silence it.
    */
   logger?: OidcLogger | false;
   /**
-   * express-session's middleware (\`session({ ... })\`), to run inside this one instead of in its
-   * own \`app.use()\`: one line, always mounted before the login middleware, and one router layer
-   * less on every request. Without it, mount express-session yourself, before \`oidcLogin()\`.
-   * Either way, mount \`oidcLogin()\` at the app's root: the session then exists on every route.
+   * express-session's middleware (`session({ ... })`), to run inside this one instead of in its
+   * own `app.use()`: one line, always mounted before the login middleware, and one router layer
+   * less on every request. Without it, mount express-session yourself, before `oidcLogin()`.
+   * Either way, mount `oidcLogin()` at the app's root: the session then exists on every route.
    *
    * @example
    * app.use(oidcLogin({ issuer, clientId, clientSecret, baseUrl, session: session({ secret, resave: false, saveUninitialized: false }) }));
@@ -281,9 +281,12 @@ export interface OidcLogger {
 export interface LogoutOptions {
   /** Also end the session at the provider (RP-Initiated Logout) when it has an end_session_endpoint. Default true. */
   idpLogout?: boolean;
-  /** Where the provider sends the browser after logout; register it there. Default \`baseUrl\`. */
+  /**
+   * Where the provider sends the browser after logout; register it there. Same origin as `baseUrl`.
+   * Default `baseUrl + '/'`.
+   */
   postLogoutRedirectUri?: string;
-  /** Also answer \`GET /logout\` (same-site requests only). Default true. */
+  /** Also answer `GET /logout` (same-site requests only). Default true. */
   allowGet?: boolean;
   /** Revoke the refresh token at the provider when it has a revocation_endpoint. Default true. */
   revokeTokens?: boolean;
@@ -297,8 +300,8 @@ export interface LogoutOptions {
 }
 
 /**
- * A session middleware such as express-session's: \`(req, res, next)\`, setting \`req.session\`
- * before it calls \`next()\`. Its parameters are compared both ways (as a method's are), so that
+ * A session middleware such as express-session's: `(req, res, next)`, setting `req.session`
+ * before it calls `next()`. Its parameters are compared both ways (as a method's are), so that
  * express-session's own type, which asks for Express's request, fits.
  */
 export type SessionMiddleware = {

@@ -65,6 +65,10 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
       else res.destroy();
     });
   });
+  // The app under test and its client share this process's event loop: an idle timer here could
+  // destroy a kept-alive socket the client has just written to (ECONNRESET under load). Only the
+  // client, or close(), ends idle connections.
+  server.keepAliveTimeout = 0;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => {

@@ -31,6 +31,8 @@ export function typecheck(files: ReadonlyMap<string, string | undefined>): strin
   const host = ts.createCompilerHost(options);
   const { getSourceFile, fileExists, readFile } = host;
   host.fileExists = (name) => virtual.has(name) || fileExists.call(host, name);
+  host.directoryExists = (dir) =>
+    [...virtual.keys()].some((name) => name.startsWith(`${dir}/`)) || ts.sys.directoryExists(dir);
   host.readFile = (name) => virtual.get(name) ?? readFile.call(host, name);
   host.getSourceFile = (name, language, ...rest) =>
     virtual.has(name)
