@@ -23,6 +23,8 @@ export const DEFAULTS = Object.freeze({
   defaultReturnTo: '/',
   responseMode: 'query' as 'query' | 'form_post',
   discovery: 'oidc' as 'oidc' | 'oauth2',
+  fetchUserInfo: 'auto' as boolean | 'auto',
+  keepSessionData: false as 'all' | readonly string[] | false,
 });
 
 /** The shortest `secret` accepted, and the shortest client secret a cookie key is derived from. */

@@ -22,6 +22,8 @@ export const APP_LEVEL_OPTIONS = [
   // provider's cookies are apart anyway: their own callback path, their redirect URI in the seal).
   'pendingLogins',
   'secret',
+  // The app's own session fields: the session is the app's, whichever provider logs in.
+  'keepSessionData',
 ] as const;
 
 /** Options about one provider and its client: with `providers`, set per provider (or as defaults at the top level). */

@@ -219,6 +219,18 @@ export interface OidcLoginOptions {
   providers?: Record<string, ProviderOptions>;
   /** With `providers`: the one `GET /login` sends to. Without it, several providers get a chooser page. */
   defaultProvider?: string;
+  /**
+   * The app's own session fields that survive the login (a cart, a locale, a wizard's progress):
+   * the session gets a new id at login, and starts empty but for the login. `'all'` keeps every
+   * field of the app's, a list keeps those named, `false` (default) none. The middleware's own
+   * state (`oidc`: an earlier login, pending logins) and the `cookie` are never carried. An
+   * attacker who planted a session cookie in the browser before the login could have put values
+   * in that session: keep only fields that are harmless whoever set them (not a CSRF secret, not
+   * an address to ship to), and read them as what they are, data from before the login.
+   *
+   * @example keepSessionData: ['cart', 'locale']
+   */
+  keepSessionData?: 'all' | readonly string[] | false;
 }
 
 /** `server`: a provider given by its endpoints (all absolute https URLs) instead of discovery. */
