@@ -36,6 +36,10 @@ export interface StoredTransaction {
   acrValues?: string[];
   /** With `providers`: the provider the login was started at; only its callback may finish it. */
   provider?: string;
+  /** The scope this login asked for, when not the configured one (`scope` among its parameters). */
+  scope?: string;
+  /** `req.oidc.login({ appState })`: the app's data for this login, handed to `afterCallback`. */
+  appState?: JsonValue;
 }
 
 /** The algorithm of a login's DPoP key (option `dpop: { alg }`). No RSA: a key pair is made per login. */

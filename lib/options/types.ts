@@ -85,8 +85,18 @@ export interface OidcLoginOptions {
   refreshLeeway?: number;
   /** `requireAuth()` refreshes an expired access token itself (one token request). Default false. */
   autoRefresh?: boolean;
-  /** Fetch the userinfo endpoint once at login and keep it as `req.oidc.user`. Default false. */
-  fetchUserInfo?: boolean;
+  /**
+   * The userinfo endpoint at login (OpenID Connect Core 5.3), its claims merged into
+   * `req.oidc.claims` (the ID token's win; its `sub` must be the ID token's, else the login fails):
+   * - `'auto'` (default): only when the ID token lacks the claims of a scope asked for (no `name`
+   *   nor any other `profile` claim, no `email`...) and the provider has a userinfo endpoint; an
+   *   unreachable or refusing endpoint then leaves the login as the ID token makes it (a warning
+   *   is logged). Providers such as LemonLDAP::NG put `name` and `email` only there.
+   * - `true`: always; the response is also kept as `req.oidc.user`, and a failure fails the login.
+   * - `false`: never.
+   * One request at login when it happens; none on later requests.
+   */
+  fetchUserInfo?: boolean | 'auto';
   /** Log in again after this many seconds, whatever the activity; `false` for never. Default 7 days. */
   absoluteDuration?: number | false;
   /** Log in again after this many seconds without a request; `false` for never. Default 1 day. */
