@@ -56,6 +56,8 @@ export interface ResolvedConfig {
   /** `baseUrl`'s path + login path: where `requireAuth` sends browsers. */
   readonly loginUrlPath: string;
   readonly authorizationParams: Readonly<Record<string, string>>;
+  /** The parameters `/login` forwards from its query (protocol parameters never among them). */
+  readonly authorizationParamsFromQuery: readonly string[];
   readonly maxAge: number | undefined;
   readonly clientAuthMethod: ClientAuthMethod;
   /** private_key_jwt's signing key (private part hidden). */

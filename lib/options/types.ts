@@ -132,6 +132,18 @@ export interface OidcLoginOptions {
   session?: SessionMiddleware;
   /** Extra authorization request parameters, e.g. `{ prompt: 'login', acr_values: '...', max_age: 3600 }`. */
   authorizationParams?: Record<string, string | number>;
+  /**
+   * The authorization parameters `/login` forwards from its own query, for links such as
+   * `/login?login_hint=ann@example.com&ui_locales=fr` or a "Sign up" button's `prompt=create`.
+   * None by default. Each value is at most 512 characters of printable text; a value that is
+   * not (or is repeated) is answered 400 `ERR_OIDC_INVALID_LOGIN_REQUEST`. The protocol's own
+   * parameters (`state`, `nonce`, `code_challenge*`, `redirect_uri`, `response_type`,
+   * `response_mode`, `client_id`, `request`, `request_uri`...) cannot be listed; `scope` can,
+   * and then replaces `scope` for that login (it must keep `openid`).
+   *
+   * @example authorizationParamsFromQuery: ['login_hint', 'ui_locales', 'prompt']
+   */
+  authorizationParamsFromQuery?: readonly string[];
   /** Token endpoint client authentication. Default `client_secret_basic`. */
   clientAuthMethod?: ClientAuthMethod;
   /**
