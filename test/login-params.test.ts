@@ -205,6 +205,10 @@ describe('/login forwards the parameters authorizationParamsFromQuery lists', ()
       new URL((await request(app).get(`/login/${name}?login_hint=x`).expect(302)).headers.location!);
     expect((await at('a')).searchParams.get('login_hint')).toBe('x');
     expect((await at('b')).searchParams.has('login_hint')).toBe(false);
+    // The chooser's links (no defaultProvider) carry it on; each provider's route decides again.
+    const chooser = await request(app).get('/login?login_hint=x&nonce=n&returnTo=%2Fp').expect(200);
+    expect(chooser.text).toContain('href="/login/a?returnTo=%2Fp&amp;login_hint=x"');
+    expect(chooser.text).toContain('href="/login/b?returnTo=%2Fp&amp;login_hint=x"');
   });
 });
 
