@@ -135,6 +135,12 @@ export function createApp(settings: AppSettings): express.Express {
     next();
   });
 
+  // A "Sign up" button: a login that asks the provider for its sign-up page (prompt=create, which
+  // the demo identity provider supports; Auth0 takes screen_hint=signup instead).
+  app.get('/signup', (req, _res, next) => {
+    req.oidc!.login({ returnTo: '/profile', authorizationParams: { prompt: 'create' } }).catch(next);
+  });
+
   app.get('/', (req, res) => {
     if (!isAuthenticated(req)) {
       send(
@@ -142,7 +148,7 @@ export function createApp(settings: AppSettings): express.Express {
         'Home',
         html`<h1>Welcome</h1>
 <p>This app shows how <code>express-oidc-login</code> logs people in with OpenID Connect.</p>
-<p><a class="button" href="/login">Log in</a></p>
+<p><a class="button" href="/login">Log in</a> <a class="button secondary" href="/signup">Sign up</a></p>
 <p class="muted">After the login you will see your claims on <a href="/profile">your profile</a>.</p>`,
       );
       return;

@@ -13,6 +13,7 @@ import helmet from 'helmet';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import Provider, {
   errors,
+  interactionPolicy,
   type ClientMetadata,
   type Configuration,
   type Interaction,
@@ -158,7 +159,7 @@ async function configuration(clients: ClientMetadata[], users: Map<string, DemoU
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       backchannelLogout: { enabled: true },
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: demoPolicy() },
     pkce: { required: () => true },
     // oidc-provider grants offline_access only with prompt=consent (OpenID Connect Core 11),
     // which the app does not send; the demo gives its clients refresh tokens all the same,
@@ -220,11 +221,14 @@ function providerApp(provider: Provider, clients: ClientMetadata[], users: Map<s
 
   app.get('/interaction/:uid', async (req: Request<{ uid: string }>, res: Response) => {
     const interaction = await details(req, res);
-    if (interaction.prompt.name === 'login') {
+    if (interaction.prompt.name === 'login' || interaction.prompt.name === 'create') {
       const hint = interaction.params.login_hint;
-      res
-        .type('html')
-        .send(loginPage(interaction.uid, clientName(interaction), { login: typeof hint === 'string' ? hint : '' }));
+      res.type('html').send(
+        loginPage(interaction.uid, clientName(interaction), {
+          login: typeof hint === 'string' ? hint : '',
+          signUp: interaction.prompt.name === 'create',
+        }),
+      );
       return;
     }
     if (interaction.prompt.name === 'consent') {
@@ -240,17 +244,25 @@ function providerApp(provider: Provider, clients: ClientMetadata[], users: Map<s
 
   app.post('/interaction/:uid/login', form, async (req: Request<{ uid: string }>, res: Response) => {
     const interaction = await details(req, res);
-    if (interaction.prompt.name !== 'login') throw new errors.SessionNotFound('not at the login step');
+    const signUp = interaction.prompt.name === 'create';
+    if (interaction.prompt.name !== 'login' && !signUp) throw new errors.SessionNotFound('not at the login step');
     const body: unknown = req.body;
     const login = field(body, 'login').trim();
     const user = users.get(login);
     if (!passwordMatches(user, field(body, 'password'))) {
       res
         .type('html')
-        .send(loginPage(interaction.uid, clientName(interaction), { login, error: 'Wrong user name or password.' }));
+        .send(
+          loginPage(interaction.uid, clientName(interaction), { login, signUp, error: 'Wrong user name or password.' }),
+        );
       return;
     }
-    await provider.interactionFinished(req, res, { login: { accountId: login } }, { mergeWithLastSubmission: false });
+    await provider.interactionFinished(
+      req,
+      res,
+      { login: { accountId: login }, ...(signUp && { create: {} }) },
+      { mergeWithLastSubmission: false },
+    );
   });
 
   app.post('/interaction/:uid/abort', async (req: Request<{ uid: string }>, res: Response) => {
@@ -291,11 +303,28 @@ async function autoConsent(provider: Provider, interaction: Interaction): Promis
   return { consent: interaction.grantId ? {} : { grantId } };
 }
 
-function loginPage(uid: string, clientName: string, state: { login: string; error?: string }): string {
+/**
+ * oidc-provider's interactions, and `prompt=create` (OpenID Connect Prompt Create 1.0) for the
+ * app's "Sign up" button: a requestable prompt, answered here by the login page under a sign-up
+ * title (the demo's users are fixed).
+ */
+function demoPolicy(): ReturnType<typeof interactionPolicy.base> {
+  const policy = interactionPolicy.base();
+  policy.add(new interactionPolicy.Prompt({ name: 'create', requestable: true }), 0);
+  return policy;
+}
+
+function loginPage(
+  uid: string,
+  clientName: string,
+  state: { login: string; signUp?: boolean; error?: string },
+): string {
+  const title = state.signUp ? 'Sign up' : 'Log in';
   return page({
     site: SITE,
-    title: 'Log in',
-    body: html`<h1>Log in</h1>
+    title,
+    body: html`<h1>${title}</h1>
+${state.signUp ? html`<p class="muted">The demo identity provider creates no accounts: sign up as one of its demo users.</p>` : ''}
 <p class="muted">to continue to <strong>${clientName}</strong></p>
 ${state.error ? html`<p class="error" role="alert">${state.error}</p>` : ''}
 <form class="login" method="post" action="/interaction/${uid}/login">

@@ -1,10 +1,11 @@
+import type { ServerResponse } from 'node:http';
 import type { ResolvedConfig } from './options/resolved-config.js';
 import type { ProviderEntry, ProviderSet } from './flow/provider-set.js';
 import { getAccessToken } from './flow/refresh.js';
 import { protectedFetch } from './flow/resource-fetch.js';
 import { fetchUserInfo } from './flow/userinfo.js';
 import type { OidcRequest } from './session/express-session.js';
-import type { LoginClaims, OidcContext, StoredLogin } from './types.js';
+import type { LoginClaims, LoginOptions, OidcContext, StoredLogin } from './types.js';
 import { loginOf } from './session/stored-login.js';
 import { LOGIN_MEMORY, type LoginMemory } from './session/login-memory.js';
 
@@ -13,17 +14,24 @@ import { LOGIN_MEMORY, type LoginMemory } from './session/login-memory.js';
  * request costs one small allocation and no I/O or crypto. The provider is the login's, looked up
  * by name on each use (one `Map` lookup): the login may change during the request.
  */
+/** `req.oidc.login()`, one function per `oidcLogin()` (routes/login.ts). */
+export type AppLogin = (req: OidcRequest, res: ServerResponse, options?: LoginOptions) => Promise<void>;
+
 class RequestContext implements OidcContext {
   readonly #req: OidcRequest;
+  readonly #res: ServerResponse;
   readonly #providers: ProviderSet;
   readonly #memory: LoginMemory;
+  readonly #startLogin: AppLogin;
   /** When the middleware found this request's login active (its start), if it kept one. */
   #activeAt: number | undefined;
 
-  constructor(req: OidcRequest, providers: ProviderSet, memory: LoginMemory) {
+  constructor(req: OidcRequest, res: ServerResponse, providers: ProviderSet, memory: LoginMemory, login: AppLogin) {
     this.#req = req;
+    this.#res = res;
     this.#providers = providers;
     this.#memory = memory;
+    this.#startLogin = login;
     this.#activeAt = undefined;
   }
 
@@ -110,6 +118,10 @@ class RequestContext implements OidcContext {
     return protectedFetch(this.#req, config, provider, url, init);
   }
 
+  login(options?: LoginOptions): Promise<void> {
+    return this.#startLogin(this.#req, this.#res, options);
+  }
+
   toJSON(): object {
     return {
       isAuthenticated: this.isAuthenticated(),
@@ -121,8 +133,14 @@ class RequestContext implements OidcContext {
   }
 }
 
-export function createContext(req: OidcRequest, providers: ProviderSet, memory: LoginMemory): OidcContext {
-  return new RequestContext(req, providers, memory);
+export function createContext(
+  req: OidcRequest,
+  res: ServerResponse,
+  providers: ProviderSet,
+  memory: LoginMemory,
+  login: AppLogin,
+): OidcContext {
+  return new RequestContext(req, res, providers, memory, login);
 }
 
 /** The configuration of the login's provider, else the app-level one, of the `oidcLogin()` that made this context (for `requireAuth`). */

@@ -10,7 +10,7 @@ import { backchannelLogoutHandler } from './routes/backchannel-logout.js';
 import { callbackHandler } from './routes/callback.js';
 import { chooseProviderHandler } from './routes/choose-provider.js';
 import { jwksHandler } from './routes/jwks.js';
-import { loginHandler } from './routes/login.js';
+import { appLogin, loginHandler, loginStarter, type StartLogin } from './routes/login.js';
 import { logoutHandler } from './routes/logout.js';
 import { dropEndedLogin } from './session/ended-logins.js';
 import { guardLateWrites } from './session/late-write-guard.js';
@@ -64,12 +64,15 @@ export function oidcLogin(options: OidcLoginOptions) {
     return true;
   });
   const routes = new Map<string, Route>();
-  for (const { config: c, provider } of providers.entries) {
+  // Each provider's way to start a login, for its route and for req.oidc.login().
+  const starters = new Map<string, StartLogin>();
+  for (const { name, config: c, provider } of providers.entries) {
     // Each provider keeps its pending logins apart (cookies for its own callback, or the session).
     const pending = createPendingLogins(c);
+    const start = loginStarter(c, provider, pending);
+    starters.set(name, start);
     // GET only: a HEAD (a link preview, a prefetch) must not start a login or use up a callback.
-    if (c.loginPath !== false)
-      routes.set(c.loginPath, { methods: ['GET'], handler: loginHandler(c, provider, pending) });
+    if (c.loginPath !== false) routes.set(c.loginPath, { methods: ['GET'], handler: loginHandler(c, start) });
     if (c.callbackPath !== false) {
       routes.set(c.callbackPath, {
         // form_post: the provider's page POSTs the response (GET still answers providers that ignore response_mode).
@@ -95,6 +98,7 @@ export function oidcLogin(options: OidcLoginOptions) {
     routes.set(providers.jwks.path, { methods: ['GET', 'HEAD'], handler: jwksHandler(providers.jwks) });
 
   const table = routeTable(routes);
+  const login = appLogin(providers, starters);
   // The start-up findings of the app-level options logged already (each once).
   const reported = new Set<string>();
   let checked = false;
@@ -106,7 +110,7 @@ export function oidcLogin(options: OidcLoginOptions) {
       checked = true;
       report(config, checkFirstRequest(req, config), reported);
     }
-    const context = createContext(r, providers, memory);
+    const context = createContext(r, res, providers, memory, login);
     r.oidc = context;
     guardLateWrites(r.sessionStore, memory);
     const oidc = r.session?.oidc;

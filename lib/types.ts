@@ -36,6 +36,10 @@ export interface StoredTransaction {
   acrValues?: string[];
   /** With `providers`: the provider the login was started at; only its callback may finish it. */
   provider?: string;
+  /** The scope this login asked for, when not the configured one (`scope` among its parameters). */
+  scope?: string;
+  /** `req.oidc.login({ appState })`: the app's data for this login, handed to `afterCallback`. */
+  appState?: JsonValue;
 }
 
 /** The algorithm of a login's DPoP key (option `dpop: { alg }`). No RSA: a key pair is made per login. */
@@ -102,6 +106,27 @@ export interface StoredOidcState {
   silentTried?: boolean;
 }
 
+/** What `req.oidc.login()` is given. */
+export interface LoginOptions {
+  /** A path on this app to return to after the login. Default `defaultReturnTo` (also for one that is not a safe path). */
+  returnTo?: string;
+  /**
+   * Authorization parameters for this login (`prompt`, `login_hint`, `ui_locales`, `screen_hint`,
+   * `organization`...), over the `authorizationParams` option. `scope` replaces the `scope` option
+   * (it must keep `openid`); `max_age` and `acr_values` are a step-up, checked at the callback as
+   * `requireAuth({ maxAge, acrValues })`'s. The protocol's own parameters (`state`, `nonce`,
+   * `redirect_uri`...) cannot be set.
+   */
+  authorizationParams?: Record<string, string | number | undefined>;
+  /**
+   * The app's data for this login (JSON, at most 512 bytes of it): sealed into the pending login
+   * and handed back to `afterCallback` as `details.appState`. Never sent to the provider.
+   */
+  appState?: JsonValue;
+  /** With `providers`: the provider to log in at. Default `defaultProvider` (or the only provider). */
+  provider?: string;
+}
+
 /** `req.oidc`: the login of the current request, read lazily from the session. */
 export interface OidcContext {
   /** True when the session holds a completed login. */
@@ -156,6 +181,18 @@ export interface OidcContext {
    * @see https://www.rfc-editor.org/rfc/rfc9449.html#section-7
    */
   fetch(url: string | URL, init?: RequestInit): Promise<Response>;
+  /**
+   * Starts a login from the app's own route or hook, as `GET /login` does: answers the request
+   * with a redirect to the provider (send nothing else after it). Rejects with a `TypeError` for
+   * options that are not allowed (a protocol parameter, an `appState` over 512 bytes, an unknown
+   * `provider`), and with an `OidcError` as `/login` would (provider unreachable...).
+   *
+   * @example
+   * app.get('/signup', (req, res, next) => {
+   *   req.oidc!.login({ returnTo: '/welcome', authorizationParams: { prompt: 'create' }, appState: { plan: 'pro' } }).catch(next);
+   * });
+   */
+  login(options?: LoginOptions): Promise<void>;
 }
 
 /** `req.oidc` of an OpenID Connect login: the verified ID token and its claims. */

@@ -97,9 +97,9 @@ describe('/login', () => {
 
 describe('/callback', () => {
   it.each(['cookie', 'session'] as const)(
-    'regenerates the session id at login (pendingLogins: %s)',
+    'regenerates the session id at login, keeping the session data keepSessionData names (pendingLogins: %s)',
     async (pendingLogins) => {
-      const { app, store } = createApp(testOptions(op, { pendingLogins }));
+      const { app, store } = createApp(testOptions(op, { pendingLogins, keepSessionData: ['visited'] }));
       app.get('/visit', (req, res) => {
         (req.session as unknown as { visited: boolean }).visited = true;
         res.send('ok');
@@ -118,6 +118,8 @@ describe('/callback', () => {
       expect(after.sessionId).not.toBe(before);
       // The pre-login session is gone from the store, not merely abandoned.
       expect(await storeGet(store, before)).toBeFalsy();
+      // The app's data set before the login is in the new session.
+      expect(await storeGet(store, after.sessionId)).toMatchObject({ visited: true });
     },
   );
 

@@ -296,6 +296,20 @@ describe('logging in at the demo identity provider', () => {
     expect(home.text).toContain('href="/profile"');
   });
 
+  it("signs up: the home page's button asks the provider for prompt=create, whose sign-up page logs in", async () => {
+    const home = await request(appUrl).get('/').set('Accept', 'text/html').expect(200);
+    expect(home.text).toContain('href="/signup"');
+    const browser = newBrowser();
+    const page = await navigate(browser, '/signup');
+    const authorization = page.hops.find((r) => r.headers.location?.startsWith(`${idp.issuer}/`));
+    expect(new URL(authorization!.headers.location!).searchParams.get('prompt')).toBe('create');
+    expect(page.res.status).toBe(200);
+    expect(page.res.text).toContain('<h1>Sign up</h1>');
+    const end = await submitLogin(browser, page, { login: 'alice', password: 'alice' });
+    expect(end.url.href).toBe(`${appUrl}/profile`);
+    expect(end.res.text).toContain('Alice Liddell');
+  });
+
   it('refuses a wrong password at the provider: the form again, with an error, and no way back to the app', async () => {
     const browser = newBrowser();
     const form = await navigate(browser, '/login');

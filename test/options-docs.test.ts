@@ -98,6 +98,8 @@ const DEFAULT_OF: Record<keyof typeof DEFAULTS, { option: string; unit?: 's' | '
   defaultReturnTo: { option: 'defaultReturnTo' },
   responseMode: { option: 'responseMode' },
   discovery: { option: 'discovery' },
+  fetchUserInfo: { option: 'fetchUserInfo' },
+  keepSessionData: { option: 'keepSessionData' },
 };
 
 describe('the options page, the TSDoc and the code agree', () => {

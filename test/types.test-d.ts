@@ -15,6 +15,8 @@ import {
   type DPoPAlg,
   type DPoPOptions,
   type IDToken,
+  type JsonValue,
+  type LoginOptions,
   type LoginClaims,
   type OidcErrorCode,
   type StoredDPoPKey,
@@ -242,4 +244,28 @@ app.get('/stored', (req, res) => {
   const stored: string | undefined = req.session.oidc?.login?.provider;
   const pending: (string | undefined)[] = Object.values(req.session.oidc?.tx ?? {}).map((t) => t.provider);
   res.json({ stored, pending });
+});
+
+// Login parameters per request, req.oidc.login() and its appState, keepSessionData, fetchUserInfo 'auto'.
+oidcLogin({
+  ...options,
+  authorizationParamsFromQuery: ['login_hint', 'ui_locales'],
+  keepSessionData: ['cart'],
+  fetchUserInfo: 'auto',
+  afterCallback: (_req, _res, login, { appState }) => {
+    const state: JsonValue | undefined = appState;
+    void state;
+    return login;
+  },
+});
+oidcLogin({ ...options, keepSessionData: 'all', fetchUserInfo: false });
+// @ts-expect-error keepSessionData is 'all', a list or false
+oidcLogin({ ...options, keepSessionData: true });
+app.get('/signup', (req, _res, next) => {
+  const login: LoginOptions = {
+    returnTo: '/welcome',
+    authorizationParams: { prompt: 'create' },
+    appState: { plan: 'pro' },
+  };
+  req.oidc?.login(login).catch(next);
 });

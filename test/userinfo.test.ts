@@ -5,6 +5,7 @@ import { testOptions } from './support/app.js';
 import { login, newBrowser, txCookies } from './support/flow.js';
 import { signIdToken, startHostileProvider, type HostileProvider } from './support/hostile-provider.js';
 import { ACCOUNTS } from './support/provider.js';
+import type { Configuration } from 'oidc-provider';
 import {
   closedPort,
   createInstance,
@@ -38,10 +39,26 @@ async function served(instance: Instance): Promise<string> {
   return s.url;
 }
 
+/**
+ * The test users (as the test provider has them), counting the claims read for userinfo
+ * responses: the userinfo requests oidc-provider answered.
+ */
+const userinfoReads = { count: 0 };
+const countingAccounts: Configuration['findAccount'] = (_ctx, sub) => ({
+  accountId: sub,
+  claims: (use) => {
+    if (use === 'userinfo') userinfoReads.count++;
+    return { sub, ...(ACCOUNTS[sub] ?? { name: sub }) };
+  },
+});
+
 describe('against a real provider', () => {
   const op = useProvider({
     // A login's access token is due for refresh at once (30 s < refreshLeeway), refreshed ones are not.
-    configuration: { ttl: { AccessToken: (_ctx, token) => (token.gty?.includes('refresh_token') ? 3600 : 30) } },
+    configuration: {
+      findAccount: countingAccounts,
+      ttl: { AccessToken: (_ctx, token) => (token.gty?.includes('refresh_token') ? 3600 : 30) },
+    },
   });
   let tap: RefreshTap;
   beforeAll(() => {
@@ -50,7 +67,10 @@ describe('against a real provider', () => {
   afterAll(() => {
     tap.detach();
   });
-  beforeEach(() => tap.reset());
+  beforeEach(() => {
+    tap.reset();
+    userinfoReads.count = 0;
+  });
 
   const options = (overrides: Partial<OidcLoginOptions> = {}) =>
     testOptions(op, { scope: SCOPE, refreshLeeway: 60, ...overrides });
@@ -66,10 +86,15 @@ describe('against a real provider', () => {
     expect((await storedLogin(instance.store, probe.sessionId))!.user).toEqual(alice);
   });
 
-  it('fetches nothing at login without fetchUserInfo', async () => {
-    const browser = newBrowser(await served(createInstance(options())), op.issuer);
-    await login(browser);
-    expect((await browser.app.get('/probe/oidc').expect(200)).body.user).toBeNull();
+  it("fetches nothing at login by default ('auto') when the ID token has the scopes' claims, nor with false", async () => {
+    for (const fetchUserInfo of ['auto', false] as const) {
+      const browser = newBrowser(await served(createInstance(options({ fetchUserInfo }))), op.issuer);
+      await login(browser);
+      const probe = (await browser.app.get('/probe/oidc').expect(200)).body;
+      expect(probe.user).toBeNull();
+      expect(probe.claims.name).toBe(ACCOUNTS.alice!.name);
+      expect(userinfoReads.count).toBe(0);
+    }
   });
 
   it('req.oidc.fetchUserInfo() fetches on demand (refreshing the access token first when due), stores and saves it', async () => {
@@ -92,6 +117,83 @@ describe('against a real provider', () => {
       .get('/userinfo')
       .expect(401);
     expect(res.body.code).toBe('ERR_OIDC_UNAUTHENTICATED');
+  });
+});
+
+describe("claims only in userinfo (a provider like LemonLDAP::NG: oidc-provider's conformIdTokenClaims)", () => {
+  const op = useProvider({
+    configuration: {
+      conformIdTokenClaims: true,
+      findAccount: countingAccounts,
+      ttl: { AccessToken: (_ctx, token) => (token.gty?.includes('refresh_token') ? 3600 : 30) },
+    },
+  });
+  const options = (overrides: Partial<OidcLoginOptions> = {}) =>
+    testOptions(op, { scope: SCOPE, refreshLeeway: 60, ...overrides });
+  beforeEach(() => {
+    userinfoReads.count = 0;
+  });
+
+  it("by default ('auto') fetches userinfo once at login and merges its claims; the ID token's win", async () => {
+    const instance = createInstance(options());
+    const browser = newBrowser(await served(instance), op.issuer);
+    expect((await login(browser)).status).toBe(302);
+    expect(userinfoReads.count).toBe(1);
+    const probe = (await browser.app.get('/probe/oidc').expect(200)).body;
+    // Not in the ID token: it has only the protocol's claims.
+    const idToken = JSON.parse(Buffer.from(probe.idToken.split('.')[1], 'base64url').toString()) as object;
+    expect(idToken).not.toHaveProperty('name');
+    expect(idToken).not.toHaveProperty('email');
+    expect(probe.claims).toEqual({
+      ...idToken,
+      name: ACCOUNTS.alice!.name,
+      email: ACCOUNTS.alice!.email,
+      email_verified: true,
+    });
+    // 'auto' keeps the claims once, not a second time as req.oidc.user.
+    expect(probe.user).toBeNull();
+    // Authenticated requests make no further request.
+    await browser.app.get('/protected').expect(200);
+    await browser.app.get('/probe/oidc').expect(200);
+    expect(userinfoReads.count).toBe(1);
+  });
+
+  it('keeps the merged claims across a refresh that brings a new ID token', async () => {
+    const instance = createInstance(options());
+    const browser = newBrowser(await served(instance), op.issuer);
+    await login(browser);
+    const before = (await browser.app.get('/probe/oidc').expect(200)).body;
+    // Due for refresh at once (the access token lives 30 s, refreshLeeway is 60 s).
+    await browser.app.get('/token').expect(200);
+    const after = (await browser.app.get('/probe/oidc').expect(200)).body;
+    expect(after.refreshToken).not.toBe(before.refreshToken);
+    expect(after.idToken).toEqual(expect.any(String));
+    expect(after.claims.name).toBe(ACCOUNTS.alice!.name);
+    expect(after.claims.email).toBe(ACCOUNTS.alice!.email);
+    expect(after.claims.iat).toBeGreaterThanOrEqual(before.claims.iat);
+  });
+
+  it('fetchUserInfo: false leaves the claims as the ID token has them', async () => {
+    const browser = newBrowser(await served(createInstance(options({ fetchUserInfo: false }))), op.issuer);
+    await login(browser);
+    const claims = (await browser.app.get('/probe/oidc').expect(200)).body.claims;
+    expect(claims.sub).toBe('alice');
+    expect(claims.name).toBeUndefined();
+    expect(userinfoReads.count).toBe(0);
+  });
+
+  it('fetchUserInfo: true merges them and keeps the response as req.oidc.user', async () => {
+    const browser = newBrowser(await served(createInstance(options({ fetchUserInfo: true }))), op.issuer);
+    await login(browser);
+    const probe = (await browser.app.get('/probe/oidc').expect(200)).body;
+    expect(probe.claims.name).toBe(ACCOUNTS.alice!.name);
+    expect(probe.user).toMatchObject({ sub: 'alice', name: ACCOUNTS.alice!.name });
+  });
+
+  it('asks nothing when the scope asks for no claims of the user', async () => {
+    const browser = newBrowser(await served(createInstance(options({ scope: 'openid offline_access' }))), op.issuer);
+    await login(browser);
+    expect(userinfoReads.count).toBe(0);
   });
 });
 
@@ -203,11 +305,78 @@ describe('against a hostile provider', () => {
     expect(op.counts.userinfo).toBe(0);
   });
 
+  describe("fetchUserInfo: 'auto' (the default; the ID token has a name but no email)", () => {
+    it("merges the userinfo's claims about the user under the ID token's; its protocol claims are ignored", async () => {
+      op.onToken = async (ctx) => ctx.tokenResponse(await signIdToken(ctx.claims({ acr: 'bronze' }), ctx.keys[0]!));
+      op.onUserInfo = () => ({
+        status: 200,
+        body: {
+          sub: 'hostile-user-1',
+          name: 'Not The ID Token Name',
+          email: 'hostile@example.com',
+          acr: 'gold',
+          amr: ['hwk'],
+          auth_time: 1,
+          sid: 'planted',
+          aud: 'another-app',
+          iss: 'https://evil.example',
+        },
+      });
+      const a = await hostileAttempt(await app(op));
+      expect(a.res.status).toBe(302);
+      const claims = (await a.agent.get('/probe/oidc').expect(200)).body.claims;
+      expect(claims).toMatchObject({ sub: 'hostile-user-1', name: 'Hostile Test User', email: 'hostile@example.com' });
+      expect(claims.acr).toBe('bronze');
+      expect(claims.iss).toBe(op.issuer);
+      expect(claims.aud).toBe('test-app');
+      for (const name of ['amr', 'sid']) expect(claims).not.toHaveProperty(name);
+      expect(claims.auth_time).not.toBe(1);
+      expect(op.counts.userinfo).toBe(1);
+    });
+
+    it('fails the login with 400 ERR_OIDC_USERINFO_INVALID when the userinfo sub is another user, and stores nothing', async () => {
+      op.onUserInfo = () => ({ status: 200, body: { sub: 'someone-else', email: 'mallory@example.com' } });
+      const a = await hostileAttempt(await app(op));
+      await expectNoLogin(a, 400, 'ERR_OIDC_USERINFO_INVALID');
+      expect(a.res.body.message).toMatch(/another user/);
+    });
+
+    it('logs in without them, and warns, when the userinfo endpoint fails', async () => {
+      const warnings: string[] = [];
+      op.onUserInfo = () => ({ status: 500, body: 'down' });
+      const a = await hostileAttempt(
+        await app(op, { logger: { warn: (m: string) => warnings.push(m), error: () => {} } }),
+      );
+      expect(a.res.status).toBe(302);
+      const claims = (await a.agent.get('/probe/oidc').expect(200)).body.claims;
+      expect(claims.sub).toBe('hostile-user-1');
+      expect(claims.email).toBeUndefined();
+      expect(warnings.filter((w) => w.includes('userinfo'))).toEqual([
+        expect.stringMatching(
+          /the userinfo endpoint failed at login .* the login goes on with the ID token's claims only/,
+        ),
+      ]);
+    });
+
+    it('asks nothing when the ID token has a claim of every scope asked for', async () => {
+      op.onToken = async (ctx) =>
+        ctx.tokenResponse(await signIdToken(ctx.claims({ email: 'hostile@example.com' }), ctx.keys[0]!));
+      expect((await hostileAttempt(await app(op))).res.status).toBe(302);
+      expect(op.counts.userinfo).toBe(0);
+    });
+
+    it('asks nothing of a provider without a userinfo endpoint', async () => {
+      expect((await hostileAttempt(await app(bare))).res.status).toBe(302);
+    });
+  });
+
   describe('on demand', () => {
     async function loggedIn(): Promise<{ agent: request.Agent; sid: string; instance: Instance }> {
       const instance = createInstance(testOptions(op));
       const a = await hostileAttempt(await served(instance));
       expect(a.res.status).toBe(302);
+      // The login's own userinfo request (fetchUserInfo: 'auto', the ID token has no email) aside.
+      op.reset();
       return { agent: a.agent, sid: (await a.agent.get('/probe/oidc').expect(200)).body.sessionId, instance };
     }
 

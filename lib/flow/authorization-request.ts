@@ -4,6 +4,7 @@ import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/resolved-config.js';
 import type { Provider } from './provider.js';
 import { tokenEndpointError } from './provider-errors.js';
+import { loginScope } from './login-params.js';
 import { stepUpFailed, stepUpParams } from './step-up.js';
 
 const debug = createDebug('express-oidc-login:login');
@@ -18,16 +19,22 @@ export interface AuthorizationRequest {
   url: URL;
 }
 
-/**
- * A new authorization request (state, nonce, PKCE), a silent one (prompt=none) when `silent`, asking
- * for `stepUp`'s max_age / acr_values (step-up.ts). Nothing is stored here.
- */
+/** What one login asks for beyond the configuration. */
+export interface LoginAsks {
+  /** A silent login (prompt=none). */
+  silent: boolean;
+  /** A step-up's max_age / acr_values (step-up.ts). */
+  stepUp: { maxAge?: number; acrValues?: string[] };
+  /** This login's own parameters (login-params.ts); a `scope` among them replaces the configured one. */
+  params: Readonly<Record<string, string>>;
+}
+
+/** A new authorization request (state, nonce, PKCE) for what `asks` says. Nothing is stored here. */
 export async function authorizationRequest(
   config: ResolvedConfig,
   provider: Provider,
   configuration: client.Configuration,
-  silent: boolean,
-  stepUp: { maxAge?: number; acrValues?: string[] },
+  { silent, stepUp, params }: LoginAsks,
 ): Promise<AuthorizationRequest> {
   const state = client.randomState();
   // No nonce without an ID token to carry it back (plain OAuth 2.0).
@@ -38,9 +45,10 @@ export async function authorizationRequest(
   const challenge = createHash('sha256').update(verifier).digest('base64url');
   const parameters: Record<string, string> = {
     ...config.authorizationParams,
+    ...params,
     response_type: 'code',
     redirect_uri: config.redirectUri,
-    scope: config.scope,
+    scope: loginScope(params, config),
     state,
     ...(nonce !== undefined && { nonce }),
     code_challenge: challenge,

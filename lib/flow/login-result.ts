@@ -8,6 +8,7 @@ import { fetchProfile } from './profile.js';
 import type { Provider } from './provider.js';
 import { checkIdTokenClaims, toStoredLogin } from './tokens.js';
 import { userInfoAtLogin } from './userinfo.js';
+import { mergeUserInfoClaims, wantsUserInfo } from './userinfo-claims.js';
 
 /**
  * The login the tokens of a code exchange make, checked and not yet stored: with OpenID Connect
@@ -28,7 +29,7 @@ export async function loginFromTokens(
   return login;
 }
 
-/** The ID token verified (signature, claims, Entra tenant, step-up), then userinfo when configured. */
+/** The ID token verified (signature, claims, Entra tenant, step-up), then userinfo merged in when wanted. */
 async function openIdLogin(
   config: ResolvedConfig,
   provider: Provider,
@@ -59,8 +60,14 @@ async function openIdLogin(
       ...(tx.acrValues && { acrValues: tx.acrValues }),
     };
   }
-  if (config.fetchUserInfo)
-    login.user = await userInfoAtLogin(provider, configuration, login.accessToken, claims.sub, dpopHandle);
+  const scope = typeof tokens.scope === 'string' ? tokens.scope : (tx.scope ?? config.scope);
+  if (wantsUserInfo(config, claims, scope, provider.metadata(configuration).userinfo_endpoint)) {
+    const user = await userInfoAtLogin(config, provider, configuration, login.accessToken, claims.sub, dpopHandle);
+    if (user) {
+      login.claims = mergeUserInfoClaims(claims, user);
+      if (config.fetchUserInfo === true) login.user = user;
+    }
+  }
   return login;
 }
 
@@ -84,6 +91,7 @@ async function oauth2Login(
   }
   const profile = await fetchProfile(provider, configuration, config, tokens, dpopHandle);
   const login = toStoredLogin(tokens, profile.claims);
-  if (config.fetchUserInfo) login.user = profile.user;
+  // The claims are the userinfo's already: kept a second time only when asked for.
+  if (config.fetchUserInfo === true) login.user = profile.user;
   return login;
 }

@@ -10,6 +10,7 @@ import { errorInTokenResponse, isIdTokenError, tokenEndpointError } from './prov
 import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
 import { loginFromSession, loginOf, packLogin } from '../session/stored-login.js';
 import type { StoredLogin } from '../types.js';
+import { refreshedClaims } from './userinfo-claims.js';
 
 const debug = createDebug('express-oidc-login:refresh');
 
@@ -340,7 +341,7 @@ async function validateRefreshed(
       return { ended: true, reason: 'id_token', error: invalidIdToken(mismatch) };
     }
     fields.idToken = tokens.id_token;
-    fields.claims = { ...claims };
+    fields.claims = refreshedClaims(current, claims);
   }
   debug('access token refreshed');
   return { ended: false, tokens: fields, refreshed: true };

@@ -63,16 +63,31 @@ export async function fetchUserInfo(
 
 /**
  * The userinfo response at login, before anything is stored: its `sub` must equal the ID token's
- * (else 400 ERR_OIDC_USERINFO_INVALID); an unreachable endpoint is a 502/503/504 and no login.
+ * (else 400 ERR_OIDC_USERINFO_INVALID, whatever `fetchUserInfo` says: the provider speaks of
+ * another user). With `fetchUserInfo: true`, an endpoint that cannot be reached or refuses is a
+ * 502/503/504 and no login; with `'auto'` the login goes on without it (`undefined`), a warning
+ * logged: it would have gone on so without `'auto'`.
  */
 export async function userInfoAtLogin(
+  config: ResolvedConfig,
   provider: Provider,
   configuration: Configuration,
   accessToken: string,
   sub: string,
   dpop?: DPoPHandle,
-): Promise<Record<string, unknown>> {
-  return requestUserInfo(provider, configuration, accessToken, sub, dpop);
+): Promise<Record<string, unknown> | undefined> {
+  try {
+    return await requestUserInfo(provider, configuration, accessToken, sub, dpop);
+  } catch (err) {
+    if (config.fetchUserInfo === true || (err instanceof OidcError && err.code === 'ERR_OIDC_USERINFO_INVALID'))
+      throw err;
+    const ofProvider = config.providerName === undefined ? '' : ` of provider "${config.providerName}"`;
+    config.logger?.warn(
+      `express-oidc-login: the userinfo endpoint${ofProvider} failed at login (${(err as Error).message}); ` +
+        "the login goes on with the ID token's claims only. Set fetchUserInfo: false not to ask it.",
+    );
+    return undefined;
+  }
 }
 
 function loginEnded(): OidcError {

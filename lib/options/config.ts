@@ -8,6 +8,7 @@ import { resolveLogout } from './validate/logout.js';
 import { checkOptionNames } from './validate/names.js';
 import { resolvePendingLogins } from './validate/pending-logins.js';
 import { resolveProfile } from './validate/profile.js';
+import { resolveKeepSessionData } from './validate/session-data.js';
 import { resolveInsecureHttp, resolveProvider } from './validate/provider.js';
 import { resolveAllowedTenants } from './validate/tenants.js';
 import { resolveTimes } from './validate/times.js';
@@ -27,6 +28,7 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   const urls = resolveUrls(o, provider.openid, client.clientKey, allowInsecureHttp);
   const logout = resolveLogout(o, urls.baseUrl);
   const behaviour = resolveBehaviour(o, provider.openid);
+  const sessionData = resolveKeepSessionData(o);
   const profile = resolveProfile(o, provider.openid, allowInsecureHttp);
   const authorizationRequest = resolveAuthorizationRequest(o, provider.openid);
   const dpop = resolveDPoP(o.dpop);
@@ -43,6 +45,7 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     allowInsecureHttp,
     logout,
     ...behaviour,
+    ...sessionData,
     ...profile,
     ...authorizationRequest,
     dpop,

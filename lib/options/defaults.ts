@@ -23,6 +23,8 @@ export const DEFAULTS = Object.freeze({
   defaultReturnTo: '/',
   responseMode: 'query' as 'query' | 'form_post',
   discovery: 'oidc' as 'oidc' | 'oauth2',
+  fetchUserInfo: 'auto' as boolean | 'auto',
+  keepSessionData: false as 'all' | readonly string[] | false,
 });
 
 /** The shortest `secret` accepted, and the shortest client secret a cookie key is derived from. */
@@ -45,6 +47,18 @@ export const MAX_LOGOUT_TOKEN_AGE = 3600;
 export const MAX_PENDING_LOGINS = 50;
 /** A provider's `label`, characters: the chooser page shows it as a link. */
 export const MAX_LABEL_LENGTH = 100;
+/**
+ * A value of a parameter `/login` forwards from its query (`authorizationParamsFromQuery`),
+ * characters: an e-mail `login_hint` is at most 254, locales and organisation ids far less; a
+ * browser's URL stays well within what servers and proxies accept.
+ */
+export const MAX_QUERY_PARAM_LENGTH = 512;
+/**
+ * `req.oidc.login({ appState })`, bytes of its JSON: it travels sealed in the pending login's
+ * cookie, which must fit a browser's 4096-byte cookie beside a `returnTo` of up to 2048 characters
+ * (sealed and base64url: about 4/3 of the plaintext). More belongs in the session.
+ */
+export const MAX_APP_STATE_BYTES = 512;
 
 /**
  * The asymmetric JWS algorithms: those accepted for `idTokenSigningAlg` and for the client

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerMetadata, TokenEndpointResponse } from 'openid-client';
-import type { StoredLogin } from '../types.js';
+import type { JsonValue, StoredLogin } from '../types.js';
 
 // The functions an app gives in its options (profile, logout.idpLogoutUrl, afterCallback, on), and
 // what they are given.
@@ -49,11 +49,21 @@ export interface IdpLogoutContext {
 /** `logout.idpLogoutUrl`: the provider's logout URL (https), or `undefined` for the standard one. */
 export type IdpLogoutUrl = (ctx: IdpLogoutContext) => URL | string | undefined;
 
-/** `afterCallback(req, res, login)`: accept (return the login), change, or refuse (throw) a login. */
+/** What `afterCallback` is told about the login besides its tokens. */
+export interface AfterCallbackDetails {
+  /** The `appState` given to `req.oidc.login()`, as it was given; `undefined` for a login from `/login`. */
+  appState: JsonValue | undefined;
+}
+
+/**
+ * `afterCallback(req, res, login, details)`: accept (return the login), change, or refuse (throw)
+ * a login.
+ */
 export type AfterCallback = (
   req: IncomingMessage,
   res: ServerResponse,
   login: StoredLogin,
+  details: AfterCallbackDetails,
   // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- a hook that only reads returns nothing
 ) => StoredLogin | undefined | void | Promise<StoredLogin | undefined | void>;
 

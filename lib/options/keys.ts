@@ -22,6 +22,8 @@ export const APP_LEVEL_OPTIONS = [
   // provider's cookies are apart anyway: their own callback path, their redirect URI in the seal).
   'pendingLogins',
   'secret',
+  // The app's own session fields: the session is the app's, whichever provider logs in.
+  'keepSessionData',
 ] as const;
 
 /** Options about one provider and its client: with `providers`, set per provider (or as defaults at the top level). */
@@ -36,6 +38,7 @@ export const PROVIDER_LEVEL_OPTIONS = [
   'configuration',
   'scope',
   'authorizationParams',
+  'authorizationParamsFromQuery',
   'clientAuthMethod',
   'clientPrivateKey',
   'clientCertificate',
@@ -112,3 +115,34 @@ export const RESERVED_PARAMS = new Set([
   'request',
   'request_uri',
 ]);
+
+/**
+ * Parameters that `/login` never takes from its query, whatever `authorizationParamsFromQuery`
+ * says: the protocol's own (besides {@link RESERVED_PARAMS}: the PKCE, DPoP and client
+ * authentication parameters), and those the login route reads itself (`returnTo`, `silent`, and
+ * the step-up's `max_age` and `acr_values`, which it checks at the callback).
+ */
+const NEVER_FROM_QUERY = new Set([
+  'code_verifier',
+  'dpop_jkt',
+  'client_secret',
+  'client_assertion',
+  'client_assertion_type',
+  'returnTo',
+  'silent',
+  'max_age',
+  'acr_values',
+]);
+
+/**
+ * True for a parameter the middleware owns: set by anyone else it would weaken or break the flow.
+ * `code_challenge*` covers the PKCE parameters a later extension may add.
+ */
+export function isProtocolParam(name: string): boolean {
+  return RESERVED_PARAMS.has(name) || name.startsWith('code_challenge');
+}
+
+/** True for a parameter `authorizationParamsFromQuery` may not name (`scope` may be named). */
+export function isRefusedFromQuery(name: string): boolean {
+  return name !== 'scope' && (isProtocolParam(name) || NEVER_FROM_QUERY.has(name));
+}

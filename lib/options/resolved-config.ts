@@ -39,7 +39,10 @@ export interface ResolvedConfig {
   /** Seconds. */
   readonly refreshLeeway: number;
   readonly autoRefresh: boolean;
-  readonly fetchUserInfo: boolean;
+  /** `'auto'`: at login when the ID token lacks the claims of the scopes asked for. */
+  readonly fetchUserInfo: boolean | 'auto';
+  /** The app's session fields a login carries into the new session: all, these, or none. */
+  readonly keepSessionData: 'all' | readonly string[] | false;
   /** Seconds, or false. */
   readonly absoluteDuration: number | false;
   /** Seconds, or false. */
@@ -53,6 +56,8 @@ export interface ResolvedConfig {
   /** `baseUrl`'s path + login path: where `requireAuth` sends browsers. */
   readonly loginUrlPath: string;
   readonly authorizationParams: Readonly<Record<string, string>>;
+  /** The parameters `/login` forwards from its query (protocol parameters never among them). */
+  readonly authorizationParamsFromQuery: readonly string[];
   readonly maxAge: number | undefined;
   readonly clientAuthMethod: ClientAuthMethod;
   /** private_key_jwt's signing key (private part hidden). */

@@ -85,8 +85,18 @@ export interface OidcLoginOptions {
   refreshLeeway?: number;
   /** `requireAuth()` refreshes an expired access token itself (one token request). Default false. */
   autoRefresh?: boolean;
-  /** Fetch the userinfo endpoint once at login and keep it as `req.oidc.user`. Default false. */
-  fetchUserInfo?: boolean;
+  /**
+   * The userinfo endpoint at login (OpenID Connect Core 5.3), its claims merged into
+   * `req.oidc.claims` (the ID token's win; its `sub` must be the ID token's, else the login fails):
+   * - `'auto'` (default): only when the ID token lacks the claims of a scope asked for (no `name`
+   *   nor any other `profile` claim, no `email`...) and the provider has a userinfo endpoint; an
+   *   unreachable or refusing endpoint then leaves the login as the ID token makes it (a warning
+   *   is logged). Providers such as LemonLDAP::NG put `name` and `email` only there.
+   * - `true`: always; the response is also kept as `req.oidc.user`, and a failure fails the login.
+   * - `false`: never.
+   * One request at login when it happens; none on later requests.
+   */
+  fetchUserInfo?: boolean | 'auto';
   /** Log in again after this many seconds, whatever the activity; `false` for never. Default 7 days. */
   absoluteDuration?: number | false;
   /** Log in again after this many seconds without a request; `false` for never. Default 1 day. */
@@ -122,6 +132,18 @@ export interface OidcLoginOptions {
   session?: SessionMiddleware;
   /** Extra authorization request parameters, e.g. `{ prompt: 'login', acr_values: '...', max_age: 3600 }`. */
   authorizationParams?: Record<string, string | number>;
+  /**
+   * The authorization parameters `/login` forwards from its own query, for links such as
+   * `/login?login_hint=ann@example.com&ui_locales=fr` or a "Sign up" button's `prompt=create`.
+   * None by default. Each value is at most 512 characters of printable text; a value that is
+   * not (or is repeated) is answered 400 `ERR_OIDC_INVALID_LOGIN_REQUEST`. The protocol's own
+   * parameters (`state`, `nonce`, `code_challenge*`, `redirect_uri`, `response_type`,
+   * `response_mode`, `client_id`, `request`, `request_uri`...) cannot be listed; `scope` can,
+   * and then replaces `scope` for that login (it must keep `openid`).
+   *
+   * @example authorizationParamsFromQuery: ['login_hint', 'ui_locales', 'prompt']
+   */
+  authorizationParamsFromQuery?: readonly string[];
   /** Token endpoint client authentication. Default `client_secret_basic`. */
   clientAuthMethod?: ClientAuthMethod;
   /**
@@ -219,6 +241,18 @@ export interface OidcLoginOptions {
   providers?: Record<string, ProviderOptions>;
   /** With `providers`: the one `GET /login` sends to. Without it, several providers get a chooser page. */
   defaultProvider?: string;
+  /**
+   * The app's own session fields that survive the login (a cart, a locale, a wizard's progress):
+   * the session gets a new id at login, and starts empty but for the login. `'all'` keeps every
+   * field of the app's, a list keeps those named, `false` (default) none. The middleware's own
+   * state (`oidc`: an earlier login, pending logins) and the `cookie` are never carried. An
+   * attacker who planted a session cookie in the browser before the login could have put values
+   * in that session: keep only fields that are harmless whoever set them (not a CSRF secret, not
+   * an address to ship to), and read them as what they are, data from before the login.
+   *
+   * @example keepSessionData: ['cart', 'locale']
+   */
+  keepSessionData?: 'all' | readonly string[] | false;
 }
 
 /** `server`: a provider given by its endpoints (all absolute https URLs) instead of discovery. */

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/resolved-config.js';
-import type { AfterCallback } from '../options/hook-types.js';
+import type { AfterCallback, AfterCallbackDetails } from '../options/hook-types.js';
 import { OidcError } from '../util/errors.js';
 import type { Provider } from '../flow/provider.js';
 import { oidcState, requireSession, type OidcRequest } from '../session/express-session.js';
@@ -103,7 +103,8 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
       const exchanged = await exchangeCode(config, provider, configuration, tx, state, currentUrl, issParam);
       let login = await loginFromTokens(config, provider, configuration, tx, exchanged);
       const claims = login.claims;
-      if (config.afterCallback) login = await runAfterCallback(config.afterCallback, req, res, login);
+      if (config.afterCallback)
+        login = await runAfterCallback(config.afterCallback, req, res, login, { appState: tx.appState });
       // Whatever the hook did: refresh and logout must go to the provider that issued the tokens.
       if (config.providerName !== undefined) login.provider = config.providerName;
       else delete login.provider;
@@ -138,10 +139,11 @@ async function runAfterCallback(
   req: OidcRequest,
   res: ServerResponse,
   login: StoredLogin,
+  details: AfterCallbackDetails,
 ): Promise<StoredLogin> {
   let result: Awaited<ReturnType<AfterCallback>>;
   try {
-    result = await hook(req, res, login);
+    result = await hook(req, res, login, details);
   } catch (err) {
     const status = (err as { status?: unknown })?.status === 401 ? 401 : 403;
     const message = err instanceof Error && err.message ? err.message : 'This login was refused by the application.';

@@ -6,17 +6,23 @@ import { redirect } from '../util/respond.js';
 
 /** What the chooser's links carry over from its own query: the login route checks each again. */
 const KEPT = ['max_age', 'acr_values'] as const;
+
+/** KEPT, and the parameters some provider forwards from its query (`authorizationParamsFromQuery`). */
+function keptParams(providers: ProviderSet): readonly string[] {
+  return [...new Set([...KEPT, ...providers.entries.flatMap((e) => e.config.authorizationParamsFromQuery)])];
+}
 const MAX_KEPT_LENGTH = 1024;
 
 /**
  * `GET /login` with `providers`: to `defaultProvider`'s (or the only provider's) login route, the
  * query kept as it is; otherwise a small HTML page with one link per provider, each keeping a safe
- * `returnTo` (and a step-up's `max_age` / `acr_values`). The page has no script, no style and no
+ * `returnTo` (and a step-up's `max_age` / `acr_values`, and what `authorizationParamsFromQuery` lists). The page has no script, no style and no
  * input echoed unescaped, so it works under a strict Content-Security-Policy (it sends one itself
  * when the app has not).
  */
 export function chooseProviderHandler(providers: ProviderSet) {
   const target = providers.defaultEntry;
+  const keptNames = keptParams(providers);
   return async function chooseProvider(req: OidcRequest, res: ServerResponse): Promise<void> {
     res.setHeader('Cache-Control', 'no-store');
     const { query } = splitUrl(req.url ?? '');
@@ -30,7 +36,7 @@ export function chooseProviderHandler(providers: ProviderSet) {
     const returnTo = params.getAll('returnTo');
     const safe = returnTo.length === 1 ? safeReturnTo(returnTo[0]) : undefined;
     if (safe) kept.set('returnTo', safe);
-    for (const name of KEPT) {
+    for (const name of keptNames) {
       const values = params.getAll(name);
       if (values.length === 1 && values[0]!.length <= MAX_KEPT_LENGTH) kept.set(name, values[0]!);
     }

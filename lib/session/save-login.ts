@@ -3,12 +3,13 @@ import type { ResolvedConfig } from '../options/resolved-config.js';
 import type { StoredLogin, StoredTransaction } from '../types.js';
 import { regenerateSession, saveSession, type OidcRequest } from './express-session.js';
 import { indexLogin } from './session-index.js';
+import { keptSessionData } from './kept-session-data.js';
 import { markNewSession } from './late-write-guard.js';
 import { forgetLogin, packLogin } from './stored-login.js';
 
 /**
- * A finished login into a new session (a new id: no session fixation), with the other tabs'
- * pending logins (`carried`), indexed for back-channel logout when `index`, and saved. A failure
+ * A finished login into a new session (a new id: no session fixation), with the app's session
+ * fields that `keepSessionData` keeps and the other tabs' pending logins (`carried`), indexed for back-channel logout when `index`, and saved. A failure
  * leaves no login behind.
  */
 export async function saveLogin(
@@ -20,7 +21,9 @@ export async function saveLogin(
   index: boolean,
 ): Promise<void> {
   const previousId = req.sessionID;
+  const kept = keptSessionData(req.session, config.keepSessionData);
   const fresh = await regenerateSession(req);
+  if (kept) Object.assign(fresh, kept);
   // Its saves by this request (ours, then express-session's at the end of the response) need no
   // tombstone read when nothing can name the new id yet: not indexed, and its cookie not sent.
   if (!index) res.once('close', markNewSession(req.sessionStore, fresh, req.sessionID!));

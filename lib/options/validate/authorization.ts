@@ -1,14 +1,20 @@
 import { DEFAULTS } from '../defaults.js';
 import { fail } from '../fail.js';
-import { RESERVED_PARAMS } from '../keys.js';
+import { isProtocolParam, isRefusedFromQuery } from '../keys.js';
 import type { ResolvedConfig } from '../resolved-config.js';
 import { isObject } from '../values.js';
 
-/** The authorization request: `pushedAuthorizationRequests`, `authorizationParams` (and its `max_age`), `responseMode`. */
+/**
+ * The authorization request: `pushedAuthorizationRequests`, `authorizationParams` (and its
+ * `max_age`), `authorizationParamsFromQuery`, `responseMode`.
+ */
 export function resolveAuthorizationRequest(
   o: Record<string, unknown>,
   openid: boolean,
-): Pick<ResolvedConfig, 'pushedAuthorizationRequests' | 'authorizationParams' | 'maxAge' | 'responseMode'> {
+): Pick<
+  ResolvedConfig,
+  'pushedAuthorizationRequests' | 'authorizationParams' | 'authorizationParamsFromQuery' | 'maxAge' | 'responseMode'
+> {
   if (o.pushedAuthorizationRequests !== undefined && typeof o.pushedAuthorizationRequests !== 'boolean') {
     fail('"pushedAuthorizationRequests" must be a boolean.');
   }
@@ -18,7 +24,7 @@ export function resolveAuthorizationRequest(
     fail('"authorizationParams" must be an object of parameter names to string values.');
   }
   for (const [key, value] of Object.entries(rawParams)) {
-    if (RESERVED_PARAMS.has(key)) {
+    if (isProtocolParam(key)) {
       fail(
         key === 'scope'
           ? 'set the scope with the "scope" option, not "authorizationParams.scope".'
@@ -47,7 +53,34 @@ export function resolveAuthorizationRequest(
   return {
     pushedAuthorizationRequests: o.pushedAuthorizationRequests === true,
     authorizationParams: Object.freeze(authorizationParams),
+    authorizationParamsFromQuery: resolveParamsFromQuery(o.authorizationParamsFromQuery),
     maxAge,
     responseMode,
   };
+}
+
+/** An authorization parameter's name: what providers use (`login_hint`, `ext-foo`, `x.y`). */
+const PARAM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * `authorizationParamsFromQuery`: the parameters `/login` forwards from its query (none by
+ * default). The protocol's own are refused here, so that no list can let a link set them.
+ */
+function resolveParamsFromQuery(value: unknown): readonly string[] {
+  if (value === undefined) return Object.freeze([]);
+  if (!Array.isArray(value))
+    fail("\"authorizationParamsFromQuery\" must be an array of parameter names, e.g. ['login_hint', 'ui_locales'].");
+  for (const name of value) {
+    if (typeof name !== 'string' || !PARAM_NAME.test(name))
+      fail(`"authorizationParamsFromQuery" must list parameter names; got ${JSON.stringify(name)}.`);
+    if (isRefusedFromQuery(name)) {
+      fail(
+        `"authorizationParamsFromQuery" cannot name "${name}": ` +
+          (name === 'returnTo' || name === 'silent' || name === 'max_age' || name === 'acr_values'
+            ? 'the login route reads it itself.'
+            : 'the middleware sets it, and a link must never be able to.'),
+      );
+    }
+  }
+  return Object.freeze([...new Set(value as string[])]);
 }

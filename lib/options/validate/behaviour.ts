@@ -1,3 +1,4 @@
+import { DEFAULTS } from '../defaults.js';
 import { fail } from '../fail.js';
 import type { AfterCallback, OidcEventHandlers } from '../hook-types.js';
 import { EVENT_KEYS } from '../keys.js';
@@ -35,9 +36,11 @@ export function resolveBehaviour(
   }
   if (o.afterCallback !== undefined && typeof o.afterCallback !== 'function')
     fail('"afterCallback" must be a function (req, res, login) => login.');
-  for (const key of ['autoRefresh', 'fetchUserInfo', 'silentLogin'] as const) {
+  for (const key of ['autoRefresh', 'silentLogin'] as const) {
     if (o[key] !== undefined && typeof o[key] !== 'boolean') fail(`"${key}" must be a boolean.`);
   }
+  if (o.fetchUserInfo !== undefined && typeof o.fetchUserInfo !== 'boolean' && o.fetchUserInfo !== 'auto')
+    fail(`"fetchUserInfo" must be 'auto', true or false; got ${JSON.stringify(o.fetchUserInfo)}.`);
   if (!openid && o.silentLogin === true) {
     fail(
       '"silentLogin" needs OpenID Connect ("prompt=none", "openid" in "scope"): a plain OAuth ' +
@@ -50,7 +53,7 @@ export function resolveBehaviour(
     afterCallback: o.afterCallback as AfterCallback | undefined,
     logger: resolveLogger(o.logger),
     autoRefresh: o.autoRefresh === true,
-    fetchUserInfo: o.fetchUserInfo === true,
+    fetchUserInfo: (o.fetchUserInfo as boolean | 'auto' | undefined) ?? DEFAULTS.fetchUserInfo,
     silentLogin: o.silentLogin === true,
   };
 }
