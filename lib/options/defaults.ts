@@ -81,3 +81,10 @@ export const REFUSED_DPOP_ALGS: readonly string[] = Object.freeze([
   'PS384',
   'PS512',
 ]);
+
+/**
+ * `returnTo`, characters, before and after it is normalised (normalising can triple a value:
+ * `<` becomes `%3C`). Defined beside `safeReturnTo()` (util/ is the floor and cannot import this
+ * file); listed here with the other limits.
+ */
+export { MAX_RETURN_TO_LENGTH } from '../util/url.js';
