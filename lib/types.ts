@@ -36,6 +36,11 @@ export interface StoredTransaction {
   acrValues?: string[];
   /** With `providers`: the provider the login was started at; only its callback may finish it. */
   provider?: string;
+  /**
+   * The SHA-256 (base64url) of the browser-binding cookie of the browser that started the login;
+   * the callback requires that cookie (login CSRF by cookie tossing).
+   */
+  browser?: string;
 }
 
 /** The algorithm of a login's DPoP key (option `dpop: { alg }`). No RSA: a key pair is made per login. */

@@ -21,6 +21,7 @@ import {
   silentLoginDeclined,
 } from '../flow/code-exchange.js';
 import { loginFromTokens } from '../flow/login-result.js';
+import { checkBrowserBinding } from '../flow/browser-binding.js';
 
 const debug = createDebug('express-oidc-login:callback');
 
@@ -84,6 +85,7 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
         debug('no transaction for this state, but logged in: going home');
         return redirect(res, config.defaultReturnTo);
       }
+      checkBrowserBinding(req, tx, config);
       checkTransaction(tx, config);
       const configuration = await provider.getConfiguration();
       const metadata = provider.metadata(configuration);

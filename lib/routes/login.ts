@@ -8,6 +8,7 @@ import type { PendingLogins } from '../flow/pending-logins.js';
 import { safeReturnTo, splitUrl } from '../util/url.js';
 import { stepUpFromQuery } from '../flow/step-up.js';
 import { redirect } from '../util/respond.js';
+import { bindToBrowser } from '../flow/browser-binding.js';
 
 const debug = createDebug('express-oidc-login:login');
 
@@ -37,6 +38,7 @@ export function loginHandler(config: ResolvedConfig, provider: Provider, pending
     const { state, nonce, verifier, url } = await authorizationRequest(config, provider, configuration, silent, stepUp);
 
     const named = config.providerName !== undefined && { provider: config.providerName };
+    const browser = bindToBrowser(req, res, config);
     // In session mode the session is saved anyway, so the silent attempt is noted now; in cookie
     // mode the callback notes it when the provider answers (login_required...).
     if (silent && pending.mode === 'session') oidcState(session).silentTried = true;
@@ -48,6 +50,7 @@ export function loginHandler(config: ResolvedConfig, provider: Provider, pending
       ...(silent && { silent }),
       ...stepUp,
       ...named,
+      browser,
     });
     debug('login started, returning to %s', returnTo);
     redirect(res, url.href);
