@@ -1,4 +1,6 @@
+import type { ServerResponse } from 'node:http';
 import type { ResolvedConfig } from './options/resolved-config.js';
+import { RESPONSE } from './flow/after-callback.js';
 import type { ProviderEntry, ProviderSet } from './flow/provider-set.js';
 import { getAccessToken } from './flow/refresh.js';
 import { protectedFetch } from './flow/resource-fetch.js';
@@ -15,13 +17,15 @@ import { LOGIN_MEMORY, type LoginMemory } from './session/login-memory.js';
  */
 class RequestContext implements OidcContext {
   readonly #req: OidcRequest;
+  readonly #res: ServerResponse;
   readonly #providers: ProviderSet;
   readonly #memory: LoginMemory;
   /** When the middleware found this request's login active (its start), if it kept one. */
   #activeAt: number | undefined;
 
-  constructor(req: OidcRequest, providers: ProviderSet, memory: LoginMemory) {
+  constructor(req: OidcRequest, res: ServerResponse, providers: ProviderSet, memory: LoginMemory) {
     this.#req = req;
+    this.#res = res;
     this.#providers = providers;
     this.#memory = memory;
     this.#activeAt = undefined;
@@ -42,6 +46,11 @@ class RequestContext implements OidcContext {
   /** Its `oidcLogin()`'s memory of logins, found here by what reads the request's login (session/login-memory.ts). */
   get [LOGIN_MEMORY](): LoginMemory {
     return this.#memory;
+  }
+
+  /** The request's response, for `afterCallback` when a refresh or `fetchUserInfo()` runs it again. */
+  get [RESPONSE](): ServerResponse {
+    return this.#res;
   }
 
   get #login(): StoredLogin | undefined {
@@ -121,8 +130,13 @@ class RequestContext implements OidcContext {
   }
 }
 
-export function createContext(req: OidcRequest, providers: ProviderSet, memory: LoginMemory): OidcContext {
-  return new RequestContext(req, providers, memory);
+export function createContext(
+  req: OidcRequest,
+  res: ServerResponse,
+  providers: ProviderSet,
+  memory: LoginMemory,
+): OidcContext {
+  return new RequestContext(req, res, providers, memory);
 }
 
 /** The configuration of the login's provider, else the app-level one, of the `oidcLogin()` that made this context (for `requireAuth`). */

@@ -8,7 +8,7 @@ export { loginFromSession } from './session/stored-login.js';
 export { guardSessionStore } from './session/store-guard.js';
 export type { GuardSessionStoreOptions } from './session/store-guard.js';
 export type { OidcLoginOptions, ClientAuthMethod, LogoutOptions, ServerEndpoints } from './options/types.js';
-export type { AfterCallback, OidcEvent, OidcEventHandlers } from './options/hook-types.js';
+export type { AfterCallback, AfterCallbackDetails, OidcEvent, OidcEventHandlers } from './options/hook-types.js';
 export type { ProfileMapper, MappedProfile, ProfileApi } from './options/hook-types.js';
 export { github, google } from './vendors/presets.js';
 export type { ProviderPreset, GitHubOptions, GoogleOptions } from './vendors/presets.js';

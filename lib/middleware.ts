@@ -106,7 +106,7 @@ export function oidcLogin(options: OidcLoginOptions) {
       checked = true;
       report(config, checkFirstRequest(req, config), reported);
     }
-    const context = createContext(r, providers, memory);
+    const context = createContext(r, res, providers, memory);
     r.oidc = context;
     guardLateWrites(r.sessionStore, memory);
     const oidc = r.session?.oidc;

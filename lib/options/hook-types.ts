@@ -49,11 +49,26 @@ export interface IdpLogoutContext {
 /** `logout.idpLogoutUrl`: the provider's logout URL (https), or `undefined` for the standard one. */
 export type IdpLogoutUrl = (ctx: IdpLogoutContext) => URL | string | undefined;
 
-/** \`afterCallback(req, res, login)\`: accept (return the login), change, or refuse (throw) a login. */
+/** What `afterCallback` is told about the login besides its tokens. */
+export interface AfterCallbackDetails {
+  /**
+   * Why it runs: `'login'` at the callback; `'refresh'` when a refresh brought a new ID token;
+   * `'userinfo'` after `req.oidc.fetchUserInfo()`. Each time the login it is given holds the
+   * provider's claims as they are now (and the login's `data` as the hook left it), so that what
+   * it decides (groups narrowed, roles added) holds after a refresh too.
+   */
+  reason: 'login' | 'refresh' | 'userinfo';
+}
+
+/**
+ * \`afterCallback(req, res, login, details)\`: accept (return the login), change, or refuse (throw)
+ * a login; run again whenever the provider's claims are renewed (`details.reason`).
+ */
 export type AfterCallback = (
   req: IncomingMessage,
   res: ServerResponse,
   login: StoredLogin,
+  details: AfterCallbackDetails,
   // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- a hook that only reads returns nothing
 ) => StoredLogin | undefined | void | Promise<StoredLogin | undefined | void>;
 
