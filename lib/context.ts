@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { ResolvedConfig } from './options/resolved-config.js';
+import { RESPONSE } from './flow/after-callback.js';
 import type { ProviderEntry, ProviderSet } from './flow/provider-set.js';
 import { getAccessToken } from './flow/refresh.js';
 import { protectedFetch } from './flow/resource-fetch.js';
@@ -50,6 +51,11 @@ class RequestContext implements OidcContext {
   /** Its `oidcLogin()`'s memory of logins, found here by what reads the request's login (session/login-memory.ts). */
   get [LOGIN_MEMORY](): LoginMemory {
     return this.#memory;
+  }
+
+  /** The request's response, for `afterCallback` when a refresh or `fetchUserInfo()` runs it again. */
+  get [RESPONSE](): ServerResponse {
+    return this.#res;
   }
 
   get #login(): StoredLogin | undefined {

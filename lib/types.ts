@@ -40,6 +40,11 @@ export interface StoredTransaction {
   scope?: string;
   /** `req.oidc.login({ appState })`: the app's data for this login, handed to `afterCallback`. */
   appState?: JsonValue;
+  /**
+   * The SHA-256 (base64url) of the browser-binding cookie of the browser that started the login;
+   * the callback requires that cookie (login CSRF by cookie tossing).
+   */
+  browser?: string;
 }
 
 /** The algorithm of a login's DPoP key (option `dpop: { alg }`). No RSA: a key pair is made per login. */

@@ -45,17 +45,22 @@ describe('/login', () => {
     expect(p.get('prompt')).toBe('login');
     expect(p.get('max_age')).toBe('600');
     expect(p.has('code_verifier')).toBe(false);
-    // The pending login is a cookie for the callback only; no session is created for it.
-    const [cookie, ...rest] = setCookies(res);
+    // The pending login is a cookie for the callback only; no session is created for it. The
+    // browser-binding cookie (for the whole site) says which browser started it.
+    const [cookie] = setCookies(res, 'oidc.tx.');
     expect(cookie).toMatch(new RegExp(`^oidc\\.tx\\.${p.get('state')!.slice(0, 8).replace(/-/g, '\\-')}=v1\\.`));
     expect(cookie).toMatch(/; Path=\/callback; Max-Age=660; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
-    expect(rest.map((c) => c.split('=')[0])).toEqual(['oidc.pending']);
+    expect(setCookies(res).map((c) => c.split('=')[0])).toEqual([
+      'oidc.browser',
+      cookie!.split('=')[0],
+      'oidc.pending',
+    ]);
   });
 
   it('in session mode, keeps the pending login in the session it saves before the redirect', async () => {
     const { app, store } = createApp(testOptions(op, { pendingLogins: 'session' }));
     const res = await request(app).get('/login').expect(302);
-    expect(setCookies(res).map((c) => c.split('=')[0])).toEqual(['sid']);
+    expect(setCookies(res).map((c) => c.split('=')[0])).toEqual(['oidc.browser', 'sid']);
     const sessions = await storeAll<{ oidc?: { tx?: Record<string, unknown> } }>(store);
     const state = new URL(res.headers.location!).searchParams.get('state')!;
     expect(Object.values(sessions).map((s) => Object.keys(s.oidc?.tx ?? {}))).toEqual([[state]]);

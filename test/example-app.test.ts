@@ -211,6 +211,10 @@ describe('example app, logged out', () => {
       });
       const res = await request(behindProxy).get('/login').set('X-Forwarded-Proto', 'https').expect(302);
       const tx = ([] as string[]).concat(res.headers['set-cookie'] ?? []).find((c) => c.startsWith('oidc.tx.'))!;
+      const browserCookie = ([] as string[])
+        .concat(res.headers['set-cookie'] ?? [])
+        .find((c) => c.startsWith('__Host-oidc.browser='))!;
+      expect(browserCookie).toMatch(/; Path=\/; .*; Secure$/);
       expect(tx).toMatch(/; Secure/);
       expect(tx).toMatch(/; SameSite=Lax/);
       expect(res.headers['strict-transport-security']).toBeDefined();
@@ -235,7 +239,8 @@ describe('example app, logged out', () => {
       const done = await request(behindProxy)
         .get(callback.pathname + callback.search)
         .set('X-Forwarded-Proto', 'https')
-        .set('Cookie', tx.split(';')[0]!)
+        // The pending login's cookie and the browser-binding cookie (__Host-: https).
+        .set('Cookie', `${tx.split(';')[0]!}; ${browserCookie.split(';')[0]!}`)
         .expect(302);
       const sid = ([] as string[]).concat(done.headers['set-cookie'] ?? []).find((c) => c.startsWith('sid='));
       expect(sid).toMatch(/; Secure/);

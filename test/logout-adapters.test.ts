@@ -99,7 +99,7 @@ describe('auth0Logout()', () => {
 
   it('answers GET /logout with a 302 to the same URL', async () => {
     const s = await loggedIn({ idpLogoutUrl: auth0Logout() });
-    const res = await s.agent.get('/logout').expect(302);
+    const res = await s.agent.get('/logout').set('Sec-Fetch-Site', 'same-origin').expect(302);
     expect(res.headers.location).toMatch(new RegExp(`^https://${issuerHost().replace(/\./g, '\\.')}/v2/logout\\?`));
     await expectLoggedOut(s);
   });

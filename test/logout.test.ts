@@ -176,6 +176,63 @@ describe('GET /logout', () => {
     expect(await isAuthenticated(s)).toBe(false);
   });
 
+  // A GET the browser does not show to be the user's own navigation here logs nobody out: it gets
+  // a page of this origin whose button POSTs the logout (no script), and the POST does it.
+  it.each<[string, Record<string, string>]>([
+    ['none of Sec-Fetch-Site, Origin, Referer (a no-referrer page, a browser without Fetch Metadata)', {}],
+    [
+      'an image of a page of this origin',
+      { 'Sec-Fetch-Site': 'same-origin', 'Sec-Fetch-Mode': 'no-cors', 'Sec-Fetch-Dest': 'image' },
+    ],
+    ['a same-origin fetch()', { 'Sec-Fetch-Site': 'same-origin', 'Sec-Fetch-Mode': 'cors', 'Sec-Fetch-Dest': 'empty' }],
+    [
+      'a same-origin iframe',
+      { 'Sec-Fetch-Site': 'same-origin', 'Sec-Fetch-Mode': 'navigate', 'Sec-Fetch-Dest': 'iframe' },
+    ],
+    [
+      'a prefetched link',
+      {
+        'Sec-Fetch-Site': 'same-origin',
+        'Sec-Fetch-Mode': 'navigate',
+        'Sec-Fetch-Dest': 'document',
+        'Sec-Purpose': 'prefetch',
+      },
+    ],
+  ])('with %s: a confirmation page that POSTs, nobody logged out', async (_name, headers) => {
+    const s = await loggedIn();
+    const res = await s.browser.app.get('/logout').set(headers).expect(200);
+    expect(res.headers['content-type']).toMatch(/^text\/html/);
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.headers['content-security-policy']).toBe(
+      "default-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    );
+    expect(res.headers['x-frame-options']).toBe('DENY');
+    expect(res.text).toMatch(/<form method="post" action="\/logout">/);
+    expect(res.text).not.toMatch(/<script/);
+    expect(await isAuthenticated(s)).toBe(true);
+    expect(s.events.filter((e) => e.name === 'logout')).toEqual([]);
+    // The button: a same-origin POST.
+    await s.browser.app.post('/logout').set(SAME_ORIGIN).expect(303);
+    expect(await isAuthenticated(s)).toBe(false);
+  });
+
+  it('logs out a top-level navigation from this origin, with full Fetch Metadata or a Referer of this origin', async () => {
+    for (const headers of [
+      { 'Sec-Fetch-Site': 'same-origin', 'Sec-Fetch-Mode': 'navigate', 'Sec-Fetch-Dest': 'document' },
+      { Referer: `${APP_BASE_URL}/account` },
+    ]) {
+      const s = await loggedIn({ logout: { idpLogout: false } });
+      await s.browser.app.get('/logout').set(headers).expect(302);
+      expect(await isAuthenticated(s)).toBe(false);
+    }
+  });
+
+  it('the confirmation form names the logout route as configured', async () => {
+    const s = await loggedIn({ routes: { logout: '/sign-out' } });
+    const res = await s.browser.app.get('/sign-out').expect(200);
+    expect(res.text).toMatch(/action="\/sign-out"/);
+  });
+
   it('can be turned off (405), POST still working', async () => {
     const s = await loggedIn({ logout: { allowGet: false } });
     const res = await s.browser.app.get('/logout').set('Sec-Fetch-Site', 'same-origin').expect(405);

@@ -525,6 +525,40 @@ describe('tokens and the profile after the login', () => {
     expect((await probe(agent)).claims).toEqual({ ...OCTOCAT_CLAIMS, iss: gh.url, name: 'Mona Lisa Octocat' });
   });
 
+  it('fetchUserInfo() keeps what afterCallback decided: the hook runs again on the new profile (a claim it removed stays out, one it added stays in)', async () => {
+    const reasons: string[] = [];
+    const { app } = gitHubApp({
+      afterCallback: (_req, _res, login, details) => {
+        reasons.push(details.reason);
+        const { email: _email, ...claims } = login.claims;
+        login.claims = { ...claims, roles: ['admin'] } as typeof login.claims;
+        return login;
+      },
+    });
+    const { agent } = await loginWithGitHub(app);
+    const decided = { ...OCTOCAT_CLAIMS, iss: gh.url, roles: ['admin'] } as Record<string, unknown>;
+    delete decided.email;
+    expect((await probe(agent)).claims).toEqual(decided);
+    gh.updateProfile({ ...OCTOCAT, name: 'Mona Lisa Octocat' });
+    const { body } = await agent.get('/userinfo').expect(200);
+    expect(body.claims).toEqual({ ...decided, name: 'Mona Lisa Octocat' });
+    expect((await probe(agent)).claims).toEqual({ ...decided, name: 'Mona Lisa Octocat' });
+    expect(reasons).toEqual(['login', 'userinfo']);
+  });
+
+  it('fetchUserInfo(): a hook that refuses the renewed profile ends the login (403)', async () => {
+    let refuse = false;
+    const { app } = gitHubApp({
+      afterCallback: () => {
+        if (refuse) throw new Error('Suspended.');
+      },
+    });
+    const { agent } = await loginWithGitHub(app);
+    refuse = true;
+    expect((await agent.get('/userinfo').expect(403)).body.code).toBe('ERR_OIDC_LOGIN_REFUSED');
+    expect((await probe(agent)).isAuthenticated).toBe(false);
+  });
+
   it('fetchUserInfo() refuses a profile of another user (400) and keeps the login as it was', async () => {
     const { app } = gitHubApp();
     const { agent } = await loginWithGitHub(app);

@@ -182,7 +182,7 @@ describe('the login flow with sealed cookies', () => {
   async function start(
     agent: { get(url: string): request.Test },
     query = '',
-  ): Promise<{ callback: string; state: string; cookie: string; res: Response }> {
+  ): Promise<{ callback: string; state: string; cookie: string; browser: string; res: Response }> {
     const res = await agent.get(`/login${query}`).expect(302);
     const authorizationUrl = new URL(res.headers.location!);
     const state = authorizationUrl.searchParams.get('state')!;
@@ -191,11 +191,17 @@ describe('the login flow with sealed cookies', () => {
     expect(callback.origin + callback.pathname).toBe(REDIRECT_URI);
     // This login's cookie (the others set are the oldest ones dropped: empty, Max-Age=0).
     const cookie = setCookies(res, `oidc.tx.${state.slice(0, 8)}=`)[0]!;
-    return { callback: callback.pathname + callback.search, state, cookie: cookie.split(';')[0]!, res };
+    // The browser-binding cookie: kept when the agent had it, else a new one.
+    const browser = setCookies(res, 'oidc.browser=')[0]!.split(';')[0]!;
+    return { callback: callback.pathname + callback.search, state, cookie: cookie.split(';')[0]!, browser, res };
   }
 
-  /** The callback with exactly `cookie` (name=value), as a browser holding only it would send. */
-  const callbackWith = (app: App, callback: string, cookie: string) => request(app).get(callback).set('Cookie', cookie);
+  /**
+   * The callback with exactly `cookie` (name=value) and the browser-binding cookie `browser`, as a
+   * browser holding only them would send.
+   */
+  const callbackWith = (app: App, callback: string, cookie: string, browser: string) =>
+    request(app).get(callback).set('Cookie', `${browser}; ${cookie}`);
 
   async function expectRefused(res: Response, status: number, code: string): Promise<void> {
     expect({ status: res.status, code: res.body.code }).toEqual({ status, code });
@@ -207,14 +213,14 @@ describe('the login flow with sealed cookies', () => {
 
   it('sets one cookie per login, sent to the callback only; Secure on an https baseUrl', async () => {
     const { res, state } = await start(request(newApp()));
-    const [tx, directory] = setCookies(res, 'oidc.');
+    const [tx, directory] = setCookies(res, 'oidc.').filter((c) => !c.startsWith('oidc.browser='));
     expect(tx).toMatch(new RegExp(`^oidc\\.tx\\.${state.slice(0, 8).replace(/-/g, '\\-')}=v1\\.[A-Za-z0-9_-]{6}\\.`));
     expect(tx).toMatch(/; Path=\/callback; Max-Age=660; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
     expect(directory).toMatch(
       /^oidc\.pending=[A-Za-z0-9_-]{8}:\d+; Path=\/login; Max-Age=660; Expires=[^;]+; HttpOnly; SameSite=Lax$/,
     );
-    // About 330 bytes: the state, nonce, verifier, returnTo and createdAt, sealed.
-    expect(tx!.split(';')[0]!.length).toBeLessThan(400);
+    // About 415 bytes: the state, nonce, verifier, returnTo, createdAt and the browser binding, sealed.
+    expect(tx!.split(';')[0]!.length).toBeLessThan(450);
 
     const https = await request(
       newApp({ baseUrl: 'https://app.example.com/sub', transactionMaxAge: 120_000, logger: false }),
@@ -222,6 +228,10 @@ describe('the login flow with sealed cookies', () => {
       .get('/login')
       .expect(302);
     for (const c of setCookies(https, 'oidc.')) expect(c).toMatch(/; Max-Age=180; .*; Secure$/);
+    // The browser-binding cookie cannot be set by a sibling subdomain or over http: __Host-.
+    expect(setCookies(https, '__Host-oidc.browser=')[0]).toMatch(
+      /^__Host-oidc\.browser=[A-Za-z0-9_-]{43}; Path=\/; Max-Age=180; .*; HttpOnly; SameSite=Lax; Secure$/,
+    );
     expect(setCookies(https, 'oidc.tx.')[0]).toMatch(/; Path=\/sub\/callback;/);
     expect(setCookies(https, 'oidc.pending=')[0]).toMatch(/; Path=\/sub\/login;/);
   });
@@ -260,14 +270,14 @@ describe('the login flow with sealed cookies', () => {
     'refuses %s with 400 ERR_OIDC_TRANSACTION_INVALID before any token request, and clears it',
     async (_name, tamper) => {
       const app = newApp();
-      const { callback, cookie } = await start(request(app));
+      const { callback, cookie, browser } = await start(request(app));
       const [name, value] = [cookie.slice(0, cookie.indexOf('=')), cookie.slice(cookie.indexOf('=') + 1)];
-      const res = await callbackWith(app, callback, `${name}=${tamper(value)}`);
+      const res = await callbackWith(app, callback, `${name}=${tamper(value)}`, browser);
       await expectRefused(res, 400, 'ERR_OIDC_TRANSACTION_INVALID');
       expect(setCookies(res, `${name}=;`)).toHaveLength(1);
       expect(op.counts.token).toBe(0);
       // The untouched cookie still works: nothing was used up by the forgery.
-      await callbackWith(app, callback, cookie).expect(302);
+      await callbackWith(app, callback, cookie, browser).expect(302);
     },
   );
 
@@ -276,20 +286,24 @@ describe('the login flow with sealed cookies', () => {
     const a = await start(request(app));
     const b = await start(request(app));
     const swapped = `${b.cookie.split('=')[0]}=${a.cookie.slice(a.cookie.indexOf('=') + 1)}`;
-    await expectRefused(await callbackWith(app, b.callback, swapped), 400, 'ERR_OIDC_TRANSACTION_INVALID');
+    await expectRefused(await callbackWith(app, b.callback, swapped, b.browser), 400, 'ERR_OIDC_TRANSACTION_INVALID');
     expect(op.counts.token).toBe(0);
   });
 
   it('refuses a cookie sealed by another app (another secret), saying that every instance needs the same secret', async () => {
     const one = newApp({ secret: SECRET_A });
     const other = newApp({ secret: SECRET_B });
-    const { callback, cookie } = await start(request(one));
-    const res = await callbackWith(other, callback, cookie);
+    const { callback, cookie, browser } = await start(request(one));
+    const res = await callbackWith(other, callback, cookie, browser);
     await expectRefused(res, 400, 'ERR_OIDC_TRANSACTION_INVALID');
     expect(res.body.message).toMatch(/same "secret"/);
     // A cookie sealed with the key derived from the client secret does not open with "secret" either.
     const derived = await start(request(newApp()));
-    await expectRefused(await callbackWith(one, derived.callback, derived.cookie), 400, 'ERR_OIDC_TRANSACTION_INVALID');
+    await expectRefused(
+      await callbackWith(one, derived.callback, derived.cookie, derived.browser),
+      400,
+      'ERR_OIDC_TRANSACTION_INVALID',
+    );
   });
 
   it('opens a cookie sealed before a rotation ([new, old]), and no longer once the old secret is dropped', async () => {
@@ -297,26 +311,30 @@ describe('the login flow with sealed cookies', () => {
     const during = newApp({ secret: [SECRET_B, SECRET_A] });
     const after = newApp({ secret: SECRET_B });
     const first = await start(request(before));
-    await callbackWith(during, first.callback, first.cookie).expect(302);
+    await callbackWith(during, first.callback, first.cookie, first.browser).expect(302);
     const second = await start(request(before));
-    await expectRefused(await callbackWith(after, second.callback, second.cookie), 400, 'ERR_OIDC_TRANSACTION_INVALID');
+    await expectRefused(
+      await callbackWith(after, second.callback, second.cookie, second.browser),
+      400,
+      'ERR_OIDC_TRANSACTION_INVALID',
+    );
     // What the rotated app seals, the new one alone opens.
     const third = await start(request(during));
-    await callbackWith(after, third.callback, third.cookie).expect(302);
+    await callbackWith(after, third.callback, third.cookie, third.browser).expect(302);
   });
 
   it('finishes a login on another instance with the same key (no shared store needed)', async () => {
-    const { callback, cookie } = await start(request(newApp()));
-    const res = await callbackWith(newApp(), callback, cookie).expect(302);
+    const { callback, cookie, browser } = await start(request(newApp()));
+    const res = await callbackWith(newApp(), callback, cookie, browser).expect(302);
     expect(setCookies(res, 'sid=')).toHaveLength(1);
   });
 
   it('refuses an expired cookie by the time sealed in it, even when the browser still sends it', async () => {
     const app = newApp({ transactionMaxAge: 60_000 });
-    const { callback, cookie } = await start(request(app));
+    const { callback, cookie, browser } = await start(request(app));
     const clock = fakeClock();
     clock.advance(61);
-    await expectRefused(await callbackWith(app, callback, cookie), 400, 'ERR_OIDC_TRANSACTION_EXPIRED');
+    await expectRefused(await callbackWith(app, callback, cookie, browser), 400, 'ERR_OIDC_TRANSACTION_EXPIRED');
     expect(op.counts.token).toBe(0);
   });
 
@@ -337,15 +355,15 @@ describe('the login flow with sealed cookies', () => {
   it('a replayed callback (with a copy of the cookie) makes no second token request on this instance', async () => {
     const app = newApp();
     const agent = request.agent(app);
-    const { callback, cookie } = await start(agent);
+    const { callback, cookie, browser } = await start(agent);
     await agent.get(callback).expect(302);
     // Logged in: the back button goes home.
     expect((await agent.get(callback).expect(302)).headers.location).toBe('/');
     // Someone else with a copy of the cookie: refused before the provider is asked again.
-    await expectRefused(await callbackWith(app, callback, cookie), 400, 'ERR_OIDC_MISSING_TRANSACTION');
+    await expectRefused(await callbackWith(app, callback, cookie, browser), 400, 'ERR_OIDC_MISSING_TRANSACTION');
     expect(op.counts.token).toBe(1);
     // Another instance does ask: the provider's single-use code refuses it.
-    await expectRefused(await callbackWith(newApp(), callback, cookie), 400, 'ERR_OIDC_TOKEN_REJECTED');
+    await expectRefused(await callbackWith(newApp(), callback, cookie, browser), 400, 'ERR_OIDC_TOKEN_REJECTED');
   });
 
   it('keeps at most maxPendingLogins cookies however often a page sends the browser to /login: the newest, under 6 KB', async () => {
@@ -367,17 +385,35 @@ describe('the login flow with sealed cookies', () => {
     await expectRefused(await request.agent(app).get(started[0]!.callback), 400, 'ERR_OIDC_MISSING_TRANSACTION');
   });
 
-  it('keeps the cookies under 6 KB together with long returnTo paths, dropping the oldest', async () => {
+  it("keeps the cookies under 6 KB with long returnTo paths: a login whose returnTo would push another tab's out returns to defaultReturnTo instead", async () => {
     const agent = request.agent(newApp());
     const long = `/${'x'.repeat(2000)}`;
-    const started: { callback: string }[] = [];
-    for (let i = 0; i < 5; i++) started.push(await start(agent, `?returnTo=${encodeURIComponent(long)}`));
+    const short = await start(agent, '?returnTo=/a');
+    // About 3 KB each: the second would only fit by pushing the first tab's login out.
+    const first = await start(agent, `?returnTo=${encodeURIComponent(long)}`);
+    const second = await start(agent, `?returnTo=${encodeURIComponent(long)}`);
     const header = [...txCookies(agent)].map(([k, v]) => `${k}=${v}`).join('; ');
-    // About 3 KB each: two at most.
-    expect(txCookies(agent).size).toBeLessThanOrEqual(2);
-    expect(header.length).toBeGreaterThan(2000);
     expect(header.length).toBeLessThan(6 * 1024);
-    expect((await agent.get(started[4]!.callback).expect(302)).headers.location).toBe(long);
+    // Nobody was pushed out: every login started still has its cookie.
+    expect([...txCookies(agent).keys()].sort()).toEqual(
+      [short, first, second].map((s) => s.cookie.split('=')[0]).sort(),
+    );
+    expect((await agent.get(short.callback).expect(302)).headers.location).toBe('/a');
+    expect((await agent.get(first.callback).expect(302)).headers.location).toBe(long);
+    expect((await agent.get(second.callback).expect(302)).headers.location).toBe('/');
+  });
+
+  it('a pending login whose cookie would pass ~4,000 bytes (browsers drop it) returns to defaultReturnTo', async () => {
+    const agent = request.agent(newApp());
+    const long = `/${'x'.repeat(2000)}`;
+    const acr = Array.from({ length: 10 }, (_, i) => `urn:acr:${i}:${'a'.repeat(80)}`).join(' ');
+    const { cookie } = await start(
+      agent,
+      `?returnTo=${encodeURIComponent(long)}&acr_values=${encodeURIComponent(acr)}`,
+    );
+    expect(cookie.length).toBeLessThanOrEqual(4000);
+    // Still the step-up it asked for: only returnTo gave way.
+    expect(cookie.length).toBeGreaterThan(1000);
   });
 
   it('ignores a malformed directory cookie and another cookie of the same name (only ours opens)', async () => {
@@ -387,10 +423,10 @@ describe('the login flow with sealed cookies', () => {
       .set('Cookie', 'oidc.pending=<script>; oidc.pending=a:b.c:d')
       .expect(302);
     expect(setCookies(res, 'oidc.pending=')[0]).toMatch(/^oidc\.pending=[A-Za-z0-9_-]{8}:\d+;/);
-    const { callback, cookie } = await start(request(app));
+    const { callback, cookie, browser } = await start(request(app));
     const name = cookie.split('=')[0]!;
     // A cookie of the same name planted by a sibling subdomain comes first: ours is still found.
-    await callbackWith(app, callback, `${name}=v1.AAAAAA.planted; ${cookie}`).expect(302);
+    await callbackWith(app, callback, `${name}=v1.AAAAAA.planted; ${cookie}`, browser).expect(302);
   });
 
   it('works with maxPendingLogins: 1 (the newest login only)', async () => {

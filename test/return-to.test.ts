@@ -29,6 +29,15 @@ const HOSTILE: [string, unknown][] = [
   ['NUL byte', '/\u0000/evil.example'],
   ['relative without slash', 'evil.example'],
   ['dot segments to protocol-relative', '/./\\evil.example'],
+  // Normalised first, then checked (dot segments made '/%2F%2Fevil' of these before).
+  ['dot segment before encoded slashes', '/./%2F%2Fevil.com'],
+  ['encoded dot segment before encoded slashes', '/%2e/%2F%2Fevil.com'],
+  ['parent segment before encoded slashes', '/a/../%2F%2Fevil.com'],
+  ['encoded parent segment before encoded slashes', '/a/%2e%2e/%2F%2Fevil.com'],
+  ['double-encoded parent segment before double-encoded slashes', '/a/%252e%252e/%252F%252Fevil.com'],
+  ['parent segment before encoded backslash', '/a/../%5Cevil.com'],
+  ['encoded more layers deep than any proxy decodes', '/%25252525252F'],
+  ['over-long once normalised (each < becomes %3C)', `/${'<'.repeat(700)}`],
   ['empty', ''],
   ['very long', `/${'a'.repeat(5000)}`],
   ['malformed percent-encoding', '/%E0%A4%A'],
@@ -45,6 +54,8 @@ const SAFE: [string, string][] = [
   ['/search?q=%2F%2Fnot-a-host', '/search?q=%2F%2Fnot-a-host'],
   ['/page#section', '/page#section'],
   ['/a/../b', '/b'],
+  ['/a b', '/a%20b'],
+  [`/${'<'.repeat(600)}`, `/${'%3C'.repeat(600)}`],
 ];
 
 describe('safeReturnTo', () => {
@@ -65,6 +76,9 @@ describe('returnTo through a real login', () => {
     ['/\\evil.example', '/'],
     ['https://evil.example', '/'],
     ['%2F%2Fevil.example', '/'],
+    ['/./%2F%2Fevil.com', '/'],
+    ['/%2e/%2F%2Fevil.com', '/'],
+    ['/a/../%2F%2Fevil.com', '/'],
     ['/profile?tab=1', '/profile?tab=1'],
   ])('?returnTo=%s ends the login at %s', async (returnTo, expected) => {
     const { app } = createApp(testOptions(op));

@@ -467,7 +467,7 @@ describe('step-up against the hostile provider', () => {
       const { url, tx } = await authorizationFor('?returnTo=/x');
       expect(url.searchParams.has('max_age')).toBe(false);
       expect(url.searchParams.has('acr_values')).toBe(false);
-      expect(Object.keys(tx).sort()).toEqual(['createdAt', 'nonce', 'returnTo', 'verifier']);
+      expect(Object.keys(tx).sort()).toEqual(['browser', 'createdAt', 'nonce', 'returnTo', 'verifier']);
     });
   });
 });

@@ -73,8 +73,8 @@ export function checkAuthorizationResponse(
   params: URLSearchParams,
   metadata: Readonly<client.ServerMetadata>,
 ): string | undefined {
+  checkResponseShape(params);
   const iss = params.getAll('iss');
-  if (iss.length > 1) throw invalidCallback('it repeats the "iss" parameter.');
   if (iss.length === 1 && !issuerMatches(iss[0]!, metadata.issuer)) {
     throw invalidCallback('it comes from another identity provider ("iss" does not match).');
   }
@@ -89,6 +89,57 @@ export function checkAuthorizationResponse(
   const code = params.getAll('code');
   if (code.length !== 1 || code[0] === '') throw invalidCallback('it must carry exactly one "code".');
   return iss[0];
+}
+
+/**
+ * What the authorization code flow never returns in the front channel: tokens (an implicit or
+ * hybrid response, or tokens injected into ours; `token` is oauth4webapi's name for them) and a
+ * JARM `response`, which this client never asks for.
+ */
+const NOT_IN_CODE_RESPONSE = [
+  'id_token',
+  'access_token',
+  'token',
+  'token_type',
+  'expires_in',
+  'refresh_token',
+  'response',
+] as const;
+
+/** The response parameters named in messages; any other name is the browser's and is not echoed. */
+const NAMED_PARAMETERS = new Set<string>([
+  ...NOT_IN_CODE_RESPONSE,
+  'code',
+  'state',
+  'iss',
+  'error',
+  'error_description',
+  'error_uri',
+  'session_state',
+  'scope',
+]);
+
+/**
+ * The response as the code flow makes it, before anything else reads it: no parameter twice
+ * (RFC 6749 3.1) and none of {@link NOT_IN_CODE_RESPONSE}. What the browser brings is answered
+ * 400 `ERR_OIDC_INVALID_CALLBACK` here, never blamed on the provider.
+ */
+function checkResponseShape(params: URLSearchParams): void {
+  const seen = new Set<string>();
+  for (const name of params.keys()) {
+    if (seen.has(name)) throw invalidCallback(`it repeats ${parameterName(name)}.`);
+    seen.add(name);
+  }
+  const foreign = NOT_IN_CODE_RESPONSE.find((name) => seen.has(name));
+  if (foreign !== undefined) {
+    throw invalidCallback(
+      `it carries "${foreign}", which the authorization code flow never returns (a token injected into the login response?).`,
+    );
+  }
+}
+
+function parameterName(name: string): string {
+  return NAMED_PARAMETERS.has(name) ? `the "${name}" parameter` : 'a parameter';
 }
 
 /** A silent login (prompt=none) that found no session at the provider: not an error, the user is not logged in. */

@@ -1,11 +1,15 @@
 import type { ServerResponse } from 'node:http';
+import createDebug from 'debug';
 import type { SessionData } from 'express-session';
+import { MAX_PENDING_LOGIN_COOKIE_BYTES } from '../options/defaults.js';
 import type { ResolvedConfig } from '../options/resolved-config.js';
 import { appendSetCookie, readCookies, serializeCookie } from '../util/cookies.js';
 import { OidcError } from '../util/errors.js';
 import type { OpenFailure, Sealer } from '../util/seal.js';
 import { oidcState, requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
 import type { StoredTransaction } from '../types.js';
+
+const debug = createDebug('express-oidc-login:pending-logins');
 
 /**
  * Pending logins: what `/login` keeps for the callback (state, nonce, PKCE verifier, returnTo,
@@ -247,20 +251,16 @@ export class CookiePendingLogins implements PendingLogins {
 
   async add(req: OidcRequest, res: ServerResponse, state: string, tx: StoredTransaction): Promise<void> {
     const name = txCookieName(state);
-    const value = this.#sealer.seal(this.#context(name), JSON.stringify({ state, ...tx }));
-    const bytes = name.length + value.length + 3;
     const id = name.slice(TX_COOKIE_PREFIX.length);
     const listed = readDirectory(req).filter((e) => e.id !== id);
+    const value = this.#sealWithinRoom(name, state, tx, listed);
+    const bytes = cookieBytes(name, value);
     const lines: string[] = [];
     // The cap: at most maxPendingLogins cookies, and at most TX_COOKIES_BUDGET bytes of them, so
     // that a page sending a browser to /login again and again cannot grow the callback's Cookie
     // header past what servers and proxies accept. The oldest go first.
-    let total = listed.reduce((n, e) => n + e.bytes, 0);
-    while (listed.length > 0 && (listed.length >= this.#config.maxPendingLogins || total + bytes > TX_COOKIES_BUDGET)) {
-      const dropped = listed.shift()!;
-      total -= dropped.bytes;
+    for (const dropped of listed.splice(0, this.#evictions(listed, bytes)))
       lines.push(this.#clear(TX_COOKIE_PREFIX + dropped.id));
-    }
     listed.push({ id, bytes });
     lines.push(
       serializeCookie(name, value, { path: this.#callbackPath, maxAge: this.#maxAge, secure: this.#secure }),
@@ -271,6 +271,44 @@ export class CookiePendingLogins implements PendingLogins {
       }),
     );
     appendSetCookie(res, lines);
+  }
+
+  /**
+   * The pending login sealed for its cookie, with the default `returnTo` in place of its own when
+   * that one would make the cookie pass {@link MAX_PENDING_LOGIN_COOKIE_BYTES} (browsers drop such
+   * a cookie) or push another tab's pending login out: a long `returnTo` (a cross-site link can
+   * choose it) never costs another login its place.
+   */
+  #sealWithinRoom(name: string, state: string, tx: StoredTransaction, listed: readonly DirectoryEntry[]): string {
+    const value = this.#seal(name, state, tx);
+    if (tx.returnTo === this.#config.defaultReturnTo) return value;
+    const fallback = this.#seal(name, state, { ...tx, returnTo: this.#config.defaultReturnTo });
+    const bytes = cookieBytes(name, value);
+    if (
+      bytes <= MAX_PENDING_LOGIN_COOKIE_BYTES &&
+      this.#evictions(listed, bytes) <= this.#evictions(listed, cookieBytes(name, fallback))
+    )
+      return value;
+    debug('returnTo too long for the pending-login cookie: the login returns to defaultReturnTo');
+    return fallback;
+  }
+
+  #seal(name: string, state: string, tx: StoredTransaction): string {
+    return this.#sealer.seal(this.#context(name), JSON.stringify({ state, ...tx }));
+  }
+
+  /** How many of the oldest `listed` cookies must go for one more of `bytes` (count cap and byte budget). */
+  #evictions(listed: readonly DirectoryEntry[], bytes: number): number {
+    let total = listed.reduce((n, e) => n + e.bytes, 0);
+    let dropped = 0;
+    while (
+      dropped < listed.length &&
+      (listed.length - dropped >= this.#config.maxPendingLogins || total + bytes > TX_COOKIES_BUDGET)
+    ) {
+      total -= listed[dropped]!.bytes;
+      dropped++;
+    }
+    return dropped;
   }
 
   #clear(name: string): string {
@@ -337,12 +375,22 @@ export class CookiePendingLogins implements PendingLogins {
   }
 }
 
+interface DirectoryEntry {
+  id: string;
+  bytes: number;
+}
+
+/** A cookie's size in the callback's `Cookie` header: `name=value; `. */
+function cookieBytes(name: string, value: string): number {
+  return name.length + value.length + 3;
+}
+
 /** The directory cookie's entries, oldest first; anything malformed is ignored. */
-function readDirectory(req: OidcRequest): { id: string; bytes: number }[] {
+function readDirectory(req: OidcRequest): DirectoryEntry[] {
   const cookies = readCookies(req, (n) => n === DIRECTORY_COOKIE);
   const value = cookies[0]?.[1];
   if (!value) return [];
-  const entries: { id: string; bytes: number }[] = [];
+  const entries: DirectoryEntry[] = [];
   for (const part of value.split('.', MAX_DIRECTORY_ENTRIES)) {
     const m = DIRECTORY_ENTRY.exec(part);
     if (m && !entries.some((e) => e.id === m[1])) entries.push({ id: m[1]!, bytes: Number(m[2]) });

@@ -1,5 +1,5 @@
 import * as client from 'openid-client';
-import { OidcError } from '../util/errors.js';
+import { OidcAuthorizationError, OidcError } from '../util/errors.js';
 import type { ClientAuthMethod } from '../options/types.js';
 
 /**
@@ -129,6 +129,36 @@ const BASIC_HINT =
   "if the credentials are right, set clientAuthMethod: 'client_secret_post'.";
 
 /**
+ * openid-client refused the authorization response itself, before any token request: a
+ * parameter twice, `iss` or `state` missing or not the expected one, a JARM `response`, tokens of
+ * the implicit or hybrid flow. That is what the browser brought, never the provider's failure.
+ * The callback checks all of it first (code-exchange.ts); this keeps the answer right if
+ * openid-client refuses more than that one day.
+ */
+function isAuthorizationResponseError(err: unknown): boolean {
+  if (err instanceof client.AuthorizationResponseError) return true;
+  const code = (err as { code?: unknown })?.code;
+  const cause = (err as { cause?: { message?: unknown; cause?: { parameters?: unknown } } })?.cause;
+  const detail = typeof cause?.message === 'string' ? cause.message : '';
+  if (code === 'OAUTH_UNSUPPORTED_OPERATION') return /implicit and hybrid flows/.test(detail);
+  if (code !== 'OAUTH_INVALID_RESPONSE') return false;
+  // oauth4webapi's validateAuthResponse() gives its errors the response's parameters.
+  return cause?.cause?.parameters instanceof URLSearchParams || /parameter must be provided only once/.test(detail);
+}
+
+function invalidCallbackError(err: unknown): OidcError {
+  if (err instanceof client.AuthorizationResponseError)
+    return new OidcAuthorizationError(err.error, err.error_description, err);
+  return new OidcError(
+    'ERR_OIDC_INVALID_CALLBACK',
+    400,
+    'The login response is invalid: it is not an authorization code response this login can accept. ' +
+      'Start again from the login page.',
+    { cause: err },
+  );
+}
+
+/**
  * A failed request to the token or PAR endpoint: refused client credentials (502), an OAuth error
  * answer (as `request` reports it), an invalid ID token (the code exchange: 400), or the provider
  * unreachable, slow or answering nonsense ({@link providerError}).
@@ -139,6 +169,7 @@ export function tokenEndpointError(
   clientAuthMethod?: ClientAuthMethod,
 ): OidcError {
   const how = REQUESTS[request];
+  if (request === 'code' && isAuthorizationResponseError(err)) return invalidCallbackError(err);
   const message = clientAuthMethod === 'client_secret_basic' ? how.clientRefused + BASIC_HINT : how.clientRefused;
   const refused = () => new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, message, { cause: err });
   // GitHub answers errors with HTTP 200 and { error } (bad_verification_code for a used code).

@@ -5,6 +5,7 @@ import type { ResolvedConfig } from '../options/resolved-config.js';
 import { dpopNotBound, isDPoPTokenType } from './dpop.js';
 import { OidcError } from '../util/errors.js';
 import { emit } from './events.js';
+import { decideRenewedLogin } from './after-callback.js';
 import type { Provider } from './provider.js';
 import { errorInTokenResponse, isIdTokenError, tokenEndpointError } from './provider-errors.js';
 import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
@@ -37,8 +38,8 @@ type TokenFields = Pick<
  * the login stays.
  */
 type Outcome =
-  | { ended: false; tokens: TokenFields; refreshed: boolean }
-  | { ended: true; error: OidcError; reason: 'gone' | 'invalid_grant' | 'id_token' | 'dpop' };
+  | { ended: false; tokens: TokenFields & Partial<Pick<StoredLogin, 'data'>>; refreshed: boolean }
+  | { ended: true; error: OidcError; reason: 'gone' | 'invalid_grant' | 'id_token' | 'dpop' | 'refused' };
 
 function unauthenticated(message: string, cause?: unknown): OidcError {
   return new OidcError('ERR_OIDC_UNAUTHENTICATED', 401, message, cause === undefined ? undefined : { cause });
@@ -285,8 +286,38 @@ async function refresh(
         return { ended: true, reason: 'id_token', error: invalidIdToken('openid-client refused it.', err) };
       throw tokenEndpointError(err, 'refresh', config.clientAuthMethod);
     }
-    return validateRefreshed(tokens, current, config, provider, configuration);
+    return decideRefreshed(
+      req,
+      config,
+      current,
+      await validateRefreshed(tokens, current, config, provider, configuration),
+    );
   }
+}
+
+/**
+ * A refresh that brought a new ID token: the app decides about its claims again (`afterCallback`,
+ * reason `'refresh'`), as at the callback, so the login's claims stay what the app decided. A
+ * refusal ends the login: its old refresh token may be spent, and the new claims were not accepted.
+ */
+async function decideRefreshed(
+  req: OidcRequest,
+  config: ResolvedConfig,
+  current: StoredLogin,
+  outcome: Outcome,
+): Promise<Outcome> {
+  // The claims object is the login's own unless an ID token came (even one equal to the stored
+  // token: RS256 is deterministic, so a refresh in the login's second can return the same bytes).
+  if (outcome.ended || outcome.tokens.claims === current.claims) return outcome;
+  let decided: StoredLogin;
+  try {
+    decided = await decideRenewedLogin(config, req, { ...current, ...outcome.tokens }, 'refresh');
+  } catch (err) {
+    if (!(err instanceof OidcError && err.code === 'ERR_OIDC_LOGIN_REFUSED')) throw err;
+    debug('afterCallback refused the refreshed login: ending it');
+    return { ended: true, reason: 'refused', error: err };
+  }
+  return { ...outcome, tokens: { ...pickTokens(decided), data: decided.data } };
 }
 
 /**

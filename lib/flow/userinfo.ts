@@ -1,7 +1,7 @@
 import * as client from 'openid-client';
 import createDebug from 'debug';
 import type { Configuration, DPoPHandle } from 'openid-client';
-import type { ProfileClaims } from '../types.js';
+import type { ProfileClaims, StoredLogin } from '../types.js';
 import type { ResolvedConfig } from '../options/resolved-config.js';
 import { OidcError } from '../util/errors.js';
 import type { Provider } from './provider.js';
@@ -10,6 +10,7 @@ import { getAccessToken } from './refresh.js';
 import { loginOf, packLogin } from '../session/stored-login.js';
 import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
 import { fetchProfile, tokensOf } from './profile.js';
+import { decideRenewedLogin } from './after-callback.js';
 
 const debug = createDebug('express-oidc-login:userinfo');
 
@@ -56,9 +57,29 @@ export async function fetchUserInfo(
   const session = requireSession(req);
   const login = loginOf(req);
   if (!login || login.claims.sub !== sub) throw loginEnded();
-  session.oidc!.login = packLogin({ ...login, user, ...(claims && { claims }) }, req);
+  session.oidc!.login = packLogin(
+    await decideUserInfo(req, config, { ...login, user, ...(claims && { claims }) }),
+    req,
+  );
   await saveSession(session);
   return user;
+}
+
+/**
+ * The login with the provider's new user info (and, for plain OAuth 2.0, its new claims), decided
+ * again by the app (`afterCallback`, reason `'userinfo'`). A refusal ends the login, saved.
+ */
+async function decideUserInfo(req: OidcRequest, config: ResolvedConfig, renewed: StoredLogin): Promise<StoredLogin> {
+  try {
+    return await decideRenewedLogin(config, req, renewed, 'userinfo');
+  } catch (err) {
+    if (err instanceof OidcError && err.code === 'ERR_OIDC_LOGIN_REFUSED') {
+      const session = requireSession(req);
+      delete session.oidc!.login;
+      await saveSession(session);
+    }
+    throw err;
+  }
 }
 
 /**

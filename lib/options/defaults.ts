@@ -45,6 +45,12 @@ export const MAX_TRANSACTION_AGE = 60 * 60 * 1000;
 export const MAX_LOGOUT_TOKEN_AGE = 3600;
 /** `maxPendingLogins`: logins started at once in one browser (each one a cookie in cookie mode). */
 export const MAX_PENDING_LOGINS = 50;
+/**
+ * A pending-login cookie, bytes (`name=value`): browsers keep cookies up to about 4,096 bytes of
+ * name and value and drop larger ones silently (the callback would find no login). A pending
+ * login that would be larger returns to `defaultReturnTo` instead of its own `returnTo`.
+ */
+export const MAX_PENDING_LOGIN_COOKIE_BYTES = 4000;
 /** A provider's `label`, characters: the chooser page shows it as a link. */
 export const MAX_LABEL_LENGTH = 100;
 /**
@@ -95,3 +101,10 @@ export const REFUSED_DPOP_ALGS: readonly string[] = Object.freeze([
   'PS384',
   'PS512',
 ]);
+
+/**
+ * `returnTo`, characters, before and after it is normalised (normalising can triple a value:
+ * `<` becomes `%3C`). Defined beside `safeReturnTo()` (util/ is the floor and cannot import this
+ * file); listed here with the other limits.
+ */
+export { MAX_RETURN_TO_LENGTH } from '../util/url.js';

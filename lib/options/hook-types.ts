@@ -51,13 +51,23 @@ export type IdpLogoutUrl = (ctx: IdpLogoutContext) => URL | string | undefined;
 
 /** What `afterCallback` is told about the login besides its tokens. */
 export interface AfterCallbackDetails {
-  /** The `appState` given to `req.oidc.login()`, as it was given; `undefined` for a login from `/login`. */
+  /**
+   * Why it runs: `'login'` at the callback; `'refresh'` when a refresh brought a new ID token;
+   * `'userinfo'` after `req.oidc.fetchUserInfo()`. Each time the login it is given holds the
+   * provider's claims as they are now (and the login's `data` as the hook left it), so that what
+   * it decides (groups narrowed, roles added) holds after a refresh too.
+   */
+  reason: 'login' | 'refresh' | 'userinfo';
+  /**
+   * The `appState` given to `req.oidc.login()`, as it was given (`reason: 'login'` only); `undefined`
+   * for a login from `/login`, and when the hook runs again after a refresh or `fetchUserInfo()`.
+   */
   appState: JsonValue | undefined;
 }
 
 /**
  * `afterCallback(req, res, login, details)`: accept (return the login), change, or refuse (throw)
- * a login.
+ * a login; run again whenever the provider's claims are renewed (`details.reason`).
  */
 export type AfterCallback = (
   req: IncomingMessage,

@@ -1,7 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/resolved-config.js';
-import type { AfterCallback, AfterCallbackDetails } from '../options/hook-types.js';
 import { OidcError } from '../util/errors.js';
 import type { Provider } from '../flow/provider.js';
 import { oidcState, requireSession, type OidcRequest } from '../session/express-session.js';
@@ -11,8 +10,6 @@ import { readFormPost, RESUBMIT_FIELD, sendResubmitPage } from './form-post.js';
 import { redirect } from '../util/respond.js';
 import { emit } from '../flow/events.js';
 import { saveLogin } from '../session/save-login.js';
-import { isLoginShaped } from '../session/stored-login.js';
-import type { StoredLogin } from '../types.js';
 import {
   checkAuthorizationResponse,
   checkTransaction,
@@ -21,6 +18,8 @@ import {
   silentLoginDeclined,
 } from '../flow/code-exchange.js';
 import { loginFromTokens } from '../flow/login-result.js';
+import { decideLogin } from '../flow/after-callback.js';
+import { checkBrowserBinding } from '../flow/browser-binding.js';
 
 const debug = createDebug('express-oidc-login:callback');
 
@@ -84,6 +83,7 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
         debug('no transaction for this state, but logged in: going home');
         return redirect(res, config.defaultReturnTo);
       }
+      checkBrowserBinding(req, tx, config);
       checkTransaction(tx, config);
       const configuration = await provider.getConfiguration();
       const metadata = provider.metadata(configuration);
@@ -103,11 +103,7 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
       const exchanged = await exchangeCode(config, provider, configuration, tx, state, currentUrl, issParam);
       let login = await loginFromTokens(config, provider, configuration, tx, exchanged);
       const claims = login.claims;
-      if (config.afterCallback)
-        login = await runAfterCallback(config.afterCallback, req, res, login, { appState: tx.appState });
-      // Whatever the hook did: refresh and logout must go to the provider that issued the tokens.
-      if (config.providerName !== undefined) login.provider = config.providerName;
-      else delete login.provider;
+      login = await decideLogin(config, req, res, login, { reason: 'login', appState: tx.appState });
 
       // Indexed for back-channel logout only when it can happen: the provider says it supports it,
       // or the app set routes.backchannelLogout itself.
@@ -131,32 +127,4 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
 /** The authorization response: with form_post in the body (the query is not looked at), else in the query. */
 async function authorizationResponse(req: OidcRequest, posted: boolean): Promise<URLSearchParams> {
   return posted ? readFormPost(req) : new URLSearchParams(splitUrl(req.url ?? '').query);
-}
-
-/** Runs the app's `afterCallback`; a throw refuses the login with the hook's message (401/403). */
-async function runAfterCallback(
-  hook: AfterCallback,
-  req: OidcRequest,
-  res: ServerResponse,
-  login: StoredLogin,
-  details: AfterCallbackDetails,
-): Promise<StoredLogin> {
-  let result: Awaited<ReturnType<AfterCallback>>;
-  try {
-    result = await hook(req, res, login, details);
-  } catch (err) {
-    const status = (err as { status?: unknown })?.status === 401 ? 401 : 403;
-    const message = err instanceof Error && err.message ? err.message : 'This login was refused by the application.';
-    throw new OidcError('ERR_OIDC_LOGIN_REFUSED', status, message, { cause: err });
-  }
-  const accepted = result ?? login;
-  // A hook that drops the access token or the claims would store a login the next request drops,
-  // and the user would be sent to log in again and again: refused here, nothing stored.
-  if (!isLoginShaped(accepted)) {
-    throw new TypeError(
-      'express-oidc-login: afterCallback returned something that is not a login (it needs ' +
-        '"claims" and "accessToken"). Return the login it was given, changed, or nothing.',
-    );
-  }
-  return accepted as StoredLogin;
 }

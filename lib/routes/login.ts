@@ -11,6 +11,7 @@ import { appStateFromApp, loginScope, paramsFromApp, paramsFromQuery } from '../
 import type { ProviderSet } from '../flow/provider-set.js';
 import { redirect } from '../util/respond.js';
 import type { JsonValue, LoginOptions } from '../types.js';
+import { bindToBrowser } from '../flow/browser-binding.js';
 
 const debug = createDebug('express-oidc-login:login');
 
@@ -61,6 +62,7 @@ export function loginStarter(config: ResolvedConfig, provider: Provider, pending
 
     const named = config.providerName !== undefined && { provider: config.providerName };
     const scope = loginScope(params, config);
+    const browser = bindToBrowser(req, res, config);
     // In session mode the session is saved anyway, so the silent attempt is noted now; in cookie
     // mode the callback notes it when the provider answers (login_required...).
     if (silent && pending.mode === 'session') oidcState(session).silentTried = true;
@@ -74,6 +76,7 @@ export function loginStarter(config: ResolvedConfig, provider: Provider, pending
       ...named,
       ...(scope !== config.scope && { scope }),
       ...(appState !== undefined && { appState }),
+      browser,
     });
     debug('login started, returning to %s', returnTo);
     redirect(res, url.href);

@@ -11,6 +11,7 @@ import { requireSession, type OidcRequest } from '../session/express-session.js'
 import type { Session, SessionData } from 'express-session';
 import { forgetLogin, loginOf } from '../session/stored-login.js';
 import { redirect } from '../util/respond.js';
+import { pathPrefix } from '../options/validate/urls.js';
 
 const debug = createDebug('express-oidc-login:logout');
 
@@ -20,6 +21,8 @@ const debug = createDebug('express-oidc-login:logout');
  *
  * 1. A cross-site request is refused (403 `ERR_OIDC_CROSS_SITE`) and logs nobody out.
  * 2. Not logged in: straight to the post-logout URL.
+ * 2a. A GET the browser does not show to be the user's own navigation on this origin (no
+ *    browser metadata at all, a prefetch, an image): a page whose button POSTs the logout.
  * 3. The refresh token is revoked (best effort; `logout.revokeTokens` and a `revocation_endpoint`).
  * 4. The session is destroyed (a store failure is a 503: nobody is told "logged out" while the
  *    session lives on), its id remembered as ended (see session-index.ts).
@@ -34,6 +37,8 @@ const debug = createDebug('express-oidc-login:logout');
 export function logoutHandler(config: ResolvedConfig, provider: Provider) {
   const appOrigin = config.baseUrl.origin;
   const postLogout = config.logout.postLogoutRedirectUri;
+  // The logout route as the browser requests it (baseUrl's path prefix included).
+  const confirmAction = `${pathPrefix(config.baseUrl)}${config.logoutPath || ''}`;
 
   return async function logout(req: OidcRequest, res: ServerResponse): Promise<void> {
     res.setHeader('Cache-Control', 'no-store');
@@ -43,6 +48,11 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
     const login = loginOf(req);
     if (!login) {
       redirect(res, postLogout, status);
+      return;
+    }
+    if (req.method === 'GET' && !isOwnNavigation(req, appOrigin)) {
+      // Nothing says this GET is the user's own: they confirm with a POST from this origin.
+      sendLogoutConfirmation(res, confirmAction);
       return;
     }
 
@@ -183,6 +193,58 @@ export function assertSameOrigin(req: OidcRequest, appOrigin: string): void {
     if (originOf(referer) === appOrigin) return;
     throw crossSite();
   }
+}
+
+/**
+ * A GET that the browser says is the user's own navigation on this app: Fetch Metadata
+ * `same-origin` or `none` (typed, a bookmark) for a top-level document that is not a prefetch
+ * (an `<img src=/logout>` in a page of this origin, or a link prefetched, logs nobody out); without
+ * Fetch Metadata, this origin in `Origin` or `Referer`. With none of them (a no-referrer page in a
+ * browser without Fetch Metadata, a tool), it is not. Cross-site requests were refused before.
+ */
+function isOwnNavigation(req: OidcRequest, appOrigin: string): boolean {
+  const fetchSite = header(req, 'sec-fetch-site');
+  if (fetchSite !== undefined) {
+    const mode = header(req, 'sec-fetch-mode');
+    const dest = header(req, 'sec-fetch-dest');
+    return (
+      (fetchSite === 'same-origin' || fetchSite === 'none') &&
+      (mode === undefined || mode === 'navigate') &&
+      (dest === undefined || dest === 'document') &&
+      header(req, 'sec-purpose') === undefined &&
+      header(req, 'purpose') === undefined
+    );
+  }
+  const origin = header(req, 'origin');
+  if (origin !== undefined) return originOf(origin) === appOrigin;
+  const referer = header(req, 'referer');
+  return referer !== undefined && originOf(referer) === appOrigin;
+}
+
+/**
+ * A page of this origin whose one button POSTs the logout: a plain form, no script. Its own
+ * Content-Security-Policy allows nothing but that form; it may not be framed (a button under
+ * someone else's page would be clickjacking).
+ */
+function sendLogoutConfirmation(res: ServerResponse, action: string): void {
+  const html =
+    '<!DOCTYPE html><html><head><meta charset="utf-8"><meta name="referrer" content="no-referrer">' +
+    '<title>Log out?</title></head><body>' +
+    `<form method="post" action="${escapeHtml(action)}"><p>Log out of this site?</p>` +
+    '<button type="submit">Log out</button></form></body></html>';
+  res.statusCode = 200;
+  res.setHeader('Content-Type', 'text/html; charset=utf-8');
+  res.setHeader(
+    'Content-Security-Policy',
+    "default-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+  );
+  res.setHeader('X-Frame-Options', 'DENY');
+  res.setHeader('Content-Length', Buffer.byteLength(html));
+  res.end(html);
+}
+
+function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 function header(req: OidcRequest, name: string): string | undefined {

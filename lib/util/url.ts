@@ -1,4 +1,11 @@
-const MAX_RETURN_TO = 2048;
+/**
+ * The longest `returnTo` accepted, in characters, before and after normalisation (normalising can
+ * triple a value: `<` becomes `%3C`). It bounds what a pending login carries (a sealed cookie must
+ * stay far below the ~4 KB browsers keep). Listed with the other limits in options/defaults.ts.
+ */
+export const MAX_RETURN_TO_LENGTH = 2048;
+/** Some servers and proxies decode a path again before they redirect: this many layers are checked. */
+const DECODING_LAYERS = 3;
 const PLACEHOLDER_ORIGIN = 'http://return-to.invalid';
 
 function isSafePath(value: string): boolean {
@@ -13,28 +20,8 @@ function isSafePath(value: string): boolean {
   );
 }
 
-/**
- * Returns `value` when it is a path on this app (`/x?y#z`), else `undefined`.
- * Refuses protocol-relative (`//evil`), backslash (`/\evil`), absolute (`https://evil`,
- * `javascript:`), encoded (`/%2F%2Fevil`, `%5Cevil`), control-character and over-long values,
- * and anything that is not a string (arrays from `?returnTo=a&returnTo=b`).
- */
-export function safeReturnTo(value: unknown): string | undefined {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_RETURN_TO) return undefined;
-  // Check every decoding layer: some servers and proxies decode a path once more before they
-  // redirect, so "/%2F%2Fevil" must be refused, not only "//evil".
-  let layer = value;
-  for (let i = 0; i < 3; i++) {
-    if (!isSafePath(layer)) return undefined;
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(layer);
-    } catch {
-      return undefined;
-    }
-    if (decoded === layer) break;
-    layer = decoded;
-  }
+/** `value` resolved as a browser would (dot segments, `%2e`, percent-encoding): the path, query and fragment; `undefined` off this origin. */
+function normalisePath(value: string): string | undefined {
   let parsed: URL;
   try {
     parsed = new URL(value, PLACEHOLDER_ORIGIN);
@@ -42,8 +29,48 @@ export function safeReturnTo(value: unknown): string | undefined {
     return undefined;
   }
   if (parsed.origin !== PLACEHOLDER_ORIGIN) return undefined;
-  const result = parsed.pathname + parsed.search + parsed.hash;
-  return isSafePath(result) ? result : undefined;
+  return parsed.pathname + parsed.search + parsed.hash;
+}
+
+/**
+ * Every decoding layer of `value` is a path on this origin, also once resolved: a proxy that
+ * decodes `/x/%252e%252e/%252F%252Fevil` twice must not find `//evil` (at most {@link DECODING_LAYERS}).
+ */
+function safeAtEveryLayer(value: string): boolean {
+  let layer = value;
+  for (let i = 0; i < DECODING_LAYERS; i++) {
+    if (!isSafePath(layer)) return false;
+    const resolved = normalisePath(layer);
+    if (resolved === undefined || !isSafePath(resolved)) return false;
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(layer);
+    } catch {
+      return false;
+    }
+    if (decoded === layer) return true;
+    layer = decoded;
+  }
+  // Still encoded after that many layers: not a path anyone links to.
+  return false;
+}
+
+/**
+ * Returns `value`, normalised, when it is a path on this app (`/x?y#z`), else `undefined`.
+ * It is normalised first (dot segments, `%2e`, characters a URL cannot hold), and every check runs
+ * on the normalised value, which is the one used: protocol-relative (`//evil`), backslash
+ * (`/\evil`), absolute (`https://evil`, `javascript:`), encoded at any of three decoding layers
+ * (`/%2F%2Fevil`, `/./%2F%2Fevil`, `%5Cevil`), control-character and over-long values (longer than
+ * {@link MAX_RETURN_TO_LENGTH} before or after normalising) are refused, and anything that is not
+ * a string (arrays from `?returnTo=a&returnTo=b`).
+ */
+export function safeReturnTo(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_RETURN_TO_LENGTH) return undefined;
+  // The raw value too: the URL parser strips tabs and newlines and turns backslashes into slashes.
+  if (!isSafePath(value)) return undefined;
+  const normalised = normalisePath(value);
+  if (normalised === undefined || normalised.length > MAX_RETURN_TO_LENGTH) return undefined;
+  return safeAtEveryLayer(normalised) ? normalised : undefined;
 }
 
 /**
