@@ -81,3 +81,9 @@ export const REFUSED_DPOP_ALGS: readonly string[] = Object.freeze([
   'PS384',
   'PS512',
 ]);
+
+/**
+ * How often a setup mistake that shows on every request (discovery failing, logins started at
+ * another host than `baseUrl`'s) is logged again, milliseconds: at most once a minute.
+ */
+export const SETUP_LOG_INTERVAL_MS = 60_000;

@@ -5,6 +5,7 @@ import type { Provider } from '../flow/provider.js';
 import { authorizationRequest } from '../flow/authorization-request.js';
 import { oidcState, requireSession, type OidcRequest } from '../session/express-session.js';
 import type { PendingLogins } from '../flow/pending-logins.js';
+import type { LoginHosts } from '../flow/login-hosts.js';
 import { safeReturnTo, splitUrl } from '../util/url.js';
 import { stepUpFromQuery } from '../flow/step-up.js';
 import { redirect } from '../util/respond.js';
@@ -18,7 +19,7 @@ const debug = createDebug('express-oidc-login:login');
  * `&max_age=...&acr_values=...` (step-up, from `requireAuth({ maxAge, acrValues })`) ask for a
  * recent or a stronger login; see step-up.ts.
  */
-export function loginHandler(config: ResolvedConfig, provider: Provider, pending: PendingLogins) {
+export function loginHandler(config: ResolvedConfig, provider: Provider, pending: PendingLogins, hosts: LoginHosts) {
   return async function login(req: OidcRequest, res: ServerResponse): Promise<void> {
     res.setHeader('Cache-Control', 'no-store');
     // Read only (in cookie mode nothing is written to it), but the callback will need it: a
@@ -49,6 +50,8 @@ export function loginHandler(config: ResolvedConfig, provider: Provider, pending
       ...stepUp,
       ...named,
     });
+    // Its cookie is set for this request's host: noted when that is not baseUrl's (login-hosts.ts).
+    hosts.noteLogin(req);
     debug('login started, returning to %s', returnTo);
     redirect(res, url.href);
   };
