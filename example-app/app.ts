@@ -160,8 +160,7 @@ export function createApp(settings: AppSettings): express.Express {
 <li><a href="/api/me">/api/me</a>: the same as JSON</li>
 <li><a href="/tokens">Your tokens</a>: the decoded ID token, the access token's expiry, a refresh</li>
 <li><a href="/admin">Admin area</a>: for members of the group <code>admin</code></li>
-</ul>
-<form method="post" action="/logout"><button type="submit">Log out</button></form>`,
+</ul>`,
     );
   });
 
@@ -383,9 +382,12 @@ function errorHandler(err: unknown, req: Request, res: Response, next: NextFunct
       .json({ error: code ?? ERROR_NAMES[status] ?? (status >= 500 ? 'server_error' : 'bad_request'), message });
     return;
   }
-  const title = TITLES[status] ?? (status >= 500 ? 'Something went wrong on our side' : 'Something went wrong');
   // Logging in again helps when a login failed or is missing; a permission or a missing page, no.
   const loginAgain = status === 401 || (status !== 403 && LOGIN_PATHS.has(req.path));
+  const title =
+    status < 500 && LOGIN_PATHS.has(req.path)
+      ? 'The login did not finish'
+      : (TITLES[status] ?? (status >= 500 ? 'Something went wrong on our side' : 'Something went wrong'));
   send(
     res,
     `Error ${status}`,

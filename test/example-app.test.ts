@@ -310,6 +310,8 @@ describe('logging in at the demo identity provider', () => {
     const home = await browser.app.get('/').set('Accept', 'text/html').expect(200);
     expect(home.text).toContain('Hello, Alice Liddell');
     expect(home.text).toContain('href="/profile"');
+    // One log-out button: the header's.
+    expect(home.text.match(/action="\/logout"/g)).toHaveLength(1);
   });
 
   it('refuses a wrong password at the provider: the form again, with an error, and no way back to the app', async () => {
@@ -383,6 +385,7 @@ describe('logging in at the demo identity provider', () => {
     expect(end.url.pathname).toBe('/callback');
     expect(end.res.status).toBe(401);
     expect(end.res.headers['content-type']).toMatch(/^text\/html/);
+    expect(end.res.text).toContain('<h1>The login did not finish</h1>');
     expect(end.res.text).toContain('The identity provider did not log you in (access_denied).');
     expect(end.res.text).toContain('ERR_OIDC_ACCESS_DENIED');
     expect(end.res.text).toMatch(/<a class="button" href="\/login">Log in again<\/a> <a href="\/">Home<\/a>/);
