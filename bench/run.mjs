@@ -176,7 +176,7 @@ async function loadgen(url, headers, seconds) {
     };
   }
   const argv = [
-    path.join(root, 'node_modules/autocannon/autocannon.js'),
+    path.join(here, 'node_modules/autocannon/autocannon.js'),
     '-c',
     String(CONNECTIONS),
     '-d',
@@ -456,12 +456,21 @@ async function memoryPhase() {
 
 function versions() {
   const v = {};
-  for (const pkg of ['express', 'express-session', 'express-openid-connect', 'passport', 'openid-client', 'jose']) {
+  // The contenders resolve from bench/node_modules (bench/package.json); the library's own
+  // dependencies from the root install, which may hold another openid-client or jose.
+  const version = (dir, pkg) => {
     try {
-      v[pkg] = JSON.parse(readFileSync(path.join(root, 'node_modules', pkg, 'package.json'), 'utf8')).version;
+      return JSON.parse(readFileSync(path.join(dir, 'node_modules', pkg, 'package.json'), 'utf8')).version;
     } catch {
-      v[pkg] = '?';
+      return '?';
     }
+  };
+  for (const pkg of ['express', 'express-session', 'express-openid-connect', 'passport', 'openid-client', 'jose']) {
+    v[pkg] = version(here, pkg);
+  }
+  for (const pkg of ['openid-client', 'jose']) {
+    const ours = version(root, pkg);
+    if (ours !== v[pkg]) v[`${pkg} (express-oidc-login's)`] = ours;
   }
   return v;
 }
@@ -481,7 +490,7 @@ function machine() {
       loadgenVersion = String(err.stdout).split('\n')[0].split(' Copyright')[0].trim() || 'wrk';
     }
   } else {
-    loadgenVersion = `autocannon ${JSON.parse(readFileSync(path.join(root, 'node_modules/autocannon/package.json'), 'utf8')).version}`;
+    loadgenVersion = `autocannon ${JSON.parse(readFileSync(path.join(here, 'node_modules/autocannon/package.json'), 'utf8')).version}`;
   }
   let git = '?';
   try {

@@ -8,14 +8,14 @@ import session from 'express-session';
 import helmet from 'helmet';
 import createMemoryStore from 'memorystore';
 import {
+  authenticated,
   claimIncludes,
   isAuthenticated,
   oidcLogin,
   requireAuth,
   type LoginClaims,
-  type OpenIdLoginContext,
 } from 'express-oidc-login';
-import { assets, html, page, type Html } from './html.js';
+import { assets, FAVICON_PATH, html, page, type Html } from './html.js';
 
 export interface AppSettings {
   /** The app's public URL (an origin, e.g. https://app.example.com): redirect URI is baseUrl + '/callback'. */
@@ -94,6 +94,8 @@ export function createApp(settings: AppSettings): express.Express {
     }),
   );
   app.use('/assets', assets());
+  // Browsers ask for /favicon.ico unless a page names its icon; ours is an SVG under /assets.
+  app.get('/favicon.ico', (_req, res) => res.redirect(301, FAVICON_PATH));
 
   // Pages below depend on who is logged in: never cache them.
   app.use((_req, res, next) => {
@@ -164,13 +166,12 @@ export function createApp(settings: AppSettings): express.Express {
 <li><a href="/api/me">/api/me</a>: the same as JSON</li>
 <li><a href="/tokens">Your tokens</a>: the decoded ID token, the access token's expiry, a refresh</li>
 <li><a href="/admin">Admin area</a>: for members of the group <code>admin</code></li>
-</ul>
-<form method="post" action="/logout"><button type="submit">Log out</button></form>`,
+</ul>`,
     );
   });
 
   app.get('/profile', requireAuth(), (req, res) => {
-    const { claims, expiresAt, scope, refreshToken } = login(req);
+    const { claims, expiresAt, scope, refreshToken } = authenticated(req);
     send(
       res,
       'Profile',
@@ -184,46 +185,56 @@ ${Object.entries(claims).map(([name, value]) => html`<tr><th scope="row">${name}
 <h2>Tokens</h2>
 <table>
 <tbody>
-<tr><th scope="row">Access token expires</th><td>${expiresAt === undefined ? 'unknown' : new Date(expiresAt * 1000).toISOString()}</td></tr>
+<tr><th scope="row">Access token expires</th><td>${expiryTime(expiresAt)}</td></tr>
 <tr><th scope="row">Granted scope</th><td>${scope ?? 'as requested'}</td></tr>
-<tr><th scope="row">Refresh token</th><td>${refreshToken ? 'yes' : 'no'}</td></tr>
+<tr><th scope="row">Refresh token</th><td>${refreshTokenNote(refreshToken, scope)}</td></tr>
 </tbody>
 </table>
-<p><a href="/">Home</a></p>`,
+<ul class="links">
+<li><a href="/tokens">Your tokens</a>: the decoded ID token, and a refresh</li>
+<li><a href="/admin">Admin area</a>: for members of the group <code>admin</code></li>
+<li><a href="/">Home</a></li>
+</ul>`,
     );
   });
 
   app.get('/tokens', requireAuth(), (req, res) => {
-    const { idToken, expiresAt, refreshToken } = login(req);
-    const [header, payload] = idToken.split('.').slice(0, 2).map(decodeJwtPart);
+    const { idToken, expiresAt, scope, refreshToken } = authenticated(req);
+    const [header, payload] = idToken === undefined ? [] : idToken.split('.').slice(0, 2).map(decodeJwtPart);
+    // Set by POST /tokens/refresh: the expiry before it, to show that the refresh happened.
+    const refreshedFrom = Number(req.query.refreshed);
+    const refreshed = Number.isInteger(refreshedFrom) && refreshedFrom > 0;
     send(
       res,
       'Tokens',
       html`<h1>Your tokens</h1>
-<h2>ID token header</h2>
-<pre class="token">${JSON.stringify(header, null, 2)}</pre>
-<h2>ID token claims</h2>
-<pre class="token">${JSON.stringify(payload, null, 2)}</pre>
+${refreshed ? html`<p class="notice" role="status">Access token refreshed: it expired at ${expiryTime(refreshedFrom)}, the new one expires at ${expiryTime(expiresAt)}.</p>` : ''}
 <h2>Access token</h2>
 <table>
 <tbody>
-<tr><th scope="row">Expires</th><td id="expires-at">${expiresAt === undefined ? 'unknown' : new Date(expiresAt * 1000).toISOString()}</td></tr>
-<tr><th scope="row">Refresh token</th><td>${refreshToken ? 'yes' : 'no'}</td></tr>
+<tr><th scope="row">Expires</th><td id="expires-at">${expiryTime(expiresAt)}</td></tr>
+<tr><th scope="row">Refresh token</th><td>${refreshTokenNote(refreshToken, scope)}</td></tr>
 </tbody>
 </table>
 ${refreshToken ? html`<form method="post" action="/tokens/refresh"><button type="submit">Refresh now</button></form>` : ''}
-<p><a href="/">Home</a></p>`,
+<h2>ID token header</h2>
+<pre class="token">${JSON.stringify(header ?? null, null, 2)}</pre>
+<h2>ID token claims</h2>
+<pre class="token">${JSON.stringify(payload ?? null, null, 2)}</pre>
+<p><a href="/profile">Your profile</a> · <a href="/">Home</a></p>`,
     );
   });
 
   // A POST that changes state: only from this app's own pages (no cross-site request forgery).
   app.post('/tokens/refresh', sameOrigin(baseUrl.origin), requireAuth(), async (req, res) => {
-    await login(req).getAccessToken({ forceRefresh: true });
-    res.redirect(303, '/tokens');
+    const login = authenticated(req);
+    const before = login.expiresAt;
+    await login.getAccessToken({ forceRefresh: true });
+    res.redirect(303, before === undefined ? '/tokens?refreshed=0' : `/tokens?refreshed=${before}`);
   });
 
   app.get('/api/me', requireAuth(), (req, res) => {
-    const { sub, ...claims } = login(req).claims;
+    const { sub, ...claims } = authenticated(req).claims;
     res.json({ sub, ...claims });
   });
 
@@ -232,8 +243,8 @@ ${refreshToken ? html`<form method="post" action="/tokens/refresh"><button type=
       res,
       'Admin',
       html`<h1>Admin area</h1>
-<p>Welcome, ${displayName(login(req).claims)}: your <code>groups</code> claim includes <code>admin</code>.</p>
-<p><a href="/">Home</a></p>`,
+<p>Welcome, ${displayName(authenticated(req).claims)}: your <code>groups</code> claim includes <code>admin</code>.</p>
+<p><a href="/profile">Your profile</a> · <a href="/">Home</a></p>`,
     );
   });
 
@@ -267,11 +278,20 @@ function sameOrigin(origin: string) {
   };
 }
 
-/** The login of a request that requireAuth() let through (an OpenID Connect login: it has an ID token). */
-function login(req: Request): OpenIdLoginContext {
-  if (!isAuthenticated(req) || req.oidc.idToken === undefined)
-    throw new Error('requireAuth() must run before this route (an OpenID Connect login).');
-  return req.oidc;
+/** A time in seconds since the epoch, as the pages show it. */
+function expiryTime(seconds: number | undefined): string {
+  return seconds === undefined ? 'unknown' : new Date(seconds * 1000).toISOString();
+}
+
+/**
+ * Whether the login has a refresh token, and why when the granted scope does not say: a provider
+ * may issue one without granting `offline_access` (OpenID Connect grants it only with
+ * `prompt=consent`; the demo provider issues refresh tokens to its clients all the same).
+ */
+function refreshTokenNote(refreshToken: string | undefined, scope: string | undefined): string {
+  if (!refreshToken) return 'no';
+  if (scope === undefined || scope.split(' ').includes('offline_access')) return 'yes';
+  return 'yes, though offline_access is not in the granted scope: the provider issues one without it';
 }
 
 function send(res: Response, title: string, body: Html, status = 200): void {
@@ -300,15 +320,16 @@ function claimValue(name: string, value: unknown): string {
   return JSON.stringify(value) ?? String(value);
 }
 
-const EXPLANATIONS: Readonly<Record<number, string>> = {
-  400: 'The request could not be completed.',
-  401: 'You are not logged in, or the login did not finish.',
-  403: 'You are logged in, but your account may not open this page.',
-  404: 'There is nothing here.',
-  405: 'This address does not take that kind of request.',
-  502: 'The identity provider answered something this app cannot use.',
-  503: 'A service this app needs is unavailable for the moment.',
-  504: 'The identity provider did not answer in time.',
+/** The error page's heading, by status: short, as the message below it says the rest. */
+const TITLES: Readonly<Record<number, string>> = {
+  400: 'This request could not be completed',
+  401: 'You are not logged in',
+  403: 'Not allowed',
+  404: 'Page not found',
+  405: 'Not allowed here',
+  502: 'The identity provider answered something this app cannot use',
+  503: 'A service this app needs is unavailable',
+  504: 'The identity provider did not answer in time',
 };
 
 const ERROR_NAMES: Readonly<Record<number, string>> = {
@@ -349,7 +370,7 @@ function errorHandler(err: unknown, req: Request, res: Response, next: NextFunct
       ? e.message
       : status >= 500
         ? 'The details are in the server log.'
-        : 'The request could not be completed.';
+        : 'Check the address, or go back and try again.';
   const code = typeof e.code === 'string' && /^[A-Z][A-Z0-9_]*$/.test(e.code) ? e.code : undefined;
   if (status >= 500) {
     // Known failures (provider down, session store down...) in one line with their causes;
@@ -367,19 +388,25 @@ function errorHandler(err: unknown, req: Request, res: Response, next: NextFunct
       .json({ error: code ?? ERROR_NAMES[status] ?? (status >= 500 ? 'server_error' : 'bad_request'), message });
     return;
   }
-  const explanation =
-    EXPLANATIONS[status] ??
-    (status >= 500 ? 'Something went wrong on our side.' : 'The request could not be completed.');
+  // Logging in again helps when a login failed or is missing; a permission or a missing page, no.
+  const loginAgain = status === 401 || (status !== 403 && LOGIN_PATHS.has(req.path));
+  const title =
+    status < 500 && LOGIN_PATHS.has(req.path)
+      ? 'The login did not finish'
+      : (TITLES[status] ?? (status >= 500 ? 'Something went wrong on our side' : 'Something went wrong'));
   send(
     res,
     `Error ${status}`,
-    html`<h1>${explanation}</h1>
+    html`<h1>${title}</h1>
 <p>${message}</p>
 ${code ? html`<p class="muted">Error ${status}, <code>${code}</code></p>` : html`<p class="muted">Error ${status}</p>`}
-<p class="actions"><a class="button" href="/login">Try again</a> <a href="/">Home</a></p>`,
+<p class="actions">${loginAgain ? html`<a class="button" href="/login">Log in again</a> <a href="/">Home</a>` : html`<a class="button" href="/">Home</a>`}</p>`,
     status,
   );
 }
+
+/** The library's login routes: an error there is a login that did not finish. */
+const LOGIN_PATHS = new Set(['/login', '/callback']);
 
 /** "message (cause: message; message)" along the error's `cause` chain. */
 function causeChain(err: unknown): string {

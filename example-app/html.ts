@@ -49,6 +49,8 @@ export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Htm
 
 /** The one stylesheet of both the app and the demo identity provider, at this path. */
 export const STYLESHEET_PATH = '/assets/style.css';
+/** The icon of both, at this path (an SVG: one small file for every size). */
+export const FAVICON_PATH = '/assets/favicon.svg';
 
 /** A whole page: no inline script or style, so that a strict Content-Security-Policy holds. */
 export function page(options: { title: string; site: string; body: Html; user?: string | undefined }): string {
@@ -59,6 +61,7 @@ export function page(options: { title: string; site: string; body: Html; user?: 
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${options.title} · ${options.site}</title>
 <link rel="stylesheet" href="${STYLESHEET_PATH}">
+<link rel="icon" href="${FAVICON_PATH}" type="image/svg+xml">
 </head>
 <body>
 <header><a class="site" href="/">${options.site}</a>${

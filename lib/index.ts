@@ -1,5 +1,5 @@
 export { oidcLogin } from './middleware.js';
-export { requireAuth, claimEquals, claimIncludes, claimCheck, isAuthenticated } from './guard.js';
+export { requireAuth, claimEquals, claimIncludes, claimCheck, isAuthenticated, authenticated } from './guard.js';
 export type { ClaimCheck } from './guard.js';
 export { OidcError, OidcAuthorizationError, OidcConfigError } from './util/errors.js';
 export type { OidcErrorCode } from './util/errors.js';

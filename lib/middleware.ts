@@ -18,6 +18,7 @@ import type { Next, OidcRequest } from './session/express-session.js';
 import { LOGIN_MEMORY, LoginMemory } from './session/login-memory.js';
 import { loginOf, packLogin, unpackLogin } from './session/stored-login.js';
 import { createPendingLogins } from './flow/pending-logins.js';
+import { LoginHosts } from './flow/login-hosts.js';
 import type { StoredOidcState } from './types.js';
 
 type Handler = (req: OidcRequest, res: ServerResponse) => Promise<void>;
@@ -69,7 +70,8 @@ export function oidcLogin(options: OidcLoginOptions) {
   for (const { name, config: c, provider } of providers.entries) {
     // Each provider keeps its pending logins apart (cookies for its own callback, or the session).
     const pending = createPendingLogins(c);
-    const start = loginStarter(c, provider, pending);
+    const hosts = new LoginHosts(c);
+    const start = loginStarter(c, provider, pending, hosts);
     starters.set(name, start);
     // GET only: a HEAD (a link preview, a prefetch) must not start a login or use up a callback.
     if (c.loginPath !== false) routes.set(c.loginPath, { methods: ['GET'], handler: loginHandler(c, start) });
@@ -77,7 +79,7 @@ export function oidcLogin(options: OidcLoginOptions) {
       routes.set(c.callbackPath, {
         // form_post: the provider's page POSTs the response (GET still answers providers that ignore response_mode).
         methods: c.responseMode === 'form_post' ? ['GET', 'POST'] : ['GET'],
-        handler: callbackHandler(c, provider, pending),
+        handler: callbackHandler(c, provider, pending, hosts),
       });
     }
     if (c.backchannelLogoutPath !== false) {

@@ -41,6 +41,16 @@ const INVALID: [string, unknown, RegExp][] = [
   ['missing baseUrl', { ...GOOD, baseUrl: undefined }, /"baseUrl" is required/],
   ['http baseUrl on a public host', { ...GOOD, baseUrl: 'http://app.example.com' }, /"baseUrl" must use https/],
   ['baseUrl with credentials', { ...GOOD, baseUrl: 'https://u:p@app.example.com' }, /must not contain credentials/],
+  [
+    'baseUrl that is the redirect URI',
+    { ...GOOD, baseUrl: 'https://app.example.com/callback' },
+    /"baseUrl" ends with the callback path "\/callback".*Set "baseUrl" to "https:\/\/app\.example\.com"/,
+  ],
+  [
+    'baseUrl ending in a custom callback path',
+    { ...GOOD, baseUrl: 'https://app.example.com/app/auth/cb/', routes: { callback: '/auth/cb' } },
+    /ends with the callback path "\/auth\/cb".*Set "baseUrl" to "https:\/\/app\.example\.com\/app"/,
+  ],
   ['scope without openid', { ...GOOD, scope: 'profile email' }, /"scope" must .* includes "openid"/],
   ['scope not a string', { ...GOOD, scope: ['openid'] }, /"scope"/],
   ['unknown route', { ...GOOD, routes: { signin: '/x' } }, /unknown route "routes.signin"/],

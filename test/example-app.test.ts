@@ -138,6 +138,15 @@ describe('example app, logged out', () => {
     expect(res.headers['content-type']).toMatch(/^text\/css/);
   });
 
+  it('has an icon: named by every page, and /favicon.ico leads to it (no 404 in the log)', async () => {
+    const home = await request(appUrl).get('/').set('Accept', 'text/html').expect(200);
+    expect(home.text).toContain('<link rel="icon" href="/assets/favicon.svg" type="image/svg+xml">');
+    const ico = await request(appUrl).get('/favicon.ico').expect(301);
+    expect(ico.headers.location).toBe('/assets/favicon.svg');
+    const svg = await request(appUrl).get('/assets/favicon.svg').expect(200);
+    expect(svg.headers['content-type']).toMatch(/^image\/svg\+xml/);
+  });
+
   it("sends helmet's headers with a strict Content-Security-Policy (no inline scripts or styles)", async () => {
     const res = await request(appUrl).get('/').expect(200);
     const csp = res.headers['content-security-policy'];
@@ -163,7 +172,10 @@ describe('example app, logged out', () => {
 
   it('answers unknown pages with 404: a page for browsers, JSON under /api', async () => {
     const page = await request(appUrl).get('/nowhere').set('Accept', 'text/html').expect(404);
-    expect(page.text).toContain('There is nothing here.');
+    expect(page.text).toContain('<h1>Page not found</h1>\n<p>There is no page at this address.</p>');
+    // A missing page is not a login problem: the way out is home, not the login.
+    expect(page.text).toContain('<p class="actions"><a class="button" href="/">Home</a></p>');
+    expect(page.text).not.toContain('href="/login"');
     const api = await request(appUrl).get('/api/nowhere').expect(404);
     expect(api.body).toEqual({ error: 'not_found', message: 'There is no page at this address.' });
   });
@@ -282,7 +294,11 @@ describe('logging in at the demo identity provider', () => {
     expect(end.res.status).toBe(200);
     expect(end.res.text).toContain('Alice Liddell');
     expect(end.res.text).toContain('alice@example.com');
-    expect(end.res.text).toMatch(/Refresh token<\/th><td>yes/);
+    // The demo provider issues a refresh token without granting offline_access: the page says so.
+    expect(end.res.text).toMatch(/Granted scope<\/th><td>openid profile email groups<\/td>/);
+    expect(end.res.text).toMatch(/Refresh token<\/th><td>yes, though offline_access is not in the granted scope/);
+    expect(end.res.text).toContain('<a href="/tokens">');
+    expect(end.res.text).toContain('<a href="/admin">');
     // The session cookie set at the callback.
     const callback = end.hops.find((r) => r.headers['set-cookie'] && r.headers.location === '/profile');
     expect(callback).toBeDefined();
@@ -299,6 +315,8 @@ describe('logging in at the demo identity provider', () => {
     const home = await browser.app.get('/').set('Accept', 'text/html').expect(200);
     expect(home.text).toContain('Hello, Alice Liddell');
     expect(home.text).toContain('href="/profile"');
+    // One log-out button: the header's.
+    expect(home.text.match(/action="\/logout"/g)).toHaveLength(1);
   });
 
   it("signs up: the home page's button asks the provider for prompt=create, whose sign-up page logs in", async () => {
@@ -352,9 +370,12 @@ describe('logging in at the demo identity provider', () => {
     expect(denied.url.href).toBe(`${appUrl}/admin`);
     expect(denied.res.status).toBe(403);
     expect(denied.res.headers['content-type']).toMatch(/^text\/html/);
-    expect(denied.res.text).toContain('may not open this page');
+    // A heading, then the sentence once; the way out is home (logging in again changes nothing).
+    expect(denied.res.text).toContain('<h1>Not allowed</h1>');
+    expect(denied.res.text.match(/may not open this page/g)).toHaveLength(1);
     expect(denied.res.text).toContain('ERR_OIDC_FORBIDDEN');
-    expect(denied.res.text).toContain('href="/login"');
+    expect(denied.res.text).toContain('<p class="actions"><a class="button" href="/">Home</a></p>');
+    expect(denied.res.text).not.toContain('href="/login"');
     const api = await alice.app.get('/api/me').expect(200);
     expect(api.body.sub).toBe('alice');
   });
@@ -383,12 +404,30 @@ describe('logging in at the demo identity provider', () => {
     expect(end.url.pathname).toBe('/callback');
     expect(end.res.status).toBe(401);
     expect(end.res.headers['content-type']).toMatch(/^text\/html/);
+    expect(end.res.text).toContain('<h1>The login did not finish</h1>');
     expect(end.res.text).toContain('The identity provider did not log you in (access_denied).');
     expect(end.res.text).toContain('ERR_OIDC_ACCESS_DENIED');
-    expect(end.res.text).toMatch(/<a class="button" href="\/login">Try again<\/a>/);
+    expect(end.res.text).toMatch(/<a class="button" href="\/login">Log in again<\/a> <a href="\/">Home<\/a>/);
     expect(end.res.text).not.toMatch(/\bat .*\.(?:js|ts):\d+/);
     expect(end.res.text).not.toContain('node_modules');
     await browser.app.get('/api/me').expect(401);
+  });
+
+  it('"Refresh now" refreshes the access token and says so, with the old and the new expiry', async () => {
+    const browser = newBrowser();
+    const tokens = await loginAs(browser, 'bob', 'bob', '/tokens');
+    expect(tokens.res.status).toBe(200);
+    expect(tokens.res.text).not.toContain('class="notice"');
+    const before = /<td id="expires-at">([^<]+)<\/td>/.exec(tokens.res.text)![1]!;
+    const refreshed = await browser.app.post('/tokens/refresh').set('Origin', appUrl).expect(303);
+    const location = refreshed.headers.location!;
+    expect(location).toBe(`/tokens?refreshed=${Date.parse(before) / 1000}`);
+    const page = await browser.app.get(location).set('Accept', 'text/html').expect(200);
+    expect(page.text).toMatch(
+      new RegExp(
+        `<p class="notice" role="status">Access token refreshed: it expired at ${before}, the new one expires at [^<]+\\.</p>`,
+      ),
+    );
   });
 
   it('refuses a replayed login form', async () => {

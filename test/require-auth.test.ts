@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import express from 'express';
 import session from 'express-session';
 import request from 'supertest';
-import { claimCheck, claimEquals, claimIncludes, requireAuth, type IDToken } from '../lib/index.js';
+import { authenticated, claimCheck, claimEquals, claimIncludes, requireAuth, type IDToken } from '../lib/index.js';
 import { createApp, testOptions } from './support/app.js';
 import { login, newBrowser } from './support/flow.js';
 import { useProvider } from './support/use-provider.js';
@@ -85,6 +85,28 @@ describe('requireAuth() when logged in', () => {
     const bob = newBrowser(app, op.issuer);
     await login(bob, { account: 'bob' });
     await bob.app.get('/admin').expect(200);
+  });
+
+  it('authenticated(req) gives the login behind requireAuth(), and a 401 error without one', async () => {
+    const { app } = createApp(testOptions(op), {
+      routes: (app) => {
+        app.get('/typed', requireAuth(), (req, res) => {
+          const { claims, accessToken, provider } = authenticated(req);
+          res.json({ sub: claims.sub, hasToken: accessToken.length > 0, provider });
+        });
+        app.get('/unguarded', (req, res) => res.json(authenticated(req).claims));
+      },
+    });
+    const anonymous = await request(app).get('/unguarded').expect(401);
+    expect(anonymous.body.code).toBe('ERR_OIDC_UNAUTHENTICATED');
+    const browser = newBrowser(app, op.issuer);
+    await login(browser);
+    expect((await browser.app.get('/typed').expect(200)).body).toEqual({
+      sub: 'alice',
+      hasToken: true,
+      provider: 'default',
+    });
+    expect((await browser.app.get('/unguarded').expect(200)).body.sub).toBe('alice');
   });
 });
 

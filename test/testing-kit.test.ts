@@ -252,7 +252,7 @@ describe('simulations', () => {
 
     const back = await fetch(endSession, { redirect: 'manual' });
     expect(back.status).toBe(302);
-    expect(back.headers.get('location')).toMatch(new RegExp(`^${provider.baseUrl}/\\?state=`));
+    expect(back.headers.get('location')).toBe(`${provider.baseUrl}/`);
     expect(provider.logouts.at(-1)).toMatchObject({ sub: 'heidi', sid: 'h-1' });
   });
 

@@ -3,6 +3,7 @@
 import express from 'express';
 import session from 'express-session';
 import {
+  authenticated,
   claimCheck,
   claimEquals,
   claimIncludes,
@@ -99,6 +100,27 @@ app.get(
     }
   },
 );
+
+// Behind requireAuth(), authenticated(req) is the login without `!` (it throws a 401 without one).
+app.get('/me', requireAuth(), (req, res) => {
+  const login = authenticated(req);
+  const sub: string = login.claims.sub;
+  const token: string = login.accessToken;
+  const provider: string = login.provider;
+  if (login.idToken !== undefined) {
+    const claims: IDToken = login.claims;
+    void claims.iss;
+  }
+  // @ts-expect-error req.oidc itself stays optional: the route may be mounted without the middleware
+  void req.oidc.claims;
+  res.json({ sub, token, provider });
+});
+app.get('/me/async', requireAuth(), async (req, res) => {
+  const token = await authenticated(req).getAccessToken();
+  res.json({ token, email: authenticated(req).claims.email });
+});
+// @ts-expect-error authenticated() takes a request
+authenticated();
 
 // Plain OAuth 2.0 providers: the presets spread into the options, or the endpoints by hand.
 app.use(oidcLogin({ ...github({ clientId: 'id', clientSecret: 's' }), baseUrl: 'https://app.example.com' }));

@@ -7,7 +7,7 @@
 // #region minimal-app
 import express, { type ErrorRequestHandler } from 'express';
 import session from 'express-session';
-import { OidcError, claimIncludes, oidcLogin, requireAuth } from 'express-oidc-login';
+import { OidcError, authenticated, claimIncludes, oidcLogin, requireAuth } from 'express-oidc-login';
 
 const port = Number(process.env.PORT ?? 3000);
 const baseUrl = process.env.BASE_URL ?? `http://localhost:${port}`; // register baseUrl + '/callback' at the provider
@@ -39,7 +39,7 @@ app.get('/', (req, res) => {
   );
 });
 app.get('/profile', requireAuth(), (req, res) => {
-  res.json(req.oidc!.claims);
+  res.json(authenticated(req).claims);
 });
 app.get('/admin', requireAuth(claimIncludes('groups', 'admin')), (_req, res) => {
   res.send('Only for admins.');

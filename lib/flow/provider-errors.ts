@@ -207,6 +207,50 @@ export function resourceError(err: unknown, what: string): OidcError {
   });
 }
 
+/**
+ * Discovery failed: {@link providerError}'s 502, 503 or 504, with a message that names the URL
+ * fetched, what came back (the HTTP status, or the network error's code) and the option to check.
+ * These are the usual setup mistakes (a wrong issuer path, a provider not running), so the message
+ * says how to fix them; it names only configuration, never request input.
+ */
+export function discoveryError(err: unknown, url: URL, option: 'issuer'): OidcError {
+  const mapped = providerError(err, 'discovery');
+  if (mapped === err) return mapped;
+  const fetched = responseOf(err)?.url || url.href;
+  const status = responseOf(err)?.status;
+  const check = `Check the "${option}" option: the provider publishes its discovery document under it.`;
+  const message =
+    mapped.code === 'ERR_OIDC_PROVIDER_TIMEOUT'
+      ? `The identity provider did not answer in time: GET ${fetched} (discovery). ${check}`
+      : mapped.code === 'ERR_OIDC_PROVIDER_UNREACHABLE'
+        ? `The identity provider cannot be reached: GET ${fetched} failed (${networkCode(err) ?? 'network error'}). ` +
+          `${check} Is the provider running at that address?`
+        : status !== undefined && status !== 200
+          ? `The identity provider has no discovery document at GET ${fetched}: it answered HTTP ${status}. ${check}`
+          : `The identity provider sent an invalid discovery document (GET ${fetched}). ${check}`;
+  return new OidcError(mapped.code, mapped.status, message, {
+    cause: err,
+    ...(mapped.headers && { headers: mapped.headers }),
+  });
+}
+
+/** The HTTP response openid-client kept on its error (a status it did not expect). */
+function responseOf(err: unknown): { url: string; status: number } | undefined {
+  const cause = (err as { cause?: unknown })?.cause;
+  return cause instanceof Response ? cause : undefined;
+}
+
+/** The network error's code under fetch()'s "fetch failed" TypeError: ECONNREFUSED, ENOTFOUND... */
+function networkCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 4; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^E[A-Z_]+$/.test(code)) return code;
+    if ((e as { message?: unknown }).message === 'bad port') return 'port not allowed by fetch()';
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 /** The provider could not be reached or answered something unusable: 502, 503 or 504. */
 export function providerError(err: unknown, during: 'discovery' | 'jwks' | 'token' | 'par'): OidcError {
   if (err instanceof OidcError) return err;

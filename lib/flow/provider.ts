@@ -15,8 +15,10 @@ import {
 } from '../vendors/entra.js';
 import { OidcError } from '../util/errors.js';
 import { deepFreeze } from '../util/deep-freeze.js';
+import { LogLimit } from '../util/log-limit.js';
+import { SETUP_LOG_INTERVAL_MS } from '../options/defaults.js';
 import { NoMatchingKeyError, VerificationKeys } from './jws-verify.js';
-import { providerError } from './provider-errors.js';
+import { discoveryError, providerError } from './provider-errors.js';
 import { deadline, timeRequests } from './timed-fetch.js';
 import { DPoPKeys } from './dpop.js';
 
@@ -45,6 +47,8 @@ export class Provider {
   #jwksInFlight: Promise<VerificationKeys> | undefined;
   /** The start-up findings logged already (each once). */
   readonly #reported = new Set<string>();
+  /** Discovery failures, logged once and then at most once a minute while they go on. */
+  readonly #discoveryFailures = new LogLimit(SETUP_LOG_INTERVAL_MS);
   /** The login DPoP keys this instance has imported. */
   readonly dpopKeys = new DPoPKeys();
   /** Refreshes in flight (flow/refresh.ts, which types them), by session and refresh token. */
@@ -117,8 +121,8 @@ export class Provider {
         ...(c.allowInsecureHttp ? { execute: [client.allowInsecureRequests] } : {}),
         ...(customFetch && { [client.customFetch]: customFetch }),
       });
+    let configuration: client.Configuration;
     try {
-      let configuration: client.Configuration;
       if (c.allowedTenants !== undefined) {
         // Entra multi-tenant: the document is fetched as is and its "{tenantid}" issuer checked here.
         configuration = await discover(discoveryUrl(issuer));
@@ -137,15 +141,26 @@ export class Provider {
         if (this.metadata(configuration).issuer.includes(TENANT_PLACEHOLDER))
           throw tenantTemplateRefused(this.metadata(configuration).issuer);
       }
-      timeRequests(configuration, customFetch, c.httpTimeout);
-      this.#built = { auth, metadata, customFetch };
-      debug('discovered %s', this.metadata(configuration).issuer);
-      this.#check(configuration);
-      return configuration;
     } catch (err) {
       debug('discovery of %s failed: %s', issuer.href, (err as Error)?.message);
-      throw issuerMismatch(err, issuer) ?? providerError(err, 'discovery');
+      const mapped = issuerMismatch(err, issuer) ?? discoveryError(err, wellKnownUrl(issuer, c.discovery), 'issuer');
+      // Logged here, as it goes on while the provider is misconfigured or down: else an operator
+      // sees only what the app's error handler shows, if anything.
+      const logger = c.logger;
+      if (logger)
+        this.#discoveryFailures.log(
+          (m) => logger.error(m),
+          `express-oidc-login: ${mapped.message}${mapped === err ? '' : causes(err)}`,
+        );
+      throw mapped;
     }
+    timeRequests(configuration, customFetch, c.httpTimeout);
+    this.#built = { auth, metadata, customFetch };
+    debug('discovered %s', this.metadata(configuration).issuer);
+    this.#discoveryFailures.reset();
+    // Its findings are logged by report(), each once.
+    this.#check(configuration);
+    return configuration;
   }
 
   /**
@@ -331,6 +346,28 @@ export class Provider {
     debug('fetched JWKS with %d keys', jwks.keys.length);
     return keys;
   }
+}
+
+/** Where discovery fetches the document: OpenID Connect Discovery 4, or RFC 8414 3 (inserted before the path). */
+function wellKnownUrl(issuer: URL, discovery: 'oidc' | 'oauth2'): URL {
+  if (discovery === 'oidc') return discoveryUrl(issuer);
+  const path = issuer.pathname === '/' ? '' : issuer.pathname.replace(/\/$/, '');
+  return new URL(`/.well-known/oauth-authorization-server${path}`, issuer.origin);
+}
+
+/** " (cause: ...; ...)": the network error's own words, for the server log. */
+function causes(err: unknown): string {
+  const messages: string[] = [];
+  // Read by shape: fetch()'s errors may come from another realm.
+  for (
+    let e = err as { message?: unknown; cause?: unknown } | undefined;
+    messages.length < 4;
+    e = e.cause as typeof e
+  ) {
+    if (typeof e !== 'object' || e === null || typeof e.message !== 'string') break;
+    messages.push(e.message);
+  }
+  return messages.length > 0 ? ` (cause: ${messages.join('; ')})` : '';
 }
 
 /** The issuer a discovery document announced, from openid-client's mismatch error. */

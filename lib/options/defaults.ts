@@ -108,3 +108,9 @@ export const REFUSED_DPOP_ALGS: readonly string[] = Object.freeze([
  * file); listed here with the other limits.
  */
 export { MAX_RETURN_TO_LENGTH } from '../util/url.js';
+
+/**
+ * How often a setup mistake that shows on every request (discovery failing, logins started at
+ * another host than `baseUrl`'s) is logged again, milliseconds: at most once a minute.
+ */
+export const SETUP_LOG_INTERVAL_MS = 60_000;

@@ -5,6 +5,7 @@ import { OidcError } from '../util/errors.js';
 import type { Provider } from '../flow/provider.js';
 import { oidcState, requireSession, type OidcRequest } from '../session/express-session.js';
 import type { PendingLogins } from '../flow/pending-logins.js';
+import type { LoginHosts } from '../flow/login-hosts.js';
 import { callbackUrl, splitUrl } from '../util/url.js';
 import { readFormPost, RESUBMIT_FIELD, sendResubmitPage } from './form-post.js';
 import { redirect } from '../util/respond.js';
@@ -23,15 +24,17 @@ import { checkBrowserBinding } from '../flow/browser-binding.js';
 
 const debug = createDebug('express-oidc-login:callback');
 
-const MISSING_TRANSACTION =
-  'This login cannot be completed: no login in progress matches it. Start again from the login page. ' +
+const NO_PENDING_LOGIN = 'This login cannot be completed: no login in progress matches it.';
+const USUAL_CAUSES =
+  'Start again from the login page. ' +
   'Usual causes: the login was started in another browser, its cookie was not sent back (a Secure cookie over http, ' +
   'or SameSite=Strict), baseUrl names another host than the one in the address bar, the ' +
   'session store lost the session, ' +
   'the login link was already used, or the login took too long.';
 
-function missingTransaction(): OidcError {
-  return new OidcError('ERR_OIDC_MISSING_TRANSACTION', 400, MISSING_TRANSACTION);
+/** No pending login for this callback; `why`, when known, replaces the usual causes. */
+function missingTransaction(why?: string): OidcError {
+  return new OidcError('ERR_OIDC_MISSING_TRANSACTION', 400, `${NO_PENDING_LOGIN} ${why ?? USUAL_CAUSES}`);
 }
 
 /**
@@ -39,7 +42,7 @@ function missingTransaction(): OidcError {
  * (and deletes) the transaction for the returned `state`, exchanges the code, validates the
  * tokens, regenerates the session id, stores the login and sends the browser to `returnTo`.
  */
-export function callbackHandler(config: ResolvedConfig, provider: Provider, pending: PendingLogins) {
+export function callbackHandler(config: ResolvedConfig, provider: Provider, pending: PendingLogins, hosts: LoginHosts) {
   // States whose code exchange is running in this process: a double-clicked callback exchanges once.
   const inFlight = new Set<string>();
   // Where the form_post re-POST goes: the callback as the browser sees it.
@@ -78,7 +81,8 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
       // Taken (and, in the session, saved) before any token request: the callback cannot be replayed.
       const tx = await pending.take(req, res, state);
       if (!tx) {
-        if (!session.oidc?.login) throw missingTransaction();
+        // Opened at 127.0.0.1 while baseUrl says localhost? Then the cookie stayed there.
+        if (!session.oidc?.login) throw missingTransaction(hosts.explainMissing(req));
         // A stale callback (the back button) for a user who is logged in already.
         debug('no transaction for this state, but logged in: going home');
         return redirect(res, config.defaultReturnTo);

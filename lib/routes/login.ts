@@ -5,6 +5,7 @@ import type { Provider } from '../flow/provider.js';
 import { authorizationRequest, type LoginAsks } from '../flow/authorization-request.js';
 import { oidcState, requireSession, type OidcRequest } from '../session/express-session.js';
 import type { PendingLogins } from '../flow/pending-logins.js';
+import type { LoginHosts } from '../flow/login-hosts.js';
 import { safeReturnTo, splitUrl } from '../util/url.js';
 import { stepUpFromQuery } from '../flow/step-up.js';
 import { appStateFromApp, loginScope, paramsFromApp, paramsFromQuery } from '../flow/login-params.js';
@@ -51,7 +52,12 @@ export function loginHandler(config: ResolvedConfig, start: StartLogin) {
 }
 
 /** The login of `request` at `provider`: the transaction kept, then the redirect to the provider. */
-export function loginStarter(config: ResolvedConfig, provider: Provider, pending: PendingLogins): StartLogin {
+export function loginStarter(
+  config: ResolvedConfig,
+  provider: Provider,
+  pending: PendingLogins,
+  hosts: LoginHosts,
+): StartLogin {
   return async function startLogin(req: OidcRequest, res: ServerResponse, request: LoginRequest): Promise<void> {
     res.setHeader('Cache-Control', 'no-store');
     const session = requireSession(req);
@@ -78,6 +84,8 @@ export function loginStarter(config: ResolvedConfig, provider: Provider, pending
       ...(appState !== undefined && { appState }),
       browser,
     });
+    // Its cookie is set for this request's host: noted when that is not baseUrl's (login-hosts.ts).
+    hosts.noteLogin(req);
     debug('login started, returning to %s', returnTo);
     redirect(res, url.href);
   };

@@ -13,6 +13,8 @@ import { freePort } from '../support/net.js';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SERVER = join(process.cwd(), 'example-app', 'dist', 'server.js');
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
+/** Every page as a person sees it (test-artifacts/ is not committed): look at them after a change. */
+const SCREENSHOTS = join(ARTIFACTS, 'screenshots');
 const available = existsSync(CHROMIUM) && existsSync(SERVER);
 if (!available) {
   console.warn(
@@ -162,7 +164,8 @@ describeBrowser('a person in a browser', () => {
     if (new URL(page.url()).origin !== baseUrl) {
       await Promise.all([page.waitForURL((url) => url.origin === baseUrl), page.click('button[value="yes"]')]);
     }
-    expect(new URL(page.url()).pathname).toBe('/');
+    // Exactly the home page: no ?state=... from the provider.
+    expect(page.url()).toBe(`${baseUrl}/`);
     await expect(page.locator('header .user').count()).resolves.toBe(0);
     // Logged out at the provider as well: the next login asks for the password.
     await page.goto(`${baseUrl}/profile`);
@@ -179,9 +182,62 @@ describeBrowser('a person in a browser', () => {
     const before = await page.locator('#expires-at').textContent();
     await expect(page.locator('pre.token').first().textContent()).resolves.toMatch(/"alg": "RS256"/);
     await page.waitForTimeout(1100); // expiry has a resolution of one second
-    await Promise.all([page.waitForURL(`${baseUrl}/tokens`), page.click('form[action="/tokens/refresh"] button')]);
+    await Promise.all([
+      page.waitForURL((url) => url.pathname === '/tokens' && url.searchParams.has('refreshed')),
+      page.click('form[action="/tokens/refresh"] button'),
+    ]);
     const after = await page.locator('#expires-at').textContent();
     expect(Date.parse(after!)).toBeGreaterThan(Date.parse(before!));
+    await context.close();
+  });
+
+  it('opened at 127.0.0.1 while BASE_URL says localhost: the error page names the address to use', async () => {
+    const page = await (await newContext()).newPage();
+    const other = baseUrl.replace('localhost', '127.0.0.1');
+    await page.goto(`${other}/profile`);
+    await signIn(page, 'alice');
+    expect(new URL(page.url()).pathname).toBe('/callback');
+    await expect(page.locator('h1').textContent()).resolves.toBe('The login did not finish');
+    const text = (await page.locator('main').textContent()) ?? '';
+    expect(text).toContain(`This app's address is ${baseUrl}`);
+    expect(text).toContain('ERR_OIDC_MISSING_TRANSACTION');
+    expect(output).toMatch(/logins were started at "127\.0\.0\.1:\d+", not at baseUrl's host "localhost:\d+"/);
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await page.screenshot({ path: join(SCREENSHOTS, 'error-wrong-host.png'), fullPage: true });
+    await context.close();
+  });
+
+  it('screenshots every page (test-artifacts/screenshots/)', async () => {
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    const page = await (await newContext()).newPage();
+    const shoot = (name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+    const favicon = await page.request.get(`${baseUrl}/favicon.ico`);
+    expect(favicon.status()).toBe(200);
+    await page.goto(`${baseUrl}/`);
+    await shoot('home-logged-out');
+    await page.goto(`${baseUrl}/nowhere`);
+    await shoot('error-404');
+    await page.goto(`${baseUrl}/profile`);
+    await shoot('provider-login');
+    await signIn(page, 'alice');
+    await shoot('profile');
+    await page.goto(`${baseUrl}/`);
+    await shoot('home-logged-in');
+    await page.goto(`${baseUrl}/admin`);
+    await shoot('error-403');
+    await page.goto(`${baseUrl}/tokens`);
+    await shoot('tokens');
+    await page.waitForTimeout(1100); // expiry has a resolution of one second
+    await Promise.all([
+      page.waitForURL((url) => url.pathname === '/tokens' && url.searchParams.has('refreshed')),
+      page.click('form[action="/tokens/refresh"] button'),
+    ]);
+    await expect(page.locator('.notice').textContent()).resolves.toMatch(/^Access token refreshed/);
+    await shoot('tokens-refreshed');
+    await Promise.all([page.waitForURL((url) => url.origin !== baseUrl), page.click('header form.logout button')]);
+    await shoot('provider-logout');
+    await Promise.all([page.waitForURL((url) => url.origin === baseUrl), page.click('button[value="yes"]')]);
+    await shoot('after-logout');
     await context.close();
   });
 

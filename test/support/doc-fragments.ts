@@ -17,6 +17,7 @@ const PRELUDE: Record<string, string> = {
       'claimIncludes',
       'claimCheck',
       'isAuthenticated',
+      'authenticated',
       'OidcError',
       'OidcAuthorizationError',
       'OidcConfigError',

@@ -73,6 +73,8 @@ export function resolveUrls(
   const paths = [loginPath, callbackPath, logoutPath, backchannelLogoutPath, jwksPath].filter((p) => p !== false);
   if (new Set(paths).size !== paths.length) fail('the paths in "routes" must all differ.');
 
+  refuseCallbackInBaseUrl(baseUrl, prefix, callbackPath === false ? DEFAULTS.callbackPath : callbackPath);
+
   const defaultReturnTo = o.defaultReturnTo ?? DEFAULTS.defaultReturnTo;
   if (typeof defaultReturnTo !== 'string' || !defaultReturnTo.startsWith('/') || /^\/[/\\]/.test(defaultReturnTo)) {
     fail('"defaultReturnTo" must be a path on this app, starting with a single "/".');
@@ -93,4 +95,20 @@ export function resolveUrls(
     loginUrlPath: `${prefix}${loginPath === false ? DEFAULTS.loginPath : loginPath}`,
     defaultReturnTo,
   };
+}
+
+/**
+ * A `baseUrl` that is the redirect URI (`https://app/callback`) would make it `/callback/callback`,
+ * which no provider has registered: the login would fail at the provider with a vague
+ * "invalid redirect_uri". Refused here, with the value to use.
+ */
+function refuseCallbackInBaseUrl(baseUrl: URL, prefix: string, callbackPath: string): void {
+  for (const path of new Set([DEFAULTS.callbackPath, callbackPath])) {
+    if (!prefix.endsWith(path)) continue;
+    const intended = `${baseUrl.origin}${prefix.slice(0, -path.length)}`;
+    fail(
+      `"baseUrl" ends with the callback path "${path}" (${baseUrl.href}): it is the app's public URL, ` +
+        `and the redirect URI is made from it (baseUrl + "${callbackPath}"). Set "baseUrl" to ${JSON.stringify(intended)}.`,
+    );
+  }
 }
