@@ -39,3 +39,5 @@ export type {
   ClientAssertionAlg,
   ClientCertificate,
 } from './options/types.js';
+export { oidcErrorHandler } from './error-handler.js';
+export type { OidcErrorHandler, OidcErrorHandlerOptions } from './error-handler.js';
