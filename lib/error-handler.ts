@@ -19,6 +19,25 @@ export interface OidcErrorHandlerOptions {
    * `false`: no such link.
    */
   loginPath?: string | false;
+  /**
+   * Renders the HTML page (the whole document), to keep the app's own layout. Its fields are
+   * plain text: escape them. Default: a small page of its own (no script, no external resource).
+   */
+  render?: (page: OidcErrorPage, req: IncomingMessage) => string;
+}
+
+/** What an error page says, for {@link OidcErrorHandlerOptions.render}. Plain text, not HTML. */
+export interface OidcErrorPage {
+  status: number;
+  /** Short: "Access denied", "Page not found", "Something went wrong"... */
+  title: string;
+  /** The error's message when it is safe to show (`expose: true`), else a generic one. */
+  message: string;
+  /** An `OidcError`'s code (`ERR_OIDC_FORBIDDEN`...). */
+  code?: string;
+  homePath: string;
+  /** Set for a failed login (400 and 401 from the middleware): where to log in again. */
+  loginPath?: string;
 }
 
 /** The error handler {@link oidcErrorHandler} returns: mount it last, `app.use(oidcErrorHandler())`. */
@@ -72,31 +91,58 @@ export function oidcErrorHandler(options: OidcErrorHandlerOptions = {}): OidcErr
     const code = typeof e.code === 'string' && e.code.startsWith('ERR_OIDC_') ? e.code : undefined;
     if (status >= 500 && log) log(`${req.method} ${pathOf(req)} answered ${status}${code ? ` (${code})` : ''}`, err);
 
-    // What an earlier handler set for its own body (finalhandler does the same); cookies stay.
-    for (const name of ['Content-Encoding', 'Content-Language', 'Content-Range']) res.removeHeader(name);
-    if (typeof e.headers === 'object' && e.headers !== null) {
-      for (const [name, value] of Object.entries(e.headers)) if (typeof value === 'string') res.setHeader(name, value);
-    }
-    res.statusCode = status;
-    res.setHeader('Cache-Control', 'no-store');
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-
-    let body: string;
+    setErrorHeaders(res, status, e.headers);
     if (wantsHtml(req)) {
-      const loginPath =
-        options.loginPath === undefined ? (loginPathOf(req) ?? '/login') : options.loginPath || undefined;
-      const offerLogin = code !== undefined && (status === 400 || status === 401) && loginPath !== undefined;
-      body = page(status, message, homePath, offerLogin ? loginPath : undefined);
-      res.setHeader('Content-Type', 'text/html; charset=utf-8');
-      res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
+      const view = pageView(status, message, code, homePath, options.loginPath ?? loginPathOf(req));
+      // The default page allows nothing but its inline style; an app's own layout keeps its own policy.
+      if (!options.render) res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'");
+      send(req, res, 'text/html; charset=utf-8', (options.render ?? page)(view, req));
     } else {
       const error = (STATUS_CODES[status] ?? 'error').toLowerCase().replace(/[^a-z]+/g, '_');
-      body = JSON.stringify(code ? { error, code, message } : { error, message });
-      res.setHeader('Content-Type', 'application/json; charset=utf-8');
+      send(
+        req,
+        res,
+        'application/json; charset=utf-8',
+        JSON.stringify(code ? { error, code, message } : { error, message }),
+      );
     }
-    res.setHeader('Content-Length', Buffer.byteLength(body));
-    res.end(req.method === 'HEAD' ? undefined : body);
   };
+}
+
+function setErrorHeaders(res: ServerResponse, status: number, errorHeaders: unknown): void {
+  // What an earlier handler set for its own body (finalhandler does the same); cookies stay.
+  for (const name of ['Content-Encoding', 'Content-Language', 'Content-Range']) res.removeHeader(name);
+  if (typeof errorHeaders === 'object' && errorHeaders !== null) {
+    for (const [name, value] of Object.entries(errorHeaders)) if (typeof value === 'string') res.setHeader(name, value);
+  }
+  res.statusCode = status;
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+}
+
+function send(req: IncomingMessage, res: ServerResponse, type: string, body: string): void {
+  res.setHeader('Content-Type', type);
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/** "Log in again" only after a failed login (the middleware's 400 and 401); a 403 offers home. */
+function pageView(
+  status: number,
+  message: string,
+  code: string | undefined,
+  homePath: string,
+  loginPath: string | false,
+): OidcErrorPage {
+  const offerLogin = code !== undefined && (status === 400 || status === 401) && loginPath !== false;
+  const title =
+    offerLogin && status === 400
+      ? 'Login failed'
+      : (HEADINGS[status] ?? (status >= 500 ? 'Something went wrong' : (STATUS_CODES[status] ?? 'Error')));
+  const view: OidcErrorPage = { status, title, message, homePath };
+  if (code !== undefined) view.code = code;
+  if (offerLogin) view.loginPath = loginPath;
+  return view;
 }
 
 function statusOf(e: ErrorLike): number {
@@ -116,9 +162,10 @@ function pathOf(req: OidcRequest): string {
   return query === -1 ? url : url.slice(0, query);
 }
 
-function loginPathOf(req: OidcRequest): string | undefined {
+/** The login route of the `oidcLogin()` the request went through, else `/login`. */
+function loginPathOf(req: OidcRequest): string | false {
   const config = req.oidc === undefined ? undefined : contextConfig(req.oidc);
-  return config?.loginPath || undefined;
+  return config === undefined ? '/login' : config.loginPath;
 }
 
 function defaultLog(message: string, err: unknown): void {
@@ -134,8 +181,7 @@ const ESCAPES: Readonly<Record<string, string>> = {
 };
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
 
-function page(status: number, message: string, homePath: string, loginPath: string | undefined): string {
-  const heading = HEADINGS[status] ?? (status >= 500 ? 'Something went wrong' : (STATUS_CODES[status] ?? 'Error'));
+function page({ status, title, message, homePath, loginPath }: OidcErrorPage): string {
   const links = [
     loginPath === undefined ? '' : `<a href="${escapeHtml(loginPath)}">Log in again</a>`,
     `<a href="${escapeHtml(homePath)}">Home</a>`,
@@ -145,11 +191,11 @@ function page(status: number, message: string, homePath: string, loginPath: stri
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${status} ${escapeHtml(heading)}</title>
+<title>${status} ${escapeHtml(title)}</title>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}h1{font-size:1.5rem}a{margin-right:1rem}small{color:#666}</style>
 </head>
 <body>
-<h1>${escapeHtml(heading)}</h1>
+<h1>${escapeHtml(title)}</h1>
 <p>${escapeHtml(message)}</p>
 <p>${links.join('')}</p>
 <p><small>Error ${status}</small></p>

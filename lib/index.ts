@@ -40,4 +40,4 @@ export type {
   ClientCertificate,
 } from './options/types.js';
 export { oidcErrorHandler } from './error-handler.js';
-export type { OidcErrorHandler, OidcErrorHandlerOptions } from './error-handler.js';
+export type { OidcErrorHandler, OidcErrorHandlerOptions, OidcErrorPage } from './error-handler.js';

@@ -116,4 +116,28 @@ describe('oidcErrorHandler()', () => {
     expect(res.text).toContain('<p>&lt;script&gt;x&lt;/script&gt;</p>');
     expect(res.text).toContain('<a href="/&quot;home&quot;">Home</a>');
   });
+
+  it("renders the page with the app's own layout, given the text and links", async () => {
+    const logged: unknown[][] = [];
+    const pages: unknown[] = [];
+    const app = createApp(provider.options(), logged, {
+      render: (view: unknown) => {
+        pages.push(view);
+        return '<main>own layout</main>';
+      },
+    });
+    const res = await request(app).get('/callback?state=nothing-pending&code=x').set('Accept', HTML).expect(400);
+    expect(res.text).toBe('<main>own layout</main>');
+    expect(res.headers['content-security-policy']).toBeUndefined();
+    expect(pages).toEqual([
+      {
+        status: 400,
+        title: 'Login failed',
+        message: expect.any(String),
+        code: 'ERR_OIDC_MISSING_TRANSACTION',
+        homePath: '/',
+        loginPath: '/login',
+      },
+    ]);
+  });
 });
