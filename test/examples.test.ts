@@ -1,0 +1,98 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+
+const run = promisify(execFile);
+const ROOT = resolve(import.meta.dirname, '..');
+const EXAMPLES = join(ROOT, 'examples');
+const examples = readdirSync(EXAMPLES).filter((name) => existsSync(join(EXAMPLES, name, 'package.json')));
+
+/**
+ * Each folder of examples/ is a small project of its own, installed from `npm pack` of this
+ * package as a user's would be: the tarball unpacked into its node_modules (no network install;
+ * express, supertest, jest... resolve from the repository's node_modules above it). Its `npm test`
+ * logs in against the test kit. Needs a built dist (`npm test` builds it first).
+ */
+describe('examples/', () => {
+  let packDir: string;
+  beforeAll(async () => {
+    packDir = mkdtempSync(join(tmpdir(), 'express-oidc-login-pack-'));
+    const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', packDir], { cwd: ROOT });
+    const [{ filename }] = JSON.parse(stdout) as [{ filename: string }];
+    for (const name of examples) {
+      const target = join(EXAMPLES, name, 'node_modules', 'express-oidc-login');
+      rmSync(target, { recursive: true, force: true });
+      mkdirSync(target, { recursive: true });
+      await run('tar', ['-xzf', join(packDir, filename), '-C', target, '--strip-components=1']);
+    }
+    // Express 4 is installed at the root as "express4" (npm:express@4): the example gets it as "express".
+    const express4 = join(EXAMPLES, 'express4', 'node_modules', 'express');
+    rmSync(express4, { recursive: true, force: true });
+    symlinkSync(join('..', '..', '..', 'node_modules', 'express4'), express4);
+  }, 60_000);
+  afterAll(() => {
+    rmSync(packDir, { recursive: true, force: true });
+  });
+
+  it.each(examples)(
+    '%s: npm test passes',
+    async (name) => {
+      try {
+        await run('npm', ['test'], { cwd: join(EXAMPLES, name), maxBuffer: 10 * 1024 * 1024 });
+      } catch (err) {
+        const { stdout, stderr } = err as { stdout?: string; stderr?: string };
+        throw new Error(`examples/${name}: npm test failed\n${stdout ?? ''}\n${stderr ?? ''}`, { cause: err });
+      }
+    },
+    240_000,
+  );
+
+  it('runs the same test-kit example in jest ESM and CommonJS mode', () => {
+    for (const file of ['app.ts', 'app.test.ts']) {
+      expect(readFileSync(join(EXAMPLES, 'jest-cjs', file), 'utf8')).toBe(
+        readFileSync(join(EXAMPLES, 'jest-esm', file), 'utf8'),
+      );
+    }
+  });
+});
+
+/**
+ * A code block in the docs that follows `<!-- example: examples/<path> -->` (the whole file) or
+ * `<!-- example: examples/<path>#<region> -->` (between `// #region <region>` and `// #endregion`)
+ * shows that file as it is, so what the docs say runs is what the test above runs.
+ */
+describe('code blocks taken from examples/', () => {
+  const markdown = ['README.md', ...markdownUnder('docs')];
+  const shown = markdown.flatMap((file) =>
+    [
+      ...readFileSync(join(ROOT, file), 'utf8').matchAll(
+        /<!-- example: (examples\/[^\s#]+)(?:#([\w-]+))? -->\n```\w*\n([\s\S]*?)\n```/g,
+      ),
+    ].map((m) => ({ file, source: m[1]!, region: m[2], block: m[3]! })),
+  );
+
+  for (const { file, source, region, block } of shown) {
+    it(`${file} shows ${source}${region ? `#${region}` : ''} as it is`, () => {
+      const text = readFileSync(join(ROOT, source), 'utf8').replace(/\n$/, '');
+      expect(block).toBe(region === undefined ? text : regionOf(text, region));
+    });
+  }
+
+  it('finds the markers it checks', () => {
+    expect(regionOf('a\n// #region x\nb\nc\n// #endregion\nd', 'x')).toBe('b\nc');
+  });
+});
+
+function regionOf(text: string, region: string): string | undefined {
+  return new RegExp(`// #region ${region}\\n([\\s\\S]*?)\\n\\s*// #endregion`).exec(text)?.[1];
+}
+
+function markdownUnder(dir: string): string[] {
+  if (!existsSync(join(ROOT, dir))) return [];
+  return readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.md'))
+    .map((file) => join(dir, file));
+}
