@@ -1,3 +1,4 @@
+// #region app-test
 import request from 'supertest';
 import { loginAs, startTestProvider, type TestProvider } from 'express-oidc-login/testing';
 import { createApp } from './app.js';
@@ -39,3 +40,4 @@ it('logs the user out on a back-channel logout', async () => {
   await provider.backchannelLogout(app, { sub: 'alice' });
   await agent.get('/profile').expect(401);
 });
+// #endregion

@@ -1,3 +1,4 @@
+// #region app
 import express from 'express';
 import session from 'express-session';
 import { claimIncludes, oidcErrorHandler, oidcLogin, requireAuth, type OidcLoginOptions } from 'express-oidc-login';
@@ -20,3 +21,4 @@ export function createApp(oidc: OidcLoginOptions) {
   app.use(oidcErrorHandler());
   return app;
 }
+// #endregion
