@@ -1,3 +1,4 @@
+// #region jest-config-esm
 // ts-jest in ESM mode: run jest with `node --experimental-vm-modules` (see package.json).
 /** @type {import('jest').Config} */
 export default {
@@ -7,3 +8,4 @@ export default {
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true }] },
 };
+// #endregion
