@@ -40,3 +40,5 @@ export type {
   ClientAssertionAlg,
   ClientCertificate,
 } from './options/types.js';
+export { oidcErrorHandler } from './error-handler.js';
+export type { OidcErrorHandler, OidcErrorHandlerOptions, OidcErrorPage } from './error-handler.js';

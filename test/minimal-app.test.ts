@@ -81,7 +81,8 @@ describe('the front page app (examples/minimal/app.ts)', () => {
   it("answers a 403 with the error handler's short page (no stack trace), and JSON to API clients", async () => {
     const agent = await loginAs(baseUrl, { sub: 'alice', groups: ['users'] });
     const page = await agent.get('/admin').set('accept', 'text/html').expect(403);
-    expect(page.headers['content-type']).toMatch(/^text\/plain/);
+    expect(page.headers['content-type']).toMatch(/^text\/html/);
+    expect(page.text).toContain('<h1>Access denied</h1>');
     expect(page.text).not.toMatch(/\bat \S+ \(/);
     await agent.get('/admin').set('accept', 'application/json').expect(403);
     const admin = await loginAs(baseUrl, { sub: 'bob', groups: ['admin'] });
@@ -90,6 +91,6 @@ describe('the front page app (examples/minimal/app.ts)', () => {
 
   it('answers a login error (a callback without its login) with its status and code', async () => {
     const res = await request(baseUrl).get('/callback?code=x&state=y').set('accept', 'application/json').expect(400);
-    expect(res.body).toMatchObject({ error: 'ERR_OIDC_MISSING_TRANSACTION' });
+    expect(res.body).toMatchObject({ error: 'bad_request', code: 'ERR_OIDC_MISSING_TRANSACTION' });
   });
 });

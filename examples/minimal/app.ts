@@ -5,9 +5,9 @@
  * optional). test/minimal-app.test.ts runs it, as it is, against the test kit's provider.
  */
 // #region minimal-app
-import express, { type ErrorRequestHandler } from 'express';
+import express from 'express';
 import session from 'express-session';
-import { OidcError, authenticated, claimIncludes, oidcLogin, requireAuth } from 'express-oidc-login';
+import { authenticated, claimIncludes, oidcErrorHandler, oidcLogin, requireAuth } from 'express-oidc-login';
 
 const port = Number(process.env.PORT ?? 3000);
 const baseUrl = process.env.BASE_URL ?? `http://localhost:${port}`; // register baseUrl + '/callback' at the provider
@@ -45,15 +45,9 @@ app.get('/admin', requireAuth(claimIncludes('groups', 'admin')), (_req, res) => 
   res.send('Only for admins.');
 });
 
-// Login errors (403 on /admin, the provider down...): a short answer with their status, no stack trace.
+// Errors (403 on /admin, the provider down...): a short page, or JSON for API clients; no stack trace.
 // #region error-handler
-const onError: ErrorRequestHandler = (err, req, res, next) => {
-  if (res.headersSent || !(err instanceof OidcError)) return next(err); // not a login error: Express's handler
-  res.status(err.status).set(err.headers ?? {});
-  if (req.accepts(['html', 'json']) === 'json') res.json({ error: err.code, message: err.message });
-  else res.type('text/plain').send(err.message);
-};
-app.use(onError);
+app.use(oidcErrorHandler());
 // #endregion error-handler
 
 app.listen(port, () => console.log(`Listening on ${baseUrl}`));
