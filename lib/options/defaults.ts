@@ -8,6 +8,7 @@ export const DEFAULTS = Object.freeze({
   callbackPath: '/callback',
   logoutPath: '/logout',
   backchannelLogoutPath: '/backchannel-logout',
+  frontchannelLogoutPath: '/frontchannel-logout',
   jwksPath: '/jwks.json',
   refreshLeeway: 60,
   absoluteDuration: 7 * 24 * 60 * 60,

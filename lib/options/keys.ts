@@ -79,7 +79,7 @@ export const ALIASES: Record<string, string> = {
   params: 'authorizationParams',
 };
 
-export const ROUTE_KEYS = ['login', 'callback', 'logout', 'backchannelLogout', 'jwks'] as const;
+export const ROUTE_KEYS = ['login', 'callback', 'logout', 'backchannelLogout', 'frontchannelLogout', 'jwks'] as const;
 export const SERVER_KEYS = [
   'issuer',
   'authorizationEndpoint',

@@ -35,6 +35,7 @@ export interface ResolvedConfig {
   readonly callbackPath: string | false;
   readonly logoutPath: string | false;
   readonly backchannelLogoutPath: string | false;
+  readonly frontchannelLogoutPath: string | false;
   readonly logout: Readonly<Required<Omit<LogoutOptions, 'idpLogoutUrl'>> & { idpLogoutUrl: IdpLogoutUrl | undefined }>;
   /** Seconds. */
   readonly refreshLeeway: number;
@@ -85,4 +86,6 @@ export interface ResolvedConfig {
   readonly responseMode: 'query' | 'form_post';
   /** `routes.backchannelLogout` was set by the app (index logins even when the provider does not advertise back-channel logout). */
   readonly backchannelLogoutExplicit: boolean;
+  /** `routes.frontchannelLogout` was set by the app (the route acts even when the provider does not advertise front-channel logout). */
+  readonly frontchannelLogoutExplicit: boolean;
 }

@@ -69,13 +69,22 @@ export interface OidcLoginOptions {
   scope?: string;
   /**
    * Paths of the mounted routes; `false` turns one off. Defaults `/login`, `/callback`, `/logout`,
-   * `/backchannel-logout`.
+   * `/backchannel-logout`, `/frontchannel-logout`.
    */
   routes?: {
     login?: string | false;
     callback?: string | false;
     logout?: string | false;
     backchannelLogout?: string | false;
+    /**
+     * OpenID Connect Front-Channel Logout 1.0: the provider's logout page frames
+     * `GET <path>?iss=…&sid=…` and the sessions of that `sid` end. Default `/frontchannel-logout`,
+     * acting only when the provider's metadata says `frontchannel_logout_supported: true`; set a
+     * path to make it act whatever the metadata says (Microsoft Entra ID), `false` to turn it off.
+     * Register `baseUrl + path` as the client's `frontchannel_logout_uri` (Entra: "Front-channel
+     * logout URL") and, where offered, `frontchannel_logout_session_required: true`.
+     */
+    frontchannelLogout?: string | false;
     /** The client's public JWKS (private_key_jwt only). Default `/jwks.json` with private_key_jwt, else off. */
     jwks?: string | false;
   };

@@ -55,6 +55,8 @@ export interface ProviderSettings {
   readonly postLogoutRedirectUris: string[];
   readonly tokenEndpoint: string;
   readonly userinfoEndpoint: string;
+  readonly frontchannelLogoutUri: string | undefined;
+  readonly frontchannelLogoutParams: 'iss-and-sid' | 'sid' | 'none';
 }
 
 /** Everything is in memory and per provider. */

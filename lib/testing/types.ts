@@ -59,6 +59,19 @@ export interface TestProviderOptions {
    * at the token endpoint (400) and at userinfo (401). Default false: a proof carries no nonce.
    */
   requireDPoPNonce?: boolean;
+  /**
+   * Front-Channel Logout 1.0: the app's front-channel logout URL (e.g. `baseUrl +
+   * '/frontchannel-logout'`). With it, the metadata says `frontchannel_logout_supported`, and the
+   * logout page (`end_session_endpoint`) answers HTML that frames this URL (with `iss` and `sid` of
+   * the `id_token_hint`), then goes on to `post_logout_redirect_uri` once the frame has loaded.
+   * Default: none (the logout page answers plain text or redirects at once).
+   */
+  frontchannelLogoutUri?: string;
+  /**
+   * What the framed URL carries: `'iss-and-sid'` (the specification; the default), `'sid'`
+   * (Microsoft Entra ID sends `sid` without `iss`) or `'none'`.
+   */
+  frontchannelLogoutParams?: 'iss-and-sid' | 'sid' | 'none';
   /** Listen on this port of 127.0.0.1. Default: a free one. */
   port?: number;
 }
