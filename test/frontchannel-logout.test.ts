@@ -92,7 +92,18 @@ describe('GET /frontchannel-logout', () => {
       .get(`/frontchannel-logout?iss=${encodeURIComponent(op.issuer)}`)
       .expect(200);
     expect((await loggedIn(alice)).isAuthenticated).toBe(true);
-    await alice.get('/frontchannel-logout').expect(200);
+    // A link on another site (a top-level navigation carries a Lax cookie): nobody.
+    await alice
+      .get('/frontchannel-logout')
+      .set('Sec-Fetch-Site', 'cross-site')
+      .set('Sec-Fetch-Dest', 'document')
+      .expect(200);
+    expect((await loggedIn(alice)).isAuthenticated).toBe(true);
+    await alice
+      .get('/frontchannel-logout')
+      .set('Sec-Fetch-Site', 'cross-site')
+      .set('Sec-Fetch-Dest', 'iframe')
+      .expect(200);
     expect((await loggedIn(alice)).isAuthenticated).toBe(false);
   });
 

@@ -38,7 +38,7 @@ export function frontchannelLogoutActive(config: ResolvedConfig, metadata: Reado
  * 3. With `sid`: the sessions of that provider session end through the session index and its
  *    tombstones, as for a back-channel logout (no cookie needed).
  * 4. Without `sid`: the request's own session, when its cookie came and it holds a login of this
- *    provider.
+ *    provider (not on a cross-site top-level navigation).
  *
  * The answer is a tiny page that only the provider's origins may frame, never cached. An
  * unsigned request can do no more than end a session whose `sid` it knows: docs explain why the
@@ -114,11 +114,19 @@ async function endSessionsOfSid(
   return ended;
 }
 
-/** The request's own session, when its cookie came and it holds a login of this provider. */
+/**
+ * The request's own session, when its cookie came and it holds a login of this provider; never on
+ * a cross-site top-level navigation (a link on any site would log the user out: a SameSite=Lax
+ * cookie comes with it). Framed, as the provider does it, a Lax cookie comes only same-site.
+ */
 async function endOwnSession(req: OidcRequest, config: ResolvedConfig): Promise<number> {
   const login = loginOf(req);
   const session = req.session;
   if (!login || !session || login.provider !== config.providerName) return 0;
+  if (req.headers['sec-fetch-site'] === 'cross-site' && req.headers['sec-fetch-dest'] === 'document') {
+    debug('a cross-site navigation without sid: nobody logged out');
+    return 0;
+  }
   const sessionId = req.sessionID;
   await markSessionEnded(req, config);
   forgetLogin(req, sessionId);
