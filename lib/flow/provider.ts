@@ -49,6 +49,10 @@ export class Provider {
   readonly dpopKeys = new DPoPKeys();
   /** Refreshes in flight (flow/refresh.ts, which types them), by session and refresh token. */
   readonly refreshes = new Map<string, Promise<unknown>>();
+  /** Tokens for other APIs being fetched (flow/resource-tokens.ts), by session and resource. */
+  readonly resourceTokens = new Map<string, Promise<unknown>>();
+  /** The last use of each session's refresh token in flight (flow/refresh.ts `oneRefreshAtATime`), by session. */
+  readonly refreshTokenUses = new Map<string, Promise<unknown>>();
   /** Each Configuration's server and client metadata, copied once (see {@link metadata}). */
   readonly #metadata = new WeakMap<client.Configuration, MetadataCopies>();
   /** What discovery was given, to build more Configurations like it (one per Entra tenant). */

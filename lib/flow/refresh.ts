@@ -24,7 +24,7 @@ const ROTATION_GRACE_DELAYS_MS = [0, 50, 100, 200, 400] as const;
  * The parts of a login that a refresh replaces; the rest (`loggedInAt`, `user`, `data`...) stays.
  * The DPoP key travels with the tokens bound to it.
  */
-type TokenFields = Pick<
+export type TokenFields = Pick<
   StoredLogin,
   'idToken' | 'claims' | 'accessToken' | 'refreshToken' | 'tokenType' | 'expiresAt' | 'scope' | 'dpop'
 >;
@@ -87,13 +87,35 @@ export async function getAccessToken(
   const leader = flight === undefined;
   if (flight === undefined) {
     const own = flights;
-    flight = refresh(req, config, provider, login).finally(() => own.delete(key));
+    flight = oneRefreshAtATime(provider, req.sessionID, () => refresh(req, config, provider, login)).finally(() =>
+      own.delete(key),
+    );
     flights.set(key, flight);
   } else {
     debug('joining the refresh in flight for this session');
   }
   const outcome = await flight;
   return settle(req, config, provider, refreshToken, outcome, leader);
+}
+
+/**
+ * Runs `use` (a refresh grant of this session: the login's own, or a token for another API) after
+ * the session's previous one has ended. A provider that rotates refresh tokens answers a second
+ * use of the old one with invalid_grant (and may revoke the grant): each use must start from the
+ * refresh token the previous one left. In process only; across instances, the rotation grace of
+ * {@link findRotated} (and a lock in the shared store, where there is one) covers it.
+ */
+export function oneRefreshAtATime<T>(provider: Provider, sessionId: string | undefined, use: () => Promise<T>): Promise<T> {
+  if (sessionId === undefined) return use();
+  const uses = provider.refreshTokenUses;
+  const previous = uses.get(sessionId);
+  const run = previous === undefined ? use() : previous.then(use, use);
+  const tail = run.catch(() => {});
+  uses.set(sessionId, tail);
+  void tail.then(() => {
+    if (uses.get(sessionId) === tail) uses.delete(sessionId);
+  });
+  return run;
 }
 
 /** Applies a refresh's outcome to this request's own session. */
@@ -136,13 +158,13 @@ async function settle(
   return refreshed.accessToken;
 }
 
-function pickTokens(login: StoredLogin): TokenFields {
+export function pickTokens(login: StoredLogin): TokenFields {
   const { idToken, claims, accessToken, refreshToken, tokenType, expiresAt, scope, dpop } = login;
   return { idToken, claims, accessToken, refreshToken, tokenType, expiresAt, scope, dpop };
 }
 
 /** The same user at the same provider. */
-function sameUser(a: StoredLogin, b: StoredLogin): boolean {
+export function sameUser(a: StoredLogin, b: StoredLogin): boolean {
   return a.claims?.iss === b.claims.iss && a.claims?.sub === b.claims.sub;
 }
 
@@ -153,10 +175,10 @@ function isNewer(stored: StoredLogin, current: StoredLogin): boolean {
   );
 }
 
-type StoredState = { kind: 'unknown' } | { kind: 'gone' } | { kind: 'login'; login: StoredLogin };
+export type StoredState = { kind: 'unknown' } | { kind: 'gone' } | { kind: 'login'; login: StoredLogin };
 
 /** The request's session as the store has it now (not as this request loaded it). */
-function readStored(req: OidcRequest): Promise<StoredState> {
+export function readStored(req: OidcRequest): Promise<StoredState> {
   const store = req.sessionStore;
   const id = req.sessionID;
   if (!store || typeof store.get !== 'function' || !id) return Promise.resolve({ kind: 'unknown' });
@@ -191,7 +213,7 @@ function sleep(ms: number): Promise<void> {
  * (its new tokens are, or are about to be, in the store)? Store errors reject (503): without the
  * store, a revoked token cannot be told from a rotated one, and the login is kept.
  */
-async function findRotated(req: OidcRequest, current: StoredLogin): Promise<StoredLogin | undefined> {
+export async function findRotated(req: OidcRequest, current: StoredLogin): Promise<StoredLogin | undefined> {
   for (const delay of ROTATION_GRACE_DELAYS_MS) {
     if (delay > 0) await sleep(delay);
     const stored = await readStored(req);

@@ -24,6 +24,7 @@ export const DEFAULTS = Object.freeze({
   defaultReturnTo: '/',
   responseMode: 'query' as 'query' | 'form_post',
   discovery: 'oidc' as 'oidc' | 'oauth2',
+  resourceParameter: 'resource' as 'resource' | 'audience',
 });
 
 /** The shortest `secret` accepted, and the shortest client secret a cookie key is derived from. */
@@ -44,6 +45,13 @@ export const MAX_TRANSACTION_AGE = 60 * 60 * 1000;
 export const MAX_LOGOUT_TOKEN_AGE = 3600;
 /** `maxPendingLogins`: logins started at once in one browser (each one a cookie in cookie mode). */
 export const MAX_PENDING_LOGINS = 50;
+/**
+ * Access tokens for other APIs (`getAccessToken({ resource })`) kept in one session at most; the
+ * least recently fetched goes first. Each costs about a kilobyte of session (a JWT access token).
+ */
+export const MAX_RESOURCE_TOKENS = 8;
+/** A resource indicator or audience, characters. */
+export const MAX_RESOURCE_LENGTH = 2048;
 /** A provider's `label`, characters: the chooser page shows it as a link. */
 export const MAX_LABEL_LENGTH = 100;
 

@@ -53,6 +53,8 @@ export const PROVIDER_LEVEL_OPTIONS = [
   'autoRefresh',
   'fetchUserInfo',
   'responseMode',
+  'resources',
+  'resourceParameter',
 ] as const;
 
 /** Every top-level option. */

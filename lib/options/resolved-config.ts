@@ -54,6 +54,9 @@ export interface ResolvedConfig {
   /** `baseUrl`'s path + login path: where `requireAuth` sends browsers. */
   readonly loginUrlPath: string;
   readonly authorizationParams: Readonly<Record<string, string>>;
+  /** The APIs asked for at login (RFC 8707 `resource`, with `resourceParameter` 'resource'); undefined: any, none asked for. */
+  readonly resources: readonly string[] | undefined;
+  readonly resourceParameter: 'resource' | 'audience';
   readonly maxAge: number | undefined;
   readonly clientAuthMethod: ClientAuthMethod;
   /** private_key_jwt's signing key (private part hidden). */

@@ -147,6 +147,24 @@ export interface OidcLoginOptions {
    */
   pushedAuthorizationRequests?: boolean;
   /**
+   * The APIs (resource servers) whose access tokens `req.oidc.getAccessToken({ resource })` gets,
+   * each named by its resource indicator (RFC 8707: an absolute URI) or, with `resourceParameter:
+   * 'audience'`, its audience. With `resourceParameter: 'resource'` they are asked for at login
+   * (`resource` parameters in the authorization request), as RFC 8707 providers (oidc-provider,
+   * Keycloak with the feature, Ping) require for the refresh token to cover them, and
+   * `getAccessToken()` refuses a resource not listed. Default: none asked for at login, any
+   * resource accepted (Entra ID, whose refresh tokens cover every API the user consented to, and
+   * Auth0 with `resourceParameter: 'audience'`).
+   * @see https://www.rfc-editor.org/rfc/rfc8707.html
+   */
+  resources?: string[];
+  /**
+   * How a token request names the API: `'resource'` (RFC 8707, the default) or `'audience'`
+   * (Auth0's parameter). Used by `getAccessToken({ resource })` on the refresh grant and, for
+   * `resources`, in the authorization request.
+   */
+  resourceParameter?: 'resource' | 'audience';
+  /**
    * Sender-constrained access tokens with DPoP (RFC 9449): `true` (ES256 keys) or `{ alg }`. Each
    * login gets its own key pair, made at the callback and kept with the login in the session
    * store; the token requests (code, refresh), userinfo and `req.oidc.fetch()` send proofs made
