@@ -63,7 +63,10 @@ export async function authorizationRequest(
  * RFC 8707 §2.1: the APIs of `resources` as `resource` parameters (one each), so that the refresh
  * token covers them and `getAccessToken({ resource })` can get their tokens later.
  */
-function withResources(parameters: Record<string, string>, config: ResolvedConfig): Record<string, string> | URLSearchParams {
+function withResources(
+  parameters: Record<string, string>,
+  config: ResolvedConfig,
+): Record<string, string> | URLSearchParams {
   if (config.resources === undefined || config.resourceParameter !== 'resource') return parameters;
   const search = new URLSearchParams(parameters);
   for (const resource of config.resources) search.append('resource', resource);

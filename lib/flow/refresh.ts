@@ -105,7 +105,11 @@ export async function getAccessToken(
  * refresh token the previous one left. In process only; across instances, the rotation grace of
  * {@link findRotated} (and a lock in the shared store, where there is one) covers it.
  */
-export function oneRefreshAtATime<T>(provider: Provider, sessionId: string | undefined, use: () => Promise<T>): Promise<T> {
+export function oneRefreshAtATime<T>(
+  provider: Provider,
+  sessionId: string | undefined,
+  use: () => Promise<T>,
+): Promise<T> {
   if (sessionId === undefined) return use();
   const uses = provider.refreshTokenUses;
   const previous = uses.get(sessionId);

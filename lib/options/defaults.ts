@@ -24,6 +24,7 @@ export const DEFAULTS = Object.freeze({
   defaultReturnTo: '/',
   responseMode: 'query' as 'query' | 'form_post',
   discovery: 'oidc' as 'oidc' | 'oauth2',
+  discoveryMaxAge: 60 * 60,
   resourceParameter: 'resource' as 'resource' | 'audience',
 });
 
@@ -33,6 +34,10 @@ export const MIN_SECRET_LENGTH = 32;
 // The largest values accepted, each written once: resolveConfig() checks against them and its
 // messages quote them.
 
+/** `discoveryMaxAge`, seconds: a minute at least. Each refresh is one request to the provider per app instance. */
+export const MIN_DISCOVERY_MAX_AGE = 60;
+/** `discoveryMaxAge`, seconds: a week at most. A provider's changed endpoints or keys' location go unseen that long. */
+export const MAX_DISCOVERY_MAX_AGE = 7 * 24 * 60 * 60;
 /** `refreshLeeway`, seconds: an hour. A leeway as long as the access token lives would refresh it on every request. */
 export const MAX_REFRESH_LEEWAY = 3600;
 /** `clockTolerance`, seconds: five minutes. More would accept ID tokens long expired or not yet valid. */

@@ -28,6 +28,7 @@ export const APP_LEVEL_OPTIONS = [
 export const PROVIDER_LEVEL_OPTIONS = [
   'issuer',
   'discovery',
+  'discoveryMaxAge',
   'server',
   'profile',
   'profileApiOrigins',
@@ -74,6 +75,7 @@ export const ALIASES: Record<string, string> = {
   client_secret: 'clientSecret',
   token_endpoint_auth_method: 'clientAuthMethod',
   timeout: 'httpTimeout',
+  discoverycachemaxage: 'discoveryMaxAge (in seconds)',
   response_mode: 'responseMode',
   responsemode: 'responseMode',
   cookiesecret: 'secret',

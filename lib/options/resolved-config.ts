@@ -39,6 +39,8 @@ export interface ResolvedConfig {
   readonly logout: Readonly<Required<Omit<LogoutOptions, 'idpLogoutUrl'>> & { idpLogoutUrl: IdpLogoutUrl | undefined }>;
   /** Seconds. */
   readonly refreshLeeway: number;
+  /** Seconds before discovered metadata is fetched again (in the background), or false. */
+  readonly discoveryMaxAge: number | false;
   readonly autoRefresh: boolean;
   readonly fetchUserInfo: boolean;
   /** Seconds, or false. */

@@ -28,6 +28,15 @@ export interface OidcLoginOptions {
    */
   discovery?: 'oidc' | 'oauth2';
   /**
+   * Seconds the discovered metadata is used before it is fetched again, so that a provider that
+   * moves an endpoint or its JWKS, or adds an algorithm, is seen without a restart. Default 3600
+   * (from 60 to a week); `false`: discovered once for the life of the process. The first use after
+   * that time still gets the metadata at hand (no request waits): the new one is fetched
+   * meanwhile, one request at a time; when that fails, the last good metadata stays and it is tried
+   * again a minute later. No timer runs: an idle app asks nothing.
+   */
+  discoveryMaxAge?: number | false;
+  /**
    * The provider's endpoints, in place of `issuer` and discovery: for plain OAuth 2.0 providers
    * (GitHub...) that publish no metadata. `scope` is then required; without `openid` in it the login
    * is plain OAuth 2.0: no ID token, the user's identity comes from `userinfoEndpoint` through `profile`.

@@ -37,7 +37,6 @@ export function resourceProblem(value: unknown, parameter: 'resource' | 'audienc
   } catch {
     return `${JSON.stringify(value)} is not an absolute URI (RFC 8707 §2), such as https://api.example.com.`;
   }
-  if (url.hash !== '' || value.includes('#'))
-    return `${JSON.stringify(value)} must not have a fragment (RFC 8707 §2).`;
+  if (url.hash !== '' || value.includes('#')) return `${JSON.stringify(value)} must not have a fragment (RFC 8707 §2).`;
   return undefined;
 }
