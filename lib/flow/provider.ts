@@ -19,13 +19,12 @@ import { NoMatchingKeyError, VerificationKeys } from './jws-verify.js';
 import { providerError } from './provider-errors.js';
 import { deadline, timeRequests } from './timed-fetch.js';
 import { DPoPKeys } from './dpop.js';
+import { DiscoveryCache } from './discovery-cache.js';
 
 const debug = createDebug('express-oidc-login:provider');
 
 /** How long a fetched JWKS is trusted before it is fetched again (removed keys stop working). */
 const JWKS_MAX_AGE_MS = 5 * 60 * 1000;
-/** After a failed refresh of the metadata, the next try is this many seconds later (at the next use after it). */
-const DISCOVERY_RETRY_SECONDS = 60;
 /** The shortest time between two JWKS requests. */
 const JWKS_MIN_INTERVAL_MS = 1000;
 
@@ -42,11 +41,7 @@ interface MetadataCopies {
  */
 export class Provider {
   readonly #config: ResolvedConfig;
-  #configuration: Promise<client.Configuration> | undefined;
-  /** When the metadata is due to be fetched again (ms since the epoch; see `discoveryMaxAge`). */
-  #staleAt = Infinity;
-  /** The metadata being fetched again, in the background: one request at a time. */
-  #revalidation: Promise<void> | undefined;
+  readonly #discovery: DiscoveryCache;
   #jwks: { keys: VerificationKeys; fetchedAt: number } | undefined;
   #jwksInFlight: Promise<VerificationKeys> | undefined;
   /** The start-up findings logged already (each once). */
@@ -68,73 +63,31 @@ export class Provider {
 
   constructor(config: ResolvedConfig) {
     this.#config = config;
-    if (config.configuration) this.#configuration = Promise.resolve(config.configuration);
+    this.#discovery = new DiscoveryCache({
+      discover: () => this.#discover(),
+      // The `server` endpoints: nothing to fetch again.
+      maxAge: config.server === undefined ? config.discoveryMaxAge : false,
+      logger: config.logger,
+      given: config.configuration,
+      replaced: (old, fresh) => {
+        // Keys found elsewhere now: the cached ones are not the provider's any more.
+        if (this.metadata(old).jwks_uri !== this.metadata(fresh).jwks_uri) this.#jwks = undefined;
+        debug('metadata of %s fetched again', this.metadata(fresh).issuer);
+      },
+    });
   }
 
   /**
-   * The openid-client `Configuration`, discovering the provider on first use. Once `discoveryMaxAge`
-   * has passed, the next use gets it as it is and starts fetching the metadata again
-   * (stale-while-revalidate: see {@link revalidation}).
+   * The openid-client `Configuration`, discovering the provider on first use, and again in the
+   * background after `discoveryMaxAge` (see discovery-cache.ts).
    */
   getConfiguration(): Promise<client.Configuration> {
-    if (this.#configuration === undefined) {
-      this.#configuration = this.#discover().then(
-        (configuration) => {
-          this.#staleAt = this.#nextDiscovery(this.#config.discoveryMaxAge);
-          return configuration;
-        },
-        (err: unknown) => {
-          // Forget the failure so that the next request tries again: an app started while the
-          // provider is down works once it is up, without a restart.
-          this.#configuration = undefined;
-          throw err;
-        },
-      );
-    } else if (Date.now() >= this.#staleAt) {
-      this.#revalidate();
-    }
-    return this.#configuration;
+    return this.#discovery.get();
   }
 
   /** The metadata being fetched again after `discoveryMaxAge`, if it is (for tests and diagnostics). */
   get revalidation(): Promise<void> | undefined {
-    return this.#revalidation;
-  }
-
-  #nextDiscovery(seconds: number | false): number {
-    // A Configuration given by the app, or the `server` endpoints: nothing to fetch again.
-    if (seconds === false || this.#config.configuration !== undefined || this.#config.server !== undefined)
-      return Infinity;
-    return Date.now() + seconds * 1000;
-  }
-
-  /**
-   * Discovery again, in the background: the new metadata replaces the old once it is in and has
-   * passed the start-up check; a failure keeps the last good metadata and is retried
-   * {@link DISCOVERY_RETRY_SECONDS} later. Lazy: started by a use, never by a timer.
-   */
-  #revalidate(): void {
-    if (this.#revalidation !== undefined) return;
-    const previous = this.#configuration!;
-    this.#revalidation = (async () => {
-      try {
-        const [old, fresh] = await Promise.all([previous, this.#discover()]);
-        this.#configuration = Promise.resolve(fresh);
-        this.#staleAt = this.#nextDiscovery(this.#config.discoveryMaxAge);
-        // Keys found elsewhere now: the cached ones are not the provider's any more.
-        if (this.metadata(old).jwks_uri !== this.metadata(fresh).jwks_uri) this.#jwks = undefined;
-        debug('metadata of %s fetched again', this.metadata(fresh).issuer);
-      } catch (err) {
-        this.#staleAt = Date.now() + DISCOVERY_RETRY_SECONDS * 1000;
-        debug('fetching the metadata again failed, keeping the last good: %s', (err as Error)?.message);
-        this.#config.logger?.warn(
-          `express-oidc-login: fetching the identity provider's metadata again failed (${(err as Error)?.message}); ` +
-            `the last good metadata stays in use, and it is tried again in ${DISCOVERY_RETRY_SECONDS} s.`,
-        );
-      } finally {
-        this.#revalidation = undefined;
-      }
-    })();
+    return this.#discovery.revalidation;
   }
 
   /**
