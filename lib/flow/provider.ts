@@ -1,5 +1,4 @@
 import * as client from 'openid-client';
-import type { JSONWebKeySet } from 'jose';
 import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/resolved-config.js';
 import { clientAuthentication } from './client-auth.js';
@@ -17,7 +16,8 @@ import { OidcError } from '../util/errors.js';
 import { deepFreeze } from '../util/deep-freeze.js';
 import { NoMatchingKeyError, VerificationKeys } from './jws-verify.js';
 import { providerError } from './provider-errors.js';
-import { deadline, timeRequests } from './timed-fetch.js';
+import { timeRequests } from './timed-fetch.js';
+import { fetchJwks } from './provider-jwks.js';
 import { DPoPKeys } from './dpop.js';
 import { DiscoveryCache } from './discovery-cache.js';
 
@@ -52,7 +52,7 @@ export class Provider {
   readonly refreshes = new Map<string, Promise<unknown>>();
   /** Tokens for other APIs being fetched (flow/resource-tokens.ts), by session and resource. */
   readonly resourceTokens = new Map<string, Promise<unknown>>();
-  /** The last use of each session's refresh token in flight (flow/refresh.ts `oneRefreshAtATime`), by session. */
+  /** The last use of each session's refresh token in flight (flow/refresh-token-uses.ts), by session. */
   readonly refreshTokenUses = new Map<string, Promise<unknown>>();
   /** Each Configuration's server and client metadata, copied once (see {@link metadata}). */
   readonly #metadata = new WeakMap<client.Configuration, MetadataCopies>();
@@ -303,47 +303,7 @@ export class Provider {
   }
 
   async #fetchJwks(configuration: client.Configuration): Promise<VerificationKeys> {
-    const uri = this.metadata(configuration).jwks_uri;
-    if (!uri)
-      throw new OidcError(
-        'ERR_OIDC_PROVIDER_RESPONSE',
-        502,
-        'The identity provider publishes no jwks_uri, so its ID tokens cannot be verified.',
-      );
-    const url = new URL(uri);
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && this.#config.allowInsecureHttp)) {
-      throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, "The identity provider's jwks_uri is not https.");
-    }
-    const doFetch = configuration[client.customFetch] ?? fetch;
-    let jwks: unknown;
-    const limit = deadline(this.#config.httpTimeout, 'The identity provider did not answer in time.');
-    try {
-      const response = await doFetch(url.href, {
-        method: 'GET',
-        headers: { accept: 'application/json, application/jwk-set+json' },
-        body: undefined,
-        redirect: 'manual',
-        signal: limit.signal,
-      });
-      if (response.status !== 200) {
-        throw new OidcError(
-          'ERR_OIDC_PROVIDER_RESPONSE',
-          502,
-          `The identity provider's JWKS endpoint answered HTTP ${response.status}.`,
-        );
-      }
-      jwks = await response.json();
-    } catch (err) {
-      throw providerError(err, 'jwks');
-    } finally {
-      limit.clear();
-    }
-    if (!isJwks(jwks))
-      throw new OidcError(
-        'ERR_OIDC_PROVIDER_RESPONSE',
-        502,
-        "The identity provider's JWKS is not a valid JSON Web Key Set.",
-      );
+    const jwks = await fetchJwks(configuration, this.metadata(configuration).jwks_uri, this.#config);
     const keys = new VerificationKeys(jwks.keys);
     this.#jwks = { keys, fetchedAt: Date.now() };
     debug('fetched JWKS with %d keys', jwks.keys.length);
@@ -391,15 +351,6 @@ function issuerMismatch(err: unknown, configured: URL): OidcError | undefined {
       `"issuer" ${JSON.stringify(configured.href)}.` +
       (announced.includes(TENANT_PLACEHOLDER) ? ` ${TENANT_TEMPLATE_HINT}` : ' Check the "issuer" option.'),
     { cause: err },
-  );
-}
-
-function isJwks(value: unknown): value is JSONWebKeySet {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    Array.isArray((value as { keys?: unknown }).keys) &&
-    (value as { keys: unknown[] }).keys.every((k) => typeof k === 'object' && k !== null && !Array.isArray(k))
   );
 }
 

@@ -6,6 +6,7 @@ import { dpopNotBound, isDPoPTokenType } from './dpop.js';
 import { OidcError } from '../util/errors.js';
 import { emit } from './events.js';
 import type { Provider } from './provider.js';
+import { oneRefreshAtATime } from './refresh-token-uses.js';
 import { errorInTokenResponse, isIdTokenError, tokenEndpointError } from './provider-errors.js';
 import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
 import { loginFromSession, loginOf, packLogin } from '../session/stored-login.js';
@@ -96,30 +97,6 @@ export async function getAccessToken(
   }
   const outcome = await flight;
   return settle(req, config, provider, refreshToken, outcome, leader);
-}
-
-/**
- * Runs `use` (a refresh grant of this session: the login's own, or a token for another API) after
- * the session's previous one has ended. A provider that rotates refresh tokens answers a second
- * use of the old one with invalid_grant (and may revoke the grant): each use must start from the
- * refresh token the previous one left. In process only; across instances, the rotation grace of
- * {@link findRotated} (and a lock in the shared store, where there is one) covers it.
- */
-export function oneRefreshAtATime<T>(
-  provider: Provider,
-  sessionId: string | undefined,
-  use: () => Promise<T>,
-): Promise<T> {
-  if (sessionId === undefined) return use();
-  const uses = provider.refreshTokenUses;
-  const previous = uses.get(sessionId);
-  const run = previous === undefined ? use() : previous.then(use, use);
-  const tail = run.catch(() => {});
-  uses.set(sessionId, tail);
-  void tail.then(() => {
-    if (uses.get(sessionId) === tail) uses.delete(sessionId);
-  });
-  return run;
 }
 
 /** Applies a refresh's outcome to this request's own session. */

@@ -6,16 +6,9 @@ import { resourceProblem } from '../options/validate/resources.js';
 import { dpopNotBound, isDPoPTokenType } from './dpop.js';
 import { OidcError } from '../util/errors.js';
 import type { Provider } from './provider.js';
+import { oneRefreshAtATime } from './refresh-token-uses.js';
 import { errorInTokenResponse, tokenEndpointError } from './provider-errors.js';
-import {
-  findRotated,
-  oneRefreshAtATime,
-  pickTokens,
-  readStored,
-  sameUser,
-  type StoredState,
-  type TokenFields,
-} from './refresh.js';
+import { findRotated, pickTokens, readStored, sameUser, type StoredState, type TokenFields } from './refresh.js';
 import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
 import { loginOf, packLogin } from '../session/stored-login.js';
 import type { ResourceOptions, StoredLogin, StoredResourceToken } from '../types.js';
