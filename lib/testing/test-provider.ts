@@ -52,6 +52,11 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
       : checkUser(options.defaultUser ?? { sub: 'test-user', name: 'Test User' }, 'startTestProvider: "defaultUser"');
   const redirectUris = [...(options.redirectUris ?? [`${baseUrl}/callback`])];
   const postLogoutRedirectUris = [...(options.postLogoutRedirectUris ?? [`${baseUrl}/`])];
+  if (
+    options.resources !== undefined &&
+    (!Array.isArray(options.resources) || !options.resources.every((r) => typeof r === 'string' && r !== ''))
+  )
+    throw new TypeError('startTestProvider: "resources" must be an array of resource indicators.');
   const frontchannelLogoutUri = options.frontchannelLogoutUri;
   if (frontchannelLogoutUri !== undefined && !URL.canParse(frontchannelLogoutUri))
     throw new TypeError('startTestProvider: "frontchannelLogoutUri" must be an absolute URL.');
@@ -129,6 +134,7 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
     userinfoEndpoint: metadata.userinfo_endpoint,
     frontchannelLogoutUri,
     frontchannelLogoutParams,
+    resources: [...(options.resources ?? [])],
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -262,6 +268,10 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
     },
     get logouts() {
       return [...s.logouts];
+    },
+    accessTokenResource(accessToken: string) {
+      const entry = s.accessTokens.get(accessToken);
+      return entry === undefined ? undefined : (entry.resource ?? null);
     },
     close() {
       closed ??= new Promise<void>((resolve) => {
