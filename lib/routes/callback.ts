@@ -112,8 +112,8 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
       // Indexed for back-channel or front-channel logout only when one can happen: the provider
       // says it supports it, or the app set its route itself.
       const index =
-        config.backchannelLogoutExplicit ||
-        metadata.backchannel_logout_supported === true ||
+        (config.backchannelLogoutPath !== false &&
+          (config.backchannelLogoutExplicit || metadata.backchannel_logout_supported === true)) ||
         frontchannelLogoutActive(config, metadata);
       // A new session id at login (no session fixation); other tabs' pending logins come along.
       await saveLogin(req, res, config, login, pending.carryOver(req), index);
