@@ -3,10 +3,18 @@ import type { ResolvedConfig } from './options/resolved-config.js';
 import { RESPONSE } from './flow/after-callback.js';
 import type { ProviderEntry, ProviderSet } from './flow/provider-set.js';
 import { getAccessToken } from './flow/refresh.js';
+import { getResourceToken } from './flow/resource-tokens.js';
 import { protectedFetch } from './flow/resource-fetch.js';
 import { fetchUserInfo } from './flow/userinfo.js';
 import type { OidcRequest } from './session/express-session.js';
-import type { LoginClaims, LoginOptions, OidcContext, StoredLogin } from './types.js';
+import type {
+  AccessTokenOptions,
+  LoginClaims,
+  LoginOptions,
+  OidcContext,
+  ResourceOptions,
+  StoredLogin,
+} from './types.js';
 import { loginOf } from './session/stored-login.js';
 import { LOGIN_MEMORY, type LoginMemory } from './session/login-memory.js';
 
@@ -109,8 +117,10 @@ class RequestContext implements OidcContext {
     return this.#login?.user;
   }
 
-  getAccessToken(options?: { forceRefresh?: boolean }): Promise<string> {
+  getAccessToken(options?: AccessTokenOptions): Promise<string> {
     const { config, provider } = this.#entry;
+    if (options?.resource !== undefined || options?.scope !== undefined)
+      return getResourceToken(this.#req, config, provider, options);
     return getAccessToken(this.#req, config, provider, options);
   }
 
@@ -119,7 +129,7 @@ class RequestContext implements OidcContext {
     return fetchUserInfo(this.#req, config, provider);
   }
 
-  fetch(url: string | URL, init?: RequestInit): Promise<Response> {
+  fetch(url: string | URL, init?: RequestInit & ResourceOptions): Promise<Response> {
     const { config, provider } = this.#entry;
     return protectedFetch(this.#req, config, provider, url, init);
   }

@@ -8,6 +8,7 @@ import { emit } from './flow/events.js';
 import { DEFAULT_PROVIDER, resolveProviders, type ProviderEntry, type ProviderSet } from './flow/provider-set.js';
 import { backchannelLogoutHandler } from './routes/backchannel-logout.js';
 import { callbackHandler } from './routes/callback.js';
+import { frontchannelLogoutHandler } from './routes/frontchannel-logout.js';
 import { chooseProviderHandler } from './routes/choose-provider.js';
 import { jwksHandler } from './routes/jwks.js';
 import { appLogin, loginHandler, loginStarter, type StartLogin } from './routes/login.js';
@@ -34,9 +35,10 @@ const ACTIVITY_RESOLUTION_MS = 60_000;
 
 /**
  * The login middleware. Mount it once, at the app's root, after express-session (or give it `session`):
- * it answers `GET /login`, `GET /callback`, `POST /logout` and `POST /backchannel-logout`, and
- * sets `req.oidc` on every other request. With `providers`, each named provider has its own
- * `/login/<name>`, `/callback/<name>` and `/backchannel-logout/<name>`; `/logout` is shared and
+ * it answers `GET /login`, `GET /callback`, `POST /logout`, `POST /backchannel-logout` and
+ * `GET /frontchannel-logout`, and sets `req.oidc` on every other request. With `providers`, each
+ * named provider has its own `/login/<name>`, `/callback/<name>`, `/backchannel-logout/<name>` and
+ * `/frontchannel-logout/<name>`; `/logout` is shared and
  * `GET /login` goes to `defaultProvider` or shows a chooser page.
  * Options are validated here, once; a mistake throws at start-up with the fix in the message.
  *
@@ -84,6 +86,9 @@ export function oidcLogin(options: OidcLoginOptions) {
     }
     if (c.backchannelLogoutPath !== false) {
       routes.set(c.backchannelLogoutPath, { methods: ['POST'], handler: backchannelLogoutHandler(c, provider) });
+    }
+    if (c.frontchannelLogoutPath !== false) {
+      routes.set(c.frontchannelLogoutPath, { methods: ['GET'], handler: frontchannelLogoutHandler(c, provider) });
     }
   }
   // Several providers: GET /login goes to the default one, or shows the chooser.

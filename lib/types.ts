@@ -62,6 +62,18 @@ export interface StoredDPoPKey {
   jwk: Record<string, string>;
 }
 
+/**
+ * An access token for another API than the login's own (`getAccessToken({ resource })`), kept in
+ * the session until it expires. Bound to the login's DPoP key when the login has one.
+ */
+export interface StoredResourceToken {
+  accessToken: string;
+  tokenType: string;
+  /** When it expires, in seconds since the epoch. */
+  expiresAt?: number;
+  scope?: string;
+}
+
 /** What a successful login leaves in the session: plain JSON, safe for any session store. */
 export interface StoredLogin {
   /** The raw ID token; none for a plain OAuth 2.0 login. */
@@ -84,6 +96,11 @@ export interface StoredLogin {
   data?: Record<string, unknown>;
   /** With the `dpop` option: the key the access tokens are bound to (`tokenType` is then `dpop`). */
   dpop?: StoredDPoPKey;
+  /**
+   * Access tokens for other APIs (`getAccessToken({ resource, scope })`), by resource (and scope,
+   * after a space); at most `MAX_RESOURCE_TOKENS`, the least recently fetched dropped first.
+   */
+  resources?: Record<string, StoredResourceToken>;
   /**
    * What this login's authorization request asked for and the callback verified (`max_age`,
    * `acr_values`), so that `requireAuth({ maxAge, acrValues })` does not send back to the provider
@@ -162,10 +179,7 @@ export interface OidcContext {
    * Rejects with an `OidcError` (`ERR_OIDC_UNAUTHENTICATED` when not logged in or the refresh token
    * was revoked: the login has then ended).
    */
-  getAccessToken(options?: {
-    /** Refresh now even when the access token is still valid (when there is a refresh token). */
-    forceRefresh?: boolean;
-  }): Promise<string>;
+  getAccessToken(options?: AccessTokenOptions): Promise<string>;
   /**
    * Calls the userinfo endpoint with the access token; its `sub` must be the login's (for a plain
    * OAuth 2.0 login: the `sub` that `profile` makes of it, and `claims` are updated). Stores the
@@ -185,7 +199,7 @@ export interface OidcContext {
    * const res = await req.oidc.fetch('https://api.example.com/orders', { method: 'POST', body: JSON.stringify(order) });
    * @see https://www.rfc-editor.org/rfc/rfc9449.html#section-7
    */
-  fetch(url: string | URL, init?: RequestInit): Promise<Response>;
+  fetch(url: string | URL, init?: RequestInit & ResourceOptions): Promise<Response>;
   /**
    * Starts a login from the app's own route or hook, as `GET /login` does: answers the request
    * with a redirect to the provider (send nothing else after it). Rejects with a `TypeError` for
@@ -198,6 +212,25 @@ export interface OidcContext {
    * });
    */
   login(options?: LoginOptions): Promise<void>;
+}
+
+/** Which API a token is for (`getAccessToken()`, `fetch()`); none: the login's own access token. */
+export interface ResourceOptions {
+  /**
+   * The API: its resource indicator (RFC 8707, an absolute URI such as `https://api.example.com`)
+   * or, with `resourceParameter: 'audience'`, its audience. Its token comes from the refresh grant
+   * with `resource` (or `audience`) set, is kept in the session and renewed when it expires. Needs
+   * a refresh token (the `offline_access` scope at most providers).
+   */
+  resource?: string;
+  /** The scopes to ask for with `resource` (space-separated), e.g. Entra's `api://…/.default`. */
+  scope?: string;
+}
+
+/** Options of `req.oidc.getAccessToken()`. */
+export interface AccessTokenOptions extends ResourceOptions {
+  /** Refresh now even when the access token is still valid (when there is a refresh token). */
+  forceRefresh?: boolean;
 }
 
 /** `req.oidc` of an OpenID Connect login: the verified ID token and its claims. */

@@ -565,3 +565,38 @@ describe('the package', () => {
     expect(stdout.trim()).toBe('ok');
   });
 });
+
+describe('tokens for several APIs (resources)', () => {
+  it('issues a token per API on the refresh grant with resource; another resource is invalid_target, spending nothing', async () => {
+    const orders = 'https://orders.example/';
+    const op = await startTestProvider({ resources: [orders] });
+    try {
+      const app = express();
+      app.use(session({ secret: 'a-test-session-secret', resave: false, saveUninitialized: false }));
+      app.use(oidcLogin({ ...op.options(), scope: SCOPE }));
+      app.get('/api-token', async (req, res, next) => {
+        try {
+          const forceRefresh = req.query.force !== undefined;
+          res.json({ token: await req.oidc!.getAccessToken({ resource: String(req.query.resource), forceRefresh }) });
+        } catch (err) {
+          next(err);
+        }
+      });
+      const errors: ErrorRequestHandler = (err, _req, res, _next) => {
+        res.status(err.status ?? 500).json({ code: err.code, message: err.message });
+      };
+      app.use(errors);
+      const agent = await loginAs(app, { sub: 'alice' });
+      const res = await agent.get(`/api-token?resource=${encodeURIComponent(orders)}`).expect(200);
+      expect(op.accessTokenResource(res.body.token)).toBe(orders);
+      const refused = await agent.get('/api-token?resource=https%3A%2F%2Fother.example%2F').expect(403);
+      expect(refused.body.code).toBe('ERR_OIDC_RESOURCE_REFUSED');
+      expect(refused.body.message).toContain('invalid_target');
+      // The refresh token was not spent: the next token request works.
+      const again = await agent.get(`/api-token?force&resource=${encodeURIComponent(orders)}`).expect(200);
+      expect(again.body.token).not.toBe(res.body.token);
+    } finally {
+      await op.close();
+    }
+  });
+});

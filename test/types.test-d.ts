@@ -21,6 +21,7 @@ import {
   type LoginClaims,
   type OidcErrorCode,
   type StoredDPoPKey,
+  type StoredResourceToken,
   type OidcEvent,
   type OidcLoginOptions,
   type ProfileClaims,
@@ -199,6 +200,28 @@ app.get('/orders', async (req, res, next) => {
   await req.oidc.fetch(42);
   res.status(r.status).json({ ok: r2.ok });
 });
+
+// Tokens for several APIs: getAccessToken({ resource, scope }), fetch(url, { resource }), the options.
+app.get('/stock', async (req, res, next) => {
+  if (!isAuthenticated(req)) return next();
+  const token: string = await req.oidc.getAccessToken({ resource: 'https://stock.example.com/', scope: 'stock:read' });
+  const r: Response = await req.oidc.fetch('https://stock.example.com/v1', { resource: 'https://stock.example.com/' });
+  // @ts-expect-error a resource is a string
+  await req.oidc.getAccessToken({ resource: new URL('https://stock.example.com/') });
+  const kept: StoredResourceToken | undefined = req.session.oidc?.login?.resources?.['https://stock.example.com/'];
+  res.json({ token, ok: r.ok, kept: kept?.expiresAt });
+});
+const severalApis: OidcLoginOptions = {
+  issuer: 'https://op.example.com',
+  clientId: 'c',
+  clientSecret: 's',
+  baseUrl: 'https://app.example.com',
+  resources: ['https://orders.example.com/'],
+  resourceParameter: 'audience',
+  discoveryMaxAge: false,
+  routes: { frontchannelLogout: '/fcl' },
+};
+void severalApis;
 
 // Several providers: each entry takes the provider-level options, and a label.
 const multi: OidcLoginOptions = {

@@ -63,8 +63,22 @@ export async function authorizationRequest(
     );
   }
   Object.assign(parameters, stepUpParams(stepUp));
-  const url = await authorizationUrl(config, provider, configuration, parameters);
+  const url = await authorizationUrl(config, provider, configuration, withResources(parameters, config));
   return { state, ...(nonce !== undefined && { nonce }), verifier, url };
+}
+
+/**
+ * RFC 8707 §2.1: the APIs of `resources` as `resource` parameters (one each), so that the refresh
+ * token covers them and `getAccessToken({ resource })` can get their tokens later.
+ */
+function withResources(
+  parameters: Record<string, string>,
+  config: ResolvedConfig,
+): Record<string, string> | URLSearchParams {
+  if (config.resources === undefined || config.resourceParameter !== 'resource') return parameters;
+  const search = new URLSearchParams(parameters);
+  for (const resource of config.resources) search.append('resource', resource);
+  return search;
 }
 
 /**
@@ -76,7 +90,7 @@ async function authorizationUrl(
   config: ResolvedConfig,
   provider: Provider,
   configuration: client.Configuration,
-  parameters: Record<string, string>,
+  parameters: Record<string, string> | URLSearchParams,
 ): Promise<URL> {
   const usePar =
     config.pushedAuthorizationRequests ||

@@ -158,17 +158,18 @@ export function resolveProviders(options: unknown): ProviderSet {
     if (isObject(top.logout) && isObject(own.logout)) merged.logout = { ...top.logout, ...own.logout };
     // The start-up check's findings name the provider they are about.
     if (isLogger(logger)) merged.logger = namedLogger(logger, name);
-    const resolve = (withBackchannel: boolean) =>
+    const resolve = (withLogoutRoutes: boolean) =>
       resolveNamed(
-        { ...merged, routes: providerRoutes(routes, name, withBackchannel) },
+        { ...merged, routes: providerRoutes(routes, name, withLogoutRoutes) },
         name,
         Object.keys(own),
         Object.keys(top),
       );
-    // resolveConfig() decides whether this provider has a back-channel route at all (a plain
-    // OAuth 2.0 provider has none); only then does it get its own path.
+    // resolveConfig() decides whether this provider has logout routes at all (a plain OAuth 2.0
+    // provider has none); only then do they get its own paths.
     const first = resolve(false);
-    const config = first.backchannelLogoutPath === false ? first : resolve(true);
+    const config =
+      first.backchannelLogoutPath === false && first.frontchannelLogoutPath === false ? first : resolve(true);
     return { name, label: typeof label === 'string' ? label.trim() : name, config, own };
   });
 
@@ -177,7 +178,13 @@ export function resolveProviders(options: unknown): ProviderSet {
     entries.map((e) => e.config),
   );
   const resolved: ProviderEntry[] = entries.map(({ name, label, config }) => {
-    const named: ResolvedConfig = Object.freeze({ ...config, providerName: name });
+    const named: ResolvedConfig = Object.freeze({
+      ...config,
+      providerName: name,
+      // Each provider's path is always given to resolveConfig() (joined with its name): whether the
+      // app set it is the app's own routes option.
+      frontchannelLogoutExplicit: routes.frontchannelLogout !== undefined && routes.frontchannelLogout !== false,
+    });
     return Object.freeze({ name, label, config: named, provider: new Provider(named) });
   });
   const defaultEntry =
@@ -196,7 +203,7 @@ export function resolveProviders(options: unknown): ProviderSet {
     logout: top.logout,
     logger: top.logger,
     // Served per provider, not here (and a plain OAuth 2.0 provider refuses a back-channel route).
-    routes: { ...routes, backchannelLogout: false, jwks: false },
+    routes: { ...routes, backchannelLogout: false, frontchannelLogout: false, jwks: false },
   });
   const app: ProviderEntry = Object.freeze({
     name: base.name,
@@ -209,13 +216,13 @@ export function resolveProviders(options: unknown): ProviderSet {
 }
 
 /**
- * `/login/<name>`, `/callback/<name>`, `/backchannel-logout/<name>` (`withBackchannel`; else
+ * `/login/<name>`, `/callback/<name>`, `/backchannel-logout/<name>`, `/frontchannel-logout/<name>` (`withLogoutRoutes`; else
  * resolveConfig()'s default, or off); `/logout` is shared (served once).
  */
 function providerRoutes(
   routes: Record<string, unknown>,
   name: string,
-  withBackchannel: boolean,
+  withLogoutRoutes: boolean,
 ): Record<string, unknown> {
   const join = (value: unknown, fallback: string): unknown => {
     if (value === false) return false;
@@ -227,8 +234,12 @@ function providerRoutes(
     login: join(routes.login, DEFAULTS.loginPath),
     callback: join(routes.callback, DEFAULTS.callbackPath),
     backchannelLogout:
-      withBackchannel || routes.backchannelLogout === false
+      withLogoutRoutes || routes.backchannelLogout === false
         ? join(routes.backchannelLogout, DEFAULTS.backchannelLogoutPath)
+        : undefined,
+    frontchannelLogout:
+      withLogoutRoutes || routes.frontchannelLogout === false
+        ? join(routes.frontchannelLogout, DEFAULTS.frontchannelLogoutPath)
         : undefined,
     logout: false,
     jwks: false,
@@ -343,5 +354,6 @@ function checkRoutesDiffer(app: ResolvedConfig, entries: readonly ProviderEntry[
     add(e.config.loginPath, `provider "${e.name}"'s login`);
     add(e.config.callbackPath, `provider "${e.name}"'s callback`);
     add(e.config.backchannelLogoutPath, `provider "${e.name}"'s back-channel logout`);
+    add(e.config.frontchannelLogoutPath, `provider "${e.name}"'s front-channel logout`);
   }
 }

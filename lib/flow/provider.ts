@@ -1,5 +1,4 @@
 import * as client from 'openid-client';
-import type { JSONWebKeySet } from 'jose';
 import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/resolved-config.js';
 import { clientAuthentication } from './client-auth.js';
@@ -18,9 +17,11 @@ import { deepFreeze } from '../util/deep-freeze.js';
 import { LogLimit } from '../util/log-limit.js';
 import { SETUP_LOG_INTERVAL_MS } from '../options/defaults.js';
 import { NoMatchingKeyError, VerificationKeys } from './jws-verify.js';
-import { discoveryError, providerError } from './provider-errors.js';
-import { deadline, timeRequests } from './timed-fetch.js';
+import { discoveryError } from './provider-errors.js';
+import { timeRequests } from './timed-fetch.js';
+import { fetchJwks } from './provider-jwks.js';
 import { DPoPKeys } from './dpop.js';
+import { DiscoveryCache } from './discovery-cache.js';
 
 const debug = createDebug('express-oidc-login:provider');
 
@@ -42,7 +43,7 @@ interface MetadataCopies {
  */
 export class Provider {
   readonly #config: ResolvedConfig;
-  #configuration: Promise<client.Configuration> | undefined;
+  readonly #discovery: DiscoveryCache;
   #jwks: { keys: VerificationKeys; fetchedAt: number } | undefined;
   #jwksInFlight: Promise<VerificationKeys> | undefined;
   /** The start-up findings logged already (each once). */
@@ -53,6 +54,10 @@ export class Provider {
   readonly dpopKeys = new DPoPKeys();
   /** Refreshes in flight (flow/refresh.ts, which types them), by session and refresh token. */
   readonly refreshes = new Map<string, Promise<unknown>>();
+  /** Tokens for other APIs being fetched (flow/resource-tokens.ts), by session and resource. */
+  readonly resourceTokens = new Map<string, Promise<unknown>>();
+  /** The last use of each session's refresh token in flight (flow/refresh-token-uses.ts), by session. */
+  readonly refreshTokenUses = new Map<string, Promise<unknown>>();
   /** Each Configuration's server and client metadata, copied once (see {@link metadata}). */
   readonly #metadata = new WeakMap<client.Configuration, MetadataCopies>();
   /** What discovery was given, to build more Configurations like it (one per Entra tenant). */
@@ -62,18 +67,31 @@ export class Provider {
 
   constructor(config: ResolvedConfig) {
     this.#config = config;
-    if (config.configuration) this.#configuration = Promise.resolve(config.configuration);
+    this.#discovery = new DiscoveryCache({
+      discover: () => this.#discover(),
+      // The `server` endpoints: nothing to fetch again.
+      maxAge: config.server === undefined ? config.discoveryMaxAge : false,
+      logger: config.logger,
+      given: config.configuration,
+      replaced: (old, fresh) => {
+        // Keys found elsewhere now: the cached ones are not the provider's any more.
+        if (this.metadata(old).jwks_uri !== this.metadata(fresh).jwks_uri) this.#jwks = undefined;
+        debug('metadata of %s fetched again', this.metadata(fresh).issuer);
+      },
+    });
   }
 
-  /** The openid-client `Configuration`, discovering the provider on first use. */
+  /**
+   * The openid-client `Configuration`, discovering the provider on first use, and again in the
+   * background after `discoveryMaxAge` (see discovery-cache.ts).
+   */
   getConfiguration(): Promise<client.Configuration> {
-    this.#configuration ??= this.#discover().catch((err: unknown) => {
-      // Forget the failure so that the next request tries again: an app started while the
-      // provider is down works once it is up, without a restart.
-      this.#configuration = undefined;
-      throw err;
-    });
-    return this.#configuration;
+    return this.#discovery.get();
+  }
+
+  /** The metadata being fetched again after `discoveryMaxAge`, if it is (for tests and diagnostics). */
+  get revalidation(): Promise<void> | undefined {
+    return this.#discovery.revalidation;
   }
 
   /**
@@ -300,47 +318,7 @@ export class Provider {
   }
 
   async #fetchJwks(configuration: client.Configuration): Promise<VerificationKeys> {
-    const uri = this.metadata(configuration).jwks_uri;
-    if (!uri)
-      throw new OidcError(
-        'ERR_OIDC_PROVIDER_RESPONSE',
-        502,
-        'The identity provider publishes no jwks_uri, so its ID tokens cannot be verified.',
-      );
-    const url = new URL(uri);
-    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && this.#config.allowInsecureHttp)) {
-      throw new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, "The identity provider's jwks_uri is not https.");
-    }
-    const doFetch = configuration[client.customFetch] ?? fetch;
-    let jwks: unknown;
-    const limit = deadline(this.#config.httpTimeout, 'The identity provider did not answer in time.');
-    try {
-      const response = await doFetch(url.href, {
-        method: 'GET',
-        headers: { accept: 'application/json, application/jwk-set+json' },
-        body: undefined,
-        redirect: 'manual',
-        signal: limit.signal,
-      });
-      if (response.status !== 200) {
-        throw new OidcError(
-          'ERR_OIDC_PROVIDER_RESPONSE',
-          502,
-          `The identity provider's JWKS endpoint answered HTTP ${response.status}.`,
-        );
-      }
-      jwks = await response.json();
-    } catch (err) {
-      throw providerError(err, 'jwks');
-    } finally {
-      limit.clear();
-    }
-    if (!isJwks(jwks))
-      throw new OidcError(
-        'ERR_OIDC_PROVIDER_RESPONSE',
-        502,
-        "The identity provider's JWKS is not a valid JSON Web Key Set.",
-      );
+    const jwks = await fetchJwks(configuration, this.metadata(configuration).jwks_uri, this.#config);
     const keys = new VerificationKeys(jwks.keys);
     this.#jwks = { keys, fetchedAt: Date.now() };
     debug('fetched JWKS with %d keys', jwks.keys.length);
@@ -410,15 +388,6 @@ function issuerMismatch(err: unknown, configured: URL): OidcError | undefined {
       `"issuer" ${JSON.stringify(configured.href)}.` +
       (announced.includes(TENANT_PLACEHOLDER) ? ` ${TENANT_TEMPLATE_HINT}` : ' Check the "issuer" option.'),
     { cause: err },
-  );
-}
-
-function isJwks(value: unknown): value is JSONWebKeySet {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    Array.isArray((value as { keys?: unknown }).keys) &&
-    (value as { keys: unknown[] }).keys.every((k) => typeof k === 'object' && k !== null && !Array.isArray(k))
   );
 }
 

@@ -7,6 +7,7 @@ import { OidcError } from '../util/errors.js';
 import { emit } from './events.js';
 import { decideRenewedLogin } from './after-callback.js';
 import type { Provider } from './provider.js';
+import { oneRefreshAtATime } from './refresh-token-uses.js';
 import { errorInTokenResponse, isIdTokenError, tokenEndpointError } from './provider-errors.js';
 import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
 import { loginFromSession, loginOf, packLogin } from '../session/stored-login.js';
@@ -26,7 +27,7 @@ const ROTATION_GRACE_DELAYS_MS = [0, 50, 100, 200, 400] as const;
  * The parts of a login that a refresh replaces; the rest (`loggedInAt`, `user`, `data`...) stays.
  * The DPoP key travels with the tokens bound to it.
  */
-type TokenFields = Pick<
+export type TokenFields = Pick<
   StoredLogin,
   'idToken' | 'claims' | 'accessToken' | 'refreshToken' | 'tokenType' | 'expiresAt' | 'scope' | 'dpop'
 >;
@@ -89,7 +90,9 @@ export async function getAccessToken(
   const leader = flight === undefined;
   if (flight === undefined) {
     const own = flights;
-    flight = refresh(req, config, provider, login).finally(() => own.delete(key));
+    flight = oneRefreshAtATime(provider, req.sessionID, () => refresh(req, config, provider, login)).finally(() =>
+      own.delete(key),
+    );
     flights.set(key, flight);
   } else {
     debug('joining the refresh in flight for this session');
@@ -138,13 +141,13 @@ async function settle(
   return refreshed.accessToken;
 }
 
-function pickTokens(login: StoredLogin): TokenFields {
+export function pickTokens(login: StoredLogin): TokenFields {
   const { idToken, claims, accessToken, refreshToken, tokenType, expiresAt, scope, dpop } = login;
   return { idToken, claims, accessToken, refreshToken, tokenType, expiresAt, scope, dpop };
 }
 
 /** The same user at the same provider. */
-function sameUser(a: StoredLogin, b: StoredLogin): boolean {
+export function sameUser(a: StoredLogin, b: StoredLogin): boolean {
   return a.claims?.iss === b.claims.iss && a.claims?.sub === b.claims.sub;
 }
 
@@ -155,10 +158,10 @@ function isNewer(stored: StoredLogin, current: StoredLogin): boolean {
   );
 }
 
-type StoredState = { kind: 'unknown' } | { kind: 'gone' } | { kind: 'login'; login: StoredLogin };
+export type StoredState = { kind: 'unknown' } | { kind: 'gone' } | { kind: 'login'; login: StoredLogin };
 
 /** The request's session as the store has it now (not as this request loaded it). */
-function readStored(req: OidcRequest): Promise<StoredState> {
+export function readStored(req: OidcRequest): Promise<StoredState> {
   const store = req.sessionStore;
   const id = req.sessionID;
   if (!store || typeof store.get !== 'function' || !id) return Promise.resolve({ kind: 'unknown' });
@@ -193,7 +196,7 @@ function sleep(ms: number): Promise<void> {
  * (its new tokens are, or are about to be, in the store)? Store errors reject (503): without the
  * store, a revoked token cannot be told from a rotated one, and the login is kept.
  */
-async function findRotated(req: OidcRequest, current: StoredLogin): Promise<StoredLogin | undefined> {
+export async function findRotated(req: OidcRequest, current: StoredLogin): Promise<StoredLogin | undefined> {
   for (const delay of ROTATION_GRACE_DELAYS_MS) {
     if (delay > 0) await sleep(delay);
     const stored = await readStored(req);

@@ -5,6 +5,8 @@ import type { DPoPKey } from './dpop.js';
 import { OidcError } from '../util/errors.js';
 import type { Provider } from './provider.js';
 import { getAccessToken } from './refresh.js';
+import { getResourceToken } from './resource-tokens.js';
+import type { ResourceOptions } from '../types.js';
 import { requireSession, type OidcRequest } from '../session/express-session.js';
 import { loginOf } from '../session/stored-login.js';
 
@@ -63,7 +65,7 @@ function isReplayable(body: RequestInit['body']): boolean {
  * `req.oidc.fetch(url, init)`: the access token (refreshed first when due), as a DPoP-bound token
  * with a fresh proof for a DPoP login, as a Bearer token otherwise. A resource server's
  * `use_dpop_nonce` challenge is answered once with the nonce it gave. The `Response` comes back
- * whatever its status.
+ * whatever its status. With `resource`, the token is that API's (see resource-tokens.ts).
  *
  * Not openid-client's `fetchProtectedResource()`: it sends through the provider's fetch (with
  * tls_client_auth, the client certificate and the provider's CA, to any API), throws on any
@@ -74,19 +76,25 @@ export async function protectedFetch(
   config: ResolvedConfig,
   provider: Provider,
   input: string | URL,
-  init: RequestInit = {},
+  options: RequestInit & ResourceOptions = {},
 ): Promise<Response> {
+  const { resource, scope, ...init } = options;
+  if (scope !== undefined && resource === undefined)
+    throw invalidArgument('"scope" goes with "resource" (the API whose token to send).');
   const url = targetUrl(input, config);
   if (init.redirect !== undefined && init.redirect !== 'manual') {
     throw invalidArgument(
       'redirects are not followed (the token and its proof are for the URL given): leave "redirect" out.',
     );
   }
-  const accessToken = await getAccessToken(req, config, provider);
+  const accessToken =
+    resource === undefined
+      ? await getAccessToken(req, config, provider)
+      : await getResourceToken(req, config, provider, { resource, ...(scope !== undefined && { scope }) });
   // Read after getAccessToken(): a refresh replaces the token and the key it is bound to together.
   requireSession(req);
   const login = loginOf(req);
-  if (!login || login.accessToken !== accessToken) {
+  if (!login || (resource === undefined && login.accessToken !== accessToken)) {
     throw new OidcError(
       'ERR_OIDC_UNAUTHENTICATED',
       401,

@@ -9,6 +9,7 @@ import { checkOptionNames } from './validate/names.js';
 import { resolvePendingLogins } from './validate/pending-logins.js';
 import { resolveProfile } from './validate/profile.js';
 import { resolveKeepSessionData } from './validate/session-data.js';
+import { resolveResources } from './validate/resources.js';
 import { resolveInsecureHttp, resolveProvider } from './validate/provider.js';
 import { resolveAllowedTenants } from './validate/tenants.js';
 import { resolveTimes } from './validate/times.js';
@@ -32,6 +33,7 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   const profile = resolveProfile(o, provider.openid, allowInsecureHttp);
   const authorizationRequest = resolveAuthorizationRequest(o, provider.openid);
   const dpop = resolveDPoP(o.dpop);
+  const resources = resolveResources(o);
   const idTokenChecks = resolveIdTokenChecks(o);
   const times = resolveTimes(o);
   const pendingLogins = resolvePendingLogins(o, { ...client, ...provider });
@@ -48,6 +50,7 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     ...sessionData,
     ...profile,
     ...authorizationRequest,
+    ...resources,
     dpop,
     ...idTokenChecks,
     ...times,

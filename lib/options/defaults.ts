@@ -8,6 +8,7 @@ export const DEFAULTS = Object.freeze({
   callbackPath: '/callback',
   logoutPath: '/logout',
   backchannelLogoutPath: '/backchannel-logout',
+  frontchannelLogoutPath: '/frontchannel-logout',
   jwksPath: '/jwks.json',
   refreshLeeway: 60,
   absoluteDuration: 7 * 24 * 60 * 60,
@@ -25,6 +26,8 @@ export const DEFAULTS = Object.freeze({
   discovery: 'oidc' as 'oidc' | 'oauth2',
   fetchUserInfo: 'auto' as boolean | 'auto',
   keepSessionData: false as 'all' | readonly string[] | false,
+  discoveryMaxAge: 60 * 60,
+  resourceParameter: 'resource' as 'resource' | 'audience',
 });
 
 /** The shortest `secret` accepted, and the shortest client secret a cookie key is derived from. */
@@ -33,6 +36,10 @@ export const MIN_SECRET_LENGTH = 32;
 // The largest values accepted, each written once: resolveConfig() checks against them and its
 // messages quote them.
 
+/** `discoveryMaxAge`, seconds: a minute at least. Each refresh is one request to the provider per app instance. */
+export const MIN_DISCOVERY_MAX_AGE = 60;
+/** `discoveryMaxAge`, seconds: a week at most. A provider's changed endpoints or keys' location go unseen that long. */
+export const MAX_DISCOVERY_MAX_AGE = 7 * 24 * 60 * 60;
 /** `refreshLeeway`, seconds: an hour. A leeway as long as the access token lives would refresh it on every request. */
 export const MAX_REFRESH_LEEWAY = 3600;
 /** `clockTolerance`, seconds: five minutes. More would accept ID tokens long expired or not yet valid. */
@@ -51,6 +58,13 @@ export const MAX_PENDING_LOGINS = 50;
  * login that would be larger returns to `defaultReturnTo` instead of its own `returnTo`.
  */
 export const MAX_PENDING_LOGIN_COOKIE_BYTES = 4000;
+/**
+ * Access tokens for other APIs (`getAccessToken({ resource })`) kept in one session at most; the
+ * least recently fetched goes first. Each costs about a kilobyte of session (a JWT access token).
+ */
+export const MAX_RESOURCE_TOKENS = 8;
+/** A resource indicator or audience, characters. */
+export const MAX_RESOURCE_LENGTH = 2048;
 /** A provider's `label`, characters: the chooser page shows it as a link. */
 export const MAX_LABEL_LENGTH = 100;
 /**

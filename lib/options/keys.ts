@@ -30,6 +30,7 @@ export const APP_LEVEL_OPTIONS = [
 export const PROVIDER_LEVEL_OPTIONS = [
   'issuer',
   'discovery',
+  'discoveryMaxAge',
   'server',
   'profile',
   'profileApiOrigins',
@@ -56,6 +57,8 @@ export const PROVIDER_LEVEL_OPTIONS = [
   'autoRefresh',
   'fetchUserInfo',
   'responseMode',
+  'resources',
+  'resourceParameter',
 ] as const;
 
 /** Every top-level option. */
@@ -75,6 +78,7 @@ export const ALIASES: Record<string, string> = {
   client_secret: 'clientSecret',
   token_endpoint_auth_method: 'clientAuthMethod',
   timeout: 'httpTimeout',
+  discoverycachemaxage: 'discoveryMaxAge (in seconds)',
   response_mode: 'responseMode',
   responsemode: 'responseMode',
   cookiesecret: 'secret',
@@ -82,7 +86,7 @@ export const ALIASES: Record<string, string> = {
   params: 'authorizationParams',
 };
 
-export const ROUTE_KEYS = ['login', 'callback', 'logout', 'backchannelLogout', 'jwks'] as const;
+export const ROUTE_KEYS = ['login', 'callback', 'logout', 'backchannelLogout', 'frontchannelLogout', 'jwks'] as const;
 export const SERVER_KEYS = [
   'issuer',
   'authorizationEndpoint',

@@ -35,9 +35,12 @@ export interface ResolvedConfig {
   readonly callbackPath: string | false;
   readonly logoutPath: string | false;
   readonly backchannelLogoutPath: string | false;
+  readonly frontchannelLogoutPath: string | false;
   readonly logout: Readonly<Required<Omit<LogoutOptions, 'idpLogoutUrl'>> & { idpLogoutUrl: IdpLogoutUrl | undefined }>;
   /** Seconds. */
   readonly refreshLeeway: number;
+  /** Seconds before discovered metadata is fetched again (in the background), or false. */
+  readonly discoveryMaxAge: number | false;
   readonly autoRefresh: boolean;
   /** `'auto'`: at login when the ID token lacks the claims of the scopes asked for. */
   readonly fetchUserInfo: boolean | 'auto';
@@ -58,6 +61,9 @@ export interface ResolvedConfig {
   readonly authorizationParams: Readonly<Record<string, string>>;
   /** The parameters `/login` forwards from its query (protocol parameters never among them). */
   readonly authorizationParamsFromQuery: readonly string[];
+  /** The APIs asked for at login (RFC 8707 `resource`, with `resourceParameter` 'resource'); undefined: any, none asked for. */
+  readonly resources: readonly string[] | undefined;
+  readonly resourceParameter: 'resource' | 'audience';
   readonly maxAge: number | undefined;
   readonly clientAuthMethod: ClientAuthMethod;
   /** private_key_jwt's signing key (private part hidden). */
@@ -90,4 +96,6 @@ export interface ResolvedConfig {
   readonly responseMode: 'query' | 'form_post';
   /** `routes.backchannelLogout` was set by the app (index logins even when the provider does not advertise back-channel logout). */
   readonly backchannelLogoutExplicit: boolean;
+  /** `routes.frontchannelLogout` was set by the app (the route acts even when the provider does not advertise front-channel logout). */
+  readonly frontchannelLogoutExplicit: boolean;
 }

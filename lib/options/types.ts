@@ -28,6 +28,15 @@ export interface OidcLoginOptions {
    */
   discovery?: 'oidc' | 'oauth2';
   /**
+   * Seconds the discovered metadata is used before it is fetched again, so that a provider that
+   * moves an endpoint or its JWKS, or adds an algorithm, is seen without a restart. Default 3600
+   * (from 60 to a week); `false`: discovered once for the life of the process. The first use after
+   * that time still gets the metadata at hand (no request waits): the new one is fetched
+   * meanwhile, one request at a time; when that fails, the last good metadata stays and it is tried
+   * again a minute later. No timer runs: an idle app asks nothing.
+   */
+  discoveryMaxAge?: number | false;
+  /**
    * The provider's endpoints, in place of `issuer` and discovery: for plain OAuth 2.0 providers
    * (GitHub...) that publish no metadata. `scope` is then required; without `openid` in it the login
    * is plain OAuth 2.0: no ID token, the user's identity comes from `userinfoEndpoint` through `profile`.
@@ -69,13 +78,22 @@ export interface OidcLoginOptions {
   scope?: string;
   /**
    * Paths of the mounted routes; `false` turns one off. Defaults `/login`, `/callback`, `/logout`,
-   * `/backchannel-logout`.
+   * `/backchannel-logout`, `/frontchannel-logout`.
    */
   routes?: {
     login?: string | false;
     callback?: string | false;
     logout?: string | false;
     backchannelLogout?: string | false;
+    /**
+     * OpenID Connect Front-Channel Logout 1.0: the provider's logout page frames
+     * `GET <path>?iss=…&sid=…` and the sessions of that `sid` end. Default `/frontchannel-logout`,
+     * acting only when the provider's metadata says `frontchannel_logout_supported: true`; set a
+     * path to make it act whatever the metadata says (Microsoft Entra ID), `false` to turn it off.
+     * Register `baseUrl + path` as the client's `frontchannel_logout_uri` (Entra: "Front-channel
+     * logout URL") and, where offered, `frontchannel_logout_session_required: true`.
+     */
+    frontchannelLogout?: string | false;
     /** The client's public JWKS (private_key_jwt only). Default `/jwks.json` with private_key_jwt, else off. */
     jwks?: string | false;
   };
@@ -159,6 +177,24 @@ export interface OidcLoginOptions {
    * Default: only when the provider's metadata says `require_pushed_authorization_requests`.
    */
   pushedAuthorizationRequests?: boolean;
+  /**
+   * The APIs (resource servers) whose access tokens `req.oidc.getAccessToken({ resource })` gets,
+   * each named by its resource indicator (RFC 8707: an absolute URI) or, with `resourceParameter:
+   * 'audience'`, its audience. With `resourceParameter: 'resource'` they are asked for at login
+   * (`resource` parameters in the authorization request), as RFC 8707 providers (oidc-provider,
+   * Keycloak with the feature, Ping) require for the refresh token to cover them, and
+   * `getAccessToken()` refuses a resource not listed. Default: none asked for at login, any
+   * resource accepted (Entra ID, whose refresh tokens cover every API the user consented to, and
+   * Auth0 with `resourceParameter: 'audience'`).
+   * @see https://www.rfc-editor.org/rfc/rfc8707.html
+   */
+  resources?: string[];
+  /**
+   * How a token request names the API: `'resource'` (RFC 8707, the default) or `'audience'`
+   * (Auth0's parameter). Used by `getAccessToken({ resource })` on the refresh grant and, for
+   * `resources`, in the authorization request.
+   */
+  resourceParameter?: 'resource' | 'audience';
   /**
    * Sender-constrained access tokens with DPoP (RFC 9449): `true` (ES256 keys) or `{ alg }`. Each
    * login gets its own key pair, made at the callback and kept with the login in the session

@@ -1,3 +1,4 @@
+import { frontchannelLogoutActive } from './frontchannel-logout.js';
 import type { ServerResponse } from 'node:http';
 import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/resolved-config.js';
@@ -109,9 +110,12 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
       const claims = login.claims;
       login = await decideLogin(config, req, res, login, { reason: 'login', appState: tx.appState });
 
-      // Indexed for back-channel logout only when it can happen: the provider says it supports it,
-      // or the app set routes.backchannelLogout itself.
-      const index = config.backchannelLogoutExplicit || metadata.backchannel_logout_supported === true;
+      // Indexed for back-channel or front-channel logout only when one can happen: the provider
+      // says it supports it, or the app set its route itself.
+      const index =
+        (config.backchannelLogoutPath !== false &&
+          (config.backchannelLogoutExplicit || metadata.backchannel_logout_supported === true)) ||
+        frontchannelLogoutActive(config, metadata);
       // A new session id at login (no session fixation); other tabs' pending logins come along.
       await saveLogin(req, res, config, login, pending.carryOver(req), index);
       debug('login completed for sub %s', claims.sub);

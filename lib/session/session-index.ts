@@ -117,11 +117,11 @@ function indexTtl(req: OidcRequest, config: ResolvedConfig): number {
 
 /**
  * Records the request's (new) session under the login's `sid` and `sub`, so that a back-channel
- * logout can find it later through the session store alone. Throws a 503
+ * or front-channel logout can find it later through the session store alone. Throws a 503
  * `ERR_OIDC_SESSION_STORE` when the store fails (the login then fails).
  */
 export async function indexLogin(req: OidcRequest, config: ResolvedConfig): Promise<void> {
-  if (config.backchannelLogoutPath === false) return;
+  if (config.backchannelLogoutPath === false && config.frontchannelLogoutPath === false) return;
   const store = req.sessionStore;
   const login = loginOf(req);
   const sessionId = req.sessionID;

@@ -134,9 +134,33 @@ export async function endSession(s: ProviderState, query: URLSearchParams): Prom
       ...(redirect !== null && { postLogoutRedirectUri: redirect }),
     }),
   );
-  if (redirect === null) return { status: 200, body: 'You are logged out of the test provider.' };
-  const location = new URL(redirect);
-  const state = params.get('state');
-  if (state !== null) location.searchParams.set('state', state);
+  let location: URL | undefined;
+  if (redirect !== null) {
+    location = new URL(redirect);
+    const state = params.get('state');
+    if (state !== null) location.searchParams.set('state', state);
+  }
+  if (s.frontchannelLogoutUri !== undefined) return frontchannelLogoutPage(s, s.frontchannelLogoutUri, sid, location);
+  if (location === undefined) return { status: 200, body: 'You are logged out of the test provider.' };
   return { status: 302, headers: { location: location.href } };
+}
+
+/**
+ * Front-Channel Logout 1.0 §2: a page that frames the app's front-channel logout URL, then (with a
+ * post-logout redirect) goes there once the frame has loaded.
+ */
+function frontchannelLogoutPage(s: ProviderState, uri: string, sid: string | undefined, then: URL | undefined): Answer {
+  const framed = new URL(uri);
+  if (sid !== undefined && s.frontchannelLogoutParams !== 'none') {
+    if (s.frontchannelLogoutParams === 'iss-and-sid') framed.searchParams.set('iss', s.issuer);
+    framed.searchParams.set('sid', sid);
+  }
+  const attr = (value: string) => value.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+  const onload = then === undefined ? '' : ` onload="location.href = this.dataset.then"`;
+  const body =
+    '<!doctype html><html><head><meta charset="utf-8"><title>Logged out</title></head><body>' +
+    '<p>You are logged out of the test provider.</p>' +
+    `<iframe id="frontchannel-logout" src="${attr(framed.href)}"${then === undefined ? '' : ` data-then="${attr(then.href)}"`}${onload}></iframe>` +
+    '</body></html>';
+  return { status: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body };
 }

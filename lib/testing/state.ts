@@ -55,6 +55,9 @@ export interface ProviderSettings {
   readonly postLogoutRedirectUris: string[];
   readonly tokenEndpoint: string;
   readonly userinfoEndpoint: string;
+  readonly frontchannelLogoutUri: string | undefined;
+  readonly frontchannelLogoutParams: 'iss-and-sid' | 'sid' | 'none';
+  readonly resources: readonly string[];
 }
 
 /** Everything is in memory and per provider. */
@@ -66,7 +69,10 @@ export interface ProviderState extends ProviderSettings {
   readonly usedCodes: Map<string, Grant>;
   readonly redeemedStates: Set<string>;
   /** `jkt`: the thumbprint of the DPoP key the token is bound to (RFC 9449 §6), for a DPoP token. */
-  readonly accessTokens: Map<string, { grant: Grant; expiresAt: number; revoked: boolean; jkt: string | undefined }>;
+  readonly accessTokens: Map<
+    string,
+    { grant: Grant; expiresAt: number; revoked: boolean; jkt: string | undefined; resource?: string }
+  >;
   readonly refreshTokens: Map<string, { grant: Grant; rotated: boolean }>;
   readonly grants: Set<Grant>;
   readonly logins: TestLoginRecord[];
@@ -127,9 +133,21 @@ export function signIdToken(
   return new SignJWT(payload).setProtectedHeader({ alg: s.alg, kid: s.kid, typ: 'JWT' }).sign(s.privateKey);
 }
 
-export function issueAccessToken(s: ProviderState, grant: Grant, expiresIn: number, jkt: string | undefined): string {
+export function issueAccessToken(
+  s: ProviderState,
+  grant: Grant,
+  expiresIn: number,
+  jkt: string | undefined,
+  resource?: string,
+): string {
   const token = random();
-  s.accessTokens.set(token, { grant, expiresAt: nowSeconds() + expiresIn, revoked: false, jkt });
+  s.accessTokens.set(token, {
+    grant,
+    expiresAt: nowSeconds() + expiresIn,
+    revoked: false,
+    jkt,
+    ...(resource !== undefined && { resource }),
+  });
   grant.accessTokens.add(token);
   return token;
 }

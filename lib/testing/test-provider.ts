@@ -52,6 +52,17 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
       : checkUser(options.defaultUser ?? { sub: 'test-user', name: 'Test User' }, 'startTestProvider: "defaultUser"');
   const redirectUris = [...(options.redirectUris ?? [`${baseUrl}/callback`])];
   const postLogoutRedirectUris = [...(options.postLogoutRedirectUris ?? [`${baseUrl}/`])];
+  if (
+    options.resources !== undefined &&
+    (!Array.isArray(options.resources) || !options.resources.every((r) => typeof r === 'string' && r !== ''))
+  )
+    throw new TypeError('startTestProvider: "resources" must be an array of resource indicators.');
+  const frontchannelLogoutUri = options.frontchannelLogoutUri;
+  if (frontchannelLogoutUri !== undefined && !URL.canParse(frontchannelLogoutUri))
+    throw new TypeError('startTestProvider: "frontchannelLogoutUri" must be an absolute URL.');
+  const frontchannelLogoutParams = options.frontchannelLogoutParams ?? 'iss-and-sid';
+  if (!['iss-and-sid', 'sid', 'none'].includes(frontchannelLogoutParams))
+    throw new TypeError('startTestProvider: "frontchannelLogoutParams" must be "iss-and-sid", "sid" or "none".');
 
   const kid = `test-${random(6)}`;
   const { privateKey, publicKey } = await generateKeyPair(alg);
@@ -102,6 +113,10 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
     authorization_response_iss_parameter_supported: true,
     backchannel_logout_supported: true,
     backchannel_logout_session_supported: true,
+    ...(frontchannelLogoutUri !== undefined && {
+      frontchannel_logout_supported: true,
+      frontchannel_logout_session_supported: frontchannelLogoutParams !== 'none',
+    }),
   };
   const s = createState({
     issuer,
@@ -121,6 +136,9 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
     postLogoutRedirectUris,
     tokenEndpoint: metadata.token_endpoint,
     userinfoEndpoint: metadata.userinfo_endpoint,
+    frontchannelLogoutUri,
+    frontchannelLogoutParams,
+    resources: [...(options.resources ?? [])],
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -254,6 +272,10 @@ export async function startTestProvider(options: TestProviderOptions = {}): Prom
     },
     get logouts() {
       return [...s.logouts];
+    },
+    accessTokenResource(accessToken: string) {
+      const entry = s.accessTokens.get(accessToken);
+      return entry === undefined ? undefined : (entry.resource ?? null);
     },
     close() {
       closed ??= new Promise<void>((resolve) => {

@@ -178,12 +178,19 @@ async function refresh(s: ProviderState, body: URLSearchParams, jkt: string | un
   if (scope !== null && !scope.split(' ').every((s) => grant.scope.split(' ').includes(s))) {
     return oauthError(400, 'invalid_scope', 'A refresh cannot widen the scope.');
   }
+  // RFC 8707 §2.2; checked before the rotation, so that a refused resource spends nothing.
+  const resources = body.getAll('resource');
+  if (resources.length > 1) return oauthError(400, 'invalid_target', 'One resource per token request.');
+  const resource = resources[0];
+  if (resource !== undefined && !s.resources.includes(resource)) {
+    return oauthError(400, 'invalid_target', `This provider issues no tokens for ${JSON.stringify(resource)}.`);
+  }
   entry.rotated = true;
   const next = issueRefreshToken(s, grant);
   return {
     status: 200,
     body: {
-      access_token: issueAccessToken(s, grant, s.accessTokenTtl, jkt),
+      access_token: issueAccessToken(s, grant, s.accessTokenTtl, jkt, resource),
       token_type: jkt === undefined ? 'Bearer' : 'DPoP',
       expires_in: s.accessTokenTtl,
       scope: grant.scope,

@@ -59,6 +59,26 @@ export interface TestProviderOptions {
    * at the token endpoint (400) and at userinfo (401). Default false: a proof carries no nonce.
    */
   requireDPoPNonce?: boolean;
+  /**
+   * Front-Channel Logout 1.0: the app's front-channel logout URL (e.g. `baseUrl +
+   * '/frontchannel-logout'`). With it, the metadata says `frontchannel_logout_supported`, and the
+   * logout page (`end_session_endpoint`) answers HTML that frames this URL (with `iss` and `sid` of
+   * the `id_token_hint`), then goes on to `post_logout_redirect_uri` once the frame has loaded.
+   * Default: none (the logout page answers plain text or redirects at once).
+   */
+  frontchannelLogoutUri?: string;
+  /**
+   * What the framed URL carries: `'iss-and-sid'` (the specification; the default), `'sid'`
+   * (Microsoft Entra ID sends `sid` without `iss`) or `'none'`.
+   */
+  frontchannelLogoutParams?: 'iss-and-sid' | 'sid' | 'none';
+  /**
+   * The APIs it issues tokens for on the refresh grant with `resource` (RFC 8707 §2.2), as the app's
+   * `getAccessToken({ resource })` asks: another resource is answered `invalid_target`. A token for
+   * an API is good for that API only (userinfo refuses it; `accessTokenResource()` tells which).
+   * Default: none.
+   */
+  resources?: string[];
   /** Listen on this port of 127.0.0.1. Default: a free one. */
   port?: number;
 }
@@ -188,6 +208,12 @@ export interface TestProvider {
   readonly logins: readonly TestLoginRecord[];
   /** The RP-Initiated Logouts received, oldest first. */
   readonly logouts: readonly TestLogoutRecord[];
+  /**
+   * The API an access token of this provider is for (`resource` of its refresh grant), `null` for
+   * the login's own (userinfo) token, `undefined` for a token it never issued: what a resource
+   * server checks as the token's audience.
+   */
+  accessTokenResource(accessToken: string): string | null | undefined;
 
   /** Stops the provider (open connections included). */
   close(): Promise<void>;

@@ -32,7 +32,7 @@ export async function userinfo(s: ProviderState, req: IncomingMessage): Promise<
       body: { error },
     };
   };
-  if (!entry || entry.revoked || entry.expiresAt <= nowSeconds())
+  if (!entry || entry.revoked || entry.expiresAt <= nowSeconds() || entry.resource !== undefined)
     return refuse('invalid_token', 'The access token is invalid or has expired.');
   if (scheme === 'Bearer') {
     if (entry.jkt !== undefined)

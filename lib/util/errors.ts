@@ -36,7 +36,9 @@ export type OidcErrorCode =
   | 'ERR_OIDC_METHOD_NOT_ALLOWED'
   | 'ERR_OIDC_DPOP_NOT_BOUND'
   | 'ERR_OIDC_RESOURCE_UNREACHABLE'
-  | 'ERR_OIDC_RESOURCE_TIMEOUT';
+  | 'ERR_OIDC_RESOURCE_TIMEOUT'
+  | 'ERR_OIDC_RESOURCE_REFUSED'
+  | 'ERR_OIDC_NO_REFRESH_TOKEN';
 
 /** The base class of every per-request error. */
 export class OidcError extends Error {

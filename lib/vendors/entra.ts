@@ -130,6 +130,35 @@ export function expectedIssuer(
     : discoveredIssuer;
 }
 
+/**
+ * Whether `iss`, from a request that is not signed (front-channel logout), names this provider:
+ * the discovered issuer, or with a multi-tenant endpoint (`allowed` given) an allowed tenant's.
+ */
+export function isProviderIssuer(
+  iss: string,
+  discoveredIssuer: string,
+  allowed: readonly string[] | 'any' | undefined,
+): boolean {
+  if (iss === discoveredIssuer) return true;
+  if (allowed === undefined) return false;
+  const [before, after] = issuerTemplate(discoveredIssuer).split(TENANT_PLACEHOLDER);
+  if (after === undefined || !iss.startsWith(before!) || !iss.endsWith(after)) return false;
+  const tid = iss.slice(before!.length, iss.length - after.length);
+  return isTenantId(tid) && (allowed === 'any' || allowed.includes(tid.toLowerCase()));
+}
+
+/**
+ * The issuers this provider's logins can have, as far as they can be listed: the discovered one;
+ * with a multi-tenant endpoint, each tenant of `allowed` (none for `'any'`).
+ */
+export function providerIssuers(discoveredIssuer: string, allowed: readonly string[] | 'any' | undefined): string[] {
+  if (allowed === undefined) return [discoveredIssuer];
+  if (allowed === 'any') return [];
+  const template = issuerTemplate(discoveredIssuer);
+  if (!template.includes(TENANT_PLACEHOLDER)) return [discoveredIssuer];
+  return allowed.map((tid) => template.replace(TENANT_PLACEHOLDER, tid));
+}
+
 /** A token response kept by {@link templateCodeGrant}'s first pass. */
 interface CapturedResponse {
   status: number;

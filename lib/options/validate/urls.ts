@@ -30,6 +30,8 @@ export function resolveUrls(
   | 'logoutPath'
   | 'backchannelLogoutPath'
   | 'backchannelLogoutExplicit'
+  | 'frontchannelLogoutPath'
+  | 'frontchannelLogoutExplicit'
   | 'jwksPath'
   | 'loginUrlPath'
   | 'defaultReturnTo'
@@ -53,15 +55,20 @@ export function resolveUrls(
   const loginPath = routePath('login', r.login, DEFAULTS.loginPath);
   const callbackPath = routePath('callback', r.callback, DEFAULTS.callbackPath);
   const logoutPath = routePath('logout', r.logout, DEFAULTS.logoutPath);
-  if (!openid && r.backchannelLogout !== undefined && r.backchannelLogout !== false) {
-    fail(
-      '"routes.backchannelLogout": back-channel logout ends OpenID Connect sessions; a plain ' +
-        'OAuth 2.0 login (no "openid" in "scope") has none. Remove it.',
-    );
+  for (const name of ['backchannelLogout', 'frontchannelLogout'] as const) {
+    if (!openid && r[name] !== undefined && r[name] !== false) {
+      fail(
+        `"routes.${name}": ${name === 'backchannelLogout' ? 'back' : 'front'}-channel logout ends OpenID Connect sessions; a plain ` +
+          'OAuth 2.0 login (no "openid" in "scope") has none. Remove it.',
+      );
+    }
   }
   // Off for plain OAuth 2.0: no provider sends logout tokens about a login without an ID token.
   const backchannelLogoutPath = openid
     ? routePath('backchannelLogout', r.backchannelLogout, DEFAULTS.backchannelLogoutPath)
+    : false;
+  const frontchannelLogoutPath = openid
+    ? routePath('frontchannelLogout', r.frontchannelLogout, DEFAULTS.frontchannelLogoutPath)
     : false;
   if (r.jwks !== undefined && r.jwks !== false && !clientKey) {
     fail(
@@ -70,7 +77,9 @@ export function resolveUrls(
     );
   }
   const jwksPath = clientKey ? routePath('jwks', r.jwks, DEFAULTS.jwksPath) : false;
-  const paths = [loginPath, callbackPath, logoutPath, backchannelLogoutPath, jwksPath].filter((p) => p !== false);
+  const paths = [loginPath, callbackPath, logoutPath, backchannelLogoutPath, frontchannelLogoutPath, jwksPath].filter(
+    (p) => p !== false,
+  );
   if (new Set(paths).size !== paths.length) fail('the paths in "routes" must all differ.');
 
   refuseCallbackInBaseUrl(baseUrl, prefix, callbackPath === false ? DEFAULTS.callbackPath : callbackPath);
@@ -91,6 +100,8 @@ export function resolveUrls(
     logoutPath,
     backchannelLogoutPath,
     backchannelLogoutExplicit: r.backchannelLogout !== undefined && r.backchannelLogout !== false,
+    frontchannelLogoutPath,
+    frontchannelLogoutExplicit: r.frontchannelLogout !== undefined && r.frontchannelLogout !== false,
     jwksPath,
     loginUrlPath: `${prefix}${loginPath === false ? DEFAULTS.loginPath : loginPath}`,
     defaultReturnTo,
