@@ -83,6 +83,7 @@ const DEFAULT_OF: Record<keyof typeof DEFAULTS, { option: string; unit?: 's' | '
   callbackPath: { option: 'routes.callback' },
   logoutPath: { option: 'routes.logout' },
   backchannelLogoutPath: { option: 'routes.backchannelLogout' },
+  frontchannelLogoutPath: { option: 'routes.frontchannelLogout' },
   jwksPath: { option: 'routes.jwks' },
   refreshLeeway: { option: 'refreshLeeway' },
   absoluteDuration: { option: 'absoluteDuration', unit: 's' },
@@ -100,6 +101,8 @@ const DEFAULT_OF: Record<keyof typeof DEFAULTS, { option: string; unit?: 's' | '
   discovery: { option: 'discovery' },
   fetchUserInfo: { option: 'fetchUserInfo' },
   keepSessionData: { option: 'keepSessionData' },
+  discoveryMaxAge: { option: 'discoveryMaxAge', unit: 's' },
+  resourceParameter: { option: 'resourceParameter' },
 };
 
 describe('the options page, the TSDoc and the code agree', () => {
