@@ -95,3 +95,11 @@ export const REFUSED_DPOP_ALGS: readonly string[] = Object.freeze([
   'PS384',
   'PS512',
 ]);
+
+/**
+ * The coordinator's Redis commands, milliseconds: as `guardSessionStore()`'s default. A Redis that
+ * hangs fails the request with 503 instead of holding it.
+ */
+export const COORDINATOR_TIMEOUT_MS = 2000;
+/** The coordinator's key prefix (after connect-redis's own, when its client is used). */
+export const COORDINATOR_PREFIX = 'oidc:';

@@ -11,6 +11,7 @@ import { readFormPost, RESUBMIT_FIELD, sendResubmitPage } from './form-post.js';
 import { redirect } from '../util/respond.js';
 import { emit } from '../flow/events.js';
 import { saveLogin } from '../session/save-login.js';
+import { requireCoordinator } from '../session/login-memory.js';
 import { isLoginShaped } from '../session/stored-login.js';
 import type { StoredLogin } from '../types.js';
 import {
@@ -30,6 +31,11 @@ const MISSING_TRANSACTION =
   'or SameSite=Strict), baseUrl names another host than the one in the address bar, the ' +
   'session store lost the session, ' +
   'the login link was already used, or the login took too long.';
+
+/** A state is remembered as used as long as its pending login could still be finished. */
+function consumedStateTtl(config: ResolvedConfig): number {
+  return config.transactionMaxAge + config.clockTolerance * 1000;
+}
 
 function missingTransaction(): OidcError {
   return new OidcError('ERR_OIDC_MISSING_TRANSACTION', 400, MISSING_TRANSACTION);
@@ -84,6 +90,10 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
         debug('no transaction for this state, but logged in: going home');
         return redirect(res, config.defaultReturnTo);
       }
+      // Once across instances too: the same callback sent to two instances (a double click behind
+      // a load balancer) opens the same cookie, or loads the same session, on both.
+      if (!(await requireCoordinator(req).consumeOnce(`state:${state}`, consumedStateTtl(config))))
+        throw missingTransaction();
       checkTransaction(tx, config);
       const configuration = await provider.getConfiguration();
       const metadata = provider.metadata(configuration);
