@@ -90,8 +90,6 @@ export interface ResolvedConfig {
   /** The key ring of the pending-login cookies (cookie mode only). */
   readonly sealer: Sealer | undefined;
   readonly responseMode: 'query' | 'form_post';
-  /** `routes.backchannelLogout` was set by the app (index logins even when the provider does not advertise back-channel logout). */
-  readonly backchannelLogoutExplicit: boolean;
 }
 
 export interface ResolvedCoordinator {

@@ -119,9 +119,10 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
       if (config.providerName !== undefined) login.provider = config.providerName;
       else delete login.provider;
 
-      // Indexed for back-channel logout only when it can happen: the provider says it supports it,
-      // or the app set routes.backchannelLogout itself.
-      const index = config.backchannelLogoutExplicit || metadata.backchannel_logout_supported === true;
+      // Indexed for back-channel logout whenever its route is mounted: providers send logout tokens
+      // without saying so in their metadata (Glewlwyd, LemonLDAP::NG), and one that arrives at
+      // another instance finds the session through the index only.
+      const index = config.backchannelLogoutPath !== false;
       // A new session id at login (no session fixation); other tabs' pending logins come along.
       await saveLogin(req, res, config, login, pending.carryOver(req), index);
       debug('login completed for sub %s', claims.sub);

@@ -29,7 +29,6 @@ export function resolveUrls(
   | 'callbackPath'
   | 'logoutPath'
   | 'backchannelLogoutPath'
-  | 'backchannelLogoutExplicit'
   | 'jwksPath'
   | 'loginUrlPath'
   | 'defaultReturnTo'
@@ -88,7 +87,6 @@ export function resolveUrls(
     callbackPath,
     logoutPath,
     backchannelLogoutPath,
-    backchannelLogoutExplicit: r.backchannelLogout !== undefined && r.backchannelLogout !== false,
     jwksPath,
     loginUrlPath: `${prefix}${loginPath === false ? DEFAULTS.loginPath : loginPath}`,
     defaultReturnTo,
