@@ -65,7 +65,7 @@ export function oidcLogin(options: OidcLoginOptions) {
     if (oidc === undefined) return false;
     noteActivity(req.oidc!, checkLogin(req, oidc, providers, memory, contextActiveAt(req.oidc)));
     return true;
-  });
+  }, config.coordinator);
   const routes = new Map<string, Route>();
   // Each provider's way to start a login, for its route and for req.oidc.login().
   const starters = new Map<string, StartLogin>();

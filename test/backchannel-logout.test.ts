@@ -593,7 +593,7 @@ describe('garbage is refused before any key lookup', () => {
   });
 });
 
-describe('the back-channel index is written only where a logout token can come', () => {
+describe('the back-channel index is written whenever the back-channel route is mounted', () => {
   const plain = useHostileProvider();
   const advertising = useHostileProvider({ metadata: { backchannel_logout_supported: true } });
 
@@ -629,7 +629,7 @@ describe('the back-channel index is written only where a logout token can come',
   it('reads no tombstone for the new session of a login that is not indexed: nothing can have ended it', async () => {
     const store = new MemoryStore();
     const reads = countReads(store);
-    await loginWith(plain, store);
+    await loginWith(plain, store, { routes: { backchannelLogout: false } });
     expect(reads.filter((key) => key.startsWith('oidc-ended:'))).toEqual([]);
     const all = await storeAll<Partial<SessionData>>(store);
     expect(Object.values(all).filter((s) => s.oidc?.login)).toHaveLength(1);
@@ -654,15 +654,29 @@ describe('the back-channel index is written only where a logout token can come',
     expect(Object.values(all).filter((s) => s.oidc?.login)).toEqual([]);
   });
 
-  it('skips it when the provider does not advertise backchannel_logout_supported', async () => {
-    expect(await indexRecordsAfterLogin(plain)).toEqual([]);
+  it('writes it also when the provider does not advertise backchannel_logout_supported (Glewlwyd, LemonLDAP::NG send logout tokens anyway)', async () => {
+    expect(await indexRecordsAfterLogin(plain)).toEqual([expect.stringMatching(/^oidc-sub:/)]);
+    expect(await indexRecordsAfterLogin(advertising)).toEqual([expect.stringMatching(/^oidc-sub:/)]);
   });
 
-  it('writes it when the provider advertises it, or when the app set routes.backchannelLogout itself', async () => {
-    expect(await indexRecordsAfterLogin(advertising)).toEqual([expect.stringMatching(/^oidc-sub:/)]);
-    expect(await indexRecordsAfterLogin(plain, { routes: { backchannelLogout: '/backchannel-logout' } })).toEqual([
-      expect.stringMatching(/^oidc-sub:/),
-    ]);
+  it('skips it when the app turned the back-channel route off', async () => {
+    expect(await indexRecordsAfterLogin(plain, { routes: { backchannelLogout: false } })).toEqual([]);
     expect(await indexRecordsAfterLogin(advertising, { routes: { backchannelLogout: false } })).toEqual([]);
+  });
+
+  it('a logout token from a provider that does not advertise back-channel logout, received by instance B, ends the session on instance A', async () => {
+    const store = new MemoryStore();
+    const a = createLogoutApp(testOptions(plain), store);
+    const b = createLogoutApp(testOptions(plain), store);
+    const agent = request.agent(a.app);
+    const start = await agent.get('/login').expect(302);
+    const back = new URL((await fetch(start.headers.location!, { redirect: 'manual' })).headers.get('location')!);
+    await agent.get(back.pathname + back.search).expect(302);
+    const { sub } = (await agent.get('/probe/oidc').expect(200)).body.claims;
+    const token = await signIdToken(logoutClaims(plain.issuer, CLIENT_ID, { sub }), plain.keys[0]!, {
+      typ: 'logout+jwt',
+    });
+    await post(b, token).expect(200);
+    expect((await agent.get('/probe/oidc').expect(200)).body.isAuthenticated).toBe(false);
   });
 });

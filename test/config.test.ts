@@ -87,6 +87,15 @@ const INVALID: [string, unknown, RegExp][] = [
   ['maxPendingLogins fractional', { ...GOOD, maxPendingLogins: 2.5 }, /whole number/],
   ['additionalAudiences not an array', { ...GOOD, additionalAudiences: 'api' }, /"additionalAudiences"/],
   ['dangerouslyAllowInsecureHttp as string', { ...GOOD, dangerouslyAllowInsecureHttp: 'yes' }, /must be a boolean/],
+  ['coordinator not an object', { ...GOOD, coordinator: 'redis' }, /"coordinator" must be an object/],
+  ['coordinator unknown key', { ...GOOD, coordinator: { client: {} } }, /unknown option "coordinator.client"/],
+  [
+    'coordinator.redis without sendCommand (a connection URL)',
+    { ...GOOD, coordinator: { redis: 'redis://localhost' } },
+    /"coordinator.redis" must be a connected Redis client with sendCommand/,
+  ],
+  ['coordinator.timeout zero', { ...GOOD, coordinator: { timeout: 0 } }, /"coordinator.timeout" must be a number/],
+  ['coordinator.prefix not a string', { ...GOOD, coordinator: { prefix: 1 } }, /"coordinator.prefix" must be a string/],
   [
     'configuration not a Configuration',
     { baseUrl: GOOD.baseUrl, configuration: {} },

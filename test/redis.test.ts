@@ -73,8 +73,10 @@ describeRedis('two app instances sharing one Redis session store, no sticky sess
     },
   );
 
-  it('a refresh-token rotation race between A and B does not log the user out', async () => {
-    const options = testOptions(op, { scope: 'openid profile email offline_access' });
+  it('without the coordinator (coordinator.redis: false), a rotation race between A and B is adopted after the fact', async () => {
+    // Store-only: both instances make a token request; the loser adopts the winner's tokens. (With
+    // the coordinator there is one token request: redis-coordinator.test.ts.)
+    const options = testOptions(op, { scope: 'openid profile email offline_access', coordinator: { redis: false } });
     const a = createInstance(options, { store: await redis.store() });
     const b = createInstance(options, { store: await redis.store() });
     const served = await serve((req, res) => (req.headers['x-instance'] === 'b' ? b.app : a.app)(req, res));

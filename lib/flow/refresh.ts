@@ -11,6 +11,8 @@ import { oneRefreshAtATime } from './refresh-token-uses.js';
 import { errorInTokenResponse, isIdTokenError, tokenEndpointError } from './provider-errors.js';
 import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
 import { loginFromSession, loginOf, packLogin } from '../session/stored-login.js';
+import type { LockOptions } from '../session/coordinator.js';
+import { requireCoordinator } from '../session/login-memory.js';
 import type { StoredLogin } from '../types.js';
 import { refreshedClaims } from './userinfo-claims.js';
 
@@ -22,6 +24,9 @@ const debug = createDebug('express-oidc-login:refresh');
  * receiving or saving its new tokens. Only when none show up is the refresh token taken as revoked.
  */
 const ROTATION_GRACE_DELAYS_MS = [0, 50, 100, 200, 400] as const;
+
+/** The refresh lock holds this much longer than two provider requests: the store read and save. */
+const REFRESH_LOCK_MARGIN_MS = 2000;
 
 /**
  * The parts of a login that a refresh replaces; the rest (`loggedInAt`, `user`, `data`...) stays.
@@ -87,46 +92,95 @@ export async function getAccessToken(
   const flights = provider.refreshes as Map<string, Promise<Outcome>>;
   const key = `${req.sessionID ?? ''}\u0000${refreshToken}`;
   let flight = flights.get(key);
-  const leader = flight === undefined;
   if (flight === undefined) {
     const own = flights;
-    flight = oneRefreshAtATime(provider, req.sessionID, () => refresh(req, config, provider, login)).finally(() =>
-      own.delete(key),
+    // One use of the session's refresh token at a time in this process (API tokens use it too:
+    // resource-tokens.ts), under the session's lock across instances (lead()).
+    flight = oneRefreshAtATime(provider, req.sessionID, () => lead(req, config, provider, login, refreshToken)).finally(
+      () => own.delete(key),
     );
     flights.set(key, flight);
   } else {
     debug('joining the refresh in flight for this session');
   }
   const outcome = await flight;
-  return settle(req, config, provider, refreshToken, outcome, leader);
+  return settle(req, config, provider, refreshToken, outcome);
 }
 
-/** Applies a refresh's outcome to this request's own session. */
+/** How long the refresh lock holds and is waited for (see REFRESH_LOCK_MARGIN_MS). */
+export function refreshLock(config: ResolvedConfig): LockOptions {
+  // Discovery or the JWKS, and the token request, each up to httpTimeout; then the save.
+  const ttlMs = 2 * config.httpTimeout + REFRESH_LOCK_MARGIN_MS;
+  // A waiter outwaits a holder that crashed: its lock has expired by then.
+  return { ttlMs, waitMs: ttlMs + REFRESH_LOCK_MARGIN_MS };
+}
+
+/**
+ * The refresh this process makes for a session, under the session's lock (across instances with
+ * Redis): the store is read again once the lock is held (another instance may have refreshed
+ * meanwhile: its tokens are used, no token request), and the new tokens are saved before the lock
+ * is given back, so that the next holder finds them.
+ */
+async function lead(
+  req: OidcRequest,
+  config: ResolvedConfig,
+  provider: Provider,
+  login: StoredLogin,
+  usedRefreshToken: string,
+): Promise<Outcome> {
+  const release = await requireCoordinator(req).lock(`refresh:${req.sessionID ?? ''}`, refreshLock(config));
+  try {
+    const outcome = await refresh(req, config, provider, login);
+    await commit(req, config, usedRefreshToken, outcome);
+    return outcome;
+  } finally {
+    await release();
+  }
+}
+
+/** The leader's session: the outcome applied and saved (when it changed what the store holds), and reported. */
+async function commit(
+  req: OidcRequest,
+  config: ResolvedConfig,
+  usedRefreshToken: string,
+  outcome: Outcome,
+): Promise<void> {
+  const session = requireSession(req);
+  const login = loginOf(req);
+  if (!login || login.refreshToken !== usedRefreshToken) return;
+  if (outcome.ended) {
+    delete session.oidc!.login;
+    // A login that ended elsewhere ('gone') was reported there.
+    if (outcome.reason !== 'gone')
+      emit(config, 'logout', { sub: login.claims.sub, sessionId: req.sessionID, detail: 'refresh_failed' }, req);
+    await saveSession(session);
+    return;
+  }
+  const refreshed = packLogin({ ...login, ...outcome.tokens }, req);
+  session.oidc!.login = refreshed;
+  // Tokens adopted from the store are there already; express-session saves this session anyway.
+  if (!outcome.refreshed) return;
+  await saveSession(session);
+  emit(config, 'refresh', { sub: refreshed.claims.sub, sessionId: req.sessionID }, req);
+}
+
+/** Applies a refresh's outcome to this request's own session (the leader's is done: commit()). */
 async function settle(
   req: OidcRequest,
   config: ResolvedConfig,
   provider: Provider,
   usedRefreshToken: string,
   outcome: Outcome,
-  leader: boolean,
 ): Promise<string> {
   const session = requireSession(req);
   const login = loginOf(req);
   if (outcome.ended) {
-    if (login && login.refreshToken === usedRefreshToken) {
-      delete session.oidc!.login;
-      if (leader) {
-        // A login that ended elsewhere ('gone') was reported there.
-        if (outcome.reason !== 'gone')
-          emit(config, 'logout', { sub: login.claims.sub, sessionId: req.sessionID, detail: 'refresh_failed' }, req);
-        await saveSession(session);
-      }
-    }
+    if (login && login.refreshToken === usedRefreshToken) delete session.oidc!.login;
     throw outcome.error;
   }
   if (!login) throw unauthenticated('The login ended while its access token was being refreshed. Log in again.');
   if (login.refreshToken !== usedRefreshToken) {
-    // Another call of this same request applied this outcome already, or the login changed meanwhile.
+    // Applied already (the leader, another call of this request), or the login changed meanwhile.
     if (login.accessToken === outcome.tokens.accessToken) return login.accessToken;
     return getAccessToken(req, config, provider);
   }
@@ -134,10 +188,6 @@ async function settle(
   // no expiry, no scope, no DPoP key) is gone, as JSON drops what is undefined.
   const refreshed = packLogin({ ...login, ...outcome.tokens }, req);
   session.oidc!.login = refreshed;
-  if (leader) {
-    await saveSession(session);
-    if (outcome.refreshed) emit(config, 'refresh', { sub: refreshed.claims.sub, sessionId: req.sessionID }, req);
-  }
   return refreshed.accessToken;
 }
 

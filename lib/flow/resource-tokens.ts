@@ -8,7 +8,16 @@ import { OidcError } from '../util/errors.js';
 import type { Provider } from './provider.js';
 import { oneRefreshAtATime } from './refresh-token-uses.js';
 import { errorInTokenResponse, tokenEndpointError } from './provider-errors.js';
-import { findRotated, pickTokens, readStored, sameUser, type StoredState, type TokenFields } from './refresh.js';
+import {
+  findRotated,
+  pickTokens,
+  readStored,
+  refreshLock,
+  sameUser,
+  type StoredState,
+  type TokenFields,
+} from './refresh.js';
+import { requireCoordinator } from '../session/login-memory.js';
 import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
 import { loginOf, packLogin } from '../session/stored-login.js';
 import type { ResourceOptions, StoredLogin, StoredResourceToken } from '../types.js';
@@ -91,16 +100,22 @@ export async function getResourceToken(
   if (options.forceRefresh !== true && isFresh(cached, config)) return cached!.accessToken;
   if (login.refreshToken === undefined) throw noRefreshToken();
 
-  // A lock in a shared store (across instances) would be taken under this same key.
   const flightKey = `${req.sessionID ?? ''}\u0000${key}`;
   const flights = provider.resourceTokens as Map<string, Promise<Fetched>>;
   let flight = flights.get(flightKey);
   if (flight === undefined) {
     flight = oneRefreshAtATime(provider, req.sessionID, async () => {
-      const fetched = await fetchResourceToken(req, config, provider, login, key, resource, scope);
-      // Saved before the session's next use of the refresh token starts (it reads the store).
-      await saveSession(apply(req, key, fetched));
-      return fetched;
+      // Under the session's refresh lock, as the login's own refresh: across instances (Redis),
+      // one use of the session's refresh token at a time.
+      const release = await requireCoordinator(req).lock(`refresh:${req.sessionID ?? ''}`, refreshLock(config));
+      try {
+        const fetched = await fetchResourceToken(req, config, provider, login, key, resource, scope);
+        // Saved before the session's next use of the refresh token starts (it reads the store).
+        await saveSession(apply(req, key, fetched));
+        return fetched;
+      } finally {
+        await release();
+      }
     }).finally(() => flights.delete(flightKey));
     flights.set(flightKey, flight);
   } else {

@@ -2,6 +2,7 @@ import type { ResolvedConfig } from './resolved-config.js';
 import { resolveAuthorizationRequest } from './validate/authorization.js';
 import { resolveBehaviour } from './validate/behaviour.js';
 import { resolveClientAuth } from './validate/client-auth.js';
+import { resolveCoordinator } from './validate/coordinator.js';
 import { resolveDPoP } from './validate/dpop.js';
 import { resolveIdTokenChecks } from './validate/id-token.js';
 import { resolveLogout } from './validate/logout.js';
@@ -30,6 +31,7 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   const logout = resolveLogout(o, urls.baseUrl);
   const behaviour = resolveBehaviour(o, provider.openid);
   const sessionData = resolveKeepSessionData(o);
+  const coordinator = resolveCoordinator(o);
   const profile = resolveProfile(o, provider.openid, allowInsecureHttp);
   const authorizationRequest = resolveAuthorizationRequest(o, provider.openid);
   const dpop = resolveDPoP(o.dpop);
@@ -48,6 +50,7 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     logout,
     ...behaviour,
     ...sessionData,
+    ...coordinator,
     ...profile,
     ...authorizationRequest,
     ...resources,

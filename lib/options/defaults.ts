@@ -128,3 +128,11 @@ export { MAX_RETURN_TO_LENGTH } from '../util/url.js';
  * another host than `baseUrl`'s) is logged again, milliseconds: at most once a minute.
  */
 export const SETUP_LOG_INTERVAL_MS = 60_000;
+
+/**
+ * The coordinator's Redis commands, milliseconds: as `guardSessionStore()`'s default. A Redis that
+ * hangs fails the request with 503 instead of holding it.
+ */
+export const COORDINATOR_TIMEOUT_MS = 2000;
+/** The coordinator's key prefix (after connect-redis's own, when its client is used). */
+export const COORDINATOR_PREFIX = 'oidc:';

@@ -18,6 +18,7 @@ export const APP_LEVEL_OPTIONS = [
   'on',
   'logger',
   'session',
+  'coordinator',
   // Where the app keeps started logins, and the key of their cookies: one for the app (each
   // provider's cookies are apart anyway: their own callback path, their redirect URI in the seal).
   'pendingLogins',
@@ -96,6 +97,7 @@ export const SERVER_KEYS = [
   'jwksUri',
 ] as const;
 export const LOGOUT_KEYS = ['idpLogout', 'postLogoutRedirectUri', 'allowGet', 'revokeTokens', 'idpLogoutUrl'] as const;
+export const COORDINATOR_KEYS = ['redis', 'prefix', 'timeout'] as const;
 export const EVENT_KEYS = [
   'login',
   'logout',

@@ -1,7 +1,7 @@
 import type { Configuration, ServerMetadata } from 'openid-client';
 import type { Sealer } from '../util/seal.js';
 import type { DPoPAlg } from '../types.js';
-import type { ClientAuthMethod, LogoutOptions, OidcLogger, SessionMiddleware } from './types.js';
+import type { ClientAuthMethod, LogoutOptions, OidcLogger, RedisCommandClient, SessionMiddleware } from './types.js';
 import type { AfterCallback, IdpLogoutUrl, OidcEventHandlers, ProfileMapper } from './hook-types.js';
 import type { ClientSigningKey } from './client-keys.js';
 import type { ClientTlsIdentity } from './client-certificate.js';
@@ -56,6 +56,8 @@ export interface ResolvedConfig {
   readonly logger: OidcLogger | undefined;
   /** The `session` option: express-session run inside the login middleware. */
   readonly session: SessionMiddleware | undefined;
+  /** The `coordinator` option, validated (`redis: undefined`: the session store's client when it is connect-redis). */
+  readonly coordinator: ResolvedCoordinator;
   /** `baseUrl`'s path + login path: where `requireAuth` sends browsers. */
   readonly loginUrlPath: string;
   readonly authorizationParams: Readonly<Record<string, string>>;
@@ -94,8 +96,12 @@ export interface ResolvedConfig {
   /** The key ring of the pending-login cookies (cookie mode only). */
   readonly sealer: Sealer | undefined;
   readonly responseMode: 'query' | 'form_post';
-  /** `routes.backchannelLogout` was set by the app (index logins even when the provider does not advertise back-channel logout). */
-  readonly backchannelLogoutExplicit: boolean;
   /** `routes.frontchannelLogout` was set by the app (the route acts even when the provider does not advertise front-channel logout). */
   readonly frontchannelLogoutExplicit: boolean;
+}
+
+export interface ResolvedCoordinator {
+  readonly redis: RedisCommandClient | false | undefined;
+  readonly prefix: string | undefined;
+  readonly timeout: number;
 }

@@ -12,6 +12,7 @@ import { readFormPost, RESUBMIT_FIELD, sendResubmitPage } from './form-post.js';
 import { redirect } from '../util/respond.js';
 import { emit } from '../flow/events.js';
 import { saveLogin } from '../session/save-login.js';
+import { requireCoordinator } from '../session/login-memory.js';
 import {
   checkAuthorizationResponse,
   checkTransaction,
@@ -32,6 +33,11 @@ const USUAL_CAUSES =
   'or SameSite=Strict), baseUrl names another host than the one in the address bar, the ' +
   'session store lost the session, ' +
   'the login link was already used, or the login took too long.';
+
+/** A state is remembered as used as long as its pending login could still be finished. */
+function consumedStateTtl(config: ResolvedConfig): number {
+  return config.transactionMaxAge + config.clockTolerance * 1000;
+}
 
 /** No pending login for this callback; `why`, when known, replaces the usual causes. */
 function missingTransaction(why?: string): OidcError {
@@ -89,6 +95,10 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
         return redirect(res, config.defaultReturnTo);
       }
       checkBrowserBinding(req, tx, config);
+      // Once across instances too: the same callback sent to two instances (a double click behind
+      // a load balancer) opens the same cookie, or loads the same session, on both.
+      if (!(await requireCoordinator(req).consumeOnce(`state:${state}`, consumedStateTtl(config))))
+        throw missingTransaction();
       checkTransaction(tx, config);
       const configuration = await provider.getConfiguration();
       const metadata = provider.metadata(configuration);
@@ -110,12 +120,11 @@ export function callbackHandler(config: ResolvedConfig, provider: Provider, pend
       const claims = login.claims;
       login = await decideLogin(config, req, res, login, { reason: 'login', appState: tx.appState });
 
-      // Indexed for back-channel or front-channel logout only when one can happen: the provider
-      // says it supports it, or the app set its route itself.
-      const index =
-        (config.backchannelLogoutPath !== false &&
-          (config.backchannelLogoutExplicit || metadata.backchannel_logout_supported === true)) ||
-        frontchannelLogoutActive(config, metadata);
+      // Indexed for logout whenever the back-channel route is mounted: providers send logout tokens
+      // without saying so in their metadata (Glewlwyd, LemonLDAP::NG), and one that arrives at
+      // another instance finds the session through the index only. Front-channel logout uses the
+      // same index when it acts.
+      const index = config.backchannelLogoutPath !== false || frontchannelLogoutActive(config, metadata);
       // A new session id at login (no session fixation); other tabs' pending logins come along.
       await saveLogin(req, res, config, login, pending.carryOver(req), index);
       debug('login completed for sub %s', claims.sub);

@@ -15,7 +15,7 @@ export const ENDED_MEMORY_MS = 24 * 60 * 60 * 1000;
 export const MAX_ENDED = 10_000;
 
 /** A Map whose entries expire, capped in size (insertion order: the oldest goes first). */
-class ExpiringMap<V> {
+export class ExpiringMap<V> {
   readonly #entries = new Map<string, { value: V; expiresAt: number }>();
   readonly #max: number;
 
@@ -63,8 +63,6 @@ export interface EndedLogins {
   readonly sids: ExpiringMap<number>;
   /** Users logged out everywhere, by `iss \0 sub`: the time of the logout. */
   readonly subs: ExpiringMap<number>;
-  /** Logout token ids seen, by `iss \0 jti`. */
-  readonly jtis: ExpiringMap<true>;
 }
 
 export function createEndedLogins(): EndedLogins {
@@ -72,7 +70,6 @@ export function createEndedLogins(): EndedLogins {
     sessions: new ExpiringMap(MAX_ENDED),
     sids: new ExpiringMap(MAX_ENDED),
     subs: new ExpiringMap(MAX_ENDED),
-    jtis: new ExpiringMap(MAX_ENDED),
   };
 }
 

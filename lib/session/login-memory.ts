@@ -1,5 +1,10 @@
 import type { Store } from 'express-session';
-import type { ResolvedConfig } from '../options/resolved-config.js';
+import type { ResolvedConfig, ResolvedCoordinator } from '../options/resolved-config.js';
+import type { RedisCommandClient } from '../options/types.js';
+import { COORDINATOR_PREFIX } from '../options/defaults.js';
+import type { Coordinator } from './coordinator.js';
+import { LocalCoordinator, LocalState } from './local-coordinator.js';
+import { RedisCoordinator } from './redis-coordinator.js';
 import type { OidcRequest } from './express-session.js';
 import { createEndedLogins, type EndedLogins } from './ended-logins.js';
 import type { StoredLogin } from '../types.js';
@@ -29,8 +34,27 @@ export class LoginMemory {
    */
   readonly checkReadAgain: (req: OidcRequest) => boolean;
 
-  constructor(checkReadAgain: (req: OidcRequest) => boolean) {
+  /** The `coordinator` option; the coordinator made for each session store seen (one, usually). */
+  readonly #coordinatorOptions: ResolvedCoordinator;
+  readonly #coordinators = new WeakMap<object, Coordinator>();
+  readonly #localState = new LocalState();
+  #storeless: Coordinator | undefined;
+
+  constructor(checkReadAgain: (req: OidcRequest) => boolean, coordinator: ResolvedCoordinator) {
     this.checkReadAgain = checkReadAgain;
+    this.#coordinatorOptions = coordinator;
+  }
+
+  /** The coordinator for requests on `store` (made on first use: the store is known per request). */
+  coordinator(store: Store | undefined): Coordinator {
+    if (store === undefined)
+      return (this.#storeless ??= createCoordinator(this.#coordinatorOptions, this.#localState, undefined));
+    let made = this.#coordinators.get(store);
+    if (made === undefined) {
+      made = createCoordinator(this.#coordinatorOptions, this.#localState, store);
+      this.#coordinators.set(store, made);
+    }
+    return made;
   }
 
   /** The login kept for this session when it was read from (or stored as) this very string. */
@@ -114,6 +138,47 @@ export function loginMemoryOf(holder: unknown): LoginMemory | undefined {
   if ((typeof holder !== 'object' && typeof holder !== 'function') || holder === null) return undefined;
   const memory = (holder as { [LOGIN_MEMORY]?: unknown })[LOGIN_MEMORY];
   return memory instanceof LoginMemory ? memory : undefined;
+}
+
+/** connect-redis (v7 and later): its node-redis client and key prefix. A cluster client is not used. */
+function connectRedisClient(store: Store | undefined): { client: RedisCommandClient; prefix: string } | undefined {
+  const candidate = store as { client?: unknown; prefix?: unknown } | undefined;
+  const client = candidate?.client as { sendCommand?: unknown; masters?: unknown } | undefined;
+  if (typeof client !== 'object' || client === null || typeof client.sendCommand !== 'function') return undefined;
+  // node-redis's cluster client takes (firstKey, isReadonly, args): not ours to guess slots for.
+  if (Array.isArray(client.masters)) return undefined;
+  return {
+    client: client as RedisCommandClient,
+    prefix: typeof candidate?.prefix === 'string' ? candidate.prefix : '',
+  };
+}
+
+/**
+ * The coordinator for requests whose session store is `store`: the `coordinator.redis` client
+ * when given, else the store's own client when it is connect-redis, else the local one.
+ */
+export function createCoordinator(
+  options: ResolvedCoordinator,
+  state: LocalState,
+  store: Store | undefined,
+): Coordinator {
+  if (options.redis) {
+    return new RedisCoordinator(options.redis, options.prefix ?? COORDINATOR_PREFIX, options.timeout);
+  }
+  const detected = options.redis === false ? undefined : connectRedisClient(store);
+  if (detected) {
+    return new RedisCoordinator(
+      detected.client,
+      options.prefix ?? detected.prefix + COORDINATOR_PREFIX,
+      options.timeout,
+    );
+  }
+  return new LocalCoordinator(state, store);
+}
+
+/** The coordinator of the `oidcLogin()` this request went through, for its session store. */
+export function requireCoordinator(req: OidcRequest): Coordinator {
+  return requireLoginMemory(req).coordinator(req.sessionStore);
 }
 
 /** The memory of the `oidcLogin()` this request went through; throws when it went through none. */

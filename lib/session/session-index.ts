@@ -5,12 +5,13 @@
  */
 import { createHash } from 'node:crypto';
 import type { SessionData, Store } from 'express-session';
+import { recordCookie, storeDestroy, storeGet, storeSet } from './store-records.js';
 import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/resolved-config.js';
 import { storeError, type OidcRequest } from './express-session.js';
 import { loginOf } from './stored-login.js';
 import { ENDED_MEMORY_MS, memoryKey } from './ended-logins.js';
-import { requireLoginMemory, type LoginMemory } from './login-memory.js';
+import { requireCoordinator, requireLoginMemory, type LoginMemory } from './login-memory.js';
 import { guardStore, tombstoneKey } from './late-write-guard.js';
 
 const debug = createDebug('express-oidc-login:session-index');
@@ -19,56 +20,21 @@ const debug = createDebug('express-oidc-login:session-index');
 export const TOMBSTONE_TTL_MS = 60 * 60 * 1000;
 /** Index TTL when neither the cookie's maxAge nor absoluteDuration is known. */
 export const FALLBACK_INDEX_TTL_MS = 30 * 24 * 60 * 60 * 1000;
-/** Sessions listed in one sid or sub record at most (the newest are kept). */
-export const MAX_SESSIONS_PER_RECORD = 100;
-
-const KEY_PREFIX = {
-  sid: 'oidc-sid:',
-  sub: 'oidc-sub:',
-  jti: 'oidc-jti:',
-} as const;
-
-// ---------------------------------------------------------------------------------------------
-// The store: promisified access and session-shaped records.
-
-function storeGet(store: Store, key: string): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    store.get(key, (err: unknown, value?: unknown) => (err ? reject(err) : resolve(value ?? undefined)));
-  });
-}
-
-function storeSet(store: Store, key: string, record: object): Promise<void> {
-  return new Promise((resolve, reject) => {
-    store.set(key, record as SessionData, (err?: unknown) => (err ? reject(err) : resolve()));
-  });
-}
-
-function storeDestroy(store: Store, key: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    store.destroy(key, (err?: unknown) => (err ? reject(err) : resolve()));
-  });
-}
-
-/** What express-session's Cookie serializes to (plus `maxAge`, which memorystore reads). */
-function recordCookie(ttlMs: number, now = Date.now()) {
-  const ms = Math.max(1000, Math.ceil(ttlMs));
-  return { originalMaxAge: ms, maxAge: ms, expires: new Date(now + ms), path: '/', httpOnly: true };
-}
-
 function hashKey(prefix: string, iss: string, value: string): string {
   return prefix + createHash('sha256').update(iss).update('\0').update(value).digest('base64url');
 }
 
+/** The coordinator's names (`oidc-<name>` as store records, `<prefix><name>` in Redis). */
 export function sidKey(iss: string, sid: string): string {
-  return hashKey(KEY_PREFIX.sid, iss, sid);
+  return hashKey('sid:', iss, sid);
 }
 
 export function subKey(iss: string, sub: string): string {
-  return hashKey(KEY_PREFIX.sub, iss, sub);
+  return hashKey('sub:', iss, sub);
 }
 
 export function jtiKey(iss: string, jti: string): string {
-  return hashKey(KEY_PREFIX.jti, iss, jti);
+  return hashKey('jti:', iss, jti);
 }
 
 /**
@@ -78,30 +44,6 @@ export function jtiKey(iss: string, jti: string): string {
  */
 function keyIssuer(config: ResolvedConfig, iss: string): string {
   return config.providerName === undefined ? iss : `${config.providerName}\0${iss}`;
-}
-
-interface IndexEntry {
-  id: string;
-  exp: number;
-}
-
-function entriesOf(record: unknown): IndexEntry[] {
-  const sessions = (record as { oidcIndex?: { sessions?: unknown } } | undefined)?.oidcIndex?.sessions;
-  if (!Array.isArray(sessions)) return [];
-  return sessions.filter(
-    (e): e is IndexEntry =>
-      typeof e === 'object' && e !== null && typeof e.id === 'string' && e.id !== '' && typeof e.exp === 'number',
-  );
-}
-
-async function addToIndex(store: Store, key: string, sessionId: string, expiresAt: number): Promise<void> {
-  const now = Date.now();
-  const entries = entriesOf(await storeGet(store, key)).filter((e) => e.exp > now && e.id !== sessionId);
-  entries.push({ id: sessionId, exp: expiresAt });
-  entries.sort((a, b) => b.exp - a.exp);
-  const kept = entries.slice(0, MAX_SESSIONS_PER_RECORD);
-  const recordExpiry = kept[0]!.exp;
-  await storeSet(store, key, { cookie: recordCookie(recordExpiry - now, now), oidcIndex: { v: 1, sessions: kept } });
 }
 
 /** The index TTL: the longer of the session cookie's maxAge and absoluteDuration, when known. */
@@ -139,11 +81,9 @@ export async function indexLogin(req: OidcRequest, config: ResolvedConfig): Prom
   if (typeof login.claims.iss !== 'string') return;
   const iss = keyIssuer(config, login.claims.iss);
   const expiresAt = Date.now() + indexTtl(req, config);
+  const keys = typeof sid === 'string' && sid !== '' ? [sidKey(iss, sid), subKey(iss, sub)] : [subKey(iss, sub)];
   try {
-    await Promise.all([
-      typeof sid === 'string' && sid !== '' ? addToIndex(store, sidKey(iss, sid), sessionId, expiresAt) : undefined,
-      addToIndex(store, subKey(iss, sub), sessionId, expiresAt),
-    ]);
+    await requireCoordinator(req).addToSets(keys, sessionId, expiresAt);
   } catch (err) {
     debug('indexing the login failed: %s', (err as Error)?.message);
     throw storeError(err);
@@ -209,10 +149,11 @@ export async function endSessions(
     return 0;
   }
   try {
-    const ids = [...new Set(entriesOf(await storeGet(store, key)).map((e) => e.id))];
+    const coordinator = requireCoordinator(req);
+    const ids = await coordinator.members(key);
     for (const id of ids) registry.sessions.set(id, true, ENDED_MEMORY_MS);
     const ended = await Promise.all(ids.map((id) => endOne(store, id, memory)));
-    await storeDestroy(store, key);
+    await coordinator.deleteSet(key);
     const count = ended.filter(Boolean).length;
     debug('back-channel logout ended %d of %d indexed sessions', count, ids.length);
     return count;
@@ -244,8 +185,9 @@ export async function markSessionEnded(req: OidcRequest, config: ResolvedConfig)
 
 /**
  * Records a logout token's `jti` until `exp` (+ clock tolerance). Resolves to false when it was
- * seen before (a replay), in this process or in the store. Throws {@link NoSessionStoreError} or
- * {@link SessionStoreFailure}.
+ * seen before (a replay): with Redis, by any instance (SET NX); without, by this process, or by
+ * another one whose record in the session store was written before this read (no compare-and-set).
+ * Throws {@link NoSessionStoreError} or {@link SessionStoreFailure}.
  */
 export async function rememberJti(
   req: OidcRequest,
@@ -255,30 +197,29 @@ export async function rememberJti(
   exp: number,
 ): Promise<boolean> {
   const store = requireStore(req);
-  const registry = requireLoginMemory(req).endedLogins(config);
-  const memory = memoryKey(iss, jti);
+  const coordinator = requireCoordinator(req);
   const ttlMs = Math.max(1000, exp * 1000 + config.clockTolerance * 1000 - Date.now());
-  // Checked and set before any await: concurrent deliveries to this process see each other.
-  if (registry.jtis.has(memory)) return false;
-  registry.jtis.set(memory, true, ttlMs);
   const key = jtiKey(keyIssuer(config, iss), jti);
   try {
-    if ((await storeGet(store, key)) !== undefined) return false;
-    await storeSet(store, key, { cookie: recordCookie(ttlMs), oidcJti: 1 });
+    if (!(await coordinator.consumeOnce(key, ttlMs))) return false;
+    if (coordinator.shared) return true;
+    const record = 'oidc-' + key;
+    if ((await storeGet(store, record)) !== undefined) return false;
+    await storeSet(store, record, { cookie: recordCookie(ttlMs), oidcJti: 1 });
     return true;
   } catch (err) {
-    registry.jtis.delete(memory);
+    await coordinator.unconsume(key).catch(() => undefined);
     throw new SessionStoreFailure(`The session store failed: ${(err as Error)?.message}`, { cause: err });
   }
 }
 
 /** Forgets a `jti` again (the logout failed: the provider may retry with the same token). */
 export async function forgetJti(req: OidcRequest, config: ResolvedConfig, iss: string, jti: string): Promise<void> {
-  requireLoginMemory(req).endedLogins(config).jtis.delete(memoryKey(iss, jti));
-  const store = req.sessionStore;
-  if (!store) return;
+  const coordinator = requireCoordinator(req);
+  const key = jtiKey(keyIssuer(config, iss), jti);
   try {
-    await storeDestroy(store, jtiKey(keyIssuer(config, iss), jti));
+    await coordinator.unconsume(key);
+    if (!coordinator.shared && req.sessionStore) await storeDestroy(req.sessionStore, 'oidc-' + key);
   } catch (err) {
     debug('forgetting a jti failed: %s', (err as Error)?.message);
   }

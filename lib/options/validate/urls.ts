@@ -29,7 +29,6 @@ export function resolveUrls(
   | 'callbackPath'
   | 'logoutPath'
   | 'backchannelLogoutPath'
-  | 'backchannelLogoutExplicit'
   | 'frontchannelLogoutPath'
   | 'frontchannelLogoutExplicit'
   | 'jwksPath'
@@ -99,7 +98,6 @@ export function resolveUrls(
     callbackPath,
     logoutPath,
     backchannelLogoutPath,
-    backchannelLogoutExplicit: r.backchannelLogout !== undefined && r.backchannelLogout !== false,
     frontchannelLogoutPath,
     frontchannelLogoutExplicit: r.frontchannelLogout !== undefined && r.frontchannelLogout !== false,
     jwksPath,

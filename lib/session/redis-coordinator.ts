@@ -1,0 +1,146 @@
+/**
+ * The coordinator on Redis: SET NX PX for locks and "once", sorted sets (score: expiry) for the
+ * back-channel index. One round trip per operation; every command bounded by `timeout` (a Redis
+ * that hangs is a 503, not a hanging request). Commands go through `sendCommand(args)`, which
+ * node-redis has had since v4, so no Redis library is imported here.
+ */
+import { randomBytes } from 'node:crypto';
+import createDebug from 'debug';
+import type { RedisCommandClient } from '../options/types.js';
+import { OidcError } from '../util/errors.js';
+import { storeError } from './express-session.js';
+import type { Coordinator, LockOptions, Release } from './coordinator.js';
+
+const debug = createDebug('express-oidc-login:coordinator');
+
+/** Deletes the lock only while it is still ours (a lock that expired may be someone else's now). */
+const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+
+/**
+ * Adds ARGV[1] with score ARGV[3] (its expiry) to every set in KEYS, drops the members that expired
+ * by ARGV[2], and lets each set live as long as its longest member: one atomic step, no lost update.
+ */
+const ADD_TO_SETS = `
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, ARGV[3], ARGV[1])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[2])
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', key, last[2])
+end
+return 1`;
+
+/** Polling a held lock: the first retry soon (a refresh is one token request), then every 100 ms. */
+const FIRST_RETRY_MS = 10;
+const MAX_RETRY_MS = 100;
+
+export class RedisCoordinator implements Coordinator {
+  readonly shared = true;
+  readonly #client: RedisCommandClient;
+  readonly #prefix: string;
+  readonly #timeout: number;
+
+  constructor(client: RedisCommandClient, prefix: string, timeout: number) {
+    this.#client = client;
+    this.#prefix = prefix;
+    this.#timeout = timeout;
+  }
+
+  async lock(key: string, { ttlMs, waitMs }: LockOptions): Promise<Release> {
+    const name = `${this.#prefix}lock:${key}`;
+    const token = randomBytes(16).toString('base64url');
+    const release: Release = async () => {
+      try {
+        await this.#command(['EVAL', RELEASE, '1', name, token]);
+      } catch (err) {
+        // It expires after ttlMs anyway; the command may still reach Redis (then it is deleted).
+        debug('giving back the lock %s failed: %s', name, (err as Error).message);
+      }
+    };
+    const deadline = Date.now() + waitMs;
+    for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
+      let taken: unknown;
+      try {
+        taken = await this.#command(['SET', name, token, 'NX', 'PX', String(Math.ceil(ttlMs))]);
+      } catch (err) {
+        // The SET may still land once Redis answers again: the release goes after it, on the same connection.
+        void release();
+        throw err;
+      }
+      if (taken !== null && taken !== undefined) return release;
+      if (Date.now() >= deadline) throw lockBusy();
+      await sleep(delay);
+    }
+  }
+
+  async consumeOnce(key: string, ttlMs: number): Promise<boolean> {
+    const reply = await this.#command(['SET', `${this.#prefix}once:${key}`, '1', 'NX', 'PX', String(Math.ceil(ttlMs))]);
+    return reply !== null && reply !== undefined;
+  }
+
+  async unconsume(key: string): Promise<void> {
+    await this.#command(['DEL', `${this.#prefix}once:${key}`]);
+  }
+
+  async addToSets(keys: readonly string[], member: string, expiresAt: number): Promise<void> {
+    if (keys.length === 0) return;
+    const names = keys.map((k) => this.#prefix + k);
+    await this.#command([
+      'EVAL',
+      ADD_TO_SETS,
+      String(names.length),
+      ...names,
+      member,
+      String(Date.now()),
+      String(Math.ceil(expiresAt)),
+    ]);
+  }
+
+  async members(key: string): Promise<string[]> {
+    const reply = await this.#command(['ZRANGEBYSCORE', this.#prefix + key, `(${Date.now()}`, '+inf']);
+    return Array.isArray(reply) ? reply.map(String) : [];
+  }
+
+  async deleteSet(key: string): Promise<void> {
+    await this.#command(['DEL', this.#prefix + key]);
+  }
+
+  /** One command, answered within the timeout or a 503. */
+  #command(args: string[]): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(storeError(new Error(`Redis did not answer ${args[0]} within ${this.#timeout} ms`))),
+        this.#timeout,
+      );
+      timer.unref?.();
+      let sent: Promise<unknown>;
+      try {
+        sent = Promise.resolve(this.#client.sendCommand(args));
+      } catch (err) {
+        sent = Promise.reject(err);
+      }
+      sent.then(
+        (reply) => {
+          clearTimeout(timer);
+          resolve(reply);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(storeError(err));
+        },
+      );
+    });
+  }
+}
+
+function lockBusy(): OidcError {
+  return new OidcError(
+    'ERR_OIDC_SESSION_STORE',
+    503,
+    'Another request is still renewing the tokens of this login. Try again in a moment.',
+    { headers: { 'Retry-After': '1' } },
+  );
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
