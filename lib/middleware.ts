@@ -19,6 +19,7 @@ import type { Next, OidcRequest } from './session/express-session.js';
 import { LOGIN_MEMORY, LoginMemory } from './session/login-memory.js';
 import { loginOf, packLogin, unpackLogin } from './session/stored-login.js';
 import { createPendingLogins } from './flow/pending-logins.js';
+import { returnFromLogout } from './routes/logout-return.js';
 import { LoginHosts } from './flow/login-hosts.js';
 import type { StoredOidcState } from './types.js';
 
@@ -122,6 +123,7 @@ export function oidcLogin(options: OidcLoginOptions) {
     guardLateWrites(r.sessionStore, memory);
     const oidc = r.session?.oidc;
     if (oidc?.login !== undefined) noteActivity(context, checkLogin(r, oidc, providers, memory));
+    if (returnFromLogout(r, res, config)) return;
     const route = findRoute(table, req.url);
     if (!route) {
       next();

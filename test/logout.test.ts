@@ -90,7 +90,9 @@ describe('POST /logout', () => {
     const location = new URL(res.headers.location!);
     expect(location.origin + location.pathname).toBe(`${op.issuer}/session/end`);
     const params = location.searchParams;
-    expect([...params.keys()].sort()).toEqual(['client_id', 'id_token_hint', 'post_logout_redirect_uri']);
+    expect([...params.keys()].sort()).toEqual(['client_id', 'id_token_hint', 'post_logout_redirect_uri', 'state']);
+    // The state is kept in the browser, to be checked and taken off the URL on the way back.
+    expect(String(res.headers['set-cookie'])).toContain(`oidc.logout=${params.get('state')};`);
     expect(params.get('id_token_hint')).toBe(s.idToken);
     expect(params.get('client_id')).toBe(CLIENT_ID);
     expect(params.get('post_logout_redirect_uri')).toBe(`${APP_BASE_URL}/`);
@@ -98,12 +100,14 @@ describe('POST /logout', () => {
       { name: 'logout', event: { sub: 'alice', sid: undefined, sessionId: s.sessionId, detail: 'provider' } },
     ]);
 
-    // The provider accepts it: its logout page, "yes", and back to the registered URI as it is
-    // (no ?state=... for the user to see: a state nothing checks).
+    // The provider accepts it: its logout page, "yes", back to the registered URI with the state,
+    // and from there to the page as registered (no ?state=... for the user to see).
     const page = await s.browser.op.get(location.pathname + location.search).expect(200);
     const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.text)![1]!;
     const done = await s.browser.op.post('/session/end/confirm').type('form').send({ xsrf, logout: 'yes' }).expect(303);
-    expect(done.headers.location).toBe(`${APP_BASE_URL}/`);
+    expect(done.headers.location).toBe(`${APP_BASE_URL}/?state=${params.get('state')}`);
+    const clean = await s.browser.app.get(`/?state=${params.get('state')}`).expect(302);
+    expect(clean.headers.location).toBe('/');
   });
 
   it('sends the configured postLogoutRedirectUri, exactly, and the provider honours it', async () => {
@@ -114,7 +118,16 @@ describe('POST /logout', () => {
     const page = await s.browser.op.get(location.pathname + location.search).expect(200);
     const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.text)![1]!;
     const done = await s.browser.op.post('/session/end/confirm').type('form').send({ xsrf, logout: 'yes' }).expect(303);
-    expect(new URL(done.headers.location!).href).toBe(`${APP_BASE_URL}/bye`);
+    // The provider appends the logout's state; back at the app, the state is checked against the
+    // browser's cookie and taken off the URL.
+    const back = new URL(done.headers.location!);
+    expect(back.origin + back.pathname).toBe(`${APP_BASE_URL}/bye`);
+    expect(back.searchParams.get('state')).toBe(location.searchParams.get('state'));
+    const clean = await s.browser.app.get(back.pathname + back.search).expect(302);
+    expect(clean.headers.location).toBe('/bye');
+    expect(String(clean.headers['set-cookie'])).toMatch(/oidc\.logout=; Path=\/; Max-Age=0/);
+    // Another state, or none, is left to the app's page.
+    await s.browser.app.get('/bye?state=' + 'x'.repeat(43)).expect(404);
   });
 
   it('destroys the local session before redirecting; the old cookie authenticates nothing afterwards', async () => {

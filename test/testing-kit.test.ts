@@ -252,7 +252,11 @@ describe('simulations', () => {
 
     const back = await fetch(endSession, { redirect: 'manual' });
     expect(back.status).toBe(302);
-    expect(back.headers.get('location')).toBe(`${provider.baseUrl}/`);
+    const state = endSession.searchParams.get('state');
+    expect(back.headers.get('location')).toBe(`${provider.baseUrl}/?state=${state}`);
+    // Back at the app, the state is checked against the browser's cookie and taken off the URL.
+    const clean = await agent.get(`/?state=${state}`).expect(302);
+    expect(clean.headers.location).toBe('/');
     expect(provider.logouts.at(-1)).toMatchObject({ sub: 'heidi', sid: 'h-1' });
   });
 

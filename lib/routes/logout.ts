@@ -10,6 +10,7 @@ import { markSessionEnded } from '../session/session-index.js';
 import { requireSession, type OidcRequest } from '../session/express-session.js';
 import type { Session, SessionData } from 'express-session';
 import { forgetLogin, loginOf } from '../session/stored-login.js';
+import { rememberLogoutState } from './logout-return.js';
 import { redirect } from '../util/respond.js';
 import { pathPrefix } from '../options/validate/urls.js';
 
@@ -27,7 +28,7 @@ const debug = createDebug('express-oidc-login:logout');
  * 4. The session is destroyed (a store failure is a 503: nobody is told "logged out" while the
  *    session lives on), its id remembered as ended (see session-index.ts).
  * 5. 303 (after POST) / 302 (after GET) to the provider's `end_session_endpoint` with
- *    `id_token_hint`, `client_id` and `post_logout_redirect_uri` (no `state`: see below), when
+ *    `id_token_hint`, `client_id`, `post_logout_redirect_uri` and a `state` (logout-return.ts), when
  *    `logout.idpLogout` is on and the provider has one (or to `logout.idpLogoutUrl`'s URL, for
  *    providers without a standard one); else to `logout.postLogoutRedirectUri`.
  *
@@ -103,10 +104,10 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
         location = client.buildEndSessionUrl(configuration, {
           // None for a plain OAuth 2.0 login: client_id (which openid-client adds) names the app then.
           ...(login.idToken !== undefined && { id_token_hint: login.idToken }),
-          // No `state`: nothing here could check it on the way back (post_logout_redirect_uri is
-          // the app's page, not a route of ours), and the provider would append it to that page
-          // (`/?state=...`) for the user to see.
           post_logout_redirect_uri: postLogout,
+          // Some providers need one to come back (Glewlwyd); checked and taken off the URL when
+          // the browser returns (logout-return.ts).
+          state: rememberLogoutState(res, config),
         }).href;
         detail = 'provider';
       } catch (err) {
