@@ -88,6 +88,11 @@ export interface StoredLogin {
   claims: LoginClaims;
   /** The userinfo response, when fetched (`fetchUserInfo`). */
   user?: Record<string, unknown>;
+  /**
+   * The claims merged into `claims` from userinfo at login (`fetchUserInfo`), by name: a refresh
+   * that brings a new ID token (which lacks them) keeps these, and only these, of the login's claims.
+   */
+  userinfoClaims?: string[];
   /** When the user logged in, in milliseconds since the epoch (for `absoluteDuration`). */
   loggedInAt: number;
   /** The last request seen, in milliseconds since the epoch, updated at most once a minute (for `idleDuration`). */

@@ -118,6 +118,22 @@ describe('the decision is made again on what the provider says now (not a diff o
     expect(await groupsOf(browser)).toEqual(['editors', 'admin']);
   });
 
+  it("a claim the app added, which the ID token never has, goes when the app's database stops granting it", async () => {
+    const granted = new Set(['alice']);
+    const browser = await loggedIn('alice', {
+      afterCallback: (_req, _res, login) => {
+        if (granted.has(login.claims.sub)) login.claims = { ...login.claims, roles: ['auditor'] };
+        return login;
+      },
+    });
+    const rolesOf = async () => (await browser.app.get('/probe/oidc').expect(200)).body.claims?.roles;
+    expect(await rolesOf()).toEqual(['auditor']);
+    granted.delete('alice');
+    await browser.app.get('/token').expect(200);
+    expect(tap.succeeded).toBe(1);
+    expect(await rolesOf()).toBeUndefined();
+  });
+
   it('a hook that refuses the refreshed login ends it (403 ERR_OIDC_LOGIN_REFUSED)', async () => {
     let refuse = false;
     const browser = await loggedIn('alice', {

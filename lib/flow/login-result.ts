@@ -65,6 +65,8 @@ async function openIdLogin(
     const user = await userInfoAtLogin(config, provider, configuration, login.accessToken, claims.sub, dpopHandle);
     if (user) {
       login.claims = mergeUserInfoClaims(claims, user);
+      const merged = Object.keys(login.claims).filter((name) => !Object.hasOwn(claims, name));
+      if (merged.length > 0) login.userinfoClaims = merged;
       if (config.fetchUserInfo === true) login.user = user;
     }
   }

@@ -97,24 +97,13 @@ function withClaims(claims: IDToken, extra: object, keep: (name: string) => bool
 }
 
 /**
- * The claims after a refresh that brought a new ID token: its own, and those the login had
- * besides its previous ID token's (merged from userinfo at login, or added by `afterCallback`),
- * which a refresh does not fetch again. Protocol claims come only from the new token.
+ * The claims after a refresh that brought a new ID token: its own, and those merged from userinfo
+ * at login (`userinfoClaims`), which a refresh does not fetch again. Not what `afterCallback` added:
+ * the hook runs again on these (after-callback.ts) and decides anew, so a role the app's database
+ * no longer grants is not carried. Protocol claims come only from the new token.
  */
 export function refreshedClaims(current: StoredLogin, fresh: IDToken): IDToken {
-  const previous = current.idToken === undefined ? undefined : payloadOf(current.idToken);
-  if (previous === undefined) return { ...fresh };
-  return withClaims({ ...fresh }, current.claims, (name) => !Object.hasOwn(previous, name));
-}
-
-/** A stored (verified at login) ID token's payload, or undefined when it cannot be read. */
-function payloadOf(jwt: string): Record<string, unknown> | undefined {
-  const part = jwt.split('.')[1];
-  if (part === undefined) return undefined;
-  try {
-    const payload: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    return typeof payload === 'object' && payload !== null ? (payload as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
+  const carried = new Set(current.userinfoClaims ?? []);
+  if (carried.size === 0) return { ...fresh };
+  return withClaims({ ...fresh }, current.claims, (name) => carried.has(name));
 }
