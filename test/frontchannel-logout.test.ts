@@ -99,11 +99,23 @@ describe('GET /frontchannel-logout', () => {
       .set('Sec-Fetch-Dest', 'document')
       .expect(200);
     expect((await loggedIn(alice)).isAuthenticated).toBe(true);
-    await alice
+    // Not a frame: an <img> on a page of this origin, a sibling subdomain's fetch, a browser
+    // without Fetch Metadata (which cannot tell): nobody, and no logout reported.
+    for (const headers of [
+      { 'Sec-Fetch-Site': 'same-origin', 'Sec-Fetch-Dest': 'image' },
+      { 'Sec-Fetch-Site': 'same-site', 'Sec-Fetch-Dest': 'empty' },
+      {},
+    ]) {
+      const res = await alice.get('/frontchannel-logout').set(headers).expect(200);
+      expect(res.text).toContain('No session of this application was logged in there.');
+      expect((await loggedIn(alice)).isAuthenticated).toBe(true);
+    }
+    const framed = await alice
       .get('/frontchannel-logout')
       .set('Sec-Fetch-Site', 'cross-site')
       .set('Sec-Fetch-Dest', 'iframe')
       .expect(200);
+    expect(framed.text).toContain('You are logged out of this application.');
     expect((await loggedIn(alice)).isAuthenticated).toBe(false);
   });
 

@@ -37,8 +37,8 @@ export function frontchannelLogoutActive(config: ResolvedConfig, metadata: Reado
  *    provider's own, so a `sid` without `iss` is taken as this provider's).
  * 3. With `sid`: the sessions of that provider session end through the session index and its
  *    tombstones, as for a back-channel logout (no cookie needed).
- * 4. Without `sid`: the request's own session, when its cookie came and it holds a login of this
- *    provider (not on a cross-site top-level navigation).
+ * 4. Without `sid`: the request's own session, when its cookie came, it holds a login of this
+ *    provider, and the browser says the request is a frame's (`Sec-Fetch-Dest: iframe`).
  *
  * The answer is a tiny page that only the provider's origins may frame, never cached. An
  * unsigned request can do no more than end a session whose `sid` it knows: docs explain why the
@@ -75,6 +75,8 @@ export function frontchannelLogoutHandler(config: ResolvedConfig, provider: Prov
           ? await endOwnSession(req, config)
           : await endSessionsOfSid(req, config, sid, iss ?? providerIssuers(metadata.issuer, config.allowedTenants));
       debug('front-channel logout ended %d session(s)', ended);
+      // Only what happened is reported: audit logs must not show logouts that ended nothing.
+      if (ended === 0) return answer(res, 200, origins, 'No session of this application was logged in there.');
       emit(config, 'logout', { ...(sid !== undefined && { sid }), detail: 'frontchannel' }, req);
     } catch (err) {
       debug('front-channel logout failed: %s', (err as Error)?.message);
@@ -115,16 +117,18 @@ async function endSessionsOfSid(
 }
 
 /**
- * The request's own session, when its cookie came and it holds a login of this provider; never on
- * a cross-site top-level navigation (a link on any site would log the user out: a SameSite=Lax
- * cookie comes with it). Framed, as the provider does it, a Lax cookie comes only same-site.
+ * The request's own session, when its cookie came and it holds a login of this provider, in a
+ * frame only. Framed, as the provider does it, a Lax cookie comes only same-site.
  */
 async function endOwnSession(req: OidcRequest, config: ResolvedConfig): Promise<number> {
   const login = loginOf(req);
   const session = req.session;
   if (!login || !session || login.provider !== config.providerName) return 0;
-  if (req.headers['sec-fetch-site'] === 'cross-site' && req.headers['sec-fetch-dest'] === 'document') {
-    debug('a cross-site navigation without sid: nobody logged out');
+  // Only in a frame, as the provider's logout page loads it: an <img> on a page of this origin, a
+  // sibling subdomain's request, a link (or a browser without Fetch Metadata, which cannot tell)
+  // must not log the user out, as for GET /logout.
+  if (req.headers['sec-fetch-dest'] !== 'iframe') {
+    debug('without sid, outside a frame (Sec-Fetch-Dest %s): nobody logged out', req.headers['sec-fetch-dest']);
     return 0;
   }
   const sessionId = req.sessionID;
