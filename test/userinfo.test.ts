@@ -334,6 +334,30 @@ describe('against a hostile provider', () => {
       expect(op.counts.userinfo).toBe(1);
     });
 
+    it("takes no email_verified (phone_number_verified) from userinfo for the ID token's email (phone number)", async () => {
+      // The ID token has an email and no email_verified; userinfo's email_verified is about its own email.
+      op.onToken = async (ctx) =>
+        ctx.tokenResponse(
+          await signIdToken(ctx.claims({ email: 'id-token@example.com', phone_number: '+100' }), ctx.keys[0]!),
+        );
+      op.onUserInfo = () => ({
+        status: 200,
+        body: {
+          sub: 'hostile-user-1',
+          email: 'other@example.com',
+          email_verified: true,
+          phone_number_verified: true,
+          locale: 'fr',
+        },
+      });
+      const a = await hostileAttempt(await app(op, { fetchUserInfo: true }));
+      expect(a.res.status).toBe(302);
+      const claims = (await a.agent.get('/probe/oidc').expect(200)).body.claims;
+      expect(claims).toMatchObject({ email: 'id-token@example.com', phone_number: '+100', locale: 'fr' });
+      expect(claims).not.toHaveProperty('email_verified');
+      expect(claims).not.toHaveProperty('phone_number_verified');
+    });
+
     it('fails the login with 400 ERR_OIDC_USERINFO_INVALID when the userinfo sub is another user, and stores nothing', async () => {
       op.onUserInfo = () => ({ status: 200, body: { sub: 'someone-else', email: 'mallory@example.com' } });
       const a = await hostileAttempt(await app(op));

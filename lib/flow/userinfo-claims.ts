@@ -82,8 +82,18 @@ export function wantsUserInfo(
  * that it lacks. Nothing to add: `claims` itself (stored as the token's payload, see stored-login.ts).
  */
 export function mergeUserInfoClaims(claims: IDToken, userinfo: Record<string, unknown>): IDToken {
-  return withClaims(claims, userinfo, () => true);
+  return withClaims(claims, userinfo, (name) => {
+    // A pair is one statement: userinfo's email_verified is about userinfo's email, which may not be the ID token's.
+    const pair = VERIFIED_PAIRS.find((p) => p.includes(name));
+    return pair === undefined || !pair.some((n) => Object.hasOwn(claims, n));
+  });
 }
+
+/** Claims that only make sense together (OpenID Connect Core 5.1): merged both or neither. */
+const VERIFIED_PAIRS: readonly (readonly string[])[] = [
+  ['email', 'email_verified'],
+  ['phone_number', 'phone_number_verified'],
+];
 
 /** `claims` and, after them, those of `extra` it lacks that `keep` keeps (never protocol claims). */
 function withClaims(claims: IDToken, extra: object, keep: (name: string) => boolean): IDToken {
