@@ -13,37 +13,42 @@ import { redirect } from '../util/respond.js';
  * comes back with it, the middleware checks it and sends the browser to the same page without it.
  */
 export const LOGOUT_STATE_COOKIE = 'oidc.logout';
+/** On https: a sibling subdomain cannot set it. */
+export const LOGOUT_STATE_COOKIE_SECURE = '__Host-oidc.logout';
 /** Seconds: how long a logout at the provider may take (its confirmation page) and still come back clean. */
 const LOGOUT_STATE_MAX_AGE = 600;
 const VALUE = /^[A-Za-z0-9_-]{43}$/;
+
+function cookieName(config: ResolvedConfig): string {
+  return config.secureCookies ? LOGOUT_STATE_COOKIE_SECURE : LOGOUT_STATE_COOKIE;
+}
 
 /** At the logout: a new state for the end-session URL, kept in the browser. */
 export function rememberLogoutState(res: ServerResponse, config: ResolvedConfig): string {
   const state = randomBytes(32).toString('base64url');
   const attributes = { path: '/', maxAge: LOGOUT_STATE_MAX_AGE, secure: config.secureCookies };
-  appendSetCookie(res, [serializeCookie(LOGOUT_STATE_COOKIE, state, attributes)]);
+  appendSetCookie(res, [serializeCookie(cookieName(config), state, attributes)]);
   return state;
 }
 
 /**
- * On any GET: when the browser comes back from the provider's logout with the state it was given,
- * a 302 to the same URL without it (and the cookie cleared); true when it answered. Costs one
- * substring search of the Cookie header on other requests.
+ * On a GET of `postLogoutRedirectUri`'s path: when the browser comes back from the provider's
+ * logout with the state it was given, a 302 to the same URL without it (the rest of the query as it
+ * was) and the cookie cleared; true when it answered. Other requests cost one substring search of
+ * the Cookie header.
  */
 export function returnFromLogout(req: OidcRequest, res: ServerResponse, config: ResolvedConfig): boolean {
-  if (req.method !== 'GET' || !req.headers.cookie?.includes(`${LOGOUT_STATE_COOKIE}=`)) return false;
-  const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
-  const { path, query } = splitUrl(url);
-  const params = new URLSearchParams(query);
-  const states = params.getAll('state');
-  if (states.length !== 1) return false;
-  const kept = readCookies(req, (n) => n === LOGOUT_STATE_COOKIE).map(([, v]) => v);
-  if (!VALUE.test(states[0]!) || !kept.includes(states[0]!)) return false;
-  params.delete('state');
-  appendSetCookie(res, [
-    serializeCookie(LOGOUT_STATE_COOKIE, '', { path: '/', maxAge: 0, secure: config.secureCookies }),
-  ]);
-  const rest = params.toString();
+  const name = cookieName(config);
+  if (req.method !== 'GET' || !req.headers.cookie?.includes(`${name}=`)) return false;
+  const { path, query } = splitUrl((req as { originalUrl?: string }).originalUrl ?? req.url ?? '/');
+  if (path !== new URL(config.logout.postLogoutRedirectUri, 'http://x').pathname) return false;
+  const pairs = query.split('&');
+  const states = pairs.filter((pair) => pair.startsWith('state='));
+  const state = states.length === 1 ? states[0]!.slice('state='.length) : undefined;
+  if (state === undefined || !VALUE.test(state)) return false;
+  if (!readCookies(req, (n) => n === name).some(([, v]) => v === state)) return false;
+  appendSetCookie(res, [serializeCookie(name, '', { path: '/', maxAge: 0, secure: config.secureCookies })]);
+  const rest = pairs.filter((pair) => pair !== states[0]).join('&');
   res.setHeader('Cache-Control', 'no-store');
   // Checked as any returnTo: the request line is the browser's.
   redirect(res, safeReturnTo(rest === '' ? path : `${path}?${rest}`) ?? config.defaultReturnTo);
