@@ -109,8 +109,10 @@ export async function getAccessToken(
 
 /** How long the refresh lock holds and is waited for (see REFRESH_LOCK_MARGIN_MS). */
 export function refreshLock(config: ResolvedConfig): LockOptions {
-  // Discovery or the JWKS, and the token request, each up to httpTimeout; then the save.
-  const ttlMs = 2 * config.httpTimeout + REFRESH_LOCK_MARGIN_MS;
+  // Discovery or the JWKS, the token request and, after a rotation race (findRotated), a second
+  // token request, each up to httpTimeout; then the save. A lock that expired under a holder still
+  // at work would let another instance spend the rotated refresh token.
+  const ttlMs = 3 * config.httpTimeout + REFRESH_LOCK_MARGIN_MS;
   // A waiter outwaits a holder that crashed: its lock has expired by then.
   return { ttlMs, waitMs: ttlMs + REFRESH_LOCK_MARGIN_MS };
 }
