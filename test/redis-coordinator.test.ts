@@ -177,12 +177,21 @@ describeRedis('several instances on one Redis: the coordinator', () => {
       recorded.onReply((args, reply) => {
         if (args[0] === 'SET' && String(args[1]).includes('lock:refresh:') && reply === null) lockBusy();
       });
-      const pending = Promise.all(
-        Array.from({ length: 50 }, (_, i) => browser.app.get('/token').set('x-instance', i % 2 === 0 ? 'a' : 'b')),
-      );
+      const send = (instance: 'a' | 'b') =>
+        Array.from({ length: 25 }, () =>
+          browser.app
+            .get('/token')
+            .set('x-instance', instance)
+            .then((r) => r),
+        );
+      // A first, until its token request is at the provider (A holds the lock); then B. Sent all
+      // at once, either instance could take the lock first, and only B's waiting is observed.
+      const toA = send('a');
+      await hold.arrived(1);
+      const toB = send('b');
       await Promise.race([bWaits, hold.arrived(2)]);
       hold.release();
-      const responses = await pending;
+      const responses = await Promise.all([...toA, ...toB]);
       expect(responses.filter((r) => r.status !== 200).map((r) => r.body)).toEqual([]);
       expect(new Set(responses.map((r) => r.body.accessToken)).size).toBe(1);
       expect(grants.counts).toEqual({ succeeded: 1, failed: [] });
