@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { regionOf } from './support/regions.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '..');
@@ -56,5 +57,15 @@ describe('examples/', () => {
         readFileSync(join(EXAMPLES, 'jest-esm', file), 'utf8'),
       );
     }
+  });
+
+  it('runs the same test-kit example in vitest, importing what jest provides as globals', () => {
+    expect(readFileSync(join(EXAMPLES, 'vitest', 'app.ts'), 'utf8')).toBe(
+      readFileSync(join(EXAMPLES, 'jest-esm', 'app.ts'), 'utf8'),
+    );
+    const vitestImport = "import { afterAll, beforeAll, expect, it } from 'vitest';\n";
+    const vitestTest = regionOf(join(EXAMPLES, 'vitest', 'app.test.ts'), 'app-test')!;
+    expect(vitestTest).toContain(vitestImport);
+    expect(vitestTest.replace(vitestImport, '')).toBe(regionOf(join(EXAMPLES, 'jest-esm', 'app.test.ts'), 'app-test'));
   });
 });
