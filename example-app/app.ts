@@ -16,6 +16,7 @@ import {
   type LoginClaims,
 } from 'express-oidc-login';
 import { assets, FAVICON_PATH, html, page, type Html } from './html.js';
+import { ORDERS_API_PATH, ordersApi } from './orders-api.js';
 
 export interface AppSettings {
   /** The app's public URL (an origin, e.g. https://app.example.com): redirect URI is baseUrl + '/callback'. */
@@ -28,6 +29,12 @@ export interface AppSettings {
   sessionSecret: string;
   /** An express-session store; default an in-memory store that drops expired sessions. */
   sessionStore?: session.Store;
+  /**
+   * Serve the orders API (a second API with access tokens of its own) and its page /orders. Only
+   * for a provider that issues JWT access tokens for the resource `baseUrl + '/orders-api'`
+   * (RFC 8707), signed with the keys at `jwksUri`: the demo identity provider does.
+   */
+  ordersApi?: { jwksUri: string };
 }
 
 const SITE = 'express-oidc-login example';
@@ -68,6 +75,8 @@ export function createApp(settings: AppSettings): express.Express {
   const baseUrl = checkBaseUrl(settings.baseUrl);
   const issuer = checkHttpUrl('the issuer URL', settings.issuer);
   const secure = baseUrl.protocol === 'https:';
+  // The orders API's resource indicator: its tokens' audience.
+  const ordersApiUrl = settings.ordersApi && `${baseUrl.origin}${ORDERS_API_PATH}`;
 
   const app = express();
   app.disable('x-powered-by');
@@ -103,6 +112,14 @@ export function createApp(settings: AppSettings): express.Express {
     next();
   });
 
+  if (settings.ordersApi && ordersApiUrl) {
+    // An API of its own, before the session: it knows callers by their access token only.
+    app.use(
+      ORDERS_API_PATH,
+      ordersApi({ issuer: settings.issuer, jwksUri: settings.ordersApi.jwksUri, audience: ordersApiUrl }),
+    );
+  }
+
   // Without a store (REDIS_URL unset), sessions live in this process's memory: memorystore drops
   // expired sessions, unlike express-session's own MemoryStore.
   const MemoryStore = createMemoryStore(session);
@@ -125,6 +142,8 @@ export function createApp(settings: AppSettings): express.Express {
       clientSecret: settings.clientSecret,
       baseUrl: baseUrl.origin,
       scope: 'openid profile email offline_access groups',
+      // The APIs the login asks tokens for (RFC 8707): the orders API, when the provider has it.
+      ...(ordersApiUrl && { resources: [ordersApiUrl] }),
       // Only for a provider on this machine (checked above): anything else must be https.
       dangerouslyAllowInsecureHttp: issuer.protocol === 'http:' && isLoopbackHost(issuer.hostname),
     }),
@@ -192,7 +211,7 @@ ${Object.entries(claims).map(([name, value]) => html`<tr><th scope="row">${name}
 </table>
 <ul class="links">
 <li><a href="/tokens">Your tokens</a>: the decoded ID token, and a refresh</li>
-<li><a href="/admin">Admin area</a>: for members of the group <code>admin</code></li>
+${ordersApiUrl ? html`<li><a href="/orders">Your orders</a>: from a second API, with an access token of its own</li>\n` : ''}<li><a href="/admin">Admin area</a>: for members of the group <code>admin</code></li>
 <li><a href="/">Home</a></li>
 </ul>`,
     );
@@ -232,6 +251,41 @@ ${refreshToken ? html`<form method="post" action="/tokens/refresh"><button type=
     await login.getAccessToken({ forceRefresh: true });
     res.redirect(303, before === undefined ? '/tokens?refreshed=0' : `/tokens?refreshed=${before}`);
   });
+
+  if (ordersApiUrl) {
+    app.get('/orders', requireAuth(), async (req, res) => {
+      const login = authenticated(req);
+      // The orders API's own token (kept in the session), then the same call with it, as any API call.
+      const token = await login.getAccessToken({ resource: ordersApiUrl });
+      const audience = (decodeJwtPart(token.split('.')[1] ?? '') as { aud?: unknown } | null)?.aud;
+      const answer = await login.fetch(`${ordersApiUrl}/orders`, { resource: ordersApiUrl });
+      const { orders } = (await answer.json()) as { orders?: { id: string; item: string; quantity: number }[] };
+      // The login's own access token (made for userinfo), shown to the same API.
+      const own = await login.fetch(`${ordersApiUrl}/orders`);
+      await own.body?.cancel();
+      send(
+        res,
+        'Orders',
+        html`<h1>Your orders</h1>
+<p>From the orders API at <code>${ordersApiUrl}</code>, which takes only access tokens made for it: the login asked the provider for one (<code>resources</code>, RFC 8707).</p>
+<table>
+<thead><tr><th scope="col">Order</th><th scope="col">Item</th><th scope="col">Quantity</th></tr></thead>
+<tbody>
+${(orders ?? []).map((o) => html`<tr><td>${o.id}</td><td>${o.item}</td><td>${String(o.quantity)}</td></tr>\n`)}
+</tbody>
+</table>
+<h2>Access tokens</h2>
+<table>
+<tbody>
+<tr><th scope="row">The orders API's token: audience</th><td id="orders-audience">${claimValue('aud', audience)}</td></tr>
+<tr><th scope="row">The orders API's token: the API answered</th><td id="orders-status">${String(answer.status)}</td></tr>
+<tr><th scope="row">The login's own token: the API answered</th><td id="own-token-status">${String(own.status)}</td></tr>
+</tbody>
+</table>
+<p><a href="/profile">Your profile</a> · <a href="/">Home</a></p>`,
+      );
+    });
+  }
 
   app.get('/api/me', requireAuth(), (req, res) => {
     const { sub, ...claims } = authenticated(req).claims;

@@ -22,6 +22,7 @@ import Provider, {
 } from 'oidc-provider';
 import { assets, html, page, Html } from './html.js';
 import { createMemoryAdapter } from './memory-adapter.js';
+import { ORDERS_API_PATH } from './orders-api.js';
 
 export interface DemoUser {
   /** Checked by the login form. */
@@ -66,6 +67,8 @@ export interface IdentityProvider {
   readonly port: number;
   /** The registered demo client. */
   readonly client: { readonly clientId: string; readonly clientSecret: string };
+  /** The provider's signing keys (JWKS): what the app's orders API verifies its access tokens with. */
+  readonly jwksUri: string;
   /** Stops listening and drops open connections. */
   close(): Promise<void>;
 }
@@ -102,7 +105,7 @@ export async function startIdentityProvider(options: IdentityProviderOptions): P
   const port = await listen(server, options.port ?? 0, options.host);
   const issuer = issuerUrl(options.host, port);
 
-  const provider = new Provider(issuer, await configuration(clients, users));
+  const provider = new Provider(issuer, await configuration(clients, users, `${appBaseUrl}${ORDERS_API_PATH}`));
   // oidc-provider reports its own errors through events; a failing request is answered anyway.
   provider.on('server_error', (_ctx: unknown, err: unknown) => {
     console.error('demo identity provider: server error:', err);
@@ -113,11 +116,16 @@ export async function startIdentityProvider(options: IdentityProviderOptions): P
     issuer,
     port,
     client: { clientId: DEMO_CLIENT_ID, clientSecret },
+    jwksUri: `${issuer}/jwks`,
     close: () => closeServer(server),
   };
 }
 
-async function configuration(clients: ClientMetadata[], users: Map<string, DemoUser>): Promise<Configuration> {
+async function configuration(
+  clients: ClientMetadata[],
+  users: Map<string, DemoUser>,
+  ordersApi: string,
+): Promise<Configuration> {
   // A fresh RS256 signing key at every start: tokens do not outlive the process anyway.
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
   const jwk = await exportJWK(privateKey);
@@ -158,6 +166,22 @@ async function configuration(clients: ClientMetadata[], users: Map<string, DemoU
       revocation: { enabled: true, allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId },
       rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
       backchannelLogout: { enabled: true },
+      // Access tokens for the app's orders API (RFC 8707): a JWT whose audience is that API, which
+      // it verifies with this provider's keys. Any other resource is refused. Without a resource,
+      // a token for userinfo, as before (the login's own).
+      resourceIndicators: {
+        enabled: true,
+        getResourceServerInfo: (_ctx, indicator) => {
+          if (indicator !== ordersApi) throw new errors.InvalidTarget();
+          return {
+            scope: 'orders:read',
+            audience: ordersApi,
+            accessTokenFormat: 'jwt',
+            accessTokenTTL: 15 * 60,
+            jwt: { sign: { alg: 'RS256' } },
+          };
+        },
+      },
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: demoPolicy() },
     pkce: { required: () => true },

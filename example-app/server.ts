@@ -91,7 +91,7 @@ async function main(): Promise<void> {
 
   let idp: IdentityProvider | undefined;
   let demoUsers: string[] = [];
-  let oidc: { issuer: string; clientId: string; clientSecret: string };
+  let oidc: { issuer: string; clientId: string; clientSecret: string; ordersApi?: { jwksUri: string } };
   if (issuer && clientId && clientSecret) {
     oidc = { issuer, clientId, clientSecret };
   } else {
@@ -107,7 +107,13 @@ async function main(): Promise<void> {
       }
       throw err;
     }
-    oidc = { issuer: idp.issuer, clientId: idp.client.clientId, clientSecret: idp.client.clientSecret };
+    oidc = {
+      issuer: idp.issuer,
+      clientId: idp.client.clientId,
+      clientSecret: idp.client.clientSecret,
+      // The demo provider issues tokens for the app's orders API: the page /orders shows them.
+      ordersApi: { jwksUri: idp.jwksUri },
+    };
     demoUsers = Object.entries(DEMO_USERS).map(([login, user]) => {
       const groups = Array.isArray(user.claims.groups) ? user.claims.groups.join(', ') : '';
       const admin = groups.split(', ').includes('admin') ? '  (may open /admin)' : '';

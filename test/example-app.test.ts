@@ -35,6 +35,7 @@ beforeAll(async () => {
     clientId: idp.client.clientId,
     clientSecret: idp.client.clientSecret,
     sessionSecret: 'example-app-test-session-secret',
+    ordersApi: { jwksUri: idp.jwksUri },
   });
   server.on('request', app);
   // oidc-provider's notices about unconfigured defaults (ttl, pages...) would show up here.
@@ -428,6 +429,45 @@ describe('logging in at the demo identity provider', () => {
         `<p class="notice" role="status">Access token refreshed: it expired at ${before}, the new one expires at [^<]+\\.</p>`,
       ),
     );
+  });
+
+  it("shows /orders from the orders API, with a token made for that API; the API refuses the login's own token", async () => {
+    const ordersApi = `${appUrl}/orders-api`;
+    const browser = newBrowser();
+    const form = await navigate(browser, '/profile');
+    // The login asks for the orders API (RFC 8707): the provider issues its tokens only then.
+    const authorization = form.hops.find((r) => r.headers.location?.startsWith(`${idp.issuer}/auth?`));
+    expect(new URL(authorization!.headers.location!).searchParams.getAll('resource')).toEqual([ordersApi]);
+    const profile = await submitLogin(browser, form, { login: 'alice', password: 'alice' });
+    expect(profile.res.text).toContain('<a href="/orders">');
+
+    const orders = await navigate(browser, '/orders');
+    expect(orders.url.href).toBe(`${appUrl}/orders`);
+    expect(orders.res.status).toBe(200);
+    expect(orders.res.text).toContain('<tr><td>A-1001</td><td>Teapot</td><td>1</td></tr>');
+    expect(orders.res.text).toContain(`<td id="orders-audience">${ordersApi}</td>`);
+    expect(orders.res.text).toContain('<td id="orders-status">200</td>');
+    expect(orders.res.text).toContain('<td id="own-token-status">401</td>');
+
+    // The API itself: a Bearer token made for it, nothing else.
+    const none = await request(appUrl).get('/orders-api/orders').expect(401);
+    expect(none.headers['www-authenticate']).toMatch(/^Bearer/);
+    expect(none.body).toEqual({ error: 'invalid_token', message: expect.any(String) });
+    await request(appUrl).get('/orders-api/orders').set('Authorization', 'Bearer not-a-token').expect(401);
+  });
+
+  it('shows no orders page without the orders API (a provider that does not issue its tokens)', async () => {
+    const plain = createApp({
+      baseUrl: appUrl,
+      issuer: idp.issuer,
+      clientId: idp.client.clientId,
+      clientSecret: idp.client.clientSecret,
+      sessionSecret: 'example-app-test-session-secret',
+    });
+    await request(plain).get('/orders').set('Accept', 'text/html').expect(404);
+    await request(plain).get('/orders-api/orders').expect(404);
+    const start = await request(plain).get('/login').expect(302);
+    expect(new URL(start.headers.location!).searchParams.has('resource')).toBe(false);
   });
 
   it('refuses a replayed login form', async () => {
