@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../support/chromium.js';
 import { freePort } from '../support/net.js';
 
 /**
@@ -10,7 +11,6 @@ import { freePort } from '../support/net.js';
  * app and its embedded identity provider, started as `npm start` starts them.
  * `.ci/run` installs chromium; on a machine without it these tests are skipped with a warning.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SERVER = join(process.cwd(), 'example-app', 'dist', 'server.js');
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 /** Every page as a person sees it (test-artifacts/ is not committed): look at them after a change. */
@@ -64,19 +64,7 @@ async function signIn(page: Page, user: string, password = user): Promise<void> 
 describeBrowser('a person in a browser', () => {
   beforeAll(async () => {
     await startExampleApp();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-      ],
-    });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {

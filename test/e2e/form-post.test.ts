@@ -3,7 +3,8 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import express from 'express';
 import session, { MemoryStore } from 'express-session';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../support/chromium.js';
 import { oidcLogin } from '../../lib/index.js';
 import { jsonErrors } from '../support/app.js';
 import { freePort } from '../support/net.js';
@@ -17,7 +18,6 @@ import { storeGet } from '../support/store.js';
  * sends no SameSite=Lax cookie with it; the callback posts it again from its own origin, and the
  * login completes in the browser's own session.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
 if (!available) console.warn(`Browser tests skipped: no chromium at ${CHROMIUM} (apt-get install chromium)`);
 const describeBrowser = available ? describe : describe.skip;
@@ -76,19 +76,7 @@ describeBrowser('form_post in a browser, across two sites', () => {
     app.use(jsonErrors);
     server = createServer(app);
     await new Promise<void>((resolve) => server.listen(port, () => resolve()));
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-      ],
-    });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {

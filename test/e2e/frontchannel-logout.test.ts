@@ -3,7 +3,8 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import express from 'express';
 import session from 'express-session';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../support/chromium.js';
 import { oidcLogin } from '../../lib/index.js';
 import { startTestProvider, type TestProvider } from '../../lib/testing/index.js';
 import { jsonErrors } from '../support/app.js';
@@ -16,7 +17,6 @@ import { freePort } from '../support/net.js';
  * the app's SameSite=Lax session cookie does not come, and the session ends by its `sid` alone.
  * Once with the specification's `iss` and `sid`, once with Microsoft Entra ID's `sid` only.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
 if (!available) console.warn(`Browser tests skipped: no chromium at ${CHROMIUM} (apt-get install chromium)`);
 const describeBrowser = available ? describe : describe.skip;
@@ -78,19 +78,7 @@ describeBrowser('front-channel logout in a browser, framed by the provider acros
   const sites: Site[] = [];
 
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-      ],
-    });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {

@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../support/chromium.js';
 import { freePort } from '../support/net.js';
 import { glewlwydMissing, startGlewlwyd, type TestGlewlwyd } from '../support/glewlwyd.js';
 
@@ -14,7 +15,6 @@ import { glewlwydMissing, startGlewlwyd, type TestGlewlwyd } from '../support/gl
  * sent although discovery does not advertise it (§4).
  * `.ci/run` installs glewlwyd; without it these tests are skipped with a warning.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SERVER = join(process.cwd(), 'example-app', 'dist', 'server.js');
 const skipReason = [
   existsSync(CHROMIUM) ? '' : `no chromium at ${CHROMIUM} (apt-get install chromium)`,
@@ -108,19 +108,7 @@ describeGlewlwyd('Glewlwyd as the OpenID Provider of the example app', () => {
     console.info(`Glewlwyd ${glewlwyd.version} at ${glewlwyd.issuer}`);
     const started = await Promise.all(clients.map((c) => startExampleApp(c.baseUrl, c.clientId, c.clientSecret)));
     APPS.forEach((name, i) => (apps[name] = started[i]!));
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-      ],
-    });
+    browser = await launchChromium();
   }, 60_000);
 
   afterAll(async () => {
