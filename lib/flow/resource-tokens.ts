@@ -8,15 +8,8 @@ import { OidcError } from '../util/errors.js';
 import type { Provider } from './provider.js';
 import { oneRefreshAtATime } from './refresh-token-uses.js';
 import { errorInTokenResponse, tokenEndpointError } from './provider-errors.js';
-import {
-  findRotated,
-  pickTokens,
-  readStored,
-  refreshLock,
-  sameUser,
-  type StoredState,
-  type TokenFields,
-} from './refresh.js';
+import { refreshLock } from './refresh.js';
+import { findRotated, pickTokens, readStored, sameUser, type StoredState, type TokenFields } from './stored-tokens.js';
 import { requireCoordinator } from '../session/login-memory.js';
 import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
 import { loginOf, packLogin } from '../session/stored-login.js';
