@@ -242,6 +242,54 @@ export function tapRefreshGrants(op: TestProvider): RefreshTap {
   };
 }
 
+/** The provider's token requests of one grant type: answered with tokens, or refused. */
+export function countGrants(op: TestProvider, grantType: string) {
+  const counts = { succeeded: 0, failed: [] as string[] };
+  const is = (ctx: GrantCtx) => ctx?.oidc?.params?.grant_type === grantType;
+  const onSuccess = (ctx: GrantCtx) => {
+    if (is(ctx)) counts.succeeded++;
+  };
+  const onError = (ctx: GrantCtx, err: { error?: string }) => {
+    if (is(ctx)) counts.failed.push(err?.error ?? 'unknown');
+  };
+  op.provider.on('grant.success', onSuccess);
+  op.provider.on('grant.error', onError);
+  return {
+    counts,
+    detach() {
+      op.provider.off('grant.success', onSuccess);
+      op.provider.off('grant.error', onError);
+    },
+  };
+}
+
+/**
+ * Holds every refresh grant at the provider until `release()`; `arrived(n)` resolves once n have
+ * come in.
+ */
+export function holdRefreshGrants(op: TestProvider) {
+  const RefreshToken = op.provider.RefreshToken as unknown as { find: (...args: unknown[]) => Promise<unknown> };
+  const originalFind = RefreshToken.find;
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let count = 0;
+  const waiters: { n: number; resolve: () => void }[] = [];
+  RefreshToken.find = async function find(this: unknown, ...args: unknown[]) {
+    count++;
+    for (const w of waiters) if (count >= w.n) w.resolve();
+    await released;
+    return originalFind.apply(this, args);
+  };
+  return {
+    arrived: (n: number) => new Promise<void>((resolve) => (count >= n ? resolve() : waiters.push({ n, resolve }))),
+    release,
+    detach() {
+      release();
+      RefreshToken.find = originalFind;
+    },
+  };
+}
+
 /** Resolves every waiter once `n` of them are waiting; later callers pass at once. */
 export function barrier(n: number): () => Promise<void> {
   const waiting: Array<() => void> = [];
