@@ -19,7 +19,7 @@ import {
   countGrants,
   createInstance,
   expireAccessToken,
-  holdRefreshGrants,
+  holdGrants,
   serve,
   storedLogin,
   type Served,
@@ -127,7 +127,7 @@ describeRedis('several instances on one Redis: the coordinator', () => {
     const first = await probe(browser, 'a');
     await expireAccessToken(storeA, first.sessionId);
     const grants = countGrants(op, 'refresh_token');
-    const hold = holdRefreshGrants(op);
+    const hold = holdGrants(op, 'refresh_token');
     try {
       // The first token request is held at the provider until B is seen waiting for the lock (or,
       // without the coordinator, until B's own token request arrives): B reads after A holds it.
@@ -174,7 +174,7 @@ describeRedis('several instances on one Redis: the coordinator', () => {
     const first = await probe(browser, 'a');
     await expireAccessToken(storeA, first.sessionId);
     const grants = countGrants(op, 'refresh_token');
-    const hold = holdRefreshGrants(op);
+    const hold = holdGrants(op, 'refresh_token');
     let paused = false;
     try {
       // (then(): a supertest request is sent when it is awaited.)

@@ -263,18 +263,21 @@ export function countGrants(op: TestProvider, grantType: string) {
   };
 }
 
+/** The provider's store of what each grant type redeems: where a held grant waits. */
+const GRANT_SOURCES = { refresh_token: 'RefreshToken', authorization_code: 'AuthorizationCode' } as const;
+
 /**
- * Holds every refresh grant at the provider until `release()`; `arrived(n)` resolves once n have
- * come in.
+ * Holds every token request of `grantType` at the provider (before it looks at the token or code)
+ * until `release()`; `arrived(n)` resolves once n have come in.
  */
-export function holdRefreshGrants(op: TestProvider) {
-  const RefreshToken = op.provider.RefreshToken as unknown as { find: (...args: unknown[]) => Promise<unknown> };
-  const originalFind = RefreshToken.find;
+export function holdGrants(op: TestProvider, grantType: keyof typeof GRANT_SOURCES) {
+  const source = op.provider[GRANT_SOURCES[grantType]] as unknown as { find: (...args: unknown[]) => Promise<unknown> };
+  const originalFind = source.find;
   let release!: () => void;
   const released = new Promise<void>((r) => (release = r));
   let count = 0;
   const waiters: { n: number; resolve: () => void }[] = [];
-  RefreshToken.find = async function find(this: unknown, ...args: unknown[]) {
+  source.find = async function find(this: unknown, ...args: unknown[]) {
     count++;
     for (const w of waiters) if (count >= w.n) w.resolve();
     await released;
@@ -285,7 +288,7 @@ export function holdRefreshGrants(op: TestProvider) {
     release,
     detach() {
       release();
-      RefreshToken.find = originalFind;
+      source.find = originalFind;
     },
   };
 }
