@@ -33,6 +33,7 @@ import { redisAvailable, startRedis, type TestRedis } from './support/redis.js';
  * one loopback server that sends a request to instance A or B by its `x-instance` header, so one
  * browser (one cookie jar) can spread its requests over both. The provider is a real oidc-provider
  * that rotates refresh tokens and, on the reuse of a rotated one, revokes the whole grant.
+ * test/redis-processes.test.ts runs the same cases with each instance a Node process of its own.
  */
 
 const describeRedis = redisAvailable ? describe : describe.skip;
