@@ -14,7 +14,16 @@ import {
   type LoopbackServer,
 } from './support/logout-kit.js';
 import { CLIENT_ID, startProvider, type TestProvider } from './support/provider.js';
-import { barrier, createInstance, expireAccessToken, serve, storedLogin, type Served } from './support/refresh-kit.js';
+import {
+  barrier,
+  countGrants,
+  createInstance,
+  expireAccessToken,
+  holdGrants,
+  serve,
+  storedLogin,
+  type Served,
+} from './support/refresh-kit.js';
 import type { SigningKey } from './support/hostile-provider.js';
 import { redisAvailable, startRedis, type TestRedis } from './support/redis.js';
 
@@ -24,6 +33,7 @@ import { redisAvailable, startRedis, type TestRedis } from './support/redis.js';
  * one loopback server that sends a request to instance A or B by its `x-instance` header, so one
  * browser (one cookie jar) can spread its requests over both. The provider is a real oidc-provider
  * that rotates refresh tokens and, on the reuse of a rotated one, revokes the whole grant.
+ * test/redis-processes.test.ts runs the same cases with each instance a Node process of its own.
  */
 
 const describeRedis = redisAvailable ? describe : describe.skip;
@@ -48,56 +58,6 @@ function recordingClient(store: Store) {
         for (const l of listeners) l(args, reply);
         return reply;
       },
-    },
-  };
-}
-
-type GrantCtx = { oidc?: { params?: { grant_type?: unknown } } };
-
-/** The provider's token requests of one grant type: answered with tokens, or refused. */
-function countGrants(op: TestProvider, grantType: string) {
-  const counts = { succeeded: 0, failed: [] as string[] };
-  const is = (ctx: GrantCtx) => ctx?.oidc?.params?.grant_type === grantType;
-  const onSuccess = (ctx: GrantCtx) => {
-    if (is(ctx)) counts.succeeded++;
-  };
-  const onError = (ctx: GrantCtx, err: { error?: string }) => {
-    if (is(ctx)) counts.failed.push(err?.error ?? 'unknown');
-  };
-  op.provider.on('grant.success', onSuccess);
-  op.provider.on('grant.error', onError);
-  return {
-    counts,
-    detach() {
-      op.provider.off('grant.success', onSuccess);
-      op.provider.off('grant.error', onError);
-    },
-  };
-}
-
-/**
- * Holds every refresh grant at the provider until `release()`; `arrived(n)` resolves once n have
- * come in.
- */
-function holdRefreshGrants(op: TestProvider) {
-  const RefreshToken = op.provider.RefreshToken as unknown as { find: (...args: unknown[]) => Promise<unknown> };
-  const originalFind = RefreshToken.find;
-  let release!: () => void;
-  const released = new Promise<void>((r) => (release = r));
-  let count = 0;
-  const waiters: { n: number; resolve: () => void }[] = [];
-  RefreshToken.find = async function find(this: unknown, ...args: unknown[]) {
-    count++;
-    for (const w of waiters) if (count >= w.n) w.resolve();
-    await released;
-    return originalFind.apply(this, args);
-  };
-  return {
-    arrived: (n: number) => new Promise<void>((resolve) => (count >= n ? resolve() : waiters.push({ n, resolve }))),
-    release,
-    detach() {
-      release();
-      RefreshToken.find = originalFind;
     },
   };
 }
@@ -168,7 +128,7 @@ describeRedis('several instances on one Redis: the coordinator', () => {
     const first = await probe(browser, 'a');
     await expireAccessToken(storeA, first.sessionId);
     const grants = countGrants(op, 'refresh_token');
-    const hold = holdRefreshGrants(op);
+    const hold = holdGrants(op, 'refresh_token');
     try {
       // The first token request is held at the provider until B is seen waiting for the lock (or,
       // without the coordinator, until B's own token request arrives): B reads after A holds it.
@@ -215,7 +175,7 @@ describeRedis('several instances on one Redis: the coordinator', () => {
     const first = await probe(browser, 'a');
     await expireAccessToken(storeA, first.sessionId);
     const grants = countGrants(op, 'refresh_token');
-    const hold = holdRefreshGrants(op);
+    const hold = holdGrants(op, 'refresh_token');
     let paused = false;
     try {
       // (then(): a supertest request is sent when it is awaited.)

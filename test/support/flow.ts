@@ -15,6 +15,16 @@ export function newBrowser(app: App, issuer: string): Browser {
   return { app: request.agent(app), op: request.agent(issuer) };
 }
 
+/**
+ * An agent for `app` that shares `agent`'s cookie jar: the same browser at another port of the same
+ * host (cookies are not port-scoped), e.g. a second app instance on 127.0.0.1.
+ */
+export function sameBrowserAt(agent: Agent, app: App): Agent {
+  const other = request.agent(app);
+  other.jar = agent.jar;
+  return other;
+}
+
 /** Path and query of an absolute URL. */
 export function pathOf(url: string): string {
   const u = new URL(url);

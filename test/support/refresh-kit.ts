@@ -242,6 +242,57 @@ export function tapRefreshGrants(op: TestProvider): RefreshTap {
   };
 }
 
+/** The provider's token requests of one grant type: answered with tokens, or refused. */
+export function countGrants(op: TestProvider, grantType: string) {
+  const counts = { succeeded: 0, failed: [] as string[] };
+  const is = (ctx: GrantCtx) => ctx?.oidc?.params?.grant_type === grantType;
+  const onSuccess = (ctx: GrantCtx) => {
+    if (is(ctx)) counts.succeeded++;
+  };
+  const onError = (ctx: GrantCtx, err: { error?: string }) => {
+    if (is(ctx)) counts.failed.push(err?.error ?? 'unknown');
+  };
+  op.provider.on('grant.success', onSuccess);
+  op.provider.on('grant.error', onError);
+  return {
+    counts,
+    detach() {
+      op.provider.off('grant.success', onSuccess);
+      op.provider.off('grant.error', onError);
+    },
+  };
+}
+
+/** The provider's store of what each grant type redeems: where a held grant waits. */
+const GRANT_SOURCES = { refresh_token: 'RefreshToken', authorization_code: 'AuthorizationCode' } as const;
+
+/**
+ * Holds every token request of `grantType` at the provider (before it looks at the token or code)
+ * until `release()`; `arrived(n)` resolves once n have come in.
+ */
+export function holdGrants(op: TestProvider, grantType: keyof typeof GRANT_SOURCES) {
+  const source = op.provider[GRANT_SOURCES[grantType]] as unknown as { find: (...args: unknown[]) => Promise<unknown> };
+  const originalFind = source.find;
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let count = 0;
+  const waiters: { n: number; resolve: () => void }[] = [];
+  source.find = async function find(this: unknown, ...args: unknown[]) {
+    count++;
+    for (const w of waiters) if (count >= w.n) w.resolve();
+    await released;
+    return originalFind.apply(this, args);
+  };
+  return {
+    arrived: (n: number) => new Promise<void>((resolve) => (count >= n ? resolve() : waiters.push({ n, resolve }))),
+    release,
+    detach() {
+      release();
+      source.find = originalFind;
+    },
+  };
+}
+
 /** Resolves every waiter once `n` of them are waiting; later callers pass at once. */
 export function barrier(n: number): () => Promise<void> {
   const waiting: Array<() => void> = [];
