@@ -141,7 +141,9 @@ describe('pending logins in cookies (the default)', () => {
   });
 });
 
-describe('an abandoned-login flood (10,000 /login requests never followed)', () => {
+// 1,000 real requests: what each abandoned /login leaves is the property, and it is per request, so
+// 10,000 of them (the benchmark's memory phase, bench/README.md) would only make the suite slower.
+describe('an abandoned-login flood (1,000 /login requests never followed)', () => {
   async function flood(app: ReturnType<typeof createApp>['app'], count: number): Promise<void> {
     const server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
@@ -164,14 +166,14 @@ describe('an abandoned-login flood (10,000 /login requests never followed)', () 
 
   it('leaves nothing in the store in cookie mode (the default)', async () => {
     const { app, store } = createApp(testOptions(op));
-    await flood(app, 10_000);
+    await flood(app, 1_000);
     expect(await new Promise<number>((r) => store.length((_e, n) => r(n ?? -1)))).toBe(0);
-  }, 120_000);
+  });
 
-  it('in session mode, holds under 5 MB, and every such session is gone from the store a minute after transactionMaxAge', async () => {
+  it('in session mode, holds under 500 bytes each (10,000 under 5 MB), and every such session is gone from the store a minute after transactionMaxAge', async () => {
     const { app, store } = createApp(testOptions(op, { pendingLogins: 'session' }));
     const clock = fakeClock();
-    const count = 10_000;
+    const count = 1_000;
     await flood(app, count);
     const length = () => new Promise<number>((r) => store.length((_e, n) => r(n ?? -1)));
     expect(await length()).toBe(count);
@@ -179,8 +181,7 @@ describe('an abandoned-login flood (10,000 /login requests never followed)', () 
     const sessions = (store as unknown as { sessions: Record<string, string> }).sessions;
     const bytes = Object.values(sessions).reduce((n, json) => n + json.length, 0);
     expect(bytes / count).toBeLessThan(500);
-    expect(bytes).toBeLessThan(5 * 1024 * 1024);
     clock.advance(661);
     expect(await length()).toBe(0);
-  }, 120_000);
+  });
 });
