@@ -16,7 +16,8 @@ export const DISCOVERY_RETRY_SECONDS = 60;
  * refresh, never a timer, so nothing keeps the process alive and an idle app asks nothing.
  */
 export class DiscoveryCache {
-  readonly #discover: () => Promise<client.Configuration>;
+  /** `again`: a refresh in the background, whose failure this cache reports itself (once, as a warning). */
+  readonly #discover: (again: boolean) => Promise<client.Configuration>;
   /** Seconds, or false (discovered once). */
   readonly #maxAge: number | false;
   readonly #logger: OidcLogger | undefined;
@@ -28,7 +29,7 @@ export class DiscoveryCache {
   #revalidation: Promise<void> | undefined;
 
   constructor(options: {
-    discover: () => Promise<client.Configuration>;
+    discover: (again: boolean) => Promise<client.Configuration>;
     maxAge: number | false;
     logger: OidcLogger | undefined;
     replaced: (old: client.Configuration, fresh: client.Configuration) => void;
@@ -44,7 +45,7 @@ export class DiscoveryCache {
 
   get(): Promise<client.Configuration> {
     if (this.#configuration === undefined) {
-      this.#configuration = this.#discover().then(
+      this.#configuration = this.#discover(false).then(
         (configuration) => {
           this.#staleAt = this.#nextDiscovery();
           return configuration;
@@ -76,7 +77,7 @@ export class DiscoveryCache {
     const previous = this.#configuration!;
     this.#revalidation = (async () => {
       try {
-        const [old, fresh] = await Promise.all([previous, this.#discover()]);
+        const [old, fresh] = await Promise.all([previous, this.#discover(true)]);
         this.#configuration = Promise.resolve(fresh);
         this.#staleAt = this.#nextDiscovery();
         this.#replaced(old, fresh);

@@ -68,7 +68,7 @@ export class Provider {
   constructor(config: ResolvedConfig) {
     this.#config = config;
     this.#discovery = new DiscoveryCache({
-      discover: () => this.#discover(),
+      discover: (again) => this.#discover(again),
       // The `server` endpoints: nothing to fetch again.
       maxAge: config.server === undefined ? config.discoveryMaxAge : false,
       logger: config.logger,
@@ -119,7 +119,7 @@ export class Provider {
     return copies;
   }
 
-  async #discover(): Promise<client.Configuration> {
+  async #discover(again: boolean): Promise<client.Configuration> {
     const c = this.#config;
     // client_secret_basic / _post / _jwt, private_key_jwt or tls_client_auth (lib/flow/client-auth.ts).
     const { auth, metadata: authMetadata, customFetch } = await clientAuthentication(c);
@@ -164,8 +164,9 @@ export class Provider {
       const mapped = issuerMismatch(err, issuer) ?? discoveryError(err, wellKnownUrl(issuer, c.discovery), 'issuer');
       // Logged here, as it goes on while the provider is misconfigured or down: else an operator
       // sees only what the app's error handler shows, if anything.
+      // A refresh in the background is reported by the discovery cache, with what it does next.
       const logger = c.logger;
-      if (logger)
+      if (logger && !again)
         this.#discoveryFailures.log(
           (m) => logger.error(m),
           `express-oidc-login: ${mapped.message}${mapped === err ? '' : causes(err)}`,
