@@ -15,7 +15,8 @@
  * BENCH_LOGIN_CONCURRENCY [8], BENCH_MEMORY_N [10000], BENCH_ONLY=ours,bare,... (contenders; also
  * `bare-small`, the floor with a session holding only the user's sub, not run by default),
  * BENCH_PHASES=micro,redis,auth,login,profile,memory (`redis`: connect-redis as the store, see redisPhase;
- * skipped without /usr/bin/redis-server), BENCH_REDIS_PAIR=c1,c8 (its paired CPU runs),
+ * skipped without /usr/bin/redis-server), BENCH_REDIS_PAIR=c1,c8 (its paired CPU runs), BENCH_REDIS_ARMS
+ * [floor,ours] (their arms: any of micro/http-pair.mjs's),
  * BENCH_LOADGEN=wrk|autocannon [wrk when installed],
  * BENCH_MAX_MINUTES [25] (phases not started by then are skipped).
  */
@@ -457,7 +458,7 @@ async function redisPhase() {
       if (!REDIS_PAIR.has(key)) continue;
       const out = await run(process.execPath, [path.join(here, 'micro', 'http-pair.mjs')], 300_000, {
         ...process.env,
-        BENCH_HTTP_PAIR_ARMS: 'floor,ours',
+        BENCH_HTTP_PAIR_ARMS: process.env.BENCH_REDIS_ARMS ?? 'floor,ours',
         ...env,
         BENCH_REDIS_URL: server.url,
       });
