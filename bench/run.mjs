@@ -390,6 +390,13 @@ async function profilePhase() {
   }
 }
 
+/**
+ * How long a micro-benchmark may run before it is killed: longer than the deadlines they stop at
+ * themselves (stack.mjs 300 s, http-pair.mjs 200 s of blocks after its warm-up), so that a loaded
+ * machine shortens their runs instead of killing them (which ended the whole run).
+ */
+const MICRO_TIMEOUT_MS = 480_000;
+
 /** The in-process micro-benchmarks (bench/micro/), each in its own process; their output verbatim. */
 async function microPhase() {
   // http-pair twice: one request at a time (the server idles between two), and 8 in flight.
@@ -404,7 +411,7 @@ async function microPhase() {
       { BENCH_HTTP_PAIR_CONCURRENCY: '8', BENCH_HTTP_PAIR_N: '80', BENCH_HTTP_PAIR_BLOCKS: '150' },
     ],
   ]) {
-    const out = await run(process.execPath, [path.join(here, 'micro', `${script}.mjs`)], 300_000, {
+    const out = await run(process.execPath, [path.join(here, 'micro', `${script}.mjs`)], MICRO_TIMEOUT_MS, {
       ...process.env,
       ...env,
     });
@@ -456,7 +463,7 @@ async function redisPhase() {
   try {
     for (const [key, name, env] of REDIS_PAIRS) {
       if (!REDIS_PAIR.has(key)) continue;
-      const out = await run(process.execPath, [path.join(here, 'micro', 'http-pair.mjs')], 300_000, {
+      const out = await run(process.execPath, [path.join(here, 'micro', 'http-pair.mjs')], MICRO_TIMEOUT_MS, {
         ...process.env,
         BENCH_HTTP_PAIR_ARMS: process.env.BENCH_REDIS_ARMS ?? 'floor,ours',
         ...env,
