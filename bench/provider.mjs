@@ -9,6 +9,9 @@
  *   authorization request carried a challenge, `redirect_uri` checked, a code is good once).
  * - Each issued ID token is RS256-signed, with a new `sub` per authorization (`u<counter>`), so that
  *   10,000 logins are 10,000 users, as they would be in production.
+ * - `refresh_token` grant: a refresh token only when the authorization asked for `offline_access`
+ *   (the benchmark's phases do not; only the Redis round-trip count does), rotated on every use (the
+ *   old one is refused afterwards), answered with a new access token, refresh token and ID token.
  * - Reports readiness and its own CPU over IPC (`{ cmd: 'stats' }`).
  */
 import { createHash, KeyObject, randomBytes, sign } from 'node:crypto';
@@ -19,6 +22,8 @@ const CLIENT_ID = process.env.BENCH_CLIENT_ID ?? 'bench-client';
 const CLIENT_SECRET = process.env.BENCH_CLIENT_SECRET ?? 'bench-client-secret-0123456789abcdef';
 /** Codes not redeemed within this time are dropped (bounded memory). */
 const CODE_TTL_MS = 60_000;
+/** Refresh tokens not used within this time are dropped (bounded memory). */
+const REFRESH_TTL_MS = 10 * 60_000;
 
 const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
 const kid = `bench-${randomBytes(4).toString('hex')}`;
@@ -35,8 +40,20 @@ const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid, alg
 
 /** code -> { redirectUri, nonce, challenge, method, clientId, createdAt } */
 const codes = new Map();
+/** refresh token -> { sub, n, scope, createdAt }; one use each (rotation). */
+const refreshTokens = new Map();
 let userCounter = 0;
-const counts = { discovery: 0, jwks: 0, authorize: 0, token: 0, tokenErrors: 0, pkce: 0, nonce: 0, state: 0 };
+const counts = {
+  discovery: 0,
+  jwks: 0,
+  authorize: 0,
+  token: 0,
+  refresh: 0,
+  tokenErrors: 0,
+  pkce: 0,
+  nonce: 0,
+  state: 0,
+};
 
 const server = createServer((req, res) => {
   handle(req, res).catch((err) => {
@@ -55,9 +72,9 @@ const metadata = JSON.stringify({
   jwks_uri: `${issuer}/jwks`,
   response_types_supported: ['code'],
   response_modes_supported: ['query'],
-  grant_types_supported: ['authorization_code'],
+  grant_types_supported: ['authorization_code', 'refresh_token'],
   subject_types_supported: ['public'],
-  scopes_supported: ['openid', 'profile', 'email'],
+  scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
   id_token_signing_alg_values_supported: ['RS256'],
   token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
   code_challenge_methods_supported: ['S256'],
@@ -163,12 +180,10 @@ function authorize(params, res) {
   if (params.get('state')) counts.state++;
   const code = randomBytes(16).toString('base64url');
   const now = Date.now();
-  codes.set(code, { redirectUri, nonce: params.get('nonce'), challenge, method, createdAt: now });
+  const scope = params.get('scope') ?? '';
+  codes.set(code, { redirectUri, nonce: params.get('nonce'), challenge, method, scope, createdAt: now });
   // Bounded: drop codes nobody redeemed (oldest first, Map insertion order).
-  for (const [c, rec] of codes) {
-    if (now - rec.createdAt < CODE_TTL_MS) break;
-    codes.delete(c);
-  }
+  dropOlderThan(codes, CODE_TTL_MS, now);
   const back = new URL(redirectUri);
   back.searchParams.set('code', code);
   const state = params.get('state');
@@ -176,6 +191,14 @@ function authorize(params, res) {
   back.searchParams.set('iss', issuer);
   res.writeHead(302, { location: back.href, 'cache-control': 'no-store', 'content-length': 0 });
   res.end();
+}
+
+/** Drops the entries of `map` older than `ttlMs` (oldest first: Map insertion order). */
+function dropOlderThan(map, ttlMs, now) {
+  for (const [key, rec] of map) {
+    if (now - rec.createdAt < ttlMs) break;
+    map.delete(key);
+  }
 }
 
 function oauthError(res, status, error, description, headers) {
@@ -193,8 +216,12 @@ async function token(req, res) {
     });
     return;
   }
+  if (body.get('grant_type') === 'refresh_token') {
+    refreshGrant(body, res);
+    return;
+  }
   if (body.get('grant_type') !== 'authorization_code') {
-    oauthError(res, 400, 'unsupported_grant_type', 'expected authorization_code');
+    oauthError(res, 400, 'unsupported_grant_type', 'expected authorization_code or refresh_token');
     return;
   }
   const code = body.get('code') ?? '';
@@ -216,32 +243,66 @@ async function token(req, res) {
       return;
     }
   }
+  const n = ++userCounter;
+  const offline = record.scope.split(' ').includes('offline_access');
+  send(res, 200, tokens({ n, authTime: Math.floor(Date.now() / 1000), nonce: record.nonce, offline }));
+}
+
+/** A token response for user `u<n>`: access token, ID token and, when `offline`, a new refresh token. */
+function tokens({ n, authTime, nonce, offline }) {
   const now = Math.floor(Date.now() / 1000);
-  const sub = `u${++userCounter}`;
+  const sub = `u${n}`;
   const idToken = signJwt({
     iss: issuer,
     sub,
     aud: CLIENT_ID,
     exp: now + 3600,
     iat: now,
-    auth_time: now,
-    ...(record.nonce && { nonce: record.nonce }),
-    name: `Bench User ${userCounter}`,
+    auth_time: authTime,
+    ...(nonce && { nonce }),
+    name: `Bench User ${n}`,
     email: `${sub}@bench.example`,
     email_verified: true,
   });
-  send(res, 200, {
+  const response = {
     access_token: randomBytes(32).toString('base64url'),
     token_type: 'Bearer',
     expires_in: 3600,
-    scope: 'openid profile email',
+    scope: offline ? 'openid profile email offline_access' : 'openid profile email',
     id_token: idToken,
-  });
+  };
+  if (offline) {
+    const refreshToken = randomBytes(32).toString('base64url');
+    const createdAt = Date.now();
+    refreshTokens.set(refreshToken, { n, authTime, createdAt });
+    dropOlderThan(refreshTokens, REFRESH_TTL_MS, createdAt);
+    response.refresh_token = refreshToken;
+  }
+  return response;
+}
+
+/** The refresh grant, with rotation: a refresh token is good once, the response carries the next one. */
+function refreshGrant(body, res) {
+  counts.refresh++;
+  const used = body.get('refresh_token') ?? '';
+  const record = refreshTokens.get(used);
+  refreshTokens.delete(used);
+  if (!record || Date.now() - record.createdAt > REFRESH_TTL_MS) {
+    oauthError(res, 400, 'invalid_grant', 'unknown, used or expired refresh token');
+    return;
+  }
+  send(res, 200, tokens({ n: record.n, authTime: record.authTime, offline: true }));
 }
 
 process.on('message', (msg) => {
   if (msg?.cmd === 'stats') {
-    process.send({ id: msg.id, cpu: process.cpuUsage(), counts: { ...counts }, pendingCodes: codes.size });
+    process.send({
+      id: msg.id,
+      cpu: process.cpuUsage(),
+      counts: { ...counts },
+      pendingCodes: codes.size,
+      refreshTokens: refreshTokens.size,
+    });
   }
 });
 process.on('SIGTERM', () => {

@@ -14,7 +14,10 @@
  * login trial [200],
  * BENCH_LOGIN_CONCURRENCY [8], BENCH_MEMORY_N [10000], BENCH_ONLY=ours,bare,... (contenders; also
  * `bare-small`, the floor with a session holding only the user's sub, not run by default),
- * BENCH_PHASES=micro,auth,login,profile,memory, BENCH_LOADGEN=wrk|autocannon [wrk when installed],
+ * BENCH_PHASES=micro,redis,auth,login,profile,memory (`redis`: connect-redis as the store, see redisPhase;
+ * skipped without /usr/bin/redis-server), BENCH_REDIS_PAIR=c1,c8 (its paired CPU runs), BENCH_REDIS_ARMS
+ * [floor,ours] (their arms: any of micro/http-pair.mjs's),
+ * BENCH_LOADGEN=wrk|autocannon [wrk when installed],
  * BENCH_MAX_MINUTES [25] (phases not started by then are skipped).
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -24,6 +27,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { abandon, get, login, pool, whoami } from './lib/client.mjs';
 import { cpuDelta, start } from './lib/procs.mjs';
+import {
+  REDIS_SERVER,
+  commandLabel,
+  commandOwner,
+  redisAvailable,
+  redisMonitor,
+  startRedisServer,
+} from './lib/redis.mjs';
 import { summarise } from './lib/profile.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -44,7 +55,8 @@ const LOGINS = num('BENCH_LOGINS', 200, 60);
 const LOGIN_CONCURRENCY = num('BENCH_LOGIN_CONCURRENCY', 8, 8);
 const MEMORY_N = num('BENCH_MEMORY_N', 10_000, 1000);
 const MAX_MS = num('BENCH_MAX_MINUTES', 25, 25) * 60_000;
-const PHASES = new Set((process.env.BENCH_PHASES ?? 'micro,auth,login,profile,memory').split(','));
+const PHASES = new Set((process.env.BENCH_PHASES ?? 'micro,redis,auth,login,profile,memory').split(','));
+const REDIS_PAIR = new Set((process.env.BENCH_REDIS_PAIR ?? 'c1,c8').split(','));
 const WRITE_README = !args.has('--no-readme');
 
 const CONTENDERS = [
@@ -207,12 +219,13 @@ async function startProvider() {
   return provider;
 }
 
-async function startApp(c, execArgv = []) {
+async function startApp(c, execArgv = [], extraEnv = {}) {
   const app = await start(path.join(here, 'apps', c.script), {
     name: c.id,
     execArgv,
     env: {
       ...c.env,
+      ...extraEnv,
       BENCH_ISSUER: provider.info.issuer,
       BENCH_CLIENT_ID: provider.info.clientId,
       BENCH_CLIENT_SECRET: provider.info.clientSecret,
@@ -247,6 +260,7 @@ const results = {
   login: {},
   memory: {},
   profile: {},
+  redis: {},
 };
 
 /** A logged-in cookie for each app, checked against the protected route. */
@@ -376,6 +390,13 @@ async function profilePhase() {
   }
 }
 
+/**
+ * How long a micro-benchmark may run before it is killed: longer than the deadlines they stop at
+ * themselves (stack.mjs 300 s, http-pair.mjs 200 s of blocks after its warm-up), so that a loaded
+ * machine shortens their runs instead of killing them (which ended the whole run).
+ */
+const MICRO_TIMEOUT_MS = 480_000;
+
 /** The in-process micro-benchmarks (bench/micro/), each in its own process; their output verbatim. */
 async function microPhase() {
   // http-pair twice: one request at a time (the server idles between two), and 8 in flight.
@@ -390,13 +411,149 @@ async function microPhase() {
       { BENCH_HTTP_PAIR_CONCURRENCY: '8', BENCH_HTTP_PAIR_N: '80', BENCH_HTTP_PAIR_BLOCKS: '150' },
     ],
   ]) {
-    const out = await run(process.execPath, [path.join(here, 'micro', `${script}.mjs`)], 300_000, {
+    const out = await run(process.execPath, [path.join(here, 'micro', `${script}.mjs`)], MICRO_TIMEOUT_MS, {
       ...process.env,
       ...env,
     });
     results.micro[name] = out.trim();
     log(`micro ${name}: ${out.trim().split('\n').at(-1)}`);
   }
+}
+
+/** The paired runs of micro/http-pair.mjs with connect-redis as the store (floor and ours): key, name, env, what. */
+const REDIS_PAIRS = [
+  ['c1', 'http-pair', {}, 'over HTTP paired, one request at a time'],
+  [
+    'c8',
+    'http-pair-c8',
+    { BENCH_HTTP_PAIR_CONCURRENCY: '8', BENCH_HTTP_PAIR_N: '80', BENCH_HTTP_PAIR_BLOCKS: '150' },
+    'over HTTP paired, 8 requests in flight',
+  ],
+];
+
+/** From http-pair.mjs's output: each arm's CPU µs per request (and redis-server's beside it), and ours ÷ floor. */
+function pairFigures(out = '') {
+  const arms = {};
+  for (const m of out.matchAll(/^ {2}(\w+)\s+([\d.]+) µs(?:\s+\(redis-server: ([\d.]+) µs\))?$/gm))
+    arms[m[1]] = { us: Number(m[2]), redisUs: m[3] === undefined ? undefined : Number(m[3]) };
+  const found = /^ours ÷ floor\s+([\d.]+)× \(95% CI ([\d.]+)–([\d.]+)/m.exec(out);
+  const ratio = found && { median: Number(found[1]), low: Number(found[2]), high: Number(found[3]) };
+  const blocks = /^(\d+ blocks of \d+ requests)/m.exec(out)?.[1];
+  return { arms, ratio, blocks };
+}
+
+/** Logins, authenticated requests and refreshes whose Redis commands are counted, per contender. */
+const COUNT_LOGINS = 10;
+const COUNT_REQUESTS = 100;
+const COUNT_REFRESHES_PER_LOGIN = 2;
+
+/**
+ * connect-redis as the store of the floor and ours, on a redis-server of the run's own: the CPU per
+ * authenticated request paired (micro/http-pair.mjs with BENCH_REDIS_URL), then every command the
+ * real bench apps send to Redis per login, authenticated request and refresh, counted.
+ */
+async function redisPhase() {
+  if (!redisAvailable()) {
+    log(`redis: skipped, no redis-server at ${REDIS_SERVER}`);
+    return;
+  }
+  const server = await startRedisServer();
+  results.redis.server = /v=([\d.]+)/.exec(execFileSync(REDIS_SERVER, ['--version'], { encoding: 'utf8' }))?.[1];
+  log(`redis: redis-server ${results.redis.server} at ${server.url} (no persistence)`);
+  try {
+    for (const [key, name, env] of REDIS_PAIRS) {
+      if (!REDIS_PAIR.has(key)) continue;
+      const out = await run(process.execPath, [path.join(here, 'micro', 'http-pair.mjs')], MICRO_TIMEOUT_MS, {
+        ...process.env,
+        BENCH_HTTP_PAIR_ARMS: process.env.BENCH_REDIS_ARMS ?? 'floor,ours',
+        ...env,
+        BENCH_REDIS_URL: server.url,
+      });
+      results.redis[name] = out.trim();
+      log(`redis ${name}: ${out.trim().split('\n').at(-1)}`);
+    }
+    results.redis.roundTrips = {};
+    for (const c of CONTENDERS.filter((x) => x.id === 'bare' || x.id === 'ours')) {
+      results.redis.roundTrips[c.id] = await countRoundTrips(c, server);
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+/**
+ * The app (with BENCH_REFRESH=1: `offline_access` and GET /bench/refresh) on connect-redis; a
+ * MONITOR connection sees every command Redis runs, with its client: marks (an ECHO on the
+ * monitor's own control connection) cut it into exact windows around each counted batch. A
+ * command is the coordinator's when its key is under `sess:oidc:` (express-oidc-login's keys
+ * under the store's prefix), the store's for any other `sess:` key; what a Lua script runs inside
+ * an EVAL is not a round trip and is listed apart.
+ */
+async function countRoundTrips(c, server) {
+  const app = await startApp(c, [], { BENCH_STORE: 'redis', BENCH_REDIS_URL: server.url, BENCH_REFRESH: '1' });
+  const monitor = await redisMonitor(server.port);
+  try {
+    const base = app.info.baseUrl;
+    // Discovery, the JWKS and first-call compilation happen in a login before counting.
+    const first = await login(base, provider.info.issuer);
+    if ((await whoami(base, first)).status !== 200) throw new Error(`${c.id}: not logged in on Redis`);
+    await monitor.mark();
+    const jars = [];
+    for (let i = 0; i < COUNT_LOGINS; i++) jars.push(await login(base, provider.info.issuer));
+    const loginWindow = await monitor.mark();
+    for (let i = 0; i < COUNT_REQUESTS; i++) {
+      const me = await whoami(base, jars[i % jars.length]);
+      if (me.status !== 200) throw new Error(`${c.id}: /api/me answered ${me.status} on Redis`);
+    }
+    const authWindow = await monitor.mark();
+    for (let r = 0; r < COUNT_REFRESHES_PER_LOGIN; r++) {
+      for (const jar of jars) {
+        const res = await get(`${base}/bench/refresh`, {
+          cookie: jar.header('/bench/refresh'),
+          accept: 'application/json',
+        });
+        if (res.status !== 200 || !res.body.includes('"renewed":true'))
+          throw new Error(`${c.id}: /bench/refresh answered ${res.status} ${res.body.slice(0, 200)}`);
+      }
+    }
+    const refreshWindow = await monitor.mark();
+    // Still logged in with the rotated tokens.
+    for (const jar of jars) {
+      const me = await whoami(base, jar);
+      if (me.status !== 200) throw new Error(`${c.id}: /api/me answered ${me.status} after the refreshes`);
+    }
+    const counted = {
+      login: tally(loginWindow, COUNT_LOGINS),
+      auth: tally(authWindow, COUNT_REQUESTS),
+      refresh: tally(refreshWindow, COUNT_LOGINS * COUNT_REFRESHES_PER_LOGIN),
+    };
+    log(
+      `redis round trips ${c.id.padEnd(4)} ` +
+        Object.entries(counted)
+          .map(([op, t]) => `${op}: store ${perOp(t.store.perOp)}, coordinator ${perOp(t.coordinator.perOp)}`)
+          .join('; '),
+    );
+    return counted;
+  } finally {
+    monitor.close();
+    await stop(app);
+  }
+}
+
+/** Per owner (see commandOwner) and per command: how many in the window, and per operation. */
+function tally(window, n) {
+  const owners = ['session', 'records', 'coordinator', 'other', 'insideScripts'];
+  const out = { n, ...Object.fromEntries(owners.map((o) => [o, { total: 0, perOp: 0, commands: {} }])) };
+  for (const { client, args } of window) {
+    const t = client === 'lua' ? out.insideScripts : out[commandOwner(args)];
+    t.total++;
+    const label = commandLabel(args);
+    t.commands[label] = (t.commands[label] ?? 0) + 1;
+  }
+  for (const o of owners) out[o].perOp = out[o].total / n;
+  // Through the session store (connect-redis): the sessions and ours' own records.
+  out.store = { perOp: out.session.perOp + out.records.perOp };
+  return out;
 }
 
 async function memoryPhase() {
@@ -600,6 +757,26 @@ function targets() {
       met: high <= 1.0 ? 'yes' : low <= 1.0 ? 'not distinguishable from 1.0×' : `no, by ${fmt((median - 1) * 100, 1)}%`,
     });
   }
+  for (const [, name, , where] of REDIS_PAIRS) {
+    const r = pairFigures(results.redis[name]);
+    if (!r.ratio) continue;
+    const { median, low, high } = r.ratio;
+    out.push({
+      target: `CPU per authenticated request ≤ 1.0× the floor, connect-redis store (${where})`,
+      measured: `${fmt(median, 3)}× (95% CI ${fmt(low, 3)}–${fmt(high, 3)})`,
+      met: high <= 1.0 ? 'yes' : low <= 1.0 ? 'not distinguishable from 1.0×' : `no, by ${fmt((median - 1) * 100, 1)}%`,
+    });
+  }
+  const trips = results.redis.roundTrips;
+  if (trips?.ours && trips?.bare) {
+    const o = trips.ours.auth;
+    const b = trips.bare.auth;
+    out.push({
+      target: 'an authenticated request makes no coordinator call (connect-redis store)',
+      measured: `${fmt(o.coordinator.total)} coordinator commands in ${fmt(o.n)} requests; session store ${perOp(o.store.perOp)} per request (the floor: ${perOp(b.store.perOp)})`,
+      met: o.coordinator.total === 0 && o.store.perOp === b.store.perOp ? 'yes' : 'no',
+    });
+  }
   if (auth.ours && auth['eoc-cookie']) {
     const paired = [];
     for (const t of usable('auth', auth.ours.trials)) {
@@ -753,6 +930,7 @@ function markdown(m) {
     L.push('```');
     L.push('');
   }
+  if (Object.keys(results.redis).length > 1) L.push(redisMarkdown());
   const t = targets();
   if (t.length) {
     L.push('#### Targets');
@@ -760,6 +938,90 @@ function markdown(m) {
     L.push('| target | measured | met |');
     L.push('| --- | --- | --- |');
     for (const x of t) L.push(`| ${x.target} | ${x.measured} | ${x.met} |`);
+    L.push('');
+  }
+  return L.join('\n');
+}
+
+/** A count per operation: whole numbers as such, else two decimals. */
+const perOp = (x) => fmt(x, Number.isInteger(x) ? 0 : 2);
+
+/** `SET EX ×3, GET, DEL`: a window's commands per operation, the most frequent first. */
+function commandList(t, n) {
+  const entries = Object.entries(t.commands).sort((a, b) => b[1] - a[1]);
+  if (!entries.length) return '–';
+  return entries
+    .map(([name, count]) => {
+      const per = count / n;
+      return per === 1 ? name : `${name} ×${perOp(per)}`;
+    })
+    .join(', ');
+}
+
+function redisMarkdown() {
+  const L = [];
+  const r = results.redis;
+  L.push(`#### 4. With connect-redis as the store (floor and ours; redis-server ${r.server ?? '?'} on loopback)`);
+  L.push('');
+  const pairs = REDIS_PAIRS.map(([, name, , where]) => [where, pairFigures(r[name]), r[name]]).filter(
+    ([, f]) => f.ratio,
+  );
+  if (pairs.length) {
+    L.push(
+      'CPU per authenticated request (`GET /api/me` behind the guard), paired ([`micro/http-pair.mjs`](micro/http-pair.mjs) ' +
+        'with `BENCH_REDIS_URL`: every arm in 4 processes of its own, each with its own client process and node-redis connection; ' +
+        "redis-server's CPU is not the app's, shown beside):",
+    );
+    L.push('');
+    L.push(
+      '| load | blocks | floor: app CPU µs/request | ours: app CPU µs/request | ours ÷ floor (95% CI) | redis-server CPU µs/request (floor / ours) |',
+    );
+    L.push('| --- | --- | ---: | ---: | ---: | ---: |');
+    for (const [where, f] of pairs) {
+      L.push(
+        `| ${where.replace('over HTTP paired, ', '')} | ${f.blocks} | ${fmt(f.arms.floor?.us, 1)} | ${fmt(f.arms.ours?.us, 1)} | ` +
+          `**${fmt(f.ratio.median, 3)}×** (${fmt(f.ratio.low, 3)}–${fmt(f.ratio.high, 3)}) | ${fmt(f.arms.floor?.redisUs, 1)} / ${fmt(f.arms.ours?.redisUs, 1)} |`,
+      );
+    }
+    L.push('');
+  }
+  const trips = r.roundTrips;
+  if (trips?.bare && trips?.ours) {
+    L.push(
+      `Redis round trips per operation on the real bench apps (\`apps/bare.mjs\`, \`apps/ours.mjs\` with \`BENCH_STORE=redis\`), ` +
+        `counted with MONITOR over ${trips.ours.login.n} logins, ${trips.ours.auth.n} authenticated requests and ${trips.ours.refresh.n} refreshes each ` +
+        "(commands a client sends; what a Lua script runs inside its `EVAL` is not a round trip). Session store: connect-redis's " +
+        "commands on a session (`sess:<id>`) and on ours' records in the store (`sess:oidc-…`); coordinator: `sess:oidc:…`.",
+    );
+    L.push('');
+    L.push(
+      '| operation | floor: session store | ours: session store (sessions + records) | ours: coordinator | floor: commands | ours: commands (store; coordinator) |',
+    );
+    L.push('| --- | ---: | ---: | ---: | --- | --- |');
+    for (const [op, label] of [
+      ['auth', 'authenticated request'],
+      ['login', 'complete login (`/login` → provider → `/callback`)'],
+      ['refresh', 'refresh (a forced refresh-token grant, saved)'],
+    ]) {
+      const b = trips.bare[op];
+      const o = trips.ours[op];
+      const storeOf = (t) => ({
+        commands: Object.entries({ ...t.session.commands }).reduce(
+          (acc, [k, v]) => ({ ...acc, [k]: (acc[k] ?? 0) + v }),
+          t.records.commands,
+        ),
+      });
+      L.push(
+        `| ${label} | ${perOp(b.store.perOp)} | ${perOp(o.store.perOp)} (${perOp(o.session.perOp)} + ${perOp(o.records.perOp)}) | ` +
+          `**${perOp(o.coordinator.perOp)}** | ${commandList(storeOf(b), b.n)} | ${commandList(storeOf(o), o.n)}; ${commandList(o.coordinator, o.n)} |`,
+      );
+    }
+    L.push('');
+  }
+  if (pairs.length) {
+    L.push('```');
+    for (const [, , out] of pairs) L.push(out);
+    L.push('```');
     L.push('');
   }
   return L.join('\n');
@@ -811,6 +1073,7 @@ async function main() {
   log(`provider at ${provider.info.issuer}`);
 
   if (PHASES.has('micro')) await microPhase();
+  if (PHASES.has('redis')) await redisPhase();
   if (PHASES.has('auth') || PHASES.has('login')) {
     const apps = [];
     for (const c of CONTENDERS) apps.push({ c, app: await startApp(c) });

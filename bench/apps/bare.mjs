@@ -13,7 +13,8 @@ import {
   CLIENT_ID,
   CLIENT_SECRET,
   ISSUER,
-  SCOPE,
+  LOGIN_SCOPE,
+  REFRESH_ROUTE,
   countRequests,
   counters,
   newStore,
@@ -37,7 +38,7 @@ await serve(async (baseUrl) => {
   );
   client.enableNonRepudiationChecks(config);
 
-  const store = newStore();
+  const store = await newStore();
   const app = express();
   app.disable('x-powered-by');
   app.use(countRequests);
@@ -52,7 +53,7 @@ await serve(async (baseUrl) => {
       req.session.tx = { state, nonce, verifier };
       const url = client.buildAuthorizationUrl(config, {
         redirect_uri: redirectUri,
-        scope: SCOPE,
+        scope: LOGIN_SCOPE,
         state,
         nonce,
         code_challenge: challenge,
@@ -102,5 +103,27 @@ await serve(async (baseUrl) => {
     counters.ok++;
     res.json({ sub: login.claims.sub });
   });
+  if (REFRESH_ROUTE) {
+    // A refresh as a hand-written app makes it: the refresh grant, the new tokens saved by
+    // express-session at the end of the request (no lock: two requests may refresh at once).
+    app.get('/bench/refresh', async (req, res, next) => {
+      try {
+        const login = req.session.oidc?.login;
+        if (!login?.refreshToken) {
+          res.status(401).json({ error: 'no refresh token' });
+          return;
+        }
+        const tokens = await client.refreshTokenGrant(config, login.refreshToken);
+        req.session.oidc.login = {
+          ...storedLogin(tokens, tokens.claims() ?? login.claims),
+          loggedInAt: login.loggedInAt,
+          refreshToken: tokens.refresh_token ?? login.refreshToken,
+        };
+        res.json({ renewed: tokens.access_token !== login.accessToken });
+      } catch (err) {
+        next(err);
+      }
+    });
+  }
   return { handler: app, store };
 });

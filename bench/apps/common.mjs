@@ -9,12 +9,20 @@
  */
 import { createServer } from 'node:http';
 import session from 'express-session';
+import { newRedisStore } from '../lib/redis.mjs';
 
 export const ISSUER = required('BENCH_ISSUER');
 export const CLIENT_ID = required('BENCH_CLIENT_ID');
 export const CLIENT_SECRET = required('BENCH_CLIENT_SECRET');
 export const SESSION_SECRET = 'bench-session-secret-0123456789abcdef0123456789';
 export const SCOPE = 'openid profile email';
+/**
+ * BENCH_REFRESH=1 (only the Redis round-trip count sets it): the login asks for `offline_access`
+ * (a refresh token) and the app has `GET /bench/refresh`, which refreshes the login's tokens at once.
+ */
+export const REFRESH_ROUTE = process.env.BENCH_REFRESH === '1';
+/** The scope the login asks for. */
+export const LOGIN_SCOPE = REFRESH_ROUTE ? `${SCOPE} offline_access` : SCOPE;
 /** The session cookie's age on every express-session stack (and express-openid-connect's rolling duration). */
 export const COOKIE_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 
@@ -27,9 +35,14 @@ function required(name) {
 /** Requests seen (all), and requests answered by the protected route's handler (authorized). */
 export const counters = { requests: 0, ok: 0 };
 
-/** The one store every express-session stack uses: express-session's own MemoryStore. */
-export function newStore() {
-  return new session.MemoryStore();
+/**
+ * The one store every express-session stack uses: express-session's own MemoryStore, or with
+ * BENCH_STORE=redis connect-redis on a node-redis client to BENCH_REDIS_URL (the harness starts
+ * that redis-server), with the same prefix and settings for every contender.
+ */
+export async function newStore() {
+  if (process.env.BENCH_STORE !== 'redis') return new session.MemoryStore();
+  return newRedisStore(required('BENCH_REDIS_URL'));
 }
 
 /** The same express-session middleware settings for every contender that uses express-session. */

@@ -24,7 +24,7 @@ const useStore = process.env.BENCH_EOC_STORE === '1';
 const verify = process.env.BENCH_EOC_NO_VERIFY !== '1';
 
 await serve(async (baseUrl) => {
-  const store = useStore ? newStore() : undefined;
+  const store = useStore ? await newStore() : undefined;
   let jwks;
   const app = express();
   app.disable('x-powered-by');

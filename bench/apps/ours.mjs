@@ -14,6 +14,8 @@ import {
   CLIENT_ID,
   CLIENT_SECRET,
   ISSUER,
+  LOGIN_SCOPE,
+  REFRESH_ROUTE,
   countRequests,
   counters,
   newStore,
@@ -26,7 +28,7 @@ const { oidcLogin, requireAuth } = await import(
 );
 
 await serve(async (baseUrl) => {
-  const store = newStore();
+  const store = await newStore();
   const app = express();
   app.disable('x-powered-by');
   app.use(countRequests);
@@ -37,6 +39,7 @@ await serve(async (baseUrl) => {
       clientId: CLIENT_ID,
       clientSecret: CLIENT_SECRET,
       baseUrl,
+      scope: LOGIN_SCOPE,
       dangerouslyAllowInsecureHttp: true, // the bench provider is http on 127.0.0.1
     }),
   );
@@ -47,5 +50,17 @@ await serve(async (baseUrl) => {
     counters.ok++;
     res.json({ sub: req.oidc.claims.sub });
   });
+  if (REFRESH_ROUTE) {
+    // The login's tokens refreshed now (under the coordinator's lock with Redis), saved to the store.
+    app.get('/bench/refresh', requireAuth(), async (req, res, next) => {
+      try {
+        const before = req.oidc.accessToken;
+        const token = await req.oidc.getAccessToken({ forceRefresh: true });
+        res.json({ renewed: token !== before });
+      } catch (err) {
+        next(err);
+      }
+    });
+  }
   return { handler: app, store };
 });

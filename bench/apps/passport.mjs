@@ -45,7 +45,7 @@ await serve(async (baseUrl) => {
   passport.serializeUser((user, done) => done(null, user));
   passport.deserializeUser((user, done) => done(null, user));
 
-  const store = newStore();
+  const store = await newStore();
   const app = express();
   app.disable('x-powered-by');
   app.use(countRequests);

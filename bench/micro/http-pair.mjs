@@ -1,4 +1,4 @@
-/* global console, process */
+/* global console, process, URL */
 /**
  * The authenticated request over real HTTP, paired: each arm is an app served by node:http in a
  * process of its own, with a client process of its own sending blocks of sequential requests over
@@ -20,6 +20,13 @@
  *   npm run build && node bench/micro/http-pair.mjs      (about 130 s)
  *   BENCH_HTTP_PAIR_CONCURRENCY=8 BENCH_HTTP_PAIR_N=80 BENCH_HTTP_PAIR_BLOCKS=150 node bench/micro/http-pair.mjs   (8 requests in flight: a busy server)
  *   BENCH_HTTP_PAIR_ARMS=floor,ours node --cpu-prof bench/micro/http-pair.mjs   (each arm profiled: the flag is passed on)
+ *
+ * With BENCH_REDIS_URL (a running redis-server: bench/run.mjs's `redis` phase starts one) every
+ * arm's store is connect-redis (bench/lib/redis.mjs: prefix `sess:`, its default settings) on a
+ * node-redis client of its own instead of a MemoryStore: each request is then express-session's
+ * GET and its touch (EXPIRE), two round trips, and ours finds its coordinator in that client (it
+ * makes no call on this path). Each arm also reads redis-server's CPU (INFO cpu) around its
+ * blocks, outside the timed part: the server's CPU per request beside the app's.
  */
 import { fork } from 'node:child_process';
 import http from 'node:http';
@@ -29,7 +36,10 @@ import session from 'express-session';
 import signature from 'cookie-signature';
 import { oidcLogin, requireAuth } from '../../dist/index.js';
 import { packLogin } from '../../dist/session/stored-login.js';
-import { benchLogin, replicaMedian, replicatedRatio, runArms, serveArm } from '../lib/paired.mjs';
+import { benchLogin, median, replicaMedian, replicatedRatio, runArms, serveArm } from '../lib/paired.mjs';
+import { newRedisStore, redisConnection, redisCpuSeconds } from '../lib/redis.mjs';
+
+const REDIS_URL = process.env.BENCH_REDIS_URL;
 
 if (process.argv[2] === 'client') {
   // Requests in flight at once, each on a keep-alive connection of its own: 1 leaves the server
@@ -71,7 +81,7 @@ if (process.argv[2] === 'client') {
   /** The arm's app, listening on a loopback port, with one logged-in session; returns its port and cookie. */
   async function build(kind) {
     const now = Date.now();
-    const store = new session.MemoryStore();
+    const store = REDIS_URL ? await newRedisStore(REDIS_URL) : new session.MemoryStore();
     const app = express();
     app.disable('x-powered-by');
     const sessionMiddleware = session({
@@ -108,27 +118,30 @@ if (process.argv[2] === 'client') {
         res.json({ sub: kind === 'slim' ? 'u1' : login.claims.sub });
       });
     }
-    const sid = `sid-${kind}-0123456789abcdef012345`;
+    // Each process its own session (the arms' processes may share one Redis).
+    const sid = `sid-${kind}-${process.pid}-0123456789abcdef012345`;
     // Ours: the login as ours stores it (one string, without the claims: lib/session/stored-login.ts); the
     // floor's: the same login as an object, as a hand-written app keeps it.
     const login =
       kind === 'ours' || kind === 'inside' || kind === 'slim'
         ? packLogin(benchLogin(ISSUER, 'u1'))
         : benchLogin(ISSUER, 'u1');
-    store.set(
-      sid,
-      {
-        cookie: {
-          originalMaxAge: 86_400_000,
-          expires: new Date(now + 86_400_000),
-          httpOnly: true,
-          path: '/',
-          sameSite: 'lax',
-          secure: false,
+    await new Promise((resolve, reject) =>
+      store.set(
+        sid,
+        {
+          cookie: {
+            originalMaxAge: 86_400_000,
+            expires: new Date(now + 86_400_000),
+            httpOnly: true,
+            path: '/',
+            sameSite: 'lax',
+            secure: false,
+          },
+          oidc: { login },
         },
-        oidc: { login },
-      },
-      () => {},
+        (err) => (err ? reject(err) : resolve()),
+      ),
     );
     const server = http.createServer(app);
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -152,13 +165,19 @@ if (process.argv[2] === 'client') {
         });
       // Warm-up: the arm's code paths optimised before anything counts.
       await send(3000);
+      // Redis's CPU per request over this arm's blocks (the parent runs one block at a time).
+      const redis = REDIS_URL && (await redisConnection(Number(new URL(REDIS_URL).port)));
+      const redisUs = [];
       return {
         async block(n) {
+          const r0 = redis && (await redisCpuSeconds(redis));
           const c0 = process.cpuUsage();
           await send(n);
           const c = process.cpuUsage(c0);
+          if (redis) redisUs.push((((await redisCpuSeconds(redis)) - r0) * 1e6) / n);
           return (c.user + c.system) / n;
         },
+        stats: () => (redis ? { redisUsPerRequest: median(redisUs) } : {}),
       };
     });
   } else {
@@ -177,9 +196,13 @@ if (process.argv[2] === 'client') {
     const arm = (name) => result.arms[name]?.perRequest;
     console.log(
       `${result.blocks} blocks of ${N} requests per process over HTTP (${CONCURRENCY} in flight, each on its own keep-alive connection), ${REPLICAS} processes per arm (each with its own client process), ` +
-        "order rotated; CPU µs per request (median over blocks of the mean over an arm's processes):",
+        `${REDIS_URL ? 'connect-redis as the store, ' : ''}order rotated; CPU µs per request (median over blocks of the mean over an arm's processes):`,
     );
-    for (const name of names) console.log(`  ${name.padEnd(6)} ${replicaMedian(arm(name)).toFixed(2).padStart(7)} µs`);
+    for (const name of names) {
+      const redisUs = result.arms[name]?.stats.map((s) => s.redisUsPerRequest).filter(Number.isFinite) ?? [];
+      const beside = redisUs.length ? `   (redis-server: ${median(redisUs).toFixed(2)} µs)` : '';
+      console.log(`  ${name.padEnd(6)} ${replicaMedian(arm(name)).toFixed(2).padStart(7)} µs${beside}`);
+    }
     const ratios = {};
     for (const [label, x, y] of [
       ['ours ÷ floor', 'ours', 'floor'],
@@ -197,7 +220,9 @@ if (process.argv[2] === 'client') {
       );
     }
     if (ratios['ours ÷ floor']) {
-      const last = [`over HTTP: ours ÷ floor ${ratios['ours ÷ floor'].median.toFixed(4)}×`];
+      const last = [
+        `over HTTP${REDIS_URL ? ' with connect-redis' : ''}: ours ÷ floor ${ratios['ours ÷ floor'].median.toFixed(4)}×`,
+      ];
       if (ratios['ours, session option ÷ floor'])
         last.push(`with the session option ${ratios['ours, session option ÷ floor'].median.toFixed(4)}×`);
       console.log(`${last.join(', ')}.`);
