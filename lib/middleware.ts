@@ -19,7 +19,7 @@ import type { Next, OidcRequest } from './session/express-session.js';
 import { LOGIN_MEMORY, LoginMemory } from './session/login-memory.js';
 import { loginOf, packLogin, unpackLogin } from './session/stored-login.js';
 import { createPendingLogins } from './flow/pending-logins.js';
-import { returnFromLogout } from './routes/logout-return.js';
+import { logoutReturn } from './routes/logout-return.js';
 import { LoginHosts } from './flow/login-hosts.js';
 import type { StoredOidcState } from './types.js';
 
@@ -106,6 +106,7 @@ export function oidcLogin(options: OidcLoginOptions) {
     routes.set(providers.jwks.path, { methods: ['GET', 'HEAD'], handler: jwksHandler(providers.jwks) });
 
   const table = routeTable(routes);
+  const returnFromLogout = logoutReturn(config);
   const login = appLogin(providers, starters);
   // The start-up findings of the app-level options logged already (each once).
   const reported = new Set<string>();
@@ -123,7 +124,7 @@ export function oidcLogin(options: OidcLoginOptions) {
     guardLateWrites(r.sessionStore, memory);
     const oidc = r.session?.oidc;
     if (oidc?.login !== undefined) noteActivity(context, checkLogin(r, oidc, providers, memory));
-    if (returnFromLogout(r, res, config)) return;
+    if (returnFromLogout(r, res)) return;
     const route = findRoute(table, req.url);
     if (!route) {
       next();

@@ -34,23 +34,27 @@ export function rememberLogoutState(res: ServerResponse, config: ResolvedConfig)
 /**
  * On a GET of `postLogoutRedirectUri`'s path: when the browser comes back from the provider's
  * logout with the state it was given, a 302 to the same URL without it (the rest of the query as it
- * was) and the cookie cleared; true when it answered. Other requests cost one substring search of
- * the Cookie header.
+ * was) and the cookie cleared; true when it answered. Made once per `oidcLogin()`: every request
+ * passes here, and other requests cost one substring search of the Cookie header.
  */
-export function returnFromLogout(req: OidcRequest, res: ServerResponse, config: ResolvedConfig): boolean {
+export function logoutReturn(config: ResolvedConfig): (req: OidcRequest, res: ServerResponse) => boolean {
   const name = cookieName(config);
-  if (req.method !== 'GET' || !req.headers.cookie?.includes(`${name}=`)) return false;
-  const { path, query } = splitUrl((req as { originalUrl?: string }).originalUrl ?? req.url ?? '/');
-  if (path !== new URL(config.logout.postLogoutRedirectUri, 'http://x').pathname) return false;
-  const pairs = query.split('&');
-  const states = pairs.filter((pair) => pair.startsWith('state='));
-  const state = states.length === 1 ? states[0]!.slice('state='.length) : undefined;
-  if (state === undefined || !VALUE.test(state)) return false;
-  if (!readCookies(req, (n) => n === name).some(([, v]) => v === state)) return false;
-  appendSetCookie(res, [serializeCookie(name, '', { path: '/', maxAge: 0, secure: config.secureCookies })]);
-  const rest = pairs.filter((pair) => pair !== states[0]).join('&');
-  res.setHeader('Cache-Control', 'no-store');
-  // Checked as any returnTo: the request line is the browser's.
-  redirect(res, safeReturnTo(rest === '' ? path : `${path}?${rest}`) ?? config.defaultReturnTo);
-  return true;
+  const sent = `${name}=`;
+  const returnPath = new URL(config.logout.postLogoutRedirectUri, 'http://x').pathname;
+  return function returnFromLogout(req, res) {
+    if (req.method !== 'GET' || !req.headers.cookie?.includes(sent)) return false;
+    const { path, query } = splitUrl((req as { originalUrl?: string }).originalUrl ?? req.url ?? '/');
+    if (path !== returnPath) return false;
+    const pairs = query.split('&');
+    const states = pairs.filter((pair) => pair.startsWith('state='));
+    const state = states.length === 1 ? states[0]!.slice('state='.length) : undefined;
+    if (state === undefined || !VALUE.test(state)) return false;
+    if (!readCookies(req, (n) => n === name).some(([, v]) => v === state)) return false;
+    appendSetCookie(res, [serializeCookie(name, '', { path: '/', maxAge: 0, secure: config.secureCookies })]);
+    const rest = pairs.filter((pair) => pair !== states[0]).join('&');
+    res.setHeader('Cache-Control', 'no-store');
+    // Checked as any returnTo: the request line is the browser's.
+    redirect(res, safeReturnTo(rest === '' ? path : `${path}?${rest}`) ?? config.defaultReturnTo);
+    return true;
+  };
 }
