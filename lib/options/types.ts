@@ -150,10 +150,10 @@ export interface OidcLoginOptions {
   session?: SessionMiddleware;
   /**
    * Where several app instances coordinate: a per-login refresh lock, "used once" for the state of
-   * a callback and for logout-token \`jti\`s, and the \`sid\`/\`sub\` index of back-channel logout,
+   * a callback and for logout-token `jti`s, and the `sid`/`sub` index of back-channel logout,
    * with Redis's atomic operations. When the session store is connect-redis, its client is used
-   * without this option. \`{ redis: client }\` names a node-redis client (v4 or later) explicitly;
-   * \`{ redis: false }\` keeps the store-only behaviour even with connect-redis. Without Redis, "once"
+   * without this option. `{ redis: client }` names a node-redis client (v4 or later) explicitly;
+   * `{ redis: false }` keeps the store-only behaviour even with connect-redis. Without Redis, "once"
    * and "one at a time" hold within one instance only (see the docs on several instances).
    *
    * @example
@@ -382,28 +382,28 @@ export interface LogoutOptions {
 }
 
 /**
- * A session middleware such as express-session's: `(req, res, next)`, setting `req.session`
- * before it calls `next()`. Its parameters are compared both ways (as a method's are), so that
- * express-session's own type, which asks for Express's request, fits.
- */
-/**
- * A Redis client the coordinator can send commands with: node-redis's \`createClient()\` (v4 or
- * later) fits as it is. For ioredis, pass \`{ sendCommand: (args) => ioredis.call(...args) }\`.
+ * A Redis client the coordinator can send commands with: node-redis's `createClient()` (v4 or
+ * later) fits as it is. For ioredis, pass `{ sendCommand: (args) => ioredis.call(...args) }`.
  */
 export interface RedisCommandClient {
   sendCommand(args: string[]): Promise<unknown>;
 }
 
-/** The \`coordinator\` option. */
+/** The `coordinator` option. */
 export interface CoordinatorOptions {
-  /** The Redis client, or \`false\` not to use the session store's. Default: connect-redis's client, if the store is one. */
+  /** The Redis client, or `false` not to use the session store's. Default: connect-redis's client, if the store is one. */
   redis?: RedisCommandClient | false;
-  /** Prefix of the coordinator's Redis keys. Default \`'oidc:'\` (after connect-redis's own prefix when its client is used). */
+  /** Prefix of the coordinator's Redis keys. Default `'oidc:'` (after connect-redis's own prefix when its client is used). */
   prefix?: string;
   /** How long one Redis command may take before the request fails with 503, in milliseconds. Default 2000. */
   timeout?: number;
 }
 
+/**
+ * A session middleware such as express-session's: `(req, res, next)`, setting `req.session`
+ * before it calls `next()`. Its parameters are compared both ways (as a method's are), so that
+ * express-session's own type, which asks for Express's request, fits.
+ */
 export type SessionMiddleware = {
   bivariance(req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void;
 }['bivariance'];
