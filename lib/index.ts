@@ -7,7 +7,8 @@ export { safeReturnTo } from './util/url.js';
 export { loginFromSession } from './session/stored-login.js';
 export { guardSessionStore } from './session/store-guard.js';
 export type { GuardSessionStoreOptions } from './session/store-guard.js';
-export type { OidcLoginOptions, ClientAuthMethod, LogoutOptions, ServerEndpoints } from './options/types.js';
+export type { OidcLoginOptions, LogoutOptions, ServerEndpoints } from './options/types.js';
+export type { ClientAuthMethod } from './options/credential-types.js';
 export type { AfterCallback, AfterCallbackDetails, OidcEvent, OidcEventHandlers } from './options/hook-types.js';
 export type { ProfileMapper, MappedProfile, ProfileApi } from './options/hook-types.js';
 export { github, google } from './vendors/presets.js';
@@ -42,6 +43,6 @@ export type {
   ClientPrivateKeyMaterial,
   ClientAssertionAlg,
   ClientCertificate,
-} from './options/types.js';
+} from './options/credential-types.js';
 export { oidcErrorHandler } from './error-handler.js';
 export type { OidcErrorHandler, OidcErrorHandlerOptions, OidcErrorPage } from './error-handler.js';

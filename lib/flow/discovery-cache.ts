@@ -1,6 +1,6 @@
 import type * as client from 'openid-client';
 import createDebug from 'debug';
-import type { OidcLogger } from '../options/types.js';
+import type { OidcLogger } from '../options/dependency-types.js';
 
 const debug = createDebug('express-oidc-login:provider');
 

@@ -1,6 +1,6 @@
 import * as client from 'openid-client';
 import { OidcAuthorizationError, OidcError } from '../util/errors.js';
-import type { ClientAuthMethod } from '../options/types.js';
+import type { ClientAuthMethod } from '../options/credential-types.js';
 
 /**
  * openid-client's errors as the app sees them: the one place that reads openid-client's error

@@ -2,7 +2,7 @@ import { APP_LEVEL_OPTIONS } from '../options/keys.js';
 import { DEFAULTS, MAX_LABEL_LENGTH } from '../options/defaults.js';
 import { resolveConfig } from '../options/config.js';
 import { isObject, routePath } from '../options/values.js';
-import type { OidcLogger } from '../options/types.js';
+import type { OidcLogger } from '../options/dependency-types.js';
 import type { ResolvedConfig } from '../options/resolved-config.js';
 import { OidcConfigError } from '../util/errors.js';
 import { fail } from '../options/fail.js';

@@ -11,7 +11,7 @@ import { importJWK, type CryptoKey, type JWK } from 'jose';
 import { deriveSealKey, type SealKey } from '../util/seal.js';
 import { fail } from './fail.js';
 import { ASYMMETRIC_ALGS } from './defaults.js';
-import type { ClientAssertionAlg } from './types.js';
+import type { ClientAssertionAlg } from './credential-types.js';
 
 // `clientPrivateKey`, read once at start-up for `private_key_jwt` (RFC 7523): the key (public and
 // symmetric keys refused), its algorithm, its `kid` and its certificate. Key material never appears

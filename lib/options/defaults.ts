@@ -1,5 +1,5 @@
 import type { DPoPAlg } from '../types.js';
-import type { ClientAssertionAlg, ClientAuthMethod } from './types.js';
+import type { ClientAssertionAlg, ClientAuthMethod } from './credential-types.js';
 
 /** All defaults, in one place. */
 export const DEFAULTS = Object.freeze({

@@ -1,7 +1,9 @@
 import type { Configuration, ServerMetadata } from 'openid-client';
 import type { Sealer } from '../util/seal.js';
 import type { DPoPAlg } from '../types.js';
-import type { ClientAuthMethod, LogoutOptions, OidcLogger, RedisCommandClient, SessionMiddleware } from './types.js';
+import type { ClientAuthMethod } from './credential-types.js';
+import type { OidcLogger, RedisCommandClient, SessionMiddleware } from './dependency-types.js';
+import type { LogoutOptions } from './types.js';
 import type { AfterCallback, IdpLogoutUrl, OidcEventHandlers, ProfileMapper } from './hook-types.js';
 import type { ClientSigningKey } from './client-keys.js';
 import type { ClientTlsIdentity } from './client-certificate.js';

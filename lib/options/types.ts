@@ -1,18 +1,14 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { KeyObject } from 'node:crypto';
 import type { Configuration } from 'openid-client';
-import type { CryptoKey, JWK } from 'jose';
 import type { DPoPAlg } from '../types.js';
+import type { ClientAuthMethod, ClientCertificate, ClientPrivateKey } from './credential-types.js';
+import type { CoordinatorOptions, OidcLogger, SessionMiddleware } from './dependency-types.js';
 import type { AfterCallback, IdpLogoutUrl, OidcEventHandlers, ProfileMapper } from './hook-types.js';
 import type { APP_LEVEL_OPTIONS } from './keys.js';
 
 // The options of oidcLogin() as the app writes them. The functions it gives (profile,
-// afterCallback, on, logout.idpLogoutUrl) are typed in hook-types.ts; what the library reads after
-// validation is ResolvedConfig (resolved-config.ts).
-
-/** How the client authenticates at the token endpoint. */
-export type ClientAuthMethod =
-  'client_secret_basic' | 'client_secret_post' | 'client_secret_jwt' | 'private_key_jwt' | 'tls_client_auth';
+// afterCallback, on, logout.idpLogoutUrl) are typed in hook-types.ts, the client's credentials in
+// credential-types.ts, the logger, session middleware and coordinator in dependency-types.ts; what
+// the library reads after validation is ResolvedConfig (resolved-config.ts).
 
 /** Options of {@link oidcLogin}. Only `issuer`, `clientId`, `clientSecret` and `baseUrl` are required. */
 export interface OidcLoginOptions {
@@ -353,12 +349,6 @@ export type ProviderOptions = Omit<OidcLoginOptions, AppLevelOption | 'providers
   logout?: Omit<LogoutOptions, 'allowGet'>;
 };
 
-/** Receives the start-up check's findings. */
-export interface OidcLogger {
-  warn(message: string): void;
-  error(message: string): void;
-}
-
 /** Options of the logout route. */
 export interface LogoutOptions {
   /** Also end the session at the provider (RP-Initiated Logout) when it has an end_session_endpoint. Default true. */
@@ -379,59 +369,4 @@ export interface LogoutOptions {
    * `undefined` keeps the standard behaviour. Used when `idpLogout` is on.
    */
   idpLogoutUrl?: IdpLogoutUrl;
-}
-
-/**
- * A Redis client the coordinator can send commands with: node-redis's `createClient()` (v4 or
- * later) fits as it is. For ioredis, pass `{ sendCommand: (args) => ioredis.call(...args) }`.
- */
-export interface RedisCommandClient {
-  sendCommand(args: string[]): Promise<unknown>;
-}
-
-/** The `coordinator` option. */
-export interface CoordinatorOptions {
-  /** The Redis client, or `false` not to use the session store's. Default: connect-redis's client, if the store is one. */
-  redis?: RedisCommandClient | false;
-  /** Prefix of the coordinator's Redis keys. Default `'oidc:'` (after connect-redis's own prefix when its client is used). */
-  prefix?: string;
-  /** How long one Redis command may take before the request fails with 503, in milliseconds. Default 2000. */
-  timeout?: number;
-}
-
-/**
- * A session middleware such as express-session's: `(req, res, next)`, setting `req.session`
- * before it calls `next()`. Its parameters are compared both ways (as a method's are), so that
- * express-session's own type, which asks for Express's request, fits.
- */
-export type SessionMiddleware = {
-  bivariance(req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void): void;
-}['bivariance'];
-
-/** The JWS algorithms a `private_key_jwt` assertion may be signed with. */
-export type ClientAssertionAlg =
-  'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA' | 'Ed25519';
-
-/** A private key: PEM (PKCS#8, or PKCS#1 / SEC1), a private JWK (or its JSON), a `KeyObject` or a `CryptoKey`. */
-export type ClientPrivateKeyMaterial = string | Buffer | JWK | KeyObject | CryptoKey;
-
-/**
- * `clientPrivateKey`: the key alone, or with its `kid`, `alg` and X.509 `certificate`. Without
- * them, a JWK's own `kid` and `alg` are used, else the RFC 7638 thumbprint and the key type's usual
- * algorithm (RSA: RS256, P-256: ES256, P-384: ES384, P-521: ES512, Ed25519: EdDSA). With
- * `certificate` (PEM, of this key), each client assertion names it by its thumbprints, `x5t`
- * (SHA-1) and `x5t#S256` (SHA-256), as Microsoft Entra ID requires of certificate credentials.
- */
-export type ClientPrivateKey =
-  | ClientPrivateKeyMaterial
-  | { key: ClientPrivateKeyMaterial; kid?: string; alg?: ClientAssertionAlg; certificate?: string | Buffer };
-
-/** `clientCertificate`: the TLS client certificate for `tls_client_auth` (RFC 8705), PEM. */
-export interface ClientCertificate {
-  /** The client certificate (PEM), optionally followed by its intermediate CAs. */
-  cert: string | Buffer;
-  /** Its private key (PEM, unencrypted). */
-  key: string | Buffer;
-  /** CAs trusted for the provider's server certificate, in place of Node's defaults (a private PKI). */
-  ca?: string | Buffer | readonly (string | Buffer)[];
 }

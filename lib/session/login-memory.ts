@@ -1,6 +1,6 @@
 import type { Store } from 'express-session';
 import type { ResolvedConfig, ResolvedCoordinator } from '../options/resolved-config.js';
-import type { RedisCommandClient } from '../options/types.js';
+import type { RedisCommandClient } from '../options/dependency-types.js';
 import { COORDINATOR_PREFIX } from '../options/defaults.js';
 import type { Coordinator } from './coordinator.js';
 import { LocalCoordinator, LocalState } from './local-coordinator.js';

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import createDebug from 'debug';
-import type { RedisCommandClient } from '../options/types.js';
+import type { RedisCommandClient } from '../options/dependency-types.js';
 import { OidcError } from '../util/errors.js';
 import { storeError } from './express-session.js';
 import type { Coordinator, LockOptions, Release } from './coordinator.js';

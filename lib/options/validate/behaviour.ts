@@ -3,7 +3,7 @@ import { fail } from '../fail.js';
 import type { AfterCallback, OidcEventHandlers } from '../hook-types.js';
 import { EVENT_KEYS } from '../keys.js';
 import type { ResolvedConfig } from '../resolved-config.js';
-import type { OidcLogger, SessionMiddleware } from '../types.js';
+import type { OidcLogger, SessionMiddleware } from '../dependency-types.js';
 import { isObject } from '../values.js';
 
 /** What the app plugs in (`on`, `session`, `afterCallback`, `logger`) and the switches (`autoRefresh`, `fetchUserInfo`, `silentLogin`). */

@@ -1,4 +1,4 @@
-import type { ClientAuthMethod } from '../types.js';
+import type { ClientAuthMethod } from '../credential-types.js';
 import { DEFAULTS } from '../defaults.js';
 import { fail } from '../fail.js';
 import { resolveClientKey, type ClientSigningKey } from '../client-keys.js';

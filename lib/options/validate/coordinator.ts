@@ -2,7 +2,7 @@ import { COORDINATOR_TIMEOUT_MS } from '../defaults.js';
 import { fail } from '../fail.js';
 import { COORDINATOR_KEYS } from '../keys.js';
 import type { ResolvedConfig } from '../resolved-config.js';
-import type { RedisCommandClient } from '../types.js';
+import type { RedisCommandClient } from '../dependency-types.js';
 import { isObject } from '../values.js';
 
 /** `coordinator`: the Redis client (or false), its key prefix and command timeout. */

@@ -4,7 +4,7 @@ import type { ClientTlsIdentity } from '../client-certificate.js';
 import { MIN_SECRET_LENGTH } from '../defaults.js';
 import { fail } from '../fail.js';
 import type { ResolvedConfig } from '../resolved-config.js';
-import type { ClientAuthMethod } from '../types.js';
+import type { ClientAuthMethod } from '../credential-types.js';
 
 /**
  * `pendingLogins` and `secret`: where started logins wait, and the key of their cookies. Cookies
