@@ -4,6 +4,7 @@ import { tokenEndpointError } from '../lib/flow/provider-errors.js';
 import { createApp, testOptions } from './support/app.js';
 import { authorizeAt, newBrowser, startLogin, visitCallback } from './support/flow.js';
 import { CLIENT_ID, CLIENT_SECRET, REDIRECT_URI } from './support/provider.js';
+import { countGrants } from './support/refresh-kit.js';
 import { useProvider } from './support/use-provider.js';
 
 /**
@@ -14,19 +15,13 @@ import { useProvider } from './support/use-provider.js';
 
 const op = useProvider();
 
-/** Token requests the provider received (answered or refused). */
-let tokenRequests = 0;
-const countGrant = (ctx: { oidc?: { params?: { grant_type?: unknown } } }) => {
-  if (ctx?.oidc?.params?.grant_type === 'authorization_code') tokenRequests++;
-};
+/** Token requests for a code the provider received (answered or refused). */
+let codeGrants: ReturnType<typeof countGrants>;
 beforeAll(() => {
-  op.provider.on('grant.success', countGrant);
-  op.provider.on('grant.error', countGrant);
+  codeGrants = countGrants(op, 'authorization_code');
 });
-afterAll(() => {
-  op.provider.off('grant.success', countGrant);
-  op.provider.off('grant.error', countGrant);
-});
+afterAll(() => codeGrants.detach());
+const tokenRequests = () => codeGrants.counts.succeeded + codeGrants.counts.failed.length;
 
 /** A well-formed JWS (not signed by anyone the app trusts): what a front-channel token looks like. */
 const A_JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJtYWxsb3J5In0.c2lnbmF0dXJl';
@@ -64,12 +59,12 @@ describe('a real authorization response with hostile parameters added by the bro
     const params = new URLSearchParams(callback.search);
     change(params);
     callback.search = `?${params}`;
-    const before = tokenRequests;
+    const before = tokenRequests();
     const res = await visitCallback(browser, callback);
     expect({ status: res.status, code: res.body.code }).toEqual({ status: 400, code: 'ERR_OIDC_INVALID_CALLBACK' });
     // Nothing of what the browser sent is echoed.
     expect(res.body.message).not.toMatch(/evil|another-code|stolen|eyJ/);
-    expect(tokenRequests).toBe(before);
+    expect(tokenRequests()).toBe(before);
     expect((await browser.app.get('/probe/oidc').expect(200)).body.isAuthenticated).toBe(false);
   });
 

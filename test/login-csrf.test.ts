@@ -12,6 +12,7 @@ import {
   visitCallback,
   type Browser,
 } from './support/flow.js';
+import { countGrants } from './support/refresh-kit.js';
 import { useProvider } from './support/use-provider.js';
 
 /**
@@ -26,19 +27,13 @@ import { useProvider } from './support/use-provider.js';
 
 const op = useProvider();
 
-/** Token requests the provider received. */
-let tokenRequests = 0;
-const countGrant = (ctx: { oidc?: { params?: { grant_type?: unknown } } }) => {
-  if (ctx?.oidc?.params?.grant_type === 'authorization_code') tokenRequests++;
-};
+/** Token requests for a code the provider received (answered or refused). */
+let codeGrants: ReturnType<typeof countGrants>;
 beforeAll(() => {
-  op.provider.on('grant.success', countGrant);
-  op.provider.on('grant.error', countGrant);
+  codeGrants = countGrants(op, 'authorization_code');
 });
-afterAll(() => {
-  op.provider.off('grant.success', countGrant);
-  op.provider.off('grant.error', countGrant);
-});
+afterAll(() => codeGrants.detach());
+const tokenRequests = () => codeGrants.counts.succeeded + codeGrants.counts.failed.length;
 
 /** A cookie, as a sibling subdomain would set it for the app's callback, put in the agent's jar. */
 function plant(browser: Browser, nameValue: string, path = '/callback'): void {
@@ -76,11 +71,11 @@ describe.each<['cookie' | 'session', Partial<OidcLoginOptions>]>([
     const attack = await attackersLogin(app);
     const victim = newBrowser(app, op.issuer);
     plantAttackers(victim, attack);
-    const before = tokenRequests;
+    const before = tokenRequests();
     const res = await visitCallback(victim, attack.callback);
     expect({ status: res.status, code: res.body.code }).toEqual({ status: 400, code: 'ERR_OIDC_TRANSACTION_INVALID' });
     expect(res.body.message).toMatch(/not started in this browser/);
-    expect(tokenRequests).toBe(before);
+    expect(tokenRequests()).toBe(before);
     expect((await probe(victim)).isAuthenticated).toBe(false);
   });
 
