@@ -3,7 +3,7 @@ import type { AfterCallback, OidcLoginOptions } from '../lib/index.js';
 import { createApp, testOptions } from './support/app.js';
 import { login, newBrowser, type Browser } from './support/flow.js';
 import { ACCOUNTS } from './support/provider.js';
-import { tapRefreshGrants, type RefreshTap } from './support/refresh-kit.js';
+import { FIRST_ACCESS_TOKEN_DUE, tapRefreshGrants, type RefreshTap } from './support/refresh-kit.js';
 import { useProvider } from './support/use-provider.js';
 
 /**
@@ -18,7 +18,7 @@ import { useProvider } from './support/use-provider.js';
 const op = useProvider({
   configuration: {
     // A login's access token lives 30 s (inside refreshLeeway: due for refresh at once); refreshed ones an hour.
-    ttl: { AccessToken: (_ctx, token) => (token.gty?.includes('refresh_token') ? 3600 : 30) },
+    ttl: FIRST_ACCESS_TOKEN_DUE,
   },
 });
 let tap: RefreshTap;

@@ -10,6 +10,7 @@ import { generateSigningKey, signIdToken, type TokenContext, type TokenHook } fr
 import { tokenPayload } from './support/stored-login.js';
 import { useHostileProvider } from './support/use-hostile-provider.js';
 import {
+  FIRST_ACCESS_TOKEN_DUE,
   barrier,
   createInstance,
   expireAccessToken,
@@ -71,7 +72,7 @@ describe('against a real provider (oidc-provider, rotating refresh tokens)', () 
     configuration: {
       // The access token of a login lives 30 s (inside the 60 s refreshLeeway: due for refresh at
       // once); refreshed ones an hour. No sleeping.
-      ttl: { AccessToken: (_ctx, token) => (token.gty?.includes('refresh_token') ? 3600 : 30) },
+      ttl: FIRST_ACCESS_TOKEN_DUE,
     },
   });
   let tap: RefreshTap;

@@ -7,6 +7,7 @@ import { signIdToken, startHostileProvider, type HostileProvider } from './suppo
 import { ACCOUNTS } from './support/provider.js';
 import type { Configuration } from 'oidc-provider';
 import {
+  FIRST_ACCESS_TOKEN_DUE,
   closedPort,
   createInstance,
   expireAccessToken,
@@ -57,7 +58,7 @@ describe('against a real provider', () => {
     // A login's access token is due for refresh at once (30 s < refreshLeeway), refreshed ones are not.
     configuration: {
       findAccount: countingAccounts,
-      ttl: { AccessToken: (_ctx, token) => (token.gty?.includes('refresh_token') ? 3600 : 30) },
+      ttl: FIRST_ACCESS_TOKEN_DUE,
     },
   });
   let tap: RefreshTap;
@@ -125,7 +126,7 @@ describe("claims only in userinfo (a provider like LemonLDAP::NG: oidc-provider'
     configuration: {
       conformIdTokenClaims: true,
       findAccount: countingAccounts,
-      ttl: { AccessToken: (_ctx, token) => (token.gty?.includes('refresh_token') ? 3600 : 30) },
+      ttl: FIRST_ACCESS_TOKEN_DUE,
     },
   });
   const options = (overrides: Partial<OidcLoginOptions> = {}) =>

@@ -5,6 +5,7 @@ import { MemoryStore, type SessionData, type Store } from 'express-session';
 import request, { type Response } from 'supertest';
 import { requireAuth, type OidcLoginOptions, type StoredLogin } from '../../lib/index.js';
 import { createApp } from './app.js';
+import type { Configuration } from 'oidc-provider';
 import type { TestProvider } from './provider.js';
 import { loginIn, patchedLogin } from './stored-login.js';
 import { storeGet } from './store.js';
@@ -170,6 +171,15 @@ export interface RefreshTap {
 
 type GrantCtx = { oidc?: { params?: { grant_type?: unknown } } };
 type Listener = (ctx: GrantCtx, err?: { error?: string }) => void;
+
+/**
+ * oidc-provider's access-token lifetimes for refresh tests (its `ttl`): a login's access token lives
+ * 30 s, inside the 60 s `refreshLeeway`, so it is due for refresh at once; refreshed ones live an
+ * hour. No sleeping.
+ */
+export const FIRST_ACCESS_TOKEN_DUE: NonNullable<Configuration['ttl']> = {
+  AccessToken: (_ctx, token) => (token.gty?.includes('refresh_token') ? 3600 : 30),
+};
 
 /**
  * Counts the real provider's refresh grants (oidc-provider's `grant.success` / `grant.error`
