@@ -1,6 +1,7 @@
 import * as client from 'openid-client';
 import { OidcAuthorizationError, OidcError } from '../util/errors.js';
 import type { ClientAuthMethod } from '../options/credential-types.js';
+import { TENANT_PLACEHOLDER } from '../vendors/entra.js';
 
 /**
  * openid-client's errors as the app sees them: the one place that reads openid-client's error
@@ -292,4 +293,71 @@ export function providerError(err: unknown, during: 'discovery' | 'jwks' | 'toke
   return new OidcError('ERR_OIDC_PROVIDER_RESPONSE', 502, `The identity provider sent an invalid answer (${what}).`, {
     cause: err,
   });
+}
+
+/** " (cause: ...; ...)": the network error's own words, for the server log. */
+export function causes(err: unknown): string {
+  const messages: string[] = [];
+  // Read by shape: fetch()'s errors may come from another realm.
+  for (
+    let e = err as { message?: unknown; cause?: unknown } | undefined;
+    messages.length < 4;
+    e = e.cause as typeof e
+  ) {
+    if (typeof e !== 'object' || e === null || typeof e.message !== 'string') break;
+    messages.push(e.message);
+  }
+  return messages.length > 0 ? ` (cause: ${messages.join('; ')})` : '';
+}
+
+/** The issuer a discovery document announced, from openid-client's mismatch error. */
+function announcedIssuer(err: unknown): string | undefined {
+  const detail = (err as { cause?: { attribute?: unknown; body?: { issuer?: unknown } } })?.cause;
+  if (detail?.attribute !== 'issuer') return undefined;
+  return typeof detail.body?.issuer === 'string' ? detail.body.issuer : undefined;
+}
+
+/** The announced issuer, when it differs from the configured one by a trailing slash only. */
+export function slashOnly(err: unknown, configured: URL): string | undefined {
+  const announced = announcedIssuer(err);
+  if (announced === undefined || announced === configured.href) return undefined;
+  return announced.replace(/\/$/, '') === configured.href.replace(/\/$/, '') ? announced : undefined;
+}
+
+const TENANT_TEMPLATE_HINT =
+  'It is Microsoft Entra ID\'s multi-tenant endpoint: set "issuer" to ' +
+  'https://login.microsoftonline.com/organizations/v2.0 ' +
+  '(or common, consumers) with "allowedTenants", or to your tenant\'s ' +
+  'https://login.microsoftonline.com/<tenant id>/v2.0.';
+
+export function tenantTemplateRefused(announced: string): OidcError {
+  return new OidcError(
+    'ERR_OIDC_PROVIDER_MISMATCH',
+    502,
+    `The identity provider's discovery document names the issuer template ` +
+      `${JSON.stringify(announced)}, which no token can match. ${TENANT_TEMPLATE_HINT}`,
+  );
+}
+
+/** The discovery document names another issuer: say which, so the fix is obvious. */
+export function issuerMismatch(err: unknown, configured: URL): OidcError | undefined {
+  const announced = announcedIssuer(err);
+  if (announced === undefined) return undefined;
+  return new OidcError(
+    'ERR_OIDC_PROVIDER_MISMATCH',
+    502,
+    `The identity provider's discovery document names the issuer ${JSON.stringify(announced)}, not the configured ` +
+      `"issuer" ${JSON.stringify(configured.href)}.` +
+      (announced.includes(TENANT_PLACEHOLDER) ? ` ${TENANT_TEMPLATE_HINT}` : ' Check the "issuer" option.'),
+    { cause: err },
+  );
+}
+
+export function idTokenSignatureError(cause: unknown): OidcError {
+  return new OidcError(
+    'ERR_OIDC_ID_TOKEN_INVALID',
+    400,
+    "The ID token's signature could not be verified with the identity provider's keys.",
+    { cause },
+  );
 }

@@ -17,7 +17,14 @@ import { deepFreeze } from '../util/deep-freeze.js';
 import { LogLimit } from '../util/log-limit.js';
 import { SETUP_LOG_INTERVAL_MS } from '../options/defaults.js';
 import { NoMatchingKeyError, VerificationKeys } from './jws-verify.js';
-import { discoveryError } from './provider-errors.js';
+import {
+  causes,
+  discoveryError,
+  idTokenSignatureError,
+  issuerMismatch,
+  slashOnly,
+  tenantTemplateRefused,
+} from './provider-errors.js';
 import { timeRequests } from './timed-fetch.js';
 import { fetchJwks } from './provider-jwks.js';
 import { DPoPKeys } from './dpop.js';
@@ -332,71 +339,4 @@ function wellKnownUrl(issuer: URL, discovery: 'oidc' | 'oauth2'): URL {
   if (discovery === 'oidc') return discoveryUrl(issuer);
   const path = issuer.pathname === '/' ? '' : issuer.pathname.replace(/\/$/, '');
   return new URL(`/.well-known/oauth-authorization-server${path}`, issuer.origin);
-}
-
-/** " (cause: ...; ...)": the network error's own words, for the server log. */
-function causes(err: unknown): string {
-  const messages: string[] = [];
-  // Read by shape: fetch()'s errors may come from another realm.
-  for (
-    let e = err as { message?: unknown; cause?: unknown } | undefined;
-    messages.length < 4;
-    e = e.cause as typeof e
-  ) {
-    if (typeof e !== 'object' || e === null || typeof e.message !== 'string') break;
-    messages.push(e.message);
-  }
-  return messages.length > 0 ? ` (cause: ${messages.join('; ')})` : '';
-}
-
-/** The issuer a discovery document announced, from openid-client's mismatch error. */
-function announcedIssuer(err: unknown): string | undefined {
-  const detail = (err as { cause?: { attribute?: unknown; body?: { issuer?: unknown } } })?.cause;
-  if (detail?.attribute !== 'issuer') return undefined;
-  return typeof detail.body?.issuer === 'string' ? detail.body.issuer : undefined;
-}
-
-/** The announced issuer, when it differs from the configured one by a trailing slash only. */
-function slashOnly(err: unknown, configured: URL): string | undefined {
-  const announced = announcedIssuer(err);
-  if (announced === undefined || announced === configured.href) return undefined;
-  return announced.replace(/\/$/, '') === configured.href.replace(/\/$/, '') ? announced : undefined;
-}
-
-const TENANT_TEMPLATE_HINT =
-  'It is Microsoft Entra ID\'s multi-tenant endpoint: set "issuer" to ' +
-  'https://login.microsoftonline.com/organizations/v2.0 ' +
-  '(or common, consumers) with "allowedTenants", or to your tenant\'s ' +
-  'https://login.microsoftonline.com/<tenant id>/v2.0.';
-
-function tenantTemplateRefused(announced: string): OidcError {
-  return new OidcError(
-    'ERR_OIDC_PROVIDER_MISMATCH',
-    502,
-    `The identity provider's discovery document names the issuer template ` +
-      `${JSON.stringify(announced)}, which no token can match. ${TENANT_TEMPLATE_HINT}`,
-  );
-}
-
-/** The discovery document names another issuer: say which, so the fix is obvious. */
-function issuerMismatch(err: unknown, configured: URL): OidcError | undefined {
-  const announced = announcedIssuer(err);
-  if (announced === undefined) return undefined;
-  return new OidcError(
-    'ERR_OIDC_PROVIDER_MISMATCH',
-    502,
-    `The identity provider's discovery document names the issuer ${JSON.stringify(announced)}, not the configured ` +
-      `"issuer" ${JSON.stringify(configured.href)}.` +
-      (announced.includes(TENANT_PLACEHOLDER) ? ` ${TENANT_TEMPLATE_HINT}` : ' Check the "issuer" option.'),
-    { cause: err },
-  );
-}
-
-function idTokenSignatureError(cause: unknown): OidcError {
-  return new OidcError(
-    'ERR_OIDC_ID_TOKEN_INVALID',
-    400,
-    "The ID token's signature could not be verified with the identity provider's keys.",
-    { cause },
-  );
 }
