@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import { OidcError } from '../util/errors.js';
 import type { OidcRequest } from '../session/express-session.js';
 import { readLimitedBody } from '../util/body.js';
+import { escapeHtml } from '../util/html.js';
 
 /**
  * `responseMode: 'form_post'` (OAuth 2.0 Form Post Response Mode): the provider answers with an
@@ -88,10 +89,6 @@ function fromParsedBody(body: unknown): URLSearchParams {
     }
   }
   return params;
-}
-
-function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /**

@@ -10,6 +10,7 @@ import type { OidcRequest } from '../session/express-session.js';
 import { forgetLogin, loginOf } from '../session/stored-login.js';
 import { isProviderIssuer, providerIssuers } from '../vendors/entra.js';
 import { splitUrl } from '../util/url.js';
+import { escapeHtml } from '../util/html.js';
 
 const debug = createDebug('express-oidc-login:frontchannel-logout');
 
@@ -182,8 +183,4 @@ function answer(res: ServerResponse, status: number, frameAncestors: readonly st
   res.setHeader('Content-Type', 'text/html; charset=utf-8');
   res.setHeader('Content-Length', Buffer.byteLength(body));
   res.end(body);
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

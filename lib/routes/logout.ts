@@ -13,6 +13,7 @@ import { forgetLogin, loginOf } from '../session/stored-login.js';
 import { rememberLogoutState } from './logout-return.js';
 import { redirect } from '../util/respond.js';
 import { pathPrefix } from '../options/validate/urls.js';
+import { escapeHtml } from '../util/html.js';
 
 const debug = createDebug('express-oidc-login:logout');
 
@@ -244,10 +245,6 @@ function sendLogoutConfirmation(res: ServerResponse, action: string): void {
   res.setHeader('X-Frame-Options', 'DENY');
   res.setHeader('Content-Length', Buffer.byteLength(html));
   res.end(html);
-}
-
-function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 function header(req: OidcRequest, name: string): string | undefined {
