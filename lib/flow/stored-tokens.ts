@@ -1,6 +1,5 @@
 import type { StoredLogin } from '../types.js';
-import { OidcError } from '../util/errors.js';
-import type { OidcRequest } from '../session/express-session.js';
+import { storeError, type OidcRequest } from '../session/express-session.js';
 import { loginFromSession } from '../session/stored-login.js';
 
 /**
@@ -51,12 +50,7 @@ export function readStored(req: OidcRequest): Promise<StoredState> {
   return new Promise((resolve, reject) => {
     store.get(id, (err, data) => {
       if (err) {
-        reject(
-          new OidcError('ERR_OIDC_SESSION_STORE', 503, 'The session store is unavailable. Try again in a moment.', {
-            cause: err,
-            headers: { 'Retry-After': '5' },
-          }),
-        );
+        reject(storeError(err));
         return;
       }
       // In the store's callback: what throws here must reject, not escape as an uncaught exception.
