@@ -1,6 +1,7 @@
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { contextConfig } from './context.js';
 import type { Next, OidcRequest } from './session/express-session.js';
+import { splitUrl } from './util/url.js';
 
 /** Options of {@link oidcErrorHandler}. Every one has a default. */
 export interface OidcErrorHandlerOptions {
@@ -157,9 +158,7 @@ function wantsHtml(req: IncomingMessage): boolean {
 }
 
 function pathOf(req: OidcRequest): string {
-  const url = req.originalUrl ?? req.url ?? '/';
-  const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
+  return splitUrl(req.originalUrl ?? req.url ?? '/').path;
 }
 
 /** The login route of the `oidcLogin()` the request went through, else `/login`. */
