@@ -282,13 +282,12 @@ export class CookiePendingLogins implements PendingLogins {
   #sealWithinRoom(name: string, state: string, tx: StoredTransaction, listed: readonly DirectoryEntry[]): string {
     const value = this.#seal(name, state, tx);
     if (tx.returnTo === this.#config.defaultReturnTo) return value;
-    const fallback = this.#seal(name, state, { ...tx, returnTo: this.#config.defaultReturnTo });
     const bytes = cookieBytes(name, value);
-    if (
-      bytes <= MAX_PENDING_LOGIN_COOKIE_BYTES &&
-      this.#evictions(listed, bytes) <= this.#evictions(listed, cookieBytes(name, fallback))
-    )
-      return value;
+    const evictions = bytes <= MAX_PENDING_LOGIN_COOKIE_BYTES ? this.#evictions(listed, bytes) : Infinity;
+    // Fits, and costs no other login its place: the usual case, sealed once.
+    if (evictions === 0) return value;
+    const fallback = this.#seal(name, state, { ...tx, returnTo: this.#config.defaultReturnTo });
+    if (evictions <= this.#evictions(listed, cookieBytes(name, fallback))) return value;
     debug('returnTo too long for the pending-login cookie: the login returns to defaultReturnTo');
     return fallback;
   }
