@@ -7,20 +7,15 @@ import { OidcError } from '../util/errors.js';
 import { emit } from './events.js';
 import { decideRenewedLogin } from './after-callback.js';
 import type { Provider } from './provider.js';
-import { oneRefreshAtATime } from './refresh-token-uses.js';
+import { underRefreshLock } from './refresh-token-uses.js';
 import { errorInTokenResponse, isIdTokenError, tokenEndpointError } from './provider-errors.js';
 import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
 import { loginOf, packLogin } from '../session/stored-login.js';
-import type { LockOptions } from '../session/coordinator.js';
-import { requireCoordinator } from '../session/login-memory.js';
 import type { StoredLogin } from '../types.js';
 import { refreshedClaims } from './userinfo-claims.js';
 import { findRotated, isNewer, pickTokens, readStored, type StoredState, type TokenFields } from './stored-tokens.js';
 
 const debug = createDebug('express-oidc-login:refresh');
-
-/** The refresh lock holds this much longer than two provider requests: the store read and save. */
-const REFRESH_LOCK_MARGIN_MS = 2000;
 
 /**
  * What one refresh came to, shared by every request of the session that waited for it.
@@ -79,9 +74,9 @@ export async function getAccessToken(
   let flight = flights.get(key);
   if (flight === undefined) {
     const own = flights;
-    // One use of the session's refresh token at a time in this process (API tokens use it too:
-    // resource-tokens.ts), under the session's lock across instances (lead()).
-    flight = oneRefreshAtATime(provider, req.sessionID, () => lead(req, config, provider, login, refreshToken)).finally(
+    // One use of the session's refresh token at a time, in this process and across instances (API
+    // tokens use it too: resource-tokens.ts).
+    flight = underRefreshLock(req, config, provider, () => lead(req, config, provider, login, refreshToken)).finally(
       () => own.delete(key),
     );
     flights.set(key, flight);
@@ -92,19 +87,9 @@ export async function getAccessToken(
   return settle(req, config, provider, refreshToken, outcome);
 }
 
-/** How long the refresh lock holds and is waited for (see REFRESH_LOCK_MARGIN_MS). */
-export function refreshLock(config: ResolvedConfig): LockOptions {
-  // Discovery or the JWKS, the token request and, after a rotation race (findRotated), a second
-  // token request, each up to httpTimeout; then the save. A lock that expired under a holder still
-  // at work would let another instance spend the rotated refresh token.
-  const ttlMs = 3 * config.httpTimeout + REFRESH_LOCK_MARGIN_MS;
-  // A waiter outwaits a holder that crashed: its lock has expired by then.
-  return { ttlMs, waitMs: ttlMs + REFRESH_LOCK_MARGIN_MS };
-}
-
 /**
- * The refresh this process makes for a session, under the session's lock (across instances with
- * Redis): the store is read again once the lock is held (another instance may have refreshed
+ * The refresh this process makes for a session, under the session's lock (see underRefreshLock in
+ * refresh-token-uses.ts): the store is read again once the lock is held (another instance may have refreshed
  * meanwhile: its tokens are used, no token request), and the new tokens are saved before the lock
  * is given back, so that the next holder finds them.
  */
@@ -115,14 +100,9 @@ async function lead(
   login: StoredLogin,
   usedRefreshToken: string,
 ): Promise<Outcome> {
-  const release = await requireCoordinator(req).lock(`refresh:${req.sessionID ?? ''}`, refreshLock(config));
-  try {
-    const outcome = await refresh(req, config, provider, login);
-    await commit(req, config, usedRefreshToken, outcome);
-    return outcome;
-  } finally {
-    await release();
-  }
+  const outcome = await refresh(req, config, provider, login);
+  await commit(req, config, usedRefreshToken, outcome);
+  return outcome;
 }
 
 /** The leader's session: the outcome applied and saved (when it changed what the store holds), and reported. */

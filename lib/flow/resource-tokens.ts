@@ -6,11 +6,9 @@ import { resourceProblem } from '../options/validate/resources.js';
 import { dpopNotBound, isDPoPTokenType } from './dpop.js';
 import { OidcError } from '../util/errors.js';
 import type { Provider } from './provider.js';
-import { oneRefreshAtATime } from './refresh-token-uses.js';
+import { underRefreshLock } from './refresh-token-uses.js';
 import { errorInTokenResponse, tokenEndpointError } from './provider-errors.js';
-import { refreshLock } from './refresh.js';
 import { findRotated, pickTokens, readStored, sameUser, type StoredState, type TokenFields } from './stored-tokens.js';
-import { requireCoordinator } from '../session/login-memory.js';
 import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
 import { loginOf, packLogin } from '../session/stored-login.js';
 import type { ResourceOptions, StoredLogin, StoredResourceToken } from '../types.js';
@@ -72,7 +70,7 @@ function isFresh(token: StoredResourceToken | undefined, config: ResolvedConfig,
  * session while valid, else a new one from the refresh grant with `resource` (RFC 8707 §2.2) or
  * `audience`, kept for the next calls. One token request per session and resource at a time in
  * this process (the requests of the session that ask meanwhile share it), and one use of the
- * session's refresh token at a time (see {@link oneRefreshAtATime}).
+ * session's refresh token at a time (see {@link underRefreshLock}).
  *
  * The login stays whatever the provider answers: a refused resource is 403
  * `ERR_OIDC_RESOURCE_REFUSED` with the provider's error; without a refresh token, 403
@@ -97,18 +95,13 @@ export async function getResourceToken(
   const flights = provider.resourceTokens as Map<string, Promise<Fetched>>;
   let flight = flights.get(flightKey);
   if (flight === undefined) {
-    flight = oneRefreshAtATime(provider, req.sessionID, async () => {
-      // Under the session's refresh lock, as the login's own refresh: across instances (Redis),
-      // one use of the session's refresh token at a time.
-      const release = await requireCoordinator(req).lock(`refresh:${req.sessionID ?? ''}`, refreshLock(config));
-      try {
-        const fetched = await fetchResourceToken(req, config, provider, login, key, resource, scope);
-        // Saved before the session's next use of the refresh token starts (it reads the store).
-        await saveSession(apply(req, key, fetched));
-        return fetched;
-      } finally {
-        await release();
-      }
+    // Under the session's refresh lock, as the login's own refresh: one use of the session's
+    // refresh token at a time, in this process and across instances (Redis).
+    flight = underRefreshLock(req, config, provider, async () => {
+      const fetched = await fetchResourceToken(req, config, provider, login, key, resource, scope);
+      // Saved before the session's next use of the refresh token starts (it reads the store).
+      await saveSession(apply(req, key, fetched));
+      return fetched;
     }).finally(() => flights.delete(flightKey));
     flights.set(flightKey, flight);
   } else {
