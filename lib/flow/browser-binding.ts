@@ -1,10 +1,16 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/resolved-config.js';
 import type { OidcRequest } from '../session/express-session.js';
 import type { StoredTransaction } from '../types.js';
-import { appendSetCookie, readCookies, serializeCookie } from '../util/cookies.js';
+import {
+  appendSetCookie,
+  isRandomCookieValue,
+  randomCookieValue,
+  readCookies,
+  serializeCookie,
+} from '../util/cookies.js';
 import { OidcError } from '../util/errors.js';
 
 const debug = createDebug('express-oidc-login:browser-binding');
@@ -24,8 +30,6 @@ const debug = createDebug('express-oidc-login:browser-binding');
 export const BROWSER_COOKIE = '__Host-oidc.browser';
 /** On an http `baseUrl` (development): no `__Host-` without `Secure`. */
 export const BROWSER_COOKIE_HTTP = 'oidc.browser';
-/** 32 random bytes, base64url: anything else was not set by us. */
-const VALUE = /^[A-Za-z0-9_-]{43}$/;
 /** As long as a pending login lives (transactionMaxAge), and a minute, renewed at every login. */
 const GRACE_MS = 60_000;
 
@@ -44,8 +48,8 @@ function hashOf(value: string): string {
  */
 export function bindToBrowser(req: OidcRequest, res: ServerResponse, config: ResolvedConfig): string {
   const name = cookieName(config);
-  const kept = readCookies(req, (n) => n === name).find(([, v]) => VALUE.test(v))?.[1];
-  const value = kept ?? randomBytes(32).toString('base64url');
+  const kept = readCookies(req, (n) => n === name).find(([, v]) => isRandomCookieValue(v))?.[1];
+  const value = kept ?? randomCookieValue();
   const maxAge = Math.ceil((config.transactionMaxAge + GRACE_MS) / 1000);
   appendSetCookie(res, [serializeCookie(name, value, { path: '/', maxAge, secure: config.secureCookies })]);
   return hashOf(value);

@@ -1,8 +1,13 @@
 import type { ServerResponse } from 'node:http';
-import { randomBytes } from 'node:crypto';
 import type { ResolvedConfig } from '../options/resolved-config.js';
 import type { OidcRequest } from '../session/express-session.js';
-import { appendSetCookie, readCookies, serializeCookie } from '../util/cookies.js';
+import {
+  appendSetCookie,
+  isRandomCookieValue,
+  randomCookieValue,
+  readCookies,
+  serializeCookie,
+} from '../util/cookies.js';
 import { safeReturnTo, splitUrl } from '../util/url.js';
 import { redirect } from '../util/respond.js';
 
@@ -17,7 +22,6 @@ export const LOGOUT_STATE_COOKIE = 'oidc.logout';
 export const LOGOUT_STATE_COOKIE_SECURE = '__Host-oidc.logout';
 /** Seconds: how long a logout at the provider may take (its confirmation page) and still come back clean. */
 const LOGOUT_STATE_MAX_AGE = 600;
-const VALUE = /^[A-Za-z0-9_-]{43}$/;
 
 function cookieName(config: ResolvedConfig): string {
   return config.secureCookies ? LOGOUT_STATE_COOKIE_SECURE : LOGOUT_STATE_COOKIE;
@@ -25,7 +29,7 @@ function cookieName(config: ResolvedConfig): string {
 
 /** At the logout: a new state for the end-session URL, kept in the browser. */
 export function rememberLogoutState(res: ServerResponse, config: ResolvedConfig): string {
-  const state = randomBytes(32).toString('base64url');
+  const state = randomCookieValue();
   const attributes = { path: '/', maxAge: LOGOUT_STATE_MAX_AGE, secure: config.secureCookies };
   appendSetCookie(res, [serializeCookie(cookieName(config), state, attributes)]);
   return state;
@@ -48,7 +52,7 @@ export function logoutReturn(config: ResolvedConfig): (req: OidcRequest, res: Se
     const pairs = query.split('&');
     const states = pairs.filter((pair) => pair.startsWith('state='));
     const state = states.length === 1 ? states[0]!.slice('state='.length) : undefined;
-    if (state === undefined || !VALUE.test(state)) return false;
+    if (state === undefined || !isRandomCookieValue(state)) return false;
     if (!readCookies(req, (n) => n === name).some(([, v]) => v === state)) return false;
     appendSetCookie(res, [serializeCookie(name, '', { path: '/', maxAge: 0, secure: config.secureCookies })]);
     const rest = pairs.filter((pair) => pair !== states[0]).join('&');

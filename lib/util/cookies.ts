@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /**
@@ -53,4 +54,16 @@ export function appendSetCookie(res: ServerResponse, lines: readonly string[]): 
   const previous = res.getHeader('Set-Cookie');
   const kept = previous === undefined ? [] : Array.isArray(previous) ? previous : [String(previous)];
   res.setHeader('Set-Cookie', [...kept, ...lines]);
+}
+
+/** A value for one of our cookies that the browser gives back to prove something: 32 random bytes, base64url. */
+export function randomCookieValue(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+const RANDOM_COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/;
+
+/** True for what {@link randomCookieValue} makes: anything else was not set by us. */
+export function isRandomCookieValue(value: string): boolean {
+  return RANDOM_COOKIE_VALUE.test(value);
 }
