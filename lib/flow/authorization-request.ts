@@ -16,6 +16,8 @@ export interface AuthorizationRequest {
   nonce?: string;
   /** The PKCE code_verifier. */
   verifier: string;
+  /** The scope asked for: the login's own `scope` parameter, else the configured one. */
+  scope: string;
   url: URL;
 }
 
@@ -43,12 +45,13 @@ export async function authorizationRequest(
   // S256 (RFC 7636 4.2) with node:crypto: the same value as openid-client's WebCrypto version
   // at a tenth of the CPU (measured in bench/micro).
   const challenge = createHash('sha256').update(verifier).digest('base64url');
+  const scope = loginScope(params, config);
   const parameters: Record<string, string> = {
     ...config.authorizationParams,
     ...params,
     response_type: 'code',
     redirect_uri: config.redirectUri,
-    scope: loginScope(params, config),
+    scope,
     state,
     ...(nonce !== undefined && { nonce }),
     code_challenge: challenge,
@@ -64,7 +67,7 @@ export async function authorizationRequest(
   }
   Object.assign(parameters, stepUpParams(stepUp));
   const url = await authorizationUrl(config, provider, configuration, withResources(parameters, config));
-  return { state, ...(nonce !== undefined && { nonce }), verifier, url };
+  return { state, ...(nonce !== undefined && { nonce }), verifier, scope, url };
 }
 
 /**

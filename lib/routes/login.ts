@@ -8,7 +8,7 @@ import type { PendingLogins } from '../flow/pending-logins.js';
 import type { LoginHosts } from '../flow/login-hosts.js';
 import { safeReturnTo, splitUrl } from '../util/url.js';
 import { stepUpFromQuery } from '../flow/step-up.js';
-import { appStateFromApp, loginScope, paramsFromApp, paramsFromQuery } from '../flow/login-params.js';
+import { appStateFromApp, paramsFromApp, paramsFromQuery } from '../flow/login-params.js';
 import type { ProviderSet } from '../flow/provider-set.js';
 import { redirect } from '../util/respond.js';
 import type { JsonValue, LoginOptions } from '../types.js';
@@ -62,12 +62,11 @@ export function loginStarter(
     res.setHeader('Cache-Control', 'no-store');
     const session = requireSession(req);
     const configuration = await provider.getConfiguration();
-    const { returnTo, silent, stepUp, params, appState } = request;
+    const { returnTo, silent, stepUp, appState } = request;
     // Built before anything goes into the session: a failed PAR request leaves no pending login.
-    const { state, nonce, verifier, url } = await authorizationRequest(config, provider, configuration, request);
+    const { state, nonce, verifier, scope, url } = await authorizationRequest(config, provider, configuration, request);
 
     const named = config.providerName !== undefined && { provider: config.providerName };
-    const scope = loginScope(params, config);
     const browser = bindToBrowser(req, res, config);
     // In session mode the session is saved anyway, so the silent attempt is noted now; in cookie
     // mode the callback notes it when the provider answers (login_required...).
