@@ -18,29 +18,32 @@ import type {
 import { loginOf } from './session/stored-login.js';
 import { LOGIN_MEMORY, type LoginMemory } from './session/login-memory.js';
 
-/**
- * `req.oidc`. It holds only the request and reads the session on access, so an authenticated
- * request costs one small allocation and no I/O or crypto. The provider is the login's, looked up
- * by name on each use (one `Map` lookup): the login may change during the request.
- */
 /** `req.oidc.login()`, one function per `oidcLogin()` (routes/login.ts). */
 export type AppLogin = (req: OidcRequest, res: ServerResponse, options?: LoginOptions) => Promise<void>;
 
+/** What one `oidcLogin()` shares with every request context it makes: made once, per instance. */
+export interface ContextInstance {
+  readonly providers: ProviderSet;
+  readonly memory: LoginMemory;
+  readonly startLogin: AppLogin;
+}
+
+/**
+ * `req.oidc`. It holds only the request and its instance and reads the session on access, so an
+ * authenticated request costs one small allocation and no I/O or crypto. The provider is the
+ * login's, looked up by name on each use (one `Map` lookup): the login may change during the request.
+ */
 class RequestContext implements OidcContext {
   readonly #req: OidcRequest;
   readonly #res: ServerResponse;
-  readonly #providers: ProviderSet;
-  readonly #memory: LoginMemory;
-  readonly #startLogin: AppLogin;
+  readonly #instance: ContextInstance;
   /** When the middleware found this request's login active (its start), if it kept one. */
   #activeAt: number | undefined;
 
-  constructor(req: OidcRequest, res: ServerResponse, providers: ProviderSet, memory: LoginMemory, login: AppLogin) {
+  constructor(req: OidcRequest, res: ServerResponse, instance: ContextInstance) {
     this.#req = req;
     this.#res = res;
-    this.#providers = providers;
-    this.#memory = memory;
-    this.#startLogin = login;
+    this.#instance = instance;
     this.#activeAt = undefined;
   }
 
@@ -58,7 +61,7 @@ class RequestContext implements OidcContext {
 
   /** Its `oidcLogin()`'s memory of logins, found here by what reads the request's login (session/login-memory.ts). */
   get [LOGIN_MEMORY](): LoginMemory {
-    return this.#memory;
+    return this.#instance.memory;
   }
 
   /** The request's response, for `afterCallback` when a refresh or `fetchUserInfo()` runs it again. */
@@ -73,12 +76,12 @@ class RequestContext implements OidcContext {
   /** The login's provider; without a login, the app-level entry. */
   get #entry(): ProviderEntry {
     const login = this.#login;
-    return (login && this.#providers.of(login)) ?? this.#providers.app;
+    return (login && this.#instance.providers.of(login)) ?? this.#instance.providers.app;
   }
 
   get provider(): string | undefined {
     const login = this.#login;
-    return login && this.#providers.of(login)?.name;
+    return login && this.#instance.providers.of(login)?.name;
   }
 
   isAuthenticated(): boolean {
@@ -135,7 +138,7 @@ class RequestContext implements OidcContext {
   }
 
   login(options?: LoginOptions): Promise<void> {
-    return this.#startLogin(this.#req, this.#res, options);
+    return this.#instance.startLogin(this.#req, this.#res, options);
   }
 
   toJSON(): object {
@@ -149,14 +152,8 @@ class RequestContext implements OidcContext {
   }
 }
 
-export function createContext(
-  req: OidcRequest,
-  res: ServerResponse,
-  providers: ProviderSet,
-  memory: LoginMemory,
-  login: AppLogin,
-): OidcContext {
-  return new RequestContext(req, res, providers, memory, login);
+export function createContext(req: OidcRequest, res: ServerResponse, instance: ContextInstance): OidcContext {
+  return new RequestContext(req, res, instance);
 }
 
 /** The configuration of the login's provider, else the app-level one, of the `oidcLogin()` that made this context (for `requireAuth`). */

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import createDebug from 'debug';
 import type { OidcLoginOptions } from './options/types.js';
 import { checkFirstRequest, report, sessionMountedTwice } from './options/config-check.js';
-import { contextActiveAt, createContext, noteActivity } from './context.js';
+import { contextActiveAt, createContext, noteActivity, type ContextInstance } from './context.js';
 import { OidcError } from './util/errors.js';
 import { emit } from './flow/events.js';
 import { DEFAULT_PROVIDER, resolveProviders, type ProviderEntry, type ProviderSet } from './flow/provider-set.js';
@@ -107,7 +107,7 @@ export function oidcLogin(options: OidcLoginOptions) {
 
   const table = routeTable(routes);
   const returnFromLogout = logoutReturn(config);
-  const login = appLogin(providers, starters);
+  const instance: ContextInstance = { providers, memory, startLogin: appLogin(providers, starters) };
   // The start-up findings of the app-level options logged already (each once).
   const reported = new Set<string>();
   let checked = false;
@@ -119,7 +119,7 @@ export function oidcLogin(options: OidcLoginOptions) {
       checked = true;
       report(config, checkFirstRequest(req, config), reported);
     }
-    const context = createContext(r, res, providers, memory, login);
+    const context = createContext(r, res, instance);
     r.oidc = context;
     guardLateWrites(r.sessionStore, memory);
     const oidc = r.session?.oidc;
