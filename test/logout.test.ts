@@ -123,8 +123,9 @@ describe('POST /logout', () => {
     const back = new URL(done.headers.location!);
     expect(back.origin + back.pathname).toBe(`${APP_BASE_URL}/bye`);
     expect(back.searchParams.get('state')).toBe(location.searchParams.get('state'));
-    // Only at that page: elsewhere the state is left to the app.
+    // Only at that page: elsewhere (also under a path it begins) the state is left to the app.
     await s.browser.app.get(`/elsewhere${back.search}`).expect(404);
+    await s.browser.app.get(`/byes${back.search}`).expect(404);
     // The rest of the query comes through as it was.
     const clean = await s.browser.app.get(`${back.pathname}?lang&state=${back.searchParams.get('state')}`).expect(302);
     expect(clean.headers.location).toBe('/bye?lang');

@@ -27,6 +27,11 @@ function cookieName(config: ResolvedConfig): string {
   return config.secureCookies ? LOGOUT_STATE_COOKIE_SECURE : LOGOUT_STATE_COOKIE;
 }
 
+/** True when the request line's `url` is `path`, with or without a query. */
+function isPath(url: string, path: string): boolean {
+  return url.startsWith(path) && (url.length === path.length || url[path.length] === '?');
+}
+
 /** At the logout: a new state for the end-session URL, kept in the browser. */
 export function rememberLogoutState(res: ServerResponse, config: ResolvedConfig): string {
   const state = randomCookieValue();
@@ -46,9 +51,11 @@ export function logoutReturn(config: ResolvedConfig): (req: OidcRequest, res: Se
   const sent = `${name}=`;
   const returnPath = new URL(config.logout.postLogoutRedirectUri, 'http://x').pathname;
   return function returnFromLogout(req, res) {
-    if (req.method !== 'GET' || !req.headers.cookie?.includes(sent)) return false;
-    const { path, query } = splitUrl((req as { originalUrl?: string }).originalUrl ?? req.url ?? '/');
-    if (path !== returnPath) return false;
+    if (req.method !== 'GET') return false;
+    // The path first: on every other page this is all it costs.
+    const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+    if (!isPath(url, returnPath) || !req.headers.cookie?.includes(sent)) return false;
+    const { path, query } = splitUrl(url);
     const pairs = query.split('&');
     const states = pairs.filter((pair) => pair.startsWith('state='));
     const state = states.length === 1 ? states[0]!.slice('state='.length) : undefined;
