@@ -11,8 +11,10 @@
  *
  * Arms: floor (the hand-written check in the route, the login stored as an object), ours
  * (`app.use(oidcLogin())` + `requireAuth()`, the login stored as ours stores it), inside (the same
- * with express-session given as `oidcLogin({ session })`: one `app.use()` for both), and layer (the
- * floor with one empty `app.use()` layer: what being mounted costs).
+ * with express-session given as `oidcLogin({ session })`: one `app.use()` for both), layer (the
+ * floor with one empty `app.use()` layer: what being mounted costs), slim (the floor holding ours'
+ * string) and lookup (one layer that only finds the login by ours' string, kept per session, and a
+ * route guard: what any middleware on ours' stored form costs at least, without ours' checks).
  *
  * Until 2026-12-02 the arms shared one process; that made the floor as slow as ours (see
  * runArms() in ../lib/paired.mjs): ours ÷ floor read ≈ 1.00 there, and reads higher apart.
@@ -104,6 +106,31 @@ if (process.argv[2] === 'client') {
       app.get('/api/me', requireAuth(), (req, res) => {
         res.json({ sub: req.oidc.claims.sub });
       });
+    } else if (kind === 'lookup') {
+      // What any login middleware on ours' stored form costs at least: one layer that finds the
+      // session's login by its string (parsed once per session, as ours keeps it) and a route
+      // guard, with none of ours' checks (lifetime, logouts, provider, routes) and no req.oidc API.
+      const kept = new Map();
+      app.use((req, _res, next) => {
+        const stored = req.session?.oidc?.login;
+        let login;
+        if (typeof stored === 'string') {
+          let k = kept.get(req.sessionID);
+          if (k === undefined || k.json !== stored)
+            kept.set(req.sessionID, (k = { json: stored, login: JSON.parse(stored) }));
+          login = k.login;
+        }
+        req.login = login;
+        next();
+      });
+      app.get(
+        '/api/me',
+        (req, res, next) => (req.login ? next() : res.status(401).json({ error: 'unauthenticated' })),
+        (_req, res) => {
+          // The claims are the ID token's (stored as "claims":"idToken"): its one user's sub.
+          res.json({ sub: 'u1' });
+        },
+      );
     } else {
       if (kind === 'layer') app.use((_req, _res, next) => next());
       app.get('/api/me', (req, res) => {
@@ -123,7 +150,7 @@ if (process.argv[2] === 'client') {
     // Ours: the login as ours stores it (one string, without the claims: lib/session/stored-login.ts); the
     // floor's: the same login as an object, as a hand-written app keeps it.
     const login =
-      kind === 'ours' || kind === 'inside' || kind === 'slim'
+      kind === 'ours' || kind === 'inside' || kind === 'slim' || kind === 'lookup'
         ? packLogin(benchLogin(ISSUER, 'u1'))
         : benchLogin(ISSUER, 'u1');
     await new Promise((resolve, reject) =>
@@ -212,6 +239,8 @@ if (process.argv[2] === 'client') {
       ['ours ÷ floor+1 empty layer', 'ours', 'layer'],
       ["floor, ours' string ÷ floor", 'slim', 'floor'],
       ["ours ÷ floor with ours' string", 'ours', 'slim'],
+      ['lookup only ÷ floor', 'lookup', 'floor'],
+      ['ours ÷ lookup only', 'ours', 'lookup'],
     ]) {
       if (!arm(x) || !arm(y)) continue;
       const r = (ratios[label] = replicatedRatio(arm(x), arm(y)));
