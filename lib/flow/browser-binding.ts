@@ -7,9 +7,10 @@ import type { StoredTransaction } from '../types.js';
 import {
   appendSetCookie,
   isRandomCookieValue,
+  originCookie,
+  originCookieName,
   randomCookieValue,
   readCookies,
-  serializeCookie,
 } from '../util/cookies.js';
 import { OidcError } from '../util/errors.js';
 
@@ -26,16 +27,10 @@ const debug = createDebug('express-oidc-login:browser-binding');
  * cookie is the same without it, and anyone who can plant cookies can plant it too.
  */
 
-/** On an https `baseUrl`. */
-export const BROWSER_COOKIE = '__Host-oidc.browser';
-/** On an http `baseUrl` (development): no `__Host-` without `Secure`. */
-export const BROWSER_COOKIE_HTTP = 'oidc.browser';
+/** `__Host-oidc.browser` on an https `baseUrl` (see originCookieName). */
+const BROWSER_COOKIE = 'oidc.browser';
 /** As long as a pending login lives (transactionMaxAge), and a minute, renewed at every login. */
 const GRACE_MS = 60_000;
-
-function cookieName(config: ResolvedConfig): string {
-  return config.secureCookies ? BROWSER_COOKIE : BROWSER_COOKIE_HTTP;
-}
 
 function hashOf(value: string): string {
   return createHash('sha256').update(value).digest('base64url');
@@ -47,11 +42,11 @@ function hashOf(value: string): string {
  * the pending login.
  */
 export function bindToBrowser(req: OidcRequest, res: ServerResponse, config: ResolvedConfig): string {
-  const name = cookieName(config);
+  const name = originCookieName(BROWSER_COOKIE, config.secureCookies);
   const kept = readCookies(req, (n) => n === name).find(([, v]) => isRandomCookieValue(v))?.[1];
   const value = kept ?? randomCookieValue();
   const maxAge = Math.ceil((config.transactionMaxAge + GRACE_MS) / 1000);
-  appendSetCookie(res, [serializeCookie(name, value, { path: '/', maxAge, secure: config.secureCookies })]);
+  appendSetCookie(res, [originCookie(BROWSER_COOKIE, value, maxAge, config.secureCookies)]);
   return hashOf(value);
 }
 
@@ -62,7 +57,7 @@ export function bindToBrowser(req: OidcRequest, res: ServerResponse, config: Res
  */
 export function checkBrowserBinding(req: OidcRequest, tx: StoredTransaction, config: ResolvedConfig): void {
   const expected = typeof tx.browser === 'string' ? Buffer.from(tx.browser) : undefined;
-  const name = cookieName(config);
+  const name = originCookieName(BROWSER_COOKIE, config.secureCookies);
   const sent = readCookies(req, (n) => n === name);
   if (expected && sent.some(([, value]) => sameBytes(Buffer.from(hashOf(value)), expected))) return;
   debug('the pending login is not bound to this browser (%d binding cookies sent): refused', sent.length);

@@ -4,9 +4,10 @@ import type { OidcRequest } from '../session/express-session.js';
 import {
   appendSetCookie,
   isRandomCookieValue,
+  originCookie,
+  originCookieName,
   randomCookieValue,
   readCookies,
-  serializeCookie,
 } from '../util/cookies.js';
 import { safeReturnTo, splitUrl } from '../util/url.js';
 import { redirect } from '../util/respond.js';
@@ -16,16 +17,11 @@ import { redirect } from '../util/respond.js';
  * one. The provider appends it to `post_logout_redirect_uri`, which is the app's own page, so users
  * would land on `/?state=...`. The logout keeps the state in a short-lived cookie; when the browser
  * comes back with it, the middleware checks it and sends the browser to the same page without it.
+ * The cookie is `__Host-oidc.logout` on an https `baseUrl` (see originCookieName).
  */
-export const LOGOUT_STATE_COOKIE = 'oidc.logout';
-/** On https: a sibling subdomain cannot set it. */
-export const LOGOUT_STATE_COOKIE_SECURE = '__Host-oidc.logout';
+const LOGOUT_STATE_COOKIE = 'oidc.logout';
 /** Seconds: how long a logout at the provider may take (its confirmation page) and still come back clean. */
 const LOGOUT_STATE_MAX_AGE = 600;
-
-function cookieName(config: ResolvedConfig): string {
-  return config.secureCookies ? LOGOUT_STATE_COOKIE_SECURE : LOGOUT_STATE_COOKIE;
-}
 
 /** True when the request line's `url` is `path`, with or without a query. */
 function isPath(url: string, path: string): boolean {
@@ -35,8 +31,7 @@ function isPath(url: string, path: string): boolean {
 /** At the logout: a new state for the end-session URL, kept in the browser. */
 export function rememberLogoutState(res: ServerResponse, config: ResolvedConfig): string {
   const state = randomCookieValue();
-  const attributes = { path: '/', maxAge: LOGOUT_STATE_MAX_AGE, secure: config.secureCookies };
-  appendSetCookie(res, [serializeCookie(cookieName(config), state, attributes)]);
+  appendSetCookie(res, [originCookie(LOGOUT_STATE_COOKIE, state, LOGOUT_STATE_MAX_AGE, config.secureCookies)]);
   return state;
 }
 
@@ -44,10 +39,10 @@ export function rememberLogoutState(res: ServerResponse, config: ResolvedConfig)
  * On a GET of `postLogoutRedirectUri`'s path: when the browser comes back from the provider's
  * logout with the state it was given, a 302 to the same URL without it (the rest of the query as it
  * was) and the cookie cleared; true when it answered. Made once per `oidcLogin()`: every request
- * passes here, and other requests cost one substring search of the Cookie header.
+ * passes here, and a request for another page costs one comparison of its path.
  */
 export function logoutReturn(config: ResolvedConfig): (req: OidcRequest, res: ServerResponse) => boolean {
-  const name = cookieName(config);
+  const name = originCookieName(LOGOUT_STATE_COOKIE, config.secureCookies);
   const sent = `${name}=`;
   const returnPath = new URL(config.logout.postLogoutRedirectUri, 'http://x').pathname;
   return function returnFromLogout(req, res) {
@@ -61,7 +56,7 @@ export function logoutReturn(config: ResolvedConfig): (req: OidcRequest, res: Se
     const state = states.length === 1 ? states[0]!.slice('state='.length) : undefined;
     if (state === undefined || !isRandomCookieValue(state)) return false;
     if (!readCookies(req, (n) => n === name).some(([, v]) => v === state)) return false;
-    appendSetCookie(res, [serializeCookie(name, '', { path: '/', maxAge: 0, secure: config.secureCookies })]);
+    appendSetCookie(res, [originCookie(LOGOUT_STATE_COOKIE, '', 0, config.secureCookies)]);
     const rest = pairs.filter((pair) => pair !== states[0]).join('&');
     res.setHeader('Cache-Control', 'no-store');
     // Checked as any returnTo: the request line is the browser's.

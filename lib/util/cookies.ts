@@ -48,6 +48,20 @@ export function serializeCookie(name: string, value: string, a: CookieAttributes
   return `${name}=${value}; Path=${a.path}; Max-Age=${maxAge}; Expires=${expires}; HttpOnly; SameSite=Lax${a.secure ? '; Secure' : ''}`;
 }
 
+/**
+ * The name of one of our cookies for the whole origin: `__Host-<name>` on https, which only this
+ * origin can set (no sibling subdomain, no page over plain http); `<name>` over http (development),
+ * where the prefix cannot be used, since it requires `Secure`.
+ */
+export function originCookieName(name: string, secure: boolean): string {
+  return secure ? `__Host-${name}` : name;
+}
+
+/** The `Set-Cookie` value of such a cookie: `Path=/`, no `Domain`, `Secure` on https; `maxAge` 0 clears it. */
+export function originCookie(name: string, value: string, maxAge: number, secure: boolean): string {
+  return serializeCookie(originCookieName(name, secure), value, { path: '/', maxAge, secure });
+}
+
 /** Adds `Set-Cookie` lines, keeping those already set (express-session appends its own the same way). */
 export function appendSetCookie(res: ServerResponse, lines: readonly string[]): void {
   if (lines.length === 0) return;
