@@ -20,6 +20,7 @@ import {
   createInstance,
   expireAccessToken,
   holdGrants,
+  raceRefreshes,
   serve,
   storedLogin,
   type Served,
@@ -130,8 +131,7 @@ describeRedis('several instances on one Redis: the coordinator', () => {
     const grants = countGrants(op, 'refresh_token');
     const hold = holdGrants(op, 'refresh_token');
     try {
-      // The first token request is held at the provider until B is seen waiting for the lock (or,
-      // without the coordinator, until B's own token request arrives): B reads after A holds it.
+      // B seen waiting for the lock: its SET NX of the lock answered nil.
       let lockBusy!: () => void;
       const bWaits = new Promise<void>((r) => (lockBusy = r));
       recorded.onReply((args, reply) => {
@@ -144,14 +144,9 @@ describeRedis('several instances on one Redis: the coordinator', () => {
             .set('x-instance', instance)
             .then((r) => r),
         );
-      // A first, until its token request is at the provider (A holds the lock); then B. Sent all
-      // at once, either instance could take the lock first, and only B's waiting is observed.
-      const toA = send('a');
-      await hold.arrived(1);
-      const toB = send('b');
-      await Promise.race([bWaits, hold.arrived(2)]);
-      hold.release();
-      const responses = await Promise.all([...toA, ...toB]);
+      // A first, then B (raceRefreshes): sent all at once, either instance could take the lock
+      // first, and only B's waiting is observed.
+      const responses = await raceRefreshes(hold, bWaits, send);
       expect(responses.filter((r) => r.status !== 200).map((r) => r.body)).toEqual([]);
       expect(new Set(responses.map((r) => r.body.accessToken)).size).toBe(1);
       expect(grants.counts).toEqual({ succeeded: 1, failed: [] });

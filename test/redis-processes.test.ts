@@ -28,7 +28,7 @@ import {
   type LoopbackServer,
 } from './support/logout-kit.js';
 import { CLIENT_ID, startProvider, type TestProvider } from './support/provider.js';
-import { countGrants, expireAccessToken, holdGrants } from './support/refresh-kit.js';
+import { countGrants, expireAccessToken, holdGrants, raceRefreshes } from './support/refresh-kit.js';
 import { redisAvailable, startRedis, type TestRedis } from './support/redis.js';
 
 /**
@@ -90,18 +90,10 @@ describeRedis('two app instances in separate processes on one Redis', () => {
     const grants = countGrants(op, 'refresh_token');
     const hold = holdGrants(op, 'refresh_token');
     try {
-      // A first, until its token request is at the provider (A holds the lock); then B. The token
-      // request is held there until B is seen waiting for the lock (or, without the coordinator,
-      // until B's own token request arrives): B reads the session before A has refreshed it.
-      const bWaits = b.next('lockWait');
       // (then(): a supertest request is sent when it is awaited.)
-      const send = (agent: Agent) => Array.from({ length: 25 }, () => agent.get('/token').then((r) => r));
-      const toA = send(atA);
-      await hold.arrived(1);
-      const toB = send(atB);
-      await Promise.race([bWaits, hold.arrived(2)]);
-      hold.release();
-      const responses = await Promise.all([...toA, ...toB]);
+      const send = (instance: 'a' | 'b') =>
+        Array.from({ length: 25 }, () => (instance === 'a' ? atA : atB).get('/token').then((r) => r));
+      const responses = await raceRefreshes(hold, b.next('lockWait'), send);
       expect(responses.filter((r) => r.status !== 200).map((r) => r.body)).toEqual([]);
       expect(new Set(responses.map((r) => r.body.accessToken)).size).toBe(1);
       expect(grants.counts).toEqual({ succeeded: 1, failed: [] });

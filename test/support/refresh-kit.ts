@@ -303,6 +303,26 @@ export function holdGrants(op: TestProvider, grantType: keyof typeof GRANT_SOURC
   };
 }
 
+/**
+ * The same refresh raced over two instances, in an order forced without sleeps: `send(instance)`'s
+ * requests go to A first, and to B once A's token request is held at the provider (A holds the
+ * lock). That request is held until `bWaits` (B seen waiting for the lock) or, without the
+ * coordinator, until B's own token request arrives: either way B has read the session before A
+ * refreshed it. Resolves to every response, A's first.
+ */
+export async function raceRefreshes<R>(
+  hold: ReturnType<typeof holdGrants>,
+  bWaits: Promise<unknown>,
+  send: (instance: 'a' | 'b') => Promise<R>[],
+): Promise<R[]> {
+  const toA = send('a');
+  await hold.arrived(1);
+  const toB = send('b');
+  await Promise.race([bWaits, hold.arrived(2)]);
+  hold.release();
+  return Promise.all([...toA, ...toB]);
+}
+
 /** Resolves every waiter once `n` of them are waiting; later callers pass at once. */
 export function barrier(n: number): () => Promise<void> {
   const waiting: Array<() => void> = [];
