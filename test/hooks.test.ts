@@ -103,6 +103,30 @@ describe('audit events', () => {
     expect((await login(browser)).status).toBe(302);
     expect((await browser.app.get('/probe/oidc')).body.isAuthenticated).toBe(true);
   });
+  it('ignores an async hook that rejects: no unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const { app } = createApp(
+        testOptions(op, {
+          on: {
+            login: async () => {
+              throw new Error('audit log down');
+            },
+          },
+        }),
+      );
+      const browser = newBrowser(app, op.issuer);
+      expect((await login(browser)).status).toBe(302);
+      expect((await browser.app.get('/probe/oidc')).body.isAuthenticated).toBe(true);
+      // Node reports an unhandled rejection after the microtasks of the turn that made it.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });
 
 describe('silent login (prompt=none)', () => {

@@ -83,12 +83,20 @@ export interface OidcEvent {
   sid?: string;
   /** The express-session id concerned. */
   sessionId?: string;
-  /** For logout: 'local' | 'provider'; for back-channel logout: how many sessions ended. */
+  /**
+   * For logout, why: 'local' (ended here only), 'provider' (also at the provider), 'expired'
+   * (`absoluteDuration` or `idleDuration`), 'refresh_failed' (the provider refused the refresh token),
+   * 'frontchannel' (the provider's front-channel logout); for back-channel logout: how many sessions ended.
+   */
   detail?: string | number;
   /** With `providers`: the name of the provider concerned. */
   provider?: string;
 }
 
+/**
+ * The audit hooks (`on`). A hook may be `async`; what it throws or rejects with is logged (`DEBUG`)
+ * and ignored, and nothing waits for it.
+ */
 export interface OidcEventHandlers {
   login?: (event: OidcEvent, req: IncomingMessage) => void;
   logout?: (event: OidcEvent, req: IncomingMessage) => void;
