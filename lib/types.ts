@@ -102,6 +102,12 @@ export interface StoredLogin {
   /** With the `dpop` option: the key the access tokens are bound to (`tokenType` is then `dpop`). */
   dpop?: StoredDPoPKey;
   /**
+   * How many refresh-token grants have changed this login's tokens (absent: none). It orders
+   * two copies of one login: a request that saves the copy it loaded before a refresh does not
+   * put back the refresh token that refresh spent (see late-write-guard.ts).
+   */
+  refreshes?: number;
+  /**
    * Access tokens for other APIs (`getAccessToken({ resource, scope })`), by resource (and scope,
    * after a space); at most `MAX_RESOURCE_TOKENS`, the least recently fetched dropped first.
    */

@@ -206,6 +206,56 @@ describe('against a real provider (oidc-provider, rotating refresh tokens)', () 
     expect(tap.failed).toEqual([]);
   });
 
+  it.each([
+    ['on one instance', 1],
+    ['across two instances sharing one store', 2],
+  ])(
+    'a request that saves the session it loaded before a refresh does not put back the spent refresh token, %s',
+    async (_, count) => {
+      // Request 1 loads the session and changes it (so express-session saves it at its end), then
+      // waits; request 2 refreshes (the refresh token rotates) and saves; request 1 then ends.
+      let reached!: () => void;
+      const atHold = new Promise<void>((resolve) => (reached = resolve));
+      let release!: () => void;
+      const hold = new Promise<void>((resolve) => (release = resolve));
+      const store = new MemoryStore();
+      const [a, b] = [createInstance(options(), { store }), createInstance(options(), { store })];
+      a.app.get('/slow-write', async (req, res) => {
+        (req.session as unknown as Record<string, unknown>).note = 'written';
+        reached();
+        await hold;
+        res.json({});
+      });
+      // One "load balancer", one browser cookie: x-instance picks the instance.
+      const url = await served({
+        app: (req: IncomingMessage, res: ServerResponse) =>
+          (req.headers['x-instance'] === 'b' ? b.app : a.app)(req, res),
+      });
+      const { browser, sid, first } = await loginAt(url, op.issuer);
+      const slow = browser.app.get('/slow-write').then((r) => r);
+      await atHold;
+      const fresh = await browser.app
+        .get('/token')
+        .set('x-instance', count === 2 ? 'b' : 'a')
+        .expect(200);
+      expect(fresh.body.session.refreshToken).not.toBe(first.refreshToken);
+      release();
+      expect((await slow).status).toBe(200);
+
+      // The store holds the refreshed login, with request 1's own change.
+      const stored = (await storeGet<Record<string, unknown>>(store, sid))!;
+      expect(stored.note).toBe('written');
+      const login = (await storedLogin(store, sid))!;
+      expect(login.refreshToken).toBe(fresh.body.session.refreshToken);
+      expect(login.accessToken).toBe(fresh.body.accessToken);
+      // So the next refresh spends the rotated refresh token, not the spent one: the user stays logged in.
+      await expireAccessToken(store, sid);
+      await browser.app.get('/token').expect(200);
+      expect(tap.succeeded).toBe(2);
+      expect(tap.failed).toEqual([]);
+    },
+  );
+
   it('two instances sharing one store: the loser of the rotation race re-reads the store and keeps the user logged in', async () => {
     const store = new MemoryStore();
     const a = createInstance(options(), { store });

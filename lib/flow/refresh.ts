@@ -10,7 +10,7 @@ import type { Provider } from './provider.js';
 import { underRefreshLock } from './refresh-token-uses.js';
 import { errorInTokenResponse, isIdTokenError, tokenEndpointError } from './provider-errors.js';
 import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
-import { loginOf, packLogin } from '../session/stored-login.js';
+import { loginOf, nextRefresh, packLogin } from '../session/stored-login.js';
 import type { StoredLogin } from '../types.js';
 import { refreshedClaims } from './userinfo-claims.js';
 import { findRotated, isNewer, pickTokens, readStored, type StoredState, type TokenFields } from './stored-tokens.js';
@@ -302,6 +302,7 @@ async function validateRefreshed(
     expiresAt: typeof tokens.expires_in === 'number' ? Math.floor(now / 1000) + tokens.expires_in : undefined,
     scope: typeof tokens.scope === 'string' ? tokens.scope : current.scope,
     dpop: current.dpop,
+    refreshes: nextRefresh(current),
   };
   if (typeof tokens.id_token === 'string' && current.idToken === undefined) {
     // A plain OAuth 2.0 login asked for no ID token: one sent anyway is neither trusted nor kept.

@@ -10,7 +10,7 @@ import { underRefreshLock } from './refresh-token-uses.js';
 import { errorInTokenResponse, tokenEndpointError } from './provider-errors.js';
 import { findRotated, pickTokens, readStored, sameUser, type StoredState, type TokenFields } from './stored-tokens.js';
 import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
-import { loginOf, packLogin } from '../session/stored-login.js';
+import { loginOf, nextRefresh, packLogin } from '../session/stored-login.js';
 import type { ResourceOptions, StoredLogin, StoredResourceToken } from '../types.js';
 
 const debug = createDebug('express-oidc-login:resource-tokens');
@@ -226,6 +226,7 @@ function apply(req: OidcRequest, key: string, fetched: Fetched) {
   const next: StoredLogin = { ...login, ...fetched.adopted };
   if (fetched.rotatedRefreshToken !== undefined && next.refreshToken === fetched.usedRefreshToken) {
     next.refreshToken = fetched.rotatedRefreshToken;
+    next.refreshes = nextRefresh(next);
   }
   if (!fetched.refused) next.resources = keep(login.resources, key, fetched.token);
   session.oidc!.login = packLogin(next, req);

@@ -20,12 +20,12 @@ const ROTATION_GRACE_DELAYS_MS = [0, 50, 100, 200, 400] as const;
  */
 export type TokenFields = Pick<
   StoredLogin,
-  'idToken' | 'claims' | 'accessToken' | 'refreshToken' | 'tokenType' | 'expiresAt' | 'scope' | 'dpop'
+  'idToken' | 'claims' | 'accessToken' | 'refreshToken' | 'tokenType' | 'expiresAt' | 'scope' | 'dpop' | 'refreshes'
 >;
 
 export function pickTokens(login: StoredLogin): TokenFields {
-  const { idToken, claims, accessToken, refreshToken, tokenType, expiresAt, scope, dpop } = login;
-  return { idToken, claims, accessToken, refreshToken, tokenType, expiresAt, scope, dpop };
+  const { idToken, claims, accessToken, refreshToken, tokenType, expiresAt, scope, dpop, refreshes } = login;
+  return { idToken, claims, accessToken, refreshToken, tokenType, expiresAt, scope, dpop, refreshes };
 }
 
 /** The same user at the same provider. */

@@ -5,6 +5,7 @@
  */
 import type { SessionData, Store } from 'express-session';
 import createDebug from 'debug';
+import { laterStoredLogin, loginFromSession } from './stored-login.js';
 
 const debug = createDebug('express-oidc-login:session-index');
 
@@ -35,9 +36,11 @@ const STORE_GUARD: unique symbol = Symbol('express-oidc-login: late-write guard'
 
 /**
  * Wraps `store.set` once: a write of a session that carries a login is skipped when the session's
- * tombstone is in the store (it was logged out while the request that writes it was in flight).
- * Other writes (sessions without a login, our own records, a session just made at login) pass
- * straight through.
+ * tombstone is in the store (it was logged out while the request that writes it was in flight),
+ * and carries the store's later copy of its login when another request or instance refreshed it
+ * meanwhile (see laterStoredLogin). Both are read at once, one read each, on these writes only
+ * (a login, an activity note a minute, the app's own changes). Other writes (sessions without a
+ * login, our own records, a session just made at login) pass straight through.
  */
 export function guardStore(store: Store): StoreGuard {
   const existing = (store as { [STORE_GUARD]?: StoreGuard })[STORE_GUARD];
@@ -55,18 +58,48 @@ export function guardStore(store: Store): StoreGuard {
       originalSet.call(this, sessionId, data, callback);
       return;
     }
-    this.get(tombstoneKey(sessionId), (err: unknown, tombstone?: unknown) => {
-      if (!err && tombstone) {
+    let tombstone: unknown;
+    let stored: unknown;
+    let reads = 2;
+    // A failed read does not block the write: the store's own answer to it is what counts.
+    const read = (keep: (value: unknown) => void) => (err: unknown, value?: unknown) => {
+      if (!err) keep(value);
+      if (--reads === 0) write();
+    };
+    const write = () => {
+      if (tombstone) {
         debug('not writing back session %s: it was logged out while this request was in flight', sessionId);
         callback?.();
         return;
       }
-      // A failed read does not block the write: the store's own answer to it is what counts.
+      keepLaterLogin(data, stored);
       originalSet.call(this, sessionId, data, callback);
-    });
+    };
+    this.get(
+      tombstoneKey(sessionId),
+      read((value) => (tombstone = value)),
+    );
+    this.get(
+      sessionId,
+      read((value) => (stored = value)),
+    );
   };
   store.set = guardedSet as Store['set'];
   return guard;
+}
+
+/** Puts the store's later copy of the session's login (if it has one) into the session being written. */
+function keepLaterLogin(data: SessionData, stored: unknown): void {
+  // In a store's callback: a session that cannot be read is written as it is, not thrown out of it.
+  try {
+    const writing = loginFromSession(data);
+    const later = writing && laterStoredLogin(writing, loginFromSession(stored));
+    if (later === undefined) return;
+    debug('keeping the later refresh of the login in the session being written back');
+    data.oidc!.login = later;
+  } catch (err) {
+    debug('comparing the session being written with the stored one failed: %s', (err as Error).message);
+  }
 }
 
 /**

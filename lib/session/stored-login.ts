@@ -233,6 +233,33 @@ export function loginFromSession(data: unknown): Readonly<StoredLogin> | undefin
   return stored === undefined ? undefined : unpackLogin(stored);
 }
 
+/** The `refreshes` of a login whose tokens a refresh-token grant has just changed. */
+export function nextRefresh(login: StoredLogin): number {
+  return (login.refreshes ?? 0) + 1;
+}
+
+/**
+ * The login to write in place of `writing` when the store holds a later copy of it: the same login
+ * (user, provider, login time) after more refreshes. A request that loaded the session before a
+ * refresh of another request (or instance) and saves it afterwards would otherwise put back the
+ * refresh token that refresh spent: with rotation, the next refresh then fails and the login ends,
+ * and a provider with reuse detection revokes the whole grant. The later copy is kept, with this
+ * request's activity; `undefined` when `writing` is as late as the store's (or another login).
+ */
+export function laterStoredLogin(writing: StoredLogin, stored: StoredLogin | undefined): StoredLogin | undefined {
+  if (
+    stored === undefined ||
+    (stored.refreshes ?? 0) <= (writing.refreshes ?? 0) ||
+    stored.loggedInAt !== writing.loggedInAt ||
+    stored.provider !== writing.provider ||
+    stored.claims.iss !== writing.claims.iss ||
+    stored.claims.sub !== writing.claims.sub
+  ) {
+    return undefined;
+  }
+  return packLogin({ ...stored, activeAt: Math.max(stored.activeAt, writing.activeAt) });
+}
+
 /**
  * Drops what the request's `oidcLogin()` keeps of a session whose login ended (logout, expiry):
  * the request's own session by default.
