@@ -26,6 +26,7 @@ import {
   type Served,
 } from './support/refresh-kit.js';
 import type { SigningKey } from './support/hostile-provider.js';
+import { RedisCoordinator } from '../lib/session/redis-coordinator.js';
 import { redisAvailable, startRedis, type TestRedis } from './support/redis.js';
 
 /**
@@ -288,6 +289,46 @@ describeRedis('several instances on one Redis: the coordinator', () => {
     expect(ended).toHaveLength(1);
     expect((await probe(browser, 'b')).isAuthenticated).toBe(false);
     void url;
+  });
+
+  describe('the lock', () => {
+    /** A coordinator on its own connection, recording its commands, and that connection for checks. */
+    async function coordinator() {
+      const store = await redis.store();
+      const recorded = recordingClient(store);
+      const renewals = (n: number) =>
+        new Promise<void>((resolve) => {
+          let seen = 0;
+          recorded.onReply((args, reply) => {
+            if (args[0] === 'EVAL' && args[1]!.includes('PEXPIRE') && reply === 1 && ++seen === n) resolve();
+          });
+        });
+      const client = (store as RedisStore).client as unknown as { sendCommand(args: string[]): Promise<unknown> };
+      return { coordinator: new RedisCoordinator(recorded.client, 'test:', 2000), renewals, client };
+    }
+
+    it('is renewed while its holder works, so a slow holder keeps it past its lifetime; given back, it is gone', async () => {
+      const { coordinator: c, renewals, client } = await coordinator();
+      const ttlMs = 1500;
+      const release = await c.lock('slow', { ttlMs, waitMs: 0 });
+      // Four renewals, each a third of the lifetime after the last: more than a lifetime since it was taken.
+      await renewals(4);
+      expect(Number(await client.sendCommand(['PTTL', 'test:lock:slow']))).toBeGreaterThan(0);
+      await expect(c.lock('slow', { ttlMs, waitMs: 0 })).rejects.toMatchObject({ status: 503 });
+      await release();
+      expect(await client.sendCommand(['EXISTS', 'test:lock:slow'])).toBe(0);
+    });
+
+    it('of a holder that never gives it back is renewed for ten lifetimes at most, then expires', async () => {
+      const { coordinator: c, client } = await coordinator();
+      const release = await c.lock('hung', { ttlMs: 300, waitMs: 0 });
+      // Without the cap it would be renewed for as long as the process lives (the test would time out).
+      while (Number(await client.sendCommand(['EXISTS', 'test:lock:hung'])) === 1)
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      const again = await c.lock('hung', { ttlMs: 300, waitMs: 0 });
+      await again();
+      await release();
+    });
   });
 
   it('an authenticated request makes no coordinator call; a login makes 2, a refresh 2', async () => {

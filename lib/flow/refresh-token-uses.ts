@@ -4,7 +4,7 @@ import type { OidcRequest } from '../session/express-session.js';
 import { requireCoordinator } from '../session/login-memory.js';
 import type { Provider } from './provider.js';
 
-/** The refresh lock holds this much longer than two provider requests: the store read and save. */
+/** The refresh lock lives this much longer than its provider requests: the store read and save (see refreshLock). */
 const REFRESH_LOCK_MARGIN_MS = 2000;
 
 /**
@@ -53,7 +53,8 @@ function oneRefreshAtATime<T>(provider: Provider, sessionId: string | undefined,
 function refreshLock(config: ResolvedConfig): LockOptions {
   // Discovery or the JWKS, the token request and, after a rotation race (findRotated), a second
   // token request, each up to httpTimeout; then the save. A lock that expired under a holder still
-  // at work would let another instance spend the rotated refresh token.
+  // at work would let another instance spend the rotated refresh token, so a holder also renews it
+  // while it works (redis-coordinator.ts): this is how long it outlives a holder that crashed.
   const ttlMs = 3 * config.httpTimeout + REFRESH_LOCK_MARGIN_MS;
   // A waiter outwaits a holder that crashed: its lock has expired by then.
   return { ttlMs, waitMs: ttlMs + REFRESH_LOCK_MARGIN_MS };

@@ -13,7 +13,10 @@
 export type Release = () => Promise<void>;
 
 export interface LockOptions {
-  /** How long the lock holds at most, in milliseconds: a holder that crashed loses it then. */
+  /**
+   * How long the lock holds after its holder was last heard of, in milliseconds: a holder that
+   * crashed loses it then. A live holder renews it (Redis), so a slow refresh keeps it.
+   */
   ttlMs: number;
   /** How long to wait for it at most, in milliseconds; then a 503. */
   waitMs: number;

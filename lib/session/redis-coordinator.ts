@@ -16,6 +16,18 @@ const debug = createDebug('express-oidc-login:coordinator');
 /** Deletes the lock only while it is still ours (a lock that expired may be someone else's now). */
 const RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
+/** Extends the lock to ARGV[2] ms only while it is still ours; 0 when it is not (any more). */
+const RENEW =
+  "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0";
+
+/**
+ * A held lock is renewed every third of its lifetime, so that a holder still at work does not lose it
+ * (its steps are each bounded, but not their sum: discovery, the token request, a rotation race, the
+ * JWKS, the app's afterCallback, the save); up to this many lifetimes in all, so that a holder that
+ * hangs does not lock the login's other instances out for good.
+ */
+const MAX_LOCK_LIFETIMES = 10;
+
 /**
  * Adds ARGV[1] with score ARGV[3] (its expiry) to every set in KEYS, drops the members that expired
  * by ARGV[2], and lets each set live as long as its longest member: one atomic step, no lost update.
@@ -48,7 +60,10 @@ export class RedisCoordinator implements Coordinator {
   async lock(key: string, { ttlMs, waitMs }: LockOptions): Promise<Release> {
     const name = `${this.#prefix}lock:${key}`;
     const token = randomBytes(16).toString('base64url');
+    const ttl = String(Math.ceil(ttlMs));
+    let renewal: NodeJS.Timeout | undefined;
     const release: Release = async () => {
+      clearInterval(renewal);
       try {
         await this.#command(['EVAL', RELEASE, '1', name, token]);
       } catch (err) {
@@ -60,16 +75,42 @@ export class RedisCoordinator implements Coordinator {
     for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
       let taken: unknown;
       try {
-        taken = await this.#command(['SET', name, token, 'NX', 'PX', String(Math.ceil(ttlMs))]);
+        taken = await this.#command(['SET', name, token, 'NX', 'PX', ttl]);
       } catch (err) {
         // The SET may still land once Redis answers again: the release goes after it, on the same connection.
         void release();
         throw err;
       }
-      if (taken !== null && taken !== undefined) return release;
+      if (taken !== null && taken !== undefined) {
+        renewal = this.#renewWhileHeld(name, token, ttlMs);
+        return release;
+      }
       if (Date.now() >= deadline) throw lockBusy();
       await sleep(delay);
     }
+  }
+
+  /** Renews a lock just taken until it is given back (see MAX_LOCK_LIFETIMES); the timer is the release's to clear. */
+  #renewWhileHeld(name: string, token: string, ttlMs: number): NodeJS.Timeout {
+    const every = Math.max(1, Math.floor(ttlMs / 3));
+    let left = Math.floor((MAX_LOCK_LIFETIMES * ttlMs) / every);
+    const timer = setInterval(() => {
+      if (--left < 0) {
+        debug('the lock %s was held for %d lifetimes: no longer renewed', name, MAX_LOCK_LIFETIMES);
+        clearInterval(timer);
+        return;
+      }
+      this.#command(['EVAL', RENEW, '1', name, token, String(Math.ceil(ttlMs))]).then(
+        (renewed) => {
+          if (renewed === 0) clearInterval(timer);
+        },
+        // Redis did not answer in time: the next tick tries again, within the lock's lifetime.
+        (err: unknown) => debug('renewing the lock %s failed: %s', name, (err as Error).message),
+      );
+    }, every);
+    // The release clears it; until then it must not keep a process alive that is otherwise done.
+    timer.unref();
+    return timer;
   }
 
   async consumeOnce(key: string, ttlMs: number): Promise<boolean> {
