@@ -1,6 +1,6 @@
 export { oidcLogin } from './middleware.js';
-export { requireAuth, claimEquals, claimIncludes, claimCheck, isAuthenticated, authenticated } from './guard.js';
-export type { ClaimCheck } from './guard.js';
+export { requireAuth, claimEquals, claimIncludes, claimCheck, isAuthenticated, authenticated } from './require-auth.js';
+export type { ClaimCheck } from './require-auth.js';
 export { OidcError, OidcAuthorizationError, OidcConfigError } from './util/errors.js';
 export type { OidcErrorCode } from './util/errors.js';
 export { safeReturnTo } from './util/url.js';
@@ -35,7 +35,7 @@ export type {
   IDToken,
   TokenEndpointResponse,
 } from './types.js';
-export type { RequireAuthOptions, RequireAuthHandler } from './guard.js';
+export type { RequireAuthOptions, RequireAuthHandler } from './require-auth.js';
 export { auth0Logout, cognitoLogout } from './vendors/logout-adapters.js';
 export type { IdpLogoutUrl, IdpLogoutContext } from './options/hook-types.js';
 export type {
