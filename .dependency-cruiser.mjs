@@ -1,10 +1,11 @@
 /**
  * The layers of lib/, bottom to top (docs/design.md#layers): util < options < vendors < session < flow < routes <
- * the public face (index, middleware, require-auth, context). A layer imports only layers below it; lib/types.ts (the
- * public data shapes, types only) may be imported by all and imports nothing. Type-only imports count.
+ * the public face (index, middleware, require-auth, context, error-handler). A layer imports only layers below
+ * it; lib/types.ts (the public data shapes, types only) may be imported by all and imports nothing. Type-only
+ * imports count.
  * `npm run lint` runs this (npm run deps).
  */
-const FACE = '^lib/(index|middleware|require-auth|context)\\.ts$';
+const FACE = '^lib/(index|middleware|require-auth|context|error-handler)\\.ts$';
 const layer = (name, from, forbidden) => ({
   name,
   severity: 'error',
