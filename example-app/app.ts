@@ -123,7 +123,7 @@ export function createApp(settings: AppSettings): express.Express {
   // Without a store (REDIS_URL unset), sessions live in this process's memory: memorystore drops
   // expired sessions, unlike express-session's own MemoryStore.
   const MemoryStore = createMemoryStore(session);
-  // #region quick-start (the README shows this region as it is; test/readme.test.ts checks it)
+  // #region quick-start (the README shows this region as it is; test/docs.test.ts checks it)
   app.use(
     session({
       name: 'sid',

@@ -36,10 +36,11 @@ const ACTIVITY_RESOLUTION_MS = 60_000;
 
 /**
  * The login middleware. Mount it once, at the app's root, after express-session (or give it `session`):
- * it answers `GET /login`, `GET /callback`, `POST /logout`, `POST /backchannel-logout` and
- * `GET /frontchannel-logout`, and sets `req.oidc` on every other request. With `providers`, each
- * named provider has its own `/login/<name>`, `/callback/<name>`, `/backchannel-logout/<name>` and
- * `/frontchannel-logout/<name>`; `/logout` is shared and
+ * it answers `GET /login`, `GET /callback`, `POST /logout` (and `GET /logout` unless
+ * `logout.allowGet: false`), for OpenID Connect `POST /backchannel-logout` and `GET /frontchannel-logout`,
+ * with `clientPrivateKey` `GET /jwks.json`, and sets `req.oidc` on every other request. With `providers`,
+ * each named provider has its own `/login/<name>`, `/callback/<name>`, `/backchannel-logout/<name>` and
+ * `/frontchannel-logout/<name>`; `/logout` and `/jwks.json` are shared and
  * `GET /login` goes to `defaultProvider` or shows a chooser page.
  * Options are validated here, once; a mistake throws at start-up with the fix in the message.
  *

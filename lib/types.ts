@@ -18,7 +18,10 @@ export interface ProfileClaims {
 /** A login's claims: the verified ID token's (OpenID Connect), or the mapped profile (plain OAuth 2.0). */
 export type LoginClaims = IDToken | ProfileClaims;
 
-/** A login in progress, stored in the session under its `state` until the callback takes it. */
+/**
+ * A login in progress, kept under its `state` until the callback takes it: sealed into an `oidc.tx.*`
+ * cookie by default, or in the session with `pendingLogins: 'session'`.
+ */
 export interface StoredTransaction {
   /** The `nonce` sent in the authorization request; the ID token must carry it back. None for plain OAuth 2.0. */
   nonce?: string;
