@@ -130,9 +130,10 @@ export { MAX_RETURN_TO_LENGTH } from '../util/url.js';
 export const SETUP_LOG_INTERVAL_MS = 60_000;
 
 /**
- * The coordinator's Redis commands, milliseconds: as `guardSessionStore()`'s default. A Redis that
- * hangs fails the request with 503 instead of holding it.
+ * How long one call to a store on the network may take, milliseconds: a session store call under
+ * `guardSessionStore()` (its default `timeout`), a coordinator's Redis command (`coordinator.timeout`'s
+ * default). A store that hangs fails the request with 503 instead of holding it.
  */
-export const COORDINATOR_TIMEOUT_MS = 2000;
+export const STORE_TIMEOUT_MS = 2000;
 /** The coordinator's key prefix (after connect-redis's own, when its client is used). */
 export const COORDINATOR_PREFIX = 'oidc:';

@@ -1,5 +1,6 @@
 import type { Store } from 'express-session';
 import { OidcError } from '../util/errors.js';
+import { STORE_TIMEOUT_MS } from '../options/defaults.js';
 import { storeError } from './express-session.js';
 
 type Callback = (err?: unknown, value?: unknown) => void;
@@ -22,7 +23,7 @@ export interface GuardSessionStoreOptions {
  * app.use(session({ store: guardSessionStore(new RedisStore({ client })), ... }));
  */
 export function guardSessionStore<S extends Store>(store: S, options: GuardSessionStoreOptions = {}): S {
-  const timeout = options.timeout ?? 2000;
+  const timeout = options.timeout ?? STORE_TIMEOUT_MS;
   if (typeof timeout !== 'number' || !(timeout > 0))
     throw new TypeError('guardSessionStore: "timeout" must be a number of milliseconds greater than 0.');
   const target = store as unknown as Record<string, unknown>;

@@ -1,4 +1,4 @@
-import { COORDINATOR_TIMEOUT_MS } from '../defaults.js';
+import { STORE_TIMEOUT_MS } from '../defaults.js';
 import { fail } from '../fail.js';
 import { COORDINATOR_KEYS } from '../keys.js';
 import type { ResolvedConfig } from '../resolved-config.js';
@@ -28,7 +28,7 @@ export function resolveCoordinator(o: Record<string, unknown>): Pick<ResolvedCon
     coordinator: Object.freeze({
       redis: redis as RedisCommandClient | false | undefined,
       prefix: prefix as string | undefined,
-      timeout: (timeout as number | undefined) ?? COORDINATOR_TIMEOUT_MS,
+      timeout: (timeout as number | undefined) ?? STORE_TIMEOUT_MS,
     }),
   };
 }
