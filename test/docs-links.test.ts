@@ -1,14 +1,15 @@
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { anchorsOf, documentationFiles, linksOf, read } from './support/markdown.js';
+import { anchorsOf, linkedPages, linksOf, read } from './support/markdown.js';
 
 /**
- * The README and docs/ link to each other by relative paths, which nothing else checks: a page moved
- * or a heading renamed would leave a link that goes nowhere, on GitHub and on npm alike.
+ * The README, docs/ and the other READMEs link to each other by relative paths, which nothing else
+ * checks: a page moved or a heading renamed would leave a link that goes nowhere, on GitHub and on
+ * npm alike.
  */
-describe('relative links in README.md and docs/', () => {
-  const files = documentationFiles();
+describe('relative links in the READMEs and docs/', () => {
+  const files = linkedPages();
 
   it.each(files)('%s: every relative link points at a file (and heading) that exists', (file) => {
     const broken: string[] = [];

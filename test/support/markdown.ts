@@ -15,13 +15,24 @@ export function documentationFiles(): string[] {
   return ['README.md', ...pages.sort()];
 }
 
+/**
+ * The pages whose relative links are checked: the documentation, and the READMEs a reader reaches
+ * from it (the example app, examples/, bench/). CHANGELOG.md is left out: it names files as they were.
+ */
+export function linkedPages(): string[] {
+  return [...documentationFiles(), 'example-app/README.md', 'examples/README.md', 'bench/README.md'];
+}
+
 export function read(path: string): string {
   return readFileSync(join(process.cwd(), path), 'utf8');
 }
 
-/** The text outside fenced code blocks (links and headings inside code are not links and headings). */
+/**
+ * The text outside fenced code blocks (links and headings inside code are not links and headings),
+ * indented ones (a block inside a list item) included: a block ends at a fence of its own indentation.
+ */
 export function prose(markdown: string): string {
-  return markdown.replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '');
+  return markdown.replace(/^( *)(```|~~~)[^\n]*\n[\s\S]*?^\1\2[^\n]*$/gm, '');
 }
 
 /** GitHub's heading anchors: lowercase, punctuation dropped, spaces to hyphens, -1, -2… for repeats. */
