@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { ErrorRequestHandler } from 'express';
 import * as client from 'openid-client';
+import { OidcAuthorizationError } from '../lib/index.js';
 import { tokenEndpointError } from '../lib/flow/provider-errors.js';
 import { createApp, testOptions } from './support/app.js';
 import { authorizeAt, newBrowser, startLogin, visitCallback } from './support/flow.js';
@@ -76,6 +78,44 @@ describe('a real authorization response with hostile parameters added by the bro
     await visitCallback(browser, callback).expect(302);
     expect((await browser.app.get('/probe/oidc').expect(200)).body.isAuthenticated).toBe(true);
   });
+});
+
+/**
+ * An `error=` response is what the browser brings too: anyone can start a login, keep its cookies
+ * and state, and send the callback a `server_error` of their own. It is a 400 (never a 5xx, which
+ * the error handler logs as the app's failure), and it uses up the pending login as any error does.
+ */
+describe('an error= response the browser made up', () => {
+  it.each(['server_error', 'temporarily_unavailable', 'invalid_scope'])(
+    '%s: 400 ERR_OIDC_AUTHORIZATION_ERROR, no token request, the pending login used up',
+    async (error) => {
+      const errors: unknown[] = [];
+      const { app } = createApp(testOptions(op), {
+        routes: (a) => a.use(((err, _req, _res, next) => (errors.push(err), next(err))) as ErrorRequestHandler),
+      });
+      const browser = newBrowser(app, op.issuer);
+      const authorizationUrl = await startLogin(browser);
+      const state = authorizationUrl.searchParams.get('state')!;
+      const forged = new URLSearchParams({ state, error, iss: op.issuer });
+      const before = tokenRequests();
+      const res = await browser.app.get(`/callback?${forged}`);
+      expect({ status: res.status, code: res.body.code }).toEqual({
+        status: 400,
+        code: 'ERR_OIDC_AUTHORIZATION_ERROR',
+      });
+      expect(errors[0]).toBeInstanceOf(OidcAuthorizationError);
+      expect((errors[0] as OidcAuthorizationError).error).toBe(error);
+      // The real answer to that login comes too late: its pending login was used up.
+      const callback = await authorizeAt(browser, authorizationUrl);
+      const late = await visitCallback(browser, callback);
+      expect({ status: late.status, code: late.body.code }).toEqual({
+        status: 400,
+        code: 'ERR_OIDC_MISSING_TRANSACTION',
+      });
+      expect(tokenRequests()).toBe(before);
+      expect((await browser.app.get('/probe/oidc').expect(200)).body.isAuthenticated).toBe(false);
+    },
+  );
 });
 
 /**

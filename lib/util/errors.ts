@@ -70,7 +70,10 @@ export class OidcError extends Error {
   }
 }
 
-/** The provider answered the authorization request with an error (`error=access_denied`, ...). */
+/**
+ * The authorization response (the callback, front channel) carries an error (`error=access_denied`,
+ * ...): 401 for the user's refusals, else 400, whatever the code.
+ */
 export class OidcAuthorizationError extends OidcError {
   /** The OAuth `error` code, only when it is a well-formed token (`[a-z_]+`); else `invalid_error`. */
   readonly error: string;
@@ -82,10 +85,12 @@ export class OidcAuthorizationError extends OidcError {
     const denied = DENIED.has(safe);
     super(
       denied ? 'ERR_OIDC_ACCESS_DENIED' : 'ERR_OIDC_AUTHORIZATION_ERROR',
-      denied ? 401 : safe === 'temporarily_unavailable' || safe === 'server_error' ? 502 : 400,
+      // 400 even for server_error and temporarily_unavailable: the browser brings the response and
+      // anyone can forge one, so it is never answered (and logged) as the provider's failure.
+      denied ? 401 : 400,
       denied
         ? `The identity provider did not log you in (${safe}). Try logging in again.`
-        : `The identity provider rejected the login request (${safe}).`,
+        : `The login response reports an error (${safe}). Start again from the login page.`,
       { cause },
     );
     this.error = safe;
