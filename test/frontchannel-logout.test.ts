@@ -3,6 +3,7 @@ import { MemoryStore } from 'express-session';
 import request from 'supertest';
 import type { OidcEvent, OidcLoginOptions } from '../lib/index.js';
 import { loginAs, startTestProvider, type TestAgent, type TestProvider } from '../lib/testing/index.js';
+import { endedSidCount } from '../lib/session/login-memory.js';
 import { createApp } from './support/app.js';
 
 /**
@@ -58,6 +59,21 @@ describe('GET /frontchannel-logout', () => {
     expect((await loggedIn(alice)).isAuthenticated).toBe(false);
     expect((await loggedIn(bob)).isAuthenticated).toBe(true);
     expect(events).toEqual([{ sid: 'sid-alice', detail: 'frontchannel' }]);
+  });
+
+  it('remembers a sid as ended only when it ended sessions: made-up sids cannot push real logouts out', async () => {
+    // The in-process registry of ended sids is capped (the oldest goes first) and the request is
+    // unsigned: a made-up sid must leave it as it was.
+    const { app, middleware } = createApp(op.options());
+    const alice = await loginAs(app, { sub: 'alice', sid: 'sid-real' });
+    for (const sid of ['made-up-1', 'made-up-2']) {
+      const res = await request(app).get(`/frontchannel-logout?sid=${sid}`).expect(200);
+      expect(res.text).toContain('No session of this application was logged in there.');
+    }
+    expect(endedSidCount(middleware)).toBe(0);
+    await request(app).get('/frontchannel-logout?sid=sid-real').expect(200);
+    expect(endedSidCount(middleware)).toBe(1);
+    expect((await loggedIn(alice)).isAuthenticated).toBe(false);
   });
 
   it("takes a sid without iss as this provider's (Microsoft Entra ID sends only sid)", async () => {

@@ -37,7 +37,8 @@ export function frontchannelLogoutActive(config: ResolvedConfig, metadata: Reado
  * 2. `iss`, when given, must name this provider (Entra sends `sid` alone: the route is this
  *    provider's own, so a `sid` without `iss` is taken as this provider's).
  * 3. With `sid`: the sessions of that provider session end through the session index and its
- *    tombstones, as for a back-channel logout (no cookie needed).
+ *    tombstones, as for a back-channel logout (no cookie needed); the `sid` is remembered as
+ *    ended only when the index listed sessions for it.
  * 4. Without `sid`: the request's own session, when its cookie came, it holds a login of this
  *    provider, and the browser says the request is a frame's (`Sec-Fetch-Dest: iframe`).
  *
@@ -112,7 +113,7 @@ async function endSessionsOfSid(
 ): Promise<number> {
   let ended = 0;
   for (const iss of typeof issuers === 'string' ? [issuers] : issuers) {
-    ended += await endSessions(req, config, { iss, sid });
+    ended += await endSessions(req, config, { iss, sid }, { unsigned: true });
   }
   return ended;
 }

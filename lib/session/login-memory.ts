@@ -92,6 +92,13 @@ export class LoginMemory {
     return ended;
   }
 
+  /** How many provider sessions (`sid`s) this instance remembers as ended, all providers (for tests). */
+  endedSidCount(): number {
+    let count = 0;
+    for (const ended of this.#ended.values()) count += ended.sids.size;
+    return count;
+  }
+
   #sweepDue(now: number): boolean {
     return now >= this.#nextSweep || now < this.#nextSweep - SWEEP_EVERY_MS;
   }
@@ -138,6 +145,11 @@ export function loginMemoryOf(holder: unknown): LoginMemory | undefined {
   if ((typeof holder !== 'object' && typeof holder !== 'function') || holder === null) return undefined;
   const memory = (holder as { [LOGIN_MEMORY]?: unknown })[LOGIN_MEMORY];
   return memory instanceof LoginMemory ? memory : undefined;
+}
+
+/** How many provider sessions an `oidcLogin()` (its middleware) remembers as ended (for tests). */
+export function endedSidCount(middleware: unknown): number {
+  return loginMemoryOf(middleware)?.endedSidCount() ?? 0;
 }
 
 /** connect-redis (v7 and later): its node-redis client and key prefix. A cluster client is not used. */

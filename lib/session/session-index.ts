@@ -124,38 +124,48 @@ async function endOne(store: Store, sessionId: string, memory: LoginMemory): Pro
 }
 
 /**
- * Ends the sessions a back-channel logout token names: by `sid` when it has one, else every
- * session of `sub`. Resolves to the number of logged-in sessions ended.
+ * Ends the sessions a logout names: by `sid` when it has one, else every session of `sub`.
+ * Resolves to the number of logged-in sessions ended. `unsigned`: the request proves nothing
+ * (front-channel logout), see below.
  * Throws {@link NoSessionStoreError} without a store, {@link SessionStoreFailure} when it fails.
  */
 export async function endSessions(
   req: OidcRequest,
   config: ResolvedConfig,
   target: { iss: string; sid?: string | undefined; sub?: string | undefined },
+  { unsigned = false }: { unsigned?: boolean } = {},
 ): Promise<number> {
   const store = requireStore(req);
   const memory = requireLoginMemory(req);
   const registry = memory.endedLogins(config);
   const { iss, sid, sub } = target;
   let key: string;
-  // Remembered first: a request on this instance right now already drops the login.
+  let remember: () => void;
   if (sid !== undefined) {
-    registry.sids.set(memoryKey(iss, sid), Date.now(), ENDED_MEMORY_MS);
+    remember = () => registry.sids.set(memoryKey(iss, sid), Date.now(), ENDED_MEMORY_MS);
     key = sidKey(keyIssuer(config, iss), sid);
   } else if (sub !== undefined) {
-    registry.subs.set(memoryKey(iss, sub), Date.now(), ENDED_MEMORY_MS);
+    remember = () => registry.subs.set(memoryKey(iss, sub), Date.now(), ENDED_MEMORY_MS);
     key = subKey(keyIssuer(config, iss), sub);
   } else {
     return 0;
   }
+  // A signed logout token is remembered first: a request on this instance right now already drops
+  // the login. An unsigned request only once the index lists sessions for it: made-up sids must not
+  // push real logouts out of the capped registry, nor cost a store write each.
+  if (!unsigned) remember();
   try {
     const coordinator = requireCoordinator(req);
     const ids = await coordinator.members(key);
+    if (unsigned) {
+      if (ids.length === 0) return 0;
+      remember();
+    }
     for (const id of ids) registry.sessions.set(id, true, ENDED_MEMORY_MS);
     const ended = await Promise.all(ids.map((id) => endOne(store, id, memory)));
     await coordinator.deleteSet(key);
     const count = ended.filter(Boolean).length;
-    debug('back-channel logout ended %d of %d indexed sessions', count, ids.length);
+    debug('logout ended %d of %d indexed sessions', count, ids.length);
     return count;
   } catch (err) {
     throw new SessionStoreFailure(`The session store failed: ${(err as Error)?.message}`, { cause: err });
