@@ -89,7 +89,7 @@ describe('server: the endpoints of an OpenID provider, without discovery', () =>
     expect(seen).toContain(new URL(metadata.jwks_uri!).pathname);
 
     // No end_session_endpoint was given: a local logout, the refresh token revoked at revocationEndpoint.
-    const out = await browser.app.post('/logout').expect(303);
+    const out = await browser.app.post('/logout').set('Sec-Fetch-Site', 'same-origin').expect(303);
     expect(out.headers.location).toBe(`${APP_BASE_URL}/`);
     expect(seen).toContain(new URL(metadata.revocation_endpoint!).pathname);
     expect((await browser.app.get('/probe/oidc').expect(200)).body.isAuthenticated).toBe(false);

@@ -419,7 +419,7 @@ describe('a provider whose client requires DPoP-bound tokens', () => {
     const target = await dpopApp(options());
     const { browser, stored } = await loggedIn(target, op);
     expect((await introspect(op, stored.refreshToken!)).active).toBe(true);
-    await browser.app.post('/logout').expect(303);
+    await browser.app.post('/logout').set('Sec-Fetch-Site', 'same-origin').expect(303);
     expect((await introspect(op, stored.refreshToken!)).active).toBe(false);
     expect((await browser.app.get('/probe/oidc').expect(200)).body.isAuthenticated).toBe(false);
   });
@@ -532,7 +532,7 @@ describe('a provider whose client requires DPoP-bound tokens', () => {
       await call(browser, `${rs.url}/x`).expect(200);
       await expireAccessToken(target.store, sid);
       await browser.app.get('/token').expect(200);
-      await browser.app.post('/logout').expect(303);
+      await browser.app.post('/logout').set('Sec-Fetch-Site', 'same-origin').expect(303);
       expect(lines.length).toBeGreaterThan(5);
       expect(lines.join('\n')).not.toContain(stored.dpop!.jwk.d);
       expect(lines.join('\n')).toContain(stored.dpop!.jkt);

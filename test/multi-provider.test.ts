@@ -505,7 +505,7 @@ describe('two providers in one app', () => {
       const { refreshToken } = await probe(browser);
       expect(await op.server.provider.RefreshToken.find(refreshToken!)).toBeDefined();
       const errorsBefore = other.revocationErrors;
-      const res = await browser.app.post('/logout').expect(303);
+      const res = await browser.app.post('/logout').set('Sec-Fetch-Site', 'same-origin').expect(303);
       const location = new URL(res.headers.location!);
       expect(location.origin).toBe(op.server.issuer);
       expect(location.pathname).toBe('/session/end');
@@ -519,7 +519,7 @@ describe('two providers in one app', () => {
     });
 
     it('logs out without a login to postLogoutRedirectUri', async () => {
-      const res = await request(m.app).post('/logout').expect(303);
+      const res = await request(m.app).post('/logout').set('Sec-Fetch-Site', 'same-origin').expect(303);
       expect(res.headers.location).toBe(`${APP_BASE_URL}/`);
     });
 
@@ -963,7 +963,7 @@ describe('an OpenID provider and GitHub (plain OAuth 2.0) side by side', () => {
     await request(m.app).post('/backchannel-logout/a').type('form').send({ logout_token: 'x' }).expect(400);
     const browser = newBrowser(m.app);
     await browser.app.get(pathOf((await authorizeAtGitHub(browser.app)).href)).expect(302);
-    const res = await browser.app.post('/logout').expect(303);
+    const res = await browser.app.post('/logout').set('Sec-Fetch-Site', 'same-origin').expect(303);
     expect(res.headers.location).toBe(`${APP_BASE_URL}/`);
     expect((await probe(browser)).isAuthenticated).toBe(false);
   });

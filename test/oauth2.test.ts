@@ -572,7 +572,7 @@ describe('logout', () => {
   it('without end_session_endpoint: the local session is destroyed and the browser goes to the post-logout URL', async () => {
     const { app } = gitHubApp();
     const { agent } = await loginWithGitHub(app);
-    const res = await agent.post('/logout').expect(303);
+    const res = await agent.post('/logout').set('Sec-Fetch-Site', 'same-origin').expect(303);
     expect(res.headers.location).toBe(`${APP_BASE_URL}/`);
     expect((await probe(agent)).isAuthenticated).toBe(false);
     expect(gh.counts.revoke).toBe(0);
@@ -583,7 +583,7 @@ describe('logout', () => {
     const { app } = gitHubApp({ server: { ...gh.server, issuer: gh.url } });
     const { agent } = await loginWithGitHub(app);
     const { refreshToken } = await probe(agent);
-    await agent.post('/logout').expect(303);
+    await agent.post('/logout').set('Sec-Fetch-Site', 'same-origin').expect(303);
     expect(gh.revocations).toHaveLength(1);
     expect(gh.revocations[0]!.body.get('token')).toBe(refreshToken);
     expect(gh.revocations[0]!.body.get('token_type_hint')).toBe('refresh_token');

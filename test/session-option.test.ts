@@ -123,7 +123,7 @@ describe('oidcLogin({ session })', () => {
       expect((await browser.app.get('/protected').expect(200)).body.sub).toBe('alice');
       appRequests++;
 
-      await browser.app.post('/logout').expect(303);
+      await browser.app.post('/logout').set('Sec-Fetch-Site', 'same-origin').expect(303);
       appRequests++;
       await browser.app.get('/protected').set('Accept', 'application/json').expect(401);
       appRequests++;

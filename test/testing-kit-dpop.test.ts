@@ -113,7 +113,7 @@ describe('an app with dpop: true, tested with loginAs()', () => {
   it('logs out: the refresh token is revoked without a proof, and the grant ends at the provider', async () => {
     const agent = await loginAs(app, { sub: 'grace' });
     const before = provider.counts;
-    await agent.post('/logout').expect(303);
+    await agent.post('/logout').set('Sec-Fetch-Site', 'same-origin').expect(303);
     expect(provider.counts.revocation - before.revocation).toBe(1);
     await agent.get('/probe/login').expect(401);
     // The login's grant is revoked at the provider already: nothing of grace's is left to revoke.

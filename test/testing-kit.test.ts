@@ -244,7 +244,7 @@ describe('simulations', () => {
   it('POST /logout revokes the refresh token and ends the session at the provider (RP-Initiated Logout)', async () => {
     const agent = await loginAs(app, { sub: 'heidi', sid: 'h-1' });
     const before = provider.counts;
-    const res = await agent.post('/logout').expect(303);
+    const res = await agent.post('/logout').set('Sec-Fetch-Site', 'same-origin').expect(303);
     const endSession = new URL(res.headers.location!);
     expect(endSession.origin + endSession.pathname).toBe(`${provider.issuer}/logout`);
     expect(provider.counts.revocation - before.revocation).toBe(1);

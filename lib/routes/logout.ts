@@ -24,7 +24,8 @@ const debug = createDebug('express-oidc-login:logout');
  * 1. A cross-site request is refused (403 `ERR_OIDC_CROSS_SITE`) and logs nobody out.
  * 2. Not logged in: straight to the post-logout URL.
  * 2a. A GET the browser does not show to be the user's own navigation on this origin (no
- *    browser metadata at all, a prefetch, an image): a page whose button POSTs the logout.
+ *    browser metadata at all, a prefetch, an image), or a POST with none of `Sec-Fetch-Site`,
+ *    `Origin`, `Referer` (nothing says where it comes from): a page whose button POSTs the logout.
  * 3. The refresh token is revoked (best effort; `logout.revokeTokens` and a `revocation_endpoint`).
  * 4. The session is destroyed (a store failure is a 503: nobody is told "logged out" while the
  *    session lives on), its id remembered as ended (see session-index.ts).
@@ -52,8 +53,9 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
       redirect(res, postLogout, status);
       return;
     }
-    if (req.method === 'GET' && !isOwnNavigation(req, appOrigin)) {
-      // Nothing says this GET is the user's own: they confirm with a POST from this origin.
+    if (req.method === 'GET' ? !isOwnNavigation(req, appOrigin) : !hasSiteMetadata(req)) {
+      // Nothing says this request is the user's own: they confirm with a POST from this origin.
+      // (Browsers send Origin with every POST; without it, a tool or a script logs nobody out.)
       sendLogoutConfirmation(res, confirmAction);
       return;
     }
@@ -179,7 +181,8 @@ function customLogoutUrl(
  * Refuses a cross-site request: `Sec-Fetch-Site` when the browser sends it (`same-origin` and
  * `none`, a typed URL or a bookmark, pass; `same-site` does not: a sibling subdomain is another
  * app), else `Origin` (must be baseUrl's origin), else `Referer`'s origin, else (no browser
- * metadata at all: curl, a test client) the request passes.
+ * metadata at all: curl, a test client) the request passes here, to a confirmation page
+ * (see {@link hasSiteMetadata}).
  */
 export function assertSameOrigin(req: OidcRequest, appOrigin: string): void {
   const fetchSite = header(req, 'sec-fetch-site');
@@ -197,6 +200,15 @@ export function assertSameOrigin(req: OidcRequest, appOrigin: string): void {
     if (originOf(referer) === appOrigin) return;
     throw crossSite();
   }
+}
+
+/** Whether the request says where it comes from at all: `Sec-Fetch-Site`, `Origin` or `Referer`. */
+function hasSiteMetadata(req: OidcRequest): boolean {
+  return (
+    header(req, 'sec-fetch-site') !== undefined ||
+    header(req, 'origin') !== undefined ||
+    header(req, 'referer') !== undefined
+  );
 }
 
 /**
