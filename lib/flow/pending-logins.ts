@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import createDebug from 'debug';
 import type { SessionData } from 'express-session';
-import { MAX_PENDING_LOGIN_COOKIE_BYTES } from '../options/defaults.js';
+import { MAX_PENDING_LOGIN_COOKIE_BYTES, MAX_PENDING_LOGINS } from '../options/defaults.js';
 import type { ResolvedConfig } from '../options/resolved-config.js';
 import { appendSetCookie, readCookies, serializeCookie } from '../util/cookies.js';
 import { OidcError } from '../util/errors.js';
@@ -172,8 +172,6 @@ export const DIRECTORY_COOKIE = 'oidc.pending';
 export const TX_COOKIES_BUDGET = 6 * 1024;
 /** States consumed in this process, remembered at most. */
 const MAX_CONSUMED = 10_000;
-/** maxPendingLogins' own limit: more entries than that were not written by us. */
-const MAX_DIRECTORY_ENTRIES = 50;
 const DIRECTORY_ENTRY = /^([A-Za-z0-9_-]{8}):(\d{1,5})$/;
 
 export function txCookieName(state: string): string {
@@ -390,7 +388,8 @@ function readDirectory(req: OidcRequest): DirectoryEntry[] {
   const value = cookies[0]?.[1];
   if (!value) return [];
   const entries: DirectoryEntry[] = [];
-  for (const part of value.split('.', MAX_DIRECTORY_ENTRIES)) {
+  // No more entries than maxPendingLogins allows at most: more were not written by us.
+  for (const part of value.split('.', MAX_PENDING_LOGINS)) {
     const m = DIRECTORY_ENTRY.exec(part);
     if (m && !entries.some((e) => e.id === m[1])) entries.push({ id: m[1]!, bytes: Number(m[2]) });
   }
