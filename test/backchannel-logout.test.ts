@@ -434,7 +434,7 @@ describe('a refused logout request', () => {
       clock.mockRestore();
     }
     expect(lines).toHaveLength(2);
-    expect(lines[1]).toMatch(/\(1 more refused since the last warning\)/);
+    expect(lines[1]).toMatch(/Nobody was logged out\. \(1 more like it since the last one\)/);
     expect(failed).toHaveLength(3);
   });
 });

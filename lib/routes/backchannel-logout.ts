@@ -14,6 +14,8 @@ import {
 import type { OidcRequest } from '../session/express-session.js';
 import { expectedIssuer } from '../vendors/entra.js';
 import { readLimitedBody } from '../util/body.js';
+import { LogLimit } from '../util/log-limit.js';
+import { SETUP_LOG_INTERVAL_MS } from '../options/defaults.js';
 
 const debug = createDebug('express-oidc-login:backchannel-logout');
 
@@ -125,33 +127,23 @@ export function backchannelLogoutHandler(config: ResolvedConfig, provider: Provi
   };
 }
 
-/** At most one warning per this many milliseconds about refused logout tokens, per provider. */
-const WARN_EVERY_MS = 60_000;
-
 /**
  * A warning through `logger` for refused logout requests: an operator must learn that the
  * provider's logouts fail (the user then stays logged in here), but a flood of bad requests must
- * not flood the log. The first is logged, then at most one a minute with how many were not.
+ * not flood the log. The first is logged, then at most one a minute per provider ({@link LogLimit}).
  * The reason only, never the token.
  */
 function refusalWarnings(config: ResolvedConfig): (failure: LogoutRequestError) => void {
-  let quietUntil = 0;
-  let unlogged = 0;
+  const limit = new LogLimit(SETUP_LOG_INTERVAL_MS);
+  const provider = config.providerName === undefined ? '' : ` from provider "${config.providerName}"`;
   return (failure) => {
-    if (!config.logger) return;
-    const now = Date.now();
-    if (now < quietUntil) {
-      unlogged++;
-      return;
-    }
-    const also = unlogged > 0 ? ` (${unlogged} more refused since the last warning)` : '';
-    const provider = config.providerName === undefined ? '' : ` from provider "${config.providerName}"`;
-    config.logger.warn(
-      `express-oidc-login: a back-channel logout${provider} was refused (${failure.error}): ${failure.message}${also} ` +
+    const logger = config.logger;
+    if (!logger) return;
+    limit.log(
+      (m) => logger.warn(m),
+      `express-oidc-login: a back-channel logout${provider} was refused (${failure.error}): ${failure.message} ` +
         'Nobody was logged out.',
     );
-    quietUntil = now + WARN_EVERY_MS;
-    unlogged = 0;
   };
 }
 
