@@ -207,8 +207,8 @@ describe('/login forwards the parameters authorizationParamsFromQuery lists', ()
     expect((await at('b')).searchParams.has('login_hint')).toBe(false);
     // The chooser's links (no defaultProvider) carry it on; each provider's route decides again.
     const chooser = await request(app).get('/login?login_hint=x&nonce=n&returnTo=%2Fp').expect(200);
-    expect(chooser.text).toContain('href="/login/a?returnTo=%2Fp&amp;login_hint=x"');
-    expect(chooser.text).toContain('href="/login/b?returnTo=%2Fp&amp;login_hint=x"');
+    expect(chooser.text).toContain('href="/login/a?returnTo=%2Fp&#38;login_hint=x"');
+    expect(chooser.text).toContain('href="/login/b?returnTo=%2Fp&#38;login_hint=x"');
   });
 });
 

@@ -419,7 +419,7 @@ describe('two providers in one app', () => {
       const links = [...res.text.matchAll(/<a href="([^"]+)">([^<]*)<\/a>/g)].map((x) => [x[1], x[2]]);
       expect(links).toEqual([
         ['/login/a?returnTo=%2Freports%3Fy%3D2024', 'Log in with Provider A'],
-        ['/login/b?returnTo=%2Freports%3Fy%3D2024', 'Log in with Provider &lt;B&gt; &amp; &quot;co&quot;'],
+        ['/login/b?returnTo=%2Freports%3Fy%3D2024', 'Log in with Provider &#60;B&#62; &#38; &#34;co&#34;'],
       ]);
       expect(res.text).not.toMatch(/<script|<style|style=/i);
     });

@@ -3,6 +3,7 @@ import type { ProviderSet } from '../flow/provider-set.js';
 import type { OidcRequest } from '../session/express-session.js';
 import { safeReturnTo, splitUrl } from '../util/url.js';
 import { redirect } from '../util/respond.js';
+import { escapeHtml } from '../util/html.js';
 
 /** What the chooser's links carry over from its own query: the login route checks each again. */
 const KEPT = ['max_age', 'acr_values'] as const;
@@ -63,10 +64,4 @@ export function chooseProviderHandler(providers: ProviderSet) {
     res.setHeader('Content-Length', Buffer.byteLength(body));
     res.end(body);
   };
-}
-
-const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-
-function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
 }
