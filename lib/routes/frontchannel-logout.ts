@@ -1,13 +1,12 @@
 import type { ServerResponse } from 'node:http';
-import type { Session, SessionData } from 'express-session';
 import type { ServerMetadata } from 'openid-client';
 import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/resolved-config.js';
 import { emit } from '../flow/events.js';
 import type { Provider } from '../flow/provider.js';
-import { endSessions, markSessionEnded, NoSessionStoreError, SessionStoreFailure } from '../session/session-index.js';
+import { destroyOwnSession, endSessions, NoSessionStoreError } from '../session/session-index.js';
 import type { OidcRequest } from '../session/express-session.js';
-import { forgetLogin, loginOf } from '../session/stored-login.js';
+import { loginOf } from '../session/stored-login.js';
 import { isProviderIssuer, providerIssuers } from '../vendors/entra.js';
 import { splitUrl } from '../util/url.js';
 import { escapeHtml } from '../util/html.js';
@@ -133,19 +132,8 @@ async function endOwnSession(req: OidcRequest, config: ResolvedConfig): Promise<
     debug('without sid, outside a frame (Sec-Fetch-Dest %s): nobody logged out', req.headers['sec-fetch-dest']);
     return 0;
   }
-  const sessionId = req.sessionID;
-  await markSessionEnded(req, config);
-  forgetLogin(req, sessionId);
-  await destroy(session);
+  await destroyOwnSession(req, config);
   return 1;
-}
-
-function destroy(session: Session & Partial<SessionData>): Promise<void> {
-  return new Promise((resolve, reject) => {
-    session.destroy((err?: unknown) =>
-      err ? reject(new SessionStoreFailure('The session store failed.', { cause: err })) : resolve(),
-    );
-  });
 }
 
 /**

@@ -6,10 +6,9 @@ import { OidcError } from '../util/errors.js';
 import { emit } from '../flow/events.js';
 import type { Provider } from '../flow/provider.js';
 import { providerError } from '../flow/provider-errors.js';
-import { markSessionEnded } from '../session/session-index.js';
+import { destroyOwnSession } from '../session/session-index.js';
 import { requireSession, type OidcRequest } from '../session/express-session.js';
-import type { Session, SessionData } from 'express-session';
-import { forgetLogin, loginOf } from '../session/stored-login.js';
+import { loginOf } from '../session/stored-login.js';
 import { rememberLogoutState } from './logout-return.js';
 import { redirect } from '../util/respond.js';
 import { pathPrefix } from '../options/validate/urls.js';
@@ -47,7 +46,7 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
     res.setHeader('Cache-Control', 'no-store');
     assertSameOrigin(req, appOrigin);
     const status = req.method === 'POST' ? 303 : 302;
-    const session = requireSession(req);
+    requireSession(req);
     const login = loginOf(req);
     if (!login) {
       redirect(res, postLogout, status);
@@ -120,9 +119,7 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
     }
 
     const sessionId = req.sessionID;
-    await markSessionEnded(req, config);
-    forgetLogin(req, sessionId);
-    await destroySession(session);
+    await destroyOwnSession(req, config);
     debug('logged out (%s)', detail);
     emit(
       config,
@@ -276,26 +273,6 @@ function originOf(value: string): string | undefined {
 
 function crossSite(): OidcError {
   return new OidcError('ERR_OIDC_CROSS_SITE', 403, 'Logout must be requested from this site. Nobody was logged out.');
-}
-
-function destroySession(session: Session & Partial<SessionData>): Promise<void> {
-  return new Promise((resolve, reject) => {
-    session.destroy((err?: unknown) =>
-      err
-        ? reject(
-            new OidcError(
-              'ERR_OIDC_SESSION_STORE',
-              503,
-              'The session store is unavailable, so you are still logged in. Try again in a moment.',
-              {
-                cause: err,
-                headers: { 'Retry-After': '5' },
-              },
-            ),
-          )
-        : resolve(),
-    );
-  });
 }
 
 class DeadlineError extends Error {

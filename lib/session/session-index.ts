@@ -8,8 +8,9 @@ import type { SessionData, Store } from 'express-session';
 import { recordCookie, storeDestroy, storeGet, storeSet } from './store-records.js';
 import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/resolved-config.js';
-import { storeError, type OidcRequest } from './express-session.js';
-import { loginOf } from './stored-login.js';
+import { requireSession, storeError, type OidcRequest } from './express-session.js';
+import { forgetLogin, loginOf } from './stored-login.js';
+import { OidcError } from '../util/errors.js';
 import { ENDED_MEMORY_MS, memoryKey } from './ended-logins.js';
 import { requireCoordinator, requireLoginMemory, type LoginMemory } from './login-memory.js';
 import { guardStore, tombstoneKey } from './late-write-guard.js';
@@ -176,7 +177,7 @@ export async function endSessions(
  * Before a local logout destroys the request's session: remembers its id in process and writes
  * its tombstone (best effort: the destroy that follows is what must succeed).
  */
-export async function markSessionEnded(req: OidcRequest, config: ResolvedConfig): Promise<void> {
+async function markSessionEnded(req: OidcRequest, config: ResolvedConfig): Promise<void> {
   const sessionId = req.sessionID;
   if (typeof sessionId !== 'string') return;
   requireLoginMemory(req).endedLogins(config).sessions.set(sessionId, true, ENDED_MEMORY_MS);
@@ -188,6 +189,32 @@ export async function markSessionEnded(req: OidcRequest, config: ResolvedConfig)
   } catch (err) {
     debug('writing the tombstone of session %s failed: %s', sessionId, (err as Error)?.message);
   }
+}
+
+/**
+ * Ends the request's own session (a logout): remembered as ended (above), its login forgotten in
+ * process, then destroyed in the store. Rejects with 503 `ERR_OIDC_SESSION_STORE` when the destroy
+ * fails: nobody is told "logged out" while the session lives on.
+ */
+export async function destroyOwnSession(req: OidcRequest, config: ResolvedConfig): Promise<void> {
+  const session = requireSession(req);
+  const sessionId = req.sessionID;
+  await markSessionEnded(req, config);
+  forgetLogin(req, sessionId);
+  await new Promise<void>((resolve, reject) => {
+    session.destroy((err?: unknown) =>
+      err
+        ? reject(
+            new OidcError(
+              'ERR_OIDC_SESSION_STORE',
+              503,
+              'The session store is unavailable, so you are still logged in. Try again in a moment.',
+              { cause: err, headers: { 'Retry-After': '5' } },
+            ),
+          )
+        : resolve(),
+    );
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
