@@ -6,6 +6,7 @@ import type { ResolvedConfig } from '../options/resolved-config.js';
 import { OidcError } from '../util/errors.js';
 import { resourceError } from './provider-errors.js';
 import type { Provider } from './provider.js';
+import { isUsableSub, MAX_SUB_LENGTH } from './tokens.js';
 import type { ProfileClaims, StoredLogin } from '../types.js';
 
 /**
@@ -16,9 +17,6 @@ import type { ProfileClaims, StoredLogin } from '../types.js';
  */
 
 const debug = createDebug('express-oidc-login:profile');
-
-/** OpenID Connect Core 2 caps `sub` at 255 ASCII characters; the same holds for a mapped profile. */
-const MAX_SUB_LENGTH = 255;
 
 /**
  * Claims about the authentication event or the token itself, which only a verified ID token can
@@ -126,7 +124,7 @@ function apiUrl(url: string | URL, allowed: ReadonlySet<string>, endpoint: strin
 function toClaims(mapped: unknown, issuer: string): ProfileClaims {
   if (!isObject(mapped)) throw invalidProfile('the "profile" option returned no object.');
   const sub = mapped.sub;
-  if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUB_LENGTH) {
+  if (!isUsableSub(sub)) {
     throw invalidProfile(
       `it has no "sub" to identify the user by (a non-empty string of at most ${MAX_SUB_LENGTH} characters). ` +
         'Give a "profile" option that maps the provider\'s stable user id to "sub".',

@@ -23,6 +23,17 @@ export function toStoredLogin(tokens: TokenEndpointResponse, claims: LoginClaims
   return login;
 }
 
+/**
+ * OpenID Connect Core 2 caps `sub` at 255 ASCII characters: an ID token's, and so a mapped
+ * profile's and a logout token's.
+ */
+export const MAX_SUB_LENGTH = 255;
+
+/** A usable `sub`: a non-empty string of at most {@link MAX_SUB_LENGTH} characters. */
+export function isUsableSub(sub: unknown): sub is string {
+  return typeof sub === 'string' && sub.length > 0 && sub.length <= MAX_SUB_LENGTH;
+}
+
 function invalid(reason: string): OidcError {
   return new OidcError('ERR_OIDC_ID_TOKEN_INVALID', 400, `The ID token failed validation: ${reason}`);
 }
@@ -51,8 +62,8 @@ export function checkIdTokenClaims(
   const tolerance = config.clockTolerance;
   if (typeof claims.iat !== 'number' || claims.iat > nowSeconds + tolerance) throw invalid('"iat" lies in the future.');
   if (claims.iat < tx.createdAt / 1000 - tolerance) throw invalid('"iat" is older than the login it answers.');
-  if (typeof claims.sub !== 'string' || claims.sub.length === 0 || claims.sub.length > 255) {
-    throw invalid('"sub" must be a non-empty string of at most 255 characters.');
+  if (!isUsableSub(claims.sub)) {
+    throw invalid(`"sub" must be a non-empty string of at most ${MAX_SUB_LENGTH} characters.`);
   }
   if (typeof claims.exp !== 'number') throw invalid('"exp" is missing.');
   // 13: with max_age, auth_time is required (openid-client then checks its value).

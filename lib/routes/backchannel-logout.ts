@@ -15,6 +15,7 @@ import type { OidcRequest } from '../session/express-session.js';
 import { expectedIssuer } from '../vendors/entra.js';
 import { readLimitedBody } from '../util/body.js';
 import { LogLimit } from '../util/log-limit.js';
+import { MAX_SUB_LENGTH } from '../flow/tokens.js';
 import { SETUP_LOG_INTERVAL_MS } from '../options/defaults.js';
 
 const debug = createDebug('express-oidc-login:backchannel-logout');
@@ -22,7 +23,8 @@ const debug = createDebug('express-oidc-login:backchannel-logout');
 /** The largest request body read, in bytes. */
 export const MAX_BODY_BYTES = 64 * 1024;
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
-const MAX_CLAIM_LENGTH = 255;
+/** A logout token's `sub` and `sid`: `sub`'s limit, for both. */
+export const MAX_CLAIM_LENGTH = MAX_SUB_LENGTH;
 const MAX_JTI_LENGTH = 1024;
 
 /**
