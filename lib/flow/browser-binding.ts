@@ -13,6 +13,7 @@ import {
   readCookies,
 } from '../util/cookies.js';
 import { OidcError } from '../util/errors.js';
+import { pendingLoginLifetimeMs } from './pending-logins.js';
 
 const debug = createDebug('express-oidc-login:browser-binding');
 
@@ -29,8 +30,6 @@ const debug = createDebug('express-oidc-login:browser-binding');
 
 /** `__Host-oidc.browser` on an https `baseUrl` (see originCookieName). */
 const BROWSER_COOKIE = 'oidc.browser';
-/** As long as a pending login lives (transactionMaxAge), and a minute, renewed at every login. */
-const GRACE_MS = 60_000;
 
 function hashOf(value: string): string {
   return createHash('sha256').update(value).digest('base64url');
@@ -45,7 +44,8 @@ export function bindToBrowser(req: OidcRequest, res: ServerResponse, config: Res
   const name = originCookieName(BROWSER_COOKIE, config.secureCookies);
   const kept = readCookies(req, (n) => n === name).find(([, v]) => isRandomCookieValue(v))?.[1];
   const value = kept ?? randomCookieValue();
-  const maxAge = Math.ceil((config.transactionMaxAge + GRACE_MS) / 1000);
+  // As long as a pending login's cookie, renewed at every login.
+  const maxAge = Math.ceil(pendingLoginLifetimeMs(config) / 1000);
   appendSetCookie(res, [originCookie(BROWSER_COOKIE, value, maxAge, config.secureCookies)]);
   return hashOf(value);
 }

@@ -49,6 +49,16 @@ export function isWellFormedState(state: string): boolean {
   return STATE_FORMAT.test(state);
 }
 
+/**
+ * How long what carries a pending login lives, milliseconds: `transactionMaxAge` and a minute, so
+ * that a late callback still brings it and is told "expired" (by the time sealed or stored in the
+ * pending login), not "no login". The pre-login session, the sealed cookies and the browser
+ * binding cookie all live this long.
+ */
+export function pendingLoginLifetimeMs(config: ResolvedConfig): number {
+  return config.transactionMaxAge + 60_000;
+}
+
 function isExpired(tx: StoredTransaction, config: ResolvedConfig, now: number): boolean {
   // A login started on another instance may carry a time a little ahead of this one's clock.
   return !(tx.createdAt <= now + config.clockTolerance * 1000 && now - tx.createdAt <= config.transactionMaxAge);
@@ -109,9 +119,6 @@ export function remainingTransactions(
 // ---------------------------------------------------------------------------------------------
 // In the session.
 
-/** A pre-login session outlives its last transaction a little, so a late callback is told "expired". */
-const PRE_LOGIN_GRACE_MS = 60_000;
-
 /** True when the session holds nothing of the app's: only its cookie and our pending logins. */
 function isOnlyOurs(session: object): boolean {
   for (const key of Object.keys(session)) if (key !== 'cookie' && key !== 'oidc') return false;
@@ -132,7 +139,7 @@ export class SessionPendingLogins implements PendingLogins {
     if (!session.oidc?.login && isOnlyOurs(session)) {
       // A session that holds nothing but pending logins lives as long as they do, not for the
       // cookie's full age: abandoned logins do not fill the store for days.
-      session.cookie.maxAge = this.#config.transactionMaxAge + PRE_LOGIN_GRACE_MS;
+      session.cookie.maxAge = pendingLoginLifetimeMs(this.#config);
     }
     // Saved before the redirect: the callback may arrive before a save at the end of this response.
     await saveSession(session);
@@ -238,9 +245,7 @@ export class CookiePendingLogins implements PendingLogins {
     this.#callbackPath = config.redirectPath;
     this.#loginPath = config.loginUrlPath;
     this.#secure = config.secureCookies;
-    // A minute more than the login may take, as for a pre-login session: a late callback still
-    // brings its cookie and is told "expired" (by the time sealed inside), not "no login".
-    this.#maxAge = Math.ceil((config.transactionMaxAge + PRE_LOGIN_GRACE_MS) / 1000);
+    this.#maxAge = Math.ceil(pendingLoginLifetimeMs(config) / 1000);
   }
 
   #context(name: string): string {
