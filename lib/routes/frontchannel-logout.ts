@@ -10,7 +10,7 @@ import { loginOf } from '../session/stored-login.js';
 import { isProviderIssuer, providerIssuers } from '../vendors/entra.js';
 import { splitUrl } from '../util/url.js';
 import { escapeHtml } from '../util/html.js';
-import { MAX_CLAIM_LENGTH } from './backchannel-logout.js';
+import { MAX_CLAIM_LENGTH } from '../flow/logout-token.js';
 
 const debug = createDebug('express-oidc-login:frontchannel-logout');
 
