@@ -439,6 +439,23 @@ describe('a refused logout request', () => {
   });
 });
 
+describe('a refused logout token whose claims passed', () => {
+  it('names in backchannelLogoutFailed whom it claims to log out, when its signature is what failed', async () => {
+    const failed: unknown[] = [];
+    const app = createLogoutApp(appOptions('A', { on: { backchannelLogoutFailed: (e) => failed.push(e) } }), store);
+    const impostor = await generateSigningKey('RS256', key.kid);
+    await post(app, await signLogoutToken(claims({ sub: 'alice', sid: 'sid-of-alice' }), impostor)).expect(400);
+    expect(failed).toEqual([
+      expect.objectContaining({
+        error: 'invalid_request',
+        sub: 'alice',
+        sid: 'sid-of-alice',
+        detail: expect.stringMatching(/signature/),
+      }),
+    ]);
+  });
+});
+
 describe('a request in flight during a back-channel logout', () => {
   it('does not bring the session back when it saves the session afterwards', async () => {
     const user = await logIn('alice');

@@ -1,9 +1,12 @@
 /**
- * The logout token of OpenID Connect Back-Channel Logout 1.0: decoded and checked before any key
- * lookup (§2.6 steps 2 to 6; the signature and replay checks are the route's, with the provider's
- * JWKS and the session index), and the error a refused back-channel logout request answers.
+ * The logout token of OpenID Connect Back-Channel Logout 1.0 (§2.6): decoded and checked before any
+ * key lookup (steps 2 to 6), then its signature (step 1); the replay check is the route's, with the
+ * session index. And the error a refused back-channel logout request answers.
  */
+import type { ResolvedConfig } from '../options/resolved-config.js';
+import { OidcError } from '../util/errors.js';
 import { expectedIssuer } from '../vendors/entra.js';
+import type { Provider } from './provider.js';
 import { MAX_SUB_LENGTH } from './tokens.js';
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -31,8 +34,51 @@ export function invalid(description: string, cause?: unknown): LogoutRequestErro
   return new LogoutRequestError('invalid_request', description, cause === undefined ? undefined : { cause });
 }
 
+/**
+ * A logout token's claims, checked before any key lookup (a token that fails them costs no JWKS
+ * request), with the algorithm its signature must have. The provider's configuration out of reach
+ * is `temporarily_unavailable` (the provider may retry).
+ */
+export async function checkedLogoutClaims(
+  token: string,
+  config: ResolvedConfig,
+  provider: Provider,
+): Promise<{ claims: LogoutClaims; alg: string }> {
+  const { header, payload } = decodeJws(token);
+  const configuration = await provider.getConfiguration().catch((err: unknown) => {
+    throw new LogoutRequestError('temporarily_unavailable', "The identity provider's configuration is unavailable.", {
+      cause: err,
+    });
+  });
+  const metadata = provider.clientMetadata(configuration);
+  const alg = metadata.id_token_signed_response_alg ?? config.idTokenSigningAlg;
+  const claims = checkLogoutToken(header, payload, {
+    alg,
+    issuer: logoutTokenIssuer(payload, provider.metadata(configuration).issuer, config.allowedTenants),
+    clientId: metadata.client_id,
+    additionalAudiences: config.additionalAudiences,
+    clockTolerance: config.clockTolerance,
+    logoutTokenMaxAge: config.logoutTokenMaxAge,
+  });
+  return { claims, alg };
+}
+
+/** The logout token's signature, with the provider's JWKS; its keys out of reach is `temporarily_unavailable`. */
+export async function verifyLogoutSignature(token: string, alg: string, provider: Provider): Promise<void> {
+  try {
+    await provider.verifySignature(token, alg);
+  } catch (err) {
+    if (err instanceof OidcError && err.code === 'ERR_OIDC_ID_TOKEN_INVALID') {
+      throw invalid("The logout token's signature could not be verified with the identity provider's keys.", err);
+    }
+    throw new LogoutRequestError('temporarily_unavailable', "The identity provider's signing keys are unavailable.", {
+      cause: err,
+    });
+  }
+}
+
 /** The issuer the logout token must name; with an Entra multi-tenant issuer, its own allowed tenant's. */
-export function logoutTokenIssuer(
+function logoutTokenIssuer(
   payload: Record<string, unknown>,
   discovered: string,
   allowed: readonly string[] | 'any' | undefined,

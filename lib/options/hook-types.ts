@@ -106,7 +106,9 @@ export interface OidcEventHandlers {
   loginFailed?: (event: OidcEvent & { code: string }, req: IncomingMessage) => void;
   /**
    * A back-channel logout request refused: `error` is the OAuth error answered (`invalid_request`,
-   * `temporarily_unavailable`, `server_error`), `detail` why. Nobody was logged out.
+   * `temporarily_unavailable`, `server_error`), `detail` why. Nobody was logged out. `sub` and `sid`
+   * are there once the token's claims passed their checks: as the token claims them, unverified when
+   * its signature is what failed.
    */
   backchannelLogoutFailed?: (event: OidcEvent & { error: string }, req: IncomingMessage) => void;
 }

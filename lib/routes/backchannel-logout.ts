@@ -1,7 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/resolved-config.js';
-import { OidcError } from '../util/errors.js';
 import { emit } from '../flow/events.js';
 import type { Provider } from '../flow/provider.js';
 import {
@@ -16,11 +15,10 @@ import { readLimitedBody } from '../util/body.js';
 import { LogLimit } from '../util/log-limit.js';
 import { SETUP_LOG_INTERVAL_MS } from '../options/defaults.js';
 import {
-  checkLogoutToken,
-  decodeJws,
+  checkedLogoutClaims,
   invalid,
   LogoutRequestError,
-  logoutTokenIssuer,
+  verifyLogoutSignature,
   type LogoutClaims,
 } from '../flow/logout-token.js';
 
@@ -43,39 +41,10 @@ export function backchannelLogoutHandler(config: ResolvedConfig, provider: Provi
     let jtiKept = false;
     try {
       const token = await readLogoutToken(req);
-      const { header, payload } = decodeJws(token);
-
-      const configuration = await provider.getConfiguration().catch((err: unknown) => {
-        throw new LogoutRequestError(
-          'temporarily_unavailable',
-          "The identity provider's configuration is unavailable.",
-          { cause: err },
-        );
-      });
-      const metadata = provider.clientMetadata(configuration);
-      const alg = metadata.id_token_signed_response_alg ?? config.idTokenSigningAlg;
-      claims = checkLogoutToken(header, payload, {
-        alg,
-        issuer: logoutTokenIssuer(payload, provider.metadata(configuration).issuer, config.allowedTenants),
-        clientId: metadata.client_id,
-        additionalAudiences: config.additionalAudiences,
-        clockTolerance: config.clockTolerance,
-        logoutTokenMaxAge: config.logoutTokenMaxAge,
-      });
-
-      try {
-        await provider.verifySignature(token, alg);
-      } catch (err) {
-        if (err instanceof OidcError && err.code === 'ERR_OIDC_ID_TOKEN_INVALID') {
-          throw invalid("The logout token's signature could not be verified with the identity provider's keys.", err);
-        }
-        throw new LogoutRequestError(
-          'temporarily_unavailable',
-          "The identity provider's signing keys are unavailable.",
-          { cause: err },
-        );
-      }
-
+      const checked = await checkedLogoutClaims(token, config, provider);
+      // Known from here on, for the failure event too (a bad signature names whom the token claims).
+      claims = checked.claims;
+      await verifyLogoutSignature(token, checked.alg, provider);
       if (!(await rememberJti(req, config, claims.iss, claims.jti, claims.exp))) {
         throw invalid('This logout token was used before (its "jti" was seen).');
       }
