@@ -54,8 +54,13 @@ export function decideRenewedLogin(
   reason: 'refresh' | 'userinfo',
 ): Promise<StoredLogin> {
   if (!config.afterCallback) return Promise.resolve(renewed);
-  // The stored login is frozen: the hook gets a plain copy, as at the callback.
-  return decideLogin(config, req, responseOf(req), structuredClone({ ...renewed }), { reason, appState: undefined });
+  // The stored login is frozen: the hook gets a plain copy, as at the callback. How many refreshes
+  // the tokens came through is ours, not the app's to decide: a login the hook builds anew without
+  // it must still be the later copy (see laterStoredLogin in session/stored-login.ts).
+  return decideLogin(config, req, responseOf(req), structuredClone({ ...renewed }), {
+    reason,
+    appState: undefined,
+  }).then((decided) => ({ ...decided, refreshes: renewed.refreshes }));
 }
 
 async function runAfterCallback(

@@ -33,10 +33,16 @@ export function sameUser(a: StoredLogin, b: StoredLogin): boolean {
   return a.claims?.iss === b.claims.iss && a.claims?.sub === b.claims.sub;
 }
 
-/** A login in the store that replaced `current`'s tokens (another instance or request refreshed). */
+/**
+ * A login in the store that replaced `current`'s tokens (another instance or request refreshed); never
+ * one through fewer refreshes than `current` (an older copy, written back late).
+ */
 export function isNewer(stored: StoredLogin, current: StoredLogin): boolean {
   return (
-    sameUser(stored, current) && stored.refreshToken !== current.refreshToken && typeof stored.accessToken === 'string'
+    sameUser(stored, current) &&
+    stored.refreshToken !== current.refreshToken &&
+    typeof stored.accessToken === 'string' &&
+    (stored.refreshes ?? 0) >= (current.refreshes ?? 0)
   );
 }
 
