@@ -26,9 +26,18 @@ export function guardLateWrites(store: Store | undefined, memory: { guardedStore
   memory.guardedStore = store;
 }
 
-/** What a guarded store holds (under {@link STORE_GUARD}): the sessions made at login, with their ids. */
+/**
+ * What a guarded store holds (under {@link STORE_GUARD}): the sessions made at login, with their ids,
+ * and the guarded write of each session id in progress.
+ */
 interface StoreGuard {
   readonly newSessions: WeakMap<object, string>;
+  /**
+   * Each session's guarded writes, one after the other: a write reads the store only once the one
+   * before it has landed, so that two writes of one session in one process cannot both read the
+   * copy before either (the later refresh would then be overwritten by the older copy).
+   */
+  readonly writes: Map<string, Promise<void>>;
 }
 
 /** Where a store's guard hangs: on the store itself, which it wraps once whichever instances share it. */
@@ -39,13 +48,14 @@ const STORE_GUARD: unique symbol = Symbol('express-oidc-login: late-write guard'
  * tombstone is in the store (it was logged out while the request that writes it was in flight),
  * and carries the store's later copy of its login when another request or instance refreshed it
  * meanwhile (see laterStoredLogin). Both are read at once, one read each, on these writes only
- * (a login, an activity note a minute, the app's own changes). Other writes (sessions without a
- * login, our own records, a session just made at login) pass straight through.
+ * (a login, an activity note a minute, the app's own changes), and one session's writes in this
+ * process go one after the other. Other writes (sessions without a login, our own records, a
+ * session just made at login) pass straight through.
  */
 export function guardStore(store: Store): StoreGuard {
   const existing = (store as { [STORE_GUARD]?: StoreGuard })[STORE_GUARD];
   if (existing !== undefined) return existing;
-  const guard: StoreGuard = { newSessions: new WeakMap() };
+  const guard: StoreGuard = { newSessions: new WeakMap(), writes: new Map() };
   Object.defineProperty(store, STORE_GUARD, { value: guard });
   const originalSet = store.set;
   if (typeof originalSet !== 'function' || typeof store.get !== 'function') return guard;
@@ -58,34 +68,69 @@ export function guardStore(store: Store): StoreGuard {
       originalSet.call(this, sessionId, data, callback);
       return;
     }
+    const previous = guard.writes.get(sessionId);
+    const write = () => guardedWrite(this, originalSet, sessionId, data, callback);
+    const tail = previous === undefined ? write() : previous.then(write);
+    guard.writes.set(sessionId, tail);
+    void tail.then(() => {
+      if (guard.writes.get(sessionId) === tail) guard.writes.delete(sessionId);
+    });
+  };
+  store.set = guardedSet as Store['set'];
+  return guard;
+}
+
+/**
+ * One guarded write: the tombstone and the stored session read together, then the write (with the
+ * store's later copy of the login, if any) or none (logged out meanwhile). Resolves once the store
+ * has answered the write; never rejects (the store's answer, an error too, goes to `callback`).
+ */
+function guardedWrite(
+  store: Store,
+  originalSet: Store['set'],
+  sessionId: string,
+  data: SessionData,
+  callback: Callback | undefined,
+): Promise<void> {
+  return new Promise((landed) => {
     let tombstone: unknown;
     let stored: unknown;
     let reads = 2;
-    // A failed read does not block the write: the store's own answer to it is what counts.
-    const read = (keep: (value: unknown) => void) => (err: unknown, value?: unknown) => {
-      if (!err) keep(value);
-      if (--reads === 0) write();
-    };
     const write = () => {
       if (tombstone) {
         debug('not writing back session %s: it was logged out while this request was in flight', sessionId);
+        landed();
         callback?.();
         return;
       }
       keepLaterLogin(data, stored);
-      originalSet.call(this, sessionId, data, callback);
+      const answered = (err?: unknown) => {
+        landed();
+        callback?.(err);
+      };
+      // Called from a store's callback: a store that throws answers the write with its error.
+      try {
+        originalSet.call(store, sessionId, data, answered);
+      } catch (err) {
+        answered(err);
+      }
     };
-    this.get(
-      tombstoneKey(sessionId),
-      read((value) => (tombstone = value)),
-    );
-    this.get(
-      sessionId,
-      read((value) => (stored = value)),
-    );
-  };
-  store.set = guardedSet as Store['set'];
-  return guard;
+    // A failed read (an error, or a store that throws) does not block the write: the store's own
+    // answer to the write is what counts.
+    const read = (key: string, keep: (value: unknown) => void) => {
+      const done = (err: unknown, value?: unknown) => {
+        if (!err) keep(value);
+        if (--reads === 0) write();
+      };
+      try {
+        store.get(key, done);
+      } catch (err) {
+        done(err);
+      }
+    };
+    read(tombstoneKey(sessionId), (value) => (tombstone = value));
+    read(sessionId, (value) => (stored = value));
+  });
 }
 
 /** Puts the store's later copy of the session's login (if it has one) into the session being written. */

@@ -257,7 +257,7 @@ export function laterStoredLogin(writing: StoredLogin, stored: StoredLogin | und
   ) {
     return undefined;
   }
-  return packLogin({ ...stored, activeAt: Math.max(stored.activeAt, writing.activeAt) });
+  return packLogin({ ...stored, activeAt: Math.max(stored.activeAt ?? 0, writing.activeAt ?? 0) });
 }
 
 /**
