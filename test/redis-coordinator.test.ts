@@ -320,9 +320,12 @@ describeRedis('several instances on one Redis: the coordinator', () => {
     });
 
     it('of a holder that never gives it back is renewed for ten lifetimes at most, then expires', async () => {
-      const { coordinator: c, client } = await coordinator();
+      const { coordinator: c, renewals, client } = await coordinator();
       const release = await c.lock('hung', { ttlMs: 300, waitMs: 0 });
-      // Without the cap it would be renewed for as long as the process lives (the test would time out).
+      // Renewed past its first lifetime (a renewal answers 1 only while the lock is there, and the
+      // fourth comes more than a lifetime after it was taken)...
+      await renewals(4);
+      // ...but not for as long as the process lives (without the cap the test would time out).
       while (Number(await client.sendCommand(['EXISTS', 'test:lock:hung'])) === 1)
         await new Promise((resolve) => setTimeout(resolve, 100));
       const again = await c.lock('hung', { ttlMs: 300, waitMs: 0 });

@@ -93,7 +93,8 @@ export class RedisCoordinator implements Coordinator {
   /** Renews a lock just taken until it is given back (see MAX_LOCK_LIFETIMES); the timer is the release's to clear. */
   #renewWhileHeld(name: string, token: string, ttlMs: number): NodeJS.Timeout {
     const every = Math.max(1, Math.floor(ttlMs / 3));
-    let left = Math.floor((MAX_LOCK_LIFETIMES * ttlMs) / every);
+    // The last renewal's lifetime ends MAX_LOCK_LIFETIMES lifetimes after the lock was taken.
+    let left = Math.floor(((MAX_LOCK_LIFETIMES - 1) * ttlMs) / every);
     const timer = setInterval(() => {
       if (--left < 0) {
         debug('the lock %s was held for %d lifetimes: no longer renewed', name, MAX_LOCK_LIFETIMES);
