@@ -327,6 +327,32 @@ describe('against a real provider (oidc-provider, rotating refresh tokens)', () 
     expect((await browser.app.get('/probe/oidc').expect(200)).body.isAuthenticated).toBe(false);
   });
 
+  it('a login a refresh ended stays ended: a request that loaded it before does not write it back', async () => {
+    let reached!: () => void;
+    const atHold = new Promise<void>((resolve) => (reached = resolve));
+    let release!: () => void;
+    const hold = new Promise<void>((resolve) => (release = resolve));
+    const instance = createInstance(options());
+    instance.app.get('/slow-write', async (req, res) => {
+      (req.session as unknown as Record<string, unknown>).note = 'written';
+      reached();
+      await hold;
+      res.json({});
+    });
+    const { browser, sid, first } = await loginAt(await served(instance), op.issuer);
+    await (await op.provider.RefreshToken.find(first.refreshToken))!.destroy();
+    const slow = browser.app.get('/slow-write').then((r) => r);
+    await atHold;
+    // The provider refuses the refresh token: the login ends.
+    await browser.app.get('/token').expect(401);
+    expect(await storedLogin(instance.store, sid)).toBeUndefined();
+    release();
+    expect((await slow).status).toBe(200);
+    // The request that loaded the login before did not bring it back.
+    expect(await storedLogin(instance.store, sid)).toBeUndefined();
+    expect((await browser.app.get('/probe/oidc').expect(200)).body.isAuthenticated).toBe(false);
+  });
+
   it('answers 401 for an expired access token without a refresh token, and says why', async () => {
     const instance = createInstance(options());
     const { browser, sid } = await loginAt(await served(instance), op.issuer);

@@ -11,6 +11,7 @@ import { underRefreshLock } from './refresh-token-uses.js';
 import { errorInTokenResponse, isIdTokenError, tokenEndpointError } from './provider-errors.js';
 import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
 import { loginOf, nextRefresh, packLogin } from '../session/stored-login.js';
+import { endOwnLogin } from '../session/session-index.js';
 import type { StoredLogin } from '../types.js';
 import { refreshedClaims } from './userinfo-claims.js';
 import { findRotated, isNewer, pickTokens, readStored, type StoredState, type TokenFields } from './stored-tokens.js';
@@ -116,11 +117,14 @@ async function commit(
   const login = loginOf(req);
   if (!login || login.refreshToken !== usedRefreshToken) return;
   if (outcome.ended) {
-    delete session.oidc!.login;
-    // A login that ended elsewhere ('gone') was reported there.
-    if (outcome.reason !== 'gone')
-      emit(config, 'logout', { sub: login.claims.sub, sessionId: req.sessionID, detail: 'refresh_failed' }, req);
-    await saveSession(session);
+    // A login that ended elsewhere ('gone') was reported, and marked as ended, there.
+    if (outcome.reason === 'gone') {
+      delete session.oidc!.login;
+      await saveSession(session);
+      return;
+    }
+    emit(config, 'logout', { sub: login.claims.sub, sessionId: req.sessionID, detail: 'refresh_failed' }, req);
+    await endOwnLogin(req, config);
     return;
   }
   const refreshed = packLogin({ ...login, ...outcome.tokens }, req);

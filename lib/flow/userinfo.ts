@@ -8,6 +8,7 @@ import type { Provider } from './provider.js';
 import { resourceError } from './provider-errors.js';
 import { getAccessToken } from './refresh.js';
 import { loginOf, packLogin } from '../session/stored-login.js';
+import { endOwnLogin } from '../session/session-index.js';
 import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
 import { fetchProfile, tokensOf } from './profile.js';
 import { decideRenewedLogin } from './after-callback.js';
@@ -73,11 +74,7 @@ async function decideUserInfo(req: OidcRequest, config: ResolvedConfig, renewed:
   try {
     return await decideRenewedLogin(config, req, renewed, 'userinfo');
   } catch (err) {
-    if (err instanceof OidcError && err.code === 'ERR_OIDC_LOGIN_REFUSED') {
-      const session = requireSession(req);
-      delete session.oidc!.login;
-      await saveSession(session);
-    }
+    if (err instanceof OidcError && err.code === 'ERR_OIDC_LOGIN_REFUSED') await endOwnLogin(req, config);
     throw err;
   }
 }

@@ -8,7 +8,7 @@ import type { SessionData, Store } from 'express-session';
 import { recordCookie, storeDestroy, storeGet, storeSet } from './store-records.js';
 import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/resolved-config.js';
-import { requireSession, storeError, type OidcRequest } from './express-session.js';
+import { requireSession, saveSession, storeError, type OidcRequest } from './express-session.js';
 import { forgetLogin, loginOf } from './stored-login.js';
 import { OidcError } from '../util/errors.js';
 import { ENDED_MEMORY_MS, memoryKey } from './ended-logins.js';
@@ -174,8 +174,9 @@ export async function endSessions(
 }
 
 /**
- * Before a local logout destroys the request's session: remembers its id in process and writes
- * its tombstone (best effort: the destroy that follows is what must succeed).
+ * Before a local logout destroys the request's session, or a login ends in a session that lives
+ * on: remembers its id in process and writes its tombstone (best effort: the destroy or save that
+ * follows is what must succeed), so that a request still in flight does not write the login back.
  */
 async function markSessionEnded(req: OidcRequest, config: ResolvedConfig): Promise<void> {
   const sessionId = req.sessionID;
@@ -215,6 +216,20 @@ export async function destroyOwnSession(req: OidcRequest, config: ResolvedConfig
         : resolve(),
     );
   });
+}
+
+/**
+ * Ends the login of the request's own session, which lives on (a refresh the provider refused, a
+ * renewed login the app's `afterCallback` refused): remembered as ended (above), as for a logout,
+ * so that a request that loaded the session before does not write the login back; then saved
+ * without it.
+ */
+export async function endOwnLogin(req: OidcRequest, config: ResolvedConfig): Promise<void> {
+  const session = requireSession(req);
+  delete session.oidc?.login;
+  await markSessionEnded(req, config);
+  forgetLogin(req, req.sessionID);
+  await saveSession(session);
 }
 
 // ---------------------------------------------------------------------------------------------
