@@ -590,6 +590,43 @@ describe('against a hostile provider', () => {
     expect(page.headers.location).toBe('/login?returnTo=%2Fprotected');
   });
 
+  it('a token for another API that meets a rotation by another instance keeps the newest refresh token', async () => {
+    const API = 'https://api.example/';
+    const endpoint = rotatingTokenEndpoint();
+    // Once: just before the API token request reaches the provider, "another instance" uses the
+    // login's refresh token and saves the rotated one, so the request gets invalid_grant.
+    let race: (() => Promise<void>) | undefined;
+    const hook: TokenHook = async (ctx) => {
+      const other = race;
+      race = undefined;
+      await other?.();
+      return endpoint.hook(ctx);
+    };
+    const { instance, agent, sid, stored } = await loggedIn({ resources: [API] }, { ...endpoint, hook });
+    instance.app.get('/api-token', async (req, res, next) => {
+      try {
+        res.json({ accessToken: await req.oidc!.getAccessToken({ resource: API }) });
+      } catch (err) {
+        next(err);
+      }
+    });
+    race = async () => {
+      endpoint.valid.delete(stored.refreshToken!);
+      endpoint.valid.add('rt-of-the-other-instance');
+      await patchStoredLogin(instance.store, sid, (login) => {
+        login.refreshToken = 'rt-of-the-other-instance';
+        login.refreshes = 1;
+      });
+    };
+    await agent.get('/api-token').expect(200);
+    // The refresh token the retry's answer rotated to is kept: not the one the other instance spent.
+    const after = (await storedLogin(instance.store, sid))!;
+    expect(after.refreshToken).not.toBe('rt-of-the-other-instance');
+    expect(endpoint.valid.has(after.refreshToken!)).toBe(true);
+    // And the login's next refresh works with it.
+    await agent.get('/token').expect(200);
+  });
+
   it('answers 504 within httpTimeout when the token endpoint hangs, and keeps the login', async () => {
     const { instance, agent, sid, stored } = await loggedIn({ httpTimeout: 500, autoRefresh: true });
     op.onToken = () => 'hang';

@@ -159,7 +159,10 @@ async function fetchResourceToken(
     const rotated = isInvalidGrant(err) ? await findRotated(req, current) : undefined;
     if (rotated?.refreshToken === undefined) throw refusal(err, resource, config);
     debug('invalid_grant, but the refresh token was rotated meanwhile: asking again with the new one');
-    return fetchResourceToken(req, config, provider, rotated, key, resource, scope);
+    const again = await fetchResourceToken(req, config, provider, rotated, key, resource, scope);
+    // Adopted relative to the request's own login, not to `rotated`: apply() then puts the rotated
+    // tokens in, and the refresh token this answer rotated to on top of them.
+    return { ...again, adopted: again.adopted ?? pickTokens(rotated) };
   }
   const rotatedRefreshToken = typeof tokens.refresh_token === 'string' ? tokens.refresh_token : undefined;
   const token: StoredResourceToken = {
