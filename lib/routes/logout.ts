@@ -9,6 +9,7 @@ import { providerError } from '../flow/provider-errors.js';
 import { destroyOwnSession } from '../session/session-index.js';
 import { requireSession, type OidcRequest } from '../session/express-session.js';
 import { loginOf } from '../session/stored-login.js';
+import type { StoredLogin } from '../types.js';
 import { rememberLogoutState } from './logout-return.js';
 import { redirect } from '../util/respond.js';
 import { pathPrefix } from '../options/validate/urls.js';
@@ -59,65 +60,7 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
       return;
     }
 
-    const revoke = config.logout.revokeTokens && typeof login.refreshToken === 'string';
-    const deadline = Date.now() + config.httpTimeout;
-    let configuration: client.Configuration | undefined;
-    if (config.logout.idpLogout || revoke) {
-      try {
-        configuration = await withDeadline(provider.getConfiguration(), deadline);
-      } catch (err) {
-        debug('the provider is unavailable, logging out locally only: %s', (err as Error)?.message);
-      }
-    }
-    let providerDown = false;
-    if (configuration && revoke && provider.metadata(configuration).revocation_endpoint) {
-      try {
-        await withDeadline(
-          client.tokenRevocation(configuration, login.refreshToken!, { token_type_hint: 'refresh_token' }),
-          deadline,
-        );
-        debug('refresh token revoked');
-      } catch (err) {
-        // Best effort. A provider that cannot be reached now would only show the browser an error
-        // page at its end_session_endpoint: the logout is then local only.
-        const code = err instanceof DeadlineError ? 'ERR_OIDC_PROVIDER_TIMEOUT' : providerError(err, 'token').code;
-        providerDown = code === 'ERR_OIDC_PROVIDER_TIMEOUT' || code === 'ERR_OIDC_PROVIDER_UNREACHABLE';
-        debug('revoking the refresh token failed (ignored): %s', (err as Error)?.message);
-      }
-    }
-
-    let location = postLogout;
-    let detail: 'provider' | 'local' = 'local';
-    // logout.idpLogoutUrl (auth0Logout(), cognitoLogout()...): the provider's own logout URL.
-    const custom =
-      configuration && !providerDown && config.logout.idpLogout
-        ? customLogoutUrl(config, provider, configuration, login.idToken)
-        : undefined;
-    if (custom) {
-      location = custom;
-      detail = 'provider';
-    } else if (
-      configuration &&
-      !providerDown &&
-      config.logout.idpLogout &&
-      provider.metadata(configuration).end_session_endpoint
-    ) {
-      try {
-        location = client.buildEndSessionUrl(configuration, {
-          // None for a plain OAuth 2.0 login: client_id (which openid-client adds) names the app then.
-          ...(login.idToken !== undefined && { id_token_hint: login.idToken }),
-          post_logout_redirect_uri: postLogout,
-          // Some providers need one to come back (Glewlwyd); checked and taken off the URL when
-          // the browser returns (logout-return.ts).
-          state: rememberLogoutState(res, config),
-        }).href;
-        detail = 'provider';
-      } catch (err) {
-        // An end_session_endpoint openid-client refuses (http without dangerouslyAllowInsecureHttp).
-        debug('no RP-initiated logout: %s', (err as Error)?.message);
-      }
-    }
-
+    const { location, detail } = await endAtProvider(config, provider, login, res);
     const sessionId = req.sessionID;
     await destroyOwnSession(req, config);
     debug('logged out (%s)', detail);
@@ -129,6 +72,83 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
     );
     redirect(res, location, status);
   };
+}
+
+/** Where the browser goes after the local logout, and whether that ends the login at the provider too. */
+interface LogoutDestination {
+  location: string;
+  detail: 'provider' | 'local';
+}
+
+/**
+ * The provider's part of a logout, within `httpTimeout` in all: the refresh token revoked (best
+ * effort), then where the browser goes: the provider's own logout URL (`logout.idpLogoutUrl`), its
+ * `end_session_endpoint`, or, with a provider out of reach or without either, the post-logout page.
+ */
+async function endAtProvider(
+  config: ResolvedConfig,
+  provider: Provider,
+  login: StoredLogin,
+  res: ServerResponse,
+): Promise<LogoutDestination> {
+  const local: LogoutDestination = { location: config.logout.postLogoutRedirectUri, detail: 'local' };
+  const revoke = config.logout.revokeTokens && typeof login.refreshToken === 'string';
+  if (!config.logout.idpLogout && !revoke) return local;
+  const deadline = Date.now() + config.httpTimeout;
+  let configuration: client.Configuration;
+  try {
+    configuration = await withDeadline(provider.getConfiguration(), deadline);
+  } catch (err) {
+    debug('the provider is unavailable, logging out locally only: %s', (err as Error)?.message);
+    return local;
+  }
+  if (revoke && !(await revokeRefreshToken(provider, configuration, login.refreshToken!, deadline))) return local;
+  if (!config.logout.idpLogout) return local;
+  // logout.idpLogoutUrl (auth0Logout(), cognitoLogout()...): the provider's own logout URL.
+  const custom = customLogoutUrl(config, provider, configuration, login.idToken);
+  if (custom) return { location: custom, detail: 'provider' };
+  if (!provider.metadata(configuration).end_session_endpoint) return local;
+  try {
+    const location = client.buildEndSessionUrl(configuration, {
+      // None for a plain OAuth 2.0 login: client_id (which openid-client adds) names the app then.
+      ...(login.idToken !== undefined && { id_token_hint: login.idToken }),
+      post_logout_redirect_uri: config.logout.postLogoutRedirectUri,
+      // Some providers need one to come back (Glewlwyd); checked and taken off the URL when
+      // the browser returns (logout-return.ts).
+      state: rememberLogoutState(res, config),
+    }).href;
+    return { location, detail: 'provider' };
+  } catch (err) {
+    // An end_session_endpoint openid-client refuses (http without dangerouslyAllowInsecureHttp).
+    debug('no RP-initiated logout: %s', (err as Error)?.message);
+    return local;
+  }
+}
+
+/**
+ * Revokes the refresh token where the provider has a `revocation_endpoint` (best effort). False
+ * when the provider is out of reach: it would then only show the browser an error page at its
+ * logout URL, so the logout is local only.
+ */
+async function revokeRefreshToken(
+  provider: Provider,
+  configuration: client.Configuration,
+  refreshToken: string,
+  deadline: number,
+): Promise<boolean> {
+  if (!provider.metadata(configuration).revocation_endpoint) return true;
+  try {
+    await withDeadline(
+      client.tokenRevocation(configuration, refreshToken, { token_type_hint: 'refresh_token' }),
+      deadline,
+    );
+    debug('refresh token revoked');
+    return true;
+  } catch (err) {
+    const code = err instanceof DeadlineError ? 'ERR_OIDC_PROVIDER_TIMEOUT' : providerError(err, 'token').code;
+    debug('revoking the refresh token failed (ignored): %s', (err as Error)?.message);
+    return code !== 'ERR_OIDC_PROVIDER_TIMEOUT' && code !== 'ERR_OIDC_PROVIDER_UNREACHABLE';
+  }
 }
 
 /**
