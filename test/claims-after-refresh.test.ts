@@ -1,9 +1,9 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import type { AfterCallback, OidcLoginOptions } from '../lib/index.js';
+import type { AfterCallback, OidcLoginOptions, StoredLogin } from '../lib/index.js';
 import { createApp, testOptions } from './support/app.js';
 import { login, newBrowser, type Browser } from './support/flow.js';
 import { ACCOUNTS } from './support/provider.js';
-import { FIRST_ACCESS_TOKEN_DUE, tapRefreshGrants, type RefreshTap } from './support/refresh-kit.js';
+import { FIRST_ACCESS_TOKEN_DUE, storedLogin, tapRefreshGrants, type RefreshTap } from './support/refresh-kit.js';
 import { useProvider } from './support/use-provider.js';
 
 /**
@@ -146,5 +146,50 @@ describe('the decision is made again on what the provider says now (not a diff o
     const res = await browser.app.get('/token').expect(403);
     expect(res.body.code).toBe('ERR_OIDC_LOGIN_REFUSED');
     expect((await browser.app.get('/probe/oidc').expect(200)).body.isAuthenticated).toBe(false);
+  });
+});
+
+describe('a hook that returns a login it built anew', () => {
+  /** Only the tokens and claims: none of the login's bookkeeping. */
+  const rebuild: AfterCallback = (_req, _res, login) =>
+    ({
+      claims: login.claims,
+      idToken: login.idToken,
+      accessToken: login.accessToken,
+      refreshToken: login.refreshToken,
+      tokenType: login.tokenType,
+      expiresAt: login.expiresAt,
+    }) as StoredLogin;
+
+  it('leaves the login its login time, activity and refresh count, at the callback, a refresh and a userinfo reload', async () => {
+    const { app, store } = createApp(
+      testOptions(op, {
+        scope: 'openid groups offline_access',
+        authorizationParams: { prompt: 'consent' },
+        afterCallback: rebuild,
+      }),
+      {
+        routes: (app) => {
+          app.get('/token', (req, res, next) =>
+            req.oidc!.getAccessToken({ forceRefresh: true }).then((token) => res.json({ token }), next),
+          );
+          app.get('/userinfo', (req, res, next) => req.oidc!.fetchUserInfo().then((user) => res.json({ user }), next));
+        },
+      },
+    );
+    const browser = newBrowser(app, op.issuer);
+    expect((await login(browser)).status).toBe(302);
+    const { sessionId } = (await browser.app.get('/probe/oidc').expect(200)).body;
+    const first = (await storedLogin(store, sessionId))!;
+    // absoluteDuration and idleDuration count from these: a login without them would never expire.
+    expect(first.loggedInAt).toEqual(expect.any(Number));
+    expect(first.activeAt).toEqual(expect.any(Number));
+
+    await browser.app.get('/token').expect(200);
+    const refreshed = (await storedLogin(store, sessionId))!;
+    expect(refreshed).toMatchObject({ loggedInAt: first.loggedInAt, refreshes: 1 });
+
+    await browser.app.get('/userinfo').expect(200);
+    expect(await storedLogin(store, sessionId)).toMatchObject({ loggedInAt: first.loggedInAt, refreshes: 1 });
   });
 });

@@ -25,8 +25,10 @@ function responseOf(req: OidcRequest): ServerResponse {
 
 /**
  * Runs the app's `afterCallback`; a throw refuses the login with the hook's message (401 when the
- * error says 401, else 403: `ERR_OIDC_LOGIN_REFUSED`). The login's provider stays the one that
- * issued its tokens, whatever the hook did.
+ * error says 401, else 403: `ERR_OIDC_LOGIN_REFUSED`). The login's bookkeeping stays ours, whatever
+ * the hook returned (a login it built anew, without it): its provider (the one that issued its
+ * tokens), when it began (`absoluteDuration`), its last activity (`idleDuration`) and how many
+ * refreshes its tokens came through (which of two copies is the later: see laterStoredLogin).
  */
 export async function decideLogin(
   config: ResolvedConfig,
@@ -39,6 +41,10 @@ export async function decideLogin(
   // Refresh and logout must go to the provider that issued the tokens.
   if (config.providerName !== undefined) decided.provider = config.providerName;
   else delete decided.provider;
+  decided.loggedInAt = login.loggedInAt;
+  decided.activeAt = login.activeAt;
+  if (login.refreshes !== undefined) decided.refreshes = login.refreshes;
+  else delete decided.refreshes;
   return decided;
 }
 
@@ -54,13 +60,8 @@ export function decideRenewedLogin(
   reason: 'refresh' | 'userinfo',
 ): Promise<StoredLogin> {
   if (!config.afterCallback) return Promise.resolve(renewed);
-  // The stored login is frozen: the hook gets a plain copy, as at the callback. How many refreshes
-  // the tokens came through is ours, not the app's to decide: a login the hook builds anew without
-  // it must still be the later copy (see laterStoredLogin in session/stored-login.ts).
-  return decideLogin(config, req, responseOf(req), structuredClone({ ...renewed }), {
-    reason,
-    appState: undefined,
-  }).then((decided) => ({ ...decided, refreshes: renewed.refreshes }));
+  // The stored login is frozen: the hook gets a plain copy, as at the callback.
+  return decideLogin(config, req, responseOf(req), structuredClone({ ...renewed }), { reason, appState: undefined });
 }
 
 async function runAfterCallback(
