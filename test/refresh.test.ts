@@ -7,7 +7,7 @@ import type { OidcLoginOptions } from '../lib/index.js';
 import { testOptions } from './support/app.js';
 import { login, newBrowser, type Browser } from './support/flow.js';
 import { generateSigningKey, signIdToken, type TokenContext, type TokenHook } from './support/hostile-provider.js';
-import { tokenPayload } from './support/stored-login.js';
+import { patchedLogin, tokenPayload } from './support/stored-login.js';
 import { useHostileProvider } from './support/use-hostile-provider.js';
 import {
   FIRST_ACCESS_TOKEN_DUE,
@@ -625,6 +625,32 @@ describe('against a hostile provider', () => {
     expect(endpoint.valid.has(after.refreshToken!)).toBe(true);
     // And the login's next refresh works with it.
     await agent.get('/token').expect(200);
+  });
+
+  it('a token for another API does not adopt an older copy of the login written back to the store', async () => {
+    const API = 'https://api.example/';
+    const { instance, agent, sid, stored } = await loggedIn({ resources: [API] });
+    await agent.get('/token').expect(200);
+    const refreshed = (await storedLogin(instance.store, sid))!;
+    expect(refreshed.refreshes).toBe(1);
+    // The request has loaded the refreshed login; then another instance writes back an older copy
+    // (the one with the refresh token that refresh spent) before the request reads the store: the
+    // residual race across instances, written here past this process's guard, into MemoryStore's own map.
+    const older = JSON.stringify(
+      patchedLogin((await storeGet(instance.store, sid))!, (login) => {
+        login.refreshToken = stored.refreshToken;
+        delete login.refreshes;
+      }),
+    );
+    instance.app.get('/api-token', async (req, res, next) => {
+      try {
+        (instance.store as unknown as { sessions: Record<string, string> }).sessions[sid] = older;
+        res.json({ accessToken: await req.oidc!.getAccessToken({ resource: API }) });
+      } catch (err) {
+        next(err);
+      }
+    });
+    await agent.get('/api-token').expect(200);
   });
 
   it('answers 504 within httpTimeout when the token endpoint hangs, and keeps the login', async () => {

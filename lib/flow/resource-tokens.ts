@@ -8,7 +8,15 @@ import { OidcError } from '../util/errors.js';
 import type { Provider } from './provider.js';
 import { underRefreshLock } from './refresh-token-uses.js';
 import { errorInTokenResponse, tokenEndpointError } from './provider-errors.js';
-import { findRotated, pickTokens, readStored, sameUser, type StoredState, type TokenFields } from './stored-tokens.js';
+import {
+  findRotated,
+  isNewer,
+  pickTokens,
+  readStored,
+  sameUser,
+  type StoredState,
+  type TokenFields,
+} from './stored-tokens.js';
 import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
 import { loginOf, nextRefresh, packLogin } from '../session/stored-login.js';
 import type { ResourceOptions, StoredLogin, StoredResourceToken } from '../types.js';
@@ -135,7 +143,7 @@ async function fetchResourceToken(
   }
   if (stored.kind === 'login' && sameUser(stored.login, login)) {
     const theirs = stored.login.resources?.[key];
-    if (stored.login.refreshToken !== undefined && stored.login.refreshToken !== login.refreshToken) {
+    if (stored.login.refreshToken !== undefined && isNewer(stored.login, login)) {
       current = stored.login;
       adopted = pickTokens(current);
     }
