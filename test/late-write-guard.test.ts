@@ -76,4 +76,51 @@ describe('the late-write guard', () => {
     await set(store, 'sid-3', withLogin({ ...LOGIN, refreshToken: 'refresh-1', refreshes: 1 }));
     expect(loginIn(await storeGet(store, 'sid-3'))).toMatchObject({ refreshToken: 'refresh-1' });
   });
+
+  it('answers each write once, however often the store calls back', async () => {
+    const store = new MemoryStore();
+    const get = store.get.bind(store);
+    const setOnce = store.set.bind(store);
+    // A store that calls every callback twice.
+    store.get = ((sid: string, cb: (err: unknown, data?: unknown) => void) =>
+      get(sid, (err, data) => {
+        cb(err, data);
+        cb(err, data);
+      })) as Store['get'];
+    store.set = ((sid: string, data: SessionData, cb?: (err?: unknown) => void) =>
+      setOnce(sid, data, (err) => {
+        cb?.(err);
+        cb?.(err);
+      })) as Store['set'];
+    guardStore(store);
+    let calls = 0;
+    await new Promise<void>((resolve) =>
+      store.set('sid-4', withLogin(LOGIN), () => {
+        calls++;
+        resolve();
+      }),
+    );
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls).toBe(1);
+  });
+
+  it("does not hold up a session's writes behind one the store never answers", async () => {
+    const store = new MemoryStore();
+    const originalSet = store.set.bind(store);
+    let dropped = false;
+    // The store loses the first write's callback (a connection gone quiet).
+    store.set = ((sid: string, data: SessionData, cb?: (err?: unknown) => void) => {
+      if (!dropped) {
+        dropped = true;
+        originalSet(sid, data, () => {});
+        return;
+      }
+      originalSet(sid, data, cb);
+    }) as Store['set'];
+    guardStore(store);
+    void set(store, 'sid-5', withLogin(LOGIN));
+    // The second write of the session gets through (after the bounded wait).
+    await set(store, 'sid-5', withLogin({ ...LOGIN, refreshToken: 'refresh-1', refreshes: 1 }));
+    expect(loginIn(await storeGet(store, 'sid-5'))).toMatchObject({ refreshToken: 'refresh-1' });
+  });
 });

@@ -5,6 +5,7 @@
  */
 import type { SessionData, Store } from 'express-session';
 import createDebug from 'debug';
+import { STORE_TIMEOUT_MS } from '../options/defaults.js';
 import { laterStoredLogin, loginFromSession } from './stored-login.js';
 
 const debug = createDebug('express-oidc-login:session-index');
@@ -34,7 +35,7 @@ interface StoreGuard {
   readonly newSessions: WeakMap<object, string>;
   /**
    * Each session's guarded writes, one after the other: a write reads the store only once the one
-   * before it has landed, so that two writes of one session in one process cannot both read the
+   * before it has landed (or STORE_TIMEOUT_MS has passed), so that two writes of one session in one process cannot both read the
    * copy before either (the later refresh would then be overwritten by the older copy).
    */
   readonly writes: Map<string, Promise<void>>;
@@ -70,7 +71,7 @@ export function guardStore(store: Store): StoreGuard {
     }
     const previous = guard.writes.get(sessionId);
     const write = () => guardedWrite(this, originalSet, sessionId, data, callback);
-    const tail = previous === undefined ? write() : previous.then(write);
+    const tail = previous === undefined ? write() : landedOrLate(previous).then(write);
     guard.writes.set(sessionId, tail);
     void tail.then(() => {
       if (guard.writes.get(sessionId) === tail) guard.writes.delete(sessionId);
@@ -96,29 +97,42 @@ function guardedWrite(
     let tombstone: unknown;
     let stored: unknown;
     let reads = 2;
+    // The write is answered once, however often the store calls back.
+    let answered = false;
+    const answer = (err?: unknown) => {
+      if (answered) return;
+      answered = true;
+      landed();
+      try {
+        callback?.(err);
+      } catch (thrown) {
+        // What the caller's own callback throws is the caller's, as from any store's callback.
+        process.nextTick(() => {
+          throw thrown;
+        });
+      }
+    };
     const write = () => {
       if (tombstone) {
         debug('not writing back session %s: it was logged out while this request was in flight', sessionId);
-        landed();
-        callback?.();
+        answer();
         return;
       }
       keepLaterLogin(data, stored);
-      const answered = (err?: unknown) => {
-        landed();
-        callback?.(err);
-      };
-      // Called from a store's callback: a store that throws answers the write with its error.
+      // A store that throws answers the write with its error.
       try {
-        originalSet.call(store, sessionId, data, answered);
+        originalSet.call(store, sessionId, data, answer);
       } catch (err) {
-        answered(err);
+        answer(err);
       }
     };
     // A failed read (an error, or a store that throws) does not block the write: the store's own
-    // answer to the write is what counts.
+    // answer to the write is what counts. Each read counts once, however often the store calls back.
     const read = (key: string, keep: (value: unknown) => void) => {
+      let seen = false;
       const done = (err: unknown, value?: unknown) => {
+        if (seen) return;
+        seen = true;
         if (!err) keep(value);
         if (--reads === 0) write();
       };
@@ -130,6 +144,21 @@ function guardedWrite(
     };
     read(tombstoneKey(sessionId), (value) => (tombstone = value));
     read(sessionId, (value) => (stored = value));
+  });
+}
+
+/**
+ * `previous` landed, or STORE_TIMEOUT_MS passed: a store that never answers a write must not hold
+ * up the session's next writes for good (the store's own timeout, if any, answers that write).
+ */
+function landedOrLate(previous: Promise<void>): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, STORE_TIMEOUT_MS);
+    timer.unref();
+    void previous.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
   });
 }
 
