@@ -348,8 +348,9 @@ describe('against a real provider (oidc-provider, rotating refresh tokens)', () 
     expect(await storedLogin(instance.store, sid)).toBeUndefined();
     release();
     expect((await slow).status).toBe(200);
-    // The request that loaded the login before did not bring it back.
+    // The request that loaded the login before did not bring it back; its other change is kept.
     expect(await storedLogin(instance.store, sid)).toBeUndefined();
+    expect((await storeGet<Record<string, unknown>>(instance.store, sid))!.note).toBe('written');
     expect((await browser.app.get('/probe/oidc').expect(200)).body.isAuthenticated).toBe(false);
   });
 

@@ -18,6 +18,17 @@ export function tombstoneKey(sessionId: string): string {
 }
 
 /**
+ * What a tombstone says ended: the whole session (a logout; it was destroyed, so a late write of it
+ * is skipped), or only its login (the session lives on: a late write goes through without the login).
+ */
+export type Ended = 'session' | 'login';
+
+/** The tombstone record's data (`oidcEnded: 1` for a session, as written before logins could end alone). */
+export function tombstone(ended: Ended): { oidcEnded: 1 | 'login' } {
+  return { oidcEnded: ended === 'login' ? 'login' : 1 };
+}
+
+/**
  * Makes sure the request's session store is guarded against late writes of ended sessions (once per
  * store object); the instance's memory holds the store it saw last: one comparison per request.
  */
@@ -35,8 +46,9 @@ interface StoreGuard {
   readonly newSessions: WeakMap<object, string>;
   /**
    * Each session's guarded writes, one after the other: a write reads the store only once the one
-   * before it has landed (or STORE_TIMEOUT_MS has passed), so that two writes of one session in one process cannot both read the
-   * copy before either (the later refresh would then be overwritten by the older copy).
+   * before it has landed (or the time it had has passed: landedOrLate), so that two writes of one
+   * session in one process cannot both read the copy before either (the later refresh would then be
+   * overwritten by the older copy).
    */
   readonly writes: Map<string, Promise<void>>;
 }
@@ -71,7 +83,8 @@ export function guardStore(store: Store): StoreGuard {
     }
     const previous = guard.writes.get(sessionId);
     const write = () => guardedWrite(this, originalSet, sessionId, data, callback);
-    const tail = previous === undefined ? write() : landedOrLate(previous).then(write);
+    const run = () => landedOrLate(write());
+    const tail = previous === undefined ? run() : previous.then(run);
     guard.writes.set(sessionId, tail);
     void tail.then(() => {
       if (guard.writes.get(sessionId) === tail) guard.writes.delete(sessionId);
@@ -94,7 +107,7 @@ function guardedWrite(
   callback: Callback | undefined,
 ): Promise<void> {
   return new Promise((landed) => {
-    let tombstone: unknown;
+    let found: unknown;
     let stored: unknown;
     let reads = 2;
     // The write is answered once, however often the store calls back.
@@ -113,12 +126,14 @@ function guardedWrite(
       }
     };
     const write = () => {
-      if (tombstone) {
+      if ((found as { oidcEnded?: unknown } | undefined)?.oidcEnded === 'login') {
+        debug('writing session %s without its login: the login ended while this request was in flight', sessionId);
+        delete data.oidc!.login;
+      } else if (found) {
         debug('not writing back session %s: it was logged out while this request was in flight', sessionId);
         answer();
         return;
-      }
-      keepLaterLogin(data, stored);
+      } else keepLaterLogin(data, stored);
       // A store that throws answers the write with its error.
       try {
         originalSet.call(store, sessionId, data, answer);
@@ -142,20 +157,22 @@ function guardedWrite(
         done(err);
       }
     };
-    read(tombstoneKey(sessionId), (value) => (tombstone = value));
+    read(tombstoneKey(sessionId), (value) => (found = value));
     read(sessionId, (value) => (stored = value));
   });
 }
 
 /**
- * `previous` landed, or STORE_TIMEOUT_MS passed: a store that never answers a write must not hold
- * up the session's next writes for good (the store's own timeout, if any, answers that write).
+ * A guarded write landed, or the time a store that answers has for it passed: its two reads and
+ * its write, each within STORE_TIMEOUT_MS (guardSessionStore()'s default). Counted from the write's
+ * own start, so that a store that never answers one write does not hold up the session's next
+ * writes for good, and a slow one that answers does not have them overlap.
  */
-function landedOrLate(previous: Promise<void>): Promise<void> {
+function landedOrLate(write: Promise<void>): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, STORE_TIMEOUT_MS);
+    const timer = setTimeout(resolve, 2 * STORE_TIMEOUT_MS);
     timer.unref();
-    void previous.then(() => {
+    void write.then(() => {
       clearTimeout(timer);
       resolve();
     });

@@ -13,7 +13,7 @@ import { forgetLogin, loginOf } from './stored-login.js';
 import { OidcError } from '../util/errors.js';
 import { ENDED_MEMORY_MS, memoryKey } from './ended-logins.js';
 import { requireCoordinator, requireLoginMemory, type LoginMemory } from './login-memory.js';
-import { guardStore, tombstoneKey } from './late-write-guard.js';
+import { guardStore, tombstone, tombstoneKey, type Ended } from './late-write-guard.js';
 
 const debug = createDebug('express-oidc-login:session-index');
 
@@ -119,7 +119,7 @@ function requireStore(req: OidcRequest): Store {
 async function endOne(store: Store, sessionId: string, memory: LoginMemory): Promise<boolean> {
   const existing = (await storeGet(store, sessionId)) as Partial<SessionData> | undefined;
   memory.forget(sessionId);
-  await storeSet(store, tombstoneKey(sessionId), { cookie: recordCookie(TOMBSTONE_TTL_MS), oidcEnded: 1 });
+  await storeSet(store, tombstoneKey(sessionId), { cookie: recordCookie(TOMBSTONE_TTL_MS), ...tombstone('session') });
   await storeDestroy(store, sessionId);
   return existing?.oidc?.login !== undefined;
 }
@@ -178,7 +178,7 @@ export async function endSessions(
  * on: remembers its id in process and writes its tombstone (best effort: the destroy or save that
  * follows is what must succeed), so that a request still in flight does not write the login back.
  */
-async function markSessionEnded(req: OidcRequest, config: ResolvedConfig): Promise<void> {
+async function markSessionEnded(req: OidcRequest, config: ResolvedConfig, ended: Ended): Promise<void> {
   const sessionId = req.sessionID;
   if (typeof sessionId !== 'string') return;
   requireLoginMemory(req).endedLogins(config).sessions.set(sessionId, true, ENDED_MEMORY_MS);
@@ -186,7 +186,7 @@ async function markSessionEnded(req: OidcRequest, config: ResolvedConfig): Promi
   if (!store) return;
   guardStore(store);
   try {
-    await storeSet(store, tombstoneKey(sessionId), { cookie: recordCookie(TOMBSTONE_TTL_MS), oidcEnded: 1 });
+    await storeSet(store, tombstoneKey(sessionId), { cookie: recordCookie(TOMBSTONE_TTL_MS), ...tombstone(ended) });
   } catch (err) {
     debug('writing the tombstone of session %s failed: %s', sessionId, (err as Error)?.message);
   }
@@ -200,7 +200,7 @@ async function markSessionEnded(req: OidcRequest, config: ResolvedConfig): Promi
 export async function destroyOwnSession(req: OidcRequest, config: ResolvedConfig): Promise<void> {
   const session = requireSession(req);
   const sessionId = req.sessionID;
-  await markSessionEnded(req, config);
+  await markSessionEnded(req, config, 'session');
   forgetLogin(req, sessionId);
   await new Promise<void>((resolve, reject) => {
     session.destroy((err?: unknown) =>
@@ -221,13 +221,13 @@ export async function destroyOwnSession(req: OidcRequest, config: ResolvedConfig
 /**
  * Ends the login of the request's own session, which lives on (a refresh the provider refused, a
  * renewed login the app's `afterCallback` refused): remembered as ended (above), as for a logout,
- * so that a request that loaded the session before does not write the login back; then saved
- * without it.
+ * so that a request that loaded the session before does not write the login back (its other
+ * changes to the session are written); then saved without it.
  */
 export async function endOwnLogin(req: OidcRequest, config: ResolvedConfig): Promise<void> {
   const session = requireSession(req);
   delete session.oidc?.login;
-  await markSessionEnded(req, config);
+  await markSessionEnded(req, config, 'login');
   forgetLogin(req, req.sessionID);
   await saveSession(session);
 }
