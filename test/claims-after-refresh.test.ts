@@ -192,4 +192,35 @@ describe('a hook that returns a login it built anew', () => {
     await browser.app.get('/userinfo').expect(200);
     expect(await storedLogin(store, sessionId)).toMatchObject({ loggedInAt: first.loggedInAt, refreshes: 1 });
   });
+
+  it('ignores what a hook sets in the bookkeeping of the login it was given, changed in place', async () => {
+    const meddle: AfterCallback = (_req, _res, login) => {
+      login.loggedInAt = 0;
+      login.activeAt = 0;
+      delete login.refreshes;
+    };
+    const { app, store } = createApp(
+      testOptions(op, {
+        scope: 'openid groups offline_access',
+        authorizationParams: { prompt: 'consent' },
+        afterCallback: meddle,
+      }),
+      {
+        routes: (app) => {
+          app.get('/token', (req, res, next) =>
+            req.oidc!.getAccessToken({ forceRefresh: true }).then((token) => res.json({ token }), next),
+          );
+          app.get('/userinfo', (req, res, next) => req.oidc!.fetchUserInfo().then((user) => res.json({ user }), next));
+        },
+      },
+    );
+    const browser = newBrowser(app, op.issuer);
+    expect((await login(browser)).status).toBe(302);
+    const { sessionId } = (await browser.app.get('/probe/oidc').expect(200)).body;
+    const first = (await storedLogin(store, sessionId))!;
+    expect(first.loggedInAt).toBeGreaterThan(0);
+    await browser.app.get('/token').expect(200);
+    await browser.app.get('/userinfo').expect(200);
+    expect(await storedLogin(store, sessionId)).toMatchObject({ loggedInAt: first.loggedInAt, refreshes: 1 });
+  });
 });

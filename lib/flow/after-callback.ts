@@ -37,13 +37,15 @@ export async function decideLogin(
   login: StoredLogin,
   details: AfterCallbackDetails,
 ): Promise<StoredLogin> {
+  // Read before the hook runs: it may change the login it is given in place.
+  const { loggedInAt, activeAt, refreshes } = login;
   const decided = config.afterCallback ? await runAfterCallback(config.afterCallback, req, res, login, details) : login;
   // Refresh and logout must go to the provider that issued the tokens.
   if (config.providerName !== undefined) decided.provider = config.providerName;
   else delete decided.provider;
-  decided.loggedInAt = login.loggedInAt;
-  decided.activeAt = login.activeAt;
-  if (login.refreshes !== undefined) decided.refreshes = login.refreshes;
+  decided.loggedInAt = loggedInAt;
+  decided.activeAt = activeAt;
+  if (refreshes !== undefined) decided.refreshes = refreshes;
   else delete decided.refreshes;
   return decided;
 }
