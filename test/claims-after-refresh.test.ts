@@ -149,24 +149,14 @@ describe('the decision is made again on what the provider says now (not a diff o
   });
 });
 
-describe('a hook that returns a login it built anew', () => {
-  /** Only the tokens and claims: none of the login's bookkeeping. */
-  const rebuild: AfterCallback = (_req, _res, login) =>
-    ({
-      claims: login.claims,
-      idToken: login.idToken,
-      accessToken: login.accessToken,
-      refreshToken: login.refreshToken,
-      tokenType: login.tokenType,
-      expiresAt: login.expiresAt,
-    }) as StoredLogin;
-
-  it('leaves the login its login time, activity and refresh count, at the callback, a refresh and a userinfo reload', async () => {
+describe("the login's bookkeeping (loggedInAt, activeAt, refreshes) is the library's, whatever the hook does", () => {
+  /** A browser logged in to an app with `afterCallback: hook`, with /token (a forced refresh) and /userinfo. */
+  async function loggedInWith(hook: AfterCallback) {
     const { app, store } = createApp(
       testOptions(op, {
         scope: 'openid groups offline_access',
         authorizationParams: { prompt: 'consent' },
-        afterCallback: rebuild,
+        afterCallback: hook,
       }),
       {
         routes: (app) => {
@@ -180,47 +170,44 @@ describe('a hook that returns a login it built anew', () => {
     const browser = newBrowser(app, op.issuer);
     expect((await login(browser)).status).toBe(302);
     const { sessionId } = (await browser.app.get('/probe/oidc').expect(200)).body;
-    const first = (await storedLogin(store, sessionId))!;
+    return { browser, stored: () => storedLogin(store, sessionId) };
+  }
+
+  it('a hook that returns a login it built anew: kept at the callback, a refresh and a userinfo reload', async () => {
+    // Only the tokens and claims: none of the login's bookkeeping.
+    const { browser, stored } = await loggedInWith(
+      (_req, _res, login) =>
+        ({
+          claims: login.claims,
+          idToken: login.idToken,
+          accessToken: login.accessToken,
+          refreshToken: login.refreshToken,
+          tokenType: login.tokenType,
+          expiresAt: login.expiresAt,
+        }) as StoredLogin,
+    );
+    const first = (await stored())!;
     // absoluteDuration and idleDuration count from these: a login without them would never expire.
     expect(first.loggedInAt).toEqual(expect.any(Number));
     expect(first.activeAt).toEqual(expect.any(Number));
 
     await browser.app.get('/token').expect(200);
-    const refreshed = (await storedLogin(store, sessionId))!;
-    expect(refreshed).toMatchObject({ loggedInAt: first.loggedInAt, refreshes: 1 });
+    expect(await stored()).toMatchObject({ loggedInAt: first.loggedInAt, refreshes: 1 });
 
     await browser.app.get('/userinfo').expect(200);
-    expect(await storedLogin(store, sessionId)).toMatchObject({ loggedInAt: first.loggedInAt, refreshes: 1 });
+    expect(await stored()).toMatchObject({ loggedInAt: first.loggedInAt, refreshes: 1 });
   });
 
-  it('ignores what a hook sets in the bookkeeping of the login it was given, changed in place', async () => {
-    const meddle: AfterCallback = (_req, _res, login) => {
+  it('a hook that changes them in the login it was given: ignored', async () => {
+    const { browser, stored } = await loggedInWith((_req, _res, login) => {
       login.loggedInAt = 0;
       login.activeAt = 0;
       delete login.refreshes;
-    };
-    const { app, store } = createApp(
-      testOptions(op, {
-        scope: 'openid groups offline_access',
-        authorizationParams: { prompt: 'consent' },
-        afterCallback: meddle,
-      }),
-      {
-        routes: (app) => {
-          app.get('/token', (req, res, next) =>
-            req.oidc!.getAccessToken({ forceRefresh: true }).then((token) => res.json({ token }), next),
-          );
-          app.get('/userinfo', (req, res, next) => req.oidc!.fetchUserInfo().then((user) => res.json({ user }), next));
-        },
-      },
-    );
-    const browser = newBrowser(app, op.issuer);
-    expect((await login(browser)).status).toBe(302);
-    const { sessionId } = (await browser.app.get('/probe/oidc').expect(200)).body;
-    const first = (await storedLogin(store, sessionId))!;
+    });
+    const first = (await stored())!;
     expect(first.loggedInAt).toBeGreaterThan(0);
     await browser.app.get('/token').expect(200);
     await browser.app.get('/userinfo').expect(200);
-    expect(await storedLogin(store, sessionId)).toMatchObject({ loggedInAt: first.loggedInAt, refreshes: 1 });
+    expect(await stored()).toMatchObject({ loggedInAt: first.loggedInAt, refreshes: 1 });
   });
 });
