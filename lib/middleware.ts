@@ -18,7 +18,7 @@ import { guardLateWrites } from './session/late-write-guard.js';
 import type { Next, OidcRequest } from './session/express-session.js';
 import { LOGIN_MEMORY, LoginMemory } from './session/login-memory.js';
 import { loginOf, packLogin, unpackLogin } from './session/stored-login.js';
-import { createPendingLogins } from './flow/pending-logins.js';
+import { createPendingLogins } from './flow/pending-login-store.js';
 import { logoutReturn } from './routes/logout-return.js';
 import { LoginHosts } from './flow/login-hosts.js';
 import type { StoredOidcState } from './types.js';
