@@ -4,14 +4,7 @@ import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/resolved-config.js';
 import type { OidcRequest } from '../session/express-session.js';
 import type { StoredTransaction } from '../types.js';
-import {
-  appendSetCookie,
-  isRandomCookieValue,
-  originCookie,
-  originCookieName,
-  randomCookieValue,
-  readCookies,
-} from '../util/cookies.js';
+import { isRandomCookieValue, OriginCookie, randomCookieValue } from '../util/cookies.js';
 import { OidcError } from '../util/errors.js';
 import { pendingLoginLifetimeMs } from './pending-logins.js';
 
@@ -28,8 +21,12 @@ const debug = createDebug('express-oidc-login:browser-binding');
  * cookie is the same without it, and anyone who can plant cookies can plant it too.
  */
 
-/** `__Host-oidc.browser` on an https `baseUrl` (see originCookieName). */
+/** `__Host-oidc.browser` on an https `baseUrl` (see OriginCookie). */
 const BROWSER_COOKIE = 'oidc.browser';
+
+function browserCookie(config: ResolvedConfig): OriginCookie {
+  return new OriginCookie(BROWSER_COOKIE, config.secureCookies);
+}
 
 function hashOf(value: string): string {
   return createHash('sha256').update(value).digest('base64url');
@@ -41,12 +38,10 @@ function hashOf(value: string): string {
  * the pending login.
  */
 export function bindToBrowser(req: OidcRequest, res: ServerResponse, config: ResolvedConfig): string {
-  const name = originCookieName(BROWSER_COOKIE, config.secureCookies);
-  const kept = readCookies(req, (n) => n === name).find(([, v]) => isRandomCookieValue(v))?.[1];
-  const value = kept ?? randomCookieValue();
+  const cookie = browserCookie(config);
+  const value = cookie.sent(req).find(isRandomCookieValue) ?? randomCookieValue();
   // As long as a pending login's cookie, renewed at every login.
-  const maxAge = Math.ceil(pendingLoginLifetimeMs(config) / 1000);
-  appendSetCookie(res, [originCookie(BROWSER_COOKIE, value, maxAge, config.secureCookies)]);
+  cookie.set(res, value, Math.ceil(pendingLoginLifetimeMs(config) / 1000));
   return hashOf(value);
 }
 
@@ -57,9 +52,8 @@ export function bindToBrowser(req: OidcRequest, res: ServerResponse, config: Res
  */
 export function checkBrowserBinding(req: OidcRequest, tx: StoredTransaction, config: ResolvedConfig): void {
   const expected = typeof tx.browser === 'string' ? Buffer.from(tx.browser) : undefined;
-  const name = originCookieName(BROWSER_COOKIE, config.secureCookies);
-  const sent = readCookies(req, (n) => n === name);
-  if (expected && sent.some(([, value]) => sameBytes(Buffer.from(hashOf(value)), expected))) return;
+  const sent = browserCookie(config).sent(req);
+  if (expected && sent.some((value) => sameBytes(Buffer.from(hashOf(value)), expected))) return;
   debug('the pending login is not bound to this browser (%d binding cookies sent): refused', sent.length);
   throw new OidcError(
     'ERR_OIDC_TRANSACTION_INVALID',

@@ -1,14 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { ResolvedConfig } from '../options/resolved-config.js';
 import type { OidcRequest } from '../session/express-session.js';
-import {
-  appendSetCookie,
-  isRandomCookieValue,
-  originCookie,
-  originCookieName,
-  randomCookieValue,
-  readCookies,
-} from '../util/cookies.js';
+import { isRandomCookieValue, OriginCookie, randomCookieValue } from '../util/cookies.js';
 import { safeReturnTo, splitUrl } from '../util/url.js';
 import { redirect } from '../util/respond.js';
 
@@ -17,7 +10,7 @@ import { redirect } from '../util/respond.js';
  * one. The provider appends it to `post_logout_redirect_uri`, which is the app's own page, so users
  * would land on `/?state=...`. The logout keeps the state in a short-lived cookie; when the browser
  * comes back with it, the middleware checks it and sends the browser to the same page without it.
- * The cookie is `__Host-oidc.logout` on an https `baseUrl` (see originCookieName).
+ * The cookie is `__Host-oidc.logout` on an https `baseUrl` (see OriginCookie).
  */
 const LOGOUT_STATE_COOKIE = 'oidc.logout';
 /** Seconds: how long a logout at the provider may take (its confirmation page) and still come back clean. */
@@ -31,7 +24,7 @@ function isPath(url: string, path: string): boolean {
 /** At the logout: a new state for the end-session URL, kept in the browser. */
 export function rememberLogoutState(res: ServerResponse, config: ResolvedConfig): string {
   const state = randomCookieValue();
-  appendSetCookie(res, [originCookie(LOGOUT_STATE_COOKIE, state, LOGOUT_STATE_MAX_AGE, config.secureCookies)]);
+  new OriginCookie(LOGOUT_STATE_COOKIE, config.secureCookies).set(res, state, LOGOUT_STATE_MAX_AGE);
   return state;
 }
 
@@ -42,21 +35,21 @@ export function rememberLogoutState(res: ServerResponse, config: ResolvedConfig)
  * passes here, and a request for another page costs one comparison of its path.
  */
 export function logoutReturn(config: ResolvedConfig): (req: OidcRequest, res: ServerResponse) => boolean {
-  const name = originCookieName(LOGOUT_STATE_COOKIE, config.secureCookies);
-  const sent = `${name}=`;
+  const cookie = new OriginCookie(LOGOUT_STATE_COOKIE, config.secureCookies);
+  const inHeader = `${cookie.name}=`;
   const returnPath = new URL(config.logout.postLogoutRedirectUri, 'http://x').pathname;
   return function returnFromLogout(req, res) {
     if (req.method !== 'GET') return false;
     // The path first: on every other page this is all it costs.
     const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
-    if (!isPath(url, returnPath) || !req.headers.cookie?.includes(sent)) return false;
+    if (!isPath(url, returnPath) || !req.headers.cookie?.includes(inHeader)) return false;
     const { path, query } = splitUrl(url);
     const pairs = query.split('&');
     const states = pairs.filter((pair) => pair.startsWith('state='));
     const state = states.length === 1 ? states[0]!.slice('state='.length) : undefined;
     if (state === undefined || !isRandomCookieValue(state)) return false;
-    if (!readCookies(req, (n) => n === name).some(([, v]) => v === state)) return false;
-    appendSetCookie(res, [originCookie(LOGOUT_STATE_COOKIE, '', 0, config.secureCookies)]);
+    if (!cookie.sent(req).includes(state)) return false;
+    cookie.set(res, '', 0);
     const rest = pairs.filter((pair) => pair !== states[0]).join('&');
     res.setHeader('Cache-Control', 'no-store');
     // Checked as any returnTo: the request line is the browser's.

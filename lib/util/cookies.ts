@@ -49,17 +49,28 @@ export function serializeCookie(name: string, value: string, a: CookieAttributes
 }
 
 /**
- * The name of one of our cookies for the whole origin: `__Host-<name>` on https, which only this
- * origin can set (no sibling subdomain, no page over plain http); `<name>` over http (development),
- * where the prefix cannot be used, since it requires `Secure`.
+ * One of our cookies for the whole origin: `__Host-<name>` on https, which only this origin can set
+ * (no sibling subdomain, no page over plain http); `<name>` over http (development), where the
+ * prefix cannot be used, since it requires `Secure`. `Path=/`, no `Domain`, `Secure` on https.
  */
-export function originCookieName(name: string, secure: boolean): string {
-  return secure ? `__Host-${name}` : name;
-}
+export class OriginCookie {
+  readonly name: string;
+  readonly #secure: boolean;
 
-/** The `Set-Cookie` value of such a cookie: `Path=/`, no `Domain`, `Secure` on https; `maxAge` 0 clears it. */
-export function originCookie(name: string, value: string, maxAge: number, secure: boolean): string {
-  return serializeCookie(originCookieName(name, secure), value, { path: '/', maxAge, secure });
+  constructor(name: string, secure: boolean) {
+    this.name = secure ? `__Host-${name}` : name;
+    this.#secure = secure;
+  }
+
+  /** The values the browser sent under this name: several when one was planted beside ours. */
+  sent(req: IncomingMessage): string[] {
+    return readCookies(req, (n) => n === this.name).map(([, value]) => value);
+  }
+
+  /** Sets it for `maxAge` seconds; 0 clears it. */
+  set(res: ServerResponse, value: string, maxAge: number): void {
+    appendSetCookie(res, [serializeCookie(this.name, value, { path: '/', maxAge, secure: this.#secure })]);
+  }
 }
 
 /** Adds `Set-Cookie` lines, keeping those already set (express-session appends its own the same way). */
