@@ -15,7 +15,8 @@
  * BENCH_LOGIN_CONCURRENCY [8], BENCH_MEMORY_N [10000], BENCH_ONLY=ours,bare,... (contenders; also
  * `bare-small`, the floor with a session holding only the user's sub, not run by default),
  * BENCH_PHASES=micro,redis,auth,login,profile,memory (`redis`: connect-redis as the store, see redisPhase;
- * skipped without /usr/bin/redis-server), BENCH_REDIS_PAIR=c1,c8 (its paired CPU runs), BENCH_REDIS_ARMS
+ * skipped without /usr/bin/redis-server), BENCH_REDIS_PAIR=c1,c8,ir (its paired CPU runs, and `ir`:
+ * instructions counted by micro/instructions.mjs, skipped without /usr/bin/valgrind), BENCH_REDIS_ARMS
  * [floor,ours] (their arms: any of micro/http-pair.mjs's),
  * BENCH_LOADGEN=wrk|autocannon [wrk when installed],
  * BENCH_MAX_MINUTES [25] (phases not started by then are skipped).
@@ -56,7 +57,7 @@ const LOGIN_CONCURRENCY = num('BENCH_LOGIN_CONCURRENCY', 8, 8);
 const MEMORY_N = num('BENCH_MEMORY_N', 10_000, 1000);
 const MAX_MS = num('BENCH_MAX_MINUTES', 25, 25) * 60_000;
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'micro,redis,auth,login,profile,memory').split(','));
-const REDIS_PAIR = new Set((process.env.BENCH_REDIS_PAIR ?? 'c1,c8').split(','));
+const REDIS_PAIR = new Set((process.env.BENCH_REDIS_PAIR ?? 'c1,c8,ir').split(','));
 const WRITE_README = !args.has('--no-readme');
 
 const CONTENDERS = [
@@ -396,6 +397,8 @@ async function profilePhase() {
  * machine shortens their runs instead of killing them (which ended the whole run).
  */
 const MICRO_TIMEOUT_MS = 480_000;
+/** micro/instructions.mjs: four runs under Valgrind, two at a time (about 7 minutes). */
+const INSTRUCTIONS_TIMEOUT_MS = 1_500_000;
 
 /** The in-process micro-benchmarks (bench/micro/), each in its own process; their output verbatim. */
 async function microPhase() {
@@ -442,6 +445,31 @@ function pairFigures(out = '') {
   return { arms, ratio, blocks };
 }
 
+/**
+ * From micro/instructions.mjs's output: each arm's instructions and simulated cache misses per
+ * request, and ours ÷ floor (the mean, and each pair of processes).
+ */
+function instructionFigures(out = '') {
+  const arms = {};
+  for (const m of out.matchAll(/^ {2}(\w+)\s+([\d.]+) k\s+([\d.]+) k\s+([\d.]+) k\s+([\d.]+) k$/gm)) {
+    const [ir, i1, d1, branches] = m.slice(2).map((x) => Number(x) * 1000);
+    arms[m[1]] = { ir, i1, d1, branches };
+  }
+  const found =
+    /^instructions ours ÷ floor ([\d.]+)× \(each pair: ([\d., ]+)\); I1 misses ([\d.]+)×, D1 misses ([\d.]+)×, mispredicted branches ([\d.]+)×/m.exec(
+      out,
+    );
+  const ratio = found && {
+    mean: Number(found[1]),
+    pairs: found[2].split(', ').map(Number),
+    i1: Number(found[3]),
+    d1: Number(found[4]),
+    branches: Number(found[5]),
+  };
+  const what = /^(\d+ requests per process after \d+)/m.exec(out)?.[1];
+  return { arms, ratio, what };
+}
+
 /** Logins, authenticated requests and refreshes whose Redis commands are counted, per contender. */
 const COUNT_LOGINS = 10;
 const COUNT_REQUESTS = 100;
@@ -471,6 +499,16 @@ async function redisPhase() {
       });
       results.redis[name] = out.trim();
       log(`redis ${name}: ${out.trim().split('\n').at(-1)}`);
+    }
+    if (REDIS_PAIR.has('ir')) {
+      // Counted, not timed: what the machine's load does to CPU time does not move it.
+      const out = await run(process.execPath, [path.join(here, 'micro', 'instructions.mjs')], INSTRUCTIONS_TIMEOUT_MS, {
+        ...process.env,
+        BENCH_INSTR_ARMS: process.env.BENCH_REDIS_ARMS ?? 'floor,ours',
+        BENCH_REDIS_URL: server.url,
+      });
+      results.redis.instructions = out.trim();
+      log(`redis instructions: ${out.trim().split('\n').at(-1)}`);
     }
     results.redis.roundTrips = {};
     for (const c of CONTENDERS.filter((x) => x.id === 'bare' || x.id === 'ours')) {
@@ -767,6 +805,16 @@ function targets() {
       met: high <= 1.0 ? 'yes' : low <= 1.0 ? 'not distinguishable from 1.0×' : `no, by ${fmt((median - 1) * 100, 1)}%`,
     });
   }
+  const counted = instructionFigures(results.redis.instructions);
+  if (counted.ratio) {
+    const { mean, pairs, i1, d1, branches } = counted.ratio;
+    out.push({
+      target:
+        'instructions per authenticated request ≤ 1.0× the floor, connect-redis store (counted by cachegrind, one request at a time)',
+      measured: `${fmt(mean, 3)}× (each pair of processes: ${pairs.map((v) => fmt(v, 3)).join(', ')}); simulated I1 misses ${fmt(i1, 3)}×, D1 misses ${fmt(d1, 3)}×, mispredicted branches ${fmt(branches, 3)}×`,
+      met: Math.max(...pairs) <= 1.0 ? 'yes' : 'no',
+    });
+  }
   const trips = results.redis.roundTrips;
   if (trips?.ours && trips?.bare) {
     const o = trips.ours.auth;
@@ -985,6 +1033,22 @@ function redisMarkdown() {
     }
     L.push('');
   }
+  const counted = instructionFigures(r.instructions);
+  if (counted.ratio) {
+    L.push(
+      'Instructions per authenticated request, counted ([`micro/instructions.mjs`](micro/instructions.mjs): each arm of ' +
+        "`http-pair.mjs` under Valgrind's cachegrind, one request at a time, " +
+        `${counted.what} others and the arm's warm-up; all of the app process's threads, its first-level caches and branch predictor simulated; not timed, so the machine's load does not move it):`,
+    );
+    L.push('');
+    L.push(
+      '| arm | instructions / request | simulated I1 misses / request | simulated D1 misses / request | mispredicted branches / request |',
+    );
+    L.push('| --- | ---: | ---: | ---: | ---: |');
+    for (const [arm, a] of Object.entries(counted.arms))
+      L.push(`| ${arm} | ${fmt(a.ir)} | ${fmt(a.i1)} | ${fmt(a.d1)} | ${fmt(a.branches)} |`);
+    L.push('');
+  }
   const trips = r.roundTrips;
   if (trips?.bare && trips?.ours) {
     L.push(
@@ -1018,9 +1082,10 @@ function redisMarkdown() {
     }
     L.push('');
   }
-  if (pairs.length) {
+  if (pairs.length || counted.ratio) {
     L.push('```');
     for (const [, , out] of pairs) L.push(out);
+    if (counted.ratio) L.push(r.instructions);
     L.push('```');
     L.push('');
   }

@@ -1,0 +1,169 @@
+/* global console, process, URL, setTimeout, clearTimeout */
+/**
+ * Instructions per authenticated request, counted rather than timed: each arm of http-pair.mjs (its
+ * app, store and client process as there) runs under Valgrind's cachegrind, which counts every
+ * instruction the app process executes (its main thread, and the garbage collector's and compiler's
+ * threads, which Valgrind runs one at a time) and simulates its first-level caches and branch predictor. The client and redis-server
+ * are not under Valgrind and not counted.
+ *
+ * Why: the CPU time of one request at a time on this shared 2-core machine moves with what else runs
+ * on it. The same code measured ours ÷ floor from 1.002× to 1.067× in four runs within 30 minutes,
+ * each run's 95% interval a few percent wide (bench/README.md, "Where the time goes", 2026-12-06
+ * evening). A count of instructions does not depend on the machine's load; the simulated cache
+ * misses say whether the difference is in the work done or in how much memory it touches.
+ *
+ * Each arm runs twice per replica under cachegrind: once for its start, warm-up and BENCH_INSTR_PRE
+ * requests, once for the same and BENCH_INSTR_N more; the difference over N is per request (what
+ * starting and warming up cost cancels out). Valgrind makes the app about 25 times slower: with the
+ * defaults, about 6 minutes for two arms on two cores.
+ *
+ *   apt-get install -y valgrind redis-server
+ *   npm run build && BENCH_REDIS_URL=redis://127.0.0.1:6379 node bench/micro/instructions.mjs
+ *   BENCH_INSTR_ARMS=floor,ours,lookup BENCH_INSTR_REPLICAS=2 node bench/micro/instructions.mjs   (MemoryStore without BENCH_REDIS_URL)
+ */
+import { fork } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const VALGRIND = process.env.VALGRIND_PATH ?? '/usr/bin/valgrind';
+
+const ARMS = (process.env.BENCH_INSTR_ARMS ?? 'floor,ours').split(',');
+const N = Number(process.env.BENCH_INSTR_N ?? 4000);
+const PRE = Number(process.env.BENCH_INSTR_PRE ?? 1000);
+const REPLICAS = Number(process.env.BENCH_INSTR_REPLICAS ?? 1);
+const LANES = Number(process.env.BENCH_INSTR_LANES ?? Math.max(1, Math.min(2, os.availableParallelism())));
+/** One run under Valgrind at most (its start and 3,000 warm-up requests take about 2 minutes). */
+const RUN_TIMEOUT_MS = Number(process.env.BENCH_INSTR_RUN_TIMEOUT_MS ?? 900_000);
+const BLOCK = 500;
+const HTTP_PAIR = fileURLToPath(new URL('./http-pair.mjs', import.meta.url));
+
+/**
+ * One arm's process under cachegrind, sent `requests` requests after its warm-up (in blocks of
+ * {@link BLOCK}), then told to exit; resolves with cachegrind's totals for the whole process.
+ */
+function counted(arm, requests, outFile) {
+  return new Promise((resolve, reject) => {
+    const child = fork(HTTP_PAIR, ['arm', arm], {
+      execPath: VALGRIND,
+      // all-non-file: V8 writes its own machine code into memory it then runs.
+      execArgv: [
+        '--tool=cachegrind',
+        '-q',
+        '--cache-sim=yes',
+        '--branch-sim=yes',
+        '--smc-check=all-non-file',
+        `--cachegrind-out-file=${outFile}`,
+        process.execPath,
+      ],
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${arm}: no answer within ${RUN_TIMEOUT_MS / 1000} s under Valgrind`));
+    }, RUN_TIMEOUT_MS);
+    let left = requests;
+    child.on('message', (m) => {
+      if (m.error) {
+        child.kill('SIGKILL');
+        reject(new Error(`${arm}: ${m.error}`));
+      } else if (left > 0) {
+        const n = Math.min(BLOCK, left);
+        left -= n;
+        child.send({ block: n });
+      } else child.send({ exit: true });
+    });
+    child.on('exit', () => {
+      clearTimeout(timer);
+      try {
+        resolve(cachegrindTotals(readFileSync(outFile, 'utf8')));
+      } catch (err) {
+        reject(new Error(`${arm}: no cachegrind output (${err.message})`));
+      }
+    });
+  });
+}
+
+/** cachegrind's `summary:` line by its `events:` names (Ir, I1mr, D1mr, DLmr, …). */
+function cachegrindTotals(text) {
+  const events = /^events: (.+)$/m.exec(text)?.[1].split(' ');
+  const summary = /^summary: (.+)$/m.exec(text)?.[1].split(' ').map(Number);
+  if (!events || !summary) throw new Error('no events or summary line');
+  return Object.fromEntries(events.map((e, i) => [e, summary[i]]));
+}
+
+/** Runs the jobs `LANES` at a time. */
+async function inLanes(jobs) {
+  const results = new Array(jobs.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < jobs.length) {
+      const i = next++;
+      results[i] = await jobs[i]();
+    }
+  };
+  await Promise.all(Array.from({ length: LANES }, lane));
+  return results;
+}
+
+if (!existsSync(VALGRIND)) {
+  console.log(`instructions: skipped, no valgrind at ${VALGRIND}`);
+  process.exit(0);
+}
+const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-instructions-'));
+try {
+  const jobs = [];
+  for (let r = 0; r < REPLICAS; r++) {
+    for (const arm of ARMS) {
+      for (const [part, requests] of [
+        ['start', PRE],
+        ['more', PRE + N],
+      ]) {
+        jobs.push(async () => ({
+          arm,
+          r,
+          part,
+          totals: await counted(arm, requests, path.join(dir, `${arm}.${r}.${part}.out`)),
+        }));
+      }
+    }
+  }
+  const runs = await inLanes(jobs);
+  // Per arm and replica: (more − start) ÷ N, for each event.
+  const perRequest = {};
+  for (const arm of ARMS) {
+    perRequest[arm] = [];
+    for (let r = 0; r < REPLICAS; r++) {
+      const start = runs.find((x) => x.arm === arm && x.r === r && x.part === 'start').totals;
+      const more = runs.find((x) => x.arm === arm && x.r === r && x.part === 'more').totals;
+      perRequest[arm].push(Object.fromEntries(Object.keys(more).map((e) => [e, (more[e] - start[e]) / N])));
+    }
+  }
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const of = (arm, event) => mean(perRequest[arm].map((x) => x[event]));
+  const store = process.env.BENCH_REDIS_URL ? 'connect-redis as the store, ' : '';
+  console.log(
+    `${N} requests per process after ${PRE} (and the arm's warm-up), one at a time, ${REPLICAS} process pair(s) per arm, ${store}` +
+      'counted by cachegrind; per request (mean over the pairs):',
+  );
+  // Only the first-level caches: Valgrind models the last level on what the machine reports, here a
+  // 512 MB cache (a virtual machine's), in which nothing misses.
+  console.log('  arm        instructions   I1 misses   D1 misses   mispredicted branches');
+  for (const arm of ARMS) {
+    console.log(
+      `  ${arm.padEnd(8)} ${(of(arm, 'Ir') / 1000).toFixed(1).padStart(10)} k ${(of(arm, 'I1mr') / 1000).toFixed(2).padStart(9)} k ` +
+        `${((of(arm, 'D1mr') + of(arm, 'D1mw')) / 1000).toFixed(2).padStart(9)} k ${((of(arm, 'Bcm') + of(arm, 'Bim')) / 1000).toFixed(2).padStart(9)} k`,
+    );
+  }
+  for (const arm of ARMS.filter((a) => a !== 'floor' && ARMS.includes('floor'))) {
+    const each = perRequest[arm].map((x, r) => x.Ir / perRequest.floor[r].Ir);
+    console.log(
+      `instructions ${arm} ÷ floor ${(of(arm, 'Ir') / of('floor', 'Ir')).toFixed(4)}× (each pair: ${each.map((v) => v.toFixed(3)).join(', ')}); ` +
+        `I1 misses ${(of(arm, 'I1mr') / of('floor', 'I1mr')).toFixed(3)}×, D1 misses ${((of(arm, 'D1mr') + of(arm, 'D1mw')) / (of('floor', 'D1mr') + of('floor', 'D1mw'))).toFixed(3)}×, ` +
+        `mispredicted branches ${((of(arm, 'Bcm') + of(arm, 'Bim')) / (of('floor', 'Bcm') + of('floor', 'Bim'))).toFixed(3)}×`,
+    );
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
