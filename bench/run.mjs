@@ -397,7 +397,7 @@ async function profilePhase() {
  * machine shortens their runs instead of killing them (which ended the whole run).
  */
 const MICRO_TIMEOUT_MS = 480_000;
-/** micro/instructions.mjs: four runs under Valgrind, two at a time (about 7 minutes). */
+/** micro/instructions.mjs: eight runs under Valgrind, two at a time (about 13 minutes). */
 const INSTRUCTIONS_TIMEOUT_MS = 1_500_000;
 
 /** The in-process micro-benchmarks (bench/micro/), each in its own process; their output verbatim. */

@@ -14,12 +14,13 @@
  *
  * Each arm runs twice per replica under cachegrind: once for its start, warm-up and BENCH_INSTR_PRE
  * requests, once for the same and BENCH_INSTR_N more; the difference over N is per request (what
- * starting and warming up cost cancels out). Valgrind makes the app about 25 times slower: with the
- * defaults, about 6 minutes for two arms on two cores.
+ * starting and warming up cost cancels out). Two pairs per arm by default: one pair's figure moves
+ * by about 3% (the garbage collector's work falls differently in each process). Valgrind makes the
+ * app about 25 times slower: with the defaults, about 13 minutes for two arms on two cores.
  *
  *   apt-get install -y valgrind redis-server
  *   npm run build && BENCH_REDIS_URL=redis://127.0.0.1:6379 node bench/micro/instructions.mjs
- *   BENCH_INSTR_ARMS=floor,ours,lookup BENCH_INSTR_REPLICAS=2 node bench/micro/instructions.mjs   (MemoryStore without BENCH_REDIS_URL)
+ *   BENCH_INSTR_ARMS=floor,ours,lookup BENCH_INSTR_REPLICAS=3 node bench/micro/instructions.mjs   (MemoryStore without BENCH_REDIS_URL)
  */
 import { fork } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -32,7 +33,7 @@ const VALGRIND = process.env.VALGRIND_PATH ?? '/usr/bin/valgrind';
 const ARMS = (process.env.BENCH_INSTR_ARMS ?? 'floor,ours').split(',');
 const N = Number(process.env.BENCH_INSTR_N ?? 4000);
 const PRE = Number(process.env.BENCH_INSTR_PRE ?? 1000);
-const REPLICAS = Number(process.env.BENCH_INSTR_REPLICAS ?? 1);
+const REPLICAS = Number(process.env.BENCH_INSTR_REPLICAS ?? 2);
 const LANES = Number(process.env.BENCH_INSTR_LANES ?? Math.max(1, Math.min(2, os.availableParallelism())));
 /** One run under Valgrind at most (its start and 3,000 warm-up requests take about 2 minutes). */
 const RUN_TIMEOUT_MS = Number(process.env.BENCH_INSTR_RUN_TIMEOUT_MS ?? 900_000);
