@@ -19,7 +19,7 @@
  * instructions counted by micro/instructions.mjs, skipped without /usr/bin/valgrind), BENCH_REDIS_ARMS
  * [floor,ours] (their arms: any of micro/http-pair.mjs's),
  * BENCH_LOADGEN=wrk|autocannon [wrk when installed],
- * BENCH_MAX_MINUTES [25] (phases not started by then are skipped).
+ * BENCH_MAX_MINUTES [45] (phases not started by then are skipped).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -55,7 +55,7 @@ const LOGIN_ROUNDS = num('BENCH_LOGIN_ROUNDS', 12, 2);
 const LOGINS = num('BENCH_LOGINS', 200, 60);
 const LOGIN_CONCURRENCY = num('BENCH_LOGIN_CONCURRENCY', 8, 8);
 const MEMORY_N = num('BENCH_MEMORY_N', 10_000, 1000);
-const MAX_MS = num('BENCH_MAX_MINUTES', 25, 25) * 60_000;
+const MAX_MS = num('BENCH_MAX_MINUTES', 45, 25) * 60_000;
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'micro,redis,auth,login,profile,memory').split(','));
 const REDIS_PAIR = new Set((process.env.BENCH_REDIS_PAIR ?? 'c1,c8,ir').split(','));
 const WRITE_README = !args.has('--no-readme');
