@@ -7,15 +7,17 @@
  * are not under Valgrind and not counted.
  *
  * Why: the CPU time of one request at a time on this shared 2-core machine moves with what else runs
- * on it. The same code measured ours ÷ floor from 1.002× to 1.067× in four runs within 30 minutes,
- * each run's 95% interval a few percent wide (bench/README.md, "Where the time goes", 2026-12-06
- * evening). A count of instructions does not depend on the machine's load; the simulated cache
- * misses say whether the difference is in the work done or in how much memory it touches.
+ * on it. The same code measured ours ÷ floor from 1.002× to 1.067× in nine runs within an hour, each
+ * run's 95% interval a few percent wide (bench/README.md, "Where the time goes", 2026-12-06
+ * evening). A count of instructions moves far less with the machine's load (it still moves with
+ * where the collector's and the compiler's work falls); the simulated cache misses say whether a
+ * difference is in the work done or in how much memory it touches.
  *
  * Each arm runs twice per replica under cachegrind: once for its start, warm-up and BENCH_INSTR_PRE
  * requests, once for the same and BENCH_INSTR_N more; the difference over N is per request (what
- * starting and warming up cost cancels out). Two pairs per arm by default: one pair's figure moves
- * by about 3% (the garbage collector's work falls differently in each process). Valgrind makes the
+ * starting and warming up cost cancels out). Two pairs per arm by default: one pair's figure differs
+ * from the other's by up to 5% (start runs differ by about 1% of their 11 billion instructions, and
+ * that falls on the N requests), so this resolves about 3% now; more requests per process would do better. Valgrind makes the
  * app about 25 times slower: with the defaults, about 13 minutes for two arms on two cores.
  *
  *   apt-get install -y valgrind redis-server
@@ -37,12 +39,11 @@ const REPLICAS = Number(process.env.BENCH_INSTR_REPLICAS ?? 2);
 const LANES = Number(process.env.BENCH_INSTR_LANES ?? Math.max(1, Math.min(2, os.availableParallelism())));
 /** One run under Valgrind at most (its start and 3,000 warm-up requests take about 2 minutes). */
 const RUN_TIMEOUT_MS = Number(process.env.BENCH_INSTR_RUN_TIMEOUT_MS ?? 900_000);
-const BLOCK = 500;
 const HTTP_PAIR = fileURLToPath(new URL('./http-pair.mjs', import.meta.url));
 
 /**
- * One arm's process under cachegrind, sent `requests` requests after its warm-up (in blocks of
- * {@link BLOCK}), then told to exit; resolves with cachegrind's totals for the whole process.
+ * One arm's process under cachegrind, sent `requests` requests after its warm-up, then told to exit;
+ * resolves with cachegrind's totals for the whole process.
  */
 function counted(arm, requests, outFile) {
   return new Promise((resolve, reject) => {
@@ -64,19 +65,32 @@ function counted(arm, requests, outFile) {
       child.kill('SIGKILL');
       reject(new Error(`${arm}: no answer within ${RUN_TIMEOUT_MS / 1000} s under Valgrind`));
     }, RUN_TIMEOUT_MS);
-    let left = requests;
-    child.on('message', (m) => {
-      if (m.error) {
-        child.kill('SIGKILL');
-        reject(new Error(`${arm}: ${m.error}`));
-      } else if (left > 0) {
-        const n = Math.min(BLOCK, left);
-        left -= n;
-        child.send({ block: n });
-      } else child.send({ exit: true });
-    });
-    child.on('exit', () => {
+    // One block: each block adds the arm's own bookkeeping (IPC, its CPU and Redis readings).
+    let sent = requests === 0;
+    let exitSent = false;
+    const fail = (err) => {
       clearTimeout(timer);
+      child.kill('SIGKILL');
+      reject(err);
+    };
+    child.on('error', (err) => fail(new Error(`${arm}: ${err.message}`)));
+    child.on('message', (m) => {
+      if (m.error) fail(new Error(`${arm}: ${m.error}`));
+      else if (!sent) {
+        sent = true;
+        child.send({ block: requests });
+      } else {
+        exitSent = true;
+        child.send({ exit: true });
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      // A process that ended before it was told to (a crash) leaves a partial count: not a result.
+      if (!exitSent || code !== 0) {
+        reject(new Error(`${arm}: ended early under Valgrind (exit code ${code})`));
+        return;
+      }
       try {
         resolve(cachegrindTotals(readFileSync(outFile, 'utf8')));
       } catch (err) {
@@ -88,8 +102,8 @@ function counted(arm, requests, outFile) {
 
 /** cachegrind's `summary:` line by its `events:` names (Ir, I1mr, D1mr, DLmr, …). */
 function cachegrindTotals(text) {
-  const events = /^events: (.+)$/m.exec(text)?.[1].split(' ');
-  const summary = /^summary: (.+)$/m.exec(text)?.[1].split(' ').map(Number);
+  const events = /^events: (.+)$/m.exec(text)?.[1].trim().split(/\s+/);
+  const summary = /^summary: (.+)$/m.exec(text)?.[1].trim().split(/\s+/).map(Number);
   if (!events || !summary) throw new Error('no events or summary line');
   return Object.fromEntries(events.map((e, i) => [e, summary[i]]));
 }
@@ -150,6 +164,10 @@ try {
   );
   // Only the first-level caches: Valgrind models the last level on what the machine reports, here a
   // 512 MB cache (a virtual machine's), in which nothing misses.
+  for (const arm of ARMS)
+    console.log(
+      `  ${arm} per pair: ${perRequest[arm].map((x) => (x.Ir / 1000).toFixed(1)).join(', ')} k instructions per request`,
+    );
   console.log('  arm        instructions   I1 misses   D1 misses   mispredicted branches');
   for (const arm of ARMS) {
     console.log(
@@ -158,9 +176,10 @@ try {
     );
   }
   for (const arm of ARMS.filter((a) => a !== 'floor' && ARMS.includes('floor'))) {
-    const each = perRequest[arm].map((x, r) => x.Ir / perRequest.floor[r].Ir);
+    // Each of the arm's process pairs over the floor's mean: the pairs of two arms share nothing.
+    const each = perRequest[arm].map((x) => x.Ir / of('floor', 'Ir'));
     console.log(
-      `instructions ${arm} ÷ floor ${(of(arm, 'Ir') / of('floor', 'Ir')).toFixed(4)}× (each pair: ${each.map((v) => v.toFixed(3)).join(', ')}); ` +
+      `instructions ${arm} ÷ floor ${(of(arm, 'Ir') / of('floor', 'Ir')).toFixed(4)}× (each pair ÷ the floor's mean: ${each.map((v) => v.toFixed(4)).join(', ')}); ` +
         `I1 misses ${(of(arm, 'I1mr') / of('floor', 'I1mr')).toFixed(3)}×, D1 misses ${((of(arm, 'D1mr') + of(arm, 'D1mw')) / (of('floor', 'D1mr') + of('floor', 'D1mw'))).toFixed(3)}×, ` +
         `mispredicted branches ${((of(arm, 'Bcm') + of(arm, 'Bim')) / (of('floor', 'Bcm') + of('floor', 'Bim'))).toFixed(3)}×`,
     );
