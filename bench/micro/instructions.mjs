@@ -3,8 +3,8 @@
  * Instructions per authenticated request, counted rather than timed: each arm of http-pair.mjs (its
  * app, store and client process as there) runs under Valgrind's cachegrind, which counts every
  * instruction the app process executes (its main thread, and the garbage collector's and compiler's
- * threads, which Valgrind runs one at a time) and simulates its first-level caches and branch predictor. The client and redis-server
- * are not under Valgrind and not counted.
+ * threads, which Valgrind runs one at a time) and simulates its first-level caches and branch
+ * predictor. The client and redis-server are not under Valgrind and not counted.
  *
  * Why: the CPU time of one request at a time on this shared 2-core machine moves with what else runs
  * on it. The same code measured ours ÷ floor from 1.002× to 1.067× in nine runs within an hour, each
@@ -17,8 +17,9 @@
  * requests, once for the same and BENCH_INSTR_N more; the difference over N is per request (what
  * starting and warming up cost cancels out). Two pairs per arm by default: one pair's figure differs
  * from the other's by up to 5% (start runs differ by about 1% of their 11 billion instructions, and
- * that falls on the N requests), so this resolves about 3% now; more requests per process would do better. Valgrind makes the
- * app about 25 times slower: with the defaults, about 13 minutes for two arms on two cores.
+ * that falls on the N requests), so this resolves about 3%; more requests per process would do
+ * better. Valgrind makes the app about 25 times slower: with the defaults, 13–15 minutes for two
+ * arms on two cores.
  *
  *   apt-get install -y valgrind redis-server
  *   npm run build && BENCH_REDIS_URL=redis://127.0.0.1:6379 node bench/micro/instructions.mjs
