@@ -460,7 +460,7 @@ function instructionFigures(out = '') {
     arms[m[1]] = { ir, i1, d1, branches };
   }
   const found =
-    /^instructions ours ÷ floor ([\d.]+)× \(each pair (?:÷ the floor's mean)?: ?([\d., ]+)\); I1 misses ([\d.]+)×, D1 misses ([\d.]+)×, mispredicted branches ([\d.]+)×/m.exec(
+    /^instructions ours ÷ floor ([\d.]+)× \(each pair(?: ÷ the floor's mean)?: ([\d., ]+)\); I1 misses ([\d.]+)×, D1 misses ([\d.]+)×, mispredicted branches ([\d.]+)×/m.exec(
       out,
     );
   const ratio = found && {
@@ -827,7 +827,7 @@ function targets() {
     out.push({
       target:
         'instructions per authenticated request ≤ 1.0× the floor, connect-redis store (counted by cachegrind, one request at a time)',
-      measured: `${fmt(mean, 3)}× (each pair of processes: ${pairs.map((v) => fmt(v, 3)).join(', ')}); simulated I1 misses ${fmt(i1, 3)}×, D1 misses ${fmt(d1, 3)}×, mispredicted branches ${fmt(branches, 3)}×`,
+      measured: `${fmt(mean, 3)}× (each of ours' process pairs ÷ the floor's mean: ${pairs.map((v) => fmt(v, 3)).join(', ')}); simulated I1 misses ${fmt(i1, 3)}×, D1 misses ${fmt(d1, 3)}×, mispredicted branches ${fmt(branches, 3)}×`,
       met: !pairs.length
         ? 'not measured'
         : Math.max(...pairs) <= 1.0
@@ -1060,7 +1060,7 @@ function redisMarkdown() {
     L.push(
       'Instructions per authenticated request, counted ([`micro/instructions.mjs`](micro/instructions.mjs): each arm of ' +
         "`http-pair.mjs` under Valgrind's cachegrind, one request at a time, " +
-        `${counted.what} others and the arm's warm-up; all of the app process's threads, its first-level caches and branch predictor simulated; not timed, so the machine's load does not move it):`,
+        `${counted.what} others and the arm's warm-up; all of the app process's threads, its first-level caches and branch predictor simulated; not timed: the machine's load moves it far less than CPU time):`,
     );
     L.push('');
     L.push(
