@@ -85,7 +85,15 @@ async function signInAtGlewlwyd(page: Page, app: RunningApp, { password }: { pas
     for (const box of await page.locator('.list-group input[type="checkbox"]:not([disabled])').all()) await box.check();
     await grant.click();
   }
-  await Promise.all([page.waitForURL((url) => url.origin === app.baseUrl), proceed.click()]);
+  await Promise.all([page.waitForURL((url) => url.origin === app.baseUrl), proceed.click()]).catch((err: unknown) => {
+    // Once seen in a full suite run, not reproduced alone or beside two CPU hogs: say where the
+    // browser stopped and what the app printed, so that the next failure shows its cause.
+    throw new Error(
+      `the browser did not come back to ${app.baseUrl} after "Continue" at Glewlwyd; it is at ${page.url()}. ` +
+        `The app printed:\n${app.output.slice(-4000)}`,
+      { cause: err },
+    );
+  });
 }
 
 async function passwordFormShown(page: Page): Promise<boolean> {
