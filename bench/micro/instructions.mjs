@@ -157,33 +157,40 @@ try {
     }
   }
   const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  const of = (arm, event) => mean(perRequest[arm].map((x) => x[event]));
+  // Per request, mean over an arm's pairs: instructions, and cachegrind's misses summed where it
+  // counts reads and writes (D1) or conditional and indirect branches apart. Only the first-level
+  // caches: Valgrind models the last level on what the machine reports, here a 512 MB cache (a
+  // virtual machine's), in which nothing misses.
+  const figures = (arm) => {
+    const of = (...events) => mean(perRequest[arm].map((x) => events.reduce((sum, e) => sum + x[e], 0)));
+    return { ir: of('Ir'), i1: of('I1mr'), d1: of('D1mr', 'D1mw'), branches: of('Bcm', 'Bim') };
+  };
   const store = process.env.BENCH_REDIS_URL ? 'connect-redis as the store, ' : '';
   console.log(
     `${N} requests per process after ${PRE} (and the arm's warm-up), one at a time, ${REPLICAS} process pair(s) per arm, ${store}` +
       'counted by cachegrind; per request (mean over the pairs):',
   );
-  // Only the first-level caches: Valgrind models the last level on what the machine reports, here a
-  // 512 MB cache (a virtual machine's), in which nothing misses.
   for (const arm of ARMS)
     console.log(
       `  ${arm} per pair: ${perRequest[arm].map((x) => (x.Ir / 1000).toFixed(1)).join(', ')} k instructions per request`,
     );
   console.log('  arm        instructions   I1 misses   D1 misses   mispredicted branches');
+  const k = (x, digits, width) => `${(x / 1000).toFixed(digits).padStart(width)} k`;
   for (const arm of ARMS) {
-    console.log(
-      `  ${arm.padEnd(8)} ${(of(arm, 'Ir') / 1000).toFixed(1).padStart(10)} k ${(of(arm, 'I1mr') / 1000).toFixed(2).padStart(9)} k ` +
-        `${((of(arm, 'D1mr') + of(arm, 'D1mw')) / 1000).toFixed(2).padStart(9)} k ${((of(arm, 'Bcm') + of(arm, 'Bim')) / 1000).toFixed(2).padStart(9)} k`,
-    );
+    const f = figures(arm);
+    console.log(`  ${arm.padEnd(8)} ${k(f.ir, 1, 10)} ${k(f.i1, 2, 9)} ${k(f.d1, 2, 9)} ${k(f.branches, 2, 9)}`);
   }
-  for (const arm of ARMS.filter((a) => a !== 'floor' && ARMS.includes('floor'))) {
-    // Each of the arm's process pairs over the floor's mean: the pairs of two arms share nothing.
-    const each = perRequest[arm].map((x) => x.Ir / of('floor', 'Ir'));
-    console.log(
-      `instructions ${arm} ÷ floor ${(of(arm, 'Ir') / of('floor', 'Ir')).toFixed(4)}× (each pair ÷ the floor's mean: ${each.map((v) => v.toFixed(4)).join(', ')}); ` +
-        `I1 misses ${(of(arm, 'I1mr') / of('floor', 'I1mr')).toFixed(3)}×, D1 misses ${((of(arm, 'D1mr') + of(arm, 'D1mw')) / (of('floor', 'D1mr') + of('floor', 'D1mw'))).toFixed(3)}×, ` +
-        `mispredicted branches ${((of(arm, 'Bcm') + of(arm, 'Bim')) / (of('floor', 'Bcm') + of('floor', 'Bim'))).toFixed(3)}×`,
-    );
+  if (ARMS.includes('floor')) {
+    const floor = figures('floor');
+    for (const arm of ARMS.filter((a) => a !== 'floor')) {
+      const f = figures(arm);
+      // Each of the arm's process pairs over the floor's mean: the pairs of two arms share nothing.
+      const each = perRequest[arm].map((x) => x.Ir / floor.ir);
+      console.log(
+        `instructions ${arm} ÷ floor ${(f.ir / floor.ir).toFixed(4)}× (each pair ÷ the floor's mean: ${each.map((v) => v.toFixed(4)).join(', ')}); ` +
+          `I1 misses ${(f.i1 / floor.i1).toFixed(3)}×, D1 misses ${(f.d1 / floor.d1).toFixed(3)}×, mispredicted branches ${(f.branches / floor.branches).toFixed(3)}×`,
+      );
+    }
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
