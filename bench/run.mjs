@@ -59,6 +59,8 @@ const MAX_MS = num('BENCH_MAX_MINUTES', 45, 25) * 60_000;
 const PHASES = new Set((process.env.BENCH_PHASES ?? 'micro,redis,auth,login,profile,memory').split(','));
 // A quick run leaves out the instruction count (about 13 minutes under Valgrind) unless asked for.
 const REDIS_PAIR = new Set((process.env.BENCH_REDIS_PAIR ?? (quick ? 'c1,c8' : 'c1,c8,ir')).split(','));
+/** The arms of the Redis phase's paired runs and instruction count (any of micro/http-pair.mjs's). */
+const REDIS_ARMS = (process.env.BENCH_REDIS_ARMS ?? 'floor,ours').split(',');
 const WRITE_README = !args.has('--no-readme');
 
 const CONTENDERS = [
@@ -497,7 +499,7 @@ async function redisPhase() {
       if (!REDIS_PAIR.has(key)) continue;
       const out = await run(process.execPath, [path.join(here, 'micro', 'http-pair.mjs')], MICRO_TIMEOUT_MS, {
         ...process.env,
-        BENCH_HTTP_PAIR_ARMS: process.env.BENCH_REDIS_ARMS ?? 'floor,ours',
+        BENCH_HTTP_PAIR_ARMS: REDIS_ARMS.join(','),
         ...env,
         BENCH_REDIS_URL: server.url,
       });
@@ -507,15 +509,14 @@ async function redisPhase() {
     if (REDIS_PAIR.has('ir')) {
       // Counted, not timed: the machine's load moves it far less than CPU time. Its failure (no
       // answer under Valgrind in time) costs only its own figures, not the run's.
-      const arms = (process.env.BENCH_REDIS_ARMS ?? 'floor,ours').split(',').length;
       try {
         const out = await run(
           process.execPath,
           [path.join(here, 'micro', 'instructions.mjs')],
-          arms * INSTRUCTIONS_TIMEOUT_PER_ARM_MS,
+          REDIS_ARMS.length * INSTRUCTIONS_TIMEOUT_PER_ARM_MS,
           {
             ...process.env,
-            BENCH_INSTR_ARMS: process.env.BENCH_REDIS_ARMS ?? 'floor,ours',
+            BENCH_INSTR_ARMS: REDIS_ARMS.join(','),
             BENCH_REDIS_URL: server.url,
           },
         );
