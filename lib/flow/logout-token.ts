@@ -7,11 +7,9 @@ import type { ResolvedConfig } from '../options/resolved-config.js';
 import { OidcError } from '../util/errors.js';
 import { expectedIssuer } from '../vendors/entra.js';
 import type { Provider } from './provider.js';
-import { MAX_SUB_LENGTH } from './tokens.js';
+import { isUsableSub, MAX_SUB_LENGTH } from './tokens.js';
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
-/** A logout token's `sub` and `sid`: `sub`'s limit, for both. */
-export const MAX_CLAIM_LENGTH = MAX_SUB_LENGTH;
 const MAX_JTI_LENGTH = 1024;
 
 /**
@@ -136,11 +134,12 @@ export interface LogoutTokenExpectations {
   logoutTokenMaxAge: number | false;
 }
 
+/** A logout token's `sub` or `sid`, when it has one: what makes a usable `sub`, for both. */
 function optionalId(payload: Record<string, unknown>, name: 'sid' | 'sub'): string | undefined {
   if (!Object.hasOwn(payload, name)) return undefined;
   const value = payload[name];
-  if (typeof value !== 'string' || value === '' || value.length > MAX_CLAIM_LENGTH) {
-    throw invalid(`The logout token's "${name}" must be a non-empty string of at most ${MAX_CLAIM_LENGTH} characters.`);
+  if (!isUsableSub(value)) {
+    throw invalid(`The logout token's "${name}" must be a non-empty string of at most ${MAX_SUB_LENGTH} characters.`);
   }
   return value;
 }

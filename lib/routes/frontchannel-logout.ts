@@ -10,12 +10,12 @@ import { loginOf } from '../session/stored-login.js';
 import { isProviderIssuer, providerIssuers } from '../vendors/entra.js';
 import { splitUrl } from '../util/url.js';
 import { escapeHtml } from '../util/html.js';
-import { MAX_CLAIM_LENGTH } from '../flow/logout-token.js';
+import { MAX_SUB_LENGTH } from '../flow/tokens.js';
 
 const debug = createDebug('express-oidc-login:frontchannel-logout');
 
-/** The longest `iss` and `sid` read: as for a logout token's claims. */
-const MAX_PARAM_LENGTH = MAX_CLAIM_LENGTH;
+/** The longest `iss` and `sid` read: a `sub`'s limit, as for a logout token's `sub` and `sid`. */
+const MAX_PARAM_LENGTH = MAX_SUB_LENGTH;
 
 /**
  * Whether front-channel logout acts for this provider: the app set `routes.frontchannelLogout`,
