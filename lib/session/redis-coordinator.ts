@@ -82,7 +82,7 @@ export class RedisCoordinator implements Coordinator {
         throw err;
       }
       if (taken !== null && taken !== undefined) {
-        renewal = this.#renewWhileHeld(name, token, ttlMs);
+        renewal = this.#renewWhileHeld(name, token, ttlMs, ttl);
         return release;
       }
       if (Date.now() >= deadline) throw lockBusy();
@@ -91,7 +91,7 @@ export class RedisCoordinator implements Coordinator {
   }
 
   /** Renews a lock just taken until it is given back (see MAX_LOCK_LIFETIMES); the timer is the release's to clear. */
-  #renewWhileHeld(name: string, token: string, ttlMs: number): NodeJS.Timeout {
+  #renewWhileHeld(name: string, token: string, ttlMs: number, ttl: string): NodeJS.Timeout {
     const every = Math.max(1, Math.floor(ttlMs / 3));
     // The last renewal's lifetime ends MAX_LOCK_LIFETIMES lifetimes after the lock was taken.
     let left = Math.floor(((MAX_LOCK_LIFETIMES - 1) * ttlMs) / every);
@@ -101,7 +101,7 @@ export class RedisCoordinator implements Coordinator {
         clearInterval(timer);
         return;
       }
-      this.#command(['EVAL', RENEW, '1', name, token, String(Math.ceil(ttlMs))]).then(
+      this.#command(['EVAL', RENEW, '1', name, token, ttl]).then(
         (renewed) => {
           if (renewed === 0) clearInterval(timer);
         },
