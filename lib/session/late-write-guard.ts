@@ -6,7 +6,7 @@
 import type { SessionData, Store } from 'express-session';
 import createDebug from 'debug';
 import { STORE_TIMEOUT_MS } from '../options/defaults.js';
-import { laterStoredLogin, loginFromSession } from './stored-login.js';
+import { laterStoredLogin, loginFromSession, mayHoldLaterLogin } from './stored-login.js';
 
 const debug = createDebug('express-oidc-login:session-index');
 
@@ -184,7 +184,8 @@ function keepLaterLogin(data: SessionData, stored: unknown): void {
   // In a store's callback: a session that cannot be read is written as it is, not thrown out of it.
   try {
     const writing = loginFromSession(data);
-    const later = writing && laterStoredLogin(writing, loginFromSession(stored));
+    if (writing === undefined || !mayHoldLaterLogin(writing, stored)) return;
+    const later = laterStoredLogin(writing, loginFromSession(stored));
     if (later === undefined) return;
     debug('keeping the later refresh of the login in the session being written back');
     data.oidc!.login = later;

@@ -261,6 +261,26 @@ export function laterStoredLogin(writing: StoredLogin, stored: StoredLogin | und
 }
 
 /**
+ * Whether the session as the store gives it may hold a later copy of `writing` (see
+ * {@link laterStoredLogin}): its login went through more refreshes. Read from the stored value
+ * without unpacking it (no claims read back from the ID token, nothing frozen), since on most
+ * writes it has not, and then that is all there is to know.
+ */
+export function mayHoldLaterLogin(writing: StoredLogin, session: unknown): boolean {
+  let stored = (session as { oidc?: { login?: unknown } } | null | undefined)?.oidc?.login;
+  if (typeof stored === 'string') {
+    try {
+      stored = JSON.parse(stored);
+    } catch {
+      return false;
+    }
+  }
+  if (typeof stored !== 'object' || stored === null) return false;
+  // The same comparison as laterStoredLogin's.
+  return !(((stored as { refreshes?: number }).refreshes ?? 0) <= (writing.refreshes ?? 0));
+}
+
+/**
  * Drops what the request's `oidcLogin()` keeps of a session whose login ended (logout, expiry):
  * the request's own session by default.
  */
