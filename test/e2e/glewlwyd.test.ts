@@ -86,11 +86,13 @@ async function signInAtGlewlwyd(page: Page, app: RunningApp, { password }: { pas
     await grant.click();
   }
   await Promise.all([page.waitForURL((url) => url.origin === app.baseUrl), proceed.click()]).catch((err: unknown) => {
-    // Once seen in a full suite run, not reproduced alone or beside two CPU hogs: say where the
-    // browser stopped and what the app printed, so that the next failure shows its cause.
+    // Once seen in a full suite run, not reproduced alone, beside two CPU hogs, with Chromium's CPU
+    // slowed 8 times, or with Glewlwyd's page getting its grant, scheme or profile answers 1.5 s
+    // late: say where the browser stopped and what both servers logged, so that the next failure
+    // shows its cause.
     throw new Error(
       `the browser did not come back to ${app.baseUrl} after "Continue" at Glewlwyd; it is at ${page.url()}. ` +
-        `The app printed:\n${app.output.slice(-4000)}`,
+        `The app printed:\n${app.output.slice(-4000)}\nGlewlwyd logged:\n${glewlwyd.log().slice(-4000)}`,
       { cause: err },
     );
   });
