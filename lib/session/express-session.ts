@@ -33,12 +33,15 @@ export function oidcState(session: Partial<SessionData>): StoredOidcState {
   return (session.oidc ??= {});
 }
 
-/** A session store's failure, as every request answers it: 503, try again shortly. */
-export function storeError(cause: unknown): OidcError {
-  return new OidcError('ERR_OIDC_SESSION_STORE', 503, 'The session store is unavailable. Try again in a moment.', {
-    cause,
-    headers: { 'Retry-After': '5' },
-  });
+/**
+ * A session store's failure, as every request answers it: 503, try again shortly. `message` says
+ * more where the failure left the user somewhere worth naming (still logged in after a logout).
+ */
+export function storeError(
+  cause: unknown,
+  message = 'The session store is unavailable. Try again in a moment.',
+): OidcError {
+  return new OidcError('ERR_OIDC_SESSION_STORE', 503, message, { cause, headers: { 'Retry-After': '5' } });
 }
 
 export function saveSession(session: Session): Promise<void> {

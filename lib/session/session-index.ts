@@ -10,7 +10,6 @@ import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/resolved-config.js';
 import { requireSession, saveSession, storeError, type OidcRequest } from './express-session.js';
 import { forgetLogin, loginOf } from './stored-login.js';
-import { OidcError } from '../util/errors.js';
 import { ENDED_MEMORY_MS, memoryKey } from './ended-logins.js';
 import { requireCoordinator, requireLoginMemory, type LoginMemory } from './login-memory.js';
 import { guardStore, tombstone, tombstoneKey, type Ended } from './late-write-guard.js';
@@ -206,12 +205,7 @@ export async function destroyOwnSession(req: OidcRequest, config: ResolvedConfig
     session.destroy((err?: unknown) =>
       err
         ? reject(
-            new OidcError(
-              'ERR_OIDC_SESSION_STORE',
-              503,
-              'The session store is unavailable, so you are still logged in. Try again in a moment.',
-              { cause: err, headers: { 'Retry-After': '5' } },
-            ),
+            storeError(err, 'The session store is unavailable, so you are still logged in. Try again in a moment.'),
           )
         : resolve(),
     );
