@@ -50,6 +50,19 @@ export function saveSession(session: Session): Promise<void> {
   });
 }
 
+/** Destroys the session in the store; a failure leaves the user logged in, and says so. */
+export function destroySession(session: Session): Promise<void> {
+  return new Promise((resolve, reject) => {
+    session.destroy((err?: unknown) =>
+      err
+        ? reject(
+            storeError(err, 'The session store is unavailable, so you are still logged in. Try again in a moment.'),
+          )
+        : resolve(),
+    );
+  });
+}
+
 /** Replaces `req.session` with a new one under a new id; the old one is destroyed in the store. */
 export function regenerateSession(req: OidcRequest): Promise<Session & Partial<SessionData>> {
   return new Promise((resolve, reject) => {

@@ -8,7 +8,7 @@ import type { SessionData, Store } from 'express-session';
 import { recordCookie, storeDestroy, storeGet, storeSet } from './store-records.js';
 import createDebug from 'debug';
 import type { ResolvedConfig } from '../options/resolved-config.js';
-import { requireSession, saveSession, storeError, type OidcRequest } from './express-session.js';
+import { destroySession, requireSession, saveSession, storeError, type OidcRequest } from './express-session.js';
 import { forgetLogin, loginOf } from './stored-login.js';
 import { ENDED_MEMORY_MS, memoryKey } from './ended-logins.js';
 import { requireCoordinator, requireLoginMemory, type LoginMemory } from './login-memory.js';
@@ -201,15 +201,7 @@ export async function destroyOwnSession(req: OidcRequest, config: ResolvedConfig
   const sessionId = req.sessionID;
   await markSessionEnded(req, config, 'session');
   forgetLogin(req, sessionId);
-  await new Promise<void>((resolve, reject) => {
-    session.destroy((err?: unknown) =>
-      err
-        ? reject(
-            storeError(err, 'The session store is unavailable, so you are still logged in. Try again in a moment.'),
-          )
-        : resolve(),
-    );
-  });
+  await destroySession(session);
 }
 
 /**
