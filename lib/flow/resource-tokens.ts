@@ -8,17 +8,9 @@ import { OidcError } from '../util/errors.js';
 import type { Provider } from './provider.js';
 import { underRefreshLock } from './refresh-token-uses.js';
 import { errorInTokenResponse, tokenEndpointError } from './provider-errors.js';
-import {
-  findRotated,
-  isNewer,
-  pickTokens,
-  readStored,
-  sameUser,
-  type StoredState,
-  type TokenFields,
-} from './stored-tokens.js';
+import { findRotated, isNewer, pickTokens, readStored, type StoredState, type TokenFields } from './stored-tokens.js';
 import { requireSession, saveSession, type OidcRequest } from '../session/express-session.js';
-import { loginOf, nextRefresh, packLogin } from '../session/stored-login.js';
+import { loginOf, nextRefresh, packLogin, sameUser } from '../session/stored-login.js';
 import type { ResourceOptions, StoredLogin, StoredResourceToken } from '../types.js';
 
 const debug = createDebug('express-oidc-login:resource-tokens');

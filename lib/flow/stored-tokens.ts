@@ -1,6 +1,6 @@
 import type { StoredLogin } from '../types.js';
 import { storeError, type OidcRequest } from '../session/express-session.js';
-import { loginFromSession } from '../session/stored-login.js';
+import { loginFromSession, sameUser } from '../session/stored-login.js';
 
 /**
  * A login's tokens as the session store has them now, for the refreshes that share a session's
@@ -26,11 +26,6 @@ export type TokenFields = Pick<
 export function pickTokens(login: StoredLogin): TokenFields {
   const { idToken, claims, accessToken, refreshToken, tokenType, expiresAt, scope, dpop, refreshes } = login;
   return { idToken, claims, accessToken, refreshToken, tokenType, expiresAt, scope, dpop, refreshes };
-}
-
-/** The same user at the same provider. */
-export function sameUser(a: StoredLogin, b: StoredLogin): boolean {
-  return a.claims?.iss === b.claims.iss && a.claims?.sub === b.claims.sub;
 }
 
 /**

@@ -238,6 +238,11 @@ export function nextRefresh(login: StoredLogin): number {
   return (login.refreshes ?? 0) + 1;
 }
 
+/** The same user at the same provider. */
+export function sameUser(a: StoredLogin, b: StoredLogin): boolean {
+  return a.claims?.iss === b.claims.iss && a.claims?.sub === b.claims.sub;
+}
+
 /**
  * The login to write in place of `writing` when the store holds a later copy of it: the same login
  * (user, provider, login time) after more refreshes. A request that loaded the session before a
