@@ -257,8 +257,7 @@ export function laterStoredLogin(writing: StoredLogin, stored: StoredLogin | und
     (stored.refreshes ?? 0) <= (writing.refreshes ?? 0) ||
     stored.loggedInAt !== writing.loggedInAt ||
     stored.provider !== writing.provider ||
-    stored.claims.iss !== writing.claims.iss ||
-    stored.claims.sub !== writing.claims.sub
+    !sameUser(stored, writing)
   ) {
     return undefined;
   }
