@@ -5,7 +5,7 @@ import { regenerateSession, saveSession, type OidcRequest } from './express-sess
 import { indexLogin } from './session-index.js';
 import { keptSessionData } from './kept-session-data.js';
 import { markNewSession } from './late-write-guard.js';
-import { forgetLogin, loginOf, packLogin } from './stored-login.js';
+import { forgetLogin, loginOf, packLogin, sameUser } from './stored-login.js';
 
 /**
  * A finished login into a new session (a new id: no session fixation), with the app's session
@@ -21,10 +21,11 @@ export async function saveLogin(
   index: boolean,
 ): Promise<void> {
   const previousId = req.sessionID;
-  // Another user's session (a shared computer, switching accounts): none of its data is carried.
+  // Another user's session (a shared computer, switching accounts), or the same user at another of
+  // the configured providers: none of its data is carried.
   const previous = loginOf(req);
   const kept =
-    previous === undefined || sameUser(previous, login)
+    previous === undefined || (previous.provider === login.provider && sameUser(previous, login))
       ? keptSessionData(req.session, config.keepSessionData)
       : undefined;
   const fresh = await regenerateSession(req);
@@ -47,9 +48,4 @@ export async function saveLogin(
     forgetLogin(req, req.sessionID);
     throw err;
   }
-}
-
-/** The same user at the same provider: what the app kept for one is not handed to another. */
-function sameUser(a: StoredLogin, b: StoredLogin): boolean {
-  return a.claims.sub === b.claims.sub && a.claims.iss === b.claims.iss && a.provider === b.provider;
 }

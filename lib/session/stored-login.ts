@@ -238,7 +238,7 @@ export function nextRefresh(login: StoredLogin): number {
   return (login.refreshes ?? 0) + 1;
 }
 
-/** The same user at the same provider. */
+/** The same user: the same `sub` from the same issuer (the configured provider's name is not compared). */
 export function sameUser(a: StoredLogin, b: StoredLogin): boolean {
   return a.claims?.iss === b.claims.iss && a.claims?.sub === b.claims.sub;
 }
