@@ -45,7 +45,7 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
 
   return async function logout(req: OidcRequest, res: ServerResponse): Promise<void> {
     res.setHeader('Cache-Control', 'no-store');
-    assertSameOrigin(req, appOrigin);
+    const saysWhereFrom = assertSameOrigin(req, appOrigin);
     const status = req.method === 'POST' ? 303 : 302;
     requireSession(req);
     const login = loginOf(req);
@@ -53,7 +53,7 @@ export function logoutHandler(config: ResolvedConfig, provider: Provider) {
       redirect(res, postLogout, status);
       return;
     }
-    if (req.method === 'GET' ? !isOwnNavigation(req, appOrigin) : !hasSiteMetadata(req)) {
+    if (req.method === 'GET' ? !isOwnNavigation(req, appOrigin) : !saysWhereFrom) {
       // Nothing says this request is the user's own: they confirm with a POST from this origin.
       // (Browsers send Origin with every POST; without it, a tool or a script logs nobody out.)
       sendLogoutConfirmation(res, confirmAction);
@@ -198,34 +198,26 @@ function customLogoutUrl(
  * Refuses a cross-site request: `Sec-Fetch-Site` when the browser sends it (`same-origin` and
  * `none`, a typed URL or a bookmark, pass; `same-site` does not: a sibling subdomain is another
  * app), else `Origin` (must be baseUrl's origin), else `Referer`'s origin, else (no browser
- * metadata at all: curl, a test client) the request passes here, to a confirmation page
- * (see {@link hasSiteMetadata}).
+ * metadata at all: curl, a test client) the request passes here, to a confirmation page.
+ * Returns whether the request said where it comes from at all (false: none of the three).
  */
-export function assertSameOrigin(req: OidcRequest, appOrigin: string): void {
+export function assertSameOrigin(req: OidcRequest, appOrigin: string): boolean {
   const fetchSite = header(req, 'sec-fetch-site');
   if (fetchSite !== undefined) {
-    if (fetchSite === 'same-origin' || fetchSite === 'none') return;
+    if (fetchSite === 'same-origin' || fetchSite === 'none') return true;
     throw crossSite();
   }
   const origin = header(req, 'origin');
   if (origin !== undefined) {
-    if (originOf(origin) === appOrigin) return;
+    if (originOf(origin) === appOrigin) return true;
     throw crossSite();
   }
   const referer = header(req, 'referer');
   if (referer !== undefined) {
-    if (originOf(referer) === appOrigin) return;
+    if (originOf(referer) === appOrigin) return true;
     throw crossSite();
   }
-}
-
-/** Whether the request says where it comes from at all: `Sec-Fetch-Site`, `Origin` or `Referer`. */
-function hasSiteMetadata(req: OidcRequest): boolean {
-  return (
-    header(req, 'sec-fetch-site') !== undefined ||
-    header(req, 'origin') !== undefined ||
-    header(req, 'referer') !== undefined
-  );
+  return false;
 }
 
 /**
