@@ -5,7 +5,7 @@ import { OidcAuthorizationError, OidcError } from '../util/errors.js';
 import type { StoredDPoPKey, StoredTransaction } from '../types.js';
 import { issuerMatches } from '../vendors/entra.js';
 import { dpopNotBound, isDPoPTokenType } from './dpop.js';
-import { transactionExpired } from './pending-logins.js';
+import { isExpired } from './pending-logins.js';
 import { tokenEndpointError } from './provider-errors.js';
 import { DEFAULT_PROVIDER } from './provider-set.js';
 import type { Provider } from './provider.js';
@@ -55,7 +55,7 @@ export function checkTransaction(tx: StoredTransaction, config: ResolvedConfig):
     );
     throw new OidcError('ERR_OIDC_PROVIDER_MIXUP', 400, PROVIDER_MIXUP);
   }
-  if (transactionExpired(tx, config)) {
+  if (isExpired(tx, config, Date.now())) {
     throw new OidcError(
       'ERR_OIDC_TRANSACTION_EXPIRED',
       400,

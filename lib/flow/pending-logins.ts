@@ -50,7 +50,3 @@ export function isExpired(tx: StoredTransaction, config: ResolvedConfig, now: nu
   // A login started on another instance may carry a time a little ahead of this one's clock.
   return !(tx.createdAt <= now + config.clockTolerance * 1000 && now - tx.createdAt <= config.transactionMaxAge);
 }
-
-export function transactionExpired(tx: StoredTransaction, config: ResolvedConfig): boolean {
-  return isExpired(tx, config, Date.now());
-}
