@@ -161,10 +161,14 @@ function pathOf(req: OidcRequest): string {
   return splitUrl(req.originalUrl ?? req.url ?? '/').path;
 }
 
-/** The login route of the `oidcLogin()` the request went through, else `/login`. */
+/**
+ * The login route of the `oidcLogin()` the request went through, as the browser requests it
+ * (`baseUrl`'s path first, as requireAuth sends it there), else `/login`; false when it serves none.
+ */
 function loginPathOf(req: OidcRequest): string | false {
   const config = req.oidc === undefined ? undefined : contextConfig(req.oidc);
-  return config === undefined ? '/login' : config.loginPath;
+  if (config === undefined) return '/login';
+  return config.loginPath === false ? false : config.loginUrlPath;
 }
 
 function defaultLog(message: string, err: unknown): void {

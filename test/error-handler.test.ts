@@ -69,6 +69,12 @@ describe('oidcErrorHandler()', () => {
     expect(logged).toEqual([]);
   });
 
+  it("links the login route under baseUrl's path (an app served under a prefix by its proxy)", async () => {
+    const app = createApp({ ...provider.options(), baseUrl: 'http://127.0.0.1:3000/app' }, []);
+    const page = await request(app).get('/callback?state=nothing-pending&code=x').set('Accept', HTML).expect(400);
+    expect(page.text).toContain('<a href="/app/login">Log in again</a>');
+  });
+
   it('hides what an unexpected error says (no message, no stack) and logs it once, without the query', async () => {
     const logged: unknown[][] = [];
     const app = createApp(provider.options(), logged);
