@@ -358,7 +358,11 @@ export interface LogoutOptions {
    * Default `baseUrl + '/'`.
    */
   postLogoutRedirectUri?: string;
-  /** Also answer `GET /logout` (same-site requests only). Default true. */
+  /**
+   * Also answer `GET /logout`: the user's own navigation on this origin logs out; a cross-site GET
+   * is refused, and one the browser does not show to be the user's own gets a page whose button
+   * POSTs the logout. Default true.
+   */
   allowGet?: boolean;
   /** Revoke the refresh token at the provider when it has a revocation_endpoint. Default true. */
   revokeTokens?: boolean;

@@ -18,7 +18,7 @@ import { escapeHtml } from '../util/html.js';
 const debug = createDebug('express-oidc-login:logout');
 
 /**
- * `POST /logout` (and same-site `GET /logout` unless `logout.allowGet` is false): ends the local
+ * `POST /logout` (and `GET /logout` from this origin unless `logout.allowGet` is false): ends the local
  * session, then RP-Initiated Logout at the provider.
  *
  * 1. A cross-site request is refused (403 `ERR_OIDC_CROSS_SITE`) and logs nobody out.
