@@ -3,7 +3,7 @@
  * The benchmark: express-oidc-login vs bare express-session (the floor), express-openid-connect
  * (cookie session, and a server-side store) and passport + openid-client/passport.
  *
- *   npm run bench            # builds dist/, then runs everything (~10 minutes on 2 cores)
+ *   npm run bench            # builds dist/, then runs everything (about 33 minutes on 2 cores, bench/README.md)
  *   node bench/run.mjs --quick --no-readme
  *
  * Every app and the fast OpenID Provider run in their own processes on loopback ports; each app
