@@ -1,6 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
 import request from 'supertest';
-import type { MemoryStore } from 'express-session';
 import { createApp, testOptions } from './support/app.js';
 import {
   authorizeAt,
@@ -128,66 +127,6 @@ describe('/callback', () => {
       expect(await storeGet(store, after.sessionId)).toMatchObject({ visited: true });
     },
   );
-
-  /** The app's MemoryStore, with the ids it is asked to destroy. */
-  function destroysOf(store: MemoryStore): string[] {
-    const destroyed: string[] = [];
-    const destroy = store.destroy.bind(store);
-    store.destroy = (sid, callback) => {
-      destroyed.push(sid);
-      destroy(sid, callback);
-    };
-    return destroyed;
-  }
-
-  it('keeps the session express-session made for a callback that came without one (a first login in cookie mode): no destroy of an id the store never held', async () => {
-    const { app, store } = createApp(testOptions(op));
-    const destroyed = destroysOf(store);
-    const browser = newBrowser(app, op.issuer);
-    const callback = await authorizeAt(browser, await startLogin(browser));
-    // /login wrote no session: the callback is the browser's first request with one.
-    expect(await storeAll(store)).toEqual({});
-    const res = await visitCallback(browser, callback).expect(302);
-    expect(setCookies(res, 'sid=')).toHaveLength(1);
-    const after = await probe(browser);
-    expect(after.isAuthenticated).toBe(true);
-    // The login's session, and the back-channel logout index's record of its user.
-    const sessions = Object.keys(await storeAll(store)).filter((key) => !key.startsWith('oidc-'));
-    expect(sessions).toEqual([after.sessionId]);
-    expect(destroyed).toEqual([]);
-  });
-
-  it('regenerates a session made for the callback that the app already wrote to, and carries none of it by default', async () => {
-    const { app, store } = createApp(testOptions(op), {
-      afterSession: (a) =>
-        a.use('/callback', (req, _res, next) => {
-          (req.session as unknown as { note: string }).note = 'written before the login';
-          next();
-        }),
-    });
-    const destroyed = destroysOf(store);
-    const browser = newBrowser(app, op.issuer);
-    await visitCallback(browser, await authorizeAt(browser, await startLogin(browser))).expect(302);
-    const after = await probe(browser);
-    expect(after.isAuthenticated).toBe(true);
-    expect(destroyed).toHaveLength(1);
-    expect(destroyed[0]).not.toBe(after.sessionId);
-    expect(await storeGet(store, after.sessionId)).not.toHaveProperty('note');
-  });
-
-  it('regenerates an empty session the browser sent (saveUninitialized: true): a planted session cookie could have named it', async () => {
-    const { app, store } = createApp(testOptions(op), { session: { saveUninitialized: true } });
-    const destroyed = destroysOf(store);
-    const browser = newBrowser(app, op.issuer);
-    const before = (await probe(browser)).sessionId;
-    expect(await storeGet(store, before)).toBeTruthy();
-    await visitCallback(browser, await authorizeAt(browser, await startLogin(browser))).expect(302);
-    const after = await probe(browser);
-    expect(after.isAuthenticated).toBe(true);
-    expect(after.sessionId).not.toBe(before);
-    expect(destroyed).toEqual([before]);
-    expect(await storeGet(store, before)).toBeFalsy();
-  });
 
   it('answers 400 ERR_OIDC_MISSING_STATE when state is missing', async () => {
     const { app } = createApp(testOptions(op));

@@ -63,30 +63,6 @@ export function destroySession(session: Session): Promise<void> {
   });
 }
 
-/**
- * A session for a login under an id that no one else can know (session fixation): the request's
- * own when express-session made it for this request and it holds nothing yet, else a regenerated
- * one (the old one destroyed in the store). The first is what a first login in cookie mode has
- * (`/login` wrote no session, so the callback came without a session cookie); keeping it saves
- * the store a destroy of an id it never held, and the process a new id.
- */
-export function loginSession(req: OidcRequest): Promise<Session & Partial<SessionData>> {
-  return isUnsentEmptySession(req) ? Promise.resolve(req.session!) : regenerateSession(req);
-}
-
-/**
- * True when the browser did not send the session's id (express-session takes an id only from its
- * own cookie, else makes one for this request) and the session holds nothing but its cookie.
- * Any cookie that contains the id counts as sent: the answer errs towards regenerating.
- */
-function isUnsentEmptySession(req: OidcRequest): boolean {
-  const { session, sessionID } = req;
-  if (session === undefined || typeof sessionID !== 'string' || sessionID === '') return false;
-  for (const key in session) if (key !== 'cookie' && Object.hasOwn(session, key)) return false;
-  const cookies = req.headers.cookie;
-  return cookies === undefined || !cookies.includes(sessionID);
-}
-
 /** Replaces `req.session` with a new one under a new id; the old one is destroyed in the store. */
 export function regenerateSession(req: OidcRequest): Promise<Session & Partial<SessionData>> {
   return new Promise((resolve, reject) => {

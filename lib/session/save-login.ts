@@ -1,14 +1,14 @@
 import type { ServerResponse } from 'node:http';
 import type { ResolvedConfig } from '../options/resolved-config.js';
 import type { StoredLogin, StoredTransaction } from '../types.js';
-import { loginSession, saveSession, type OidcRequest } from './express-session.js';
+import { regenerateSession, saveSession, type OidcRequest } from './express-session.js';
 import { indexLogin } from './session-index.js';
 import { keptSessionData } from './kept-session-data.js';
 import { markNewSession } from './late-write-guard.js';
 import { forgetLogin, loginOf, packLogin, sameUser } from './stored-login.js';
 
 /**
- * A finished login into a new session (an id no one else knows: no session fixation), with the app's session
+ * A finished login into a new session (a new id: no session fixation), with the app's session
  * fields that `keepSessionData` keeps and the other tabs' pending logins (`carried`), indexed for back-channel logout when `index`, and saved. A failure
  * leaves no login behind.
  */
@@ -28,7 +28,7 @@ export async function saveLogin(
     previous === undefined || (previous.provider === login.provider && sameUser(previous, login))
       ? keptSessionData(req.session, config.keepSessionData)
       : undefined;
-  const fresh = await loginSession(req);
+  const fresh = await regenerateSession(req);
   if (kept) Object.assign(fresh, kept);
   // Its saves by this request (ours, then express-session's at the end of the response) need no
   // tombstone read when nothing can name the new id yet: not indexed, and its cookie not sent.

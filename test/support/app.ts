@@ -45,8 +45,6 @@ export interface AppSetup<S extends Store = MemoryStore> {
   session?: Partial<SessionOptions>;
   /** Middleware in front of the session (a body parser, a request counter). */
   before?: (app: Express) => void;
-  /** Middleware between the session and oidcLogin (what the app does to a session before the login sees it). */
-  afterSession?: (app: Express) => void;
   /** The test's own routes, after oidcLogin and ahead of the probes (a route of the same path wins). */
   routes?: (app: Express) => void;
   /** false: none of the probe routes below, only `routes`. */
@@ -75,7 +73,6 @@ export function createApp<S extends Store = MemoryStore>(
       ...setup.session,
     }),
   );
-  setup.afterSession?.(app);
   const middleware = oidcLogin(options);
   app.use(middleware);
   setup.routes?.(app);
