@@ -128,6 +128,56 @@ describe('/callback', () => {
     },
   );
 
+  /**
+   * A cookie naming the attacker's session, as a sibling subdomain or plain http can plant it, with
+   * the id's first character percent-encoded: express-session decodes it to the same id, while the
+   * raw Cookie header no longer contains the id.
+   */
+  function plantedSessionCookie(setCookie: string, sessionId: string): string {
+    const value = setCookie.slice('sid='.length, setCookie.indexOf(';'));
+    const encoded = `%${sessionId.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}${sessionId.slice(1)}`;
+    return `sid=${value.replace(sessionId, encoded)}`;
+  }
+
+  it.each([
+    ['saveUninitialized: true', { saveUninitialized: true }, ['/probe/oidc']],
+    ['a key written, then deleted', {}, ['/note', '/forget']],
+  ] as const)(
+    'gives a login a new session id even when a planted cookie names an empty stored session (%s): no session fixation',
+    async (_label, sessionOptions, visits) => {
+      const { app } = createApp(testOptions(op), {
+        session: sessionOptions,
+        routes: (a) => {
+          a.get('/note', (req, res) => {
+            (req.session as unknown as Record<string, unknown>).returnTo = '/somewhere';
+            res.send('ok');
+          });
+          a.get('/forget', (req, res) => {
+            delete (req.session as unknown as Record<string, unknown>).returnTo;
+            res.send('ok');
+          });
+        },
+      });
+      // The attacker gets a session that holds nothing, and plants its cookie in the victim's browser.
+      const attacker = request.agent(app);
+      const res = await attacker.get(visits[0]).expect(200);
+      for (const path of visits.slice(1)) await attacker.get(path).expect(200);
+      const attackerCookie = setCookies(res, 'sid=')[0]!;
+      const attackerId = (await attacker.get('/probe/oidc').expect(200)).body.sessionId as string;
+      const victim = newBrowser(app, op.issuer);
+      const planted = plantedSessionCookie(attackerCookie, attackerId);
+      expect(planted).not.toContain(attackerId);
+      victim.app.jar.setCookie(`${planted}; Path=/`, '127.0.0.1', '/');
+      expect((await probe(victim)).sessionId).toBe(attackerId);
+
+      await visitCallback(victim, await authorizeAt(victim, await startLogin(victim))).expect(302);
+      const after = await probe(victim);
+      expect(after.isAuthenticated).toBe(true);
+      expect(after.sessionId).not.toBe(attackerId);
+      expect((await attacker.get('/probe/oidc').expect(200)).body.isAuthenticated).toBe(false);
+    },
+  );
+
   it('answers 400 ERR_OIDC_MISSING_STATE when state is missing', async () => {
     const { app } = createApp(testOptions(op));
     const browser = newBrowser(app, op.issuer);
