@@ -130,12 +130,13 @@ describe('/callback', () => {
 
   /**
    * A cookie naming the attacker's session, as a sibling subdomain or plain http can plant it, with
-   * the id's first character percent-encoded: express-session decodes it to the same id, while the
-   * raw Cookie header no longer contains the id.
+   * the id's second character percent-encoded: express-session decodes it to the same id, while
+   * the raw Cookie header no longer contains the id (not the first: `%32` then the rest of an id
+   * that starts with `2` still ends with the whole id).
    */
   function plantedSessionCookie(setCookie: string, sessionId: string): string {
     const value = setCookie.slice('sid='.length, setCookie.indexOf(';'));
-    const encoded = `%${sessionId.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}${sessionId.slice(1)}`;
+    const encoded = `${sessionId[0]}%${sessionId.charCodeAt(1).toString(16).toUpperCase()}${sessionId.slice(2)}`;
     return `sid=${value.replace(sessionId, encoded)}`;
   }
 
