@@ -16,7 +16,8 @@ export interface OidcErrorHandlerOptions {
   homePath?: string;
   /**
    * The link "Log in again" on the pages of a failed login (400 and 401 from the middleware).
-   * Default: the login route of the `oidcLogin()` the request went through, else `/login`;
+   * Default: the login route of the `oidcLogin()` the request went through (under `baseUrl`'s
+   * path), else `/login`;
    * `false`: no such link.
    */
   loginPath?: string | false;
