@@ -1,12 +1,14 @@
 /* global process, console, Buffer, performance */
 /**
  * Micro-benchmark behind a finding of bench/README.md: the login path's WebCrypto calls (PKCE
- * challenge, RS256 verification) against node:crypto's synchronous equivalents, CPU per op at
- * 8 concurrent. `node bench/micro/crypto.mjs`
+ * challenge, RS256 verification) against node:crypto's synchronous equivalents, and openid-client's
+ * random values against the instance's pool of random bytes; CPU per op at 8 concurrent.
+ * `npm run build && node bench/micro/crypto.mjs`
  */
 import { createHash, generateKeyPairSync, sign, verify, createPublicKey } from 'node:crypto';
 import * as client from 'openid-client';
 import { compactVerify, importJWK, exportJWK } from 'jose';
+import { RandomPool } from '../../dist/util/random-pool.js';
 
 const N = 3000;
 async function measure(name, fn) {
@@ -44,4 +46,11 @@ await measure('randomState+Nonce+Verifier (openid-client)', async () => {
   client.randomState();
   client.randomNonce();
   client.randomPKCECodeVerifier();
+});
+// The same three values as a login draws them (lib/util/random-pool.ts): one CSPRNG call per 4 KiB.
+const pool = new RandomPool();
+await measure('state+nonce+verifier, RandomPool', async () => {
+  pool.base64url(32);
+  pool.base64url(32);
+  pool.base64url(32);
 });

@@ -38,10 +38,12 @@ export async function authorizationRequest(
   configuration: client.Configuration,
   { silent, stepUp, params }: LoginAsks,
 ): Promise<AuthorizationRequest> {
-  const state = client.randomState();
+  // 32 random bytes each, base64url, as openid-client's randomState(), randomNonce() and
+  // randomPKCECodeVerifier() make them, from the instance's pool (util/random-pool.ts).
+  const state = config.random.base64url(32);
   // No nonce without an ID token to carry it back (plain OAuth 2.0).
-  const nonce = config.openid ? client.randomNonce() : undefined;
-  const verifier = client.randomPKCECodeVerifier();
+  const nonce = config.openid ? config.random.base64url(32) : undefined;
+  const verifier = config.random.base64url(32);
   // S256 (RFC 7636 4.2) with node:crypto: the same value as openid-client's WebCrypto version
   // at a tenth of the CPU (measured in bench/micro).
   const challenge = createHash('sha256').update(verifier).digest('base64url');

@@ -39,7 +39,7 @@ function hashOf(value: string): string {
  */
 export function bindToBrowser(req: OidcRequest, res: ServerResponse, config: ResolvedConfig): string {
   const cookie = browserCookie(config);
-  const value = cookie.sent(req).find(isRandomCookieValue) ?? randomCookieValue();
+  const value = cookie.sent(req).find(isRandomCookieValue) ?? randomCookieValue(config.random);
   // As long as a pending login's cookie, renewed at every login.
   cookie.set(res, value, Math.ceil(pendingLoginLifetimeMs(config) / 1000));
   return hashOf(value);

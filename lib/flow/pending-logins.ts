@@ -29,7 +29,7 @@ export interface PendingLogins {
   carryOver(req: OidcRequest): Record<string, StoredTransaction> | undefined;
 }
 
-/** openid-client's randomState(): 32 random bytes, base64url. Anything else is not ours. */
+/** A state as authorizationRequest() makes it: 32 random bytes, base64url. Anything else is not ours. */
 const STATE_FORMAT = /^[A-Za-z0-9_-]{43}$/;
 
 export function isWellFormedState(state: string): boolean {

@@ -15,6 +15,7 @@ import { resolveInsecureHttp, resolveProvider } from './validate/provider.js';
 import { resolveAllowedTenants } from './validate/tenants.js';
 import { resolveTimes } from './validate/times.js';
 import { resolveUrls } from './validate/urls.js';
+import { RandomPool } from '../util/random-pool.js';
 
 /**
  * Validates the options once, at start-up, and returns them fully defaulted and frozen.
@@ -38,7 +39,9 @@ export function resolveConfig(options: unknown): ResolvedConfig {
   const resources = resolveResources(o);
   const idTokenChecks = resolveIdTokenChecks(o);
   const times = resolveTimes(o);
-  const pendingLogins = resolvePendingLogins(o, { ...client, ...provider });
+  // One pool of random bytes for this configuration's logins (util/random-pool.ts).
+  const random = new RandomPool();
+  const pendingLogins = resolvePendingLogins(o, { ...client, ...provider }, random);
   const allowedTenants = provider.server
     ? undefined
     : resolveAllowedTenants(o.allowedTenants, provider.issuer, provider.configuration);
@@ -58,6 +61,7 @@ export function resolveConfig(options: unknown): ResolvedConfig {
     ...idTokenChecks,
     ...times,
     ...pendingLogins,
+    random,
     allowedTenants,
   });
 }

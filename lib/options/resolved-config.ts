@@ -1,5 +1,6 @@
 import type { Configuration, ServerMetadata } from 'openid-client';
 import type { Sealer } from '../util/seal.js';
+import type { RandomPool } from '../util/random-pool.js';
 import type { DPoPAlg } from '../types.js';
 import type { ClientAuthMethod } from './credential-types.js';
 import type { OidcLogger, RedisCommandClient, SessionMiddleware } from './dependency-types.js';
@@ -97,6 +98,8 @@ export interface ResolvedConfig {
   readonly pendingLoginsExplicit: boolean;
   /** The key ring of the pending-login cookies (cookie mode only). */
   readonly sealer: Sealer | undefined;
+  /** Random values for this configuration's logins: state, nonce, PKCE verifier, cookie values, IVs. */
+  readonly random: RandomPool;
   readonly responseMode: 'query' | 'form_post';
   /** `routes.frontchannelLogout` was set by the app (the route acts even when the provider does not advertise front-channel logout). */
   readonly frontchannelLogoutExplicit: boolean;

@@ -23,7 +23,7 @@ function isPath(url: string, path: string): boolean {
 
 /** At the logout: a new state for the end-session URL, kept in the browser. */
 export function rememberLogoutState(res: ServerResponse, config: ResolvedConfig): string {
-  const state = randomCookieValue();
+  const state = randomCookieValue(config.random);
   new OriginCookie(LOGOUT_STATE_COOKIE, config.secureCookies).set(res, state, LOGOUT_STATE_MAX_AGE);
   return state;
 }

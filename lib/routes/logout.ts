@@ -170,7 +170,7 @@ function customLogoutUrl(
       idToken,
       clientId: provider.clientMetadata(configuration).client_id,
       postLogoutRedirectUri: config.logout.postLogoutRedirectUri,
-      state: client.randomState(),
+      state: config.random.base64url(32),
       // The app's own copy, as before: a hook that changes it must not change everyone's.
       metadata: configuration.serverMetadata(),
     });

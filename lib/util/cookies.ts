@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import type { RandomPool } from './random-pool.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /**
@@ -82,8 +82,8 @@ export function appendSetCookie(res: ServerResponse, lines: readonly string[]): 
 }
 
 /** A value for one of our cookies that the browser gives back to prove something: 32 random bytes, base64url. */
-export function randomCookieValue(): string {
-  return randomBytes(32).toString('base64url');
+export function randomCookieValue(random: RandomPool): string {
+  return random.base64url(32);
 }
 
 const RANDOM_COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/;

@@ -1,5 +1,6 @@
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
 import { inspect } from 'node:util';
+import { RandomPool } from './random-pool.js';
 
 /**
  * Sealed values (the pending-login cookies): AES-256-GCM with keys from HKDF-SHA256, node:crypto
@@ -52,10 +53,13 @@ const SEALED = /^v1\.([A-Za-z0-9_-]{6})\.([A-Za-z0-9_-]+)$/;
  */
 export class Sealer {
   readonly #keys: readonly SealKey[];
+  readonly #random: RandomPool;
 
-  constructor(keys: readonly SealKey[]) {
+  /** `random`: where the IVs come from (the instance's pool; a pool of its own by default). */
+  constructor(keys: readonly SealKey[], random: RandomPool = new RandomPool()) {
     if (keys.length === 0) throw new TypeError('a Sealer needs at least one key');
     this.#keys = [...keys];
+    this.#random = random;
   }
 
   /** The key ids, the sealing one first. */
@@ -66,7 +70,7 @@ export class Sealer {
   /** Seals `plaintext` with the first key, bound to `context`. */
   seal(context: string, plaintext: string): string {
     const { kid, key } = this.#keys[0]!;
-    const iv = randomBytes(IV_BYTES);
+    const iv = this.#random.bytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', key, iv);
     cipher.setAAD(aad(kid, context));
     const body = Buffer.concat([iv, cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);

@@ -1,3 +1,4 @@
+import type { RandomPool } from '../../util/random-pool.js';
 import { deriveSealKey, Sealer } from '../../util/seal.js';
 import type { ClientSigningKey } from '../client-keys.js';
 import type { ClientTlsIdentity } from '../client-certificate.js';
@@ -8,13 +9,14 @@ import type { ClientAuthMethod } from '../credential-types.js';
 
 /**
  * `pendingLogins` and `secret`: where started logins wait, and the key of their cookies. Cookies
- * when a key can be had, else the session.
+ * when a key can be had, else the session. The cookies' IVs come from `random`.
  */
 export function resolvePendingLogins(
   o: Record<string, unknown>,
   client: Parameters<typeof resolveSealer>[1],
+  random: RandomPool,
 ): Pick<ResolvedConfig, 'pendingLogins' | 'pendingLoginsExplicit' | 'sealer'> {
-  const sealer = resolveSealer(o.secret, client);
+  const sealer = resolveSealer(o.secret, client, random);
   if (o.pendingLogins !== undefined && o.pendingLogins !== 'cookie' && o.pendingLogins !== 'session') {
     fail(`"pendingLogins" must be 'cookie' or 'session'; got ${JSON.stringify(o.pendingLogins)}.`);
   }
@@ -49,6 +51,7 @@ function resolveSealer(
     clientKey: ClientSigningKey | undefined;
     clientCertificate: ClientTlsIdentity | undefined;
   },
+  random: RandomPool,
 ): Sealer | undefined {
   if (secret !== undefined) {
     const secrets = typeof secret === 'string' ? [secret] : secret;
@@ -63,7 +66,10 @@ function resolveSealer(
           'e.g. the output of: openssl rand -base64 32.',
       );
     }
-    return new Sealer((secrets as string[]).map((s) => deriveSealKey(s, 'express-oidc-login pending logins: secret')));
+    return new Sealer(
+      (secrets as string[]).map((s) => deriveSealKey(s, 'express-oidc-login pending logins: secret')),
+      random,
+    );
   }
   const label = `express-oidc-login pending logins: ${client.clientAuthMethod} of ${client.clientId ?? ''}`;
   const key =
@@ -74,5 +80,5 @@ function resolveSealer(
         : client.clientSecret !== undefined && client.clientSecret.length >= MIN_SECRET_LENGTH
           ? deriveSealKey(client.clientSecret, label)
           : undefined;
-  return key ? new Sealer([key]) : undefined;
+  return key ? new Sealer([key], random) : undefined;
 }
