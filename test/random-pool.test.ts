@@ -44,6 +44,28 @@ describe('RandomPool', () => {
     expect(pool.base64url(5000)).toHaveLength(Math.ceil((5000 * 4) / 3));
   });
 
+  it('fills exactly to its last byte, then refills: 128 values of 32 bytes, then one more, all distinct and none zeroed', () => {
+    const pool = new RandomPool();
+    const values = Array.from({ length: 129 }, () => pool.bytes(32).toString('hex'));
+    expect(new Set(values).size).toBe(129);
+    // A byte handed out is zeroed in the pool: one handed out again would bring a run of zeros.
+    for (const value of values) expect(value).not.toMatch(/(00){4}/);
+    expect(pool.bytes(0)).toHaveLength(0);
+    expect(pool.base64url(0)).toBe('');
+    const whole = pool.bytes(4096);
+    expect(whole.toString('hex')).not.toMatch(/(00){4}/);
+    expect(whole.equals(pool.bytes(4096))).toBe(false);
+  });
+
+  it.each([-1, Number.NaN, 1.5, undefined])('refuses a draw of %p bytes and keeps working', (size) => {
+    const pool = new RandomPool();
+    expect(() => pool.bytes(size as number)).toThrow(RangeError);
+    expect(() => pool.base64url(size as number)).toThrow(RangeError);
+    const after = pool.bytes(32);
+    expect(after).toHaveLength(32);
+    expect(after.toString('hex')).not.toMatch(/(00){4}/);
+  });
+
   it('keeps one pool per instance: two pools do not hand out the same values', () => {
     const a = new RandomPool();
     const b = new RandomPool();

@@ -8,7 +8,8 @@ const POOL_BYTES = 4096;
  * sealed cookie's IV), drawn from the CSPRNG 4 KiB at a time rather than one call per value: with the
  * OpenSSL 3.0 of Node 20 and 22 a call costs about 7 µs whatever its size, and a login needs five
  * (bench/micro/crypto.mjs). Node's own `randomUUID()` keeps such a cache for the same reason.
- * Each byte is handed out once, copied out, and zeroed in the pool.
+ * Each byte is handed out once, copied out, and zeroed in the pool. It starts empty and draws only
+ * when a request needs a value, so a V8 startup snapshot taken before any login holds nothing of it.
  */
 export class RandomPool {
   readonly #pool = Buffer.alloc(POOL_BYTES);
@@ -17,6 +18,7 @@ export class RandomPool {
 
   /** `size` random bytes, base64url: 32 make a 43-character value, as openid-client's `randomState()`. */
   base64url(size: number): string {
+    checkSize(size);
     if (size > POOL_BYTES) return randomBytes(size).toString('base64url');
     const start = this.#take(size);
     const value = this.#pool.toString('base64url', start, start + size);
@@ -26,9 +28,12 @@ export class RandomPool {
 
   /** `size` random bytes in a Buffer of their own. */
   bytes(size: number): Buffer {
+    checkSize(size);
     if (size > POOL_BYTES) return randomBytes(size);
     const start = this.#take(size);
-    const value = Buffer.from(this.#pool.subarray(start, start + size));
+    // A memory of its own (Buffer.alloc), not a slice of Node's shared 8 KiB slab.
+    const value = Buffer.alloc(size);
+    this.#pool.copy(value, 0, start, start + size);
     this.#pool.fill(0, start, start + size);
     return value;
   }
@@ -43,4 +48,10 @@ export class RandomPool {
     this.#next += size;
     return start;
   }
+}
+
+/** Before any state changes: a negative or fractional size would hand out bytes again, NaN stop the refills. */
+function checkSize(size: number): void {
+  if (!Number.isSafeInteger(size) || size < 0)
+    throw new RangeError(`a RandomPool draw needs a whole number of bytes, not ${size}`);
 }
