@@ -254,7 +254,7 @@ export function sameUser(a: StoredLogin, b: StoredLogin): boolean {
 export function laterStoredLogin(writing: StoredLogin, stored: StoredLogin | undefined): StoredLogin | undefined {
   if (
     stored === undefined ||
-    (stored.refreshes ?? 0) <= (writing.refreshes ?? 0) ||
+    !refreshedMore(stored, writing) ||
     stored.loggedInAt !== writing.loggedInAt ||
     stored.provider !== writing.provider ||
     !sameUser(stored, writing)
@@ -280,8 +280,12 @@ export function mayHoldLaterLogin(writing: StoredLogin, session: unknown): boole
     }
   }
   if (typeof stored !== 'object' || stored === null) return false;
-  // The same comparison as laterStoredLogin's.
-  return !(((stored as { refreshes?: number }).refreshes ?? 0) <= (writing.refreshes ?? 0));
+  return refreshedMore(stored as Pick<StoredLogin, 'refreshes'>, writing);
+}
+
+/** `stored` went through more refreshes than `writing`: the test for a later copy, written once. */
+function refreshedMore(stored: Pick<StoredLogin, 'refreshes'>, writing: Pick<StoredLogin, 'refreshes'>): boolean {
+  return !((stored.refreshes ?? 0) <= (writing.refreshes ?? 0));
 }
 
 /**
