@@ -18,12 +18,7 @@ export class RandomPool {
 
   /** `size` random bytes, base64url: 32 make a 43-character value, as openid-client's `randomState()`. */
   base64url(size: number): string {
-    checkSize(size);
-    if (size > POOL_BYTES) return randomBytes(size).toString('base64url');
-    const start = this.#take(size);
-    const value = this.#pool.toString('base64url', start, start + size);
-    this.#pool.fill(0, start, start + size);
-    return value;
+    return this.bytes(size).toString('base64url');
   }
 
   /** `size` random bytes in a Buffer of their own. */
